@@ -1,0 +1,47 @@
+/*
+ * cli: the `kiln` command line. main.c dispatches `kiln <command>` to cli_cmd_<command>(); the
+ * helpers here are shared by the commands. Only this front end prints, reads the environment
+ * and chooses the log sink.
+ */
+#ifndef KILN_CLI_H
+#define KILN_CLI_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+
+#include "core/core.h"
+
+/* Exit codes of every command: 0 success, 1 a negative answer (test failed, token rejected),
+ * 2 bad usage or input kiln could not use. */
+#define CLI_EXIT_OK   0
+#define CLI_EXIT_FAIL 1
+#define CLI_EXIT_BAD  2
+
+int cli_cmd_run(int argc, char **argv);
+int cli_cmd_tokenize(int argc, char **argv);
+int cli_cmd_detokenize(int argc, char **argv);
+int cli_cmd_bench(int argc, char **argv);
+int cli_cmd_grammar(int argc, char **argv);
+int cli_cmd_sandbox(int argc, char **argv);
+
+/**
+ * The model to use: path when given, else $KILN_MODEL, else the default model fetched by
+ * scripts/setup.sh into the source tree's models/ folder. Static storage or path itself.
+ */
+const char *cli_model_path(const char *path);
+
+/** Prints "kiln: <msg>" for err to stderr and returns CLI_EXIT_BAD. */
+int cli_fail(const core_err *err);
+
+/** A log sink that prints warnings and errors (all levels when verbose) to stderr. */
+core_log cli_log_stderr(bool verbose);
+
+/** Reads all of f into buf (NUL-terminated). CORE_EIO, CORE_ENOMEM. */
+int cli_read_all(FILE *f, core_buf *buf, core_err *err);
+
+/** Parses a size/number argument of option opt; prints an error and returns false if bad. */
+bool cli_parse_size(const char *opt, const char *arg, size_t *out);
+bool cli_parse_float(const char *opt, const char *arg, float *out);
+
+#endif /* KILN_CLI_H */

@@ -1,0 +1,90 @@
+/*
+ * Helpers shared by the kiln commands: model path resolution, error printing, the stderr log
+ * sink, reading whole files, and argument parsing.
+ */
+#include "cli/cli.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define CLI_DEFAULT_MODEL "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+const char *cli_model_path(const char *path)
+{
+    if (path && path[0]) {
+        return path;
+    }
+    const char *env = getenv("KILN_MODEL");
+    if (env && env[0]) {
+        return env;
+    }
+    if (access("models/" CLI_DEFAULT_MODEL, R_OK) == 0) {
+        return "models/" CLI_DEFAULT_MODEL;
+    }
+    return KILN_SOURCE_DIR "/models/" CLI_DEFAULT_MODEL;
+}
+
+int cli_fail(const core_err *err)
+{
+    fprintf(stderr, "kiln: %s\n", err->msg[0] ? err->msg : core_status_str(err->code));
+    return CLI_EXIT_BAD;
+}
+
+static void log_stderr(void *payload, core_log_level level, const char *msg)
+{
+    (void)payload;
+    static const char *const names[] = {"debug", "info", "warning", "error"};
+    fprintf(stderr, "kiln: %s: %s\n", names[level], msg);
+}
+
+core_log cli_log_stderr(bool verbose)
+{
+    core_log log = {log_stderr, NULL, verbose ? CORE_LOG_LEVEL_DEBUG : CORE_LOG_LEVEL_WARN};
+    return log;
+}
+
+int cli_read_all(FILE *f, core_buf *buf, core_err *err)
+{
+    char chunk[65536];
+    size_t n;
+    while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0) {
+        if (core_buf_append(buf, chunk, n) < 0) {
+            return core_err_set(err, CORE_ENOMEM, "read: out of memory");
+        }
+    }
+    if (ferror(f)) {
+        return core_err_set(err, CORE_EIO, "read: %s", strerror(errno));
+    }
+    if (!buf->ptr && core_buf_reserve(buf, 0) < 0) {
+        return core_err_set(err, CORE_ENOMEM, "read: out of memory");
+    }
+    return 0;
+}
+
+bool cli_parse_size(const char *opt, const char *arg, size_t *out)
+{
+    char *end = NULL;
+    errno = 0;
+    unsigned long long v = strtoull(arg, &end, 10);
+    if (errno || !end || *end || arg[0] == '-' || arg[0] == '\0') {
+        fprintf(stderr, "kiln: %s: expected a non-negative integer, got '%s'\n", opt, arg);
+        return false;
+    }
+    *out = (size_t)v;
+    return true;
+}
+
+bool cli_parse_float(const char *opt, const char *arg, float *out)
+{
+    char *end = NULL;
+    errno = 0;
+    float v = strtof(arg, &end);
+    if (errno || !end || *end || arg[0] == '\0') {
+        fprintf(stderr, "kiln: %s: expected a number, got '%s'\n", opt, arg);
+        return false;
+    }
+    *out = v;
+    return true;
+}

@@ -1,0 +1,67 @@
+/*
+ * The kiln command line: `kiln <command> [options]`. Each command lives in cli/cmd_<name>.c.
+ */
+#include "cli/cli.h"
+
+#include <string.h>
+
+#ifndef KILN_VERSION
+#define KILN_VERSION "0.0.0"
+#endif
+
+typedef struct command {
+    const char *name;
+    int (*fn)(int argc, char **argv);
+    const char *help;
+} command;
+
+static const command commands[] = {
+    {"run", cli_cmd_run, "generate text from a prompt with a GGUF model"},
+    {"tokenize", cli_cmd_tokenize, "print the token ids of standard input"},
+    {"detokenize", cli_cmd_detokenize, "print the text of token ids read from standard input"},
+    {"bench", cli_cmd_bench, "measure prompt-processing and generation speed"},
+#ifdef KILN_HAVE_GRAMMAR
+    {"grammar", cli_cmd_grammar, "check or replay source files against a tree-sitter grammar"},
+#endif
+#ifdef KILN_HAVE_SANDBOX
+    {"sandbox", cli_cmd_sandbox, "run a candidate and its tests in the sandbox"},
+#endif
+};
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: kiln <command> [options]\n\n"
+               "kiln writes code with a local language model, checks it, and tests it.\n\n"
+               "commands:\n");
+    for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
+        fprintf(f, "  %-12s %s\n", commands[i].name, commands[i].help);
+    }
+    fprintf(f, "\n`kiln <command> --help` describes a command's options.\n"
+               "The default model is models/SmolLM2-135M-Instruct.Q4_1.gguf (scripts/setup.sh "
+               "fetches it);\n$KILN_MODEL or -m PATH chooses another.\n");
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return CLI_EXIT_BAD;
+    }
+    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
+        strcmp(argv[1], "help") == 0) {
+        usage(stdout);
+        return CLI_EXIT_OK;
+    }
+    if (strcmp(argv[1], "--version") == 0) {
+        printf("kiln %s\n", KILN_VERSION);
+        return CLI_EXIT_OK;
+    }
+    for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
+        if (strcmp(argv[1], commands[i].name) == 0) {
+            return commands[i].fn(argc - 1, argv + 1);
+        }
+    }
+    fprintf(stderr, "kiln: unknown command '%s'\n\n", argv[1]);
+    usage(stderr);
+    return CLI_EXIT_BAD;
+}

@@ -1,0 +1,558 @@
+/*
+ * Decoding contexts and the forward pass of the llama family. A context owns the KV cache
+ * (F16, one row per position, for every layer and sequence), the activation buffers for a pass
+ * of up to n_batch_max tokens, the logits, and a thread pool; all of it is allocated in
+ * gen_ctx_new, so decoding allocates nothing.
+ *
+ * A pass runs one function on every pool thread. Threads split each operation statically (rows
+ * of a matrix product, tokens of a norm, (token, head) pairs of attention) and meet at a
+ * barrier between operations. Tokens of several sequences share a pass: each weight matrix is
+ * read once for all of them (batched decoding), and attention reads each token's own
+ * sequence. Activations are converted to the weights' vec-dot type before each product, as
+ * ggml does, so the logits follow llama.cpp's closely.
+ *
+ * Architectures (llama.cpp's llama-model.cpp builds the same graphs): llama and qwen2 are
+ * pre-norm transformers with SwiGLU; qwen2 adds QKV biases and NEOX RoPE; gemma3 scales the
+ * embeddings by sqrt(n_embd), normalizes q and k per head, adds post-attention and post-FFN
+ * norms, uses GeGLU, and attends within a sliding window on five of every six layers.
+ */
+#include "gen/model.h"
+#include "gen/pool.h"
+
+#include <math.h>
+#include <stdatomic.h>
+#include <string.h>
+
+struct gen_ctx {
+    const gen_model *model; /* borrowed */
+    const kern_ops *ops;    /* borrowed from the model's backend */
+    gen_ctx_options opts;
+    gen_pool *pool;         /* owned */
+    const core_cancel *cancel; /* borrowed, may be NULL */
+
+    size_t kv_dim;          /* n_head_kv * head_dim */
+    size_t q_dim;           /* n_head * head_dim */
+    uint16_t *k_cache;      /* (n_layer, n_seq_max, n_ctx, kv_dim) F16, owned (aligned) */
+    uint16_t *v_cache;      /* same shape */
+    size_t *seq_len;        /* (n_seq_max) positions held per sequence, owned */
+
+    /* Per pass, (n_batch_max, ...) each, owned: */
+    float *x;               /* (B, n_embd) residual stream */
+    float *xn;              /* (B, max(n_embd, q_dim)) normalized input of a product */
+    float *q;               /* (B, q_dim) */
+    float *k;               /* (B, kv_dim) */
+    float *v;               /* (B, kv_dim) */
+    float *att;             /* (B, q_dim) attention output */
+    float *tmp;             /* (B, n_embd) product output before the residual add */
+    float *gate;            /* (B, n_ff) */
+    float *up;              /* (B, n_ff) */
+    void *xq;               /* (B, xq_row_max) activations in a vec-dot type */
+    size_t xq_row_max;      /* bytes per row of xq */
+    float *scores;          /* (n_threads, n_ctx) attention scratch */
+    int32_t *tokens;        /* (B) this pass */
+    int32_t *seq;           /* (B) */
+    int32_t *pos;           /* (B) */
+    size_t n_tokens;        /* tokens in this pass */
+
+    /* Outputs: */
+    int32_t *out_rows;      /* (n_outputs_max) pass-local token index of each output */
+    size_t n_out_pass;      /* outputs in this pass */
+    size_t n_out_total;     /* outputs so far in this gen_ctx_decode */
+    float *logits;          /* (n_outputs_max, n_vocab) */
+    float *xo;              /* (n_outputs_max, n_embd) normalized final states */
+};
+
+gen_ctx_options gen_ctx_options_default(void)
+{
+    gen_ctx_options o = {2048, 1, 512, 0, 1};
+    return o;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Creation                                                                                   */
+/* ------------------------------------------------------------------------------------------ */
+
+static void *alloc_floats(size_t n, int *rc)
+{
+    if (*rc < 0) {
+        return NULL;
+    }
+    void *p = core_malloc_aligned(n * sizeof(float), 64);
+    if (!p) {
+        *rc = CORE_ENOMEM;
+    }
+    return p;
+}
+
+int gen_ctx_new(gen_ctx **out, const gen_model *model, const gen_ctx_options *opts,
+                core_err *err)
+{
+    *out = NULL;
+    if (model->vocab_only) {
+        return core_err_set(err, CORE_EINVAL, "ctx: the model was loaded vocab-only");
+    }
+    gen_ctx_options o = opts ? *opts : gen_ctx_options_default();
+    const gen_hparams *hp = &model->hp;
+    if (o.n_ctx == 0 || o.n_ctx > hp->n_ctx_train) {
+        o.n_ctx = o.n_ctx == 0 || hp->n_ctx_train == 0 ? 2048 : hp->n_ctx_train;
+    }
+    if (o.n_outputs_max == 0) {
+        o.n_outputs_max = o.n_seq_max;
+    }
+    if (o.n_seq_max == 0 || o.n_seq_max > 1024 || o.n_batch_max == 0 || o.n_batch_max > 65536 ||
+        o.n_threads == 0 || o.n_threads > 256 || o.n_outputs_max > 65536 || o.n_ctx > (1u << 20)) {
+        return core_err_set(err, CORE_EINVAL,
+                            "ctx: bad options (n_seq_max %zu, n_batch_max %zu, n_threads %zu, "
+                            "n_outputs_max %zu)",
+                            o.n_seq_max, o.n_batch_max, o.n_threads, o.n_outputs_max);
+    }
+    gen_ctx *c = core_calloc(1, sizeof(*c));
+    if (!c) {
+        return core_err_set(err, CORE_ENOMEM, "ctx: out of memory");
+    }
+    c->model = model;
+    c->ops = model->ops;
+    c->opts = o;
+    c->kv_dim = hp->n_head_kv * hp->head_dim;
+    c->q_dim = hp->n_head * hp->head_dim;
+    const size_t B = o.n_batch_max;
+    const size_t wide = hp->n_embd > c->q_dim ? hp->n_embd : c->q_dim;
+    size_t widest = wide > hp->n_ff ? wide : hp->n_ff;
+    /* F32 weights take F32 activations: 4 bytes a value bounds every vec-dot type. */
+    c->xq_row_max = widest * sizeof(float);
+    const size_t cache_n = hp->n_layer * o.n_seq_max * o.n_ctx * c->kv_dim;
+    int rc = 0;
+    c->k_cache = core_malloc_aligned(cache_n * sizeof(uint16_t), 64);
+    c->v_cache = core_malloc_aligned(cache_n * sizeof(uint16_t), 64);
+    if (!c->k_cache || !c->v_cache) {
+        rc = CORE_ENOMEM;
+    }
+    c->x = alloc_floats(B * hp->n_embd, &rc);
+    c->xn = alloc_floats(B * wide, &rc);
+    c->q = alloc_floats(B * c->q_dim, &rc);
+    c->k = alloc_floats(B * c->kv_dim, &rc);
+    c->v = alloc_floats(B * c->kv_dim, &rc);
+    c->att = alloc_floats(B * c->q_dim, &rc);
+    c->tmp = alloc_floats(B * hp->n_embd, &rc);
+    c->gate = alloc_floats(B * hp->n_ff, &rc);
+    c->up = alloc_floats(B * hp->n_ff, &rc);
+    c->xq = alloc_floats(B * widest, &rc);
+    c->scores = alloc_floats(o.n_threads * o.n_ctx, &rc);
+    c->logits = alloc_floats(o.n_outputs_max * hp->n_vocab, &rc);
+    c->xo = alloc_floats(o.n_outputs_max * hp->n_embd, &rc);
+    if (rc == 0) {
+        c->tokens = core_calloc(B, sizeof(int32_t));
+        c->seq = core_calloc(B, sizeof(int32_t));
+        c->pos = core_calloc(B, sizeof(int32_t));
+        c->out_rows = core_calloc(o.n_outputs_max, sizeof(int32_t));
+        c->seq_len = core_calloc(o.n_seq_max, sizeof(size_t));
+        if (!c->tokens || !c->seq || !c->pos || !c->out_rows || !c->seq_len) {
+            rc = CORE_ENOMEM;
+        }
+    }
+    if (rc < 0) {
+        gen_ctx_free(c);
+        return core_err_set(err, CORE_ENOMEM,
+                            "ctx: out of memory (KV cache of %zu MiB for %zu sequences of %zu)",
+                            cache_n * 4 / (1024 * 1024), o.n_seq_max, o.n_ctx);
+    }
+    rc = gen__pool_new(&c->pool, o.n_threads, err);
+    if (rc < 0) {
+        gen_ctx_free(c);
+        return rc;
+    }
+    *out = c;
+    return 0;
+}
+
+void gen_ctx_free(gen_ctx *ctx)
+{
+    if (!ctx) {
+        return;
+    }
+    gen__pool_free(ctx->pool);
+    core_free_aligned(ctx->k_cache);
+    core_free_aligned(ctx->v_cache);
+    float *bufs[] = {ctx->x,    ctx->xn,   ctx->q,  ctx->k,      ctx->v,      ctx->att, ctx->tmp,
+                     ctx->gate, ctx->up,   ctx->xq, ctx->scores, ctx->logits, ctx->xo};
+    for (size_t i = 0; i < sizeof(bufs) / sizeof(bufs[0]); i++) {
+        core_free_aligned(bufs[i]);
+    }
+    core_free(ctx->tokens);
+    core_free(ctx->seq);
+    core_free(ctx->pos);
+    core_free(ctx->out_rows);
+    core_free(ctx->seq_len);
+    core_free(ctx);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* The forward pass                                                                           */
+/* ------------------------------------------------------------------------------------------ */
+
+static inline size_t split_lo(size_t n, size_t ith, size_t nth)
+{
+    return n * ith / nth;
+}
+
+static inline size_t split_hi(size_t n, size_t ith, size_t nth)
+{
+    return n * (ith + 1) / nth;
+}
+
+/* Offset of (layer, seq, pos) in the caches, in elements. */
+static inline size_t cache_at(const gen_ctx *c, size_t il, size_t seq, size_t pos)
+{
+    return ((il * c->opts.n_seq_max + seq) * c->opts.n_ctx + pos) * c->kv_dim;
+}
+
+/* The activations a product with weight w reads: x itself for F32 weights, else x converted to
+ * w's vec-dot type in c->xq. Every thread converts its rows; all compute the same result. */
+typedef struct prepared {
+    const void *xq;
+    size_t row_bytes;
+    kern_type type;
+} prepared;
+
+static prepared prepare(gen_ctx *c, const float *x, size_t stride, size_t n_rows, size_t n_cols,
+                        kern_type vt, size_t ith, size_t nth)
+{
+    prepared p;
+    p.type = vt;
+    if (vt == KERN_TYPE_F32) {
+        p.xq = x;
+        p.row_bytes = stride * sizeof(float);
+        return p;
+    }
+    p.xq = c->xq;
+    p.row_bytes = kern_type_row_bytes(vt, n_cols);
+    for (size_t r = split_lo(n_rows, ith, nth); r < split_hi(n_rows, ith, nth); r++) {
+        c->ops->quantize_row(vt, x + r * stride, (char *)c->xq + r * p.row_bytes, n_cols);
+    }
+    gen__pool_barrier(c->pool);
+    return p;
+}
+
+/* y (n_rows, y_stride) = x * w^T over n_rows tokens; x is prepared for w if needed. Ends with
+ * a barrier. prev lets consecutive products with the same input reuse the conversion. */
+static void matmul(gen_ctx *c, const gen_weight *w, const float *x, size_t x_stride, size_t n,
+                   float *y, size_t y_stride, prepared *prev, size_t ith, size_t nth)
+{
+    kern_type vt = kern_type_vec_dot(w->type);
+    prepared p;
+    if (prev && prev->xq && prev->type == vt) {
+        p = *prev;
+    } else {
+        if (prev && prev->xq && prev->type != KERN_TYPE_F32) {
+            /* Other threads may still read c->xq for the previous product. */
+            gen__pool_barrier(c->pool);
+        }
+        p = prepare(c, x, x_stride, n, w->n_cols, vt, ith, nth);
+        if (prev) {
+            *prev = p;
+        }
+    }
+    kern_matmul m = {w->type, w->data, w->row_bytes, p.xq, p.row_bytes, y, y_stride,
+                     w->n_rows, w->n_cols, n};
+    c->ops->matmul(&m, ith, nth);
+}
+
+static void add_bias(float *y, const float *b, size_t n)
+{
+    if (b) {
+        for (size_t i = 0; i < n; i++) {
+            y[i] += b[i];
+        }
+    }
+}
+
+static void attention(gen_ctx *c, size_t il, size_t ith, size_t nth)
+{
+    const gen_hparams *hp = &c->model->hp;
+    const gen_layer *l = &c->model->layers[il];
+    const size_t T = c->n_tokens;
+    const size_t group = hp->n_head / hp->n_head_kv;
+    float *scores = c->scores + ith * c->opts.n_ctx;
+    for (size_t i = split_lo(T * hp->n_head, ith, nth); i < split_hi(T * hp->n_head, ith, nth);
+         i++) {
+        size_t t = i / hp->n_head;
+        size_t h = i % hp->n_head;
+        size_t pos = (size_t)c->pos[t];
+        size_t start = 0;
+        if (l->is_swa && pos + 1 > hp->n_swa) {
+            start = pos + 1 - hp->n_swa;
+        }
+        size_t base = cache_at(c, il, (size_t)c->seq[t], start) + (h / group) * hp->head_dim;
+        kern_attn a = {c->q + t * c->q_dim + h * hp->head_dim,
+                       c->k_cache + base,
+                       c->v_cache + base,
+                       c->kv_dim,
+                       pos + 1 - start,
+                       hp->head_dim,
+                       hp->attn_scale,
+                       scores,
+                       c->att + t * c->q_dim + h * hp->head_dim};
+        c->ops->attn(&a);
+    }
+}
+
+static void forward_layer(gen_ctx *c, size_t il, size_t ith, size_t nth)
+{
+    const gen_model *m = c->model;
+    const gen_hparams *hp = &m->hp;
+    const gen_layer *l = &m->layers[il];
+    const kern_ops *ops = c->ops;
+    const size_t T = c->n_tokens;
+    const size_t lo = split_lo(T, ith, nth);
+    const size_t hi = split_hi(T, ith, nth);
+    const size_t E = hp->n_embd;
+    const size_t hd = hp->head_dim;
+
+    /* Attention block. */
+    for (size_t t = lo; t < hi; t++) {
+        ops->rmsnorm(c->xn + t * E, c->x + t * E, l->attn_norm, E, hp->eps);
+    }
+    gen__pool_barrier(c->pool);
+    prepared p = {0};
+    matmul(c, &l->wq, c->xn, E, T, c->q, c->q_dim, &p, ith, nth);
+    matmul(c, &l->wk, c->xn, E, T, c->k, c->kv_dim, &p, ith, nth);
+    matmul(c, &l->wv, c->xn, E, T, c->v, c->kv_dim, &p, ith, nth);
+    gen__pool_barrier(c->pool);
+    for (size_t t = lo; t < hi; t++) {
+        float *q = c->q + t * c->q_dim;
+        float *k = c->k + t * c->kv_dim;
+        float *v = c->v + t * c->kv_dim;
+        add_bias(q, l->bq, c->q_dim);
+        add_bias(k, l->bk, c->kv_dim);
+        add_bias(v, l->bv, c->kv_dim);
+        if (l->q_norm) {
+            for (size_t h = 0; h < hp->n_head; h++) {
+                ops->rmsnorm(q + h * hd, q + h * hd, l->q_norm, hd, hp->eps);
+            }
+            for (size_t h = 0; h < hp->n_head_kv; h++) {
+                ops->rmsnorm(k + h * hd, k + h * hd, l->k_norm, hd, hp->eps);
+            }
+        }
+        ops->rope(q, hp->n_head, hd, hp->n_rot, c->pos[t], l->rope_base, hp->rope_mode);
+        ops->rope(k, hp->n_head_kv, hd, hp->n_rot, c->pos[t], l->rope_base, hp->rope_mode);
+        size_t at = cache_at(c, il, (size_t)c->seq[t], (size_t)c->pos[t]);
+        for (size_t i = 0; i < c->kv_dim; i++) {
+            c->k_cache[at + i] = kern_f32_to_f16(k[i]);
+            c->v_cache[at + i] = kern_f32_to_f16(v[i]);
+        }
+    }
+    gen__pool_barrier(c->pool);
+    attention(c, il, ith, nth);
+    gen__pool_barrier(c->pool);
+    matmul(c, &l->wo, c->att, c->q_dim, T, c->tmp, E, NULL, ith, nth);
+    gen__pool_barrier(c->pool);
+    for (size_t t = lo; t < hi; t++) {
+        float *y = c->tmp + t * E;
+        float *x = c->x + t * E;
+        if (l->post_attn_norm) {
+            ops->rmsnorm(y, y, l->post_attn_norm, E, hp->eps);
+        }
+        for (size_t i = 0; i < E; i++) {
+            x[i] += y[i];
+        }
+        ops->rmsnorm(c->xn + t * E, x, l->ffn_norm, E, hp->eps);
+    }
+    gen__pool_barrier(c->pool);
+
+    /* Feed-forward block. */
+    p.xq = NULL;
+    matmul(c, &l->w_gate, c->xn, E, T, c->gate, hp->n_ff, &p, ith, nth);
+    matmul(c, &l->w_up, c->xn, E, T, c->up, hp->n_ff, &p, ith, nth);
+    gen__pool_barrier(c->pool);
+    for (size_t t = lo; t < hi; t++) {
+        float *g = c->gate + t * hp->n_ff;
+        if (m->arch == GEN_ARCH_GEMMA3) {
+            ops->geglu(g, g, c->up + t * hp->n_ff, hp->n_ff);
+        } else {
+            ops->swiglu(g, g, c->up + t * hp->n_ff, hp->n_ff);
+        }
+    }
+    gen__pool_barrier(c->pool);
+    matmul(c, &l->w_down, c->gate, hp->n_ff, T, c->tmp, E, NULL, ith, nth);
+    gen__pool_barrier(c->pool);
+    for (size_t t = lo; t < hi; t++) {
+        float *y = c->tmp + t * E;
+        float *x = c->x + t * E;
+        if (l->post_ffn_norm) {
+            ops->rmsnorm(y, y, l->post_ffn_norm, E, hp->eps);
+        }
+        for (size_t i = 0; i < E; i++) {
+            x[i] += y[i];
+        }
+    }
+    gen__pool_barrier(c->pool);
+}
+
+static void forward(void *payload, size_t ith, size_t nth)
+{
+    gen_ctx *c = payload;
+    const gen_model *m = c->model;
+    const gen_hparams *hp = &m->hp;
+    const size_t E = hp->n_embd;
+    const size_t T = c->n_tokens;
+    for (size_t t = split_lo(T, ith, nth); t < split_hi(T, ith, nth); t++) {
+        float *x = c->x + t * E;
+        const char *row = (const char *)m->tok_embd.data + (size_t)c->tokens[t] * m->tok_embd.row_bytes;
+        c->ops->dequantize_row(m->tok_embd.type, row, x, E);
+        if (hp->embd_scale != 1.0f) {
+            for (size_t i = 0; i < E; i++) {
+                x[i] *= hp->embd_scale;
+            }
+        }
+    }
+    gen__pool_barrier(c->pool);
+    for (size_t il = 0; il < hp->n_layer; il++) {
+        forward_layer(c, il, ith, nth);
+    }
+    const size_t n_out = c->n_out_pass;
+    if (n_out == 0) {
+        return;
+    }
+    float *xo = c->xo + c->n_out_total * E;
+    for (size_t j = split_lo(n_out, ith, nth); j < split_hi(n_out, ith, nth); j++) {
+        c->ops->rmsnorm(xo + j * E, c->x + (size_t)c->out_rows[j] * E, m->output_norm, E, hp->eps);
+    }
+    gen__pool_barrier(c->pool);
+    matmul(c, &m->output, xo, E, n_out, c->logits + c->n_out_total * hp->n_vocab, hp->n_vocab,
+           NULL, ith, nth);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Decoding                                                                                   */
+/* ------------------------------------------------------------------------------------------ */
+
+static bool keeps_logits(const gen_batch *b, size_t i)
+{
+    if (b->logits) {
+        return b->logits[i];
+    }
+    /* Default: the last token of each sequence in the batch. */
+    int32_t s = b->seq ? b->seq[i] : 0;
+    for (size_t j = i + 1; j < b->n_tokens; j++) {
+        if ((b->seq ? b->seq[j] : 0) == s) {
+            return false;
+        }
+    }
+    return true;
+}
+
+int gen_ctx_decode(gen_ctx *ctx, const gen_batch *batch, core_err *err)
+{
+    const gen_hparams *hp = &ctx->model->hp;
+    size_t n_out = 0;
+    /* Validate everything before touching the cache, so a bad batch changes nothing. */
+    for (size_t i = 0; i < batch->n_tokens; i++) {
+        int32_t tok = batch->tokens[i];
+        int32_t s = batch->seq ? batch->seq[i] : 0;
+        if (tok < 0 || (size_t)tok >= hp->n_vocab) {
+            return core_err_set(err, CORE_EINVAL, "decode: token %zu: id %d out of range [0, %zu)",
+                                i, tok, hp->n_vocab);
+        }
+        if (s < 0 || (size_t)s >= ctx->opts.n_seq_max) {
+            return core_err_set(err, CORE_EINVAL,
+                                "decode: token %zu: sequence %d out of range [0, %zu)", i, s,
+                                ctx->opts.n_seq_max);
+        }
+        n_out += keeps_logits(batch, i);
+    }
+    if (n_out > ctx->opts.n_outputs_max) {
+        return core_err_set(err, CORE_ELIMIT, "decode: %zu tokens keep logits, the context has %zu",
+                            n_out, ctx->opts.n_outputs_max);
+    }
+    for (size_t s = 0; s < ctx->opts.n_seq_max; s++) {
+        size_t n_new = 0;
+        for (size_t i = 0; i < batch->n_tokens; i++) {
+            n_new += (size_t)(batch->seq ? batch->seq[i] : 0) == s;
+        }
+        if (ctx->seq_len[s] + n_new > ctx->opts.n_ctx) {
+            return core_err_set(err, CORE_ELIMIT,
+                                "decode: sequence %zu would hold %zu positions, the context has %zu",
+                                s, ctx->seq_len[s] + n_new, ctx->opts.n_ctx);
+        }
+    }
+    ctx->n_out_total = 0;
+    for (size_t done = 0; done < batch->n_tokens;) {
+        if (core_cancel_is_requested(ctx->cancel)) {
+            return core_err_set(err, CORE_ECANCELED, "decode: canceled after %zu tokens", done);
+        }
+        size_t n = batch->n_tokens - done;
+        if (n > ctx->opts.n_batch_max) {
+            n = ctx->opts.n_batch_max;
+        }
+        ctx->n_tokens = n;
+        ctx->n_out_pass = 0;
+        for (size_t t = 0; t < n; t++) {
+            size_t i = done + t;
+            int32_t s = batch->seq ? batch->seq[i] : 0;
+            ctx->tokens[t] = batch->tokens[i];
+            ctx->seq[t] = s;
+            ctx->pos[t] = (int32_t)ctx->seq_len[s]++;
+            if (keeps_logits(batch, i)) {
+                ctx->out_rows[ctx->n_out_pass++] = (int32_t)t;
+            }
+        }
+        gen__pool_run(ctx->pool, forward, ctx);
+        ctx->n_out_total += ctx->n_out_pass;
+        done += n;
+    }
+    return 0;
+}
+
+float *gen_ctx_logits(gen_ctx *ctx, size_t i)
+{
+    if (i >= ctx->n_out_total) {
+        return NULL;
+    }
+    return ctx->logits + i * ctx->model->hp.n_vocab;
+}
+
+size_t gen_ctx_seq_len(const gen_ctx *ctx, int32_t seq)
+{
+    if (seq < 0 || (size_t)seq >= ctx->opts.n_seq_max) {
+        return 0;
+    }
+    return ctx->seq_len[seq];
+}
+
+int gen_ctx_seq_truncate(gen_ctx *ctx, int32_t seq, size_t n_pos, core_err *err)
+{
+    if (seq < 0 || (size_t)seq >= ctx->opts.n_seq_max) {
+        return core_err_set(err, CORE_EINVAL, "ctx: sequence %d out of range", seq);
+    }
+    if (n_pos < ctx->seq_len[seq]) {
+        ctx->seq_len[seq] = n_pos;
+    }
+    return 0;
+}
+
+int gen_ctx_seq_copy(gen_ctx *ctx, int32_t dst, int32_t src, size_t n_pos, core_err *err)
+{
+    if (dst < 0 || src < 0 || (size_t)dst >= ctx->opts.n_seq_max ||
+        (size_t)src >= ctx->opts.n_seq_max) {
+        return core_err_set(err, CORE_EINVAL, "ctx: sequence %d or %d out of range", dst, src);
+    }
+    if (n_pos > ctx->seq_len[src]) {
+        return core_err_set(err, CORE_EINVAL, "ctx: sequence %d holds %zu positions, not %zu", src,
+                            ctx->seq_len[src], n_pos);
+    }
+    if (dst != src) {
+        for (size_t il = 0; il < ctx->model->hp.n_layer; il++) {
+            size_t from = cache_at(ctx, il, (size_t)src, 0);
+            size_t to = cache_at(ctx, il, (size_t)dst, 0);
+            memcpy(ctx->k_cache + to, ctx->k_cache + from, n_pos * ctx->kv_dim * sizeof(uint16_t));
+            memcpy(ctx->v_cache + to, ctx->v_cache + from, n_pos * ctx->kv_dim * sizeof(uint16_t));
+        }
+    }
+    ctx->seq_len[dst] = n_pos;
+    return 0;
+}
+
+void gen_ctx_set_cancel(gen_ctx *ctx, const core_cancel *cancel)
+{
+    ctx->cancel = cancel;
+}

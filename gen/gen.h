@@ -1,0 +1,200 @@
+/*
+ * gen: the model runtime (GGUF models, tokenizers, the forward pass, KV cache, batched
+ * decoding, sampling) and, in later work, the generator that joins it to grammar, sandbox and
+ * eval.
+ */
+#ifndef KILN_GEN_H
+#define KILN_GEN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/core.h"
+#include "kernels/kern.h"
+
+/* ------------------------------------------------------------------------------------------ */
+/* Models                                                                                     */
+/* ------------------------------------------------------------------------------------------ */
+
+/** A loaded model: weights (mmapped), hyperparameters and tokenizer. Immutable after load. */
+typedef struct gen_model gen_model;
+
+typedef struct gen_model_options {
+    bool vocab_only;         /* load only the tokenizer (no tensors are checked or used) */
+    kern_backend_kind kernels; /* which kernel variants to use (default: best) */
+    const core_log *log;     /* where loading logs; NULL: silent. Borrowed for the call */
+} gen_model_options;
+
+gen_model_options gen_model_options_default(void);
+
+/**
+ * Loads the GGUF model at path. Caller frees with gen_model_free. Codes: CORE_ENOTFOUND (no
+ * file), CORE_EIO, CORE_EPARSE (malformed file; the message names key/tensor and offset),
+ * CORE_EUNSUPPORTED (architecture, tokenizer or tensor type kiln does not run), CORE_ENOMEM.
+ */
+int gen_model_load(gen_model **out, const char *path, const gen_model_options *opts,
+                   core_err *err);
+void gen_model_free(gen_model *model);
+
+/** Architecture name as in the file ("llama", "qwen2", "gemma3"). Valid as long as model. */
+const char *gen_model_arch(const gen_model *model);
+/** A one-line description (name, arch, size, types). Valid as long as model. */
+const char *gen_model_desc(const gen_model *model);
+size_t gen_model_n_vocab(const gen_model *model);
+size_t gen_model_n_ctx_train(const gen_model *model);
+/** Bytes of tensor data in the file. */
+size_t gen_model_n_bytes(const gen_model *model);
+/** Special tokens, or -1 when the model has none. */
+int32_t gen_model_token_bos(const gen_model *model);
+int32_t gen_model_token_eos(const gen_model *model);
+/** True for tokens that end generation (eos, eot, <|im_end|>, <end_of_turn>...). */
+bool gen_model_token_is_eog(const gen_model *model, int32_t token);
+/** The model's chat template (Jinja text from the file), or an empty slice. Borrowed. */
+core_str gen_model_chat_template(const gen_model *model);
+
+/**
+ * Appends a one-turn chat prompt in the model's template (ChatML or Gemma turns) to out: an
+ * optional system message (empty slice: the template's default, if any) and the user's text.
+ * Tokenize the result with parse_special. Codes: CORE_EUNSUPPORTED (unknown template),
+ * CORE_ENOMEM.
+ */
+int gen_model_chat_apply(const gen_model *model, core_str system, core_str user, core_buf *out,
+                         core_err *err);
+
+/* ------------------------------------------------------------------------------------------ */
+/* Tokens                                                                                     */
+/* ------------------------------------------------------------------------------------------ */
+
+/**
+ * Tokenizes text. add_special adds the BOS (and EOS) tokens the model asks for; parse_special
+ * turns special-token text ("<|im_start|>") into their ids instead of treating it as text.
+ * *out is allocated with core_malloc (caller frees with core_free); *n_out is its length.
+ * Codes: CORE_ENOMEM.
+ */
+int gen_model_tokenize(const gen_model *model, core_str text, bool add_special,
+                       bool parse_special, int32_t **out, size_t *n_out, core_err *err);
+/**
+ * The bytes that token stands for when detokenized (a byte token gives its byte; control tokens
+ * give their text when render_special, else nothing). Borrowed; valid as long as model. An
+ * out-of-range id gives an empty slice.
+ */
+core_str gen_model_token_piece(const gen_model *model, int32_t token, bool render_special);
+/**
+ * Appends the text of n tokens to out (decode(encode(s)) == s). Codes: CORE_EINVAL (token id
+ * out of range, named in the message), CORE_ENOMEM.
+ */
+int gen_model_detokenize(const gen_model *model, const int32_t *tokens, size_t n,
+                         bool render_special, core_buf *out, core_err *err);
+
+/* ------------------------------------------------------------------------------------------ */
+/* Contexts: KV cache, sequences, batched decoding                                            */
+/* ------------------------------------------------------------------------------------------ */
+
+/**
+ * A decoding context over a model: KV cache for n_seq_max sequences of up to n_ctx positions,
+ * activation buffers for batches of up to n_batch_max tokens, logits, and a thread pool. All
+ * of it is allocated in gen_ctx_new; decoding allocates nothing. One thread at a time.
+ */
+typedef struct gen_ctx gen_ctx;
+
+typedef struct gen_ctx_options {
+    size_t n_ctx;       /* positions per sequence (default 2048, at most the model's) */
+    size_t n_seq_max;   /* sequences (default 1) */
+    size_t n_batch_max; /* tokens per gen_ctx_decode call (default 512) */
+    size_t n_outputs_max; /* tokens per gen_ctx_decode call that may keep logits (default:
+                             n_seq_max); each costs n_vocab floats */
+    size_t n_threads;   /* compute threads including the caller (default 1) */
+} gen_ctx_options;
+
+gen_ctx_options gen_ctx_options_default(void);
+
+/** Creates a context. Borrows model, which must outlive it. CORE_EINVAL, CORE_ENOMEM. */
+int gen_ctx_new(gen_ctx **out, const gen_model *model, const gen_ctx_options *opts,
+                core_err *err);
+void gen_ctx_free(gen_ctx *ctx);
+
+/**
+ * A batch of tokens to append: token i goes to sequence seq[i] at that sequence's next
+ * position. Tokens of one sequence appear in order. Logits are kept for token i when
+ * logits[i] is true (NULL: only for the last token of each sequence in the batch).
+ */
+typedef struct gen_batch {
+    const int32_t *tokens; /* (n_tokens) */
+    const int32_t *seq;    /* (n_tokens) sequence ids < n_seq_max; NULL: all in sequence 0 */
+    const bool *logits;    /* (n_tokens) or NULL */
+    size_t n_tokens;
+} gen_batch;
+
+/**
+ * Runs the model on a batch, appending its tokens to the sequences' caches. Tokens beyond
+ * n_batch_max are processed in several passes; the cancel callback is polled between passes.
+ * Allocates nothing. Codes: CORE_EINVAL (bad token or sequence id, named), CORE_ELIMIT (a
+ * sequence would exceed n_ctx, or more than n_outputs_max tokens keep logits), CORE_ECANCELED
+ * (tokens of earlier passes stay in the cache).
+ */
+int gen_ctx_decode(gen_ctx *ctx, const gen_batch *batch, core_err *err);
+/**
+ * Logits (n_vocab floats) of the i-th token of the last batch that kept logits, counting only
+ * those. Borrowed; valid until the next gen_ctx_decode. NULL when i is out of range.
+ */
+float *gen_ctx_logits(gen_ctx *ctx, size_t i);
+/** Number of positions held by seq. */
+size_t gen_ctx_seq_len(const gen_ctx *ctx, int32_t seq);
+/** Forgets positions >= n_pos of seq (n_pos = 0 clears it). CORE_EINVAL. */
+int gen_ctx_seq_truncate(gen_ctx *ctx, int32_t seq, size_t n_pos, core_err *err);
+/**
+ * Makes dst hold the first n_pos positions of src's cache (a shared prompt prefix) without
+ * recomputing them. CORE_EINVAL.
+ */
+int gen_ctx_seq_copy(gen_ctx *ctx, int32_t dst, int32_t src, size_t n_pos, core_err *err);
+/** Sets a cancel callback polled between passes of a decode (NULL: none). Borrowed. */
+void gen_ctx_set_cancel(gen_ctx *ctx, const core_cancel *cancel);
+
+/* ------------------------------------------------------------------------------------------ */
+/* Sampling                                                                                   */
+/* ------------------------------------------------------------------------------------------ */
+
+typedef struct gen_sampler_options {
+    float temp;              /* 0: greedy */
+    int32_t top_k;           /* 0: off */
+    float top_p;             /* 1: off */
+    float min_p;             /* 0: off */
+    float repeat_penalty;    /* 1: off */
+    size_t repeat_last_n;    /* tokens of history the penalty looks at */
+    uint64_t seed;
+} gen_sampler_options;
+
+gen_sampler_options gen_sampler_options_default(void);
+
+/**
+ * A constraint on the next token, called by the sampler (the grammar plugs in here). mask,
+ * when set, may lower logits (to -INFINITY to forbid) before sampling. allows, when set, is
+ * asked about a drawn token; a refused token is forbidden and the sampler draws again. Either
+ * may be NULL. Both return false/negative to report an error through err.
+ */
+typedef struct gen_constraint {
+    int (*mask)(void *payload, float *logits, size_t n_vocab, core_err *err);
+    int (*allows)(void *payload, int32_t token, bool *ok, core_err *err);
+    void *payload;
+} gen_constraint;
+
+/** A sampler: options, RNG state, history and scratch for n_vocab. One thread at a time. */
+typedef struct gen_sampler gen_sampler;
+
+int gen_sampler_new(gen_sampler **out, const gen_sampler_options *opts, size_t n_vocab,
+                    core_err *err);
+void gen_sampler_free(gen_sampler *sampler);
+/**
+ * Draws the next token from logits (n_vocab floats, modified in place) under constraint
+ * (NULL: none). Allocates nothing. Codes: CORE_ENOTFOUND (the constraint forbids every
+ * token), and whatever the constraint returns.
+ */
+int gen_sampler_sample(gen_sampler *sampler, float *logits, const gen_constraint *constraint,
+                       int32_t *out, core_err *err);
+/** Records a token into the history the repetition penalty looks at. */
+void gen_sampler_accept(gen_sampler *sampler, int32_t token);
+/** Clears history and reseeds. */
+void gen_sampler_reset(gen_sampler *sampler, uint64_t seed);
+
+#endif /* KILN_GEN_H */

@@ -1,0 +1,439 @@
+/*
+ * Model loading: reads a GGUF file's hyperparameters for the llama family (llama: SmolLM2,
+ * TinyLlama, Llama 3; qwen2: Qwen2.5 with QKV biases; gemma3: Gemma 3 with per-head q/k norms,
+ * post-norms and sliding-window layers), checks every tensor the forward pass will read
+ * (name, type, shape) against them, and keeps views into the mapping: weights are used as
+ * stored, never copied. Key and tensor names follow llama.cpp's llama-arch.cpp conventions.
+ */
+#include "gen/model.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+gen_model_options gen_model_options_default(void)
+{
+    gen_model_options o = {false, KERN_BACKEND_KIND_BEST, NULL};
+    return o;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Hyperparameters                                                                            */
+/* ------------------------------------------------------------------------------------------ */
+
+typedef struct loader {
+    gen_model *m;
+    core_err *err;
+} loader;
+
+/* Reads "<arch>.<suffix>" as a size; missing keys take dflt unless required. */
+static int key_size(loader *ld, const char *suffix, bool required, size_t dflt, size_t *out)
+{
+    char key[128];
+    snprintf(key, sizeof(key), "%s.%s", ld->m->arch_name, suffix);
+    if (!gen__gguf_has(ld->m->gguf, key)) {
+        if (required) {
+            return core_err_set(ld->err, CORE_EPARSE, "model: key '%s' is missing", key);
+        }
+        *out = dflt;
+        return 0;
+    }
+    gen_gguf_vtype t;
+    gen__gguf_type(ld->m->gguf, key, &t, NULL);
+    if (t == GEN_GGUF_VTYPE_ARRAY) {
+        /* Per-layer values (e.g. head_count_kv); kiln runs models where they agree. */
+        gen_gguf_arr a;
+        gen__gguf_get_arr(ld->m->gguf, key, &a, NULL);
+        if (a.n == 0 || a.type == GEN_GGUF_VTYPE_STRING) {
+            return core_err_set(ld->err, CORE_EPARSE, "model: key '%s': bad array", key);
+        }
+        int64_t v0 = gen__gguf_arr_int(&a, 0);
+        for (size_t i = 1; i < a.n; i++) {
+            if (gen__gguf_arr_int(&a, i) != v0) {
+                return core_err_set(ld->err, CORE_EUNSUPPORTED,
+                                    "model: key '%s': per-layer values differ", key);
+            }
+        }
+        if (v0 < 0) {
+            return core_err_set(ld->err, CORE_EPARSE, "model: key '%s': negative", key);
+        }
+        *out = (size_t)v0;
+        return 0;
+    }
+    uint32_t v = 0;
+    int rc = gen__gguf_get_u32(ld->m->gguf, key, &v, ld->err);
+    *out = v;
+    return rc;
+}
+
+static int key_f32(loader *ld, const char *suffix, bool required, float dflt, float *out)
+{
+    char key[128];
+    snprintf(key, sizeof(key), "%s.%s", ld->m->arch_name, suffix);
+    if (!gen__gguf_has(ld->m->gguf, key)) {
+        if (required) {
+            return core_err_set(ld->err, CORE_EPARSE, "model: key '%s' is missing", key);
+        }
+        *out = dflt;
+        return 0;
+    }
+    return gen__gguf_get_f32(ld->m->gguf, key, out, ld->err);
+}
+
+static int load_hparams(loader *ld)
+{
+    gen_model *m = ld->m;
+    gen_hparams *hp = &m->hp;
+    int rc = 0;
+    size_t key_len = 0;
+    size_t val_len = 0;
+    float rope_base = 10000.0f;
+    if ((rc = key_size(ld, "context_length", true, 0, &hp->n_ctx_train)) < 0 ||
+        (rc = key_size(ld, "embedding_length", true, 0, &hp->n_embd)) < 0 ||
+        (rc = key_size(ld, "block_count", true, 0, &hp->n_layer)) < 0 ||
+        (rc = key_size(ld, "feed_forward_length", true, 0, &hp->n_ff)) < 0 ||
+        (rc = key_size(ld, "attention.head_count", true, 0, &hp->n_head)) < 0 ||
+        (rc = key_size(ld, "attention.head_count_kv", false, hp->n_head, &hp->n_head_kv)) < 0 ||
+        (rc = key_f32(ld, "attention.layer_norm_rms_epsilon", true, 0, &hp->eps)) < 0 ||
+        (rc = key_f32(ld, "rope.freq_base", false, 10000.0f, &rope_base)) < 0) {
+        return rc;
+    }
+    if (hp->n_embd == 0 || hp->n_layer == 0 || hp->n_head == 0 || hp->n_head_kv == 0 ||
+        hp->n_ff == 0 || hp->n_head % hp->n_head_kv != 0 || hp->n_layer > 4096 ||
+        hp->n_head > 4096 || hp->n_embd > (1u << 20) || hp->n_ff > (1u << 22)) {
+        return core_err_set(ld->err, CORE_EPARSE,
+                            "model: inconsistent shape (n_embd %zu, n_layer %zu, n_head %zu, "
+                            "n_head_kv %zu, n_ff %zu)",
+                            hp->n_embd, hp->n_layer, hp->n_head, hp->n_head_kv, hp->n_ff);
+    }
+    if ((rc = key_size(ld, "attention.key_length", false, hp->n_embd / hp->n_head, &key_len)) < 0 ||
+        (rc = key_size(ld, "attention.value_length", false, key_len, &val_len)) < 0) {
+        return rc;
+    }
+    if (key_len != val_len || key_len == 0 || key_len % 2 != 0 || key_len > 1024) {
+        return core_err_set(ld->err, CORE_EUNSUPPORTED,
+                            "model: head sizes %zu (keys) and %zu (values) are not supported",
+                            key_len, val_len);
+    }
+    hp->head_dim = key_len;
+    if ((rc = key_size(ld, "rope.dimension_count", false, hp->head_dim, &hp->n_rot)) < 0) {
+        return rc;
+    }
+    if (hp->n_rot > hp->head_dim || hp->n_rot % 2 != 0) {
+        return core_err_set(ld->err, CORE_EPARSE, "model: rope.dimension_count %zu > head %zu",
+                            hp->n_rot, hp->head_dim);
+    }
+    if (!(hp->eps > 0.0f && hp->eps < 1.0f) || !(rope_base > 0.0f)) {
+        return core_err_set(ld->err, CORE_EPARSE, "model: bad epsilon or rope base");
+    }
+    hp->attn_scale = 1.0f / sqrtf((float)hp->head_dim);
+    hp->embd_scale = 1.0f;
+    hp->rope_mode = KERN_ROPE_MODE_NORM;
+    hp->n_swa = 0;
+    if (m->arch == GEN_ARCH_QWEN2) {
+        hp->rope_mode = KERN_ROPE_MODE_NEOX;
+    } else if (m->arch == GEN_ARCH_GEMMA3) {
+        hp->rope_mode = KERN_ROPE_MODE_NEOX;
+        hp->embd_scale = sqrtf((float)hp->n_embd);
+        if ((rc = key_size(ld, "attention.sliding_window", false, 0, &hp->n_swa)) < 0) {
+            return rc;
+        }
+    }
+    m->layers = core_calloc(hp->n_layer, sizeof(*m->layers));
+    if (!m->layers) {
+        return core_err_set(ld->err, CORE_ENOMEM, "model: out of memory");
+    }
+    for (size_t il = 0; il < hp->n_layer; il++) {
+        gen_layer *l = &m->layers[il];
+        l->rope_base = rope_base;
+        /* Gemma 3: five local (sliding-window, RoPE base 10k) layers, then one global. */
+        if (m->arch == GEN_ARCH_GEMMA3 && hp->n_swa > 0 && il % 6 < 5) {
+            l->is_swa = true;
+            l->rope_base = 10000.0f;
+        }
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Tensors                                                                                    */
+/* ------------------------------------------------------------------------------------------ */
+
+static const gen_gguf_tensor *find(loader *ld, const char *name, int il)
+{
+    char full[128];
+    if (il >= 0) {
+        snprintf(full, sizeof(full), "blk.%d.%s", il, name);
+    } else {
+        snprintf(full, sizeof(full), "%s", name);
+    }
+    return gen__gguf_find_tensor(ld->m->gguf, full);
+}
+
+/* A matrix of n_rows x n_cols (ggml: ne[0] = n_cols); missing ones fail unless optional. */
+static int get_weight(loader *ld, gen_weight *w, const char *name, int il, size_t n_rows,
+                      size_t n_cols, bool optional)
+{
+    const gen_gguf_tensor *t = find(ld, name, il);
+    if (!t) {
+        if (optional) {
+            memset(w, 0, sizeof(*w));
+            return 0;
+        }
+        return core_err_set(ld->err, CORE_EPARSE, "model: tensor '%s%s%.0d%s%s' is missing",
+                            il >= 0 ? "blk." : "", il >= 0 ? "" : "", il, il >= 0 ? "." : "",
+                            name);
+    }
+    if (t->n_dims != 2 || t->ne[0] != n_cols || t->ne[1] != n_rows) {
+        return core_err_set(ld->err, CORE_EPARSE,
+                            "model: tensor '%.*s': shape [%llu, %llu, %llu], expected [%zu, %zu]",
+                            (int)t->name.len, t->name.ptr, (unsigned long long)t->ne[0],
+                            (unsigned long long)t->ne[1], (unsigned long long)t->ne[2], n_cols,
+                            n_rows);
+    }
+    kern_type vt = kern_type_vec_dot(t->type);
+    if (t->type == KERN_TYPE_Q8_1 || t->type == KERN_TYPE_Q8_K ||
+        kern_type_row_bytes(vt, n_cols) == 0) {
+        return core_err_set(ld->err, CORE_EUNSUPPORTED,
+                            "model: tensor '%.*s': type %s is not supported for weights",
+                            (int)t->name.len, t->name.ptr, kern_type_name(t->type));
+    }
+    w->type = t->type;
+    w->data = t->data;
+    w->row_bytes = kern_type_row_bytes(t->type, n_cols);
+    w->n_rows = n_rows;
+    w->n_cols = n_cols;
+    return 0;
+}
+
+/* An F32 vector of n values. */
+static int get_vec(loader *ld, const float **v, const char *name, int il, size_t n, bool optional)
+{
+    const gen_gguf_tensor *t = find(ld, name, il);
+    *v = NULL;
+    if (!t) {
+        if (optional) {
+            return 0;
+        }
+        char full[128];
+        snprintf(full, sizeof(full), il >= 0 ? "blk.%d.%s" : "%.0d%s", il, name);
+        return core_err_set(ld->err, CORE_EPARSE, "model: tensor '%s' is missing", full);
+    }
+    if (t->type != KERN_TYPE_F32 || t->n_dims != 1 || t->ne[0] != n) {
+        return core_err_set(ld->err, CORE_EPARSE,
+                            "model: tensor '%.*s': expected %zu f32 values, found %llu of %s",
+                            (int)t->name.len, t->name.ptr, n, (unsigned long long)t->ne[0],
+                            kern_type_name(t->type));
+    }
+    *v = t->data;
+    return 0;
+}
+
+static int load_tensors(loader *ld)
+{
+    gen_model *m = ld->m;
+    const gen_hparams *hp = &m->hp;
+    const size_t n_q = hp->n_head * hp->head_dim;
+    const size_t n_kv = hp->n_head_kv * hp->head_dim;
+    const bool gemma = m->arch == GEN_ARCH_GEMMA3;
+    const bool qwen = m->arch == GEN_ARCH_QWEN2;
+    int rc = get_weight(ld, &m->tok_embd, "token_embd.weight", -1, hp->n_vocab, hp->n_embd, false);
+    if (rc == 0) {
+        rc = get_vec(ld, &m->output_norm, "output_norm.weight", -1, hp->n_embd, false);
+    }
+    if (rc == 0) {
+        rc = get_weight(ld, &m->output, "output.weight", -1, hp->n_vocab, hp->n_embd, true);
+        if (rc == 0 && !m->output.data) {
+            m->output = m->tok_embd; /* tied embeddings */
+        }
+    }
+    for (size_t i = 0; i < hp->n_layer && rc == 0; i++) {
+        gen_layer *l = &m->layers[i];
+        int il = (int)i;
+        if ((rc = get_vec(ld, &l->attn_norm, "attn_norm.weight", il, hp->n_embd, false)) < 0 ||
+            (rc = get_weight(ld, &l->wq, "attn_q.weight", il, n_q, hp->n_embd, false)) < 0 ||
+            (rc = get_weight(ld, &l->wk, "attn_k.weight", il, n_kv, hp->n_embd, false)) < 0 ||
+            (rc = get_weight(ld, &l->wv, "attn_v.weight", il, n_kv, hp->n_embd, false)) < 0 ||
+            (rc = get_weight(ld, &l->wo, "attn_output.weight", il, hp->n_embd, n_q, false)) < 0 ||
+            (rc = get_vec(ld, &l->bq, "attn_q.bias", il, n_q, !qwen)) < 0 ||
+            (rc = get_vec(ld, &l->bk, "attn_k.bias", il, n_kv, !qwen)) < 0 ||
+            (rc = get_vec(ld, &l->bv, "attn_v.bias", il, n_kv, !qwen)) < 0 ||
+            (rc = get_vec(ld, &l->q_norm, "attn_q_norm.weight", il, hp->head_dim, !gemma)) < 0 ||
+            (rc = get_vec(ld, &l->k_norm, "attn_k_norm.weight", il, hp->head_dim, !gemma)) < 0 ||
+            (rc = get_vec(ld, &l->post_attn_norm, "post_attention_norm.weight", il, hp->n_embd,
+                          !gemma)) < 0 ||
+            (rc = get_vec(ld, &l->ffn_norm, "ffn_norm.weight", il, hp->n_embd, false)) < 0 ||
+            (rc = get_weight(ld, &l->w_gate, "ffn_gate.weight", il, hp->n_ff, hp->n_embd,
+                             false)) < 0 ||
+            (rc = get_weight(ld, &l->w_up, "ffn_up.weight", il, hp->n_ff, hp->n_embd, false)) <
+                0 ||
+            (rc = get_weight(ld, &l->w_down, "ffn_down.weight", il, hp->n_embd, hp->n_ff,
+                             false)) < 0 ||
+            (rc = get_vec(ld, &l->post_ffn_norm, "post_ffw_norm.weight", il, hp->n_embd,
+                          !gemma)) < 0) {
+            return rc;
+        }
+    }
+    for (size_t i = 0; i < gen__gguf_n_tensors(m->gguf); i++) {
+        m->n_bytes += gen__gguf_tensor(m->gguf, i)->n_bytes;
+    }
+    return rc;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Load and free                                                                              */
+/* ------------------------------------------------------------------------------------------ */
+
+static int detect_arch(loader *ld)
+{
+    core_str arch;
+    int rc = gen__gguf_get_str(ld->m->gguf, "general.architecture", &arch, ld->err);
+    if (rc < 0) {
+        return core_err_wrap(ld->err, rc, "model");
+    }
+    static const struct {
+        const char *name;
+        gen_arch arch;
+    } archs[] = {{"llama", GEN_ARCH_LLAMA}, {"qwen2", GEN_ARCH_QWEN2}, {"gemma3", GEN_ARCH_GEMMA3}};
+    for (size_t i = 0; i < sizeof(archs) / sizeof(archs[0]); i++) {
+        if (core_str_eq_c(arch, archs[i].name)) {
+            ld->m->arch = archs[i].arch;
+            snprintf(ld->m->arch_name, sizeof(ld->m->arch_name), "%s", archs[i].name);
+            return 0;
+        }
+    }
+    return core_err_set(ld->err, CORE_EUNSUPPORTED,
+                        "model: architecture '%.*s' is not supported (kiln runs llama, qwen2, "
+                        "gemma3)",
+                        (int)(arch.len > 64 ? 64 : arch.len), arch.ptr);
+}
+
+int gen_model_load(gen_model **out, const char *path, const gen_model_options *opts,
+                   core_err *err)
+{
+    *out = NULL;
+    gen_model_options o = opts ? *opts : gen_model_options_default();
+    gen_model *m = core_calloc(1, sizeof(*m));
+    if (!m) {
+        return core_err_set(err, CORE_ENOMEM, "model: out of memory");
+    }
+    loader ld = {m, err};
+    int rc = gen__gguf_open(&m->gguf, path, err);
+    if (rc == 0) {
+        rc = detect_arch(&ld);
+    }
+    if (rc == 0) {
+        rc = gen__tokenizer_new(&m->tokenizer, m->gguf, err);
+    }
+    if (rc == 0) {
+        m->hp.n_vocab = gen__tokenizer_n_vocab(m->tokenizer);
+        m->vocab_only = o.vocab_only;
+        if (!o.vocab_only) {
+            rc = load_hparams(&ld);
+            if (rc == 0) {
+                rc = load_tensors(&ld);
+            }
+            if (rc == 0) {
+                rc = kern_backend_new(&m->backend, o.kernels, err);
+            }
+        }
+    }
+    if (rc < 0) {
+        core_err_wrap(err, rc, "%s", path);
+        gen_model_free(m);
+        return rc;
+    }
+    if (m->backend) {
+        m->ops = kern_backend_ops(m->backend);
+    }
+    core_str name = core_str_c("");
+    gen__gguf_get_str(m->gguf, "general.name", &name, NULL);
+    snprintf(m->desc, sizeof(m->desc), "%.*s (%s, %zu layers, %zu embd, %.1f MiB, kernels %s)",
+             (int)(name.len > 80 ? 80 : name.len), name.ptr, m->arch_name, m->hp.n_layer,
+             m->hp.n_embd, (double)m->n_bytes / (1024.0 * 1024.0),
+             m->backend ? kern_backend_name(m->backend) : "none");
+    core_log_write(o.log, CORE_LOG_LEVEL_INFO, "loaded %s", m->desc);
+    *out = m;
+    return 0;
+}
+
+void gen_model_free(gen_model *model)
+{
+    if (!model) {
+        return;
+    }
+    kern_backend_free(model->backend);
+    gen__tokenizer_free(model->tokenizer);
+    core_free(model->layers);
+    gen__gguf_free(model->gguf);
+    core_free(model);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Queries                                                                                    */
+/* ------------------------------------------------------------------------------------------ */
+
+const char *gen_model_arch(const gen_model *model)
+{
+    return model->arch_name;
+}
+
+const char *gen_model_desc(const gen_model *model)
+{
+    return model->desc;
+}
+
+size_t gen_model_n_vocab(const gen_model *model)
+{
+    return model->hp.n_vocab;
+}
+
+size_t gen_model_n_ctx_train(const gen_model *model)
+{
+    return model->hp.n_ctx_train;
+}
+
+size_t gen_model_n_bytes(const gen_model *model)
+{
+    return model->n_bytes;
+}
+
+int32_t gen_model_token_bos(const gen_model *model)
+{
+    return gen__tokenizer_bos(model->tokenizer);
+}
+
+int32_t gen_model_token_eos(const gen_model *model)
+{
+    return gen__tokenizer_eos(model->tokenizer);
+}
+
+bool gen_model_token_is_eog(const gen_model *model, int32_t token)
+{
+    return gen__tokenizer_is_eog(model->tokenizer, token);
+}
+
+core_str gen_model_chat_template(const gen_model *model)
+{
+    core_str t = core_str_c("");
+    gen__gguf_get_str(model->gguf, "tokenizer.chat_template", &t, NULL);
+    return t;
+}
+
+int gen_model_tokenize(const gen_model *model, core_str text, bool add_special,
+                       bool parse_special, int32_t **out, size_t *n_out, core_err *err)
+{
+    return gen__tokenizer_encode(model->tokenizer, text, add_special, parse_special, out, n_out,
+                                 err);
+}
+
+core_str gen_model_token_piece(const gen_model *model, int32_t token, bool render_special)
+{
+    return gen__tokenizer_piece(model->tokenizer, token, render_special);
+}
+
+int gen_model_detokenize(const gen_model *model, const int32_t *tokens, size_t n,
+                         bool render_special, core_buf *out, core_err *err)
+{
+    return gen__tokenizer_decode(model->tokenizer, tokens, n, render_special, out, err);
+}

@@ -1,0 +1,565 @@
+/*
+ * AVX-512 (F, BW, VL, VNNI) kernels, compiled with their own flags and called only when the CPU
+ * has all four. matmul for the 32-value types handles two blocks per 512-bit register with
+ * vpdpbusd (unsigned weights x signed activations; signed weights use |w| and move the sign onto
+ * the activations); the K types handle 64 values per register with maddubs and vpdpwssd against
+ * per-lane scale vectors. As in the AVX2 file, each weight block is decoded once and dotted with
+ * up to four activation rows. The Q8_0/Q8_1/Q8_K quantizers equal the reference bit for bit.
+ * Types not handled here go to the AVX2 versions.
+ */
+#include "kernels/kern_impl.h"
+
+#include <immintrin.h>
+#include <math.h>
+
+#define BATCH 4
+
+static inline float f16_to_f32(uint16_t h)
+{
+    return _cvtsh_ss(h);
+}
+
+static inline __m512i join256(__m256i lo, __m256i hi)
+{
+    return _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
+}
+
+/* 16 bytes of nibbles -> 32 bytes: low nibbles (values 0..15), then high ones (16..31). */
+static inline __m256i unpack_nibbles(const uint8_t *qs)
+{
+    const __m128i t = _mm_loadu_si128((const __m128i *)qs);
+    const __m256i b = _mm256_set_m128i(_mm_srli_epi16(t, 4), t);
+    return _mm256_and_si256(b, _mm256_set1_epi8(0x0F));
+}
+
+/* The 32 bits of qh -> 32 bytes, 0x10 where the bit is set. */
+static inline __m256i unpack_bit4(const uint8_t *qh)
+{
+    uint32_t v;
+    memcpy(&v, qh, sizeof(v));
+    return _mm256_maskz_mov_epi8((__mmask32)v, _mm256_set1_epi8(0x10));
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Matmul, 32-value blocks, two per register                                                  */
+/* ------------------------------------------------------------------------------------------ */
+
+/* Decodes one block to 32 bytes (unsigned levels; signed types give |q| and the sign mask). */
+static inline __attribute__((always_inline)) __m256i
+decode_one(kern_type t, const char *row, size_t i, __mmask32 *neg, float *d, float *m)
+{
+    __m256i s;
+    switch (t) {
+    case KERN_TYPE_Q4_0: {
+        const kern_block_q4_0 *b = (const kern_block_q4_0 *)row + i;
+        s = _mm256_sub_epi8(unpack_nibbles(b->qs), _mm256_set1_epi8(8));
+        *d = f16_to_f32(b->d);
+        break;
+    }
+    case KERN_TYPE_Q4_1: {
+        const kern_block_q4_1 *b = (const kern_block_q4_1 *)row + i;
+        *d = f16_to_f32(b->d);
+        *m = f16_to_f32(b->m);
+        return unpack_nibbles(b->qs);
+    }
+    case KERN_TYPE_Q5_0: {
+        const kern_block_q5_0 *b = (const kern_block_q5_0 *)row + i;
+        s = _mm256_or_si256(unpack_nibbles(b->qs), unpack_bit4(b->qh));
+        s = _mm256_sub_epi8(s, _mm256_set1_epi8(16));
+        *d = f16_to_f32(b->d);
+        break;
+    }
+    case KERN_TYPE_Q5_1: {
+        const kern_block_q5_1 *b = (const kern_block_q5_1 *)row + i;
+        *d = f16_to_f32(b->d);
+        *m = f16_to_f32(b->m);
+        return _mm256_or_si256(unpack_nibbles(b->qs), unpack_bit4(b->qh));
+    }
+    default: {
+        const kern_block_q8_0 *b = (const kern_block_q8_0 *)row + i;
+        s = _mm256_loadu_si256((const __m256i *)b->qs);
+        *d = f16_to_f32(b->d);
+        break;
+    }
+    }
+    *neg = _mm256_movepi8_mask(s);
+    return _mm256_abs_epi8(s);
+}
+
+static inline __attribute__((always_inline)) void rows32(const kern_matmul *m, size_t lo, size_t hi,
+                                                         size_t b0, const int nb, const kern_type t)
+{
+    const bool has_min = t == KERN_TYPE_Q4_1 || t == KERN_TYPE_Q5_1;
+    const size_t y_bytes = has_min ? sizeof(kern_block_q8_1) : sizeof(kern_block_q8_0);
+    const size_t n_blocks = m->n_cols / KERN_QK;
+    const char *x[BATCH];
+#pragma GCC unroll 4
+    for (int k = 0; k < nb; k++) {
+        x[k] = (const char *)m->xq + (b0 + (size_t)k) * m->xq_row_bytes;
+    }
+    for (size_t r = lo; r < hi; r++) {
+        const char *row = (const char *)m->w + r * m->w_row_bytes;
+        __m512 acc[BATCH];
+        float accm[BATCH];
+#pragma GCC unroll 4
+        for (int k = 0; k < nb; k++) {
+            acc[k] = _mm512_setzero_ps();
+            accm[k] = 0.0f;
+        }
+        for (size_t i = 0; i < n_blocks; i += 2) {
+            /* A lone last block pairs with zeros: zero weights, zero activations, scale 0. */
+            const bool two = i + 1 < n_blocks;
+            __mmask32 n0 = 0;
+            __mmask32 n1 = 0;
+            float d0 = 0.0f;
+            float d1 = 0.0f;
+            float m0 = 0.0f;
+            float m1 = 0.0f;
+            const __m256i w0 = decode_one(t, row, i, &n0, &d0, &m0);
+            const __m256i w1 =
+                two ? decode_one(t, row, i + 1, &n1, &d1, &m1) : _mm256_setzero_si256();
+            const __m512i wq = join256(w0, w1);
+            const __mmask64 neg = (__mmask64)n0 | ((__mmask64)n1 << 32);
+#pragma GCC unroll 4
+            for (int k = 0; k < nb; k++) {
+                const char *y0 = x[k] + i * y_bytes;
+                const char *y1 = y0 + y_bytes;
+                const __m256i q0 = _mm256_loadu_si256((const __m256i *)(y0 + y_bytes - KERN_QK));
+                const __m256i q1 =
+                    two ? _mm256_loadu_si256((const __m256i *)(y1 + y_bytes - KERN_QK))
+                        : _mm256_setzero_si256();
+                __m512i yq = join256(q0, q1);
+                uint16_t h0;
+                uint16_t h1 = 0;
+                memcpy(&h0, y0, sizeof(h0));
+                if (two) {
+                    memcpy(&h1, y1, sizeof(h1));
+                }
+                if (has_min) {
+                    uint16_t s0;
+                    uint16_t s1 = 0;
+                    memcpy(&s0, y0 + 2, sizeof(s0));
+                    if (two) {
+                        memcpy(&s1, y1 + 2, sizeof(s1));
+                    }
+                    accm[k] += m0 * f16_to_f32(s0) + m1 * f16_to_f32(s1);
+                } else {
+                    yq = _mm512_mask_sub_epi8(yq, neg, _mm512_setzero_si512(), yq);
+                }
+                const __m512i p = _mm512_dpbusd_epi32(_mm512_setzero_si512(), wq, yq);
+                const __m512 dd = _mm512_mask_blend_ps(0xFF00, _mm512_set1_ps(d0 * f16_to_f32(h0)),
+                                                       _mm512_set1_ps(d1 * f16_to_f32(h1)));
+                acc[k] = _mm512_fmadd_ps(dd, _mm512_cvtepi32_ps(p), acc[k]);
+            }
+        }
+#pragma GCC unroll 4
+        for (int k = 0; k < nb; k++) {
+            m->y[(b0 + (size_t)k) * m->y_stride + r] = _mm512_reduce_add_ps(acc[k]) + accm[k];
+        }
+    }
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Matmul, K super-blocks, 64 values per register                                             */
+/* ------------------------------------------------------------------------------------------ */
+
+/*
+ * Decoded K super-block, as in the AVX2 file: 8 vectors of 32 unsigned levels (Q6_K: level + 32)
+ * for values 32v .. 32v + 31, the int16 madd scale vector of each (two 16-value groups per vector),
+ * and what the activation's bsums need: the mins (Q4_K/Q5_K) or the 16 group scales (Q6_K).
+ */
+typedef struct kdec256 {
+    __m256i q[8];
+    __m256i sc[8];
+    __m128i mins; /* 8 x int16 */
+    __m256i sc16; /* 16 x int16 */
+    float d;
+    float dmin;
+} kdec256;
+
+/*
+ * Unpacks Q4_K/Q5_K's 12 scale bytes into 8 scales (bytes 0..7 of out) and 8 mins (8..15):
+ * the same bits kern__scale_min_k4 reads, moved with 32-bit masks instead of byte by byte.
+ */
+static inline void unpack_scales_k4(const uint8_t *scales, uint32_t out[4])
+{
+    const uint32_t m6 = 0x3f3f3f3f;
+    const uint32_t m4 = 0x0f0f0f0f;
+    const uint32_t m2 = 0x03030303;
+    uint32_t u[3];
+    memcpy(u, scales, sizeof(u));
+    out[0] = u[0] & m6;
+    out[1] = (u[2] & m4) | (((u[0] >> 6) & m2) << 4);
+    out[2] = u[1] & m6;
+    out[3] = ((u[2] >> 4) & m4) | (((u[1] >> 6) & m2) << 4);
+}
+
+/* Broadcasts int16 word w0 over the low 128-bit lane and w1 over the high one. */
+static inline __m256i word_pair(__m256i v, int w0, int w1)
+{
+    const __m256i idx = _mm256_set_m128i(_mm_set1_epi16((short)(0x0100 + 0x0202 * w1)),
+                                         _mm_set1_epi16((short)(0x0100 + 0x0202 * w0)));
+    return _mm256_shuffle_epi8(v, idx);
+}
+
+static inline __attribute__((always_inline)) void decode_k256(kern_type t, const char *row,
+                                                              size_t i, kdec256 *kd)
+{
+    const __m256i m4 = _mm256_set1_epi8(0x0F);
+    if (t == KERN_TYPE_Q6_K) {
+        const kern_block_q6_k *b = (const kern_block_q6_k *)row + i;
+        const uint8_t *ql = b->ql;
+        const uint8_t *qh = b->qh;
+        for (int n = 0; n < 2; n++, ql += 64, qh += 32) {
+            const __m256i l0 = _mm256_loadu_si256((const __m256i *)ql);
+            const __m256i l1 = _mm256_loadu_si256((const __m256i *)(ql + 32));
+            const __m256i h = _mm256_loadu_si256((const __m256i *)qh);
+            const __m256i h0 = _mm256_slli_epi16(_mm256_and_si256(h, _mm256_set1_epi8(0x03)), 4);
+            const __m256i h1 = _mm256_slli_epi16(_mm256_and_si256(h, _mm256_set1_epi8(0x0C)), 2);
+            const __m256i h2 = _mm256_and_si256(h, _mm256_set1_epi8(0x30));
+            const __m256i h3 = _mm256_srli_epi16(_mm256_and_si256(h, _mm256_set1_epi8(-64)), 2);
+            kd->q[4 * n + 0] = _mm256_or_si256(_mm256_and_si256(l0, m4), h0);
+            kd->q[4 * n + 1] = _mm256_or_si256(_mm256_and_si256(l1, m4), h1);
+            kd->q[4 * n + 2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4), h2);
+            kd->q[4 * n + 3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4), h3);
+        }
+        kd->sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)b->scales));
+        const __m256i lo = _mm256_permute2x128_si256(kd->sc16, kd->sc16, 0x00);
+        const __m256i hi = _mm256_permute2x128_si256(kd->sc16, kd->sc16, 0x11);
+        for (int v = 0; v < 4; v++) {
+            kd->sc[v] = word_pair(lo, 2 * v, 2 * v + 1);
+            kd->sc[v + 4] = word_pair(hi, 2 * v, 2 * v + 1);
+        }
+        kd->d = f16_to_f32(b->d);
+        return;
+    }
+    const uint8_t *scales;
+    const uint8_t *qs;
+    __m256i hbits = _mm256_setzero_si256();
+    const bool has_h = t == KERN_TYPE_Q5_K;
+    if (t == KERN_TYPE_Q4_K) {
+        const kern_block_q4_k *b = (const kern_block_q4_k *)row + i;
+        scales = b->scales;
+        qs = b->qs;
+        kd->d = f16_to_f32(b->d);
+        kd->dmin = f16_to_f32(b->dmin);
+    } else {
+        const kern_block_q5_k *b = (const kern_block_q5_k *)row + i;
+        scales = b->scales;
+        qs = b->qs;
+        hbits = _mm256_loadu_si256((const __m256i *)b->qh);
+        kd->d = f16_to_f32(b->d);
+        kd->dmin = f16_to_f32(b->dmin);
+    }
+    for (int j = 0; j < 4; j++) {
+        const __m256i v = _mm256_loadu_si256((const __m256i *)(qs + 32 * j));
+        __m256i lo = _mm256_and_si256(v, m4);
+        __m256i hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
+        if (has_h) {
+            /* Sub-block 2j's fifth bits are bit 2j of qh[l], sub-block 2j+1's bit 2j+1. */
+            const __m256i b0 = _mm256_set1_epi8((char)(1 << (2 * j)));
+            const __m256i b1 = _mm256_set1_epi8((char)(2 << (2 * j)));
+            const __m256i s16 = _mm256_set1_epi8(16);
+            lo = _mm256_or_si256(
+                lo, _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(hbits, b0), b0), s16));
+            hi = _mm256_or_si256(
+                hi, _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(hbits, b1), b1), s16));
+        }
+        kd->q[2 * j] = lo;
+        kd->q[2 * j + 1] = hi;
+    }
+    uint32_t u[4];
+    unpack_scales_k4(scales, u);
+    const __m128i sm = _mm_loadu_si128((const __m128i *)u);
+    const __m256i sc = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(sm));
+    for (int j = 0; j < 8; j++) {
+        kd->sc[j] = word_pair(sc, j, j);
+    }
+    kd->mins = _mm_cvtepu8_epi16(_mm_srli_si128(sm, 8));
+}
+
+/* The super-block in 512-bit registers: q[u] and sc[u] cover values 64u .. 64u + 63. */
+typedef struct kdec {
+    __m512i q[4];
+    __m512i sc[4];
+    __m128i mins;
+    __m256i sc16;
+    float d;
+    float dmin;
+} kdec;
+
+static inline __attribute__((always_inline)) void decode_k(kern_type t, const char *row, size_t i,
+                                                           kdec *kd)
+{
+    kdec256 h;
+    decode_k256(t, row, i, &h);
+    for (int u = 0; u < 4; u++) {
+        kd->q[u] = join256(h.q[2 * u], h.q[2 * u + 1]);
+        kd->sc[u] = join256(h.sc[2 * u], h.sc[2 * u + 1]);
+    }
+    kd->mins = h.mins;
+    kd->sc16 = h.sc16;
+    kd->d = h.d;
+    kd->dmin = h.dmin;
+}
+
+static inline __attribute__((always_inline)) void rows_k(const kern_matmul *m, size_t lo, size_t hi,
+                                                         size_t b0, const int nb, const kern_type t)
+{
+    const size_t n_blocks = m->n_cols / KERN_QK_K;
+    const kern_block_q8_k *x[BATCH];
+#pragma GCC unroll 4
+    for (int k = 0; k < nb; k++) {
+        x[k] = (const kern_block_q8_k *)((const char *)m->xq + (b0 + (size_t)k) * m->xq_row_bytes);
+    }
+    for (size_t r = lo; r < hi; r++) {
+        const char *row = (const char *)m->w + r * m->w_row_bytes;
+        __m256 acc[BATCH];
+        __m128 accm[BATCH];
+#pragma GCC unroll 4
+        for (int k = 0; k < nb; k++) {
+            acc[k] = _mm256_setzero_ps();
+            accm[k] = _mm_setzero_ps();
+        }
+        for (size_t i = 0; i < n_blocks; i++) {
+            kdec kd;
+            decode_k(t, row, i, &kd);
+#pragma GCC unroll 4
+            for (int k = 0; k < nb; k++) {
+                const kern_block_q8_k *y = x[k] + i;
+                __m512i sum = _mm512_setzero_si512();
+                for (int u = 0; u < 4; u++) {
+                    const __m512i yq = _mm512_loadu_si512((const void *)(y->qs + 64 * u));
+                    sum = _mm512_dpwssd_epi32(sum, _mm512_maddubs_epi16(kd.q[u], yq), kd.sc[u]);
+                }
+                __m256i s8 = _mm256_add_epi32(_mm512_castsi512_si256(sum),
+                                              _mm512_extracti64x4_epi64(sum, 1));
+                const __m256i bs = _mm256_loadu_si256((const __m256i *)y->bsums);
+                if (t == KERN_TYPE_Q6_K) {
+                    /* The levels were stored + 32: take 32 * scale * group sum back out. */
+                    const __m256i corr = _mm256_madd_epi16(kd.sc16, bs);
+                    s8 = _mm256_sub_epi32(s8, _mm256_slli_epi32(corr, 5));
+                } else {
+                    const __m128i pairs =
+                        _mm_hadd_epi16(_mm256_castsi256_si128(bs), _mm256_extracti128_si256(bs, 1));
+                    const __m128i mins = _mm_madd_epi16(kd.mins, pairs);
+                    accm[k] =
+                        _mm_fmadd_ps(_mm_set1_ps(y->d * kd.dmin), _mm_cvtepi32_ps(mins), accm[k]);
+                }
+                acc[k] =
+                    _mm256_fmadd_ps(_mm256_set1_ps(y->d * kd.d), _mm256_cvtepi32_ps(s8), acc[k]);
+            }
+        }
+#pragma GCC unroll 4
+        for (int k = 0; k < nb; k++) {
+            const __m128 a4 =
+                _mm_add_ps(_mm256_castps256_ps128(acc[k]), _mm256_extractf128_ps(acc[k], 1));
+            const __m128 d4 = _mm_sub_ps(a4, accm[k]);
+            const __m128 d2 = _mm_add_ps(d4, _mm_movehl_ps(d4, d4));
+            m->y[(b0 + (size_t)k) * m->y_stride + r] =
+                _mm_cvtss_f32(_mm_add_ss(d2, _mm_movehdup_ps(d2)));
+        }
+    }
+}
+
+#define DISPATCH_BATCH(fn, t)                                                                      \
+    do {                                                                                           \
+        for (size_t b0 = 0; b0 < m->n_batch; b0 += BATCH) {                                        \
+            switch (m->n_batch - b0 < BATCH ? m->n_batch - b0 : BATCH) {                           \
+            case 1:                                                                                \
+                fn(m, lo, hi, b0, 1, t);                                                           \
+                break;                                                                             \
+            case 2:                                                                                \
+                fn(m, lo, hi, b0, 2, t);                                                           \
+                break;                                                                             \
+            case 3:                                                                                \
+                fn(m, lo, hi, b0, 3, t);                                                           \
+                break;                                                                             \
+            default:                                                                               \
+                fn(m, lo, hi, b0, 4, t);                                                           \
+                break;                                                                             \
+            }                                                                                      \
+        }                                                                                          \
+    } while (0)
+
+static void matmul_q4_0(const kern_matmul *m, size_t lo, size_t hi)
+{
+    DISPATCH_BATCH(rows32, KERN_TYPE_Q4_0);
+}
+
+static void matmul_q4_1(const kern_matmul *m, size_t lo, size_t hi)
+{
+    DISPATCH_BATCH(rows32, KERN_TYPE_Q4_1);
+}
+
+static void matmul_q5_0(const kern_matmul *m, size_t lo, size_t hi)
+{
+    DISPATCH_BATCH(rows32, KERN_TYPE_Q5_0);
+}
+
+static void matmul_q5_1(const kern_matmul *m, size_t lo, size_t hi)
+{
+    DISPATCH_BATCH(rows32, KERN_TYPE_Q5_1);
+}
+
+static void matmul_q8_0(const kern_matmul *m, size_t lo, size_t hi)
+{
+    DISPATCH_BATCH(rows32, KERN_TYPE_Q8_0);
+}
+
+static void matmul_q4_k(const kern_matmul *m, size_t lo, size_t hi)
+{
+    DISPATCH_BATCH(rows_k, KERN_TYPE_Q4_K);
+}
+
+static void matmul_q5_k(const kern_matmul *m, size_t lo, size_t hi)
+{
+    DISPATCH_BATCH(rows_k, KERN_TYPE_Q5_K);
+}
+
+static void matmul_q6_k(const kern_matmul *m, size_t lo, size_t hi)
+{
+    DISPATCH_BATCH(rows_k, KERN_TYPE_Q6_K);
+}
+
+void kern_matmul_avx512(const kern_matmul *m, size_t ith, size_t nth)
+{
+    size_t lo;
+    size_t hi;
+    kern__split(m->n_rows, ith, nth, &lo, &hi);
+    switch (m->w_type) {
+    case KERN_TYPE_Q4_0:
+        matmul_q4_0(m, lo, hi);
+        return;
+    case KERN_TYPE_Q4_1:
+        matmul_q4_1(m, lo, hi);
+        return;
+    case KERN_TYPE_Q5_0:
+        matmul_q5_0(m, lo, hi);
+        return;
+    case KERN_TYPE_Q5_1:
+        matmul_q5_1(m, lo, hi);
+        return;
+    case KERN_TYPE_Q8_0:
+        matmul_q8_0(m, lo, hi);
+        return;
+    case KERN_TYPE_Q4_K:
+        matmul_q4_k(m, lo, hi);
+        return;
+    case KERN_TYPE_Q5_K:
+        matmul_q5_k(m, lo, hi);
+        return;
+    case KERN_TYPE_Q6_K:
+        matmul_q6_k(m, lo, hi);
+        return;
+    default:
+        kern_matmul_avx2(m, ith, nth);
+        return;
+    }
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Activation quantizers (bit-exact with the reference)                                       */
+/* ------------------------------------------------------------------------------------------ */
+
+/* roundf of 16 floats: truncate, then step away from zero when the fraction is >= 0.5. */
+static inline __m512i roundf_epi32(__m512 v)
+{
+    const __m512 t = _mm512_roundscale_ps(v, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
+    const __m512 frac = _mm512_abs_ps(_mm512_sub_ps(v, t));
+    const __mmask16 ge = _mm512_cmp_ps_mask(frac, _mm512_set1_ps(0.5f), _CMP_GE_OQ);
+    const __m512i sign =
+        _mm512_and_si512(_mm512_castps_si512(v), _mm512_set1_epi32((int)0x80000000u));
+    const __m512 one =
+        _mm512_castsi512_ps(_mm512_or_si512(sign, _mm512_castps_si512(_mm512_set1_ps(1.0f))));
+    return _mm512_cvttps_epi32(_mm512_mask_add_ps(t, ge, t, one));
+}
+
+/* Quantizes 32 values by id with roundf into q; returns their sum. */
+static inline int quant32(const float *x, float id, int8_t *q)
+{
+    const __m512 vid = _mm512_set1_ps(id);
+    const __m512i a = roundf_epi32(_mm512_mul_ps(_mm512_loadu_ps(x), vid));
+    const __m512i b = roundf_epi32(_mm512_mul_ps(_mm512_loadu_ps(x + 16), vid));
+    _mm_storeu_si128((__m128i *)q, _mm512_cvtepi32_epi8(a));
+    _mm_storeu_si128((__m128i *)(q + 16), _mm512_cvtepi32_epi8(b));
+    return _mm512_reduce_add_epi32(_mm512_add_epi32(a, b));
+}
+
+static inline float absmax32(const float *x)
+{
+    return _mm512_reduce_max_ps(
+        _mm512_max_ps(_mm512_abs_ps(_mm512_loadu_ps(x)), _mm512_abs_ps(_mm512_loadu_ps(x + 16))));
+}
+
+static void quantize_q8_0(const float *restrict x, kern_block_q8_0 *restrict y, size_t nb)
+{
+    for (size_t i = 0; i < nb; i++, x += KERN_QK) {
+        const float d = absmax32(x) / 127;
+        const float id = d != 0.0f ? 1.0f / d : 0.0f;
+        y[i].d = kern_f32_to_f16(d);
+        quant32(x, id, y[i].qs);
+    }
+}
+
+static void quantize_q8_1(const float *restrict x, kern_block_q8_1 *restrict y, size_t nb)
+{
+    for (size_t i = 0; i < nb; i++, x += KERN_QK) {
+        const float d = absmax32(x) / 127;
+        const float id = d != 0.0f ? 1.0f / d : 0.0f;
+        y[i].d = kern_f32_to_f16(d);
+        const int sum = quant32(x, id, y[i].qs);
+        y[i].s = kern_f32_to_f16((float)sum * d);
+    }
+}
+
+static void quantize_q8_k(const float *restrict x, kern_block_q8_k *restrict y, size_t nb)
+{
+    for (size_t i = 0; i < nb; i++, x += KERN_QK_K) {
+        __m512 mx = _mm512_setzero_ps();
+        for (int j = 0; j < KERN_QK_K; j += 16) {
+            mx = _mm512_max_ps(mx, _mm512_abs_ps(_mm512_loadu_ps(x + j)));
+        }
+        const float amax = _mm512_reduce_max_ps(mx);
+        if (amax == 0.0f) {
+            memset(&y[i], 0, sizeof(y[i]));
+            continue;
+        }
+        /* The reference keeps the first value of largest magnitude, with its sign. */
+        float max = 0.0f;
+        for (int j = 0; j < KERN_QK_K; j++) {
+            if (fabsf(x[j]) == amax) {
+                max = x[j];
+                break;
+            }
+        }
+        const float iscale = -127.f / max;
+        const __m512 vis = _mm512_set1_ps(iscale);
+        for (int g = 0; g < KERN_QK_K / 16; g++) {
+            /* cvtps rounds to nearest even under the default MXCSR, like nearest_int. */
+            __m512i v = _mm512_cvtps_epi32(_mm512_mul_ps(_mm512_loadu_ps(x + 16 * g), vis));
+            v = _mm512_min_epi32(v, _mm512_set1_epi32(127));
+            _mm_storeu_si128((__m128i *)(y[i].qs + 16 * g), _mm512_cvtepi32_epi8(v));
+            y[i].bsums[g] = (int16_t)_mm512_reduce_add_epi32(v);
+        }
+        y[i].d = 1 / iscale;
+    }
+}
+
+void kern_quantize_row_avx512(kern_type t, const float *restrict x, void *restrict y, size_t n)
+{
+    switch (t) {
+    case KERN_TYPE_Q8_0:
+        quantize_q8_0(x, y, n / KERN_QK);
+        return;
+    case KERN_TYPE_Q8_1:
+        quantize_q8_1(x, y, n / KERN_QK);
+        return;
+    case KERN_TYPE_Q8_K:
+        quantize_q8_k(x, y, n / KERN_QK_K);
+        return;
+    default:
+        kern_quantize_row_ref(t, x, y, n);
+        return;
+    }
+}

@@ -1,0 +1,116 @@
+/*
+ * Reference element-wise and attention ops: rmsnorm, softmax, rope, swiglu, geglu, attn. Each
+ * follows what ggml's CPU backend computes (ggml-cpu/ops.cpp, vec.h) so that kiln's logits can
+ * be compared with llama.cpp's: sums of squares and of exponentials in double; rope angles
+ * built by repeated multiplication by base^(-2/n_rot), as ggml's rope cache does; gelu through
+ * f16 (ggml's GGML_GELU_FP16 table: the input rounded to f16, the result rounded to f16);
+ * attention with q and the probabilities rounded to f16 before their products with an f16
+ * cache, as ggml's mul_mat does when converting to the cache's vec_dot type.
+ */
+#include "kernels/kern_impl.h"
+
+#include <math.h>
+
+void kern_rmsnorm_ref(float *y, const float *x, const float *w, size_t n,
+                      float eps)
+{
+    double sum = 0.0;
+    for (size_t i = 0; i < n; i++) {
+        sum += (double)(x[i] * x[i]);
+    }
+    const float mean = (float)(sum / (double)n);
+    const float scale = 1.0f / sqrtf(mean + eps);
+    for (size_t i = 0; i < n; i++) {
+        y[i] = w ? (x[i] * scale) * w[i] : x[i] * scale;
+    }
+}
+
+void kern_softmax_ref(float *x, size_t n, float scale)
+{
+    float max = -INFINITY;
+    for (size_t i = 0; i < n; i++) {
+        x[i] *= scale;
+        max = fmaxf(max, x[i]);
+    }
+    double sum = 0.0;
+    for (size_t i = 0; i < n; i++) {
+        x[i] = expf(x[i] - max);
+        sum += (double)x[i];
+    }
+    const float inv = (float)(1.0 / sum);
+    for (size_t i = 0; i < n; i++) {
+        x[i] *= inv;
+    }
+}
+
+void kern_rope_ref(float *x, size_t n_heads, size_t head_dim, size_t n_rot, int32_t pos,
+                   float theta_base, kern_rope_mode mode)
+{
+    const float theta_scale = powf(theta_base, -2.0f / (float)n_rot);
+    for (size_t h = 0; h < n_heads; h++) {
+        float *v = x + h * head_dim;
+        float theta = (float)pos;
+        for (size_t i = 0; i < n_rot / 2; i++) {
+            const float c = cosf(theta);
+            const float s = sinf(theta);
+            const size_t i0 = mode == KERN_ROPE_MODE_NEOX ? i : 2 * i;
+            const size_t i1 = mode == KERN_ROPE_MODE_NEOX ? i + n_rot / 2 : 2 * i + 1;
+            const float x0 = v[i0];
+            const float x1 = v[i1];
+            v[i0] = x0 * c - x1 * s;
+            v[i1] = x0 * s + x1 * c;
+            theta *= theta_scale;
+        }
+    }
+}
+
+void kern_swiglu_ref(float *y, const float *g, const float *u, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        y[i] = g[i] / (1.0f + expf(-g[i])) * u[i];
+    }
+}
+
+float kern__gelu_f16(float x)
+{
+    /* ggml clamps outside [-10, 10] and otherwise looks up f16(gelu(f16(x))). */
+    if (x <= -10.0f) {
+        return 0.0f;
+    }
+    if (x >= 10.0f) {
+        return x;
+    }
+    const float xh = kern_f16_to_f32(kern_f32_to_f16(x));
+    const float sqrt_2_over_pi = 0.79788456080286535587989211986876f;
+    const float g = 0.5f * xh * (1.0f + tanhf(sqrt_2_over_pi * xh * (1.0f + 0.044715f * xh * xh)));
+    return kern_f16_to_f32(kern_f32_to_f16(g));
+}
+
+void kern_geglu_ref(float *y, const float *g, const float *u, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        y[i] = kern__gelu_f16(g[i]) * u[i];
+    }
+}
+
+void kern_attn_ref(const kern_attn *a)
+{
+    for (size_t j = 0; j < a->n_kv; j++) {
+        const uint16_t *k = a->k + j * a->kv_stride;
+        double dot = 0.0;
+        for (size_t d = 0; d < a->head_dim; d++) {
+            const float qh = kern_f16_to_f32(kern_f32_to_f16(a->q[d]));
+            dot += (double)(qh * kern_f16_to_f32(k[d]));
+        }
+        a->scores[j] = (float)dot;
+    }
+    kern_softmax_ref(a->scores, a->n_kv, a->scale);
+    for (size_t d = 0; d < a->head_dim; d++) {
+        double sum = 0.0;
+        for (size_t j = 0; j < a->n_kv; j++) {
+            const float p = kern_f16_to_f32(kern_f32_to_f16(a->scores[j]));
+            sum += (double)(p * kern_f16_to_f32(a->v[j * a->kv_stride + d]));
+        }
+        a->out[d] = (float)sum;
+    }
+}

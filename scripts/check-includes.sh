@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Rejects cross-module includes of private headers: outside a module, only its public header
+# (<folder>/<prefix>.h) may be included. Tests of a module (tests/<module>/) and the fuzz
+# targets may include the private headers of the module they test.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+declare -A public=([core]=core.h [kernels]=kern.h [gen]=gen.h [grammar]=gram.h [sandbox]=sbx.h
+                   [eval]=eval.h [lsp]=lsp.h [cli]=cli.h [http]=http.h)
+bad=0
+while IFS=: read -r file _ inc; do
+    target=$(sed -E 's/.*#include "([^"]+)".*/\1/' <<<"$inc")
+    mod=${target%%/*}
+    [[ -n ${public[$mod]+x} ]] || continue
+    [[ $target == "$mod/${public[$mod]}" ]] && continue
+    src=${file%%/*}
+    [[ $src == "$mod" ]] && continue
+    [[ $file == tests/$mod/* || $file == tests/fuzz/* ]] && continue
+    [[ $mod == kernels && $file == kernels/* ]] && continue
+    echo "$file includes $target: outside $mod/, include only $mod/${public[$mod]}" >&2
+    bad=1
+done < <(git ls-files '*.c' '*.h' '*.cu' | xargs grep -Hn '^#include "' || true)
+exit $bad

@@ -1,0 +1,15 @@
+/* TCase constructors of the gen suite, one per gen/ file. */
+#ifndef KILN_TESTS_GEN_H
+#define KILN_TESTS_GEN_H
+
+#include <check.h>
+
+TCase *tcase_gguf(void);
+TCase *tcase_tokenizer(void);
+TCase *tcase_sampler(void);
+TCase *tcase_ctx(void);
+TCase *tcase_golden(void);
+
+TCase *tcase_forward(void);
+
+#endif

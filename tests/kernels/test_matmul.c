@@ -1,0 +1,247 @@
+/*
+ * Tests of kernels/ref/matmul.c and every variant's matmul: the reference against a float
+ * oracle (dequantize both sides, dot in double), then every compiled variant against the
+ * reference by NMSE with a per-type tolerance, over shapes with odd row counts, odd block
+ * counts, batches of 1, 3, 5 and 8, a y_stride wider than the rows, and ith/nth row splits.
+ */
+#include "tests/kernels/tests.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "kernels/kern.h"
+
+static const kern_type W_TYPES[] = {
+    KERN_TYPE_F32,  KERN_TYPE_F16,  KERN_TYPE_BF16, KERN_TYPE_Q4_0, KERN_TYPE_Q4_1, KERN_TYPE_Q5_0,
+    KERN_TYPE_Q5_1, KERN_TYPE_Q8_0, KERN_TYPE_Q4_K, KERN_TYPE_Q5_K, KERN_TYPE_Q6_K,
+};
+#define N_W_TYPES (sizeof(W_TYPES) / sizeof(W_TYPES[0]))
+
+typedef struct shape {
+    size_t n_rows;
+    size_t n_cols; /* scaled to a multiple of 256 for the K types */
+    size_t n_batch;
+} shape;
+
+static const shape SHAPES[] = {
+    {1, 32, 1}, {7, 96, 3}, {33, 160, 8}, {64, 512, 1}, {5, 64, 5}, {17, 256, 2},
+};
+#define N_SHAPES (sizeof(SHAPES) / sizeof(SHAPES[0]))
+
+/* Variants differ from the reference only in the order of float additions. */
+static double variant_tolerance(kern_type t)
+{
+    switch (t) {
+    case KERN_TYPE_F32:
+    case KERN_TYPE_F16:
+    case KERN_TYPE_BF16:
+        return 1e-10;
+    default:
+        return 1e-9;
+    }
+}
+
+static const float SENTINEL = 12345.0f;
+
+typedef struct problem {
+    kern_matmul m;
+    void *w;
+    void *xq;
+    float *y_ref;
+} problem;
+
+static void problem_init(problem *p, kern_type t, shape s, uint64_t seed)
+{
+    const size_t be = kern_type_block_elems(t);
+    const size_t n_cols = be == 256 ? (s.n_cols + 255) / 256 * 256 : s.n_cols;
+    const kern_type xt = kern_type_vec_dot(t);
+    const size_t y_stride = s.n_rows + 3;
+    const kern_ops *ref = kern_backend_variant(0, NULL);
+    test_rng r = {seed};
+    float *row = test_alloc(n_cols * sizeof(float));
+    p->m = (kern_matmul){
+        .w_type = t,
+        .w_row_bytes = kern_type_row_bytes(t, n_cols),
+        .xq_row_bytes = kern_type_row_bytes(xt, n_cols),
+        .y_stride = y_stride,
+        .n_rows = s.n_rows,
+        .n_cols = n_cols,
+        .n_batch = s.n_batch,
+    };
+    p->w = test_alloc(s.n_rows * p->m.w_row_bytes);
+    p->xq = test_alloc(s.n_batch * p->m.xq_row_bytes);
+    p->y_ref = test_alloc(s.n_batch * y_stride * sizeof(float));
+    for (size_t i = 0; i < s.n_rows; i++) {
+        for (size_t j = 0; j < n_cols; j++) {
+            row[j] = test_rng_uniform(&r) * 0.1f;
+        }
+        ref->quantize_row(t, row, (char *)p->w + i * p->m.w_row_bytes, n_cols);
+    }
+    for (size_t b = 0; b < s.n_batch; b++) {
+        test_fill(&r, row, n_cols);
+        ref->quantize_row(xt, row, (char *)p->xq + b * p->m.xq_row_bytes, n_cols);
+    }
+    p->m.w = p->w;
+    p->m.xq = p->xq;
+    p->m.y = p->y_ref;
+    ref->matmul(&p->m, 0, 1);
+    test_free(row);
+}
+
+static void problem_dispose(problem *p)
+{
+    test_free(p->w);
+    test_free(p->xq);
+    test_free(p->y_ref);
+}
+
+static void gather(const kern_matmul *m, const float *y, float *out)
+{
+    for (size_t b = 0; b < m->n_batch; b++) {
+        memcpy(out + b * m->n_rows, y + b * m->y_stride, m->n_rows * sizeof(float));
+    }
+}
+
+/*
+ * The reference against the float oracle: the integer dots are exact, so only float rounding
+ * differs, except for Q4_1/Q5_1 whose m * s term uses the Q8_1 block's s rounded to f16.
+ */
+static double oracle_tolerance(kern_type t)
+{
+    return t == KERN_TYPE_Q4_1 || t == KERN_TYPE_Q5_1 ? 1e-5 : 1e-9;
+}
+
+START_TEST(matmul__ref_matches_dequantized_float_dot)
+{
+    const kern_ops *ref = kern_backend_variant(0, NULL);
+    for (size_t ti = 0; ti < N_W_TYPES; ti++) {
+        for (size_t si = 0; si < N_SHAPES; si++) {
+            problem p;
+            problem_init(&p, W_TYPES[ti], SHAPES[si], 100 + si);
+            const kern_matmul *m = &p.m;
+            const kern_type xt = kern_type_vec_dot(m->w_type);
+            float *wf = test_alloc(m->n_cols * sizeof(float));
+            float *xf = test_alloc(m->n_cols * sizeof(float));
+            float *want = test_alloc(m->n_batch * m->n_rows * sizeof(float));
+            float *got = test_alloc(m->n_batch * m->n_rows * sizeof(float));
+            for (size_t b = 0; b < m->n_batch; b++) {
+                ref->dequantize_row(xt, (const char *)m->xq + b * m->xq_row_bytes, xf, m->n_cols);
+                for (size_t r = 0; r < m->n_rows; r++) {
+                    ref->dequantize_row(m->w_type, (const char *)m->w + r * m->w_row_bytes, wf,
+                                        m->n_cols);
+                    double dot = 0.0;
+                    for (size_t j = 0; j < m->n_cols; j++) {
+                        dot += (double)wf[j] * (double)xf[j];
+                    }
+                    want[b * m->n_rows + r] = (float)dot;
+                }
+            }
+            gather(m, p.y_ref, got);
+            const double e = test_nmse(got, want, m->n_batch * m->n_rows);
+            if (e > oracle_tolerance(m->w_type)) {
+                fprintf(stderr, "ref %s %zux%zu: nmse %g vs float oracle\n",
+                        kern_type_name(m->w_type), m->n_rows, m->n_cols, e);
+            }
+            ck_assert_double_le(e, oracle_tolerance(m->w_type));
+            test_free(wf);
+            test_free(xf);
+            test_free(want);
+            test_free(got);
+            problem_dispose(&p);
+        }
+    }
+}
+END_TEST
+
+START_TEST(matmul__every_variant_matches_ref)
+{
+    for (size_t ti = 0; ti < N_W_TYPES; ti++) {
+        for (size_t si = 0; si < N_SHAPES; si++) {
+            problem p;
+            problem_init(&p, W_TYPES[ti], SHAPES[si], 200 + si);
+            kern_matmul m = p.m;
+            const size_t n_y = m.n_batch * m.y_stride;
+            float *y1 = test_alloc(n_y * sizeof(float));
+            float *y3 = test_alloc(n_y * sizeof(float));
+            float *got = test_alloc(m.n_batch * m.n_rows * sizeof(float));
+            float *want = test_alloc(m.n_batch * m.n_rows * sizeof(float));
+            gather(&m, p.y_ref, want);
+            for (size_t v = 1; v < kern_backend_n_variants(); v++) {
+                const char *name = NULL;
+                const kern_ops *ops = kern_backend_variant(v, &name);
+                for (size_t i = 0; i < n_y; i++) {
+                    y1[i] = SENTINEL;
+                    y3[i] = SENTINEL;
+                }
+                m.y = y1;
+                ops->matmul(&m, 0, 1);
+                m.y = y3;
+                for (size_t ith = 0; ith < 3; ith++) {
+                    ops->matmul(&m, ith, 3);
+                }
+                gather(&m, y1, got);
+                const double e = test_nmse(got, want, m.n_batch * m.n_rows);
+                if (e > variant_tolerance(m.w_type)) {
+                    fprintf(stderr, "%s %s %zux%zu batch %zu: nmse %g\n", name,
+                            kern_type_name(m.w_type), m.n_rows, m.n_cols, m.n_batch, e);
+                }
+                ck_assert_double_le(e, variant_tolerance(m.w_type));
+                /* Rows are independent: a split computes exactly the same values. */
+                ck_assert_int_eq(memcmp(y1, y3, n_y * sizeof(float)), 0);
+                for (size_t b = 0; b < m.n_batch; b++) {
+                    for (size_t i = m.n_rows; i < m.y_stride; i++) {
+                        KT_EQ(y1[b * m.y_stride + i], SENTINEL);
+                    }
+                }
+            }
+            test_free(y1);
+            test_free(y3);
+            test_free(got);
+            test_free(want);
+            problem_dispose(&p);
+        }
+    }
+}
+END_TEST
+
+START_TEST(matmul__batch_rows_equal_single_rows)
+{
+    /* Batched decoding must give each token what a batch of one gives it, on every variant. */
+    const shape s = {9, 512, 7};
+    for (size_t ti = 0; ti < N_W_TYPES; ti++) {
+        problem p;
+        problem_init(&p, W_TYPES[ti], s, 300 + ti);
+        for (size_t v = 0; v < kern_backend_n_variants(); v++) {
+            const kern_ops *ops = kern_backend_variant(v, NULL);
+            kern_matmul m = p.m;
+            float *yb = test_alloc(m.n_batch * m.y_stride * sizeof(float));
+            float y1[16];
+            m.y = yb;
+            ops->matmul(&m, 0, 1);
+            for (size_t b = 0; b < m.n_batch; b++) {
+                kern_matmul one = p.m;
+                one.xq = (const char *)p.m.xq + b * p.m.xq_row_bytes;
+                one.n_batch = 1;
+                one.y = y1;
+                ops->matmul(&one, 0, 1);
+                for (size_t r = 0; r < m.n_rows; r++) {
+                    KT_NEAR(yb[b * m.y_stride + r], y1[r], 1e-5f * (1.0f + fabsf(y1[r])));
+                }
+            }
+            test_free(yb);
+        }
+        problem_dispose(&p);
+    }
+}
+END_TEST
+
+TCase *tcase_matmul(void)
+{
+    TCase *tc = tcase_create("matmul");
+    tcase_set_timeout(tc, 30);
+    tcase_add_test(tc, matmul__ref_matches_dequantized_float_dot);
+    tcase_add_test(tc, matmul__every_variant_matches_ref);
+    tcase_add_test(tc, matmul__batch_rows_equal_single_rows);
+    return tc;
+}
