@@ -16,12 +16,12 @@
 typedef struct bench_args {
     const char *model;
     size_t n_threads;
-    size_t n_batch;   /* sequences decoding together */
-    size_t n_pp;      /* prompt tokens */
-    size_t n_tg;      /* generated tokens */
+    size_t n_batch; /* sequences decoding together */
+    size_t n_pp;    /* prompt tokens */
+    size_t n_tg;    /* generated tokens */
     size_t n_reps;
     bool json;
-    bool ref;         /* plain reference kernels */
+    bool ref; /* plain reference kernels */
 } bench_args;
 
 static void bench_usage(FILE *f)

@@ -57,19 +57,37 @@ typedef struct run_args {
 
 static int parse_args(run_args *a, int argc, char **argv)
 {
-    enum { OPT_CHAT = 256, OPT_SYSTEM, OPT_TEMP, OPT_TOPK, OPT_TOPP, OPT_MINP, OPT_REP, OPT_SEED,
-           OPT_STOP, OPT_STATS };
-    static const struct option longs[] = {
-        {"model", required_argument, NULL, 'm'},   {"prompt", required_argument, NULL, 'p'},
-        {"file", required_argument, NULL, 'f'},    {"n-predict", required_argument, NULL, 'n'},
-        {"chat", no_argument, NULL, OPT_CHAT},     {"system", required_argument, NULL, OPT_SYSTEM},
-        {"temp", required_argument, NULL, OPT_TEMP}, {"top-k", required_argument, NULL, OPT_TOPK},
-        {"top-p", required_argument, NULL, OPT_TOPP}, {"min-p", required_argument, NULL, OPT_MINP},
-        {"repeat-penalty", required_argument, NULL, OPT_REP},
-        {"seed", required_argument, NULL, OPT_SEED}, {"stop", required_argument, NULL, OPT_STOP},
-        {"threads", required_argument, NULL, 't'}, {"ctx", required_argument, NULL, 'c'},
-        {"stats", no_argument, NULL, OPT_STATS},   {"verbose", no_argument, NULL, 'v'},
-        {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0}};
+    enum {
+        OPT_CHAT = 256,
+        OPT_SYSTEM,
+        OPT_TEMP,
+        OPT_TOPK,
+        OPT_TOPP,
+        OPT_MINP,
+        OPT_REP,
+        OPT_SEED,
+        OPT_STOP,
+        OPT_STATS
+    };
+    static const struct option longs[] = {{"model", required_argument, NULL, 'm'},
+                                          {"prompt", required_argument, NULL, 'p'},
+                                          {"file", required_argument, NULL, 'f'},
+                                          {"n-predict", required_argument, NULL, 'n'},
+                                          {"chat", no_argument, NULL, OPT_CHAT},
+                                          {"system", required_argument, NULL, OPT_SYSTEM},
+                                          {"temp", required_argument, NULL, OPT_TEMP},
+                                          {"top-k", required_argument, NULL, OPT_TOPK},
+                                          {"top-p", required_argument, NULL, OPT_TOPP},
+                                          {"min-p", required_argument, NULL, OPT_MINP},
+                                          {"repeat-penalty", required_argument, NULL, OPT_REP},
+                                          {"seed", required_argument, NULL, OPT_SEED},
+                                          {"stop", required_argument, NULL, OPT_STOP},
+                                          {"threads", required_argument, NULL, 't'},
+                                          {"ctx", required_argument, NULL, 'c'},
+                                          {"stats", no_argument, NULL, OPT_STATS},
+                                          {"verbose", no_argument, NULL, 'v'},
+                                          {"help", no_argument, NULL, 'h'},
+                                          {NULL, 0, NULL, 0}};
     memset(a, 0, sizeof(*a));
     a->n_predict = 128;
     a->n_threads = 1;
@@ -127,8 +145,7 @@ static int parse_args(run_args *a, int argc, char **argv)
             break;
         case OPT_STOP:
             if (a->n_stops == RUN_MAX_STOPS || optarg[0] == '\0') {
-                fprintf(stderr, "kiln: --stop: at most %d non-empty stop strings\n",
-                        RUN_MAX_STOPS);
+                fprintf(stderr, "kiln: --stop: at most %d non-empty stop strings\n", RUN_MAX_STOPS);
                 ok = false;
             } else {
                 a->stops[a->n_stops++] = optarg;
@@ -320,8 +337,8 @@ int cli_cmd_run(int argc, char **argv)
         fprintf(stderr,
                 "kiln: %s\nkiln: prompt %zu tokens in %.1f ms (%.1f tok/s); generated %zu tokens "
                 "in %.1f ms (%.1f tok/s); first token after %.1f ms from start\n",
-                gen_model_desc(model), n_ids, pp_s * 1e3, (double)n_ids / pp_s, n_gen,
-                tg_s * 1e3, tg_s > 0 ? (double)n_gen / tg_s : 0.0,
+                gen_model_desc(model), n_ids, pp_s * 1e3, (double)n_ids / pp_s, n_gen, tg_s * 1e3,
+                tg_s > 0 ? (double)n_gen / tg_s : 0.0,
                 (double)((t_first ? t_first : t_end) - t0) / 1e6);
     }
     exit_code = CLI_EXIT_OK;

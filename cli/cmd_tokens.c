@@ -13,8 +13,8 @@
 typedef struct tok_args {
     const char *model;
     bool json;
-    bool no_special;    /* tokenize: do not add BOS/EOS */
-    bool parse_special; /* tokenize: special-token text becomes its id */
+    bool no_special;     /* tokenize: do not add BOS/EOS */
+    bool parse_special;  /* tokenize: special-token text becomes its id */
     bool render_special; /* detokenize: print control tokens' text */
 } tok_args;
 
@@ -37,12 +37,10 @@ static void tok_usage(FILE *f, const char *cmd)
 static int parse_args(tok_args *a, int argc, char **argv)
 {
     enum { OPT_JSON = 256, OPT_NOBOS, OPT_SPECIAL };
-    static const struct option longs[] = {{"model", required_argument, NULL, 'm'},
-                                          {"json", no_argument, NULL, OPT_JSON},
-                                          {"no-bos", no_argument, NULL, OPT_NOBOS},
-                                          {"special", no_argument, NULL, OPT_SPECIAL},
-                                          {"help", no_argument, NULL, 'h'},
-                                          {NULL, 0, NULL, 0}};
+    static const struct option longs[] = {
+        {"model", required_argument, NULL, 'm'},  {"json", no_argument, NULL, OPT_JSON},
+        {"no-bos", no_argument, NULL, OPT_NOBOS}, {"special", no_argument, NULL, OPT_SPECIAL},
+        {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0}};
     memset(a, 0, sizeof(*a));
     int c;
     optind = 1;

@@ -47,8 +47,8 @@ const char *core_status_str(int code);
 
 /** An error report: the code and a message. Callers own it, usually on the stack. */
 typedef struct core_err {
-    int code;                    /* last code set, 0 if none */
-    char msg[CORE_ERR_MSG_MAX];  /* NUL-terminated, lowercase, no final period */
+    int code;                   /* last code set, 0 if none */
+    char msg[CORE_ERR_MSG_MAX]; /* NUL-terminated, lowercase, no final period */
 } core_err;
 
 /** Clears err (code 0, empty message). err may be NULL. */
@@ -66,8 +66,7 @@ int core_err_wrap(core_err *err, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 /** Aborts with file, line and expression when x is false; active in every build. */
-#define CORE_ASSERT(x)                                                                             \
-    ((x) ? (void)0 : core_assert_fail(#x, __FILE__, __LINE__))
+#define CORE_ASSERT(x) ((x) ? (void)0 : core_assert_fail(#x, __FILE__, __LINE__))
 
 /* "Cannot happen, but handled": assert in debug builds, evaluate to the condition otherwise. */
 #ifdef NDEBUG
@@ -96,7 +95,8 @@ void *core_malloc(size_t size);
 void *core_calloc(size_t n, size_t size);
 void *core_realloc(void *ptr, size_t size);
 void core_free(void *ptr);
-/** Allocates size bytes aligned to align (a power of two >= sizeof(void *)); free with core_free_aligned. */
+/** Allocates size bytes aligned to align (a power of two >= sizeof(void *)); free with
+ * core_free_aligned. */
 void *core_malloc_aligned(size_t size, size_t align);
 void core_free_aligned(void *ptr);
 /** Returns a NUL-terminated copy of s, or NULL when out of memory. Caller frees with core_free. */

@@ -41,13 +41,15 @@ int gen_model_chat_apply(const gen_model *model, core_str system, core_str user,
         }
     } else if (contains(tmpl, "<start_of_turn>") || model->arch == GEN_ARCH_GEMMA3) {
         /* Gemma folds a system message into the first user turn. */
-        rc = core_buf_appendf(out, "<start_of_turn>user\n%.*s%s%.*s<end_of_turn>\n"
-                                   "<start_of_turn>model\n",
-                              (int)system.len, system.ptr, system.len ? "\n\n" : "",
-                              (int)user.len, user.ptr);
+        rc = core_buf_appendf(out,
+                              "<start_of_turn>user\n%.*s%s%.*s<end_of_turn>\n"
+                              "<start_of_turn>model\n",
+                              (int)system.len, system.ptr, system.len ? "\n\n" : "", (int)user.len,
+                              user.ptr);
     } else {
-        return core_err_set(err, CORE_EUNSUPPORTED,
-                            "chat: the model's chat template is not one kiln knows (ChatML, Gemma)");
+        return core_err_set(
+            err, CORE_EUNSUPPORTED,
+            "chat: the model's chat template is not one kiln knows (ChatML, Gemma)");
     }
     if (rc < 0) {
         return core_err_set(err, CORE_ENOMEM, "chat: out of memory");

@@ -27,39 +27,39 @@ struct gen_ctx {
     const gen_model *model; /* borrowed */
     const kern_ops *ops;    /* borrowed from the model's backend */
     gen_ctx_options opts;
-    gen_pool *pool;         /* owned */
+    gen_pool *pool;            /* owned */
     const core_cancel *cancel; /* borrowed, may be NULL */
 
-    size_t kv_dim;          /* n_head_kv * head_dim */
-    size_t q_dim;           /* n_head * head_dim */
-    uint16_t *k_cache;      /* (n_layer, n_seq_max, n_ctx, kv_dim) F16, owned (aligned) */
-    uint16_t *v_cache;      /* same shape */
-    size_t *seq_len;        /* (n_seq_max) positions held per sequence, owned */
+    size_t kv_dim;     /* n_head_kv * head_dim */
+    size_t q_dim;      /* n_head * head_dim */
+    uint16_t *k_cache; /* (n_layer, n_seq_max, n_ctx, kv_dim) F16, owned (aligned) */
+    uint16_t *v_cache; /* same shape */
+    size_t *seq_len;   /* (n_seq_max) positions held per sequence, owned */
 
     /* Per pass, (n_batch_max, ...) each, owned: */
-    float *x;               /* (B, n_embd) residual stream */
-    float *xn;              /* (B, max(n_embd, q_dim)) normalized input of a product */
-    float *q;               /* (B, q_dim) */
-    float *k;               /* (B, kv_dim) */
-    float *v;               /* (B, kv_dim) */
-    float *att;             /* (B, q_dim) attention output */
-    float *tmp;             /* (B, n_embd) product output before the residual add */
-    float *gate;            /* (B, n_ff) */
-    float *up;              /* (B, n_ff) */
-    void *xq;               /* (B, xq_row_max) activations in a vec-dot type */
-    size_t xq_row_max;      /* bytes per row of xq */
-    float *scores;          /* (n_threads, n_ctx) attention scratch */
-    int32_t *tokens;        /* (B) this pass */
-    int32_t *seq;           /* (B) */
-    int32_t *pos;           /* (B) */
-    size_t n_tokens;        /* tokens in this pass */
+    float *x;          /* (B, n_embd) residual stream */
+    float *xn;         /* (B, max(n_embd, q_dim)) normalized input of a product */
+    float *q;          /* (B, q_dim) */
+    float *k;          /* (B, kv_dim) */
+    float *v;          /* (B, kv_dim) */
+    float *att;        /* (B, q_dim) attention output */
+    float *tmp;        /* (B, n_embd) product output before the residual add */
+    float *gate;       /* (B, n_ff) */
+    float *up;         /* (B, n_ff) */
+    void *xq;          /* (B, xq_row_max) activations in a vec-dot type */
+    size_t xq_row_max; /* bytes per row of xq */
+    float *scores;     /* (n_threads, n_ctx) attention scratch */
+    int32_t *tokens;   /* (B) this pass */
+    int32_t *seq;      /* (B) */
+    int32_t *pos;      /* (B) */
+    size_t n_tokens;   /* tokens in this pass */
 
     /* Outputs: */
-    int32_t *out_rows;      /* (n_outputs_max) pass-local token index of each output */
-    size_t n_out_pass;      /* outputs in this pass */
-    size_t n_out_total;     /* outputs so far in this gen_ctx_decode */
-    float *logits;          /* (n_outputs_max, n_vocab) */
-    float *xo;              /* (n_outputs_max, n_embd) normalized final states */
+    int32_t *out_rows;  /* (n_outputs_max) pass-local token index of each output */
+    size_t n_out_pass;  /* outputs in this pass */
+    size_t n_out_total; /* outputs so far in this gen_ctx_decode */
+    float *logits;      /* (n_outputs_max, n_vocab) */
+    float *xo;          /* (n_outputs_max, n_embd) normalized final states */
 };
 
 gen_ctx_options gen_ctx_options_default(void)
@@ -84,8 +84,7 @@ static void *alloc_floats(size_t n, int *rc)
     return p;
 }
 
-int gen_ctx_new(gen_ctx **out, const gen_model *model, const gen_ctx_options *opts,
-                core_err *err)
+int gen_ctx_new(gen_ctx **out, const gen_model *model, const gen_ctx_options *opts, core_err *err)
 {
     *out = NULL;
     if (model->vocab_only) {
@@ -173,8 +172,8 @@ void gen_ctx_free(gen_ctx *ctx)
     gen__pool_free(ctx->pool);
     core_free_aligned(ctx->k_cache);
     core_free_aligned(ctx->v_cache);
-    float *bufs[] = {ctx->x,    ctx->xn,   ctx->q,  ctx->k,      ctx->v,      ctx->att, ctx->tmp,
-                     ctx->gate, ctx->up,   ctx->xq, ctx->scores, ctx->logits, ctx->xo};
+    float *bufs[] = {ctx->x,    ctx->xn, ctx->q,  ctx->k,      ctx->v,      ctx->att, ctx->tmp,
+                     ctx->gate, ctx->up, ctx->xq, ctx->scores, ctx->logits, ctx->xo};
     for (size_t i = 0; i < sizeof(bufs) / sizeof(bufs[0]); i++) {
         core_free_aligned(bufs[i]);
     }
@@ -252,8 +251,8 @@ static void matmul(gen_ctx *c, const gen_weight *w, const float *x, size_t x_str
             *prev = p;
         }
     }
-    kern_matmul m = {w->type, w->data, w->row_bytes, p.xq, p.row_bytes, y, y_stride,
-                     w->n_rows, w->n_cols, n};
+    kern_matmul m = {w->type, w->data,  w->row_bytes, p.xq,      p.row_bytes,
+                     y,       y_stride, w->n_rows,    w->n_cols, n};
     c->ops->matmul(&m, ith, nth);
 }
 
@@ -397,7 +396,8 @@ static void forward(void *payload, size_t ith, size_t nth)
     const size_t T = c->n_tokens;
     for (size_t t = split_lo(T, ith, nth); t < split_hi(T, ith, nth); t++) {
         float *x = c->x + t * E;
-        const char *row = (const char *)m->tok_embd.data + (size_t)c->tokens[t] * m->tok_embd.row_bytes;
+        const char *row =
+            (const char *)m->tok_embd.data + (size_t)c->tokens[t] * m->tok_embd.row_bytes;
         c->ops->dequantize_row(m->tok_embd.type, row, x, E);
         if (hp->embd_scale != 1.0f) {
             for (size_t i = 0; i < E; i++) {
@@ -418,8 +418,8 @@ static void forward(void *payload, size_t ith, size_t nth)
         c->ops->rmsnorm(xo + j * E, c->x + (size_t)c->out_rows[j] * E, m->output_norm, E, hp->eps);
     }
     gen__pool_barrier(c->pool);
-    matmul(c, &m->output, xo, E, n_out, c->logits + c->n_out_total * hp->n_vocab, hp->n_vocab,
-           NULL, ith, nth);
+    matmul(c, &m->output, xo, E, n_out, c->logits + c->n_out_total * hp->n_vocab, hp->n_vocab, NULL,
+           ith, nth);
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -470,9 +470,10 @@ int gen_ctx_decode(gen_ctx *ctx, const gen_batch *batch, core_err *err)
             n_new += (size_t)(batch->seq ? batch->seq[i] : 0) == s;
         }
         if (ctx->seq_len[s] + n_new > ctx->opts.n_ctx) {
-            return core_err_set(err, CORE_ELIMIT,
-                                "decode: sequence %zu would hold %zu positions, the context has %zu",
-                                s, ctx->seq_len[s] + n_new, ctx->opts.n_ctx);
+            return core_err_set(
+                err, CORE_ELIMIT,
+                "decode: sequence %zu would hold %zu positions, the context has %zu", s,
+                ctx->seq_len[s] + n_new, ctx->opts.n_ctx);
         }
     }
     ctx->n_out_total = 0;

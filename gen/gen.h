@@ -21,9 +21,9 @@
 typedef struct gen_model gen_model;
 
 typedef struct gen_model_options {
-    bool vocab_only;         /* load only the tokenizer (no tensors are checked or used) */
+    bool vocab_only;           /* load only the tokenizer (no tensors are checked or used) */
     kern_backend_kind kernels; /* which kernel variants to use (default: best) */
-    const core_log *log;     /* where loading logs; NULL: silent. Borrowed for the call */
+    const core_log *log;       /* where loading logs; NULL: silent. Borrowed for the call */
 } gen_model_options;
 
 gen_model_options gen_model_options_default(void);
@@ -33,8 +33,7 @@ gen_model_options gen_model_options_default(void);
  * file), CORE_EIO, CORE_EPARSE (malformed file; the message names key/tensor and offset),
  * CORE_EUNSUPPORTED (architecture, tokenizer or tensor type kiln does not run), CORE_ENOMEM.
  */
-int gen_model_load(gen_model **out, const char *path, const gen_model_options *opts,
-                   core_err *err);
+int gen_model_load(gen_model **out, const char *path, const gen_model_options *opts, core_err *err);
 void gen_model_free(gen_model *model);
 
 /** Architecture name as in the file ("llama", "qwen2", "gemma3"). Valid as long as model. */
@@ -72,8 +71,8 @@ int gen_model_chat_apply(const gen_model *model, core_str system, core_str user,
  * *out is allocated with core_malloc (caller frees with core_free); *n_out is its length.
  * Codes: CORE_ENOMEM.
  */
-int gen_model_tokenize(const gen_model *model, core_str text, bool add_special,
-                       bool parse_special, int32_t **out, size_t *n_out, core_err *err);
+int gen_model_tokenize(const gen_model *model, core_str text, bool add_special, bool parse_special,
+                       int32_t **out, size_t *n_out, core_err *err);
 /**
  * The bytes that token stands for when detokenized (a byte token gives its byte; control tokens
  * give their text when render_special, else nothing). Borrowed; valid as long as model. An
@@ -99,19 +98,18 @@ int gen_model_detokenize(const gen_model *model, const int32_t *tokens, size_t n
 typedef struct gen_ctx gen_ctx;
 
 typedef struct gen_ctx_options {
-    size_t n_ctx;       /* positions per sequence (default 2048, at most the model's) */
-    size_t n_seq_max;   /* sequences (default 1) */
-    size_t n_batch_max; /* tokens per gen_ctx_decode call (default 512) */
+    size_t n_ctx;         /* positions per sequence (default 2048, at most the model's) */
+    size_t n_seq_max;     /* sequences (default 1) */
+    size_t n_batch_max;   /* tokens per gen_ctx_decode call (default 512) */
     size_t n_outputs_max; /* tokens per gen_ctx_decode call that may keep logits (default:
                              n_seq_max); each costs n_vocab floats */
-    size_t n_threads;   /* compute threads including the caller (default 1) */
+    size_t n_threads;     /* compute threads including the caller (default 1) */
 } gen_ctx_options;
 
 gen_ctx_options gen_ctx_options_default(void);
 
 /** Creates a context. Borrows model, which must outlive it. CORE_EINVAL, CORE_ENOMEM. */
-int gen_ctx_new(gen_ctx **out, const gen_model *model, const gen_ctx_options *opts,
-                core_err *err);
+int gen_ctx_new(gen_ctx **out, const gen_model *model, const gen_ctx_options *opts, core_err *err);
 void gen_ctx_free(gen_ctx *ctx);
 
 /**
@@ -156,12 +154,12 @@ void gen_ctx_set_cancel(gen_ctx *ctx, const core_cancel *cancel);
 /* ------------------------------------------------------------------------------------------ */
 
 typedef struct gen_sampler_options {
-    float temp;              /* 0: greedy */
-    int32_t top_k;           /* 0: off */
-    float top_p;             /* 1: off */
-    float min_p;             /* 0: off */
-    float repeat_penalty;    /* 1: off */
-    size_t repeat_last_n;    /* tokens of history the penalty looks at */
+    float temp;           /* 0: greedy */
+    int32_t top_k;        /* 0: off */
+    float top_p;          /* 1: off */
+    float min_p;          /* 0: off */
+    float repeat_penalty; /* 1: off */
+    size_t repeat_last_n; /* tokens of history the penalty looks at */
     uint64_t seed;
 } gen_sampler_options;
 

@@ -31,10 +31,10 @@ typedef struct gguf_kv {
 struct gen_gguf {
     const uint8_t *base; /* mapping or caller's buffer */
     size_t size;
-    bool mapped;         /* base is our mmap, unmapped at free */
+    bool mapped; /* base is our mmap, unmapped at free */
     uint32_t version;
     size_t n_kv;
-    gguf_kv *kv;         /* (n_kv), owned */
+    gguf_kv *kv; /* (n_kv), owned */
     size_t n_tensors;
     gen_gguf_tensor *tensors; /* (n_tensors), owned */
 };
@@ -54,8 +54,8 @@ static int need(cursor *c, size_t n, const char *what)
 {
     if (n > c->size - c->pos) {
         return core_err_set(c->err, CORE_EPARSE,
-                            "gguf: byte %zu: truncated %s (need %zu bytes, %zu left)", c->pos,
-                            what, n, c->size - c->pos);
+                            "gguf: byte %zu: truncated %s (need %zu bytes, %zu left)", c->pos, what,
+                            n, c->size - c->pos);
     }
     return 0;
 }
@@ -173,8 +173,8 @@ static int parse_value(cursor *c, gguf_kv *kv)
         for (size_t i = 0; i < n; i++) {
             rc = read_str(c, &strs[i], "array string");
             if (rc < 0) {
-                return core_err_wrap(c->err, rc, "gguf: key '%.*s': element %zu",
-                                     (int)kv->key.len, kv->key.ptr, i);
+                return core_err_wrap(c->err, rc, "gguf: key '%.*s': element %zu", (int)kv->key.len,
+                                     kv->key.ptr, i);
             }
         }
         return 0;
@@ -219,8 +219,8 @@ static int cmp_str(const void *a, const void *b)
 }
 
 /*
- * Fails on a repeated name among n slices read at base + i * stride + offset. Sorting keeps this O(n log n), so a
- * hostile file with a million entries cannot stall the loader.
+ * Fails on a repeated name among n slices read at base + i * stride + offset. Sorting keeps this
+ * O(n log n), so a hostile file with a million entries cannot stall the loader.
  */
 static int check_unique(cursor *c, const void *base, size_t n, size_t stride, size_t offset,
                         const char *what)
@@ -239,8 +239,8 @@ static int check_unique(cursor *c, const void *base, size_t n, size_t stride, si
     int rc = 0;
     for (size_t i = 1; i < n && rc == 0; i++) {
         if (core_str_eq(v[i], v[i - 1])) {
-            rc = core_err_set(c->err, CORE_EPARSE, "gguf: duplicate %s '%.*s'", what,
-                              (int)v[i].len, v[i].ptr);
+            rc = core_err_set(c->err, CORE_EPARSE, "gguf: duplicate %s '%.*s'", what, (int)v[i].len,
+                              v[i].ptr);
         }
     }
     core_free(v);
@@ -251,7 +251,8 @@ static int parse_kvs(cursor *c, gen_gguf *g, uint64_t n_kv)
 {
     /* A pair takes at least 8 (key length) + 4 (type) + 1 bytes. */
     if (n_kv > (c->size - c->pos) / 13) {
-        return core_err_set(c->err, CORE_EPARSE, "gguf: %llu key/value pairs cannot fit in %zu bytes",
+        return core_err_set(c->err, CORE_EPARSE,
+                            "gguf: %llu key/value pairs cannot fit in %zu bytes",
                             (unsigned long long)n_kv, c->size);
     }
     g->kv = core_calloc((size_t)n_kv ? (size_t)n_kv : 1, sizeof(*g->kv));

@@ -34,7 +34,7 @@ typedef struct gen_gguf gen_gguf;
 
 /** A tensor's description; data points into the mapping (borrowed, as long as the gen_gguf). */
 typedef struct gen_gguf_tensor {
-    core_str name;    /* into the mapping */
+    core_str name; /* into the mapping */
     kern_type type;
     uint32_t n_dims;  /* 1..4 */
     uint64_t ne[4];   /* elements per dimension, ne[0] innermost (the row); unused ones are 1 */
@@ -46,7 +46,7 @@ typedef struct gen_gguf_tensor {
 typedef struct gen_gguf_arr {
     gen_gguf_vtype type; /* element type */
     size_t n;
-    const void *data;    /* numeric elements, into the mapping */
+    const void *data;     /* numeric elements, into the mapping */
     const core_str *strs; /* STRING elements: n slices into the mapping; NULL otherwise */
 } gen_gguf_arr;
 

@@ -181,8 +181,7 @@ static int get_weight(loader *ld, gen_weight *w, const char *name, int il, size_
             return 0;
         }
         return core_err_set(ld->err, CORE_EPARSE, "model: tensor '%s%s%.0d%s%s' is missing",
-                            il >= 0 ? "blk." : "", il >= 0 ? "" : "", il, il >= 0 ? "." : "",
-                            name);
+                            il >= 0 ? "blk." : "", il >= 0 ? "" : "", il, il >= 0 ? "." : "", name);
     }
     if (t->n_dims != 2 || t->ne[0] != n_cols || t->ne[1] != n_rows) {
         return core_err_set(ld->err, CORE_EPARSE,
@@ -263,14 +262,13 @@ static int load_tensors(loader *ld)
             (rc = get_vec(ld, &l->post_attn_norm, "post_attention_norm.weight", il, hp->n_embd,
                           !gemma)) < 0 ||
             (rc = get_vec(ld, &l->ffn_norm, "ffn_norm.weight", il, hp->n_embd, false)) < 0 ||
-            (rc = get_weight(ld, &l->w_gate, "ffn_gate.weight", il, hp->n_ff, hp->n_embd,
-                             false)) < 0 ||
-            (rc = get_weight(ld, &l->w_up, "ffn_up.weight", il, hp->n_ff, hp->n_embd, false)) <
+            (rc = get_weight(ld, &l->w_gate, "ffn_gate.weight", il, hp->n_ff, hp->n_embd, false)) <
                 0 ||
-            (rc = get_weight(ld, &l->w_down, "ffn_down.weight", il, hp->n_embd, hp->n_ff,
-                             false)) < 0 ||
-            (rc = get_vec(ld, &l->post_ffn_norm, "post_ffw_norm.weight", il, hp->n_embd,
-                          !gemma)) < 0) {
+            (rc = get_weight(ld, &l->w_up, "ffn_up.weight", il, hp->n_ff, hp->n_embd, false)) < 0 ||
+            (rc = get_weight(ld, &l->w_down, "ffn_down.weight", il, hp->n_embd, hp->n_ff, false)) <
+                0 ||
+            (rc = get_vec(ld, &l->post_ffn_norm, "post_ffw_norm.weight", il, hp->n_embd, !gemma)) <
+                0) {
             return rc;
         }
     }
@@ -308,8 +306,7 @@ static int detect_arch(loader *ld)
                         (int)(arch.len > 64 ? 64 : arch.len), arch.ptr);
 }
 
-int gen_model_load(gen_model **out, const char *path, const gen_model_options *opts,
-                   core_err *err)
+int gen_model_load(gen_model **out, const char *path, const gen_model_options *opts, core_err *err)
 {
     *out = NULL;
     gen_model_options o = opts ? *opts : gen_model_options_default();
@@ -420,8 +417,8 @@ core_str gen_model_chat_template(const gen_model *model)
     return t;
 }
 
-int gen_model_tokenize(const gen_model *model, core_str text, bool add_special,
-                       bool parse_special, int32_t **out, size_t *n_out, core_err *err)
+int gen_model_tokenize(const gen_model *model, core_str text, bool add_special, bool parse_special,
+                       int32_t **out, size_t *n_out, core_err *err)
 {
     return gen__tokenizer_encode(model->tokenizer, text, add_special, parse_special, out, n_out,
                                  err);

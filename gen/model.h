@@ -20,20 +20,20 @@ typedef struct gen_weight {
     kern_type type;
     const void *data; /* into the mapping, borrowed */
     size_t row_bytes;
-    size_t n_rows;    /* output features */
-    size_t n_cols;    /* input features */
+    size_t n_rows; /* output features */
+    size_t n_cols; /* input features */
 } gen_weight;
 
 typedef struct gen_layer {
-    const float *attn_norm;      /* (n_embd) */
-    gen_weight wq;               /* (n_head * head_dim, n_embd) */
-    gen_weight wk;               /* (n_head_kv * head_dim, n_embd) */
-    gen_weight wv;               /* (n_head_kv * head_dim, n_embd) */
-    gen_weight wo;               /* (n_embd, n_head * head_dim) */
-    const float *bq;             /* qwen2 biases, else NULL */
+    const float *attn_norm; /* (n_embd) */
+    gen_weight wq;          /* (n_head * head_dim, n_embd) */
+    gen_weight wk;          /* (n_head_kv * head_dim, n_embd) */
+    gen_weight wv;          /* (n_head_kv * head_dim, n_embd) */
+    gen_weight wo;          /* (n_embd, n_head * head_dim) */
+    const float *bq;        /* qwen2 biases, else NULL */
     const float *bk;
     const float *bv;
-    const float *q_norm;         /* gemma3 per-head norms (head_dim), else NULL */
+    const float *q_norm; /* gemma3 per-head norms (head_dim), else NULL */
     const float *k_norm;
     const float *post_attn_norm; /* gemma3 (n_embd), else NULL */
     const float *ffn_norm;       /* (n_embd) */
@@ -52,31 +52,31 @@ typedef struct gen_hparams {
     size_t n_layer;
     size_t n_head;
     size_t n_head_kv;
-    size_t head_dim;   /* per head, for keys and values */
+    size_t head_dim; /* per head, for keys and values */
     size_t n_ff;
-    size_t n_rot;      /* rotated dimensions per head */
-    size_t n_swa;      /* sliding window in positions (0: none) */
-    float eps;         /* RMSNorm epsilon */
-    float attn_scale;  /* multiplies q.k */
-    float embd_scale;  /* multiplies token embeddings (gemma: sqrt(n_embd)) */
+    size_t n_rot;     /* rotated dimensions per head */
+    size_t n_swa;     /* sliding window in positions (0: none) */
+    float eps;        /* RMSNorm epsilon */
+    float attn_scale; /* multiplies q.k */
+    float embd_scale; /* multiplies token embeddings (gemma: sqrt(n_embd)) */
     kern_rope_mode rope_mode;
 } gen_hparams;
 
 struct gen_model {
-    gen_gguf *gguf;            /* owned; every weight points into it */
-    gen_tokenizer *tokenizer;  /* owned */
-    kern_backend *backend;     /* owned */
-    const kern_ops *ops;       /* borrowed from backend */
+    gen_gguf *gguf;           /* owned; every weight points into it */
+    gen_tokenizer *tokenizer; /* owned */
+    kern_backend *backend;    /* owned */
+    const kern_ops *ops;      /* borrowed from backend */
     gen_arch arch;
     char arch_name[16];
     char desc[256];
     gen_hparams hp;
     bool vocab_only;
-    gen_weight tok_embd;       /* (n_vocab, n_embd) */
-    gen_weight output;         /* (n_vocab, n_embd); the embedding when tied */
-    const float *output_norm;  /* (n_embd) */
-    gen_layer *layers;         /* (n_layer), owned */
-    size_t n_bytes;            /* tensor bytes */
+    gen_weight tok_embd;      /* (n_vocab, n_embd) */
+    gen_weight output;        /* (n_vocab, n_embd); the embedding when tied */
+    const float *output_norm; /* (n_embd) */
+    gen_layer *layers;        /* (n_layer), owned */
+    size_t n_bytes;           /* tensor bytes */
 };
 
 #endif /* KILN_GEN_MODEL_H */

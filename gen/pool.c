@@ -21,9 +21,9 @@ typedef struct worker {
 
 struct gen_pool {
     size_t n_threads;
-    worker *workers;    /* (n_threads - 1), owned */
-    size_t n_started;   /* workers whose thread was created */
-    pthread_mutex_t mu; /* protects generation, stop, fn, payload, n_done */
+    worker *workers;     /* (n_threads - 1), owned */
+    size_t n_started;    /* workers whose thread was created */
+    pthread_mutex_t mu;  /* protects generation, stop, fn, payload, n_done */
     pthread_cond_t wake; /* signalled when generation changes or stop is set */
     pthread_cond_t done; /* signalled when n_done reaches n_threads - 1 */
     unsigned long generation;

@@ -19,11 +19,11 @@ typedef struct cand {
 struct gen_sampler {
     gen_sampler_options opts;
     size_t n_vocab;
-    cand *cands;      /* (n_vocab) scratch */
-    int32_t *history; /* (repeat_last_n) ring of accepted tokens */
-    size_t n_history; /* tokens in the ring, <= repeat_last_n */
+    cand *cands;       /* (n_vocab) scratch */
+    int32_t *history;  /* (repeat_last_n) ring of accepted tokens */
+    size_t n_history;  /* tokens in the ring, <= repeat_last_n */
     size_t history_at; /* next slot to write */
-    uint64_t rng[4];  /* xoshiro256** state */
+    uint64_t rng[4];   /* xoshiro256** state */
 };
 
 gen_sampler_options gen_sampler_options_default(void)
@@ -293,8 +293,8 @@ int gen_sampler_sample(gen_sampler *sampler, float *logits, const gen_constraint
     }
     /* Each refusal forbids one token, so this ends within n_vocab rounds. */
     for (size_t round = 0; round < sampler->n_vocab; round++) {
-        int32_t t = sampler->opts.temp <= 0.0f ? argmax(logits, sampler->n_vocab)
-                                               : draw(sampler, logits);
+        int32_t t =
+            sampler->opts.temp <= 0.0f ? argmax(logits, sampler->n_vocab) : draw(sampler, logits);
         if (t < 0) {
             break;
         }

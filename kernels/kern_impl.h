@@ -130,8 +130,7 @@ static inline int kern__nearest_int(float v)
 void kern_quantize_row_ref(kern_type t, const float *restrict x, void *restrict y, size_t n);
 void kern_dequantize_row_ref(kern_type t, const void *restrict x, float *restrict y, size_t n);
 void kern_matmul_ref(const kern_matmul *m, size_t ith, size_t nth);
-void kern_rmsnorm_ref(float *y, const float *x, const float *w, size_t n,
-                      float eps);
+void kern_rmsnorm_ref(float *y, const float *x, const float *w, size_t n, float eps);
 void kern_softmax_ref(float *x, size_t n, float scale);
 void kern_rope_ref(float *x, size_t n_heads, size_t head_dim, size_t n_rot, int32_t pos,
                    float theta_base, kern_rope_mode mode);
@@ -168,8 +167,7 @@ bool kern__cpu_has_avx512(void); /* and AVX-512 F, BW, VL, VNNI */
 /* kernels/cpu/x86/avx2.c (AVX2, FMA, F16C); types they do not handle go to generic or ref. */
 void kern_quantize_row_avx2(kern_type t, const float *restrict x, void *restrict y, size_t n);
 void kern_matmul_avx2(const kern_matmul *m, size_t ith, size_t nth);
-void kern_rmsnorm_avx2(float *y, const float *x, const float *w,
-                       size_t n, float eps);
+void kern_rmsnorm_avx2(float *y, const float *x, const float *w, size_t n, float eps);
 void kern_attn_avx2(const kern_attn *a);
 
 /* kernels/cpu/x86/avx512.c (AVX-512 F, BW, VL, VNNI); other types go to the AVX2 versions. */

@@ -24,8 +24,7 @@ void kern_matmul_avx2(const kern_matmul *m, size_t ith, size_t nth)
     kern_matmul_generic(m, ith, nth);
 }
 
-void kern_rmsnorm_avx2(float *y, const float *x, const float *w,
-                       size_t n, float eps)
+void kern_rmsnorm_avx2(float *y, const float *x, const float *w, size_t n, float eps)
 {
     kern_rmsnorm_ref(y, x, w, n, eps);
 }

@@ -11,8 +11,7 @@
 
 #include <math.h>
 
-void kern_rmsnorm_ref(float *y, const float *x, const float *w, size_t n,
-                      float eps)
+void kern_rmsnorm_ref(float *y, const float *x, const float *w, size_t n, float eps)
 {
     double sum = 0.0;
     for (size_t i = 0; i < n; i++) {

@@ -194,8 +194,7 @@ START_TEST(gguf__missing_file_is_enotfound)
 {
     gen_gguf *g = NULL;
     core_err err = {0};
-    ck_assert_int_eq(gen__gguf_open(&g, KILN_TEST_TMP "/no-such-model.gguf", &err),
-                     CORE_ENOTFOUND);
+    ck_assert_int_eq(gen__gguf_open(&g, KILN_TEST_TMP "/no-such-model.gguf", &err), CORE_ENOTFOUND);
     ck_assert_ptr_nonnull(strstr(err.msg, "no-such-model.gguf"));
 }
 END_TEST

@@ -64,8 +64,7 @@ static int32_t *int_array(const cJSON *a, size_t *n)
     return v;
 }
 
-static void check_prompt(const gen_model *model, gen_ctx *ctx, const cJSON *rec,
-                         golden_stats *st)
+static void check_prompt(const gen_model *model, gen_ctx *ctx, const cJSON *rec, golden_stats *st)
 {
     const char *name = cJSON_GetObjectItem(rec, "name")->valuestring;
     size_t n_prompt = 0;
@@ -141,8 +140,7 @@ static void run_golden(const char *model_file, const char *fixture, size_t max_p
     for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
         cJSON *rec = cJSON_Parse(line);
         ck_assert_ptr_nonnull(rec);
-        if (!cJSON_GetObjectItem(rec, "meta") &&
-            (max_prompts == 0 || st.n_prompts < max_prompts)) {
+        if (!cJSON_GetObjectItem(rec, "meta") && (max_prompts == 0 || st.n_prompts < max_prompts)) {
             check_prompt(model, ctx, rec, &st);
         }
         cJSON_Delete(rec);

@@ -95,7 +95,9 @@ static bool parse_ids(const char *line, const char *key, int32_t **out, size_t *
         }
         if (n == cap) {
             cap *= 2;
-            ids = realloc(ids, cap * sizeof(*ids));
+            int32_t *grown = realloc(ids, cap * sizeof(*ids));
+            ck_assert_ptr_nonnull(grown);
+            ids = grown;
         }
         ids[n++] = (int32_t)v;
         p = end;

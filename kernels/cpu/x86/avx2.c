@@ -644,8 +644,7 @@ void kern_quantize_row_avx2(kern_type t, const float *restrict x, void *restrict
 /* rmsnorm and attention                                                                      */
 /* ------------------------------------------------------------------------------------------ */
 
-void kern_rmsnorm_avx2(float *y, const float *x, const float *w,
-                       size_t n, float eps)
+void kern_rmsnorm_avx2(float *y, const float *x, const float *w, size_t n, float eps)
 {
     /* Squares summed in double, 4 lanes at a time, to stay as close to the reference as cheap. */
     __m256d acc0 = _mm256_setzero_pd();
