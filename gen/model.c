@@ -159,15 +159,28 @@ static int load_hparams(loader *ld)
 /* Tensors                                                                                    */
 /* ------------------------------------------------------------------------------------------ */
 
+/* The file's name for tensor name of layer il (il < 0: a model-level tensor). */
+static void tensor_name(char *buf, size_t size, const char *name, int il)
+{
+    if (il >= 0) {
+        snprintf(buf, size, "blk.%d.%s", il, name);
+    } else {
+        snprintf(buf, size, "%s", name);
+    }
+}
+
 static const gen_gguf_tensor *find(loader *ld, const char *name, int il)
 {
     char full[128];
-    if (il >= 0) {
-        snprintf(full, sizeof(full), "blk.%d.%s", il, name);
-    } else {
-        snprintf(full, sizeof(full), "%s", name);
-    }
+    tensor_name(full, sizeof(full), name, il);
     return gen__gguf_find_tensor(ld->m->gguf, full);
+}
+
+static int missing(loader *ld, const char *name, int il)
+{
+    char full[128];
+    tensor_name(full, sizeof(full), name, il);
+    return core_err_set(ld->err, CORE_EPARSE, "model: tensor '%s' is missing", full);
 }
 
 /* A matrix of n_rows x n_cols (ggml: ne[0] = n_cols); missing ones fail unless optional. */
@@ -180,8 +193,7 @@ static int get_weight(loader *ld, gen_weight *w, const char *name, int il, size_
             memset(w, 0, sizeof(*w));
             return 0;
         }
-        return core_err_set(ld->err, CORE_EPARSE, "model: tensor '%s%s%.0d%s%s' is missing",
-                            il >= 0 ? "blk." : "", il >= 0 ? "" : "", il, il >= 0 ? "." : "", name);
+        return missing(ld, name, il);
     }
     if (t->n_dims != 2 || t->ne[0] != n_cols || t->ne[1] != n_rows) {
         return core_err_set(ld->err, CORE_EPARSE,
@@ -214,9 +226,7 @@ static int get_vec(loader *ld, const float **v, const char *name, int il, size_t
         if (optional) {
             return 0;
         }
-        char full[128];
-        snprintf(full, sizeof(full), il >= 0 ? "blk.%d.%s" : "%.0d%s", il, name);
-        return core_err_set(ld->err, CORE_EPARSE, "model: tensor '%s' is missing", full);
+        return missing(ld, name, il);
     }
     if (t->type != KERN_TYPE_F32 || t->n_dims != 1 || t->ne[0] != n) {
         return core_err_set(ld->err, CORE_EPARSE,

@@ -7,6 +7,7 @@ int main(void)
 {
     Suite *s = suite_create("gen");
     suite_add_tcase(s, tcase_gguf());
+    suite_add_tcase(s, tcase_model());
     suite_add_tcase(s, tcase_sampler());
     suite_add_tcase(s, tcase_ctx());
     suite_add_tcase(s, tcase_tokenizer());

@@ -1,0 +1,132 @@
+/*
+ * Tests of gen/model.c: a tiny model file is loaded, then damaged copies of it (a renamed
+ * tensor, an unknown architecture, a wrong shape, a truncation) are refused with a message
+ * naming the problem; vocab-only loading skips the tensors; allocation failures while loading
+ * return CORE_ENOMEM without leaks.
+ */
+#include "tests/gen/tests.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "core/core.h"
+#include "gen/gen.h"
+#include "tests/tools/tiny_model.h"
+
+static tiny_model *tiny;
+
+static void make_tiny(void)
+{
+    tiny_model_spec spec = tiny_model_spec_default(TINY_ARCH_LLAMA, KERN_TYPE_Q8_0);
+    core_err err = {0};
+    ck_assert_msg(tiny_model_new(&tiny, &spec, &err) == 0, "%s", err.msg);
+}
+
+static void free_tiny(void)
+{
+    tiny_model_free(tiny);
+    tiny = NULL;
+}
+
+/* Writes the tiny model's bytes, with every occurrence of the n bytes at from replaced by
+ * those at to, cut to len bytes (0: whole), to path. */
+static void write_variant(const char *path, const char *from, const char *to, size_t n, size_t len)
+{
+    core_buf b = {0};
+    ck_assert_int_eq(core_buf_append(&b, tiny->file, tiny->n_file_bytes), 0);
+    if (from) {
+        for (size_t i = 0; i + n <= b.len; i++) {
+            if (memcmp(b.ptr + i, from, n) == 0) {
+                memcpy(b.ptr + i, to, n);
+            }
+        }
+    }
+    FILE *f = fopen(path, "wb");
+    ck_assert_ptr_nonnull(f);
+    ck_assert_uint_eq(fwrite(b.ptr, 1, len ? len : b.len, f), len ? len : b.len);
+    fclose(f);
+    core_buf_dispose(&b);
+}
+
+static int load(const char *path, bool vocab_only, core_err *err)
+{
+    gen_model_options o = gen_model_options_default();
+    o.vocab_only = vocab_only;
+    gen_model *m = NULL;
+    int rc = gen_model_load(&m, path, &o, err);
+    if (rc == 0) {
+        ck_assert_str_eq(gen_model_arch(m), "llama");
+        ck_assert_uint_eq(gen_model_n_vocab(m), TINY_MODEL_N_VOCAB);
+    } else {
+        ck_assert_ptr_null(m);
+    }
+    gen_model_free(m);
+    return rc;
+}
+
+START_TEST(model__loads_tiny_model)
+{
+    const char *path = KILN_TEST_TMP "/model-ok.gguf";
+    write_variant(path, NULL, NULL, 0, 0);
+    core_err err = {0};
+    ck_assert_msg(load(path, false, &err) == 0, "%s", err.msg);
+}
+END_TEST
+
+START_TEST(model__damage_is_named)
+{
+    const char *path = KILN_TEST_TMP "/model-bad.gguf";
+    core_err err = {0};
+
+    write_variant(path, "blk.1.attn_q.weight", "blk.1.attn_x.weight", 19, 0);
+    ck_assert_int_eq(load(path, false, &err), CORE_EPARSE);
+    ck_assert_ptr_nonnull(strstr(err.msg, "blk.1.attn_q.weight"));
+    ck_assert_ptr_nonnull(strstr(err.msg, "model-bad.gguf"));
+    /* Vocab-only loading does not look at tensors. */
+    ck_assert_int_eq(load(path, true, &err), 0);
+
+    write_variant(path, "llama.block_count", "llama.block_xount", 17, 0);
+    ck_assert_int_eq(load(path, false, &err), CORE_EPARSE);
+    ck_assert_ptr_nonnull(strstr(err.msg, "block_count"));
+
+    /* The architecture value (a length-prefixed string), not the keys that start with it. */
+    write_variant(path, "\005\000\000\000\000\000\000\000llama",
+                  "\005\000\000\000\000\000\000\000lloma", 13, 0);
+    ck_assert_int_eq(load(path, false, &err), CORE_EUNSUPPORTED);
+    ck_assert_ptr_nonnull(strstr(err.msg, "lloma"));
+
+    write_variant(path, NULL, NULL, 0, tiny->n_file_bytes - 7);
+    ck_assert_int_eq(load(path, false, &err), CORE_EPARSE);
+    ck_assert_ptr_nonnull(strstr(err.msg, "past the end"));
+}
+END_TEST
+
+START_TEST(model__enomem_leaks_nothing)
+{
+    const char *path = KILN_TEST_TMP "/model-oom.gguf";
+    write_variant(path, NULL, NULL, 0, 0);
+    long live = core_alloc_live();
+    for (long n = 1;; n++) {
+        core_alloc_fail_after(n);
+        int rc = load(path, false, NULL);
+        core_alloc_fail_after(0);
+        if (rc == 0) {
+            break;
+        }
+        ck_assert_int_eq(rc, CORE_ENOMEM);
+        ck_assert_int_eq(core_alloc_live(), live);
+    }
+    ck_assert_int_eq(core_alloc_live(), live);
+}
+END_TEST
+
+TCase *tcase_model(void)
+{
+    TCase *tc = tcase_create("model");
+    tcase_set_timeout(tc, 30);
+    tcase_add_unchecked_fixture(tc, make_tiny, free_tiny);
+    tcase_add_test(tc, model__loads_tiny_model);
+    tcase_add_test(tc, model__damage_is_named);
+    tcase_add_test(tc, model__enomem_leaks_nothing);
+    return tc;
+}
