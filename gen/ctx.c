@@ -270,6 +270,7 @@ static void attention(gen_ctx *c, size_t il, size_t ith, size_t nth)
     const gen_hparams *hp = &c->model->hp;
     const gen_layer *l = &c->model->layers[il];
     const size_t T = c->n_tokens;
+    CORE_ASSERT(hp->n_head > 0 && hp->n_head_kv > 0); /* the loader checked; for analyzers */
     const size_t group = hp->n_head / hp->n_head_kv;
     float *scores = c->scores + ith * c->opts.n_ctx;
     for (size_t i = split_lo(T * hp->n_head, ith, nth); i < split_hi(T * hp->n_head, ith, nth);

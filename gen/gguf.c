@@ -599,7 +599,7 @@ static bool scalar_value(const uint8_t *p, gen_gguf_vtype t, int64_t *iv, double
         *iv = v.u8;
         break;
     case GEN_GGUF_VTYPE_INT8:
-        *iv = v.i8;
+        *iv = (int64_t)v.i8;
         break;
     case GEN_GGUF_VTYPE_UINT16:
         *iv = v.u16;

@@ -290,7 +290,8 @@ static int build_merges(gen_tokenizer *t, const gen_tokenizer_spec *spec, core_e
                 goto done;
             }
         }
-        memcpy(tmp, m.ptr, nl);
+        /* nl >= 1, so tmp was allocated on the first merge. */
+        memcpy(tmp, m.ptr, nl); // NOLINT(clang-analyzer-core.NonNullParamChecker)
         memcpy(tmp + nl, sp + 1, nr);
         int32_t l = lookup(t, m.ptr, nl);
         int32_t r = lookup(t, sp + 1, nr);
@@ -369,11 +370,15 @@ static void apply_text_rules(gen_tokenizer *t)
      * lowest id. Either way the chosen token becomes a control token.
      */
     for (size_t d = 0; d < sizeof(detect) / sizeof(detect[0]); d++) {
-        if (t->special[detect[d].which] >= 0) {
+        /* special[] is set for every index at creation; the analyzer loses track of that. */
+        if (t->special[detect[d].which] >= 0) { // NOLINT(clang-analyzer-core.uninitialized.Branch)
             continue;
         }
         int32_t best = -1;
-        for (const char *s = detect[d].texts; *s; s += strlen(s) + 1) {
+        /* Each list is NUL-separated and ends with an empty string. */
+        for (const char *s = detect[d].texts;
+             *s; // NOLINT(clang-analyzer-core.uninitialized.Branch)
+             s += strlen(s) + 1) {
             int32_t id = lookup_c(t, s);
             if (id >= 0 && (best < 0 || id < best)) {
                 best = id;

@@ -514,6 +514,9 @@ static int spm_fragment(encoder *e, const char *s, size_t n, bool space_prefix)
         return oom(e);
     }
     size_t len = 0;
+    /* RESERVE succeeded, so e->buf holds at least 3 * n + 3 bytes (the analyzer cannot see
+     * through reserve()'s void ** out-parameter). */
+    CORE_ASSERT(e->buf != NULL);
     if (space_prefix) {
         memcpy(e->buf, "\xe2\x96\x81", 3);
         len = 3;

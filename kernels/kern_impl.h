@@ -174,4 +174,12 @@ void kern_attn_avx2(const kern_attn *a);
 void kern_quantize_row_avx512(kern_type t, const float *restrict x, void *restrict y, size_t n);
 void kern_matmul_avx512(const kern_matmul *m, size_t ith, size_t nth);
 
+/*
+ * kernels/cpu/x86/gemm_avx512.c (same flags): the register-tiled matmul of rows [lo, hi) of m
+ * for batches of at least KERN_GEMM_MIN_BATCH tokens, which kern_matmul_avx512 tries first.
+ * Returns false, having written nothing, for weight types or shapes it does not handle.
+ */
+#define KERN_GEMM_MIN_BATCH 4
+bool kern__gemm_avx512(const kern_matmul *m, size_t lo, size_t hi);
+
 #endif /* KILN_KERN_IMPL_H */

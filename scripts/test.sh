@@ -34,6 +34,10 @@ for step in "${steps[@]}"; do
         scripts/check-includes.sh
         echo "== format"
         git ls-files '*.c' '*.h' '*.cu' '*.cuh' | xargs clang-format --dry-run --Werror
+        echo "== clang-tidy"
+        [ -f build/release/compile_commands.json ] || cmake --preset release >/dev/null
+        git ls-files '*.c' | grep -v '^tests/fuzz/' |
+            xargs -P "$jobs" -n 8 clang-tidy -p build/release --quiet 2>/dev/null
         echo "== cppcheck"
         git ls-files '*.c' | grep -v '^tests/fuzz/' |
             xargs cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \

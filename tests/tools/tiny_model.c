@@ -695,7 +695,7 @@ int tiny_model_write(const char *path, const tiny_model_spec *spec, core_err *er
 {
     tiny_model *m = NULL;
     int rc = tiny_model_new(&m, spec, err);
-    if (rc == 0) {
+    if (rc == 0 && CORE_ALWAYS(m != NULL)) {
         rc = tiny_model_save(m, path, err);
     }
     tiny_model_free(m);

@@ -119,6 +119,7 @@ static void layer_forward(const tiny_model *m, const tiny_layer *l, ref_buffers 
     }
 
     const double scale = 1.0 / sqrt((double)hd);
+    CORE_ASSERT(s->n_head_kv > 0 && s->n_head >= s->n_head_kv);
     const size_t group = s->n_head / s->n_head_kv;
     /* q, k and v of every token are ready, so adding into x no longer disturbs them. */
     for (size_t t = 0; t < n_tokens; t++) {

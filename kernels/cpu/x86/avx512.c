@@ -427,6 +427,9 @@ void kern_matmul_avx512(const kern_matmul *m, size_t ith, size_t nth)
     size_t lo;
     size_t hi;
     kern__split(m->n_rows, ith, nth, &lo, &hi);
+    if (m->n_batch >= KERN_GEMM_MIN_BATCH && kern__gemm_avx512(m, lo, hi)) {
+        return;
+    }
     switch (m->w_type) {
     case KERN_TYPE_Q4_0:
         matmul_q4_0(m, lo, hi);
