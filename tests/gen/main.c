@@ -10,6 +10,7 @@ int main(void)
     suite_add_tcase(s, tcase_model());
     suite_add_tcase(s, tcase_sampler());
     suite_add_tcase(s, tcase_ctx());
+    suite_add_tcase(s, tcase_pool());
     suite_add_tcase(s, tcase_tokenizer());
     suite_add_tcase(s, tcase_forward());
     suite_add_tcase(s, tcase_golden());

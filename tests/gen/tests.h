@@ -8,6 +8,7 @@ TCase *tcase_gguf(void);
 TCase *tcase_tokenizer(void);
 TCase *tcase_sampler(void);
 TCase *tcase_ctx(void);
+TCase *tcase_pool(void);
 TCase *tcase_model(void);
 TCase *tcase_golden(void);
 
