@@ -1,0 +1,69 @@
+/*
+ * Private declarations of the grammar module: the loaded language (tree-sitter's TSLanguage
+ * tables plus the keyword strings kiln extracts from them), the parse-table lookups, and the
+ * lexer that runs the grammar's generated lex functions and external scanner over a text that
+ * may still grow.
+ */
+#ifndef KILN_GRAM_INT_H
+#define KILN_GRAM_INT_H
+
+#include "grammar/gram.h"
+
+#include "tree_sitter/parser.h"
+
+/* Largest external scanner state, as tree-sitter's runtime allows. */
+#define GRAM__SCAN_MAX TREE_SITTER_SERIALIZATION_BUFFER_SIZE
+
+/* A keyword: a string the grammar's keyword lexer turns into its own token. */
+typedef struct gram__keyword {
+    const char *str; /* owned by the language's keyword block, NUL-terminated */
+    size_t len;
+    TSSymbol symbol;
+} gram__keyword;
+
+struct gram_lang {
+    const char *name;        /* static storage */
+    const TSLanguage *ts;    /* the grammar's tables, static storage */
+    gram__keyword *keywords; /* (n_keywords), owned */
+    size_t n_keywords;
+    char *keyword_text; /* the keywords' strings, owned */
+};
+
+/* ---- parse table ---- */
+
+/* The table value for (state, symbol): an action index for terminals, a state for others. */
+uint16_t gram__table_lookup(const TSLanguage *ts, TSStateId state, TSSymbol symbol);
+
+/* The actions for a terminal in state; *n_out is 0 when there are none. */
+const TSParseAction *gram__actions(const TSLanguage *ts, TSStateId state, TSSymbol symbol,
+                                   uint32_t *n_out);
+
+/* ---- lexer ---- */
+
+/*
+ * A TSLexer over a byte range of a text that may still grow. When `final` is false, the end
+ * of the text is not the end of the input: hit_end then records that the lex function looked
+ * at the end, so its answer may change once more text arrives.
+ */
+typedef struct gram__lexer {
+    TSLexer data;       /* first member: the generated code gets &data */
+    const char *text;   /* borrowed */
+    size_t len;         /* bytes of text */
+    bool final;         /* len is the end of the input */
+    size_t pos;         /* byte offset of the lookahead character */
+    size_t la_size;     /* bytes of the lookahead character (0 at the end) */
+    size_t token_start; /* byte offset */
+    size_t token_end;   /* byte offset, SIZE_MAX until mark_end */
+    bool hit_end;       /* the lookahead reached len while !final */
+    bool reached_end;   /* the lookahead reached len (final or not) */
+} gram__lexer;
+
+/* Prepares lexer over text[0..len) with the next token at pos. */
+void gram__lexer_init(gram__lexer *lexer, const char *text, size_t len, bool final);
+void gram__lexer_reset(gram__lexer *lexer, size_t pos);
+/* Starts a token at the current position (tree-sitter's ts_lexer_start). */
+void gram__lexer_start(gram__lexer *lexer);
+/* Ends a token: an unmarked end becomes the current position (ts_lexer_finish). */
+void gram__lexer_finish(gram__lexer *lexer);
+
+#endif
