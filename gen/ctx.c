@@ -336,10 +336,8 @@ static void forward_layer(gen_ctx *c, size_t il, size_t ith, size_t nth)
         ops->rope(q, hp->n_head, hd, hp->n_rot, c->pos[t], l->rope_base, hp->rope_mode);
         ops->rope(k, hp->n_head_kv, hd, hp->n_rot, c->pos[t], l->rope_base, hp->rope_mode);
         size_t at = cache_at(c, il, (size_t)c->seq[t], (size_t)c->pos[t]);
-        for (size_t i = 0; i < c->kv_dim; i++) {
-            c->k_cache[at + i] = kern_f32_to_f16(k[i]);
-            c->v_cache[at + i] = kern_f32_to_f16(v[i]);
-        }
+        ops->quantize_row(KERN_TYPE_F16, k, c->k_cache + at, c->kv_dim);
+        ops->quantize_row(KERN_TYPE_F16, v, c->v_cache + at, c->kv_dim);
     }
     gen__pool_barrier(c->pool);
     attention(c, il, ith, nth);

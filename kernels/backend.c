@@ -81,9 +81,9 @@ static const kern_ops VARIANT_OPS[] = {
             .rmsnorm = kern_rmsnorm_avx2,
             .softmax = kern_softmax_ref,
             .rope = kern_rope_ref,
-            .swiglu = kern_swiglu_ref,
+            .swiglu = kern_swiglu_avx512,
             .geglu = kern_geglu_ref,
-            .attn = kern_attn_avx2,
+            .attn = kern_attn_avx512,
         },
 };
 

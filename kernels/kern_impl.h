@@ -173,13 +173,19 @@ void kern_attn_avx2(const kern_attn *a);
 /* kernels/cpu/x86/avx512.c (AVX-512 F, BW, VL, VNNI); other types go to the AVX2 versions. */
 void kern_quantize_row_avx512(kern_type t, const float *restrict x, void *restrict y, size_t n);
 void kern_matmul_avx512(const kern_matmul *m, size_t ith, size_t nth);
+void kern_attn_avx512(const kern_attn *a);
+void kern_swiglu_avx512(float *y, const float *g, const float *u, size_t n);
 
 /*
  * kernels/cpu/x86/gemm_avx512.c (same flags): the register-tiled matmul of rows [lo, hi) of m
  * for batches of at least KERN_GEMM_MIN_BATCH tokens, which kern_matmul_avx512 tries first.
- * Returns false, having written nothing, for weight types or shapes it does not handle.
+ * Returns false, having written nothing, for weight types it does not handle. It runs for every
+ * batch size (1 included, at the single-token path's speed), so that a token's results do not
+ * depend on how many tokens share its pass: its activations are requantized after each
+ * product, so any change of float summation order between a batch of one and a larger batch
+ * would grow into visible logit differences (gen's batched-equals-sequential tests).
  */
-#define KERN_GEMM_MIN_BATCH 4
+#define KERN_GEMM_MIN_BATCH 1
 bool kern__gemm_avx512(const kern_matmul *m, size_t lo, size_t hi);
 
 #endif /* KILN_KERN_IMPL_H */

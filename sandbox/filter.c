@@ -276,7 +276,7 @@ static int add_rules(scmp_filter_ctx ctx)
     const int families[] = {AF_UNIX, AF_INET, AF_INET6};
     for (size_t i = 0; i < 3; i++) {
         rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(socket), 1,
-                              SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)families[i]));
+                              SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)families[i], 0));
         if (rc < 0) {
             return rc;
         }

@@ -226,15 +226,7 @@ static size_t unescape(char *s, size_t n)
     return j;
 }
 
-typedef struct records {
-    bool done;
-    bool load_error;
-    bool tests_error;
-    char msg[1024];
-} records;
-
-/* Parses the tests box's records into res->tests. */
-static int parse_records(records *rec, sbx_result *res, core_buf *buf)
+int sbx__report_parse(sbx__report *rec, sbx_result *res, core_buf *buf)
 {
     memset(rec, 0, sizeof *rec);
     char *p = buf->ptr;
@@ -377,8 +369,8 @@ int sbx__pybox_run(sbx__pybox *box, const sbx__env *env, const sbx_job *job, sbx
     };
     rc = sbx__watch_run(&w, err);
     bool full = disk_full(box->root_c);
-    records rec;
-    int prc = parse_records(&rec, res, &res_buf);
+    sbx__report rec;
+    int prc = sbx__report_parse(&rec, res, &res_buf);
     bool clean = rec.done && prc == 0;
     for (size_t i = 0; i < res->n_tests; i++) {
         clean = clean && res->tests[i].status == SBX_TEST_PASSED;

@@ -218,4 +218,18 @@ extern const size_t sbx__harness_tests_py_len;
 extern const char sbx__harness_cand_py[];
 extern const size_t sbx__harness_cand_py_len;
 
+/* What the tests box reported: one record a line, tab-separated, backslash-escaped. */
+typedef struct sbx__report {
+    bool done;        /* the harness reached its end */
+    bool load_error;  /* the candidate could not be loaded */
+    bool tests_error; /* the tests file could not be run */
+    char msg[1024];   /* the load or tests error, truncated */
+} sbx__report;
+
+/**
+ * Parses the tests box's records in buf (unescaped in place) into rec and res->tests. A
+ * partial last line is ignored; unknown records are skipped. CORE_ENOMEM.
+ */
+int sbx__report_parse(sbx__report *rec, sbx_result *res, core_buf *buf);
+
 #endif /* KILN_SBX_INT_H */

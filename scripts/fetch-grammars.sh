@@ -28,7 +28,7 @@ hdr_sha=66bae8dd47f1fed7bdef816115146d3a41c39b5c482d7bad36d9ba1def088450
 # download PACKAGE VERSION SHA256 DIR: fetches the sdist into DIR, checks it, prints its path.
 download()
 {
-    $pip download --quiet --no-deps --no-binary :all: --no-build-isolation -d "$4" "$1==$2" \
+    $pip download --quiet --no-deps --no-binary :all: -d "$4" "$1==$2" \
         >/dev/null
     f=$(ls "$4"/*.tar.gz)
     got=$(sha256sum "$f" | cut -d' ' -f1)

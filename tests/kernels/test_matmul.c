@@ -2,7 +2,9 @@
  * Tests of kernels/ref/matmul.c and every variant's matmul: the reference against a float
  * oracle (dequantize both sides, dot in double), then every compiled variant against the
  * reference by NMSE with a per-type tolerance, over shapes with odd row counts, odd block
- * counts, batches of 1, 3, 5 and 8, a y_stride wider than the rows, and ith/nth row splits.
+ * counts, batches of 1, 3, 5 and 8, a y_stride wider than the rows, and ith/nth row splits; and
+ * larger shapes for the batched (register-tiled) kernels: batches past one token tile and one
+ * token chunk, rows past one panel, columns past one K chunk.
  */
 #include "tests/kernels/tests.h"
 
@@ -236,6 +238,63 @@ START_TEST(matmul__batch_rows_equal_single_rows)
 }
 END_TEST
 
+/* Batches of 4 and more take the tiled kernels: rows 1 and 16..100 (partial and several
+ * 32-row panels), columns over 1024 (several K chunks), batches up to 130 (two token chunks). */
+static const shape BIG_SHAPES[] = {
+    {67, 1088, 16}, {33, 1536, 33}, {40, 2112, 130}, {1, 96, 128}, {100, 64, 4}, {16, 544, 6},
+};
+#define N_BIG_SHAPES (sizeof(BIG_SHAPES) / sizeof(BIG_SHAPES[0]))
+
+START_TEST(matmul__large_batches_match_ref)
+{
+    for (size_t ti = 0; ti < N_W_TYPES; ti++) {
+        for (size_t si = 0; si < N_BIG_SHAPES; si++) {
+            problem p;
+            problem_init(&p, W_TYPES[ti], BIG_SHAPES[si], 400 + si);
+            kern_matmul m = p.m;
+            const size_t n_y = m.n_batch * m.y_stride;
+            float *y1 = test_alloc(n_y * sizeof(float));
+            float *y2 = test_alloc(n_y * sizeof(float));
+            float *got = test_alloc(m.n_batch * m.n_rows * sizeof(float));
+            float *want = test_alloc(m.n_batch * m.n_rows * sizeof(float));
+            gather(&m, p.y_ref, want);
+            for (size_t v = 1; v < kern_backend_n_variants(); v++) {
+                const char *name = NULL;
+                const kern_ops *ops = kern_backend_variant(v, &name);
+                for (size_t i = 0; i < n_y; i++) {
+                    y1[i] = SENTINEL;
+                    y2[i] = SENTINEL;
+                }
+                m.y = y1;
+                ops->matmul(&m, 0, 1);
+                m.y = y2;
+                for (size_t ith = 0; ith < 2; ith++) {
+                    ops->matmul(&m, ith, 2);
+                }
+                gather(&m, y1, got);
+                const double e = test_nmse(got, want, m.n_batch * m.n_rows);
+                if (e > variant_tolerance(m.w_type)) {
+                    fprintf(stderr, "%s %s %zux%zu batch %zu: nmse %g\n", name,
+                            kern_type_name(m.w_type), m.n_rows, m.n_cols, m.n_batch, e);
+                }
+                ck_assert_double_le(e, variant_tolerance(m.w_type));
+                ck_assert_int_eq(memcmp(y1, y2, n_y * sizeof(float)), 0);
+                for (size_t b = 0; b < m.n_batch; b++) {
+                    for (size_t i = m.n_rows; i < m.y_stride; i++) {
+                        KT_EQ(y1[b * m.y_stride + i], SENTINEL);
+                    }
+                }
+            }
+            test_free(y1);
+            test_free(y2);
+            test_free(got);
+            test_free(want);
+            problem_dispose(&p);
+        }
+    }
+}
+END_TEST
+
 TCase *tcase_matmul(void)
 {
     TCase *tc = tcase_create("matmul");
@@ -243,5 +302,6 @@ TCase *tcase_matmul(void)
     tcase_add_test(tc, matmul__ref_matches_dequantized_float_dot);
     tcase_add_test(tc, matmul__every_variant_matches_ref);
     tcase_add_test(tc, matmul__batch_rows_equal_single_rows);
+    tcase_add_test(tc, matmul__large_batches_match_ref);
     return tc;
 }

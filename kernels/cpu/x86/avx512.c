@@ -4,8 +4,11 @@
  * vpdpbusd (unsigned weights x signed activations; signed weights use |w| and move the sign onto
  * the activations); the K types handle 64 values per register with maddubs and vpdpwssd against
  * per-lane scale vectors. As in the AVX2 file, each weight block is decoded once and dotted with
- * up to four activation rows. The Q8_0/Q8_1/Q8_K quantizers equal the reference bit for bit.
- * Types not handled here go to the AVX2 versions.
+ * up to four activation rows; Q4_0/Q4_1/Q5_0/Q5_1/Q8_0/Q4_K/Q6_K now go to the tiled kernels of
+ * gemm_avx512.c for every batch size, and these per-row loops serve Q5_K. The Q8_0/Q8_1/Q8_K
+ * and F16 quantizers equal the reference bit for bit. Attention keeps the query and output in
+ * registers, sums 16 keys' products with one shuffle tree and vectorizes softmax's exp; SwiGLU
+ * uses the same exp. Types not handled here go to the AVX2 versions.
  */
 #include "kernels/kern_impl.h"
 
@@ -549,9 +552,23 @@ static void quantize_q8_k(const float *restrict x, kern_block_q8_k *restrict y, 
     }
 }
 
+/* F16 with F16C's round to nearest even, which is kern_f32_to_f16 bit for bit. */
+static void convert_f16(const float *restrict x, uint16_t *restrict y, size_t n)
+{
+    for (size_t i = 0; i < n; i += 16) {
+        const __mmask16 k = n - i >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (n - i)) - 1);
+        const __m256i h = _mm512_cvtps_ph(_mm512_maskz_loadu_ps(k, x + i),
+                                          _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+        _mm256_mask_storeu_epi16(y + i, k, h);
+    }
+}
+
 void kern_quantize_row_avx512(kern_type t, const float *restrict x, void *restrict y, size_t n)
 {
     switch (t) {
+    case KERN_TYPE_F16:
+        convert_f16(x, y, n);
+        return;
     case KERN_TYPE_Q8_0:
         quantize_q8_0(x, y, n / KERN_QK);
         return;
@@ -564,5 +581,182 @@ void kern_quantize_row_avx512(kern_type t, const float *restrict x, void *restri
     default:
         kern_quantize_row_ref(t, x, y, n);
         return;
+    }
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Attention                                                                                  */
+/* ------------------------------------------------------------------------------------------ */
+
+/* e^x of 16 floats: Cephes' expf polynomial on x - n ln2, scaled by 2^n; within 2 ulp of expf
+ * (0 below -104, inf above 88.7 as scalef overflows; callers keep x <= 104). */
+static inline __m512 exp_ps(__m512 x)
+{
+    x = _mm512_max_ps(x, _mm512_set1_ps(-104.0f));
+    const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
+                                          _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
+    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
+    __m512 p = _mm512_set1_ps(1.9875691500e-4f);
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
+    p = _mm512_fmadd_ps(_mm512_mul_ps(p, r), r, _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
+    return _mm512_scalef_ps(p, n);
+}
+
+static inline __m512 round_f16_ps(__m512 x)
+{
+    return _mm512_cvtph_ps(_mm512_cvtps_ph(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+}
+
+/* The 16 lanes of q . k before the final sum. */
+static inline __attribute__((always_inline)) __m512 key_dot(const __m512 q[16], size_t nv,
+                                                            const uint16_t *k)
+{
+    __m512 acc = _mm512_setzero_ps();
+#pragma GCC unroll 16
+    for (size_t v = 0; v < nv; v++) {
+        const __m512 kk = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(k + 16 * v)));
+        acc = _mm512_fmadd_ps(q[v], kk, acc);
+    }
+    return acc;
+}
+
+/* a and b shuffled two ways (immediates i0 and i1) and added: by 128-bit lanes, or by floats
+ * within lanes. Macros, as the immediates must be constants. */
+#define ADD_LANES(a, b, i0, i1)                                                                    \
+    _mm512_add_ps(_mm512_shuffle_f32x4((a), (b), (i0)), _mm512_shuffle_f32x4((a), (b), (i1)))
+#define ADD_FLOATS(a, b, i0, i1)                                                                   \
+    _mm512_add_ps(_mm512_shuffle_ps((a), (b), (i0)), _mm512_shuffle_ps((a), (b), (i1)))
+
+/* The sums of the 16 vectors p[0..15], in one vector, by a tree of shuffles and adds. */
+static inline __attribute__((always_inline)) __m512 reduce16(__m512 p[16])
+{
+    for (int i = 0; i < 8; i++) {
+        p[i] = ADD_LANES(p[i], p[i + 8], 0x44, 0xEE); /* lanes 0-1: p[i], 2-3: p[i+8] */
+    }
+    for (int i = 0; i < 4; i++) {
+        p[i] = ADD_LANES(p[i], p[i + 4], 0x88, 0xDD); /* lanes: i, i+8, i+4, i+12 */
+    }
+    for (int i = 0; i < 2; i++) {
+        p[i] = ADD_FLOATS(p[i], p[i + 2], 0x44, 0xEE);
+    }
+    /* Lane 0 holds sums 0 2 1 3, lane 1 8 10 9 11, lane 2 4 6 5 7, lane 3 12 14 13 15. */
+    const __m512 d = ADD_FLOATS(p[0], p[1], 0x88, 0xDD);
+    const __m512i idx = _mm512_set_epi32(15, 13, 14, 12, 7, 5, 6, 4, 11, 9, 10, 8, 3, 1, 2, 0);
+    return _mm512_permutexvar_ps(idx, d);
+}
+
+/*
+ * As the reference: scores of the f16-rounded query against each key, softmax (sum in double),
+ * and the f16-rounded probabilities times the values; the query and the output stay in
+ * registers (head_dim a multiple of 16, at most 256; else the AVX2 version).
+ */
+static inline __attribute__((always_inline)) void attn_body(const kern_attn *a, const size_t nv)
+{
+    const size_t n = a->n_kv;
+    float *s = a->scores;
+    __m512 q[16];
+#pragma GCC unroll 16
+    for (size_t v = 0; v < 16; v++) {
+        q[v] = v < nv ? round_f16_ps(_mm512_loadu_ps(a->q + 16 * v)) : _mm512_setzero_ps();
+    }
+    const size_t n16 = n / 16 * 16;
+    for (size_t j = 0; j < n16; j += 16) {
+        __m512 acc[16];
+        for (int i = 0; i < 16; i++) {
+            acc[i] = key_dot(q, nv, a->k + (j + (size_t)i) * a->kv_stride);
+        }
+        _mm512_storeu_ps(s + j, reduce16(acc));
+    }
+    for (size_t j = n16; j < n; j++) {
+        s[j] = _mm512_reduce_add_ps(key_dot(q, nv, a->k + j * a->kv_stride));
+    }
+    /* Softmax of scale * s, as kern_softmax_ref. */
+    const __m512 scale = _mm512_set1_ps(a->scale);
+    __m512 mx = _mm512_set1_ps(-INFINITY);
+    for (size_t j = 0; j < n; j += 16) {
+        const __mmask16 km = n - j >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (n - j)) - 1);
+        const __m512 x = _mm512_mul_ps(_mm512_maskz_loadu_ps(km, s + j), scale);
+        _mm512_mask_storeu_ps(s + j, km, x);
+        mx = _mm512_mask_max_ps(mx, km, mx, x);
+    }
+    const __m512 vmax = _mm512_set1_ps(_mm512_reduce_max_ps(mx));
+    __m512d sum0 = _mm512_setzero_pd();
+    __m512d sum1 = _mm512_setzero_pd();
+    for (size_t j = 0; j < n; j += 16) {
+        const __mmask16 km = n - j >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (n - j)) - 1);
+        const __m512 e =
+            _mm512_maskz_mov_ps(km, exp_ps(_mm512_sub_ps(_mm512_maskz_loadu_ps(km, s + j), vmax)));
+        _mm512_mask_storeu_ps(s + j, km, e);
+        sum0 = _mm512_add_pd(sum0, _mm512_cvtps_pd(_mm512_castps512_ps256(e)));
+        sum1 = _mm512_add_pd(sum1, _mm512_cvtps_pd(_mm256_castpd_ps(
+                                       _mm512_extractf64x4_pd(_mm512_castps_pd(e), 1))));
+    }
+    const __m512 inv =
+        _mm512_set1_ps((float)(1.0 / _mm512_reduce_add_pd(_mm512_add_pd(sum0, sum1))));
+    for (size_t j = 0; j < n; j += 16) {
+        const __mmask16 km = n - j >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (n - j)) - 1);
+        const __m512 p = round_f16_ps(_mm512_mul_ps(_mm512_maskz_loadu_ps(km, s + j), inv));
+        _mm512_mask_storeu_ps(s + j, km, p);
+    }
+    __m512 out[16];
+#pragma GCC unroll 16
+    for (size_t v = 0; v < nv; v++) {
+        out[v] = _mm512_setzero_ps();
+    }
+    for (size_t j = 0; j < n; j++) {
+        const uint16_t *vr = a->v + j * a->kv_stride;
+        const __m512 p = _mm512_set1_ps(s[j]);
+#pragma GCC unroll 16
+        for (size_t v = 0; v < nv; v++) {
+            const __m512 vv = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(vr + 16 * v)));
+            out[v] = _mm512_fmadd_ps(p, vv, out[v]);
+        }
+    }
+#pragma GCC unroll 16
+    for (size_t v = 0; v < nv; v++) {
+        _mm512_storeu_ps(a->out + 16 * v, out[v]);
+    }
+}
+
+void kern_attn_avx512(const kern_attn *a)
+{
+    const size_t hd = a->head_dim;
+    if (hd % 16 != 0 || hd > 256) {
+        kern_attn_avx2(a);
+        return;
+    }
+    /* Constant head sizes keep the query and the output in registers. */
+    switch (hd) {
+    case 64:
+        attn_body(a, 4);
+        return;
+    case 128:
+        attn_body(a, 8);
+        return;
+    case 256:
+        attn_body(a, 16);
+        return;
+    default:
+        attn_body(a, hd / 16);
+        return;
+    }
+}
+
+/* y = g / (1 + e^-g) * u, as the reference with exp_ps for expf; y may equal g. */
+void kern_swiglu_avx512(float *y, const float *g, const float *u, size_t n)
+{
+    const __m512 one = _mm512_set1_ps(1.0f);
+    for (size_t i = 0; i < n; i += 16) {
+        const __mmask16 k = n - i >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (n - i)) - 1);
+        const __m512 gv = _mm512_maskz_loadu_ps(k, g + i);
+        const __m512 e =
+            exp_ps(_mm512_min_ps(_mm512_sub_ps(_mm512_setzero_ps(), gv), _mm512_set1_ps(104.0f)));
+        const __m512 s = _mm512_div_ps(gv, _mm512_add_ps(one, e));
+        _mm512_mask_storeu_ps(y + i, k, _mm512_mul_ps(s, _mm512_maskz_loadu_ps(k, u + i)));
     }
 }

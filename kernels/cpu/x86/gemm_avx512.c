@@ -1,30 +1,34 @@
 /*
- * Register-tiled batched matmul (AVX-512 F/BW/VL/VNNI), used by kern_matmul_avx512 when a batch
- * has enough tokens. Weights are repacked on the fly, one panel of 32 rows by up to KB blocks at
- * a time, into the layout vpdpbusd wants: one 512-bit vector holds 4 consecutive unsigned weight
- * bytes of each of 16 rows, so a broadcast of 4 activation bytes accumulates 16 rows' integer
- * dots in 16 lanes with no horizontal reduction. The microkernel keeps 32 rows x 4 tokens of
- * integer accumulators for one block and of float accumulators for the whole row, and applies
- * each block's scales with one FMA per vector, as the reference does per block:
+ * Register-tiled matmul (AVX-512 F/BW/VL/VNNI), which kern_matmul_avx512 uses for Q4_0, Q4_1,
+ * Q5_0, Q5_1, Q8_0, Q4_K and Q6_K at every batch size. Weights are repacked on the fly, one
+ * panel of 32 rows by a K chunk (1024 values) at a time, into the layout vpdpbusd wants: one
+ * 512-bit vector holds 4 consecutive unsigned weight bytes of each of 16 rows, so a broadcast of
+ * 4 activation bytes accumulates 16 rows' integer dots in 16 lanes with no horizontal
+ * reduction. The microkernel keeps 32 rows x up to 4 tokens of integer accumulators for one
+ * block and float accumulators for the K chunk, and applies each block's scales with one FMA
+ * per vector, as the reference does per block:
  *   32-value types: sumi * (d_w * d_x) (+ m_w * s_x for Q4_1/Q5_1); signed weights are stored
  *     as level + offset (Q4_0 8, Q5_0 16, Q8_0 128) and the accumulator starts at
  *     -offset * sum(x) of the block, so sumi is the reference's exact integer;
  *   Q4_K: sum over sub-blocks of scale * dot in int32, then d * d_x * sumi - dmin * d_x * summ,
  *     the mins dotted with the activation's bsums by vpdpwssd;
  *   Q6_K: levels are stored + 32 and each 16-value group starts at -32 * bsum.
- * So outputs equal the reference up to the order of float additions. Repacking reads 16 rows at
- * once with gathers and is paid once per panel per chunk of up to TC tokens. Per-token block
- * data (scales, sums) is unpacked once per token chunk. Everything lives on the stack.
+ * So outputs equal the reference up to the order of float additions, and every (row, token)
+ * sees the same operations whatever the batch, panel or thread split. Repacking stages each
+ * row's blocks with plain loads (prefetching the next panel's rows) and transposes 4 x 4 dwords
+ * inside 128-bit lanes; it is paid once per panel per chunk of up to TC tokens, and per-token
+ * block data (scales, sums) once per token chunk. Everything lives on the stack (~100 KiB).
  */
 #include "kernels/kern_impl.h"
 
 #include <immintrin.h>
+#include <stddef.h>
 
-#define PR 32  /* rows per panel: two vectors of 16 lanes */
-#define NT 4   /* tokens per microkernel tile */
-#define KB 32  /* 32-value blocks per K chunk (1024 values) */
-#define KBK 4  /* 256-value super-blocks per K chunk (1024 values) */
-#define TC 128 /* tokens per chunk */
+#define PR  32  /* rows per panel: two vectors of 16 lanes */
+#define NT  4   /* tokens per microkernel tile */
+#define KB  32  /* 32-value blocks per K chunk (1024 values) */
+#define KBK 4   /* 256-value super-blocks per K chunk (1024 values) */
+#define TC  128 /* tokens per chunk */
 
 /* One panel of repacked weights (32-value types): q[b][g][h] holds bytes 4g..4g+3 of block b
  * of rows 16h..16h+15; d and m are the blocks' scales and mins. */
@@ -75,107 +79,138 @@ static inline int32_t sum_i8x32(const void *p)
     return (int32_t)(_mm_cvtsi128_si64(t) + _mm_extract_epi64(t, 1)) - 32 * 128;
 }
 
-/* The largest block (Q8_0, 34 bytes) times KB, and the largest super-block times KBK. */
-#define RAW_BYTES 1088
+/*
+ * Staging of 16 rows for the transpose: each row's block bytes go to slot 4 (r % 4) + r / 4, so
+ * that a 4 x 4 dword transpose inside each 128-bit lane of four 64-byte loads yields vectors in
+ * row order. q[b][k][slot] holds bytes 16k..16k+15 of the quants; head[b][r] holds the block's
+ * first 4 bytes (d, and m or the start of qh) and qh[b][r] the fifth bits.
+ */
+typedef struct stage16 {
+    uint8_t q[KB][2][16][16];
+    uint32_t head[KB][16];
+    uint32_t qh[KB][16];
+} stage16;
 
-/* A panel's raw weight bytes, copied row by row (contiguous reads that the hardware prefetches
- * well) so that the gathers that transpose them hit L1. */
-typedef struct rawpanel {
-    char b[PR][RAW_BYTES];
-} rawpanel;
-
-static void raw_copy(const kern_matmul *m, size_t r0, size_t nr, size_t off, size_t n,
-                     rawpanel *restrict raw)
+/* Dwords 0..3 of the 16-byte lanes of z[0..3] -> o[0..3]: o[j] lane L position i = z[i] lane
+ * L dword j. */
+static inline void transpose4(const __m512i z[4], __m512i o[4])
 {
-    for (size_t r = 0; r < nr; r++) {
-        memcpy(raw->b[r], (const char *)m->w + (r0 + r) * m->w_row_bytes + off, n);
+    const __m512i t0 = _mm512_unpacklo_epi32(z[0], z[1]);
+    const __m512i t1 = _mm512_unpackhi_epi32(z[0], z[1]);
+    const __m512i t2 = _mm512_unpacklo_epi32(z[2], z[3]);
+    const __m512i t3 = _mm512_unpackhi_epi32(z[2], z[3]);
+    o[0] = _mm512_unpacklo_epi64(t0, t2);
+    o[1] = _mm512_unpackhi_epi64(t0, t2);
+    o[2] = _mm512_unpacklo_epi64(t1, t3);
+    o[3] = _mm512_unpackhi_epi64(t1, t3);
+}
+
+/* Stages one row's blocks; pf, when not NULL, is the same span of the row PR rows further,
+ * which is prefetched meanwhile so that memory reads overlap the work on this panel. */
+static inline __attribute__((always_inline)) void
+stage_row(kern_type t, const char *row, const char *pf, size_t nb, int r, stage16 *restrict st)
+{
+    const size_t bb = kern_type_block_bytes(t);
+    const int slot = 4 * (r & 3) + (r >> 2);
+    size_t qs = 2;
+    size_t qh = 0;
+    switch (t) {
+    case KERN_TYPE_Q4_1:
+        qs = 4;
+        break;
+    case KERN_TYPE_Q5_0:
+        qh = 2;
+        qs = 6;
+        break;
+    case KERN_TYPE_Q5_1:
+        qh = 4;
+        qs = 8;
+        break;
+    default:
+        break;
+    }
+    for (size_t b = 0; b < nb; b++, row += bb) {
+        if (pf != NULL) {
+            _mm_prefetch(pf + b * bb, _MM_HINT_T0);
+        }
+        memcpy(&st->head[b][r], row, sizeof(uint32_t));
+        _mm_storeu_si128((__m128i *)st->q[b][0][slot],
+                         _mm_loadu_si128((const __m128i *)(row + qs)));
+        if (t == KERN_TYPE_Q8_0) {
+            _mm_storeu_si128((__m128i *)st->q[b][1][slot],
+                             _mm_loadu_si128((const __m128i *)(row + qs + 16)));
+        }
+        if (qh != 0) {
+            memcpy(&st->qh[b][r], row + qh, sizeof(uint32_t));
+        }
     }
 }
 
-/* Lanes of 16 rows of raw starting at row 16h, of which n are valid. */
-typedef struct rows16 {
-    const char *base;
-    __m512i idx;
-    __mmask16 mask;
-} rows16;
-
-static inline rows16 rows16_at(const rawpanel *raw, int h, size_t n)
+static inline __attribute__((always_inline)) void stage_zero(kern_type t, size_t nb, int r,
+                                                             stage16 *restrict st)
 {
-    rows16 g;
-    g.base = raw->b[16 * h];
-    g.idx = _mm512_mullo_epi32(
-        _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
-        _mm512_set1_epi32(RAW_BYTES));
-    g.mask = n >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << n) - 1);
-    return g;
+    const int slot = 4 * (r & 3) + (r >> 2);
+    for (size_t b = 0; b < nb; b++) {
+        st->head[b][r] = 0;
+        st->qh[b][r] = 0;
+        _mm_storeu_si128((__m128i *)st->q[b][0][slot], _mm_setzero_si128());
+        if (t == KERN_TYPE_Q8_0) {
+            _mm_storeu_si128((__m128i *)st->q[b][1][slot], _mm_setzero_si128());
+        }
+    }
 }
 
-static inline __m512i gather_at(const rows16 *g, size_t off)
-{
-    return _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), g->mask, g->idx, g->base + off, 1);
-}
-
-/* ------------------------------------------------------------------------------------------ */
-/* 32-value blocks                                                                            */
-/* ------------------------------------------------------------------------------------------ */
-
-/* Repacks blocks [kc0, kc0 + nb) of rows [r0, r0 + nr) of m into p. */
-static void pack32(kern_type t, const kern_matmul *m, size_t r0, size_t nr, size_t kc0, size_t nb,
-                   rawpanel *restrict raw, panel32 *restrict p)
+/* Repacks blocks [kc0, kc0 + nb) of rows [r0, r0 + nr) of m into p; n_ahead rows follow the
+ * panel (for prefetching). */
+static inline __attribute__((always_inline)) void pack32(const kern_type t, const kern_matmul *m,
+                                                         size_t r0, size_t nr, size_t n_ahead,
+                                                         size_t kc0, size_t nb,
+                                                         stage16 *restrict st, panel32 *restrict p)
 {
     const size_t bb = kern_type_block_bytes(t);
-    raw_copy(m, r0, nr, kc0 * bb, nb * bb, raw);
     const __m512i m4 = _mm512_set1_epi8(0x0F);
+    const bool has_qh = t == KERN_TYPE_Q5_0 || t == KERN_TYPE_Q5_1;
     for (int h = 0; h < 2; h++) {
-        const size_t n = nr > 16 * (size_t)h ? nr - 16 * (size_t)h : 0;
-        if (n == 0) {
-            for (size_t b = 0; b < nb; b++) {
-                for (int g = 0; g < 8; g++) {
-                    p->q[b][g][h] = _mm512_setzero_si512();
-                }
-                p->d[b][h] = _mm512_setzero_ps();
-                p->m[b][h] = _mm512_setzero_ps();
+        for (int r = 0; r < 16; r++) {
+            const size_t rr = 16 * (size_t)h + (size_t)r;
+            if (rr < nr) {
+                const char *row = (const char *)m->w + (r0 + rr) * m->w_row_bytes + kc0 * bb;
+                stage_row(t, row, rr < n_ahead ? row + PR * m->w_row_bytes : NULL, nb, r, st);
+            } else {
+                stage_zero(t, nb, r, st);
             }
-            continue;
         }
-        const rows16 rg = rows16_at(raw, h, n);
         for (size_t b = 0; b < nb; b++) {
-            const size_t o = b * bb;
-            const __m512i head = gather_at(&rg, o);
+            const __m512i head = _mm512_loadu_si512((const void *)st->head[b]);
             p->d[b][h] = f16x16_to_ps(head);
             p->m[b][h] = f16x16_to_ps(_mm512_srli_epi32(head, 16));
-            size_t qs = 2;
-            size_t qh = 0;
-            switch (t) {
-            case KERN_TYPE_Q4_1:
-                qs = 4;
-                break;
-            case KERN_TYPE_Q5_0:
-                qh = 2;
-                qs = 6;
-                break;
-            case KERN_TYPE_Q5_1:
-                qh = 4;
-                qs = 8;
-                break;
-            default:
-                break;
+            __m512i z[4];
+            __m512i o[4];
+            for (int i = 0; i < 4; i++) {
+                z[i] = _mm512_loadu_si512((const void *)st->q[b][0][4 * i]);
             }
+            transpose4(z, o);
             if (t == KERN_TYPE_Q8_0) {
-                for (int g = 0; g < 8; g++) {
-                    p->q[b][g][h] = _mm512_xor_si512(gather_at(&rg, o + qs + 4 * (size_t)g),
-                                                     _mm512_set1_epi8((char)0x80));
+                const __m512i x80 = _mm512_set1_epi8((char)0x80);
+                for (int g = 0; g < 4; g++) {
+                    p->q[b][g][h] = _mm512_xor_si512(o[g], x80);
+                }
+                for (int i = 0; i < 4; i++) {
+                    z[i] = _mm512_loadu_si512((const void *)st->q[b][1][4 * i]);
+                }
+                transpose4(z, o);
+                for (int g = 0; g < 4; g++) {
+                    p->q[b][g + 4][h] = _mm512_xor_si512(o[g], x80);
                 }
                 continue;
             }
             for (int g = 0; g < 4; g++) {
-                const __m512i v = gather_at(&rg, o + qs + 4 * (size_t)g);
-                p->q[b][g][h] = _mm512_and_si512(v, m4);
-                p->q[b][g + 4][h] = _mm512_and_si512(_mm512_srli_epi16(v, 4), m4);
+                p->q[b][g][h] = _mm512_and_si512(o[g], m4);
+                p->q[b][g + 4][h] = _mm512_and_si512(_mm512_srli_epi16(o[g], 4), m4);
             }
-            if (qh != 0) {
+            if (has_qh) {
                 /* Value j's fifth bit is bit j of qh: group g's four are byte g/2's nibble g%2. */
-                const __m512i hb = gather_at(&rg, o + qh);
+                const __m512i hb = _mm512_loadu_si512((const void *)st->qh[b]);
                 const __m512i x10 = _mm512_set1_epi8(0x10);
                 const __m512i lane = _mm512_set4_epi32(0x0C0C0C0C, 0x08080808, 0x04040404, 0);
                 for (int g = 0; g < 8; g++) {
@@ -187,6 +222,28 @@ static void pack32(kern_type t, const kern_matmul *m, size_t r0, size_t nr, size
                 }
             }
         }
+    }
+}
+
+static void pack32_run(kern_type t, const kern_matmul *m, size_t r0, size_t nr, size_t n_ahead,
+                       size_t kc0, size_t nb, stage16 *restrict st, panel32 *restrict p)
+{
+    switch (t) {
+    case KERN_TYPE_Q4_0:
+        pack32(KERN_TYPE_Q4_0, m, r0, nr, n_ahead, kc0, nb, st, p);
+        return;
+    case KERN_TYPE_Q4_1:
+        pack32(KERN_TYPE_Q4_1, m, r0, nr, n_ahead, kc0, nb, st, p);
+        return;
+    case KERN_TYPE_Q5_0:
+        pack32(KERN_TYPE_Q5_0, m, r0, nr, n_ahead, kc0, nb, st, p);
+        return;
+    case KERN_TYPE_Q5_1:
+        pack32(KERN_TYPE_Q5_1, m, r0, nr, n_ahead, kc0, nb, st, p);
+        return;
+    default:
+        pack32(KERN_TYPE_Q8_0, m, r0, nr, n_ahead, kc0, nb, st, p);
+        return;
     }
 }
 
@@ -210,8 +267,8 @@ static void tokinfo_fill(const kern_matmul *m, bool has_min, int32_t offset, siz
 
 /* Writes (first K chunk) or adds the 32 x nt results of a tile. */
 static inline __attribute__((always_inline)) void tile_store(const kern_matmul *m, size_t tok,
-                                                             size_t r0, size_t nr, bool add,
-                                                             int nt, __m512 acc[NT][2])
+                                                             size_t r0, size_t nr, bool add, int nt,
+                                                             __m512 acc[NT][2])
 {
     for (int t = 0; t < nt; t++) {
         float *y = m->y + (tok + (size_t)t) * m->y_stride + r0;
@@ -231,11 +288,9 @@ static inline __attribute__((always_inline)) void tile_store(const kern_matmul *
 }
 
 /* The microkernel: 32 rows of p against nt tokens (tokinfo rows i0..), nb blocks. */
-static inline __attribute__((always_inline)) void tile32(const panel32 *restrict p,
-                                                         const tokinfo *restrict ti, size_t i0,
-                                                         const char *const x[NT], size_t nb,
-                                                         const int nt, const bool has_min,
-                                                         __m512 acc[NT][2])
+static inline __attribute__((always_inline)) void
+tile32(const panel32 *restrict p, const tokinfo *restrict ti, size_t i0, const char *const x[NT],
+       size_t nb, const int nt, const bool has_min, __m512 acc[NT][2])
 {
     const size_t xb = has_min ? sizeof(kern_block_q8_1) : sizeof(kern_block_q8_0);
     const size_t qoff = has_min ? 4 : 2;
@@ -268,10 +323,10 @@ static inline __attribute__((always_inline)) void tile32(const panel32 *restrict
 #pragma GCC unroll 4
         for (int t = 0; t < nt; t++) {
             const __m512 dx = _mm512_set1_ps(ti->d[i0 + t][b]);
-            acc[t][0] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(ai[t][0]), _mm512_mul_ps(d0, dx),
-                                        acc[t][0]);
-            acc[t][1] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(ai[t][1]), _mm512_mul_ps(d1, dx),
-                                        acc[t][1]);
+            acc[t][0] =
+                _mm512_fmadd_ps(_mm512_cvtepi32_ps(ai[t][0]), _mm512_mul_ps(d0, dx), acc[t][0]);
+            acc[t][1] =
+                _mm512_fmadd_ps(_mm512_cvtepi32_ps(ai[t][1]), _mm512_mul_ps(d1, dx), acc[t][1]);
             if (has_min) {
                 const __m512 sx = _mm512_set1_ps(ti->e[i0 + t][b].s);
                 acc[t][0] = _mm512_fmadd_ps(p->m[b][0], sx, acc[t][0]);
@@ -327,7 +382,7 @@ static void gemm32(const kern_matmul *m, size_t lo, size_t hi)
     const size_t n_blocks = m->n_cols / KERN_QK;
     panel32 p;
     tokinfo ti;
-    rawpanel raw;
+    stage16 st;
     for (size_t kc0 = 0; kc0 < n_blocks; kc0 += KB) {
         const size_t nb = n_blocks - kc0 < KB ? n_blocks - kc0 : KB;
         for (size_t tc0 = 0; tc0 < m->n_batch; tc0 += TC) {
@@ -335,10 +390,320 @@ static void gemm32(const kern_matmul *m, size_t lo, size_t hi)
             tokinfo_fill(m, has_min, offset, tc0, ntc, kc0, nb, &ti);
             for (size_t r0 = lo; r0 < hi; r0 += PR) {
                 const size_t nr = hi - r0 < PR ? hi - r0 : PR;
-                pack32(t, m, r0, nr, kc0, nb, &raw, &p);
+                pack32_run(t, m, r0, nr, hi - r0 - nr, kc0, nb, &st, &p);
                 for (size_t i0 = 0; i0 < ntc; i0 += NT) {
                     const int nt = (int)(ntc - i0 < NT ? ntc - i0 : NT);
                     tile32_run(m, &p, &ti, i0, tc0 + i0, nt, has_min, r0, nr, kc0, nb);
+                }
+            }
+        }
+    }
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* K super-blocks (Q4_K, Q6_K)                                                                */
+/* ------------------------------------------------------------------------------------------ */
+
+/* A panel of K super-blocks: q[s][kg][h] holds values 4kg..4kg+3 of super-block s of rows
+ * 16h..16h+15 (Q6_K: level + 32); sc the int32 scale of each 32-value sub-block (Q4_K) or
+ * 16-value group (Q6_K); mins the int16 pairs of Q4_K's sub-block mins (2i, 2i+1). */
+typedef struct panelk {
+    __m512i q[KBK][64][2];
+    __m512i sc[KBK][16][2];
+    __m512i mins[KBK][4][2];
+    __m512 d[KBK][2];
+    __m512 dmin[KBK][2];
+} panelk;
+
+/* One super-block of 16 rows, staged for the transpose (slots as in stage16). */
+typedef struct stagek {
+    uint8_t q[16][16][16];
+    int32_t sc[16][16];
+    int32_t mins[4][16];
+    uint32_t head[16];
+} stagek;
+
+/* Per token, per super-block: d, and Q4_K's bsum pairs as int16 pairs (b(2i), b(2i+1)) where
+ * b(j) sums sub-block j, or Q6_K's -32 * bsum of each 16-value group. */
+typedef struct tokk {
+    float d[TC][KBK];
+    int32_t e[TC][KBK][16];
+} tokk;
+
+static inline void store_values32(stagek *restrict st, int slot, int v0, __m256i v)
+{
+    _mm_storeu_si128((__m128i *)st->q[v0 / 16][slot], _mm256_castsi256_si128(v));
+    _mm_storeu_si128((__m128i *)st->q[v0 / 16 + 1][slot], _mm256_extracti128_si256(v, 1));
+}
+
+static inline __attribute__((always_inline)) void
+stagek_row(const kern_type t, const char *blk, const char *pf, int r, stagek *restrict st)
+{
+    const int slot = 4 * (r & 3) + (r >> 2);
+    const __m256i m4 = _mm256_set1_epi8(0x0F);
+    if (pf != NULL) {
+        const size_t bb = t == KERN_TYPE_Q4_K ? sizeof(kern_block_q4_k) : sizeof(kern_block_q6_k);
+        for (size_t i = 0; i < bb; i += 64) {
+            _mm_prefetch(pf + i, _MM_HINT_T0);
+        }
+    }
+    if (t == KERN_TYPE_Q4_K) {
+        const kern_block_q4_k *b = (const kern_block_q4_k *)blk;
+        memcpy(&st->head[r], blk, sizeof(uint32_t));
+        for (int i = 0; i < 4; i++) {
+            const __m256i v = _mm256_loadu_si256((const __m256i *)(b->qs + 32 * i));
+            store_values32(st, slot, 64 * i, _mm256_and_si256(v, m4));
+            store_values32(st, slot, 64 * i + 32, _mm256_and_si256(_mm256_srli_epi16(v, 4), m4));
+        }
+        uint8_t sc[8];
+        uint8_t mn[8];
+        for (int j = 0; j < 8; j++) {
+            kern__scale_min_k4(b->scales, j, &sc[j], &mn[j]);
+            st->sc[j][r] = sc[j];
+        }
+        for (int i = 0; i < 4; i++) {
+            st->mins[i][r] = (int32_t)((uint32_t)mn[2 * i] | ((uint32_t)mn[2 * i + 1] << 16));
+        }
+        return;
+    }
+    const kern_block_q6_k *b = (const kern_block_q6_k *)blk;
+    st->head[r] = b->d;
+    for (int n = 0; n < 2; n++) {
+        const __m256i l0 = _mm256_loadu_si256((const __m256i *)(b->ql + 64 * n));
+        const __m256i l1 = _mm256_loadu_si256((const __m256i *)(b->ql + 64 * n + 32));
+        const __m256i h = _mm256_loadu_si256((const __m256i *)(b->qh + 32 * n));
+        const __m256i h0 = _mm256_slli_epi16(_mm256_and_si256(h, _mm256_set1_epi8(0x03)), 4);
+        const __m256i h1 = _mm256_slli_epi16(_mm256_and_si256(h, _mm256_set1_epi8(0x0C)), 2);
+        const __m256i h2 = _mm256_and_si256(h, _mm256_set1_epi8(0x30));
+        const __m256i h3 = _mm256_srli_epi16(_mm256_and_si256(h, _mm256_set1_epi8((char)0xC0)), 2);
+        const int v0 = 128 * n;
+        store_values32(st, slot, v0, _mm256_or_si256(_mm256_and_si256(l0, m4), h0));
+        store_values32(st, slot, v0 + 32, _mm256_or_si256(_mm256_and_si256(l1, m4), h1));
+        store_values32(st, slot, v0 + 64,
+                       _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4), h2));
+        store_values32(st, slot, v0 + 96,
+                       _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4), h3));
+    }
+    for (int g = 0; g < 16; g++) {
+        st->sc[g][r] = b->scales[g];
+    }
+}
+
+static inline __attribute__((always_inline)) void stagek_zero(int r, stagek *restrict st)
+{
+    const int slot = 4 * (r & 3) + (r >> 2);
+    st->head[r] = 0;
+    for (int c = 0; c < 16; c++) {
+        _mm_storeu_si128((__m128i *)st->q[c][slot], _mm_setzero_si128());
+        st->sc[c][r] = 0;
+    }
+    for (int i = 0; i < 4; i++) {
+        st->mins[i][r] = 0;
+    }
+}
+
+static inline __attribute__((always_inline)) void packk(const kern_type t, const kern_matmul *m,
+                                                        size_t r0, size_t nr, size_t n_ahead,
+                                                        size_t kc0, size_t nb, stagek *restrict st,
+                                                        panelk *restrict p)
+{
+    const size_t bb = kern_type_block_bytes(t);
+    for (int h = 0; h < 2; h++) {
+        for (size_t sb = 0; sb < nb; sb++) {
+            for (int r = 0; r < 16; r++) {
+                const size_t rr = 16 * (size_t)h + (size_t)r;
+                if (rr < nr) {
+                    const char *blk =
+                        (const char *)m->w + (r0 + rr) * m->w_row_bytes + (kc0 + sb) * bb;
+                    stagek_row(t, blk, rr < n_ahead ? blk + PR * m->w_row_bytes : NULL, r, st);
+                } else {
+                    stagek_zero(r, st);
+                }
+            }
+            for (int c = 0; c < 16; c++) {
+                __m512i z[4];
+                __m512i o[4];
+                for (int i = 0; i < 4; i++) {
+                    z[i] = _mm512_loadu_si512((const void *)st->q[c][4 * i]);
+                }
+                transpose4(z, o);
+                for (int j = 0; j < 4; j++) {
+                    p->q[sb][4 * c + j][h] = o[j];
+                }
+            }
+            const int n_sc = t == KERN_TYPE_Q4_K ? 8 : 16;
+            for (int g = 0; g < n_sc; g++) {
+                p->sc[sb][g][h] = _mm512_loadu_si512((const void *)st->sc[g]);
+            }
+            const __m512i head = _mm512_loadu_si512((const void *)st->head);
+            p->d[sb][h] = f16x16_to_ps(head);
+            if (t == KERN_TYPE_Q4_K) {
+                p->dmin[sb][h] = f16x16_to_ps(_mm512_srli_epi32(head, 16));
+                for (int i = 0; i < 4; i++) {
+                    p->mins[sb][i][h] = _mm512_loadu_si512((const void *)st->mins[i]);
+                }
+            }
+        }
+    }
+}
+
+static void packk_run(kern_type t, const kern_matmul *m, size_t r0, size_t nr, size_t n_ahead,
+                      size_t kc0, size_t nb, stagek *restrict st, panelk *restrict p)
+{
+    if (t == KERN_TYPE_Q4_K) {
+        packk(KERN_TYPE_Q4_K, m, r0, nr, n_ahead, kc0, nb, st, p);
+    } else {
+        packk(KERN_TYPE_Q6_K, m, r0, nr, n_ahead, kc0, nb, st, p);
+    }
+}
+
+static void tokk_fill(const kern_matmul *m, kern_type t, size_t t0, size_t n, size_t kc0, size_t nb,
+                      tokk *restrict ti)
+{
+    for (size_t i = 0; i < n; i++) {
+        const kern_block_q8_k *x =
+            (const kern_block_q8_k *)((const char *)m->xq + (t0 + i) * m->xq_row_bytes) + kc0;
+        for (size_t sb = 0; sb < nb; sb++) {
+            ti->d[i][sb] = x[sb].d;
+            const int16_t *bs = x[sb].bsums;
+            if (t == KERN_TYPE_Q4_K) {
+                for (int j = 0; j < 4; j++) {
+                    const int32_t b0 = bs[4 * j] + bs[4 * j + 1];
+                    const int32_t b1 = bs[4 * j + 2] + bs[4 * j + 3];
+                    ti->e[i][sb][j] = (int32_t)(((uint32_t)b0 & 0xFFFFu) | ((uint32_t)b1 << 16));
+                }
+            } else {
+                for (int g = 0; g < 16; g++) {
+                    ti->e[i][sb][g] = -32 * bs[g];
+                }
+            }
+        }
+    }
+}
+
+static inline __attribute__((always_inline)) void tilek(const kern_type t, const panelk *restrict p,
+                                                        const tokk *restrict ti, size_t i0,
+                                                        const char *const x[NT], size_t nb,
+                                                        const int nt, __m512 acc[NT][2])
+{
+    const size_t xb = sizeof(kern_block_q8_k);
+    const size_t qoff = offsetof(kern_block_q8_k, qs);
+#pragma GCC unroll 4
+    for (int tk = 0; tk < nt; tk++) {
+        acc[tk][0] = _mm512_setzero_ps();
+        acc[tk][1] = _mm512_setzero_ps();
+    }
+    const int n_groups = t == KERN_TYPE_Q4_K ? 8 : 16;
+    const int per_group = t == KERN_TYPE_Q4_K ? 8 : 4;
+    for (size_t sb = 0; sb < nb; sb++) {
+        __m512i sumi[NT][2];
+#pragma GCC unroll 4
+        for (int tk = 0; tk < nt; tk++) {
+            sumi[tk][0] = _mm512_setzero_si512();
+            sumi[tk][1] = _mm512_setzero_si512();
+        }
+        for (int g = 0; g < n_groups; g++) {
+            __m512i ai[NT][2];
+#pragma GCC unroll 4
+            for (int tk = 0; tk < nt; tk++) {
+                ai[tk][0] = t == KERN_TYPE_Q4_K ? _mm512_setzero_si512()
+                                                : _mm512_set1_epi32(ti->e[i0 + tk][sb][g]);
+                ai[tk][1] = ai[tk][0];
+            }
+#pragma GCC unroll 8
+            for (int k = 0; k < per_group; k++) {
+                const int kg = per_group * g + k;
+                const __m512i w0 = p->q[sb][kg][0];
+                const __m512i w1 = p->q[sb][kg][1];
+#pragma GCC unroll 4
+                for (int tk = 0; tk < nt; tk++) {
+                    const __m512i xv =
+                        _mm512_set1_epi32(load_i32(x[tk] + sb * xb + qoff + 4 * (size_t)kg));
+                    ai[tk][0] = _mm512_dpbusd_epi32(ai[tk][0], w0, xv);
+                    ai[tk][1] = _mm512_dpbusd_epi32(ai[tk][1], w1, xv);
+                }
+            }
+            const __m512i s0 = p->sc[sb][g][0];
+            const __m512i s1 = p->sc[sb][g][1];
+#pragma GCC unroll 4
+            for (int tk = 0; tk < nt; tk++) {
+                sumi[tk][0] = _mm512_add_epi32(sumi[tk][0], _mm512_mullo_epi32(ai[tk][0], s0));
+                sumi[tk][1] = _mm512_add_epi32(sumi[tk][1], _mm512_mullo_epi32(ai[tk][1], s1));
+            }
+        }
+#pragma GCC unroll 4
+        for (int tk = 0; tk < nt; tk++) {
+            const __m512 dx = _mm512_set1_ps(ti->d[i0 + tk][sb]);
+            for (int h = 0; h < 2; h++) {
+                acc[tk][h] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sumi[tk][h]),
+                                             _mm512_mul_ps(p->d[sb][h], dx), acc[tk][h]);
+                if (t == KERN_TYPE_Q4_K) {
+                    __m512i summ = _mm512_setzero_si512();
+                    for (int i = 0; i < 4; i++) {
+                        summ = _mm512_dpwssd_epi32(summ, p->mins[sb][i][h],
+                                                   _mm512_set1_epi32(ti->e[i0 + tk][sb][i]));
+                    }
+                    acc[tk][h] = _mm512_fnmadd_ps(_mm512_cvtepi32_ps(summ),
+                                                  _mm512_mul_ps(p->dmin[sb][h], dx), acc[tk][h]);
+                }
+            }
+        }
+    }
+}
+
+#define TILEK_CASE(n, tt)                                                                          \
+    case n:                                                                                        \
+        tilek(tt, p, ti, i0, x, nb, n, acc);                                                       \
+        tile_store(m, tok, r0, nr, add, n, acc);                                                   \
+        break
+
+static void tilek_run(const kern_matmul *m, const panelk *restrict p, const tokk *restrict ti,
+                      size_t i0, size_t tok, int nt, size_t r0, size_t nr, size_t kc0, size_t nb)
+{
+    const char *x[NT];
+    for (int tk = 0; tk < NT; tk++) {
+        const size_t tt = tok + (size_t)(tk < nt ? tk : 0);
+        x[tk] = (const char *)m->xq + tt * m->xq_row_bytes + kc0 * sizeof(kern_block_q8_k);
+    }
+    const bool add = kc0 > 0;
+    __m512 acc[NT][2];
+    if (m->w_type == KERN_TYPE_Q4_K) {
+        switch (nt) {
+            TILEK_CASE(1, KERN_TYPE_Q4_K);
+            TILEK_CASE(2, KERN_TYPE_Q4_K);
+            TILEK_CASE(3, KERN_TYPE_Q4_K);
+        default:
+            TILEK_CASE(4, KERN_TYPE_Q4_K);
+        }
+    } else {
+        switch (nt) {
+            TILEK_CASE(1, KERN_TYPE_Q6_K);
+            TILEK_CASE(2, KERN_TYPE_Q6_K);
+            TILEK_CASE(3, KERN_TYPE_Q6_K);
+        default:
+            TILEK_CASE(4, KERN_TYPE_Q6_K);
+        }
+    }
+}
+
+static void gemmk(const kern_matmul *m, size_t lo, size_t hi)
+{
+    const kern_type t = m->w_type;
+    const size_t n_blocks = m->n_cols / KERN_QK_K;
+    panelk p;
+    tokk ti;
+    stagek st;
+    for (size_t kc0 = 0; kc0 < n_blocks; kc0 += KBK) {
+        const size_t nb = n_blocks - kc0 < KBK ? n_blocks - kc0 : KBK;
+        for (size_t tc0 = 0; tc0 < m->n_batch; tc0 += TC) {
+            const size_t ntc = m->n_batch - tc0 < TC ? m->n_batch - tc0 : TC;
+            tokk_fill(m, t, tc0, ntc, kc0, nb, &ti);
+            for (size_t r0 = lo; r0 < hi; r0 += PR) {
+                const size_t nr = hi - r0 < PR ? hi - r0 : PR;
+                packk_run(t, m, r0, nr, hi - r0 - nr, kc0, nb, &st, &p);
+                for (size_t i0 = 0; i0 < ntc; i0 += NT) {
+                    const int nt = (int)(ntc - i0 < NT ? ntc - i0 : NT);
+                    tilek_run(m, &p, &ti, i0, tc0 + i0, nt, r0, nr, kc0, nb);
                 }
             }
         }
@@ -354,6 +719,7 @@ bool kern__gemm_avx512(const kern_matmul *m, size_t lo, size_t hi)
     if (lo >= hi) {
         return true;
     }
+    CORE_ASSERT(m->w != NULL && m->xq != NULL && m->y != NULL);
     switch (m->w_type) {
     case KERN_TYPE_Q4_0:
     case KERN_TYPE_Q4_1:
@@ -361,6 +727,10 @@ bool kern__gemm_avx512(const kern_matmul *m, size_t lo, size_t hi)
     case KERN_TYPE_Q5_1:
     case KERN_TYPE_Q8_0:
         gemm32(m, lo, hi);
+        return true;
+    case KERN_TYPE_Q4_K:
+    case KERN_TYPE_Q6_K:
+        gemmk(m, lo, hi);
         return true;
     default:
         return false;
