@@ -23,6 +23,7 @@ typedef struct gen_model gen_model;
 typedef struct gen_model_options {
     bool vocab_only;           /* load only the tokenizer (no tensors are checked or used) */
     kern_backend_kind kernels; /* which kernel variants to use (default: best) */
+    int kernel_variant;        /* >= 0: kern_backend_variant() i instead (tests); default -1 */
     const core_log *log;       /* where loading logs; NULL: silent. Borrowed for the call */
 } gen_model_options;
 

@@ -13,7 +13,7 @@
 
 gen_model_options gen_model_options_default(void)
 {
-    gen_model_options o = {false, KERN_BACKEND_KIND_BEST, NULL};
+    gen_model_options o = {false, KERN_BACKEND_KIND_BEST, -1, NULL};
     return o;
 }
 
@@ -340,7 +340,9 @@ int gen_model_load(gen_model **out, const char *path, const gen_model_options *o
             if (rc == 0) {
                 rc = load_tensors(&ld);
             }
-            if (rc == 0) {
+            if (rc == 0 && o.kernel_variant >= 0) {
+                rc = kern_backend_new_variant(&m->backend, (size_t)o.kernel_variant, err);
+            } else if (rc == 0) {
                 rc = kern_backend_new(&m->backend, o.kernels, err);
             }
         }

@@ -172,6 +172,12 @@ const kern_ops *kern_backend_ops(const kern_backend *backend);
 /** A short description of what was chosen ("cpu: avx512 vnni"). Valid as long as backend. */
 const char *kern_backend_name(const kern_backend *backend);
 
+/**
+ * Creates a backend from variant i < kern_backend_n_variants(), so that tests and benchmarks
+ * can run a whole model on each variant. Caller frees it. CORE_EINVAL, CORE_ENOMEM.
+ */
+int kern_backend_new_variant(kern_backend **out, size_t i, core_err *err);
+
 /** The number of compiled CPU variants (ref first) that this machine can run; for tests. */
 size_t kern_backend_n_variants(void);
 /** The ops table and name of variant i < kern_backend_n_variants(); for tests and benchmarks. */

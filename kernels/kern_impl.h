@@ -164,6 +164,12 @@ void kern_matmul_generic(const kern_matmul *m, size_t ith, size_t nth);
 bool kern__cpu_has_avx2(void);   /* AVX2, FMA, F16C */
 bool kern__cpu_has_avx512(void); /* and AVX-512 F, BW, VL, VNNI */
 
+/*
+ * AMX TILE and INT8 with the AVX-512 set above, and the process granted the AMX tile state by
+ * the kernel (Linux's ARCH_REQ_XCOMP_PERM, which this requests; per process and idempotent).
+ */
+bool kern__cpu_has_amx(void);
+
 /* kernels/cpu/x86/avx2.c (AVX2, FMA, F16C); types they do not handle go to generic or ref. */
 void kern_quantize_row_avx2(kern_type t, const float *restrict x, void *restrict y, size_t n);
 void kern_matmul_avx2(const kern_matmul *m, size_t ith, size_t nth);
@@ -187,5 +193,14 @@ void kern_swiglu_avx512(float *y, const float *g, const float *u, size_t n);
  */
 #define KERN_GEMM_MIN_BATCH 1
 bool kern__gemm_avx512(const kern_matmul *m, size_t lo, size_t hi);
+
+/*
+ * kernels/cpu/x86/amx.c (AMX TILE/INT8 and the AVX-512 flags): Q4_0, Q4_1, Q5_0, Q5_1 and Q8_0
+ * with AMX tiles for batches of at least KERN_AMX_MIN_BATCH tokens; smaller batches and other
+ * types go to kern_matmul_avx512. Its outputs equal kern__gemm_avx512's bit for bit, so a
+ * token's results do not depend on which of the two ran. Only when kern__cpu_has_amx().
+ */
+#define KERN_AMX_MIN_BATCH 16
+void kern_matmul_amx(const kern_matmul *m, size_t ith, size_t nth);
 
 #endif /* KILN_KERN_IMPL_H */

@@ -43,3 +43,13 @@ void kern_matmul_avx512(const kern_matmul *m, size_t ith, size_t nth)
 {
     kern_matmul_generic(m, ith, nth);
 }
+
+bool kern__cpu_has_amx(void)
+{
+    return false;
+}
+
+void kern_matmul_amx(const kern_matmul *m, size_t ith, size_t nth)
+{
+    kern_matmul_generic(m, ith, nth);
+}

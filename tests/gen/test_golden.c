@@ -17,6 +17,7 @@
 
 #include <cjson/cJSON.h>
 #include <math.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -116,16 +117,19 @@ static void check_prompt(const gen_model *model, gen_ctx *ctx, const cJSON *rec,
     core_free(tokens);
 }
 
-/* Runs every prompt of fixture (at most max_prompts; 0: all) against model_file; the top-5
- * logits must differ from llama.cpp's by at most mean_tol on average and max_tol at worst. */
-static void run_golden(const char *model_file, const char *fixture, size_t max_prompts,
+/* Runs every prompt of fixture (at most max_prompts; 0: all) against model_file with kernel
+ * variant `variant`; the top-5 logits must differ from llama.cpp's by at most mean_tol on
+ * average and max_tol at worst. */
+static void run_golden(const char *model_file, const char *fixture, int variant, size_t max_prompts,
                        double mean_tol, double max_tol)
 {
     char path[1024];
     snprintf(path, sizeof(path), "%s/%s", KILN_MODELS, model_file);
     gen_model *model = NULL;
     core_err err = {0};
-    ck_assert_msg(gen_model_load(&model, path, NULL, &err) == 0,
+    gen_model_options mo = gen_model_options_default();
+    mo.kernel_variant = variant;
+    ck_assert_msg(gen_model_load(&model, path, &mo, &err) == 0,
                   "%s (scripts/setup.sh fetches the models)", err.msg);
     gen_ctx_options co = gen_ctx_options_default();
     co.n_ctx = 512;
@@ -146,9 +150,11 @@ static void run_golden(const char *model_file, const char *fixture, size_t max_p
         cJSON_Delete(rec);
     }
     ck_assert_uint_ge(st.n_prompts, max_prompts ? max_prompts : 8);
-    printf("golden %s: %zu prompts, %zu steps, greedy same %zu, near-tie flips %zu, top-5 logit "
-           "diff max %.4f mean %.4f\n",
-           model_file, st.n_prompts, st.n_steps, st.n_argmax_same, st.n_argmax_near_tie,
+    const char *vname = NULL;
+    kern_backend_variant((size_t)variant, &vname);
+    printf("golden %s (%s kernels): %zu prompts, %zu steps, greedy same %zu, near-tie flips %zu, "
+           "top-5 logit diff max %.4f mean %.4f\n",
+           model_file, vname, st.n_prompts, st.n_steps, st.n_argmax_same, st.n_argmax_near_tie,
            st.max_diff, st.sum_diff / (double)(st.n_diff ? st.n_diff : 1));
     ck_assert_double_le(st.sum_diff / (double)st.n_diff, mean_tol);
     ck_assert_double_le(st.max_diff, max_tol);
@@ -158,25 +164,34 @@ static void run_golden(const char *model_file, const char *fixture, size_t max_p
     gen_model_free(model);
 }
 
-/* Under sanitizers the full runs take minutes; KILN_TEST_QUICK=1 checks two prompts. */
-static size_t prompt_limit(void)
+/*
+ * Every kernel variant this CPU runs is checked: the one kiln picks (the last) on every prompt,
+ * the others (reference, portable, AVX2) on the first two, which is what keeps the suite fast.
+ * KILN_TEST_QUICK=1 checks two prompts on every variant.
+ */
+static void run_all_variants(const char *model_file, const char *fixture, double mean_tol,
+                             double max_tol)
 {
     const char *q = getenv("KILN_TEST_QUICK");
-    return q && q[0] == '1' ? 2 : 0;
+    const bool quick = q && q[0] == '1';
+    const size_t n = kern_backend_n_variants();
+    for (size_t i = 0; i < n; i++) {
+        size_t limit = i + 1 == n && !quick ? 0 : 2;
+        run_golden(model_file, fixture, (int)i, limit, mean_tol, max_tol);
+    }
 }
 
 START_TEST(golden__smollm2_matches_llama_cpp)
 {
     /* Measured: mean 0.18, max 1.29; kiln's ref vs AVX-512 kernels: mean 0.18. */
-    run_golden("SmolLM2-135M-Instruct.Q4_1.gguf", "greedy-smollm2.jsonl", prompt_limit(), 0.25,
-               2.0);
+    run_all_variants("SmolLM2-135M-Instruct.Q4_1.gguf", "greedy-smollm2.jsonl", 0.25, 2.0);
 }
 END_TEST
 
 START_TEST(golden__gemma3_matches_llama_cpp)
 {
     /* Measured: mean 0.30, max 3.03; kiln's ref vs AVX-512 kernels: mean 0.27. */
-    run_golden("gemma-3-270m-q4_k_m.gguf", "greedy-gemma3.jsonl", prompt_limit(), 0.40, 4.0);
+    run_all_variants("gemma-3-270m-q4_k_m.gguf", "greedy-gemma3.jsonl", 0.40, 4.0);
 }
 END_TEST
 

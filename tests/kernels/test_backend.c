@@ -43,8 +43,8 @@ START_TEST(backend__variants_start_with_ref_and_generic)
 {
     const size_t n = kern_backend_n_variants();
     ck_assert_uint_ge(n, 2);
-    ck_assert_uint_le(n, 4);
-    const char *names[] = {"ref", "generic", "avx2", "avx512"};
+    ck_assert_uint_le(n, 5);
+    const char *names[] = {"ref", "generic", "avx2", "avx512", "amx"};
     for (size_t i = 0; i < n; i++) {
         const char *name = NULL;
         const kern_ops *ops = kern_backend_variant(i, &name);

@@ -3,8 +3,9 @@
  * oracle (dequantize both sides, dot in double), then every compiled variant against the
  * reference by NMSE with a per-type tolerance, over shapes with odd row counts, odd block
  * counts, batches of 1, 3, 5 and 8, a y_stride wider than the rows, and ith/nth row splits; and
- * larger shapes for the batched (register-tiled) kernels: batches past one token tile and one
- * token chunk, rows past one panel, columns past one K chunk.
+ * larger shapes for the batched (register-tiled, AMX) kernels: batches past one token tile and
+ * one token chunk, rows past one panel, columns past one K chunk; rows of large batches against
+ * batches of one; and the amx variant (where this CPU has one) against avx512 bit for bit.
  */
 #include "tests/kernels/tests.h"
 
@@ -295,6 +296,94 @@ START_TEST(matmul__large_batches_match_ref)
 }
 END_TEST
 
+START_TEST(matmul__large_batch_rows_equal_single_rows)
+{
+    /* As batch_rows_equal_single_rows, with a batch large enough for the AMX kernel (which then
+     * answers for the batch while avx512 answers for each single token). */
+    const shape s = {40, 1088, 20};
+    for (size_t ti = 0; ti < N_W_TYPES; ti++) {
+        problem p;
+        problem_init(&p, W_TYPES[ti], s, 500 + ti);
+        float *yb = test_alloc(p.m.n_batch * p.m.y_stride * sizeof(float));
+        float *y1 = test_alloc(p.m.y_stride * sizeof(float));
+        for (size_t v = 1; v < kern_backend_n_variants(); v++) {
+            const kern_ops *ops = kern_backend_variant(v, NULL);
+            kern_matmul m = p.m;
+            m.y = yb;
+            ops->matmul(&m, 0, 1);
+            for (size_t b = 0; b < m.n_batch; b++) {
+                kern_matmul one = p.m;
+                one.xq = (const char *)p.m.xq + b * p.m.xq_row_bytes;
+                one.n_batch = 1;
+                one.y = y1;
+                ops->matmul(&one, 0, 1);
+                for (size_t r = 0; r < m.n_rows; r++) {
+                    KT_NEAR(yb[b * m.y_stride + r], y1[r], 1e-5f * (1.0f + fabsf(y1[r])));
+                }
+            }
+        }
+        test_free(yb);
+        test_free(y1);
+        problem_dispose(&p);
+    }
+}
+END_TEST
+
+/* The variant named name, or NULL when this CPU does not run it. */
+static const kern_ops *variant_named(const char *name)
+{
+    for (size_t v = 0; v < kern_backend_n_variants(); v++) {
+        const char *n = NULL;
+        const kern_ops *ops = kern_backend_variant(v, &n);
+        if (strcmp(n, name) == 0) {
+            return ops;
+        }
+    }
+    return NULL;
+}
+
+START_TEST(matmul__amx_equals_avx512_bit_for_bit)
+{
+    /* The AMX kernel computes gemm_avx512's exact integers and float steps, so that a token's
+     * results do not depend on which of the two ran (batch size): equal bits, every shape,
+     * every thread split. Nothing to check on a CPU without AMX. */
+    const kern_ops *amx = variant_named("amx");
+    const kern_ops *avx512 = variant_named("avx512");
+    if (amx == NULL) {
+        return;
+    }
+    ck_assert_ptr_nonnull(avx512);
+    for (size_t ti = 0; ti < N_W_TYPES; ti++) {
+        for (size_t si = 0; si < N_BIG_SHAPES; si++) {
+            problem p;
+            problem_init(&p, W_TYPES[ti], BIG_SHAPES[si], 600 + si);
+            kern_matmul m = p.m;
+            const size_t n_y = m.n_batch * m.y_stride;
+            float *want = test_alloc(n_y * sizeof(float));
+            float *got = test_alloc(n_y * sizeof(float));
+            for (size_t i = 0; i < n_y; i++) {
+                want[i] = SENTINEL;
+                got[i] = SENTINEL;
+            }
+            m.y = want;
+            avx512->matmul(&m, 0, 1);
+            m.y = got;
+            for (size_t ith = 0; ith < 3; ith++) {
+                amx->matmul(&m, ith, 3);
+            }
+            if (memcmp(want, got, n_y * sizeof(float)) != 0) {
+                fprintf(stderr, "amx %s %zux%zu batch %zu differs from avx512\n",
+                        kern_type_name(m.w_type), m.n_rows, m.n_cols, m.n_batch);
+            }
+            ck_assert_int_eq(memcmp(want, got, n_y * sizeof(float)), 0);
+            test_free(want);
+            test_free(got);
+            problem_dispose(&p);
+        }
+    }
+}
+END_TEST
+
 TCase *tcase_matmul(void)
 {
     TCase *tc = tcase_create("matmul");
@@ -303,5 +392,7 @@ TCase *tcase_matmul(void)
     tcase_add_test(tc, matmul__every_variant_matches_ref);
     tcase_add_test(tc, matmul__batch_rows_equal_single_rows);
     tcase_add_test(tc, matmul__large_batches_match_ref);
+    tcase_add_test(tc, matmul__large_batch_rows_equal_single_rows);
+    tcase_add_test(tc, matmul__amx_equals_avx512_bit_for_bit);
     return tc;
 }
