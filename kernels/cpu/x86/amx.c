@@ -171,6 +171,7 @@ static inline __attribute__((always_inline)) void pack(const kern_type t, const 
                                                        size_t kc0, size_t nb, stage16 *restrict st,
                                                        panel *restrict p)
 {
+    CORE_ASSERT(m->w != NULL); /* for the analyzer: weights always come from a model */
     const size_t bb = kern_type_block_bytes(t);
     const __m512i m4 = _mm512_set1_epi8(0x0F);
     const __m512i ones = _mm512_set1_epi8(1);
