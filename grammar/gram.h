@@ -70,6 +70,51 @@ int gram_text_validate(core_str text, core_err *err);
 int gram_source_check(gram_source_report *out, const gram_lang *lang, core_str text, core_err *err);
 
 /* ------------------------------------------------------------------------------------------ */
+/* Code-quality metrics (tree-sitter's parse of a function or a file)                         */
+/* ------------------------------------------------------------------------------------------ */
+
+/**
+ * Measures of one source text, for ranking candidates (the generator copies them into eval's
+ * eval_quality). Counted from tree-sitter's syntax tree, also when the text has errors (parses is
+ * then false and the measures cover what the parser recovered).
+ *
+ * cyclomatic: 1 + decision points. Python: if, elif, for, while, except (and except*), the
+ * conditional expression, each and/or, comprehension for and if clauses, match cases other
+ * than `case _`. C: if, for, while, do, case labels (not default), ?:, each && and ||, __except.
+ * nesting_max: the deepest nesting of control statements (Python: if, for, while, try, with,
+ * match; C: if, for, while, do, switch); `elif` and C's `else if` continue a chain and do not
+ * nest; a function body is depth 0. Names are the ones the text defines: functions, classes,
+ * parameters, assigned variables (Python assignment and walrus targets; C declarators) and loop
+ * variables (Python for targets, C names declared or assigned in a for initializer); each
+ * distinct name is judged once, by its first definition. Python's style: snake_case (or one
+ * lowercase word) for functions, parameters and variables, UPPER_CASE also for variables
+ * assigned outside functions, CapWords for classes. C's style is consistency: the most used of
+ * snake_case, camelCase and PascalCase wins (ties in that order); names in another of those
+ * three, or mixing case and underscores, are bad; lowercase words and UPPER_CASE fit any.
+ * Leading and trailing underscores are ignored. A short name is one letter, not `_`, and never
+ * a loop variable.
+ */
+typedef struct gram_metrics {
+    bool parses;              /* no ERROR or MISSING node */
+    uint32_t cyclomatic;      /* 1 + decision points, summed over the whole text */
+    uint32_t nesting_max;     /* deepest nesting of control statements (0: none) */
+    uint32_t n_lines;         /* lines holding at least one token of code */
+    uint32_t n_tokens;        /* tokens of code; a string literal is one token; no comments */
+    uint32_t n_comment_lines; /* lines holding a comment, or part of a Python docstring */
+    uint32_t n_functions;     /* function definitions */
+    uint32_t n_names;         /* distinct names defined (at most 4096 are kept) */
+    uint32_t n_names_bad;     /* names that break the language's style (above) */
+    uint32_t n_names_short;   /* one-letter names that are not loop variables */
+} gram_metrics;
+
+/**
+ * Parses text with tree-sitter and measures it. A text that does not parse is measured anyway
+ * (out->parses false). Codes: those of gram_text_validate, CORE_ENOMEM, CORE_ERROR (the runtime
+ * refused the grammar). Any thread; lang is only read.
+ */
+int gram_metrics_compute(gram_metrics *out, const gram_lang *lang, core_str text, core_err *err);
+
+/* ------------------------------------------------------------------------------------------ */
 /* The incremental checker                                                                    */
 /* ------------------------------------------------------------------------------------------ */
 

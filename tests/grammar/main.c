@@ -53,6 +53,7 @@ int main(void)
     suite_add_tcase(s, tcase_checker());
     suite_add_tcase(s, tcase_constraint());
     suite_add_tcase(s, tcase_replay());
+    suite_add_tcase(s, tcase_metrics());
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
     int n_failed = srunner_ntests_failed(sr);

@@ -12,6 +12,7 @@ TCase *tcase_lexer(void);
 TCase *tcase_checker(void);
 TCase *tcase_constraint(void);
 TCase *tcase_replay(void);
+TCase *tcase_metrics(void);
 
 /* Loads a language or fails the test. */
 gram_lang *test_lang_load(const char *name);

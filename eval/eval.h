@@ -1,0 +1,229 @@
+/*
+ * eval: scores and ranks candidate programs and measures benchmark results. It loads benchmark
+ * tasks (HumanEval and MBPP JSON lines), turns a docstring's examples into assert lines when a
+ * task has no tests, estimates pass@k with the unbiased estimator of the Codex paper, and ranks
+ * candidates from their score cards: correctness first, then CodeT-style agreement between
+ * candidates, then code quality, then the model's likelihood. It depends only on core (and
+ * cJSON); the generator fills the score cards from the sandbox's and the grammar module's
+ * results, and eval never calls it back.
+ */
+#ifndef KILN_EVAL_H
+#define KILN_EVAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/core.h"
+
+/* ------------------------------------------------------------------------------------------ */
+/* Tasks (HumanEval and MBPP JSON lines)                                                      */
+/* ------------------------------------------------------------------------------------------ */
+
+typedef enum eval_task_format {
+    EVAL_TASK_FORMAT_HUMANEVAL = 0, /* task_id, prompt, entry_point, test[, canonical_solution] */
+    EVAL_TASK_FORMAT_MBPP = 1,      /* task_id, text (or prompt), code, test_list[,
+                                       test_setup_code][, test_imports] */
+} eval_task_format;
+
+/**
+ * One benchmark task. Every string is NUL-terminated and owned by the arena the task was
+ * loaded into; a missing optional field is an empty string, never NULL.
+ */
+typedef struct eval_task {
+    eval_task_format format;
+    const char *task_id;     /* "HumanEval/0"; MBPP's numeric ids are written in decimal */
+    const char *prompt;      /* HumanEval: the prompt (signature + docstring); MBPP: text */
+    const char *entry_point; /* HumanEval: entry_point; MBPP: the function the first test calls
+                                (the `def` of code that the test names), "" when none is found */
+    const char *test;        /* HumanEval: test (defines check(candidate)); MBPP: test_setup_code
+                                and test_imports, then the test_list lines, one per line */
+    const char *solution;    /* HumanEval: canonical_solution; MBPP: code; "" when absent */
+    const char **test_list;  /* (n_tests) MBPP assert lines; NULL and 0 for HumanEval */
+    size_t n_tests;
+    size_t line; /* 1-based line of the task in its file */
+} eval_task;
+
+/** The tasks of one file, in file order. Arena-owned like the tasks; immutable once loaded. */
+typedef struct eval_task_set {
+    eval_task *tasks; /* (n_tasks) */
+    size_t n_tasks;
+} eval_task_set;
+
+/**
+ * Parses one JSON line into out; the format is chosen by the fields present (test_list or
+ * text: MBPP; otherwise prompt: HumanEval). line_no is used only in messages
+ * ("line 3: field 'test': not a string"). Everything is copied into arena. A blank line is an
+ * error here (eval_task_set_parse skips them). Codes: CORE_EPARSE (not JSON, not an object,
+ * a missing or mistyped field, named with the line), CORE_ENOMEM. Fuzz-friendly: any bytes.
+ */
+int eval_task_parse_line(eval_task *out, core_arena *arena, core_str line, size_t line_no,
+                         core_err *err);
+
+/**
+ * Parses a whole JSON-lines text (blank lines skipped); name prefixes every message
+ * ("tasks.jsonl: line 7: ..."; may be NULL). Codes: those of eval_task_parse_line.
+ */
+int eval_task_set_parse(eval_task_set *out, core_arena *arena, core_str text, const char *name,
+                        core_err *err);
+
+/**
+ * Reads and parses the file at path. Codes: CORE_ENOTFOUND (no such file), CORE_EIO (other
+ * read errors), those of eval_task_set_parse. One thread at a time per arena.
+ */
+int eval_task_set_load(eval_task_set *out, core_arena *arena, const char *path, core_err *err);
+
+/* ------------------------------------------------------------------------------------------ */
+/* Tests from a docstring's examples                                                          */
+/* ------------------------------------------------------------------------------------------ */
+
+/**
+ * Extracts tests from the examples in text (a docstring, or a whole HumanEval prompt):
+ *  - `>>> f(2)` (with `... ` continuation lines) followed by expected output lines (up to a
+ *    blank line, the next `>>>` or closing quotes) becomes `assert f(2) == 4`; output lines
+ *    are joined with one space; a float is compared within 1e-6 (relative above 1);
+ *  - `>>> print(x)` with output `hi` becomes `assert str(x) == 'hi'` (print shows str, not
+ *    repr; output lines are joined with a newline there);
+ *  - an example without output (`>>> x = [1, 2]`, `>>> assert ...`) is kept as a statement
+ *    line, since later examples may use it;
+ *  - a plain `assert ...` line outside the examples is kept as it is;
+ *  - skipped: examples whose output is an exception (`Traceback`, `...Error: ...`), an object
+ *    repr (`<... at 0x...>` or anything starting with `<`), elided (`...`), carries a
+ *    `# doctest:` directive, or does not look like a Python value (bare words, unbalanced
+ *    brackets or quotes), and examples whose source has unbalanced brackets or is a block
+ *    (a `... ` line after a complete statement, as in `>>> for x in y:`).
+ * The lines are MBPP-style top-level statements that the sandbox's Python runner accepts. *out
+ * is an arena array of n_out arena strings (NUL-terminated, no newline); *n_skipped (may be
+ * NULL) counts the skipped examples. Codes: CORE_ENOMEM.
+ */
+int eval_doctest_extract(const char ***out, size_t *n_out, size_t *n_skipped, core_arena *arena,
+                         core_str text, core_err *err);
+
+/* ------------------------------------------------------------------------------------------ */
+/* pass@k                                                                                     */
+/* ------------------------------------------------------------------------------------------ */
+
+/**
+ * The unbiased pass@k estimate for one problem with n samples of which c passed (Chen et al.,
+ * "Evaluating Large Language Models Trained on Code", 2021): 1 - C(n-c, k) / C(n, k), computed
+ * as 1 - prod_{i=n-c+1..n} (1 - k / i) so that no binomial overflows. 1 when n - c < k.
+ * Codes: CORE_EINVAL (k == 0, k > n or c > n).
+ */
+int eval_passk(double *out, size_t n, size_t c, size_t k, core_err *err);
+
+/**
+ * The mean of eval_passk over n_problems problems (n[i] samples, c[i] correct each); 0 problems
+ * give 0. Codes: those of eval_passk, naming the problem index.
+ */
+int eval_passk_mean(double *out, const size_t *n, const size_t *c, size_t n_problems, size_t k,
+                    core_err *err);
+
+/* ------------------------------------------------------------------------------------------ */
+/* Score cards and ranking                                                                    */
+/* ------------------------------------------------------------------------------------------ */
+
+/**
+ * Code-quality measures of a candidate (the generator copies them from grammar's gram_metrics;
+ * eval does not depend on the grammar module).
+ */
+typedef struct eval_quality {
+    uint32_t cyclomatic;      /* 1 + decision points */
+    uint32_t nesting_max;     /* deepest nesting of control statements */
+    uint32_t n_lines;         /* lines holding code */
+    uint32_t n_tokens;        /* tokens of code */
+    uint32_t n_comment_lines; /* lines holding a comment or a docstring */
+    uint32_t n_names;         /* distinct names the code defines */
+    uint32_t n_names_bad;     /* of those, names that break the language's naming style */
+    uint32_t n_names_short;   /* of those, single-letter names that are not loop variables */
+} eval_quality;
+
+/** What is known about one candidate. Plain value; behavior is borrowed. */
+typedef struct eval_card {
+    size_t n_tests_run;    /* tests that decide correctness (task tests or doctest asserts) */
+    size_t n_tests_passed; /* <= n_tests_run */
+    bool parses;           /* the source parses without error */
+    bool limit_hit;        /* a sandbox limit (time, memory, output, ...) ended the run */
+    size_t n_gen_run;      /* model-generated tests run (CodeT), 0 when none */
+    size_t n_gen_passed;   /* <= n_gen_run */
+    core_str behavior;     /* the candidate's outputs on the generated test inputs, serialized (one
+                              line per input, say); equal bytes = same behavior. Empty: unknown, the
+                              candidate forms a group of its own */
+    bool has_quality;      /* quality was measured */
+    eval_quality quality;
+    double logprob_mean; /* mean log-probability per generated token (<= 0) */
+    bool has_logprob;    /* logprob_mean is known */
+} eval_card;
+
+/**
+ * Ranking weights. Candidates are ordered by four scores compared one after the other
+ * (lexicographically; the next one only breaks exact ties of the previous), each a weighted
+ * sum whose weights are below. A tier whose weights are all 0 ties every candidate and so
+ * drops out. The defaults (eval_rank_options_default):
+ *
+ *  correctness = pass * n_tests_passed / n_tests_run (0 when no test ran)
+ *                - parse_fail * !parses - limit * limit_hit
+ *                pass 1, parse_fail 1, limit 0.5
+ *  agreement   = agreement * group_score / max group_score over the candidates (0..1), where a
+ *                group is the candidates with identical behavior and group_score = group size
+ *                x n_gen_passed (CodeT's dual agreement; the largest n_gen_passed in the
+ *                group) when any candidate ran generated tests, otherwise the group size
+ *                (AlphaCode-style clustering). agreement 1
+ *  quality     = -(cyclomatic * max(0, cyclomatic - cyclomatic_free)
+ *                  + nesting * max(0, nesting_max - nesting_free) + lines * n_lines
+ *                  + tokens * n_tokens + bad_name * n_names_bad + short_name * n_names_short)
+ *                + comment * min(n_comment_lines, comment_max); 0 without a measurement.
+ *                cyclomatic 1, cyclomatic_free 5, nesting 1, nesting_free 2, lines 0.02,
+ *                tokens 0, bad_name 0.5, short_name 0.25, comment 0.1, comment_max 5
+ *  likelihood  = likelihood * logprob_mean (0 when unknown). likelihood 1
+ *
+ * Candidates that tie on all four keep their input order.
+ */
+typedef struct eval_rank_options {
+    double pass;
+    double parse_fail;
+    double limit;
+    double agreement;
+    double cyclomatic;
+    double cyclomatic_free;
+    double nesting;
+    double nesting_free;
+    double lines;
+    double tokens;
+    double bad_name;
+    double short_name;
+    double comment;
+    double comment_max;
+    double likelihood;
+} eval_rank_options;
+
+eval_rank_options eval_rank_options_default(void);
+
+/**
+ * Changes opts from a JSON object of weights named as the fields above, e.g.
+ * `{"pass": 1, "agreement": 2, "lines": 0}`; fields not named keep their value. Every value must
+ * be a finite number >= 0. Codes: CORE_EPARSE (not a JSON object, an unknown name, a bad value:
+ * named), opts unchanged then.
+ */
+int eval_rank_options_parse(eval_rank_options *opts, core_str json, core_err *err);
+
+/** The scores one candidate got, for display (LSP item data, HTTP JSON, CLI table). */
+typedef struct eval_score {
+    double correctness;
+    double agreement;
+    double quality;
+    double likelihood;
+    size_t group;      /* index of the group's first candidate */
+    size_t group_size; /* candidates with the same behavior */
+    size_t rank;       /* 0 = best */
+} eval_score;
+
+/**
+ * Scores and ranks n_cards candidates. scores (may be NULL) gets one entry per card, in card
+ * order; order gets the card indices best first. opts NULL means the defaults. Codes:
+ * CORE_EINVAL (a card with more passed than run tests, named by index), CORE_ENOMEM.
+ * Pure function of its inputs; any thread.
+ */
+int eval_rank(size_t *order, eval_score *scores, const eval_card *cards, size_t n_cards,
+              const eval_rank_options *opts, core_err *err);
+
+#endif /* KILN_EVAL_H */

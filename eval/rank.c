@@ -1,0 +1,293 @@
+/*
+ * Score cards and ranking. Each candidate gets four scores that are compared one after the
+ * other, so that a later one only breaks exact ties of the earlier ones: correctness (tests
+ * passed, parse and limit penalties), agreement (CodeT's dual execution agreement, Chen et al.
+ * 2022, arXiv 2207.10397: candidates that produce identical outputs on the same generated inputs
+ * form a group, and a group is worth its size times the generated tests it passes; without
+ * generated tests it is worth its size, as in AlphaCode's behavioural clustering), quality (a
+ * weighted penalty over the syntax-tree measures) and likelihood (mean token log-probability).
+ * The formulas and default weights are documented with eval_rank_options in eval/eval.h.
+ * Grouping sorts the behaviors once, so ranking costs O(n log n) comparisons.
+ */
+#include "eval/eval.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+
+eval_rank_options eval_rank_options_default(void)
+{
+    return (eval_rank_options){
+        .pass = 1.0,
+        .parse_fail = 1.0,
+        .limit = 0.5,
+        .agreement = 1.0,
+        .cyclomatic = 1.0,
+        .cyclomatic_free = 5.0,
+        .nesting = 1.0,
+        .nesting_free = 2.0,
+        .lines = 0.02,
+        .tokens = 0.0,
+        .bad_name = 0.5,
+        .short_name = 0.25,
+        .comment = 0.1,
+        .comment_max = 5.0,
+        .likelihood = 1.0,
+    };
+}
+
+/* The config names and where each one lives in the options. */
+typedef struct option_field {
+    const char *name;
+    size_t offset;
+} option_field;
+
+static const option_field option_fields[] = {
+    {"pass", offsetof(eval_rank_options, pass)},
+    {"parse_fail", offsetof(eval_rank_options, parse_fail)},
+    {"limit", offsetof(eval_rank_options, limit)},
+    {"agreement", offsetof(eval_rank_options, agreement)},
+    {"cyclomatic", offsetof(eval_rank_options, cyclomatic)},
+    {"cyclomatic_free", offsetof(eval_rank_options, cyclomatic_free)},
+    {"nesting", offsetof(eval_rank_options, nesting)},
+    {"nesting_free", offsetof(eval_rank_options, nesting_free)},
+    {"lines", offsetof(eval_rank_options, lines)},
+    {"tokens", offsetof(eval_rank_options, tokens)},
+    {"bad_name", offsetof(eval_rank_options, bad_name)},
+    {"short_name", offsetof(eval_rank_options, short_name)},
+    {"comment", offsetof(eval_rank_options, comment)},
+    {"comment_max", offsetof(eval_rank_options, comment_max)},
+    {"likelihood", offsetof(eval_rank_options, likelihood)},
+};
+
+/* Whether only blanks follow end in s (cJSON stops after the first value). */
+static bool at_end(core_str s, const char *end)
+{
+    if (!end || end < s.ptr || end > s.ptr + s.len) {
+        return false;
+    }
+    for (; end < s.ptr + s.len; end++) {
+        if (*end != ' ' && *end != '\t' && *end != '\r' && *end != '\n') {
+            return false;
+        }
+    }
+    return true;
+}
+
+int eval_rank_options_parse(eval_rank_options *opts, core_str json, core_err *err)
+{
+    int rc = 0;
+    cJSON *obj = NULL;
+    eval_rank_options next = *opts;
+
+    if (json.len == 0 || memchr(json.ptr, '\0', json.len)) {
+        return core_err_set(err, CORE_EPARSE, "rank config: empty or binary text");
+    }
+    const char *end = NULL;
+    obj = cJSON_ParseWithLengthOpts(json.ptr, json.len, &end, false);
+    if (obj && !at_end(json, end)) {
+        cJSON_Delete(obj);
+        obj = NULL;
+    }
+    if (!obj) {
+        size_t at = end && end >= json.ptr ? (size_t)(end - json.ptr) : 0;
+        return core_err_set(err, CORE_EPARSE, "rank config: byte %zu: not valid JSON", at + 1);
+    }
+    if (!cJSON_IsObject(obj)) {
+        rc = core_err_set(err, CORE_EPARSE, "rank config: not a JSON object");
+        goto done;
+    }
+    const cJSON *item = NULL;
+    cJSON_ArrayForEach(item, obj)
+    {
+        const option_field *field = NULL;
+        for (size_t i = 0; i < sizeof(option_fields) / sizeof(option_fields[0]); i++) {
+            if (item->string && strcmp(item->string, option_fields[i].name) == 0) {
+                field = &option_fields[i];
+            }
+        }
+        if (!field) {
+            rc = core_err_set(err, CORE_EPARSE, "rank config: unknown weight '%s'",
+                              item->string ? item->string : "");
+            goto done;
+        }
+        if (!cJSON_IsNumber(item) || !isfinite(item->valuedouble) || item->valuedouble < 0.0) {
+            rc = core_err_set(err, CORE_EPARSE, "rank config: weight '%s' must be a number >= 0",
+                              field->name);
+            goto done;
+        }
+        double value = item->valuedouble;
+        memcpy((char *)&next + field->offset, &value, sizeof(value));
+    }
+    *opts = next;
+
+done:
+    cJSON_Delete(obj);
+    return rc;
+}
+
+/* ---- grouping by behavior ---- */
+
+typedef struct behavior_ref {
+    core_str behavior;
+    size_t i;
+} behavior_ref;
+
+static int compare_behavior(const void *pa, const void *pb)
+{
+    const behavior_ref *a = pa;
+    const behavior_ref *b = pb;
+    size_t n = a->behavior.len < b->behavior.len ? a->behavior.len : b->behavior.len;
+    int c = n ? memcmp(a->behavior.ptr, b->behavior.ptr, n) : 0;
+    if (c != 0) {
+        return c;
+    }
+    if (a->behavior.len != b->behavior.len) {
+        return a->behavior.len < b->behavior.len ? -1 : 1;
+    }
+    return a->i < b->i ? -1 : (a->i > b->i ? 1 : 0);
+}
+
+/* ---- ordering ---- */
+
+typedef struct score_ref {
+    const eval_score *score;
+    size_t i;
+} score_ref;
+
+static int compare_desc(double a, double b)
+{
+    return a > b ? -1 : (a < b ? 1 : 0);
+}
+
+static int compare_score(const void *pa, const void *pb)
+{
+    const score_ref *a = pa;
+    const score_ref *b = pb;
+    int c = compare_desc(a->score->correctness, b->score->correctness);
+    c = c ? c : compare_desc(a->score->agreement, b->score->agreement);
+    c = c ? c : compare_desc(a->score->quality, b->score->quality);
+    c = c ? c : compare_desc(a->score->likelihood, b->score->likelihood);
+    return c ? c : (a->i < b->i ? -1 : (a->i > b->i ? 1 : 0));
+}
+
+/* NaN would break the sort's ordering: it ranks below everything instead. */
+static double ordered(double x)
+{
+    return isnan(x) ? -HUGE_VAL : x;
+}
+
+static double excess(double value, double free)
+{
+    return value > free ? value - free : 0.0;
+}
+
+static double quality_score(const eval_card *card, const eval_rank_options *o)
+{
+    if (!card->has_quality) {
+        return 0.0;
+    }
+    const eval_quality *q = &card->quality;
+    double penalty = o->cyclomatic * excess(q->cyclomatic, o->cyclomatic_free) +
+                     o->nesting * excess(q->nesting_max, o->nesting_free) + o->lines * q->n_lines +
+                     o->tokens * q->n_tokens + o->bad_name * q->n_names_bad +
+                     o->short_name * q->n_names_short;
+    double comments = q->n_comment_lines < o->comment_max ? q->n_comment_lines : o->comment_max;
+    return o->comment * comments - penalty;
+}
+
+int eval_rank(size_t *order, eval_score *scores, const eval_card *cards, size_t n_cards,
+              const eval_rank_options *opts, core_err *err)
+{
+    int rc = 0;
+    eval_score *own = NULL;
+    behavior_ref *groups = NULL;
+    score_ref *refs = NULL;
+    const eval_rank_options defaults = eval_rank_options_default();
+    const eval_rank_options *o = opts ? opts : &defaults;
+
+    for (size_t i = 0; i < n_cards; i++) {
+        if (cards[i].n_tests_passed > cards[i].n_tests_run ||
+            cards[i].n_gen_passed > cards[i].n_gen_run) {
+            return core_err_set(err, CORE_EINVAL, "candidate %zu: more tests passed than run", i);
+        }
+    }
+    if (n_cards == 0) {
+        return 0;
+    }
+    if (!scores) {
+        own = core_calloc(n_cards, sizeof(*own));
+        scores = own;
+    }
+    groups = core_malloc(sizeof(*groups) * n_cards);
+    refs = core_malloc(sizeof(*refs) * n_cards);
+    if (!scores || !groups || !refs) {
+        rc = core_err_set(err, CORE_ENOMEM, "rank: out of memory for %zu candidates", n_cards);
+        goto done;
+    }
+
+    bool any_gen = false;
+    for (size_t i = 0; i < n_cards; i++) {
+        any_gen = any_gen || cards[i].n_gen_run > 0;
+        groups[i] = (behavior_ref){cards[i].behavior, i};
+        if (groups[i].behavior.len > 0 && !groups[i].behavior.ptr) {
+            groups[i].behavior.len = 0;
+        }
+    }
+    qsort(groups, n_cards, sizeof(*groups), compare_behavior);
+    /* Walk runs of equal behavior; empty behavior is a group of one. */
+    double group_max = 0.0;
+    for (size_t start = 0; start < n_cards;) {
+        size_t end = start + 1;
+        if (groups[start].behavior.len > 0) {
+            while (end < n_cards && core_str_eq(groups[end].behavior, groups[start].behavior)) {
+                end++;
+            }
+        }
+        size_t first = groups[start].i; /* smallest index: ties sort by index */
+        size_t gen_passed = 0;
+        for (size_t j = start; j < end; j++) {
+            const eval_card *card = &cards[groups[j].i];
+            gen_passed = card->n_gen_passed > gen_passed ? card->n_gen_passed : gen_passed;
+        }
+        double size = (double)(end - start);
+        double value = any_gen ? size * (double)gen_passed : size;
+        for (size_t j = start; j < end; j++) {
+            eval_score *s = &scores[groups[j].i];
+            s->group = first;
+            s->group_size = end - start;
+            s->agreement = value;
+        }
+        group_max = value > group_max ? value : group_max;
+        start = end;
+    }
+
+    for (size_t i = 0; i < n_cards; i++) {
+        const eval_card *card = &cards[i];
+        eval_score *s = &scores[i];
+        double pass =
+            card->n_tests_run ? (double)card->n_tests_passed / (double)card->n_tests_run : 0.0;
+        s->correctness = ordered(o->pass * pass - o->parse_fail * (card->parses ? 0.0 : 1.0) -
+                                 o->limit * (card->limit_hit ? 1.0 : 0.0));
+        s->agreement = ordered(group_max > 0.0 ? o->agreement * s->agreement / group_max : 0.0);
+        s->quality = ordered(quality_score(card, o));
+        s->likelihood =
+            ordered(card->has_logprob && !isnan(card->logprob_mean) && o->likelihood != 0.0
+                        ? o->likelihood * card->logprob_mean
+                        : 0.0);
+        refs[i] = (score_ref){s, i};
+    }
+    qsort(refs, n_cards, sizeof(*refs), compare_score);
+    for (size_t r = 0; r < n_cards; r++) {
+        order[r] = refs[r].i;
+        scores[refs[r].i].rank = r;
+    }
+
+done:
+    core_free(own);
+    core_free(groups);
+    core_free(refs);
+    return rc;
+}

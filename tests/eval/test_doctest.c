@@ -1,0 +1,125 @@
+/* Tests of eval/doctest.c: the cases in tests/fixtures/eval/doctest.txt, and OOM. */
+#include "tests/eval/tests.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "eval/eval.h"
+
+static char *read_fixture(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    ck_assert_ptr_nonnull(f);
+    static const size_t cap = 1 << 16;
+    char *buf = malloc(cap);
+    ck_assert_ptr_nonnull(buf);
+    size_t n = fread(buf, 1, cap - 1, f);
+    buf[n] = '\0';
+    fclose(f);
+    return buf;
+}
+
+/* The next line of *p (without its newline) into line; false at the end. */
+static bool take_line(char **p, const char **line)
+{
+    if (**p == '\0') {
+        return false;
+    }
+    char *nl = strchr(*p, '\n');
+    *line = *p;
+    if (nl) {
+        *nl = '\0';
+        *p = nl + 1;
+    } else {
+        *p += strlen(*p);
+    }
+    return true;
+}
+
+START_TEST(doctest__fixture_cases)
+{
+    char *text = read_fixture(KILN_FIXTURES "/eval/doctest.txt");
+    char *p = text;
+    const char *line = NULL;
+    size_t n_cases = 0;
+    bool have = take_line(&p, &line);
+    while (have) {
+        if (strncmp(line, "=== ", 4) != 0) {
+            have = take_line(&p, &line);
+            continue;
+        }
+        const char *name = line + 4;
+        core_buf input = {0};
+        while ((have = take_line(&p, &line)) && strcmp(line, "--- expect") != 0) {
+            ck_assert_int_eq(core_buf_appendf(&input, "%s\n", line), 0);
+        }
+        ck_assert_msg(have, "case '%s': no '--- expect'", name);
+        const char *expect[32];
+        size_t n_expect = 0;
+        while ((have = take_line(&p, &line)) && strncmp(line, "--- skipped ", 12) != 0) {
+            ck_assert_uint_lt(n_expect, 32);
+            expect[n_expect++] = line;
+        }
+        ck_assert_msg(have, "case '%s': no '--- skipped'", name);
+        size_t skipped_want = strtoul(line + 12, NULL, 10);
+
+        core_arena *a = NULL;
+        ck_assert_int_eq(core_arena_new(&a, 1024, NULL), 0);
+        const char **got = NULL;
+        size_t n_got = 0;
+        size_t skipped = 99;
+        core_str in = {input.ptr ? input.ptr : "", input.len};
+        ck_assert_int_eq(eval_doctest_extract(&got, &n_got, &skipped, a, in, NULL), 0);
+        for (size_t i = 0; i < n_got && i < n_expect; i++) {
+            ck_assert_msg(strcmp(got[i], expect[i]) == 0, "case '%s' line %zu: got [%s] want [%s]",
+                          name, i, got[i], expect[i]);
+        }
+        ck_assert_msg(n_got == n_expect, "case '%s': %zu lines, want %zu", name, n_got, n_expect);
+        ck_assert_msg(skipped == skipped_want, "case '%s': %zu skipped, want %zu", name, skipped,
+                      skipped_want);
+        core_arena_free(a);
+        core_buf_dispose(&input);
+        n_cases++;
+        have = take_line(&p, &line);
+    }
+    ck_assert_uint_eq(n_cases, 8);
+    free(text);
+}
+END_TEST
+
+START_TEST(doctest__enomem_leaks_nothing)
+{
+    const char *text = ">>> f([1,\n...  2])\n[2,\n 1]\n>>> print(g('x'))\nx'y\n>>> h()\n1.25\n\n"
+                       "assert k(1) == 1\n";
+    long live = core_alloc_live();
+    for (long n = 1;; n++) {
+        core_arena *a = NULL;
+        ck_assert_int_eq(core_arena_new(&a, 64, NULL), 0);
+        const char **got = NULL;
+        size_t n_got = 0;
+        core_err err = {0};
+        core_alloc_fail_after(n);
+        int rc = eval_doctest_extract(&got, &n_got, NULL, a, core_str_c(text), &err);
+        core_alloc_fail_after(0);
+        core_arena_free(a);
+        if (rc == 0) {
+            ck_assert_uint_eq(n_got, 4);
+            break;
+        }
+        ck_assert_int_eq(rc, CORE_ENOMEM);
+        ck_assert_str_eq(err.msg, "doctest: out of memory");
+        ck_assert_int_lt(n, 1000);
+    }
+    ck_assert_int_eq(core_alloc_live(), live);
+}
+END_TEST
+
+TCase *tcase_doctest(void)
+{
+    TCase *tc = tcase_create("doctest");
+    tcase_set_timeout(tc, 5);
+    tcase_add_test(tc, doctest__fixture_cases);
+    tcase_add_test(tc, doctest__enomem_leaks_nothing);
+    return tc;
+}

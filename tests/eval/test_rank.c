@@ -1,0 +1,212 @@
+/* Tests of eval/rank.c: tier order, CodeT agreement, quality and likelihood, the config. */
+#include "tests/eval/tests.h"
+
+#include <string.h>
+
+#include "eval/eval.h"
+
+/* A card that parses, passed `passed` of 4 tests, with no other information. */
+static eval_card card(size_t passed)
+{
+    return (eval_card){.n_tests_run = 4, .n_tests_passed = passed, .parses = true};
+}
+
+static void rank(size_t *order, eval_score *scores, const eval_card *cards, size_t n,
+                 const eval_rank_options *opts)
+{
+    ck_assert_int_eq(eval_rank(order, scores, cards, n, opts, NULL), 0);
+}
+
+START_TEST(rank__correctness_comes_first)
+{
+    eval_card cards[4] = {card(2), card(4), card(4), card(3)};
+    cards[0].has_logprob = true;
+    cards[0].logprob_mean = -0.01; /* likely but wrong */
+    cards[1].has_logprob = true;
+    cards[1].logprob_mean = -2.0;
+    cards[2].parses = false; /* passes but does not parse: -1 */
+    cards[3].limit_hit = true;
+    size_t order[4];
+    eval_score scores[4];
+    rank(order, scores, cards, 4, NULL);
+    ck_assert_uint_eq(order[0], 1);
+    ck_assert_uint_eq(order[1], 0); /* 0.5 */
+    ck_assert_uint_eq(order[2], 3); /* 0.75 - 0.5 */
+    ck_assert_uint_eq(order[3], 2); /* 1 - 1 */
+    ck_assert_double_eq_tol(scores[3].correctness, 0.25, 1e-12);
+    ck_assert_uint_eq(scores[2].rank, 3);
+}
+END_TEST
+
+START_TEST(rank__agreement_groups_identical_behavior)
+{
+    /* All pass the visible tests; 1, 2 and 4 behave alike on the generated inputs. */
+    eval_card cards[5] = {card(4), card(4), card(4), card(4), card(4)};
+    const char *b[5] = {"1\n2\n", "1\n3\n", "9\n", "1\n3\n", "1\n3\n"};
+    for (size_t i = 0; i < 5; i++) {
+        cards[i].behavior = core_str_c(b[i]);
+        cards[i].has_logprob = true;
+        cards[i].logprob_mean = -(double)(5 - i); /* the last is the most likely */
+    }
+    size_t order[5];
+    eval_score scores[5];
+    rank(order, scores, cards, 5, NULL);
+    ck_assert_uint_eq(order[0], 4);
+    ck_assert_uint_eq(order[1], 3);
+    ck_assert_uint_eq(order[2], 1);
+    ck_assert_uint_eq(order[3], 2);
+    ck_assert_uint_eq(order[4], 0);
+    ck_assert_uint_eq(scores[4].group, 1);
+    ck_assert_uint_eq(scores[4].group_size, 3);
+    ck_assert_uint_eq(scores[0].group, 0);
+    ck_assert_uint_eq(scores[0].group_size, 1);
+    ck_assert_double_eq_tol(scores[1].agreement, 1.0, 1e-12);
+    ck_assert_double_eq_tol(scores[0].agreement, 1.0 / 3.0, 1e-12);
+}
+END_TEST
+
+START_TEST(rank__codet_score_is_size_times_generated_passes)
+{
+    /* Group {0, 1} passes 1 generated test: 2 x 1; candidate 2 alone passes 3: 1 x 3. */
+    eval_card cards[3] = {card(0), card(0), card(0)};
+    cards[0].behavior = core_str_c("a");
+    cards[1].behavior = core_str_c("a");
+    cards[2].behavior = core_str_c("b");
+    cards[0].n_gen_run = cards[1].n_gen_run = cards[2].n_gen_run = 3;
+    cards[0].n_gen_passed = cards[1].n_gen_passed = 1;
+    cards[2].n_gen_passed = 3;
+    size_t order[3];
+    eval_score scores[3];
+    rank(order, scores, cards, 3, NULL);
+    ck_assert_uint_eq(order[0], 2);
+    ck_assert_double_eq_tol(scores[0].agreement, 2.0 / 3.0, 1e-12);
+    /* Empty behavior: each candidate is its own group. */
+    cards[0].behavior = cards[1].behavior = (core_str){NULL, 0};
+    rank(order, scores, cards, 3, NULL);
+    ck_assert_uint_eq(scores[1].group_size, 1);
+    ck_assert_uint_eq(scores[1].group, 1);
+}
+END_TEST
+
+START_TEST(rank__quality_then_likelihood_break_ties)
+{
+    eval_card cards[3] = {card(4), card(4), card(4)};
+    for (size_t i = 0; i < 3; i++) {
+        cards[i].has_quality = true;
+        cards[i].quality = (eval_quality){.cyclomatic = 3, .nesting_max = 1, .n_lines = 10};
+        cards[i].has_logprob = true;
+    }
+    cards[0].quality.cyclomatic = 9; /* 4 over the free 5 */
+    cards[0].logprob_mean = -0.1;
+    cards[1].logprob_mean = -0.5;
+    cards[2].logprob_mean = -0.3;
+    size_t order[3];
+    eval_score scores[3];
+    rank(order, scores, cards, 3, NULL);
+    ck_assert_uint_eq(order[0], 2);
+    ck_assert_uint_eq(order[1], 1);
+    ck_assert_uint_eq(order[2], 0);
+    ck_assert_double_eq_tol(scores[1].quality, -0.2, 1e-12);
+    ck_assert_double_eq_tol(scores[0].quality, -4.2, 1e-12);
+    ck_assert_double_eq_tol(scores[2].likelihood, -0.3, 1e-12);
+    /* With the quality tier weighed out, likelihood decides. */
+    eval_rank_options o = eval_rank_options_default();
+    ck_assert_int_eq(eval_rank_options_parse(&o,
+                                             core_str_c("{\"cyclomatic\": 0, \"lines\": 0, "
+                                                        "\"comment\": 0, \"bad_name\": 0}"),
+                                             NULL),
+                     0);
+    rank(order, scores, cards, 3, &o);
+    ck_assert_uint_eq(order[0], 0);
+    ck_assert_uint_eq(order[1], 2);
+}
+END_TEST
+
+START_TEST(rank__full_ties_keep_input_order)
+{
+    eval_card cards[4] = {card(1), card(1), card(1), card(1)};
+    size_t order[4];
+    rank(order, NULL, cards, 4, NULL);
+    for (size_t i = 0; i < 4; i++) {
+        ck_assert_uint_eq(order[i], i);
+    }
+    ck_assert_int_eq(eval_rank(order, NULL, cards, 0, NULL, NULL), 0);
+}
+END_TEST
+
+START_TEST(rank__rejects_impossible_cards)
+{
+    eval_card cards[2] = {card(1), card(5)};
+    size_t order[2];
+    core_err err = {0};
+    ck_assert_int_eq(eval_rank(order, NULL, cards, 2, NULL, &err), CORE_EINVAL);
+    ck_assert_str_eq(err.msg, "candidate 1: more tests passed than run");
+}
+END_TEST
+
+START_TEST(rank__options_parse)
+{
+    eval_rank_options o = eval_rank_options_default();
+    ck_assert_double_eq(o.limit, 0.5);
+    ck_assert_int_eq(
+        eval_rank_options_parse(&o, core_str_c("{\"agreement\": 2.5, \"likelihood\": 0}"), NULL),
+        0);
+    ck_assert_double_eq(o.agreement, 2.5);
+    ck_assert_double_eq(o.likelihood, 0.0);
+    ck_assert_double_eq(o.pass, 1.0);
+
+    static const char *const bad[][2] = {
+        {"{\"agreement\": 1, \"speed\": 3}", "rank config: unknown weight 'speed'"},
+        {"{\"pass\": -1}", "rank config: weight 'pass' must be a number >= 0"},
+        {"{\"pass\": \"1\"}", "rank config: weight 'pass' must be a number >= 0"},
+        {"[1]", "rank config: not a JSON object"},
+        {"{\"pass\": 1", "rank config: byte"},
+        {"", "rank config: empty or binary text"},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        eval_rank_options before = o;
+        core_err err = {0};
+        ck_assert_int_eq(eval_rank_options_parse(&o, core_str_c(bad[i][0]), &err), CORE_EPARSE);
+        ck_assert_msg(strncmp(err.msg, bad[i][1], strlen(bad[i][1])) == 0, "case %zu: %s", i,
+                      err.msg);
+        /* the bad configs touch agreement (before failing) and pass */
+        ck_assert_double_eq(before.agreement, o.agreement);
+        ck_assert_double_eq(before.pass, o.pass);
+    }
+}
+END_TEST
+
+START_TEST(rank__enomem_leaks_nothing)
+{
+    eval_card cards[3] = {card(1), card(2), card(3)};
+    long live = core_alloc_live();
+    for (long n = 1;; n++) {
+        size_t order[3];
+        core_alloc_fail_after(n);
+        int rc = eval_rank(order, NULL, cards, 3, NULL, NULL);
+        core_alloc_fail_after(0);
+        if (rc == 0) {
+            ck_assert_uint_eq(order[0], 2);
+            break;
+        }
+        ck_assert_int_eq(rc, CORE_ENOMEM);
+        ck_assert_int_lt(n, 100);
+    }
+    ck_assert_int_eq(core_alloc_live(), live);
+}
+END_TEST
+
+TCase *tcase_rank(void)
+{
+    TCase *tc = tcase_create("rank");
+    tcase_set_timeout(tc, 5);
+    tcase_add_test(tc, rank__correctness_comes_first);
+    tcase_add_test(tc, rank__agreement_groups_identical_behavior);
+    tcase_add_test(tc, rank__codet_score_is_size_times_generated_passes);
+    tcase_add_test(tc, rank__quality_then_likelihood_break_ties);
+    tcase_add_test(tc, rank__full_ties_keep_input_order);
+    tcase_add_test(tc, rank__rejects_impossible_cards);
+    tcase_add_test(tc, rank__options_parse);
+    tcase_add_test(tc, rank__enomem_leaks_nothing);
+    return tc;
+}

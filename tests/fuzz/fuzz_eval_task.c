@@ -1,0 +1,28 @@
+/*
+ * libFuzzer target: one benchmark task line (HumanEval or MBPP JSON) on arbitrary bytes, then
+ * the docstring-example extraction on the task's prompt, as `kiln eval` does for tasks without
+ * tests. Built only with clang and -DFUZZ=ON.
+ */
+#include <stddef.h>
+#include <stdint.h>
+
+#include "eval/eval.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    core_arena *arena = NULL;
+    if (core_arena_new(&arena, 4096, NULL) < 0) {
+        return 0;
+    }
+    eval_task task;
+    core_str line = {(const char *)data, size};
+    if (eval_task_parse_line(&task, arena, line, 1, NULL) == 0) {
+        const char **tests = NULL;
+        size_t n_tests = 0;
+        eval_doctest_extract(&tests, &n_tests, NULL, arena, core_str_c(task.prompt), NULL);
+    }
+    core_arena_free(arena);
+    return 0;
+}
