@@ -417,6 +417,30 @@ static int write_map(pid_t pid, const char *file, const char *text)
     return n == (ssize_t)strlen(text) ? 0 : -1;
 }
 
+int sbx__box_map_ids(pid_t pid, uint32_t host_uid, core_err *err)
+{
+    char map[64];
+    snprintf(map, sizeof map, "1000 %u 1\n", host_uid);
+    if (write_map(pid, "uid_map", map) < 0 || write_map(pid, "gid_map", map) < 0) {
+        return core_err_set(err, CORE_EUNSUPPORTED, "box: writing the uid map of %d: %s", (int)pid,
+                            strerror(errno));
+    }
+    return 0;
+}
+
+int sbx__box_fail(const int rec[2], const char *argv0, core_err *err)
+{
+    if (rec[0] == ST_EXEC && rec[1] == ENOENT) {
+        return core_err_set(err, CORE_ENOTFOUND, "box: %s: not found", argv0);
+    }
+    if (rec[0] == ST_USERNS || rec[0] == ST_NETNS || rec[0] == ST_SECCOMP || rec[0] == ST_CGROUP ||
+        rec[0] == ST_PROC) {
+        return core_err_set(err, CORE_EUNSUPPORTED, "box: %s: %s (kernel feature missing?)",
+                            stage_name(rec[0]), strerror(rec[1]));
+    }
+    return core_err_set(err, CORE_ERROR, "box: %s: %s", stage_name(rec[0]), strerror(rec[1]));
+}
+
 int sbx__box_start(pid_t *out, int *status_fd, const sbx__box_spec *spec, core_err *err)
 {
     int rc = 0;
@@ -462,11 +486,8 @@ int sbx__box_start(pid_t *out, int *status_fd, const sbx__box_spec *spec, core_e
     char c = 0;
     ssize_t n = read(sv[0], &c, 1);
     if (n == 1 && c == 'U') {
-        char map[64];
-        snprintf(map, sizeof map, "1000 %u 1\n", spec->host_uid);
-        if (write_map(pid, "uid_map", map) < 0 || write_map(pid, "gid_map", map) < 0) {
-            rc = core_err_set(err, CORE_EUNSUPPORTED, "box: writing the uid map of %d: %s",
-                              (int)pid, strerror(errno));
+        rc = sbx__box_map_ids(pid, spec->host_uid, err);
+        if (rc < 0) {
             goto done;
         }
         c = 'M';
@@ -493,15 +514,7 @@ int sbx__box_start(pid_t *out, int *status_fd, const sbx__box_spec *spec, core_e
             memcpy(rec, rest, sizeof rec);
         }
     }
-    if (rec[0] == ST_EXEC && rec[1] == ENOENT) {
-        rc = core_err_set(err, CORE_ENOTFOUND, "box: %s: not found", spec->argv[0]);
-    } else if (rec[0] == ST_USERNS || rec[0] == ST_NETNS || rec[0] == ST_SECCOMP ||
-               rec[0] == ST_CGROUP || rec[0] == ST_PROC) {
-        rc = core_err_set(err, CORE_EUNSUPPORTED, "box: %s: %s (kernel feature missing?)",
-                          stage_name(rec[0]), strerror(rec[1]));
-    } else {
-        rc = core_err_set(err, CORE_ERROR, "box: %s: %s", stage_name(rec[0]), strerror(rec[1]));
-    }
+    rc = sbx__box_fail(rec, spec->argv[0], err);
 done:
     if (pid > 0) {
         kill(pid, SIGKILL);

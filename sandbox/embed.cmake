@@ -19,5 +19,6 @@ set(out_text "/* Generated from the scripts in sandbox/harness by sandbox/embed.
 string(APPEND out_text "#include \"sandbox/sbx_int.h\"\n\n")
 kiln_embed_one(sbx__harness_tests_py ${DIR}/codec.py ${DIR}/tests.py)
 kiln_embed_one(sbx__harness_cand_py ${DIR}/codec.py ${DIR}/cand.py)
+kiln_embed_one(sbx__harness_zygote_py ${DIR}/zygote.py)
 file(WRITE ${OUT}.tmp "${out_text}")
 file(RENAME ${OUT}.tmp ${OUT})

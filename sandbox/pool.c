@@ -5,7 +5,9 @@
  * right after a run it kills the old pair (cgroup.kill), waits for its cgroups to empty and
  * starts a new pair that then waits for its job, so a run only pays for the proxy calls and the
  * tests, not for two interpreter starts. Every run still gets fresh processes, namespaces and
- * tmpfs roots; a pair is never reused.
+ * tmpfs roots; a pair is never reused. With the zygote option each slot also keeps two
+ * interpreters that loaded the harness once and fork the pair's boxes (zygote.c), so a pair
+ * costs a clone, a fork and the namespace setup per box instead of two interpreter starts.
  */
 #include "sandbox/sbx_int.h"
 
@@ -24,6 +26,8 @@ struct sbx__slot {
     sbx__cg cg_cand;
     int netns_fd;
     sbx__env env;
+    sbx__zyg zyg_t; /* the zygotes of the tests and candidate sides (opts.zygote) */
+    sbx__zyg zyg_c;
     sbx__pybox box;    /* the preforked pair; box.started says whether it is ready */
     bool busy;         /* guarded by the pool's mu: a run or the refiller holds the slot */
     bool needs_refill; /* guarded by mu: prefork should start a new pair */
@@ -52,6 +56,7 @@ sbx_pool_options sbx_pool_options_default(void)
     memset(&o, 0, sizeof o);
     o.n_slots = 0;
     o.prefork = true;
+    o.zygote = true;
     o.python_path = "/usr/bin/python3";
     o.cc_path = "/usr/bin/gcc";
     o.uid_base = 3200000;
@@ -104,6 +109,8 @@ static int slot_init(sbx_pool *pool, sbx__slot *slot, size_t index, core_err *er
     slot->pool = pool;
     slot->netns_fd = -1;
     sbx__pybox_init(&slot->box);
+    sbx__zyg_init(&slot->zyg_t);
+    sbx__zyg_init(&slot->zyg_c);
     snprintf(name, sizeof name, "s%zu-t", index);
     int rc = sbx__cg_init(&slot->cg_tests, &pool->cg_host, name, err);
     if (rc < 0) {
@@ -126,6 +133,8 @@ static int slot_init(sbx_pool *pool, sbx__slot *slot, size_t index, core_err *er
         .cg_cand = &slot->cg_cand,
         .uid_tests = pool->opts.uid_base + 2u * (uint32_t)index,
         .uid_cand = pool->opts.uid_base + 2u * (uint32_t)index + 1u,
+        .zyg_t = pool->opts.zygote ? &slot->zyg_t : NULL,
+        .zyg_c = pool->opts.zygote ? &slot->zyg_c : NULL,
     };
     return 0;
 }
@@ -135,6 +144,8 @@ static void slot_dispose(sbx__slot *slot)
     if (slot->env.opts != NULL) {
         sbx__pybox_stop(&slot->box, &slot->env);
     }
+    sbx__zyg_stop(&slot->zyg_t);
+    sbx__zyg_stop(&slot->zyg_c);
     sbx__cg_dispose(&slot->cg_tests);
     sbx__cg_dispose(&slot->cg_cand);
     if (slot->netns_fd >= 0) {
@@ -202,6 +213,8 @@ int sbx_pool_new(sbx_pool **out, const sbx_pool_options *opts, core_err *err)
     for (size_t i = 0; i < pool->opts.n_slots; i++) {
         pool->slots[i].netns_fd = -1;
         sbx__pybox_init(&pool->slots[i].box);
+        sbx__zyg_init(&pool->slots[i].zyg_t);
+        sbx__zyg_init(&pool->slots[i].zyg_c);
     }
     pool->n_slots = pool->opts.n_slots;
     for (size_t i = 0; i < pool->n_slots; i++) {

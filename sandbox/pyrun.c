@@ -7,6 +7,8 @@
  * candidate can decide the verdict. Both boxes block reading their job socket first, so a pair
  * can be started before its job is known (the pool's prefork) and the run is the same either
  * way. Interpreters run as `python3 -I -S`: no environment, no user site, no site-packages.
+ * With the slot's zygotes (zygote.c) the boxes are forked from interpreters that loaded the
+ * harness once instead of exec'ing a new one; everything else about a run is the same.
  */
 #include "sandbox/sbx_int.h"
 
@@ -110,7 +112,13 @@ int sbx__pybox_start(sbx__pybox *box, const sbx__env *env, const sbx_limits *lim
         .netns_fd = env->netns_fd,
         .filter = env->filter,
     };
-    rc = sbx__box_start(&box->pid_t_, &box->status_t, &spec_t, err);
+    box->foreign = env->zyg_t != NULL && env->zyg_c != NULL;
+    if (box->foreign) {
+        rc = sbx__zyg_spawn(env->zyg_t, &box->pid_t_, &box->status_t, &spec_t, py,
+                            sbx__harness_tests_py, sbx__harness_tests_py_len, err);
+    } else {
+        rc = sbx__box_start(&box->pid_t_, &box->status_t, &spec_t, err);
+    }
     if (rc < 0) {
         goto done;
     }
@@ -125,7 +133,12 @@ int sbx__pybox_start(sbx__pybox *box, const sbx__env *env, const sbx_limits *lim
     spec_c.fds[3] = t2c[0];
     spec_c.fds[4] = c2t[1];
     spec_c.n_fds = 5;
-    rc = sbx__box_start(&box->pid_c, &box->status_c, &spec_c, err);
+    if (box->foreign) {
+        rc = sbx__zyg_spawn(env->zyg_c, &box->pid_c, &box->status_c, &spec_c, py,
+                            sbx__harness_cand_py, sbx__harness_cand_py_len, err);
+    } else {
+        rc = sbx__box_start(&box->pid_c, &box->status_c, &spec_c, err);
+    }
     if (rc < 0) {
         goto done;
     }
@@ -164,10 +177,11 @@ void sbx__pybox_stop(sbx__pybox *box, const sbx__env *env)
         sbx__cg_kill(env->cg_tests);
         sbx__cg_kill(env->cg_cand);
     }
-    if (box->pid_t_ > 0) {
+    /* A zygote's boxes are not our children: their zygote reaps them. */
+    if (box->pid_t_ > 0 && !box->foreign) {
         waitpid(box->pid_t_, NULL, 0);
     }
-    if (box->pid_c > 0) {
+    if (box->pid_c > 0 && !box->foreign) {
         waitpid(box->pid_c, NULL, 0);
     }
     if (box->pid_t_ > 0 || box->pid_c > 0) {

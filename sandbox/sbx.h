@@ -150,6 +150,8 @@ typedef struct sbx_pool sbx_pool;
 typedef struct sbx_pool_options {
     size_t n_slots;          /* concurrent runs; 0 = one per online CPU */
     bool prefork;            /* keep an already-sandboxed interpreter pair ready per slot */
+    bool zygote;             /* fork Python boxes from per-slot interpreters that loaded the
+                                harness once, instead of starting two interpreters per run */
     const char *python_path; /* default "/usr/bin/python3"; must live under /usr */
     const char *cc_path;     /* default "/usr/bin/gcc" */
     uint32_t uid_base;       /* host uids uid_base .. uid_base + 2 * n_slots - 1 run the boxes */
@@ -157,7 +159,7 @@ typedef struct sbx_pool_options {
     core_log log;            /* borrowed sink; fn may be NULL */
 } sbx_pool_options;
 
-/** Returns the defaults: one slot per CPU, prefork on, uid_base 3200000. */
+/** Returns the defaults: one slot per CPU, prefork and zygote on, uid_base 3200000. */
 sbx_pool_options sbx_pool_options_default(void);
 
 /**

@@ -120,6 +120,38 @@ typedef struct sbx__box_spec {
 int sbx__box_start(pid_t *out, int *status_fd, const sbx__box_spec *spec, core_err *err);
 /** Reads the payload's wait status after init exited (SIGKILL when init was killed first). */
 int sbx__box_status(int status_fd);
+/** Writes the uid and gid maps of pid's user namespace: 1000 inside is host_uid. */
+int sbx__box_map_ids(pid_t pid, uint32_t host_uid, core_err *err);
+/** Turns a child's failure record (stage, errno) into an error naming the stage; argv0 names
+ *  the payload when exec found nothing. Returns the code. */
+int sbx__box_fail(const int rec[2], const char *argv0, core_err *err);
+
+/* ------------------------------------------------------------------------------------------ */
+/* Zygotes (zygote.c)                                                                         */
+/* ------------------------------------------------------------------------------------------ */
+
+/** A per-slot interpreter that loaded one side's harness once and forks a fresh box per run
+ *  (harness/zygote.py). It runs as root outside any box and never runs candidate code; a box it
+ *  forks is set up exactly as box.c's child does before the harness touches a job. Used by one
+ *  thread at a time (the thread holding the slot). */
+typedef struct sbx__zyg {
+    pid_t pid; /* the zygote, a child of the service, or 0 */
+    int ctl;   /* SOCK_SEQPACKET control socket, or -1 */
+} sbx__zyg;
+
+void sbx__zyg_init(sbx__zyg *z);
+/** Starts the zygote with python (an absolute path), handing it the harness src and the pool's
+ *  seccomp program. CORE_ENOTFOUND when python does not exist, CORE_ERROR. */
+int sbx__zyg_start(sbx__zyg *z, const char *python, const char *src, size_t len,
+                   const sbx__filter *filter, core_err *err);
+/** Kills and reaps the zygote (its boxes live on until their cgroups are killed). */
+void sbx__zyg_stop(sbx__zyg *z);
+/** Like sbx__box_start, but the box is forked from the zygote and its payload runs the
+ *  zygote's harness instead of exec'ing spec->argv (spec->files are not written). *out is the
+ *  box's init, which is not a child of the caller: it is never waited for. Restarts a zygote
+ *  that died. Same error codes as sbx__box_start. */
+int sbx__zyg_spawn(sbx__zyg *z, pid_t *out, int *status_fd, const sbx__box_spec *spec,
+                   const char *python, const char *src, size_t len, core_err *err);
 
 /** Creates a network namespace with loopback up; returns an fd to it. */
 int sbx__netns_new(int *out, core_err *err);
@@ -141,6 +173,8 @@ typedef struct sbx__env {
     uint32_t uid_cand;
     const core_buf *pyc_tests; /* precompiled harness, or NULL to run the sources */
     const core_buf *pyc_cand;
+    sbx__zyg *zyg_t; /* the slot's zygotes (tests, candidate), or NULL: exec per box */
+    sbx__zyg *zyg_c;
 } sbx__env;
 
 /** A Python box pair, started and waiting for a job on its job socket. */
@@ -159,7 +193,8 @@ typedef struct sbx__pybox {
     uint32_t disk_mb; /* tmpfs size the pair was started with */
     uint32_t disk_inodes;
     bool started;
-    bool dying; /* killed after a run, not yet reaped */
+    bool dying;   /* killed after a run, not yet reaped */
+    bool foreign; /* forked by a zygote: the pids are not the caller's children */
 } sbx__pybox;
 
 /** Makes box an empty, stopped pair (every descriptor -1). */
@@ -217,6 +252,8 @@ extern const char sbx__harness_tests_py[];
 extern const size_t sbx__harness_tests_py_len;
 extern const char sbx__harness_cand_py[];
 extern const size_t sbx__harness_cand_py_len;
+extern const char sbx__harness_zygote_py[];
+extern const size_t sbx__harness_zygote_py_len;
 
 /* What the tests box reported: one record a line, tab-separated, backslash-escaped. */
 typedef struct sbx__report {

@@ -2,9 +2,10 @@
  * kiln_sbx_bench: the sandbox's figures, measured side by side in one run. For a small Python
  * candidate with 10 asserts it prints the median wall time of the run done bare
  * (`python3 -I -S` on one file holding candidate and asserts), under bwrap (for reference,
- * when installed), and in the sandbox: cold (both interpreters started per run) and with the
- * pool's prefork (sequential back-to-back runs, so the refill of the other slot overlaps),
- * plus the ratios to bare; then the pool's throughput with several submitting threads; then
+ * when installed), and in the sandbox, once with an interpreter exec'd per box and once with
+ * the slots' zygotes: cold (both boxes started per run) and with the pool's prefork
+ * (sequential back-to-back runs, so the refill of the other slot overlaps), plus the ratios to
+ * bare; then the pool's throughput with several submitting threads, for both; then
  * a C candidate: compile + link + run with gcc bare against the sandbox.
  * Usage: kiln_sbx_bench [N_RUNS] [SECONDS_FOR_THROUGHPUT]. Needs root.
  */
@@ -190,11 +191,12 @@ static void *tp_main(void *p)
     return NULL;
 }
 
-static sbx_pool *make_pool(size_t n_slots, bool prefork)
+static sbx_pool *make_pool(size_t n_slots, bool prefork, bool zygote)
 {
     sbx_pool_options o = sbx_pool_options_default();
     o.n_slots = n_slots;
     o.prefork = prefork;
+    o.zygote = zygote;
     sbx_pool *pool = NULL;
     core_err err = {0};
     if (sbx_pool_new(&pool, &o, &err) < 0) {
@@ -270,74 +272,85 @@ int main(int argc, char **argv)
         printf("  bwrap                                      not installed\n");
     }
     sbx_job job = job_py();
-    double med = 0, per = 0;
-    sbx_pool *cold = make_pool(1, false);
-    if (time_pool(cold, &job, n, &med, &per) == 0) {
-        printf("  kiln sandbox, cold (2 interpreters/run)    %8.2f    %.2f\n", med, med / t_bare);
+    for (int z = 0; z < 2; z++) {
+        const char *how = z ? "zygote" : "exec  ";
+        double med = 0, per = 0;
+        sbx_pool *cold = make_pool(1, false, z);
+        if (time_pool(cold, &job, n, &med, &per) == 0) {
+            printf("  kiln sandbox, %s, cold                  %8.2f    %.2f\n", how, med,
+                   med / t_bare);
+        }
+        sbx_pool_free(cold);
+        /* Two slots per CPU: a slot's refill overlaps other slots' runs. */
+        sbx_pool *warm = make_pool((size_t)n_cpu * 2, true, z);
+        sleep_ms(200); /* let the first pairs start */
+        if (time_pool(warm, &job, n, &med, &per) == 0) {
+            printf("  kiln sandbox, %s, prefork, b2b: median %8.2f    %.2f\n", how, med,
+                   med / t_bare);
+            printf("  kiln sandbox, %s, prefork, b2b: mean   %8.2f    %.2f\n", how, per,
+                   per / t_bare);
+        }
+        /* Paced runs (the pool refills between requests, as when candidates arrive from the
+         * generator): the latency a request sees. */
+        double *lat = calloc((size_t)n, sizeof *lat);
+        for (int i = 0; i < n; i++) {
+            sleep_ms(20);
+            sbx_result r;
+            core_err err = {0};
+            double s0 = now_ms();
+            sbx_pool_run(warm, &job, &r, &err);
+            lat[i] = now_ms() - s0;
+            sbx_result_dispose(&r);
+        }
+        printf("  kiln sandbox, %s, prefork, paced 20 ms %8.2f    %.2f\n", how,
+               median(lat, (size_t)n), median(lat, (size_t)n) / t_bare);
+        free(lat);
+        sbx_pool_free(warm);
     }
-    sbx_pool_free(cold);
-    /* Two slots per CPU: a slot's refill (two interpreter starts) overlaps other slots' runs. */
-    sbx_pool *warm = make_pool((size_t)n_cpu * 2, true);
-    sleep_ms(200); /* let the first pairs start */
-    if (time_pool(warm, &job, n, &med, &per) == 0) {
-        printf("  kiln sandbox, prefork, back-to-back: median%8.2f    %.2f\n", med, med / t_bare);
-        printf("  kiln sandbox, prefork, back-to-back: mean  %8.2f    %.2f\n", per, per / t_bare);
-    }
-    /* Paced runs (the pool refills between requests, as when candidates arrive from the
-     * generator): the latency a request sees. */
-    double *lat = calloc((size_t)n, sizeof *lat);
-    for (int i = 0; i < n; i++) {
-        sleep_ms(20);
-        sbx_result r;
-        core_err err = {0};
-        double s0 = now_ms();
-        sbx_pool_run(warm, &job, &r, &err);
-        lat[i] = now_ms() - s0;
-        sbx_result_dispose(&r);
-    }
-    printf("  kiln sandbox, prefork, paced 20 ms: median %8.2f    %.2f\n", median(lat, (size_t)n),
-           median(lat, (size_t)n) / t_bare);
-    free(lat);
 
     int n_threads = (int)n_cpu * 2;
-    double load0 = 0;
-    FILE *la = fopen("/proc/loadavg", "r");
-    if (la != NULL) {
-        char text[64] = {0};
-        if (fgets(text, sizeof text, la) != NULL) {
-            load0 = strtod(text, NULL);
+    for (int z = 0; z < 2; z++) {
+        double load0 = 0;
+        FILE *la = fopen("/proc/loadavg", "r");
+        if (la != NULL) {
+            char text[64] = {0};
+            if (fgets(text, sizeof text, la) != NULL) {
+                load0 = strtod(text, NULL);
+            }
+            fclose(la);
         }
-        fclose(la);
+        tp_arg args[64];
+        pthread_t th[64];
+        /* a fresh pool, and everything before reaped: clean CPU counts */
+        sbx_pool *warm = make_pool((size_t)n_cpu * 2, true, z);
+        sleep_ms(200);
+        double cpu0 = cpu_ms();
+        double until = now_ms() + secs * 1000.0;
+        double t0 = now_ms();
+        for (int i = 0; i < n_threads && i < 64; i++) {
+            args[i] = (tp_arg){.pool = warm, .until = until};
+            pthread_create(&th[i], NULL, tp_main, &args[i]);
+        }
+        long done = 0, bad = 0;
+        for (int i = 0; i < n_threads && i < 64; i++) {
+            pthread_join(th[i], NULL);
+            done += args[i].n_done;
+            bad += args[i].n_bad;
+        }
+        double el = (now_ms() - t0) / 1000.0;
+        size_t n_slots = sbx_pool_n_slots(warm);
+        /* reaps the last pairs and the zygotes (which reaped their boxes), so all CPU counts */
+        sbx_pool_free(warm);
+        double cpu_run = (cpu_ms() - cpu0) / (double)(done + bad);
+        printf("\nThroughput, %s, %zu slots with prefork, %d submitting threads, %.1f s:\n",
+               z ? "zygote" : "exec", n_slots, n_threads, el);
+        printf("  %.1f sandboxed runs/s (%ld passed, %ld not passed), load average at start "
+               "%.2f\n",
+               (double)done / el, done, bad, load0);
+        printf("  CPU per run: sandboxed %.2f ms, bare %.2f ms (%.2fx); %ld idle CPUs would give "
+               "%.0f runs/s\n",
+               cpu_run, cpu_bare, cpu_run / cpu_bare, n_cpu, 1000.0 * (double)n_cpu / cpu_run);
     }
-    tp_arg args[64];
-    pthread_t th[64];
-    sbx_pool_free(warm);
-    warm = make_pool((size_t)n_cpu * 2, true); /* reap everything so far: clean CPU counts */
-    sleep_ms(200);
-    double cpu0 = cpu_ms();
-    double until = now_ms() + secs * 1000.0;
-    double t0 = now_ms();
-    for (int i = 0; i < n_threads && i < 64; i++) {
-        args[i] = (tp_arg){.pool = warm, .until = until};
-        pthread_create(&th[i], NULL, tp_main, &args[i]);
-    }
-    long done = 0, bad = 0;
-    for (int i = 0; i < n_threads && i < 64; i++) {
-        pthread_join(th[i], NULL);
-        done += args[i].n_done;
-        bad += args[i].n_bad;
-    }
-    double el = (now_ms() - t0) / 1000.0;
-    size_t n_slots = sbx_pool_n_slots(warm);
-    sbx_pool_free(warm); /* reaps the last pairs, so their CPU is counted */
-    double cpu_run = (cpu_ms() - cpu0) / (double)(done + bad);
-    printf("\nThroughput, %zu slots with prefork, %d submitting threads, %.1f s:\n", n_slots,
-           n_threads, el);
-    printf("  %.1f sandboxed runs/s (%ld passed, %ld not passed), load average at start %.2f\n",
-           (double)done / el, done, bad, load0);
-    printf("  CPU per run: sandboxed %.2f ms, bare %.2f ms (%.2fx); %ld idle CPUs would give "
-           "%.0f runs/s\n",
-           cpu_run, cpu_bare, cpu_run / cpu_bare, n_cpu, 1000.0 * (double)n_cpu / cpu_run);
 
     int n_c = n / 5 > 5 ? n / 5 : 5;
     printf("\nC, compile + link + run (%d runs)               median ms   x gcc bare\n", n_c);
@@ -349,7 +362,7 @@ int main(int argc, char **argv)
     printf("  run bare                                   %8.2f\n", t_exe);
     printf("  gcc bare + run bare                        %8.2f    %.2f\n", t_gcc + t_exe,
            (t_gcc + t_exe) / t_gcc);
-    sbx_pool *cpool = make_pool(1, false);
+    sbx_pool *cpool = make_pool(1, false, false);
     sbx_job cj = sbx_job_default();
     cj.lang = SBX_LANG_C;
     cj.candidate = core_str_c(cand_c);

@@ -5,8 +5,9 @@
  * syscalls, state left for the next run and fake-pass tricks) must end with its expected
  * verdict, and the host must be unchanged afterwards: no process of the sandbox uids left, no
  * file written outside the box, no connection to the host's loopback. The Python cases run
- * with and without prefork, every case runs twice in a row, and a concurrent pass runs the
- * whole set from two threads at once.
+ * with and without prefork, with boxes forked from the slots' zygotes and with an interpreter
+ * exec'd per box, every case runs twice in a row, and a concurrent pass runs the whole set from
+ * two threads at once.
  */
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -281,11 +282,11 @@ static void check_host_unchanged(const hsuite *hs)
     ck_assert_int_eq(strncmp(text, hs->secret, strlen(hs->secret)), 0);
 }
 
-static void run_mode(int lang, size_t n_slots, bool prefork, int rounds)
+static void run_mode(int lang, size_t n_slots, bool prefork, bool zygote, int rounds)
 {
     hsuite hs;
     suite_load(&hs);
-    sbx_pool *pool = sbx_test_pool(n_slots, prefork);
+    sbx_pool *pool = sbx_test_pool_zygote(n_slots, prefork, zygote);
     char fails[16384] = {0};
     int n_bad = 0;
     for (int round = 0; round < rounds; round++) {
@@ -300,19 +301,32 @@ static void run_mode(int lang, size_t n_slots, bool prefork, int rounds)
 
 START_TEST(hostile__python_prefork_twice)
 {
-    run_mode(SBX_LANG_PYTHON, 2, true, 2);
+    run_mode(SBX_LANG_PYTHON, 2, true, true, 2);
 }
 END_TEST
 
 START_TEST(hostile__python_cold)
 {
-    run_mode(SBX_LANG_PYTHON, 2, false, 1);
+    run_mode(SBX_LANG_PYTHON, 2, false, true, 1);
+}
+END_TEST
+
+/* The same cases and verdicts with an interpreter exec'd per box (no zygotes). */
+START_TEST(hostile__python_prefork_exec)
+{
+    run_mode(SBX_LANG_PYTHON, 2, true, false, 1);
+}
+END_TEST
+
+START_TEST(hostile__python_cold_exec)
+{
+    run_mode(SBX_LANG_PYTHON, 2, false, false, 1);
 }
 END_TEST
 
 START_TEST(hostile__c)
 {
-    run_mode(SBX_LANG_C, 2, false, 1);
+    run_mode(SBX_LANG_C, 2, false, true, 1);
 }
 END_TEST
 
@@ -361,6 +375,8 @@ TCase *tcase_hostile(void)
     tcase_set_tags(tc, "slow");
     tcase_add_test(tc, hostile__python_prefork_twice);
     tcase_add_test(tc, hostile__python_cold);
+    tcase_add_test(tc, hostile__python_prefork_exec);
+    tcase_add_test(tc, hostile__python_cold_exec);
     tcase_add_test(tc, hostile__c);
     tcase_add_test(tc, hostile__python_concurrent);
     return tc;

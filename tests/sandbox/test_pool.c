@@ -157,6 +157,27 @@ START_TEST(pool__many_slots_prefork)
 }
 END_TEST
 
+/* A zygote that died (here: killed from outside) is started again by the next run, and the
+ * run still passes; the killed one leaves nothing behind. */
+START_TEST(pool__zygote_restarts)
+{
+    sbx_pool *pool = sbx_test_pool(1, false);
+    for (int i = 0; i < 3; i++) {
+        sbx_result r;
+        core_err err = {0};
+        ck_assert_int_eq(
+            sbx_test_run(pool, SBX_LANG_PYTHON, add_py, "assert add(1, 2) == 3\n", "add", &r, &err),
+            0);
+        ck_assert_msg(r.verdict == SBX_VERDICT_PASSED, "run %d: %s", i, r.message);
+        sbx_result_dispose(&r);
+        ck_assert_int_eq(sbx_test_kill_zygotes(), 2);
+    }
+    sbx_pool_free(pool);
+    ck_assert_int_eq(sbx_test_kill_zygotes(), 0);
+    ck_assert_int_eq(sbx_test_wait_no_box_procs(), 0);
+}
+END_TEST
+
 TCase *tcase_pool(void)
 {
     TCase *tc = tcase_create("pool");
@@ -167,5 +188,6 @@ TCase *tcase_pool(void)
     tcase_add_test(tc, pool__bad_options);
     tcase_add_test(tc, pool__alloc_failure_loop);
     tcase_add_test(tc, pool__many_slots_prefork);
+    tcase_add_test(tc, pool__zygote_restarts);
     return tc;
 }

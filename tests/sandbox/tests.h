@@ -19,8 +19,15 @@ TCase *tcase_hostile(void);
 #define SBX_TEST_UID_BASE sbx_test_uid_base()
 unsigned sbx_test_uid_base(void);
 
-/* A pool for tests: n slots, prefork on or off, the test uid range. Fails the test on error. */
+/* A pool for tests: n slots, prefork on or off, the test uid range, zygotes on (the default).
+ * Fails the test on error. */
 sbx_pool *sbx_test_pool(size_t n_slots, bool prefork);
+
+/* The same with the zygotes on or off (off: an interpreter is exec'd per box). */
+sbx_pool *sbx_test_pool_zygote(size_t n_slots, bool prefork, bool zygote);
+
+/* SIGKILLs the zygotes that are children of this process; returns how many there were. */
+int sbx_test_kill_zygotes(void);
 
 /* Runs a Python or C job with default limits; returns sbx_pool_run's code. */
 int sbx_test_run(sbx_pool *pool, sbx_lang lang, const char *cand, const char *tests,
