@@ -23,141 +23,6 @@ static inline __m512i join256(__m256i lo, __m256i hi)
     return _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
 }
 
-/* 16 bytes of nibbles -> 32 bytes: low nibbles (values 0..15), then high ones (16..31). */
-static inline __m256i unpack_nibbles(const uint8_t *qs)
-{
-    const __m128i t = _mm_loadu_si128((const __m128i *)qs);
-    const __m256i b = _mm256_set_m128i(_mm_srli_epi16(t, 4), t);
-    return _mm256_and_si256(b, _mm256_set1_epi8(0x0F));
-}
-
-/* The 32 bits of qh -> 32 bytes, 0x10 where the bit is set. */
-static inline __m256i unpack_bit4(const uint8_t *qh)
-{
-    uint32_t v;
-    memcpy(&v, qh, sizeof(v));
-    return _mm256_maskz_mov_epi8((__mmask32)v, _mm256_set1_epi8(0x10));
-}
-
-/* ------------------------------------------------------------------------------------------ */
-/* Matmul, 32-value blocks, two per register                                                  */
-/* ------------------------------------------------------------------------------------------ */
-
-/* Decodes one block to 32 bytes (unsigned levels; signed types give |q| and the sign mask). */
-static inline __attribute__((always_inline)) __m256i
-decode_one(kern_type t, const char *row, size_t i, __mmask32 *neg, float *d, float *m)
-{
-    __m256i s;
-    switch (t) {
-    case KERN_TYPE_Q4_0: {
-        const kern_block_q4_0 *b = (const kern_block_q4_0 *)row + i;
-        s = _mm256_sub_epi8(unpack_nibbles(b->qs), _mm256_set1_epi8(8));
-        *d = f16_to_f32(b->d);
-        break;
-    }
-    case KERN_TYPE_Q4_1: {
-        const kern_block_q4_1 *b = (const kern_block_q4_1 *)row + i;
-        *d = f16_to_f32(b->d);
-        *m = f16_to_f32(b->m);
-        return unpack_nibbles(b->qs);
-    }
-    case KERN_TYPE_Q5_0: {
-        const kern_block_q5_0 *b = (const kern_block_q5_0 *)row + i;
-        s = _mm256_or_si256(unpack_nibbles(b->qs), unpack_bit4(b->qh));
-        s = _mm256_sub_epi8(s, _mm256_set1_epi8(16));
-        *d = f16_to_f32(b->d);
-        break;
-    }
-    case KERN_TYPE_Q5_1: {
-        const kern_block_q5_1 *b = (const kern_block_q5_1 *)row + i;
-        *d = f16_to_f32(b->d);
-        *m = f16_to_f32(b->m);
-        return _mm256_or_si256(unpack_nibbles(b->qs), unpack_bit4(b->qh));
-    }
-    default: {
-        const kern_block_q8_0 *b = (const kern_block_q8_0 *)row + i;
-        s = _mm256_loadu_si256((const __m256i *)b->qs);
-        *d = f16_to_f32(b->d);
-        break;
-    }
-    }
-    *neg = _mm256_movepi8_mask(s);
-    return _mm256_abs_epi8(s);
-}
-
-static inline __attribute__((always_inline)) void rows32(const kern_matmul *m, size_t lo, size_t hi,
-                                                         size_t b0, const int nb, const kern_type t)
-{
-    const bool has_min = t == KERN_TYPE_Q4_1 || t == KERN_TYPE_Q5_1;
-    const size_t y_bytes = has_min ? sizeof(kern_block_q8_1) : sizeof(kern_block_q8_0);
-    const size_t n_blocks = m->n_cols / KERN_QK;
-    const char *x[BATCH];
-#pragma GCC unroll 4
-    for (int k = 0; k < nb; k++) {
-        x[k] = (const char *)m->xq + (b0 + (size_t)k) * m->xq_row_bytes;
-    }
-    for (size_t r = lo; r < hi; r++) {
-        const char *row = (const char *)m->w + r * m->w_row_bytes;
-        __m512 acc[BATCH];
-        float accm[BATCH];
-#pragma GCC unroll 4
-        for (int k = 0; k < nb; k++) {
-            acc[k] = _mm512_setzero_ps();
-            accm[k] = 0.0f;
-        }
-        for (size_t i = 0; i < n_blocks; i += 2) {
-            /* A lone last block pairs with zeros: zero weights, zero activations, scale 0. */
-            const bool two = i + 1 < n_blocks;
-            __mmask32 n0 = 0;
-            __mmask32 n1 = 0;
-            float d0 = 0.0f;
-            float d1 = 0.0f;
-            float m0 = 0.0f;
-            float m1 = 0.0f;
-            const __m256i w0 = decode_one(t, row, i, &n0, &d0, &m0);
-            const __m256i w1 =
-                two ? decode_one(t, row, i + 1, &n1, &d1, &m1) : _mm256_setzero_si256();
-            const __m512i wq = join256(w0, w1);
-            const __mmask64 neg = (__mmask64)n0 | ((__mmask64)n1 << 32);
-#pragma GCC unroll 4
-            for (int k = 0; k < nb; k++) {
-                const char *y0 = x[k] + i * y_bytes;
-                const char *y1 = y0 + y_bytes;
-                const __m256i q0 = _mm256_loadu_si256((const __m256i *)(y0 + y_bytes - KERN_QK));
-                const __m256i q1 =
-                    two ? _mm256_loadu_si256((const __m256i *)(y1 + y_bytes - KERN_QK))
-                        : _mm256_setzero_si256();
-                __m512i yq = join256(q0, q1);
-                uint16_t h0;
-                uint16_t h1 = 0;
-                memcpy(&h0, y0, sizeof(h0));
-                if (two) {
-                    memcpy(&h1, y1, sizeof(h1));
-                }
-                if (has_min) {
-                    uint16_t s0;
-                    uint16_t s1 = 0;
-                    memcpy(&s0, y0 + 2, sizeof(s0));
-                    if (two) {
-                        memcpy(&s1, y1 + 2, sizeof(s1));
-                    }
-                    accm[k] += m0 * f16_to_f32(s0) + m1 * f16_to_f32(s1);
-                } else {
-                    yq = _mm512_mask_sub_epi8(yq, neg, _mm512_setzero_si512(), yq);
-                }
-                const __m512i p = _mm512_dpbusd_epi32(_mm512_setzero_si512(), wq, yq);
-                const __m512 dd = _mm512_mask_blend_ps(0xFF00, _mm512_set1_ps(d0 * f16_to_f32(h0)),
-                                                       _mm512_set1_ps(d1 * f16_to_f32(h1)));
-                acc[k] = _mm512_fmadd_ps(dd, _mm512_cvtepi32_ps(p), acc[k]);
-            }
-        }
-#pragma GCC unroll 4
-        for (int k = 0; k < nb; k++) {
-            m->y[(b0 + (size_t)k) * m->y_stride + r] = _mm512_reduce_add_ps(acc[k]) + accm[k];
-        }
-    }
-}
-
 /* ------------------------------------------------------------------------------------------ */
 /* Matmul, K super-blocks, 64 values per register                                             */
 /* ------------------------------------------------------------------------------------------ */
@@ -266,44 +131,9 @@ static inline __attribute__((always_inline)) void rows_k(const kern_matmul *m, s
         }                                                                                          \
     } while (0)
 
-static void matmul_q4_0(const kern_matmul *m, size_t lo, size_t hi)
-{
-    DISPATCH_BATCH(rows32, KERN_TYPE_Q4_0);
-}
-
-static void matmul_q4_1(const kern_matmul *m, size_t lo, size_t hi)
-{
-    DISPATCH_BATCH(rows32, KERN_TYPE_Q4_1);
-}
-
-static void matmul_q5_0(const kern_matmul *m, size_t lo, size_t hi)
-{
-    DISPATCH_BATCH(rows32, KERN_TYPE_Q5_0);
-}
-
-static void matmul_q5_1(const kern_matmul *m, size_t lo, size_t hi)
-{
-    DISPATCH_BATCH(rows32, KERN_TYPE_Q5_1);
-}
-
-static void matmul_q8_0(const kern_matmul *m, size_t lo, size_t hi)
-{
-    DISPATCH_BATCH(rows32, KERN_TYPE_Q8_0);
-}
-
-static void matmul_q4_k(const kern_matmul *m, size_t lo, size_t hi)
-{
-    DISPATCH_BATCH(rows_k, KERN_TYPE_Q4_K);
-}
-
 static void matmul_q5_k(const kern_matmul *m, size_t lo, size_t hi)
 {
     DISPATCH_BATCH(rows_k, KERN_TYPE_Q5_K);
-}
-
-static void matmul_q6_k(const kern_matmul *m, size_t lo, size_t hi)
-{
-    DISPATCH_BATCH(rows_k, KERN_TYPE_Q6_K);
 }
 
 void kern_matmul_avx512(const kern_matmul *m, size_t ith, size_t nth)
@@ -314,30 +144,11 @@ void kern_matmul_avx512(const kern_matmul *m, size_t ith, size_t nth)
     if (m->n_batch >= KERN_GEMM_MIN_BATCH && kern__gemm_avx512(m, lo, hi)) {
         return;
     }
+    /* The batched kernel takes every type it knows at every batch size (a row's result must not
+     * depend on its batch); Q5_K has only the row-wise path here. */
     switch (m->w_type) {
-    case KERN_TYPE_Q4_0:
-        matmul_q4_0(m, lo, hi);
-        return;
-    case KERN_TYPE_Q4_1:
-        matmul_q4_1(m, lo, hi);
-        return;
-    case KERN_TYPE_Q5_0:
-        matmul_q5_0(m, lo, hi);
-        return;
-    case KERN_TYPE_Q5_1:
-        matmul_q5_1(m, lo, hi);
-        return;
-    case KERN_TYPE_Q8_0:
-        matmul_q8_0(m, lo, hi);
-        return;
-    case KERN_TYPE_Q4_K:
-        matmul_q4_k(m, lo, hi);
-        return;
     case KERN_TYPE_Q5_K:
         matmul_q5_k(m, lo, hi);
-        return;
-    case KERN_TYPE_Q6_K:
-        matmul_q6_k(m, lo, hi);
         return;
     default:
         kern_matmul_avx2(m, ith, nth);
