@@ -23,14 +23,15 @@
  * The process must have been granted AMX tile data (kern__cpu_has_amx does that).
  */
 #include "kernels/kern_impl.h"
+#include "kernels/cpu/x86/stage_avx512.h"
 
 #include <immintrin.h>
 #include <stddef.h>
 
-#define PR 32  /* rows per panel: two B tiles of 16 */
-#define KB 32  /* 32-value blocks per K chunk: must be gemm_avx512's, for the same float sums */
-#define TM 32  /* tokens per step: two A tiles of 16 */
-#define TC 128 /* tokens per chunk (multiple of TM) */
+#define PR 32            /* rows per panel: two B tiles of 16 */
+#define KB KERN_STAGE_KB /* shared with gemm_avx512.c, for the same float sums */
+#define TM 32            /* tokens per step: two A tiles of 16 */
+#define TC 128           /* tokens per chunk (multiple of TM) */
 
 #define XA_STRIDE (KB * KERN_QK) /* bytes between tokens in the activation copy */
 
@@ -68,83 +69,11 @@ typedef struct step {
     __m512 acc[TM][2];
 } step;
 
-/* Staging of 16 rows for the transpose, as gemm_avx512.c: row r's bytes go to slot
- * 4 (r % 4) + r / 4, so that a 4 x 4 dword transpose in each 128-bit lane yields row order. */
-typedef struct stage16 {
-    uint8_t q[KB][2][16][16];
-    uint32_t head[KB][16];
-    uint32_t qh[KB][16];
-} stage16;
-
 /* Tells the compiler that memory may be read or written here: gcc's tile load intrinsics do
  * not declare that they read memory. */
 static inline void amx__barrier(void)
 {
     __asm__ volatile("" ::: "memory");
-}
-
-static inline __m512 f16x16_to_ps(__m512i lanes)
-{
-    return _mm512_cvtph_ps(_mm512_cvtepi32_epi16(lanes));
-}
-
-static inline float load_f16(const void *p)
-{
-    uint16_t h;
-    memcpy(&h, p, sizeof(h));
-    return _cvtsh_ss(h);
-}
-
-static inline void transpose4(const __m512i z[4], __m512i o[4])
-{
-    const __m512i t0 = _mm512_unpacklo_epi32(z[0], z[1]);
-    const __m512i t1 = _mm512_unpackhi_epi32(z[0], z[1]);
-    const __m512i t2 = _mm512_unpacklo_epi32(z[2], z[3]);
-    const __m512i t3 = _mm512_unpackhi_epi32(z[2], z[3]);
-    o[0] = _mm512_unpacklo_epi64(t0, t2);
-    o[1] = _mm512_unpackhi_epi64(t0, t2);
-    o[2] = _mm512_unpacklo_epi64(t1, t3);
-    o[3] = _mm512_unpackhi_epi64(t1, t3);
-}
-
-/* Stages one row's blocks; pf, when not NULL, is the same span PR rows further (prefetched). */
-static inline __attribute__((always_inline)) void
-stage_row(kern_type t, const char *row, const char *pf, size_t nb, int r, stage16 *restrict st)
-{
-    const size_t bb = kern_type_block_bytes(t);
-    const int slot = 4 * (r & 3) + (r >> 2);
-    size_t qs = 2;
-    size_t qh = 0;
-    switch (t) {
-    case KERN_TYPE_Q4_1:
-        qs = 4;
-        break;
-    case KERN_TYPE_Q5_0:
-        qh = 2;
-        qs = 6;
-        break;
-    case KERN_TYPE_Q5_1:
-        qh = 4;
-        qs = 8;
-        break;
-    default:
-        break;
-    }
-    for (size_t b = 0; b < nb; b++, row += bb) {
-        if (pf != NULL) {
-            _mm_prefetch(pf + b * bb, _MM_HINT_T0);
-        }
-        memcpy(&st->head[b][r], row, sizeof(uint32_t));
-        _mm_storeu_si128((__m128i *)st->q[b][0][slot],
-                         _mm_loadu_si128((const __m128i *)(row + qs)));
-        if (t == KERN_TYPE_Q8_0) {
-            _mm_storeu_si128((__m128i *)st->q[b][1][slot],
-                             _mm_loadu_si128((const __m128i *)(row + qs + 16)));
-        }
-        if (qh != 0) {
-            memcpy(&st->qh[b][r], row + qh, sizeof(uint32_t));
-        }
-    }
 }
 
 /* Rows past the matrix: level bytes that decode to 0 and zero scales. */

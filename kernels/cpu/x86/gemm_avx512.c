@@ -20,13 +20,14 @@
  * block data (scales, sums) once per token chunk. Everything lives on the stack (~100 KiB).
  */
 #include "kernels/kern_impl.h"
+#include "kernels/cpu/x86/stage_avx512.h"
 
 #include <immintrin.h>
 #include <stddef.h>
 
-#define PR  32  /* rows per panel: two vectors of 16 lanes */
-#define NT  4   /* tokens per microkernel tile */
-#define KB  32  /* 32-value blocks per K chunk (1024 values) */
+#define PR  32 /* rows per panel: two vectors of 16 lanes */
+#define NT  4  /* tokens per microkernel tile */
+#define KB  KERN_STAGE_KB
 #define KBK 4   /* 256-value super-blocks per K chunk (1024 values) */
 #define TC  128 /* tokens per chunk */
 
@@ -50,23 +51,11 @@ typedef struct tokinfo {
     tok_extra e[TC][KB];
 } tokinfo;
 
-static inline __m512 f16x16_to_ps(__m512i lanes)
-{
-    return _mm512_cvtph_ps(_mm512_cvtepi32_epi16(lanes));
-}
-
 static inline int32_t load_i32(const void *p)
 {
     int32_t v;
     memcpy(&v, p, sizeof(v));
     return v;
-}
-
-static inline float load_f16(const void *p)
-{
-    uint16_t h;
-    memcpy(&h, p, sizeof(h));
-    return _cvtsh_ss(h);
 }
 
 /* Sum of 32 signed bytes. */
@@ -77,73 +66,6 @@ static inline int32_t sum_i8x32(const void *p)
     const __m256i s = _mm256_sad_epu8(v, _mm256_setzero_si256());
     const __m128i t = _mm_add_epi64(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
     return (int32_t)(_mm_cvtsi128_si64(t) + _mm_extract_epi64(t, 1)) - 32 * 128;
-}
-
-/*
- * Staging of 16 rows for the transpose: each row's block bytes go to slot 4 (r % 4) + r / 4, so
- * that a 4 x 4 dword transpose inside each 128-bit lane of four 64-byte loads yields vectors in
- * row order. q[b][k][slot] holds bytes 16k..16k+15 of the quants; head[b][r] holds the block's
- * first 4 bytes (d, and m or the start of qh) and qh[b][r] the fifth bits.
- */
-typedef struct stage16 {
-    uint8_t q[KB][2][16][16];
-    uint32_t head[KB][16];
-    uint32_t qh[KB][16];
-} stage16;
-
-/* Dwords 0..3 of the 16-byte lanes of z[0..3] -> o[0..3]: o[j] lane L position i = z[i] lane
- * L dword j. */
-static inline void transpose4(const __m512i z[4], __m512i o[4])
-{
-    const __m512i t0 = _mm512_unpacklo_epi32(z[0], z[1]);
-    const __m512i t1 = _mm512_unpackhi_epi32(z[0], z[1]);
-    const __m512i t2 = _mm512_unpacklo_epi32(z[2], z[3]);
-    const __m512i t3 = _mm512_unpackhi_epi32(z[2], z[3]);
-    o[0] = _mm512_unpacklo_epi64(t0, t2);
-    o[1] = _mm512_unpackhi_epi64(t0, t2);
-    o[2] = _mm512_unpacklo_epi64(t1, t3);
-    o[3] = _mm512_unpackhi_epi64(t1, t3);
-}
-
-/* Stages one row's blocks; pf, when not NULL, is the same span of the row PR rows further,
- * which is prefetched meanwhile so that memory reads overlap the work on this panel. */
-static inline __attribute__((always_inline)) void
-stage_row(kern_type t, const char *row, const char *pf, size_t nb, int r, stage16 *restrict st)
-{
-    const size_t bb = kern_type_block_bytes(t);
-    const int slot = 4 * (r & 3) + (r >> 2);
-    size_t qs = 2;
-    size_t qh = 0;
-    switch (t) {
-    case KERN_TYPE_Q4_1:
-        qs = 4;
-        break;
-    case KERN_TYPE_Q5_0:
-        qh = 2;
-        qs = 6;
-        break;
-    case KERN_TYPE_Q5_1:
-        qh = 4;
-        qs = 8;
-        break;
-    default:
-        break;
-    }
-    for (size_t b = 0; b < nb; b++, row += bb) {
-        if (pf != NULL) {
-            _mm_prefetch(pf + b * bb, _MM_HINT_T0);
-        }
-        memcpy(&st->head[b][r], row, sizeof(uint32_t));
-        _mm_storeu_si128((__m128i *)st->q[b][0][slot],
-                         _mm_loadu_si128((const __m128i *)(row + qs)));
-        if (t == KERN_TYPE_Q8_0) {
-            _mm_storeu_si128((__m128i *)st->q[b][1][slot],
-                             _mm_loadu_si128((const __m128i *)(row + qs + 16)));
-        }
-        if (qh != 0) {
-            memcpy(&st->qh[b][r], row + qh, sizeof(uint32_t));
-        }
-    }
 }
 
 static inline __attribute__((always_inline)) void stage_zero(kern_type t, size_t nb, int r,
