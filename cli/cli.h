@@ -11,6 +11,7 @@
 #include <stdio.h>
 
 #include "core/core.h"
+#include "gen/gen.h"
 
 /* Exit codes of every command: 0 success, 1 a negative answer (test failed, token rejected),
  * 2 bad usage or input kiln could not use. */
@@ -24,12 +25,24 @@ int cli_cmd_detokenize(int argc, char **argv);
 int cli_cmd_bench(int argc, char **argv);
 int cli_cmd_grammar(int argc, char **argv);
 int cli_cmd_sandbox(int argc, char **argv);
+int cli_cmd_solve(int argc, char **argv);
+int cli_cmd_eval(int argc, char **argv);
 
 /**
  * The model to use: path when given, else $KILN_MODEL, else the default model fetched by
  * scripts/setup.sh into the source tree's models/ folder. Static storage or path itself.
  */
 const char *cli_model_path(const char *path);
+
+/** Parses --device's argument (cpu, cuda or auto); prints an error and returns false if bad. */
+bool cli_parse_device(const char *arg, int *out);
+
+/**
+ * Loads the model at path (cli_model_path) on device (a gen_device). When CUDA was asked for
+ * and there is none, prints a one-line notice and loads it on the CPU.
+ */
+int cli_model_load(gen_model **out, const char *path, const gen_model_options *opts, int device,
+                   core_err *err);
 
 /** Prints "kiln: <msg>" for err to stderr and returns CLI_EXIT_BAD. */
 int cli_fail(const core_err *err);

@@ -22,6 +22,8 @@ typedef struct bench_args {
     size_t n_reps;
     bool json;
     bool ref; /* plain reference kernels */
+    int device;
+    bool no_fuse;
 } bench_args;
 
 static void bench_usage(FILE *f)
@@ -33,24 +35,33 @@ static void bench_usage(FILE *f)
                "  -n, --tg N        generated tokens (default 128)\n"
                "  -r, --reps N      repetitions; medians are reported (default 5)\n"
                "      --ref         use the plain reference kernels\n"
+               "      --device D    cpu, cuda or auto (default: cuda when a GPU is present)\n"
+               "      --no-fuse     CUDA: one kernel per operation (to measure fusion)\n"
                "      --json        print one JSON object\n");
 }
 
 static int parse_args(bench_args *a, int argc, char **argv)
 {
-    enum { OPT_JSON = 256, OPT_REF };
-    static const struct option longs[] = {
-        {"model", required_argument, NULL, 'm'}, {"threads", required_argument, NULL, 't'},
-        {"batch", required_argument, NULL, 'b'}, {"pp", required_argument, NULL, 'p'},
-        {"tg", required_argument, NULL, 'n'},    {"reps", required_argument, NULL, 'r'},
-        {"json", no_argument, NULL, OPT_JSON},   {"ref", no_argument, NULL, OPT_REF},
-        {"help", no_argument, NULL, 'h'},        {NULL, 0, NULL, 0}};
+    enum { OPT_JSON = 256, OPT_REF, OPT_DEVICE, OPT_NO_FUSE };
+    static const struct option longs[] = {{"model", required_argument, NULL, 'm'},
+                                          {"threads", required_argument, NULL, 't'},
+                                          {"batch", required_argument, NULL, 'b'},
+                                          {"pp", required_argument, NULL, 'p'},
+                                          {"tg", required_argument, NULL, 'n'},
+                                          {"reps", required_argument, NULL, 'r'},
+                                          {"json", no_argument, NULL, OPT_JSON},
+                                          {"ref", no_argument, NULL, OPT_REF},
+                                          {"device", required_argument, NULL, OPT_DEVICE},
+                                          {"no-fuse", no_argument, NULL, OPT_NO_FUSE},
+                                          {"help", no_argument, NULL, 'h'},
+                                          {NULL, 0, NULL, 0}};
     memset(a, 0, sizeof(*a));
     a->n_threads = 1;
     a->n_batch = 8;
     a->n_pp = 128;
     a->n_tg = 128;
     a->n_reps = 5;
+    a->device = GEN_DEVICE_AUTO;
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "m:t:b:p:n:r:h", longs, NULL)) != -1) {
@@ -79,6 +90,12 @@ static int parse_args(bench_args *a, int argc, char **argv)
             break;
         case OPT_REF:
             a->ref = true;
+            break;
+        case OPT_DEVICE:
+            ok = cli_parse_device(optarg, &a->device);
+            break;
+        case OPT_NO_FUSE:
+            a->no_fuse = true;
             break;
         case 'h':
             bench_usage(stdout);
@@ -157,12 +174,14 @@ int cli_cmd_bench(int argc, char **argv)
         rc = core_err_set(&err, CORE_ENOMEM, "bench: out of memory");
         goto done;
     }
-    rc = gen_model_load(&model, cli_model_path(a.model), &mo, &err);
+    rc = cli_model_load(&model, cli_model_path(a.model), &mo, a.ref ? GEN_DEVICE_CPU : a.device,
+                        &err);
     if (rc < 0) {
         goto done;
     }
     gen_ctx_options co = gen_ctx_options_default();
     co.n_threads = a.n_threads;
+    co.no_fuse = a.no_fuse;
     co.n_seq_max = a.n_batch;
     co.n_batch_max = n_tok;
     co.n_ctx = (a.n_pp > a.n_tg ? a.n_pp : a.n_tg) + 1;
@@ -224,17 +243,19 @@ int cli_cmd_bench(int argc, char **argv)
     stat3 stg = summarize(tg, a.n_reps);
     stat3 sbt = summarize(bt, a.n_reps);
     if (a.json) {
-        printf("{\"model\": \"%s\", \"model_desc\": \"%s\", \"threads\": %zu, \"reps\": %zu, "
+        printf("{\"model\": \"%s\", \"model_desc\": \"%s\", \"device\": \"%s\", \"threads\": %zu, "
+               "\"reps\": %zu, "
                "\"pp_tokens\": %zu, \"pp_tok_s\": %.2f, \"pp_tok_s_min\": %.2f, "
                "\"pp_tok_s_max\": %.2f, \"tg_tokens\": %zu, \"tg_tok_s\": %.2f, "
                "\"tg_tok_s_min\": %.2f, \"tg_tok_s_max\": %.2f, \"batch\": %zu, "
                "\"batch_tok_s\": %.2f, \"batch_tok_s_min\": %.2f, \"batch_tok_s_max\": %.2f}\n",
-               cli_model_path(a.model), gen_model_desc(model), a.n_threads, a.n_reps, a.n_pp,
-               spp.median, spp.min, spp.max, a.n_tg, stg.median, stg.min, stg.max, a.n_batch,
-               sbt.median, sbt.min, sbt.max);
+               cli_model_path(a.model), gen_model_desc(model), gen_model_device(model), a.n_threads,
+               a.n_reps, a.n_pp, spp.median, spp.min, spp.max, a.n_tg, stg.median, stg.min, stg.max,
+               a.n_batch, sbt.median, sbt.min, sbt.max);
     } else {
-        printf("model: %s\nthreads: %zu, repetitions: %zu (median [min, max])\n",
-               gen_model_desc(model), a.n_threads, a.n_reps);
+        printf("model: %s\ndevice: %s%s, threads: %zu, repetitions: %zu (median [min, max])\n",
+               gen_model_desc(model), gen_model_device(model), a.no_fuse ? " (unfused)" : "",
+               a.n_threads, a.n_reps);
         printf("pp%-5zu %9.1f tok/s  [%.1f, %.1f]\n", a.n_pp, spp.median, spp.min, spp.max);
         printf("tg%-5zu %9.1f tok/s  [%.1f, %.1f]\n", a.n_tg, stg.median, stg.min, stg.max);
         printf("batch %zu x tg%zu %9.1f tok/s aggregate  [%.1f, %.1f]  (%.2fx one sequence)\n",

@@ -34,6 +34,8 @@ static void run_usage(FILE *f)
             "      --stop TEXT       stop when TEXT appears (up to %d times)\n"
             "  -t, --threads N       compute threads (default 1)\n"
             "  -c, --ctx N           context length (default: prompt + n-predict)\n"
+            "      --device D        cpu, cuda or auto (default: cuda when a GPU is present)\n"
+            "      --no-fuse         CUDA: one kernel per operation (to measure fusion)\n"
             "      --stats           print timing to stderr at the end\n"
             "  -v, --verbose         log loading details to stderr\n",
             RUN_MAX_STOPS);
@@ -53,6 +55,8 @@ typedef struct run_args {
     size_t n_ctx;
     bool stats;
     bool verbose;
+    int device;
+    bool no_fuse;
 } run_args;
 
 static int parse_args(run_args *a, int argc, char **argv)
@@ -67,7 +71,9 @@ static int parse_args(run_args *a, int argc, char **argv)
         OPT_REP,
         OPT_SEED,
         OPT_STOP,
-        OPT_STATS
+        OPT_STATS,
+        OPT_DEVICE,
+        OPT_NO_FUSE
     };
     static const struct option longs[] = {{"model", required_argument, NULL, 'm'},
                                           {"prompt", required_argument, NULL, 'p'},
@@ -85,12 +91,15 @@ static int parse_args(run_args *a, int argc, char **argv)
                                           {"threads", required_argument, NULL, 't'},
                                           {"ctx", required_argument, NULL, 'c'},
                                           {"stats", no_argument, NULL, OPT_STATS},
+                                          {"device", required_argument, NULL, OPT_DEVICE},
+                                          {"no-fuse", no_argument, NULL, OPT_NO_FUSE},
                                           {"verbose", no_argument, NULL, 'v'},
                                           {"help", no_argument, NULL, 'h'},
                                           {NULL, 0, NULL, 0}};
     memset(a, 0, sizeof(*a));
     a->n_predict = 128;
     a->n_threads = 1;
+    a->device = GEN_DEVICE_AUTO;
     a->sampling = gen_sampler_options_default();
     a->sampling.temp = 0.0f;
     int c;
@@ -153,6 +162,12 @@ static int parse_args(run_args *a, int argc, char **argv)
             break;
         case OPT_STATS:
             a->stats = true;
+            break;
+        case OPT_DEVICE:
+            ok = cli_parse_device(optarg, &a->device);
+            break;
+        case OPT_NO_FUSE:
+            a->no_fuse = true;
             break;
         case 'v':
             a->verbose = true;
@@ -234,7 +249,7 @@ int cli_cmd_run(int argc, char **argv)
 
     gen_model_options mo = gen_model_options_default();
     mo.log = &log;
-    if (gen_model_load(&model, cli_model_path(a.model), &mo, &err) < 0) {
+    if (cli_model_load(&model, cli_model_path(a.model), &mo, a.device, &err) < 0) {
         goto done;
     }
     if (a.file) {
@@ -271,6 +286,7 @@ int cli_cmd_run(int argc, char **argv)
     }
     gen_ctx_options co = gen_ctx_options_default();
     co.n_threads = a.n_threads;
+    co.no_fuse = a.no_fuse;
     co.n_ctx = a.n_ctx ? a.n_ctx : n_ids + a.n_predict + 1;
     co.n_batch_max = n_ids < 512 ? n_ids : 512;
     if (gen_ctx_new(&ctx, model, &co, &err) < 0 ||

@@ -9,6 +9,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "gen/gen.h"
+
 #define CLI_DEFAULT_MODEL "SmolLM2-135M-Instruct.Q4_1.gguf"
 
 const char *cli_model_path(const char *path)
@@ -87,4 +89,33 @@ bool cli_parse_float(const char *opt, const char *arg, float *out)
     }
     *out = v;
     return true;
+}
+
+bool cli_parse_device(const char *arg, int *out)
+{
+    if (strcmp(arg, "cpu") == 0) {
+        *out = GEN_DEVICE_CPU;
+    } else if (strcmp(arg, "cuda") == 0 || strcmp(arg, "gpu") == 0) {
+        *out = GEN_DEVICE_CUDA;
+    } else if (strcmp(arg, "auto") == 0) {
+        *out = GEN_DEVICE_AUTO;
+    } else {
+        fprintf(stderr, "kiln: --device: expected cpu, cuda or auto, got '%s'\n", arg);
+        return false;
+    }
+    return true;
+}
+
+int cli_model_load(gen_model **out, const char *path, const gen_model_options *opts, int device,
+                   core_err *err)
+{
+    gen_model_options o = *opts;
+    o.device = (gen_device)device;
+    int rc = gen_model_load(out, path, &o, err);
+    if (rc == CORE_EUNSUPPORTED && device == GEN_DEVICE_CUDA && strstr(err->msg, "cuda:")) {
+        fprintf(stderr, "kiln: notice: %s; running on the CPU\n", err->msg);
+        o.device = GEN_DEVICE_CPU;
+        rc = gen_model_load(out, path, &o, err);
+    }
+    return rc;
 }

@@ -26,6 +26,10 @@ static const command commands[] = {
 #ifdef KILN_HAVE_SANDBOX
     {"sandbox", cli_cmd_sandbox, "run a candidate and its tests in the sandbox"},
 #endif
+#ifdef KILN_HAVE_SOLVE
+    {"solve", cli_cmd_solve, "plan, write, test, repair and rank code for one task"},
+    {"eval", cli_cmd_eval, "run a HumanEval/MBPP task file through the pipeline: pass@k"},
+#endif
 };
 
 static void usage(FILE *f)

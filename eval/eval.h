@@ -41,7 +41,11 @@ typedef struct eval_task {
     const char *solution;    /* HumanEval: canonical_solution; MBPP: code; "" when absent */
     const char **test_list;  /* (n_tests) MBPP assert lines; NULL and 0 for HumanEval */
     size_t n_tests;
-    size_t line; /* 1-based line of the task in its file */
+    size_t line;               /* 1-based line of the task in its file */
+    const char *language;      /* kiln's extension "language": "python" (default) or "c" */
+    const char *visible_tests; /* kiln's extension "visible_tests": the tests a generator may see
+                                  and run (Python asserts or check(candidate); C: a file with
+                                  main()); "" when absent. `test` stays hidden for grading */
 } eval_task;
 
 /** The tasks of one file, in file order. Arena-owned like the tasks; immutable once loaded. */
@@ -52,10 +56,12 @@ typedef struct eval_task_set {
 
 /**
  * Parses one JSON line into out; the format is chosen by the fields present (test_list or
- * text: MBPP; otherwise prompt: HumanEval). line_no is used only in messages
- * ("line 3: field 'test': not a string"). Everything is copied into arena. A blank line is an
- * error here (eval_task_set_parse skips them). Codes: CORE_EPARSE (not JSON, not an object,
- * a missing or mistyped field, named with the line), CORE_ENOMEM. Fuzz-friendly: any bytes.
+ * text: MBPP; otherwise prompt: HumanEval). Both formats may carry kiln's optional fields
+ * "language" ("python" or "c"; another value is an error) and "visible_tests" (a string).
+ * line_no is used only in messages ("line 3: field 'test': not a string"). Everything is
+ * copied into arena. A blank line is an error here (eval_task_set_parse skips them). Codes:
+ * CORE_EPARSE (not JSON, not an object, a missing or mistyped field, named with the line),
+ * CORE_ENOMEM. Fuzz-friendly: any bytes.
  */
 int eval_task_parse_line(eval_task *out, core_arena *arena, core_str line, size_t line_no,
                          core_err *err);
@@ -225,5 +231,26 @@ typedef struct eval_score {
  */
 int eval_rank(size_t *order, eval_score *scores, const eval_card *cards, size_t n_cards,
               const eval_rank_options *opts, core_err *err);
+
+/* ------------------------------------------------------------------------------------------ */
+/* Reports                                                                                    */
+/* ------------------------------------------------------------------------------------------ */
+
+/**
+ * Appends to out one self-contained HTML page (inline CSS and SVG; no script, no external font,
+ * image or style sheet, so it opens in a browser with no network) made from the results JSON
+ * lines of `kiln eval`: one object per problem (task_id, plan, candidates with code, visible and
+ * hidden verdicts, score card and score, chosen, n_samples, n_samples_passed, ranked_pass,
+ * oracle_pass, timings_ms, tokens) and optionally {"summary": {...}} lines, of which the last
+ * counts. The page shows the summary beside the same figures recomputed from the records, a
+ * plot of pass@k against k (k = 1 .. the smallest n_samples; eval_passk over each problem's
+ * n_samples and n_samples_passed), an overview table and, per problem, the plan, the visible
+ * tests and every candidate in a <details> block. All input text is HTML-escaped. Lines that
+ * are not JSON objects with a task_id or a summary are listed in the page, not an error; missing
+ * or mistyped fields are shown as absent. results_jsonl is borrowed for the call; empty input
+ * gives a page that says there are no results. Codes: CORE_ENOMEM (out is left as it was).
+ * Pure function of its input; any thread.
+ */
+int eval_report_html(core_buf *out, core_str results_jsonl, core_err *err);
 
 #endif /* KILN_EVAL_H */

@@ -4,7 +4,9 @@
  * test_setup_code; the sanitized release's prompt and test_imports are read too) as JSON lines.
  * Each line is parsed with cJSON and copied into the caller's arena, so the cJSON tree lives only
  * for the line. The format is chosen per line by the fields present, so a file may even mix the
- * two. Errors name the line and the field.
+ * two. kiln's task sets add two optional fields to either format: "language" (python or c) and
+ * "visible_tests" (the tests a generator may run; `test` stays hidden for grading). Errors name
+ * the line and the field.
  */
 #include "eval/eval.h"
 
@@ -257,6 +259,18 @@ int eval_task_parse_line(eval_task *out, core_arena *arena, core_str line, size_
     } else {
         rc = core_err_set(err, CORE_EPARSE,
                           "line %zu: field 'prompt' (HumanEval) or 'text' (MBPP) missing", line_no);
+        goto done;
+    }
+    if ((rc = field_str(&task.language, arena, obj, "language", false, line_no, err)) < 0 ||
+        (rc = field_str(&task.visible_tests, arena, obj, "visible_tests", false, line_no, err)) <
+            0) {
+        goto done;
+    }
+    if (task.language[0] == '\0') {
+        task.language = "python";
+    } else if (strcmp(task.language, "python") != 0 && strcmp(task.language, "c") != 0) {
+        rc = core_err_set(err, CORE_EPARSE, "line %zu: field 'language': '%s' is not python or c",
+                          line_no, task.language);
         goto done;
     }
     *out = task;

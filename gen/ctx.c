@@ -60,11 +60,17 @@ struct gen_ctx {
     size_t n_out_total; /* outputs so far in this gen_ctx_decode */
     float *logits;      /* (n_outputs_max, n_vocab) */
     float *xo;          /* (n_outputs_max, n_embd) normalized final states */
+
+    /* CUDA (model->gpu): the device context; logits stay on the device until asked for. */
+    kern_cuda_ctx *gpu; /* owned, NULL on the CPU */
+    int32_t *argmax;    /* (n_outputs_max) greedy choice of each output */
+    bool *have_logits;  /* (n_outputs_max) the row of logits is on the host */
+    size_t gpu_first;   /* outputs before this one were copied when their pass ended */
 };
 
 gen_ctx_options gen_ctx_options_default(void)
 {
-    gen_ctx_options o = {2048, 1, 512, 0, 1};
+    gen_ctx_options o = {2048, 1, 512, 0, 1, false};
     return o;
 }
 
@@ -119,33 +125,38 @@ int gen_ctx_new(gen_ctx **out, const gen_model *model, const gen_ctx_options *op
     size_t widest = wide > hp->n_ff ? wide : hp->n_ff;
     /* F32 weights take F32 activations: 4 bytes a value bounds every vec-dot type. */
     c->xq_row_max = widest * sizeof(float);
-    const size_t cache_n = hp->n_layer * o.n_seq_max * o.n_ctx * c->kv_dim;
+    const bool cpu = model->gpu == NULL;
+    const size_t cache_n = cpu ? hp->n_layer * o.n_seq_max * o.n_ctx * c->kv_dim : 1;
+    const size_t Bc = cpu ? B : 1; /* the CUDA engine keeps its own activations */
     int rc = 0;
     c->k_cache = core_malloc_aligned(cache_n * sizeof(uint16_t), 64);
     c->v_cache = core_malloc_aligned(cache_n * sizeof(uint16_t), 64);
     if (!c->k_cache || !c->v_cache) {
         rc = CORE_ENOMEM;
     }
-    c->x = alloc_floats(B * hp->n_embd, &rc);
-    c->xn = alloc_floats(B * wide, &rc);
-    c->q = alloc_floats(B * c->q_dim, &rc);
-    c->k = alloc_floats(B * c->kv_dim, &rc);
-    c->v = alloc_floats(B * c->kv_dim, &rc);
-    c->att = alloc_floats(B * c->q_dim, &rc);
-    c->tmp = alloc_floats(B * hp->n_embd, &rc);
-    c->gate = alloc_floats(B * hp->n_ff, &rc);
-    c->up = alloc_floats(B * hp->n_ff, &rc);
-    c->xq = alloc_floats(B * widest, &rc);
-    c->scores = alloc_floats(o.n_threads * o.n_ctx, &rc);
+    c->x = alloc_floats(Bc * hp->n_embd, &rc);
+    c->xn = alloc_floats(Bc * wide, &rc);
+    c->q = alloc_floats(Bc * c->q_dim, &rc);
+    c->k = alloc_floats(Bc * c->kv_dim, &rc);
+    c->v = alloc_floats(Bc * c->kv_dim, &rc);
+    c->att = alloc_floats(Bc * c->q_dim, &rc);
+    c->tmp = alloc_floats(Bc * hp->n_embd, &rc);
+    c->gate = alloc_floats(Bc * hp->n_ff, &rc);
+    c->up = alloc_floats(Bc * hp->n_ff, &rc);
+    c->xq = alloc_floats(Bc * widest, &rc);
+    c->scores = alloc_floats(cpu ? o.n_threads * o.n_ctx : 1, &rc);
     c->logits = alloc_floats(o.n_outputs_max * hp->n_vocab, &rc);
-    c->xo = alloc_floats(o.n_outputs_max * hp->n_embd, &rc);
+    c->xo = alloc_floats(cpu ? o.n_outputs_max * hp->n_embd : 1, &rc);
     if (rc == 0) {
         c->tokens = core_calloc(B, sizeof(int32_t));
         c->seq = core_calloc(B, sizeof(int32_t));
         c->pos = core_calloc(B, sizeof(int32_t));
         c->out_rows = core_calloc(o.n_outputs_max, sizeof(int32_t));
         c->seq_len = core_calloc(o.n_seq_max, sizeof(size_t));
-        if (!c->tokens || !c->seq || !c->pos || !c->out_rows || !c->seq_len) {
+        c->argmax = core_calloc(o.n_outputs_max, sizeof(int32_t));
+        c->have_logits = core_calloc(o.n_outputs_max, sizeof(bool));
+        if (!c->tokens || !c->seq || !c->pos || !c->out_rows || !c->seq_len || !c->argmax ||
+            !c->have_logits) {
             rc = CORE_ENOMEM;
         }
     }
@@ -154,6 +165,14 @@ int gen_ctx_new(gen_ctx **out, const gen_model *model, const gen_ctx_options *op
         return core_err_set(err, CORE_ENOMEM,
                             "ctx: out of memory (KV cache of %zu MiB for %zu sequences of %zu)",
                             cache_n * 4 / (1024 * 1024), o.n_seq_max, o.n_ctx);
+    }
+    if (!cpu) {
+        kern_cuda_ctx_options go = {o.n_ctx, o.n_seq_max, B, o.n_outputs_max, o.no_fuse, false};
+        rc = kern_cuda_ctx_new(&c->gpu, model->gpu, &go, err);
+        if (rc < 0) {
+            gen_ctx_free(c);
+            return rc;
+        }
     }
     rc = gen__pool_new(&c->pool, o.n_threads, err);
     if (rc < 0) {
@@ -169,6 +188,9 @@ void gen_ctx_free(gen_ctx *ctx)
     if (!ctx) {
         return;
     }
+    kern_cuda_ctx_free(ctx->gpu);
+    core_free(ctx->argmax);
+    core_free(ctx->have_logits);
     gen__pool_free(ctx->pool);
     core_free_aligned(ctx->k_cache);
     core_free_aligned(ctx->v_cache);
@@ -440,6 +462,31 @@ static bool keeps_logits(const gen_batch *b, size_t i)
     return true;
 }
 
+/* Runs the prepared pass on the GPU. Logits of a pass that is not the batch's last are copied
+ * to the host now (the device holds one pass's); the last pass's stay until asked for. */
+static int gpu_pass(gen_ctx *ctx, bool last, core_err *err)
+{
+    const size_t first = ctx->n_out_total;
+    int rc = kern_cuda_ctx_forward(ctx->gpu, ctx->tokens, ctx->seq, ctx->pos, ctx->n_tokens,
+                                   ctx->out_rows, ctx->n_out_pass, ctx->argmax + first, err);
+    if (rc < 0) {
+        return rc;
+    }
+    ctx->gpu_first = first;
+    for (size_t j = 0; j < ctx->n_out_pass; j++) {
+        ctx->have_logits[first + j] = false;
+        if (!last) {
+            float *dst = ctx->logits + (first + j) * ctx->model->hp.n_vocab;
+            rc = kern_cuda_ctx_logits(ctx->gpu, j, dst, err);
+            if (rc < 0) {
+                return rc;
+            }
+            ctx->have_logits[first + j] = true;
+        }
+    }
+    return 0;
+}
+
 int gen_ctx_decode(gen_ctx *ctx, const gen_batch *batch, core_err *err)
 {
     const gen_hparams *hp = &ctx->model->hp;
@@ -496,7 +543,14 @@ int gen_ctx_decode(gen_ctx *ctx, const gen_batch *batch, core_err *err)
                 ctx->out_rows[ctx->n_out_pass++] = (int32_t)t;
             }
         }
-        gen__pool_run(ctx->pool, forward, ctx);
+        if (ctx->gpu) {
+            int rc = gpu_pass(ctx, done + n == batch->n_tokens, err);
+            if (rc < 0) {
+                return rc;
+            }
+        } else {
+            gen__pool_run(ctx->pool, forward, ctx);
+        }
         ctx->n_out_total += ctx->n_out_pass;
         done += n;
     }
@@ -508,7 +562,34 @@ float *gen_ctx_logits(gen_ctx *ctx, size_t i)
     if (i >= ctx->n_out_total) {
         return NULL;
     }
-    return ctx->logits + i * ctx->model->hp.n_vocab;
+    float *row = ctx->logits + i * ctx->model->hp.n_vocab;
+    if (ctx->gpu && !ctx->have_logits[i]) {
+        core_err err = {0};
+        if (i < ctx->gpu_first ||
+            kern_cuda_ctx_logits(ctx->gpu, i - ctx->gpu_first, row, &err) < 0) {
+            return NULL;
+        }
+        ctx->have_logits[i] = true;
+    }
+    return row;
+}
+
+int32_t gen_ctx_argmax(gen_ctx *ctx, size_t i)
+{
+    if (i >= ctx->n_out_total) {
+        return -1;
+    }
+    if (ctx->gpu) {
+        return ctx->argmax[i];
+    }
+    const float *row = ctx->logits + i * ctx->model->hp.n_vocab;
+    size_t best = 0;
+    for (size_t v = 1; v < ctx->model->hp.n_vocab; v++) {
+        if (row[v] > row[best]) {
+            best = v;
+        }
+    }
+    return (int32_t)best;
 }
 
 size_t gen_ctx_seq_len(const gen_ctx *ctx, int32_t seq)
@@ -540,7 +621,12 @@ int gen_ctx_seq_copy(gen_ctx *ctx, int32_t dst, int32_t src, size_t n_pos, core_
         return core_err_set(err, CORE_EINVAL, "ctx: sequence %d holds %zu positions, not %zu", src,
                             ctx->seq_len[src], n_pos);
     }
-    if (dst != src) {
+    if (dst != src && ctx->gpu) {
+        int rc = kern_cuda_ctx_seq_copy(ctx->gpu, dst, src, n_pos, err);
+        if (rc < 0) {
+            return rc;
+        }
+    } else if (dst != src) {
         for (size_t il = 0; il < ctx->model->hp.n_layer; il++) {
             size_t from = cache_at(ctx, il, (size_t)src, 0);
             size_t to = cache_at(ctx, il, (size_t)dst, 0);

@@ -20,11 +20,19 @@
 /** A loaded model: weights (mmapped), hyperparameters and tokenizer. Immutable after load. */
 typedef struct gen_model gen_model;
 
+/** Where the forward pass runs. */
+typedef enum gen_device {
+    GEN_DEVICE_CPU = 0,  /* the CPU kernels */
+    GEN_DEVICE_CUDA = 1, /* CUDA device 0; loading fails (CORE_EUNSUPPORTED) without one */
+    GEN_DEVICE_AUTO = 2, /* CUDA when a device is present and takes the model, else the CPU */
+} gen_device;
+
 typedef struct gen_model_options {
     bool vocab_only;           /* load only the tokenizer (no tensors are checked or used) */
     kern_backend_kind kernels; /* which kernel variants to use (default: best) */
     int kernel_variant;        /* >= 0: kern_backend_variant() i instead (tests); default -1 */
     const core_log *log;       /* where loading logs; NULL: silent. Borrowed for the call */
+    gen_device device;         /* default GEN_DEVICE_CPU */
 } gen_model_options;
 
 gen_model_options gen_model_options_default(void);
@@ -43,6 +51,8 @@ const char *gen_model_arch(const gen_model *model);
 const char *gen_model_desc(const gen_model *model);
 size_t gen_model_n_vocab(const gen_model *model);
 size_t gen_model_n_ctx_train(const gen_model *model);
+/** "cpu" or "cuda": where the model's contexts run. Static storage. */
+const char *gen_model_device(const gen_model *model);
 /** Bytes of tensor data in the file. */
 size_t gen_model_n_bytes(const gen_model *model);
 /** Special tokens, or -1 when the model has none. */
@@ -105,6 +115,7 @@ typedef struct gen_ctx_options {
     size_t n_outputs_max; /* tokens per gen_ctx_decode call that may keep logits (default:
                              n_seq_max); each costs n_vocab floats */
     size_t n_threads;     /* compute threads including the caller (default 1) */
+    bool no_fuse;         /* CUDA: one kernel per operation, to measure what fusion gains */
 } gen_ctx_options;
 
 gen_ctx_options gen_ctx_options_default(void);
@@ -138,6 +149,12 @@ int gen_ctx_decode(gen_ctx *ctx, const gen_batch *batch, core_err *err);
  * those. Borrowed; valid until the next gen_ctx_decode. NULL when i is out of range.
  */
 float *gen_ctx_logits(gen_ctx *ctx, size_t i);
+/**
+ * The greedy choice (largest logit, the first on ties) of the i-th kept token of the last
+ * batch; -1 when i is out of range. On CUDA it is computed on the device, so greedy decoding
+ * never copies the vocabulary back; gen_ctx_logits copies one row when asked.
+ */
+int32_t gen_ctx_argmax(gen_ctx *ctx, size_t i);
 /** Number of positions held by seq. */
 size_t gen_ctx_seq_len(const gen_ctx *ctx, int32_t seq);
 /** Forgets positions >= n_pos of seq (n_pos = 0 clears it). CORE_EINVAL. */

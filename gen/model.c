@@ -13,7 +13,7 @@
 
 gen_model_options gen_model_options_default(void)
 {
-    gen_model_options o = {false, KERN_BACKEND_KIND_BEST, -1, NULL};
+    gen_model_options o = {false, KERN_BACKEND_KIND_BEST, -1, NULL, GEN_DEVICE_CPU};
     return o;
 }
 
@@ -355,12 +355,22 @@ int gen_model_load(gen_model **out, const char *path, const gen_model_options *o
     if (m->backend) {
         m->ops = kern_backend_ops(m->backend);
     }
+    if (!o.vocab_only && o.device != GEN_DEVICE_CPU) {
+        rc = gen__cuda_upload(m, o.device == GEN_DEVICE_AUTO, o.log, err);
+        if (rc < 0) {
+            core_err_wrap(err, rc, "%s", path);
+            gen_model_free(m);
+            return rc;
+        }
+    }
     core_str name = core_str_c("");
     gen__gguf_get_str(m->gguf, "general.name", &name, NULL);
     snprintf(m->desc, sizeof(m->desc), "%.*s (%s, %zu layers, %zu embd, %.1f MiB, kernels %s)",
              (int)(name.len > 80 ? 80 : name.len), name.ptr, m->arch_name, m->hp.n_layer,
              m->hp.n_embd, (double)m->n_bytes / (1024.0 * 1024.0),
-             m->backend ? kern_backend_name(m->backend) : "none");
+             m->gpu       ? "cuda"
+             : m->backend ? kern_backend_name(m->backend)
+                          : "none");
     core_log_write(o.log, CORE_LOG_LEVEL_INFO, "loaded %s", m->desc);
     *out = m;
     return 0;
@@ -371,6 +381,7 @@ void gen_model_free(gen_model *model)
     if (!model) {
         return;
     }
+    kern_cuda_model_free(model->gpu);
     kern_backend_free(model->backend);
     gen__tokenizer_free(model->tokenizer);
     core_free(model->layers);
@@ -400,6 +411,11 @@ size_t gen_model_n_vocab(const gen_model *model)
 size_t gen_model_n_ctx_train(const gen_model *model)
 {
     return model->hp.n_ctx_train;
+}
+
+const char *gen_model_device(const gen_model *model)
+{
+    return model->gpu ? "cuda" : "cpu";
 }
 
 size_t gen_model_n_bytes(const gen_model *model)

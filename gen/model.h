@@ -8,6 +8,7 @@
 #include "gen/gen.h"
 #include "gen/gguf.h"
 #include "gen/tokenizer.h"
+#include "kernels/cuda/kern_cuda.h"
 
 typedef enum gen_arch {
     GEN_ARCH_LLAMA = 0,
@@ -77,6 +78,14 @@ struct gen_model {
     const float *output_norm; /* (n_embd) */
     gen_layer *layers;        /* (n_layer), owned */
     size_t n_bytes;           /* tensor bytes */
+    kern_cuda_model *gpu;     /* owned; the weights on the GPU, NULL when running on the CPU */
 };
+
+/**
+ * Uploads m's weights to CUDA device 0 and sets m->gpu (gen/cuda.c). Matrices of types the
+ * engine cannot read are converted to F16 first. With fallback, a missing device leaves m on
+ * the CPU silently and a failed upload logs a warning and leaves it there (both return 0).
+ */
+int gen__cuda_upload(gen_model *m, bool fallback, const core_log *log, core_err *err);
 
 #endif /* KILN_GEN_MODEL_H */

@@ -13,7 +13,11 @@
 #include <stdint.h>
 #include <string.h>
 
+#ifdef KILN_NO_PCRE2
+#include "gen/pcre2_none.h"
+#else
 #include <pcre2.h>
+#endif
 
 #include "core/core.h"
 #include "gen/tokenizer.h"

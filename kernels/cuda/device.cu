@@ -1,14 +1,14 @@
 /*
- * CUDA device query and a first kernel (Q8_0 dequantization), behind the C-linkage entry points
- * of kern_cuda.h. Every runtime call goes through KERN_CUDA_CHECK, which turns a failure into a
- * core_err naming the call, file and line. The real CUDA backend comes later; this file proves
- * the toolchain (sm_80, sm_90) and the error path.
+ * CUDA device queries and a smoke-test kernel (Q8_0 dequantization), behind the C-linkage entry
+ * points of kern_cuda.h. Every runtime call goes through KERN_CUDA_CHECK, which turns a failure
+ * into a core_err naming the call, file and line. The engine itself is in engine.cu.
  */
 #include "kernels/cuda/kern_cuda.h"
 
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
 #include <stdint.h>
+#include <stdio.h>
 
 /* Runs call; on failure records "<call>: <cuda error> (file:line)" in err and jumps to done. */
 #define KERN_CUDA_CHECK(call)                                                                      \
@@ -51,6 +51,27 @@ extern "C" int kern_cuda_device_count(int *out, core_err *err)
     }
     KERN_CUDA_CHECK(e);
     *out = n;
+done:
+    return rc;
+}
+
+extern "C" int kern_cuda_device_name(char *buf, size_t size, core_err *err)
+{
+    int rc = 0;
+    int n = 0;
+    cudaDeviceProp prop;
+    if (size > 0) {
+        buf[0] = '\0';
+    }
+    rc = kern_cuda_device_count(&n, err);
+    if (rc != 0) {
+        return rc;
+    }
+    if (n == 0) {
+        return core_err_set(err, CORE_EUNSUPPORTED, "cuda: no device");
+    }
+    KERN_CUDA_CHECK(cudaGetDeviceProperties(&prop, 0));
+    snprintf(buf, size, "%s", prop.name);
 done:
     return rc;
 }

@@ -158,7 +158,7 @@ START_TEST(task__enomem_leaks_nothing)
                        "\"test_list\": [\"assert g(1) == 1\", \"assert g(2) == 2\"], "
                        "\"test_setup_code\": \"x = 1\"}\n"
                        "{\"task_id\": \"H/1\", \"prompt\": \"p\", \"entry_point\": \"f\", "
-                       "\"test\": \"t\"}\n";
+                       "\"test\": \"t\", \"language\": \"c\", \"visible_tests\": \"v\"}\n";
     long live = core_alloc_live();
     for (long n = 1;; n++) {
         core_arena *a = NULL;
@@ -179,6 +179,45 @@ START_TEST(task__enomem_leaks_nothing)
 }
 END_TEST
 
+START_TEST(task__language_and_visible_tests)
+{
+    core_arena *a = arena_new();
+    eval_task t;
+    const char *c_line = "{\"task_id\": \"kiln/c/1\", \"prompt\": \"int f(int x);\", "
+                         "\"entry_point\": \"f\", \"test\": \"hidden\", \"language\": \"c\", "
+                         "\"visible_tests\": \"int main(void) { return f(1) != 2; }\"}";
+    ck_assert_int_eq(eval_task_parse_line(&t, a, core_str_c(c_line), 1, NULL), 0);
+    ck_assert_str_eq(t.language, "c");
+    ck_assert_str_eq(t.visible_tests, "int main(void) { return f(1) != 2; }");
+    ck_assert_str_eq(t.test, "hidden");
+
+    const char *py_line = "{\"task_id\": \"p\", \"prompt\": \"def f(x):\\n\", "
+                          "\"entry_point\": \"f\", \"test\": \"t\"}";
+    ck_assert_int_eq(eval_task_parse_line(&t, a, core_str_c(py_line), 2, NULL), 0);
+    ck_assert_str_eq(t.language, "python");
+    ck_assert_str_eq(t.visible_tests, "");
+
+    const char *mbpp = "{\"task_id\": 1, \"text\": \"t\", \"code\": \"def g(a): return a\", "
+                       "\"test_list\": [\"assert g(1) == 1\"], \"visible_tests\": \"assert g(2) "
+                       "== 2\"}";
+    ck_assert_int_eq(eval_task_parse_line(&t, a, core_str_c(mbpp), 3, NULL), 0);
+    ck_assert_str_eq(t.language, "python");
+    ck_assert_str_eq(t.visible_tests, "assert g(2) == 2");
+
+    core_err err = {0};
+    const char *bad_lang = "{\"task_id\": \"p\", \"prompt\": \"x\", \"entry_point\": \"f\", "
+                           "\"test\": \"t\", \"language\": \"rust\"}";
+    ck_assert_int_eq(eval_task_parse_line(&t, a, core_str_c(bad_lang), 9, &err), CORE_EPARSE);
+    ck_assert_ptr_nonnull(strstr(err.msg, "line 9"));
+    ck_assert_ptr_nonnull(strstr(err.msg, "'language'"));
+    const char *bad_vis = "{\"task_id\": \"p\", \"prompt\": \"x\", \"entry_point\": \"f\", "
+                          "\"test\": \"t\", \"visible_tests\": [1]}";
+    ck_assert_int_eq(eval_task_parse_line(&t, a, core_str_c(bad_vis), 4, &err), CORE_EPARSE);
+    ck_assert_ptr_nonnull(strstr(err.msg, "'visible_tests'"));
+    core_arena_free(a);
+}
+END_TEST
+
 TCase *tcase_task(void)
 {
     TCase *tc = tcase_create("task");
@@ -190,5 +229,6 @@ TCase *tcase_task(void)
     tcase_add_test(tc, task__set_skips_blank_lines_and_counts_them);
     tcase_add_test(tc, task__load_fixture_and_missing_file);
     tcase_add_test(tc, task__enomem_leaks_nothing);
+    tcase_add_test(tc, task__language_and_visible_tests);
     return tc;
 }

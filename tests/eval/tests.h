@@ -8,5 +8,6 @@ TCase *tcase_task(void);
 TCase *tcase_doctest(void);
 TCase *tcase_passk(void);
 TCase *tcase_rank(void);
+TCase *tcase_report(void);
 
 #endif

@@ -191,6 +191,29 @@ START_TEST(ctx__enomem_leaks_nothing)
 }
 END_TEST
 
+/* gen_ctx_argmax is the first largest logit of each kept row, and -1 past the last. */
+START_TEST(ctx__argmax_matches_logits)
+{
+    const size_t V = gen_model_n_vocab(model);
+    gen_ctx *c = make_ctx(3, 1);
+    int32_t toks[3] = {prompts[0][0], prompts[1][0], prompts[2][0]};
+    int32_t seqs[3] = {0, 1, 2};
+    gen_batch b = {toks, seqs, NULL, 3};
+    core_err err = {0};
+    ck_assert_msg(gen_ctx_decode(c, &b, &err) == 0, "%s", err.msg);
+    for (size_t i = 0; i < 3; i++) {
+        const float *l = gen_ctx_logits(c, i);
+        size_t best = 0;
+        for (size_t v = 1; v < V; v++) {
+            best = l[v] > l[best] ? v : best;
+        }
+        ck_assert_int_eq(gen_ctx_argmax(c, i), (int32_t)best);
+    }
+    ck_assert_int_eq(gen_ctx_argmax(c, 3), -1);
+    gen_ctx_free(c);
+}
+END_TEST
+
 TCase *tcase_ctx(void)
 {
     TCase *tc = tcase_create("ctx");
@@ -202,5 +225,6 @@ TCase *tcase_ctx(void)
     tcase_add_test(tc, ctx__decode_allocates_nothing);
     tcase_add_test(tc, ctx__bad_batches_are_refused);
     tcase_add_test(tc, ctx__enomem_leaks_nothing);
+    tcase_add_test(tc, ctx__argmax_matches_logits);
     return tc;
 }

@@ -11,6 +11,7 @@
 
 #include "core/core.h"
 #include "gen/gen.h"
+#include "kernels/cuda/kern_cuda.h"
 #include "tests/tools/tiny_model.h"
 
 static tiny_model *tiny;
@@ -120,6 +121,49 @@ START_TEST(model__enomem_leaks_nothing)
 }
 END_TEST
 
+/* A larger SentencePiece vocabulary on a llama model (what kiln-gpu-check writes). */
+START_TEST(model__big_spm_vocab)
+{
+    const char *path = KILN_TEST_TMP "/model-spm.gguf";
+    tiny_model_spec spec = tiny_model_spec_default(TINY_ARCH_LLAMA, KERN_TYPE_Q8_0);
+    spec.n_vocab = 1000;
+    spec.spm_vocab = true;
+    core_err err = {0};
+    ck_assert_msg(tiny_model_write(path, &spec, &err) == 0, "%s", err.msg);
+    gen_model *m = NULL;
+    ck_assert_msg(gen_model_load(&m, path, NULL, &err) == 0, "%s", err.msg);
+    ck_assert_uint_eq(gen_model_n_vocab(m), 1000);
+    core_str piece = gen_model_token_piece(m, 999, false);
+    ck_assert_int_eq((int)piece.len, 5);
+    ck_assert_int_eq(memcmp(piece.ptr, " x999", 5), 0);
+    gen_model_free(m);
+}
+END_TEST
+
+/* Without a CUDA device (or without CUDA), asking for it fails with a message naming cuda;
+ * auto stays on the CPU and says so through gen_model_device. */
+START_TEST(model__cuda_absent)
+{
+    const char *path = KILN_TEST_TMP "/model-cuda.gguf";
+    write_variant(path, NULL, NULL, 0, 0);
+    int n_dev = 0;
+    core_err err = {0};
+    if (kern_cuda_device_count(&n_dev, &err) == 0 && n_dev > 0) {
+        return; /* a GPU machine: kiln-gpu-check covers the device path */
+    }
+    gen_model_options o = gen_model_options_default();
+    o.device = GEN_DEVICE_CUDA;
+    gen_model *m = NULL;
+    ck_assert_int_eq(gen_model_load(&m, path, &o, &err), CORE_EUNSUPPORTED);
+    ck_assert_ptr_null(m);
+    ck_assert_ptr_nonnull(strstr(err.msg, "cuda"));
+    o.device = GEN_DEVICE_AUTO;
+    ck_assert_msg(gen_model_load(&m, path, &o, &err) == 0, "%s", err.msg);
+    ck_assert_str_eq(gen_model_device(m), "cpu");
+    gen_model_free(m);
+}
+END_TEST
+
 TCase *tcase_model(void)
 {
     TCase *tc = tcase_create("model");
@@ -128,5 +172,7 @@ TCase *tcase_model(void)
     tcase_add_test(tc, model__loads_tiny_model);
     tcase_add_test(tc, model__damage_is_named);
     tcase_add_test(tc, model__enomem_leaks_nothing);
+    tcase_add_test(tc, model__big_spm_vocab);
+    tcase_add_test(tc, model__cuda_absent);
     return tc;
 }

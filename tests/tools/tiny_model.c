@@ -81,12 +81,31 @@ static const char gemma_template[] =
     "message['content'] + '<end_of_turn>\\n'}}{% endfor %}{% if add_generation_prompt %}"
     "{{'<start_of_turn>model\\n'}}{% endif %}";
 
+static core_str arena_str(core_arena *arena, const char *s);
+
 typedef struct vocab {
-    core_str tokens[TINY_MODEL_N_VOCAB];
-    float scores[TINY_MODEL_N_VOCAB];
-    int32_t types[TINY_MODEL_N_VOCAB];
+    core_str *tokens; /* (n) */
+    float *scores;    /* (n) */
+    int32_t *types;   /* (n) */
+    size_t n;
     core_str merges[N_BPE_MERGES];
 } vocab;
+
+/* Tokens past the base vocabulary: "x<id>" pieces, normal, scored below the base ones. */
+static int vocab_fill(vocab *v, core_arena *arena, size_t first, bool spm)
+{
+    for (size_t id = first; id < v->n; id++) {
+        char text[32];
+        snprintf(text, sizeof(text), "%sx%zu", spm ? "\xe2\x96\x81" : "", id);
+        v->tokens[id] = arena_str(arena, text);
+        v->types[id] = TOKEN_TYPE_NORMAL;
+        v->scores[id] = -(float)id;
+        if (v->tokens[id].ptr == NULL) {
+            return CORE_ENOMEM;
+        }
+    }
+    return 0;
+}
 
 /* GPT-2's byte-to-unicode map: printable bytes stand for themselves, the rest for 256 + k. */
 static uint32_t gpt2_byte_codepoint(uint32_t b)
@@ -174,6 +193,9 @@ static int vocab_bpe_build(vocab *v, core_arena *arena, bool specials_first)
         }
         v->scores[i] = 0.0f;
     }
+    if (vocab_fill(v, arena, TINY_MODEL_N_VOCAB, false) != 0) {
+        return CORE_ENOMEM;
+    }
     return 0;
 }
 
@@ -205,7 +227,7 @@ static int vocab_spm_build(vocab *v, core_arena *arena)
             return CORE_ENOMEM;
         }
     }
-    return 0;
+    return vocab_fill(v, arena, TINY_MODEL_N_VOCAB, true);
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -472,7 +494,13 @@ static int hparams_add(gguf_writer *w, const tiny_model_spec *s, core_err *err)
     switch (s->arch) {
     case TINY_ARCH_LLAMA:
         /* As SmolLM2's file: the vocabulary size and the rotated dimensions are explicit. */
-        rc = rc != 0 ? rc : gguf_writer_add_u32(w, KEY("vocab_size"), TINY_MODEL_N_VOCAB, err);
+        rc =
+            rc != 0
+                ? rc
+                : gguf_writer_add_u32(
+                      w, KEY("vocab_size"),
+                      (uint32_t)(s->n_vocab > TINY_MODEL_N_VOCAB ? s->n_vocab : TINY_MODEL_N_VOCAB),
+                      err);
         rc = rc != 0
                  ? rc
                  : gguf_writer_add_u32(w, KEY("rope.dimension_count"), (uint32_t)s->head_dim, err);
@@ -503,8 +531,18 @@ static int tokenizer_add(gguf_writer *w, tiny_model *m, core_err *err)
         return core_err_set(err, CORE_ENOMEM, "tiny model: vocabulary: out of memory");
     }
     memset(v, 0, sizeof(*v));
+    v->n = m->n_vocab;
+    v->tokens = core_arena_alloc(m->arena, v->n * sizeof(*v->tokens));
+    v->scores = core_arena_alloc(m->arena, v->n * sizeof(*v->scores));
+    v->types = core_arena_alloc(m->arena, v->n * sizeof(*v->types));
+    if (v->tokens == NULL || v->scores == NULL || v->types == NULL) {
+        return core_err_set(err, CORE_ENOMEM, "tiny model: vocabulary: out of memory");
+    }
+    memset(v->tokens, 0, v->n * sizeof(*v->tokens));
+    memset(v->scores, 0, v->n * sizeof(*v->scores));
+    memset(v->types, 0, v->n * sizeof(*v->types));
     int rc = 0;
-    if (m->spec.arch == TINY_ARCH_GEMMA3) {
+    if (m->spec.arch == TINY_ARCH_GEMMA3 || m->spec.spm_vocab) {
         if (vocab_spm_build(v, m->arena) != 0) {
             return core_err_set(err, CORE_ENOMEM, "tiny model: vocabulary: out of memory");
         }
@@ -515,14 +553,13 @@ static int tokenizer_add(gguf_writer *w, tiny_model *m, core_err *err)
         rc = gguf_writer_add_str(w, "tokenizer.ggml.model", "llama", err);
         rc = rc != 0 ? rc : gguf_writer_add_str(w, "tokenizer.ggml.pre", "default", err);
         rc = rc != 0 ? rc
-                     : gguf_writer_add_arr_str(w, "tokenizer.ggml.tokens", v->tokens,
-                                               TINY_MODEL_N_VOCAB, err);
+                     : gguf_writer_add_arr_str(w, "tokenizer.ggml.tokens", v->tokens, v->n, err);
         rc = rc != 0 ? rc
                      : gguf_writer_add_arr(w, "tokenizer.ggml.scores", GGUF_VTYPE_FLOAT32,
-                                           v->scores, TINY_MODEL_N_VOCAB, err);
+                                           v->scores, v->n, err);
         rc = rc != 0 ? rc
                      : gguf_writer_add_arr(w, "tokenizer.ggml.token_type", GGUF_VTYPE_INT32,
-                                           v->types, TINY_MODEL_N_VOCAB, err);
+                                           v->types, v->n, err);
         rc = rc != 0 ? rc : gguf_writer_add_u32(w, "tokenizer.ggml.bos_token_id", 2, err);
         rc = rc != 0 ? rc : gguf_writer_add_u32(w, "tokenizer.ggml.eos_token_id", 1, err);
         rc = rc != 0 ? rc : gguf_writer_add_u32(w, "tokenizer.ggml.unknown_token_id", 3, err);
@@ -548,12 +585,10 @@ static int tokenizer_add(gguf_writer *w, tiny_model *m, core_err *err)
     rc = gguf_writer_add_str(w, "tokenizer.ggml.model", "gpt2", err);
     rc = rc != 0 ? rc
                  : gguf_writer_add_str(w, "tokenizer.ggml.pre", llama ? "smollm" : "qwen2", err);
-    rc = rc != 0 ? rc
-                 : gguf_writer_add_arr_str(w, "tokenizer.ggml.tokens", v->tokens,
-                                           TINY_MODEL_N_VOCAB, err);
+    rc = rc != 0 ? rc : gguf_writer_add_arr_str(w, "tokenizer.ggml.tokens", v->tokens, v->n, err);
     rc = rc != 0 ? rc
                  : gguf_writer_add_arr(w, "tokenizer.ggml.token_type", GGUF_VTYPE_INT32, v->types,
-                                       TINY_MODEL_N_VOCAB, err);
+                                       v->n, err);
     rc = rc != 0
              ? rc
              : gguf_writer_add_arr_str(w, "tokenizer.ggml.merges", v->merges, N_BPE_MERGES, err);
@@ -591,7 +626,7 @@ int tiny_model_new(tiny_model **out, const tiny_model_spec *spec, core_err *err)
         goto done;
     }
     m->spec = *spec;
-    m->n_vocab = TINY_MODEL_N_VOCAB;
+    m->n_vocab = spec->n_vocab > TINY_MODEL_N_VOCAB ? spec->n_vocab : TINY_MODEL_N_VOCAB;
     rc = core_arena_new(&m->arena, 1 << 20, err);
     if (rc != 0) {
         goto done;
@@ -604,7 +639,7 @@ int tiny_model_new(tiny_model **out, const tiny_model_spec *spec, core_err *err)
     memset(m->layers, 0, spec->n_layer * sizeof(*m->layers));
 
     const size_t q_dim = spec->n_head * spec->head_dim;
-    size_t n_max = TINY_MODEL_N_VOCAB * spec->n_embd;
+    size_t n_max = m->n_vocab * spec->n_embd;
     const size_t sizes[3] = {q_dim * spec->n_embd, spec->n_ff * spec->n_embd, n_max};
     for (size_t i = 0; i < 3; i++) {
         n_max = sizes[i] > n_max ? sizes[i] : n_max;
@@ -628,13 +663,12 @@ int tiny_model_new(tiny_model **out, const tiny_model_spec *spec, core_err *err)
     }
 
     /* Embeddings of half amplitude keep tied logits in a range where greedy choices are clear. */
-    m->token_embd =
-        matrix_add(&b, "token_embd.weight", TINY_MODEL_N_VOCAB, spec->n_embd, 0.5f, err, &rc);
+    m->token_embd = matrix_add(&b, "token_embd.weight", m->n_vocab, spec->n_embd, 0.5f, err, &rc);
     if (rc == 0) {
         m->output_norm = vector_add(&b, "output_norm.weight", spec->n_embd, 1.0f, 0.2f, err, &rc);
     }
     if (rc == 0 && spec->arch == TINY_ARCH_QWEN2) {
-        m->output = matrix_add(&b, "output.weight", TINY_MODEL_N_VOCAB, spec->n_embd,
+        m->output = matrix_add(&b, "output.weight", m->n_vocab, spec->n_embd,
                                sqrtf(3.0f / (float)spec->n_embd), err, &rc);
     } else {
         m->output = m->token_embd;

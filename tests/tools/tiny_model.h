@@ -45,6 +45,8 @@ typedef struct tiny_model_spec {
     float rope_base;     /* of the global (non-sliding) layers */
     float rope_base_swa; /* gemma3: of the sliding-window layers */
     float eps;           /* RMSNorm epsilon */
+    size_t n_vocab;      /* 0: TINY_MODEL_N_VOCAB; more adds filler pieces (real models' size) */
+    bool spm_vocab;      /* a SentencePiece vocabulary for every arch (gemma3 always has one) */
 } tiny_model_spec;
 
 /**

@@ -1,0 +1,741 @@
+/*
+ * `kiln eval`: runs a HumanEval/MBPP-format task file through the pipeline (gen/solve.h) and
+ * grades every candidate against the task's hidden tests (`test`), which the pipeline never
+ * sees. Per problem it appends one JSON line to --out (notes/pipeline-schema.md): the
+ * pipeline's result plus the hidden verdicts, the raw samples' count of passes (pass@k with the
+ * unbiased estimator of Chen et al. 2021, eval_passk_mean), whether the ranked top-1 passes and
+ * whether any candidate does (the oracle). A rerun with the same --out and configuration skips
+ * the problems already there (resumable). --json prints the summary as the last stdout line.
+ */
+#include "cli/pipeline.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cjson/cJSON.h>
+
+#include "eval/eval.h"
+
+#define EVAL_K_MAX 16
+
+typedef struct eval_args {
+    const char *path;
+    const char *out_path;
+    const char *report_path;
+    size_t ks[EVAL_K_MAX];
+    size_t n_ks;
+    size_t limit; /* 0: all */
+    bool json;
+} eval_args;
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: kiln eval FILE.jsonl [-m MODEL] [-n N] [-k 1,10] [--rounds R] [--jobs J]\n"
+               "                 [--seed S] [--no-plan] [--no-grammar] [--no-repair]\n"
+               "                 [--limit N_TASKS] [--out results.jsonl] [--json]\n"
+               "                 [--report report.html] [--weights weights.json] [-t THREADS]\n\n"
+               "Runs every task through the pipeline and grades the candidates with the task's\n"
+               "hidden tests. Appends one JSON line per problem to --out (default: FILE's name\n"
+               "with .results.jsonl, in the current folder); a rerun skips problems already there\n"
+               "with the same configuration.\n"
+               "  -k LIST            pass@k values (default 1,10; those above -n are left out)\n"
+               "  --limit N          only the first N tasks\n"
+               "  --json             print the summary as one JSON object (last line)\n"
+               "  --report FILE      write an HTML report of the results\n");
+    cli_pipe_usage(f);
+}
+
+static bool parse_ks(eval_args *a, const char *arg)
+{
+    a->n_ks = 0;
+    const char *p = arg;
+    while (*p) {
+        char *end = NULL;
+        errno = 0;
+        unsigned long v = strtoul(p, &end, 10);
+        if (errno || end == p || v == 0 || a->n_ks == EVAL_K_MAX || (*end && *end != ',')) {
+            fprintf(stderr, "kiln eval: -k: expected a list like 1,10, got '%s'\n", arg);
+            return false;
+        }
+        a->ks[a->n_ks++] = v;
+        p = *end ? end + 1 : end;
+    }
+    return a->n_ks > 0;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Grading with the hidden tests                                                              */
+/* ------------------------------------------------------------------------------------------ */
+
+typedef struct grade {
+    bool run;
+    sbx_verdict verdict;
+    size_t n_run;
+    size_t n_passed;
+    char message[300];
+} grade;
+
+typedef struct grade_work {
+    sbx_pool *pool;
+    const eval_task *task;
+    const solve_result *res;
+    grade *grades;
+    long *same_as;      /* (n) index of an earlier candidate with the same code, or -1 */
+    atomic_size_t next; /* next candidate to grade; orders nothing else */
+    atomic_int rc;      /* first failure (0: none) */
+} grade_work;
+
+/* Replaces the bytes of s that are not valid UTF-8 with '?' (sandbox output may hold any
+   bytes; the records are JSON). */
+static void utf8_scrub(char *s)
+{
+    unsigned char *p = (unsigned char *)s;
+    while (*p) {
+        size_t n = *p < 0x80           ? 1
+                   : (*p >> 5) == 0x6  ? 2
+                   : (*p >> 4) == 0xe  ? 3
+                   : (*p >> 3) == 0x1e ? 4
+                                       : 0;
+        size_t k = 1;
+        while (n > 1 && k < n && (p[k] >> 6) == 0x2) {
+            k++;
+        }
+        if (n == 0 || k < n) {
+            *p++ = '?';
+            continue;
+        }
+        p += n;
+    }
+}
+
+static void *grade_worker(void *arg)
+{
+    grade_work *w = arg;
+    for (;;) {
+        size_t i = atomic_fetch_add(&w->next, 1);
+        if (i >= w->res->n_candidates) {
+            break;
+        }
+        if (w->same_as[i] >= 0) {
+            continue;
+        }
+        grade *g = &w->grades[i];
+        sbx_job job = sbx_job_default();
+        job.lang = w->res->lang == SOLVE_LANG_C ? SBX_LANG_C : SBX_LANG_PYTHON;
+        job.candidate = core_str_c(w->res->candidates[i].code);
+        job.tests = core_str_c(w->task->test);
+        job.entry = core_str_c(w->task->entry_point);
+        sbx_result sr;
+        memset(&sr, 0, sizeof(sr));
+        core_err err = {0};
+        int rc = sbx_pool_run(w->pool, &job, &sr, &err);
+        if (rc < 0) {
+            /* The hidden tests themselves are broken (or the sandbox failed): record it on
+               the candidate as an error; the verdict cannot be "passed". */
+            g->run = true;
+            g->verdict = SBX_VERDICT_ERROR;
+            snprintf(g->message, sizeof(g->message), "grading failed: %.250s", err.msg);
+            utf8_scrub(g->message);
+            int zero = 0;
+            atomic_compare_exchange_strong(&w->rc, &zero, rc);
+            sbx_result_dispose(&sr);
+            continue;
+        }
+        g->run = true;
+        g->verdict = sr.verdict;
+        g->n_run = sr.n_tests;
+        const char *msg = sr.message ? sr.message : "";
+        bool have_msg = false;
+        for (size_t t = 0; t < sr.n_tests; t++) {
+            if (sr.tests[t].status == SBX_TEST_PASSED) {
+                g->n_passed++;
+            } else if (!have_msg) {
+                msg = sr.tests[t].message;
+                have_msg = true;
+            }
+        }
+        snprintf(g->message, sizeof(g->message), "%s", msg);
+        utf8_scrub(g->message);
+        sbx_result_dispose(&sr);
+    }
+    return NULL;
+}
+
+static void grade_all(sbx_pool *pool, size_t n_jobs, const eval_task *task, const solve_result *res,
+                      grade *grades, long *same_as)
+{
+    for (size_t i = 0; i < res->n_candidates; i++) {
+        same_as[i] = -1;
+        for (size_t j = 0; j < i && same_as[i] < 0; j++) {
+            if (strcmp(res->candidates[i].code, res->candidates[j].code) == 0) {
+                same_as[i] = (long)j;
+            }
+        }
+    }
+    if (!pool || task->test[0] == '\0') {
+        return;
+    }
+    grade_work w;
+    memset(&w, 0, sizeof(w));
+    w.pool = pool;
+    w.task = task;
+    w.res = res;
+    w.grades = grades;
+    w.same_as = same_as;
+    atomic_init(&w.next, 0);
+    atomic_init(&w.rc, 0);
+    pthread_t th[SOLVE_N_MAX];
+    size_t n_started = 0;
+    for (size_t j = 1; j < n_jobs && j < SOLVE_N_MAX; j++) {
+        if (pthread_create(&th[n_started], NULL, grade_worker, &w) != 0) {
+            break;
+        }
+        n_started++;
+    }
+    grade_worker(&w);
+    for (size_t j = 0; j < n_started; j++) {
+        pthread_join(th[j], NULL);
+    }
+    for (size_t i = 0; i < res->n_candidates; i++) {
+        if (same_as[i] >= 0) {
+            grades[i] = grades[same_as[i]];
+        }
+    }
+}
+
+/*
+ * An MBPP task's text is prose, not code: the pipeline gets the signature of the reference
+ * solution's entry function with the text as its docstring (as MBPP evaluations usually show
+ * the function's name). The reference body and the tests stay hidden. NULL: out of memory;
+ * the prompt itself when there is no such def line.
+ */
+static const char *mbpp_prompt(core_arena *arena, const eval_task *task)
+{
+    size_t n = strlen(task->entry_point);
+    const char *def = NULL;
+    for (const char *p = strstr(task->solution, "def "); p && n > 0; p = strstr(p + 4, "def ")) {
+        const char *name = p + 4;
+        while (*name == ' ') {
+            name++;
+        }
+        if ((p == task->solution || p[-1] == '\n') && strncmp(name, task->entry_point, n) == 0 &&
+            name[n] == '(') {
+            def = p;
+            break;
+        }
+    }
+    if (!def) {
+        return task->prompt;
+    }
+    size_t len = strcspn(def, "\n");
+    while (len > 0 && (def[len - 1] == ' ' || def[len - 1] == '\r')) {
+        len--;
+    }
+    core_buf b = {0};
+    const char *out = NULL;
+    if (core_buf_appendf(&b, "%.*s\n    \"\"\"%s\n    \"\"\"\n", (int)len, def, task->prompt) ==
+        0) {
+        out = core_arena_strndup(arena, b.ptr, b.len);
+    }
+    core_buf_dispose(&b);
+    return out;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Records                                                                                    */
+/* ------------------------------------------------------------------------------------------ */
+
+static const char *model_name(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    return slash ? slash + 1 : path;
+}
+
+static cJSON *config_json(const cli_pipe *p)
+{
+    cJSON *c = cJSON_CreateObject();
+    if (!c) {
+        return NULL;
+    }
+    cJSON_AddNumberToObject(c, "n", (double)p->opts.n_candidates);
+    cJSON_AddNumberToObject(c, "rounds", (double)p->opts.n_rounds);
+    cJSON_AddBoolToObject(c, "plan", p->opts.plan);
+    cJSON_AddBoolToObject(c, "grammar", p->opts.grammar);
+    cJSON_AddBoolToObject(c, "repair", p->opts.repair);
+    cJSON_AddNumberToObject(c, "seed", (double)p->opts.seed);
+    cJSON_AddStringToObject(c, "model", model_name(cli_model_path(p->model_path)));
+    return c;
+}
+
+static cJSON *grade_json(const grade *g)
+{
+    cJSON *o = cJSON_CreateObject();
+    if (!o) {
+        return NULL;
+    }
+    cJSON_AddStringToObject(o, "verdict", g->run ? sbx_verdict_name(g->verdict) : "not-run");
+    cJSON_AddNumberToObject(o, "run", (double)g->n_run);
+    cJSON_AddNumberToObject(o, "passed", (double)g->n_passed);
+    cJSON_AddStringToObject(o, "message", g->message);
+    return o;
+}
+
+/* The record of one problem: the pipeline's JSON with the task id, configuration and grades. */
+static char *record_build(const eval_task *task, const cli_pipe *p, const solve_result *res,
+                          const grade *grades)
+{
+    core_buf js = {0};
+    char *text = NULL;
+    if (solve_result_to_json(&js, res, NULL) < 0) {
+        return NULL;
+    }
+    cJSON *sol = cJSON_Parse(js.ptr);
+    core_buf_dispose(&js);
+    cJSON *rec = cJSON_CreateObject();
+    if (!sol || !rec) {
+        goto done;
+    }
+    cJSON_AddStringToObject(rec, "task_id", task->task_id);
+    cJSON_AddItemToObject(rec, "language", cJSON_DetachItemFromObject(sol, "language"));
+    cJSON_AddItemToObject(rec, "config", config_json(p));
+    size_t n_samples_passed = 0;
+    bool oracle = false;
+    cJSON *cands = cJSON_GetObjectItem(sol, "candidates");
+    for (size_t i = 0; i < res->n_candidates; i++) {
+        bool pass = grades[i].run && grades[i].verdict == SBX_VERDICT_PASSED;
+        oracle = oracle || pass;
+        n_samples_passed += pass && i < res->n_round0;
+        cJSON *c = cJSON_GetArrayItem(cands, (int)i);
+        if (c) {
+            /* after "visible", as in the schema */
+            cJSON *hidden = grade_json(&grades[i]);
+            cJSON *card = cJSON_DetachItemFromObject(c, "card");
+            cJSON *score = cJSON_DetachItemFromObject(c, "score");
+            cJSON_AddItemToObject(c, "hidden", hidden);
+            cJSON_AddItemToObject(c, "card", card);
+            cJSON_AddItemToObject(c, "score", score);
+        }
+    }
+    static const char *const keys[] = {"plan",       "visible_tests", "visible_source",
+                                       "candidates", "chosen",        "n_samples"};
+    for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+        cJSON_AddItemToObject(rec, keys[i], cJSON_DetachItemFromObject(sol, keys[i]));
+    }
+    bool ranked = res->chosen >= 0 && grades[res->chosen].run &&
+                  grades[res->chosen].verdict == SBX_VERDICT_PASSED;
+    cJSON_AddNumberToObject(rec, "n_samples_passed", (double)n_samples_passed);
+    cJSON_AddBoolToObject(rec, "ranked_pass", ranked);
+    cJSON_AddBoolToObject(rec, "oracle_pass", oracle);
+    static const char *const tail[] = {"rounds_run", "timings_ms", "tokens", "tokens_prompt",
+                                       "tokens_generated"};
+    for (size_t i = 0; i < sizeof(tail) / sizeof(tail[0]); i++) {
+        cJSON_AddItemToObject(rec, tail[i], cJSON_DetachItemFromObject(sol, tail[i]));
+    }
+    text = cJSON_PrintUnformatted(rec);
+
+done:
+    cJSON_Delete(sol);
+    cJSON_Delete(rec);
+    return text;
+}
+
+/* What the summary needs from one record. */
+typedef struct tally {
+    size_t n_problems;
+    size_t *n; /* (n_problems) samples */
+    size_t *c; /* (n_problems) of those passing */
+    size_t cap;
+    size_t ranked;
+    size_t oracle;
+    double ms[SOLVE_N_STAGES + 1]; /* plan, write, test, repair, rank, total */
+    double tokens;
+} tally;
+
+static int tally_add(tally *t, const cJSON *rec)
+{
+    if (t->n_problems == t->cap) {
+        size_t cap = t->cap ? 2 * t->cap : 64;
+        size_t *n = core_realloc(t->n, cap * sizeof(*n));
+        if (!n) {
+            return CORE_ENOMEM;
+        }
+        t->n = n;
+        size_t *c = core_realloc(t->c, cap * sizeof(*c));
+        if (!c) {
+            return CORE_ENOMEM;
+        }
+        t->c = c;
+        t->cap = cap;
+    }
+    t->n[t->n_problems] = (size_t)cJSON_GetNumberValue(cJSON_GetObjectItem(rec, "n_samples"));
+    t->c[t->n_problems] =
+        (size_t)cJSON_GetNumberValue(cJSON_GetObjectItem(rec, "n_samples_passed"));
+    t->n_problems++;
+    t->ranked += cJSON_IsTrue(cJSON_GetObjectItem(rec, "ranked_pass"));
+    t->oracle += cJSON_IsTrue(cJSON_GetObjectItem(rec, "oracle_pass"));
+    const cJSON *tm = cJSON_GetObjectItem(rec, "timings_ms");
+    static const char *const names[] = {"plan", "write", "test", "repair", "rank", "total"};
+    for (size_t i = 0; i < SOLVE_N_STAGES + 1; i++) {
+        const cJSON *v = cJSON_GetObjectItem(tm, names[i]);
+        t->ms[i] += cJSON_IsNumber(v) ? v->valuedouble : 0.0;
+    }
+    const cJSON *tok = cJSON_GetObjectItem(rec, "tokens");
+    t->tokens += cJSON_IsNumber(tok) ? tok->valuedouble : 0.0;
+    return 0;
+}
+
+static char *summary_build(const tally *t, const eval_args *a, size_t n, double wall_s)
+{
+    cJSON *s = cJSON_CreateObject();
+    if (!s) {
+        return NULL;
+    }
+    cJSON_AddNumberToObject(s, "problems", (double)t->n_problems);
+    cJSON_AddNumberToObject(s, "n", (double)n);
+    cJSON *pk = cJSON_AddObjectToObject(s, "pass_at_k");
+    for (size_t i = 0; i < a->n_ks; i++) {
+        double v = 0.0;
+        size_t k = a->ks[i];
+        bool fits = true;
+        for (size_t j = 0; j < t->n_problems; j++) {
+            fits = fits && k <= t->n[j];
+        }
+        if (!fits || eval_passk_mean(&v, t->n, t->c, t->n_problems, k, NULL) < 0) {
+            continue;
+        }
+        char key[24];
+        snprintf(key, sizeof(key), "%zu", k);
+        cJSON_AddNumberToObject(pk, key, v);
+    }
+    double np = t->n_problems ? (double)t->n_problems : 1.0;
+    cJSON_AddNumberToObject(s, "ranked_top1", (double)t->ranked / np);
+    cJSON_AddNumberToObject(s, "oracle", (double)t->oracle / np);
+    double secs = t->ms[SOLVE_N_STAGES] / 1000.0;
+    cJSON_AddNumberToObject(s, "seconds", secs);
+    cJSON_AddNumberToObject(s, "tokens_per_s", secs > 0 ? t->tokens / secs : 0.0);
+    /* this invocation's wall time, grading included (records reused from --out cost none) */
+    cJSON_AddNumberToObject(s, "wall_seconds", wall_s);
+    cJSON *st = cJSON_AddObjectToObject(s, "stage_seconds");
+    static const char *const names[] = {"plan", "write", "test", "repair"};
+    for (size_t i = 0; i < 4; i++) {
+        cJSON_AddNumberToObject(st, names[i], t->ms[i] / 1000.0);
+    }
+    char *text = cJSON_PrintUnformatted(s);
+    cJSON_Delete(s);
+    return text;
+}
+
+/* Reads the records already in out_path whose configuration matches; returns a cJSON array. */
+static cJSON *done_load(const char *out_path, const cJSON *config)
+{
+    cJSON *done = cJSON_CreateArray();
+    FILE *f = fopen(out_path, "rb");
+    if (!f || !done) {
+        if (f) {
+            fclose(f);
+        }
+        return done;
+    }
+    core_buf buf = {0};
+    core_err err = {0};
+    if (cli_read_all(f, &buf, &err) == 0 && buf.ptr) {
+        char *save = NULL;
+        for (char *line = strtok_r(buf.ptr, "\n", &save); line;
+             line = strtok_r(NULL, "\n", &save)) {
+            cJSON *rec = cJSON_Parse(line);
+            if (rec && cJSON_IsString(cJSON_GetObjectItem(rec, "task_id")) &&
+                cJSON_Compare(cJSON_GetObjectItem(rec, "config"), config, true)) {
+                cJSON_AddItemToArray(done, rec);
+            } else {
+                cJSON_Delete(rec); /* a summary, another configuration, or a torn line */
+            }
+        }
+    }
+    core_buf_dispose(&buf);
+    fclose(f);
+    return done;
+}
+
+static const cJSON *done_find(const cJSON *done, const char *task_id)
+{
+    const cJSON *rec = NULL;
+    cJSON_ArrayForEach(rec, done)
+    {
+        if (strcmp(cJSON_GetObjectItem(rec, "task_id")->valuestring, task_id) == 0) {
+            return rec;
+        }
+    }
+    return NULL;
+}
+
+static char *default_out(const char *path)
+{
+    const char *base = strrchr(path, '/');
+    base = base ? base + 1 : path;
+    size_t len = strlen(base);
+    if (len > 6 && strcmp(base + len - 6, ".jsonl") == 0) {
+        len -= 6;
+    }
+    char *out = core_malloc(len + 16);
+    if (out) {
+        memcpy(out, base, len);
+        memcpy(out + len, ".results.jsonl", 15);
+    }
+    return out;
+}
+
+static int write_report(const char *out_path, const char *report_path, core_err *err)
+{
+#ifdef KILN_HAVE_EVAL_REPORT
+    core_buf in = {0};
+    core_buf html = {0};
+    FILE *f = fopen(out_path, "rb");
+    int rc = 0;
+    if (!f) {
+        return core_err_set(err, CORE_EIO, "%s: %s", out_path, strerror(errno));
+    }
+    rc = cli_read_all(f, &in, err);
+    fclose(f);
+    if (rc == 0) {
+        rc = eval_report_html(&html, (core_str){in.ptr, in.len}, err);
+    }
+    if (rc == 0) {
+        FILE *o = fopen(report_path, "wb");
+        if (!o || fwrite(html.ptr, 1, html.len, o) != html.len || fclose(o) != 0) {
+            rc = core_err_set(err, CORE_EIO, "%s: cannot write", report_path);
+        }
+    }
+    core_buf_dispose(&in);
+    core_buf_dispose(&html);
+    return rc;
+#else
+    (void)out_path;
+    return core_err_set(err, CORE_EUNSUPPORTED, "%s: this kiln has no HTML report (eval/report.c)",
+                        report_path);
+#endif
+}
+
+int cli_cmd_eval(int argc, char **argv)
+{
+    enum { O_K = CLI_PIPE_OPT_END, O_LIMIT, O_OUT, O_JSON, O_REPORT };
+    static const struct option longopts[] = {{"limit", required_argument, NULL, O_LIMIT},
+                                             {"out", required_argument, NULL, O_OUT},
+                                             {"json", no_argument, NULL, O_JSON},
+                                             {"report", required_argument, NULL, O_REPORT},
+                                             {"help", no_argument, NULL, 'h'},
+                                             CLI_PIPE_LONGOPTS,
+                                             {NULL, 0, NULL, 0}};
+    cli_pipe pipe;
+    cli_pipe_init(&pipe);
+    pipe.opts.n_candidates = 10;
+    eval_args a;
+    memset(&a, 0, sizeof(a));
+    a.ks[0] = 1;
+    a.ks[1] = 10;
+    a.n_ks = 2;
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "m:t:n:k:h", longopts, NULL)) != -1) {
+        int h = cli_pipe_option(&pipe, c, optarg);
+        if (h < 0) {
+            return CLI_EXIT_BAD;
+        }
+        if (h > 0) {
+            continue;
+        }
+        switch (c) {
+        case 'k':
+            if (!parse_ks(&a, optarg)) {
+                return CLI_EXIT_BAD;
+            }
+            break;
+        case O_LIMIT:
+            if (!cli_parse_size("--limit", optarg, &a.limit)) {
+                return CLI_EXIT_BAD;
+            }
+            break;
+        case O_OUT:
+            a.out_path = optarg;
+            break;
+        case O_JSON:
+            a.json = true;
+            break;
+        case O_REPORT:
+            a.report_path = optarg;
+            break;
+        case 'h':
+            usage(stdout);
+            return CLI_EXIT_OK;
+        default:
+            usage(stderr);
+            return CLI_EXIT_BAD;
+        }
+    }
+    if (optind != argc - 1) {
+        usage(stderr);
+        return CLI_EXIT_BAD;
+    }
+    a.path = argv[optind];
+
+    core_err err = {0};
+    core_arena *arena = NULL;
+    eval_task_set set = {0};
+    char *out_default = NULL;
+    cJSON *config = NULL;
+    cJSON *done = NULL;
+    FILE *out = NULL;
+    tally t;
+    memset(&t, 0, sizeof(t));
+    grade *grades = NULL;
+    long *same_as = NULL;
+    char *summary = NULL;
+    int status = CLI_EXIT_BAD;
+    bool tty = isatty(2) != 0;
+    uint64_t t_start = core_time_ns();
+
+    if (core_arena_new(&arena, 1 << 16, &err) < 0 ||
+        eval_task_set_load(&set, arena, a.path, &err) < 0) {
+        status = cli_fail(&err);
+        goto done;
+    }
+    if (!a.out_path) {
+        out_default = default_out(a.path);
+        if (!out_default) {
+            fprintf(stderr, "kiln eval: out of memory\n");
+            goto done;
+        }
+        a.out_path = out_default;
+    }
+    config = config_json(&pipe);
+    done = config ? done_load(a.out_path, config) : NULL;
+    out = fopen(a.out_path, "ab");
+    if (!config || !done || !out) {
+        fprintf(stderr, "kiln eval: %s: %s\n", a.out_path, out ? "out of memory" : strerror(errno));
+        goto done;
+    }
+    if (cli_pipe_open(&pipe, &err) < 0) {
+        status = cli_fail(&err);
+        goto done;
+    }
+    if (!pipe.pool) {
+        fprintf(stderr, "kiln eval: the hidden tests need the sandbox\n");
+        goto done;
+    }
+    size_t n_tasks = a.limit && a.limit < set.n_tasks ? a.limit : set.n_tasks;
+    size_t n_jobs = pipe.n_jobs ? pipe.n_jobs : sbx_pool_n_slots(pipe.pool);
+    for (size_t i = 0; i < n_tasks; i++) {
+        const eval_task *task = &set.tasks[i];
+        const cJSON *old = done_find(done, task->task_id);
+        if (old) {
+            if (tally_add(&t, old) < 0) {
+                fprintf(stderr, "kiln eval: out of memory\n");
+                goto done;
+            }
+            continue;
+        }
+        /* The hidden `test` is never part of the task the pipeline sees. */
+        const char *prompt =
+            task->format == EVAL_TASK_FORMAT_MBPP ? mbpp_prompt(arena, task) : task->prompt;
+        if (!prompt) {
+            fprintf(stderr, "kiln eval: out of memory\n");
+            goto done;
+        }
+        solve_task st = {strcmp(task->language, "c") == 0 ? SOLVE_LANG_C : SOLVE_LANG_PYTHON,
+                         core_str_c(prompt), core_str_c(task->entry_point),
+                         core_str_c(task->visible_tests)};
+        solve_result *res = NULL;
+        if (tty) {
+            fprintf(stderr, "\r\033[K[%zu/%zu] %s", i + 1, n_tasks, task->task_id);
+        }
+        if (solve_run(&res, pipe.engine, &st, &pipe.opts, NULL, NULL, &err) < 0) {
+            fprintf(stderr, "%skiln eval: %s: %s\n", tty ? "\n" : "", task->task_id, err.msg);
+            if (err.code == CORE_ENOMEM || err.code == CORE_ECANCELED) {
+                goto done;
+            }
+            continue; /* a task the pipeline cannot take (a bad prompt): say so, go on */
+        }
+        grades = core_calloc(res->n_candidates + 1, sizeof(*grades));
+        same_as = core_calloc(res->n_candidates + 1, sizeof(*same_as));
+        char *rec = NULL;
+        if (grades && same_as) {
+            grade_all(pipe.pool, n_jobs, task, res, grades, same_as);
+            rec = record_build(task, &pipe, res, grades);
+        }
+        cJSON *parsed = rec ? cJSON_Parse(rec) : NULL;
+        int trc = parsed ? tally_add(&t, parsed) : CORE_ENOMEM;
+        if (rec) {
+            fprintf(out, "%s\n", rec);
+            fflush(out);
+        }
+        if (tty && parsed) {
+            fprintf(stderr, ": %s",
+                    cJSON_IsTrue(cJSON_GetObjectItem(parsed, "ranked_pass")) ? "passed" : "failed");
+        }
+        cJSON_Delete(parsed);
+        cJSON_free(rec);
+        core_free(grades);
+        core_free(same_as);
+        grades = NULL;
+        same_as = NULL;
+        solve_result_free(res);
+        if (trc < 0) {
+            fprintf(stderr, "kiln eval: out of memory\n");
+            goto done;
+        }
+    }
+    if (tty) {
+        fprintf(stderr, "\r\033[K");
+    }
+    summary =
+        summary_build(&t, &a, pipe.opts.n_candidates, (double)(core_time_ns() - t_start) / 1e9);
+    if (!summary) {
+        fprintf(stderr, "kiln eval: out of memory\n");
+        goto done;
+    }
+    fprintf(out, "{\"summary\":%s}\n", summary);
+    fflush(out);
+    if (a.json) {
+        printf("%s\n", summary);
+    } else {
+        cJSON *s = cJSON_Parse(summary);
+        printf("problems %zu, n %zu\n", t.n_problems, pipe.opts.n_candidates);
+        const cJSON *kv = NULL;
+        cJSON_ArrayForEach(kv, cJSON_GetObjectItem(s, "pass_at_k"))
+        {
+            printf("pass@%s      %.3f\n", kv->string, kv->valuedouble);
+        }
+        printf("ranked top-1 %.3f\noracle       %.3f\nseconds      %.1f\n",
+               cJSON_GetNumberValue(cJSON_GetObjectItem(s, "ranked_top1")),
+               cJSON_GetNumberValue(cJSON_GetObjectItem(s, "oracle")),
+               cJSON_GetNumberValue(cJSON_GetObjectItem(s, "seconds")));
+        cJSON_Delete(s);
+    }
+    status = CLI_EXIT_OK;
+    if (a.report_path) {
+        fclose(out);
+        out = NULL;
+        if (write_report(a.out_path, a.report_path, &err) < 0) {
+            status = cli_fail(&err);
+        }
+    }
+
+done:
+    if (out) {
+        fclose(out);
+    }
+    cJSON_free(summary);
+    core_free(grades);
+    core_free(same_as);
+    core_free(t.n);
+    core_free(t.c);
+    cJSON_Delete(config);
+    cJSON_Delete(done);
+    cli_pipe_close(&pipe);
+    core_free(out_default);
+    core_arena_free(arena);
+    return status;
+}

@@ -1,0 +1,438 @@
+/*
+ * `kiln solve`: runs the pipeline (gen/solve.h: plan, write, test, repair, rank) on one task,
+ * given as flags or as one HumanEval-format JSON object, and prints the chosen code (or, with
+ * --json, the whole result). Also holds what `kiln eval` shares with it (cli/pipeline.h).
+ * Exit status: 0 a candidate passes the visible tests (or there are none to run), 1 none does,
+ * 2 bad usage or a failure.
+ */
+#include "cli/pipeline.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "eval/eval.h"
+
+/* ------------------------------------------------------------------------------------------ */
+/* Shared with kiln eval                                                                      */
+/* ------------------------------------------------------------------------------------------ */
+
+void cli_pipe_init(cli_pipe *p)
+{
+    memset(p, 0, sizeof(*p));
+    p->n_threads = 2;
+    p->device = GEN_DEVICE_AUTO;
+    p->opts = solve_options_default();
+}
+
+int cli_pipe_option(cli_pipe *p, int c, const char *arg)
+{
+    size_t v = 0;
+    switch (c) {
+    case 'm':
+        p->model_path = arg;
+        return 1;
+    case 't':
+        return cli_parse_size("--threads", arg, &p->n_threads) && p->n_threads > 0 ? 1 : -1;
+    case 'n':
+        if (!cli_parse_size("-n", arg, &v) || v == 0 || v > SOLVE_N_MAX) {
+            fprintf(stderr, "kiln: -n must be in 1..%d\n", SOLVE_N_MAX);
+            return -1;
+        }
+        p->opts.n_candidates = v;
+        return 1;
+    case CLI_PIPE_OPT_SEED:
+        if (!cli_parse_size("--seed", arg, &v)) {
+            return -1;
+        }
+        p->opts.seed = v;
+        return 1;
+    case CLI_PIPE_OPT_ROUNDS:
+        return cli_parse_size("--rounds", arg, &p->opts.n_rounds) ? 1 : -1;
+    case CLI_PIPE_OPT_NO_PLAN:
+        p->opts.plan = false;
+        return 1;
+    case CLI_PIPE_OPT_NO_GRAMMAR:
+        p->opts.grammar = false;
+        return 1;
+    case CLI_PIPE_OPT_NO_REPAIR:
+        p->opts.repair = false;
+        return 1;
+    case CLI_PIPE_OPT_TEMP:
+        return cli_parse_float("--temp", arg, &p->opts.temp) ? 1 : -1;
+    case CLI_PIPE_OPT_MAX_TOKENS:
+        return cli_parse_size("--max-tokens", arg, &p->opts.n_code_tokens_max) &&
+                       p->opts.n_code_tokens_max > 0
+                   ? 1
+                   : -1;
+    case CLI_PIPE_OPT_GREEDY_FIRST:
+        p->opts.greedy_first = true;
+        return 1;
+    case CLI_PIPE_OPT_WEIGHTS:
+        p->weights = arg;
+        return 1;
+    case CLI_PIPE_OPT_JOBS:
+        return cli_parse_size("--jobs", arg, &p->n_jobs) ? 1 : -1;
+    case CLI_PIPE_OPT_DEVICE:
+        return cli_parse_device(arg, &p->device) ? 1 : -1;
+    default:
+        return 0;
+    }
+}
+
+void cli_pipe_usage(FILE *f)
+{
+    fprintf(f,
+            "  -m, --model PATH   GGUF model (default: models/SmolLM2-135M-Instruct.Q4_1.gguf)\n"
+            "  -t, --threads N    compute threads (default 2)\n"
+            "  -n N               candidates per round (default 8, at most %d)\n"
+            "      --rounds R     repair rounds when no candidate passes (default 2)\n"
+            "      --seed S       sampling seed (default 1)\n"
+            "      --temp T       sampling temperature (default 0.8)\n"
+            "      --max-tokens N tokens per candidate (default 256)\n"
+            "      --greedy-first candidate 0 of each round is greedy\n"
+            "      --no-plan, --no-grammar, --no-repair  switch a stage off\n"
+            "      --weights FILE ranking weights, a JSON object (see eval/eval.h)\n"
+            "      --jobs J       sandbox runs at once (default: one per CPU)\n"
+            "      --device D     cpu, cuda or auto (default auto: CUDA when present)\n",
+            SOLVE_N_MAX);
+}
+
+static void log_quiet(void *payload, core_log_level level, const char *msg)
+{
+    (void)payload;
+    (void)level;
+    fprintf(stderr, "kiln: %s\n", msg);
+}
+
+int cli_pipe_open(cli_pipe *p, core_err *err)
+{
+    int rc = 0;
+    core_buf weights = {0};
+    if (p->weights) {
+        FILE *f = fopen(p->weights, "rb");
+        if (!f) {
+            return core_err_set(err, CORE_ENOTFOUND, "%s: %s", p->weights, strerror(errno));
+        }
+        rc = cli_read_all(f, &weights, err);
+        fclose(f);
+        if (rc == 0) {
+            rc = eval_rank_options_parse(&p->opts.rank, (core_str){weights.ptr, weights.len}, err);
+        }
+        core_buf_dispose(&weights);
+        if (rc < 0) {
+            return core_err_wrap(err, rc, "%s", p->weights);
+        }
+    }
+    p->opts.n_test_jobs = p->n_jobs;
+    gen_model_options mo = gen_model_options_default();
+    rc = cli_model_load(&p->model, cli_model_path(p->model_path), &mo, p->device, err);
+    if (rc < 0) {
+        return rc;
+    }
+    sbx_pool_options po = sbx_pool_options_default();
+    if (p->n_jobs > 0) {
+        po.n_slots = p->n_jobs;
+    }
+    po.log = cli_log_stderr(false);
+    core_err perr = {0};
+    if (sbx_pool_new(&p->pool, &po, &perr) < 0) {
+        fprintf(stderr,
+                "kiln: warning: no sandbox (%s): candidates are ranked without running "
+                "tests\n",
+                perr.msg);
+        p->pool = NULL;
+    }
+    solve_engine_options eo = solve_engine_options_default();
+    eo.n_candidates_max = p->opts.n_candidates;
+    eo.n_threads = p->n_threads;
+    eo.log = (core_log){log_quiet, NULL, CORE_LOG_LEVEL_WARN};
+    return solve_engine_new(&p->engine, p->model, p->pool, &eo, err);
+}
+
+void cli_pipe_close(cli_pipe *p)
+{
+    solve_engine_free(p->engine);
+    sbx_pool_free(p->pool);
+    gen_model_free(p->model);
+    p->engine = NULL;
+    p->pool = NULL;
+    p->model = NULL;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* kiln solve                                                                                 */
+/* ------------------------------------------------------------------------------------------ */
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: kiln solve [--lang python|c] (--prompt TEXT | --prompt-file FILE)\n"
+               "                  [--entry NAME] [--tests FILE] [options]\n"
+               "       kiln solve [--task FILE] [options]     (one HumanEval JSON object; stdin "
+               "without --prompt)\n\n"
+               "Plans, writes N candidates, tests them against the visible tests in the sandbox\n"
+               "(--tests, the task's visible_tests, else the docstring's examples), repairs,\n"
+               "ranks, and prints the chosen code. The task's hidden `test` is never used.\n"
+               "  --json             print the whole result as one JSON object\n");
+    cli_pipe_usage(f);
+    fprintf(f, "Exit status: 0 the chosen code passes the visible tests (or none ran), 1 it "
+               "does not, 2 error.\n");
+}
+
+static int read_path(const char *path, core_buf *buf, core_err *err)
+{
+    FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
+    if (!f) {
+        return core_err_set(err, CORE_ENOTFOUND, "%s: %s", path, strerror(errno));
+    }
+    int rc = cli_read_all(f, buf, err);
+    if (f != stdin) {
+        fclose(f);
+    }
+    return rc < 0 ? core_err_wrap(err, rc, "%s", path) : 0;
+}
+
+static bool ident_char(char ch)
+{
+    return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+           ch == '_';
+}
+
+/* The function a prompt defines: Python's last `def NAME(`, C's name before the last '('. */
+static core_str guess_entry(const char *prompt, bool is_c)
+{
+    const char *best = NULL;
+    size_t best_len = 0;
+    if (!is_c) {
+        for (const char *p = strstr(prompt, "def "); p; p = strstr(p + 4, "def ")) {
+            const char *n = p + 4;
+            size_t len = 0;
+            while (ident_char(n[len])) {
+                len++;
+            }
+            if (len > 0 && n[len] == '(') {
+                best = n;
+                best_len = len;
+            }
+        }
+        return (core_str){best, best_len};
+    }
+    const char *paren = strrchr(prompt, '(');
+    if (!paren) {
+        return (core_str){NULL, 0};
+    }
+    const char *end = paren;
+    while (end > prompt && end[-1] == ' ') {
+        end--;
+    }
+    const char *start = end;
+    while (start > prompt && ident_char(start[-1])) {
+        start--;
+    }
+    return (core_str){start, (size_t)(end - start)};
+}
+
+typedef struct progress_state {
+    bool tty;
+} progress_state;
+
+static void on_progress(void *payload, const solve_event *ev)
+{
+    progress_state *ps = payload;
+    if (!ps->tty) {
+        return;
+    }
+    fprintf(stderr, "\r\033[K%s", solve_stage_name(ev->stage));
+    if (ev->round > 0) {
+        fprintf(stderr, " (repair round %zu)", ev->round);
+    }
+    fprintf(stderr, ": %zu/%zu candidates, %zu passing", ev->i_done, ev->n_total, ev->n_passed);
+    fflush(stderr);
+}
+
+int cli_cmd_solve(int argc, char **argv)
+{
+    enum { O_LANG = CLI_PIPE_OPT_END, O_PROMPT, O_PROMPT_FILE, O_ENTRY, O_TESTS, O_TASK, O_JSON };
+    static const struct option longopts[] = {
+        {"lang", required_argument, NULL, O_LANG},
+        {"prompt", required_argument, NULL, O_PROMPT},
+        {"prompt-file", required_argument, NULL, O_PROMPT_FILE},
+        {"entry", required_argument, NULL, O_ENTRY},
+        {"tests", required_argument, NULL, O_TESTS},
+        {"task", required_argument, NULL, O_TASK},
+        {"json", no_argument, NULL, O_JSON},
+        {"help", no_argument, NULL, 'h'},
+        CLI_PIPE_LONGOPTS,
+        {NULL, 0, NULL, 0}};
+    cli_pipe pipe;
+    cli_pipe_init(&pipe);
+    const char *lang = NULL;
+    const char *prompt_text = NULL;
+    const char *prompt_file = NULL;
+    const char *entry = NULL;
+    const char *tests_file = NULL;
+    const char *task_file = NULL;
+    bool json = false;
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "m:t:n:h", longopts, NULL)) != -1) {
+        int h = cli_pipe_option(&pipe, c, optarg);
+        if (h < 0) {
+            return CLI_EXIT_BAD;
+        }
+        if (h > 0) {
+            continue;
+        }
+        switch (c) {
+        case O_LANG:
+            lang = optarg;
+            break;
+        case O_PROMPT:
+            prompt_text = optarg;
+            break;
+        case O_PROMPT_FILE:
+            prompt_file = optarg;
+            break;
+        case O_ENTRY:
+            entry = optarg;
+            break;
+        case O_TESTS:
+            tests_file = optarg;
+            break;
+        case O_TASK:
+            task_file = optarg;
+            break;
+        case O_JSON:
+            json = true;
+            break;
+        case 'h':
+            usage(stdout);
+            return CLI_EXIT_OK;
+        default:
+            usage(stderr);
+            return CLI_EXIT_BAD;
+        }
+    }
+    if (optind != argc) {
+        usage(stderr);
+        return CLI_EXIT_BAD;
+    }
+
+    core_err err = {0};
+    core_buf prompt_buf = {0};
+    core_buf tests_buf = {0};
+    core_buf task_buf = {0};
+    core_buf out = {0};
+    core_arena *arena = NULL;
+    solve_result *res = NULL;
+    int status = CLI_EXIT_BAD;
+    solve_task task = {SOLVE_LANG_PYTHON, {NULL, 0}, {NULL, 0}, {NULL, 0}};
+
+    if (core_arena_new(&arena, 4096, &err) < 0) {
+        status = cli_fail(&err);
+        goto done;
+    }
+    if (!prompt_text && !prompt_file) {
+        /* A HumanEval object: --task FILE or standard input. */
+        eval_task et;
+        if (!task_file && isatty(0)) {
+            usage(stderr);
+            goto done;
+        }
+        if (read_path(task_file ? task_file : "-", &task_buf, &err) < 0) {
+            status = cli_fail(&err);
+            goto done;
+        }
+        core_str line = {task_buf.ptr, task_buf.len};
+        while (line.len > 0 && (line.ptr[line.len - 1] == '\n' || line.ptr[line.len - 1] == ' ' ||
+                                line.ptr[line.len - 1] == '\r')) {
+            line.len--;
+        }
+        if (eval_task_parse_line(&et, arena, line, 1, &err) < 0) {
+            status = cli_fail(&err);
+            goto done;
+        }
+        task.lang = strcmp(et.language, "c") == 0 ? SOLVE_LANG_C : SOLVE_LANG_PYTHON;
+        task.prompt = core_str_c(et.prompt);
+        task.entry = core_str_c(et.entry_point);
+        task.visible_tests = core_str_c(et.visible_tests);
+    } else {
+        if (prompt_file && read_path(prompt_file, &prompt_buf, &err) < 0) {
+            status = cli_fail(&err);
+            goto done;
+        }
+        task.prompt =
+            prompt_file ? (core_str){prompt_buf.ptr, prompt_buf.len} : core_str_c(prompt_text);
+    }
+    if (lang) {
+        if (strcmp(lang, "python") != 0 && strcmp(lang, "c") != 0) {
+            fprintf(stderr, "kiln solve: --lang must be python or c, not '%s'\n", lang);
+            goto done;
+        }
+        task.lang = strcmp(lang, "c") == 0 ? SOLVE_LANG_C : SOLVE_LANG_PYTHON;
+    }
+    if (entry) {
+        task.entry = core_str_c(entry);
+    } else if (task.entry.len == 0 && task.prompt.ptr) {
+        char *p = core_arena_strndup(arena, task.prompt.ptr, task.prompt.len);
+        task.entry = p ? guess_entry(p, task.lang == SOLVE_LANG_C) : (core_str){NULL, 0};
+        if (task.entry.len == 0) {
+            fprintf(stderr, "kiln solve: no function found in the prompt; give --entry\n");
+            goto done;
+        }
+    }
+    if (tests_file) {
+        if (read_path(tests_file, &tests_buf, &err) < 0) {
+            status = cli_fail(&err);
+            goto done;
+        }
+        task.visible_tests = (core_str){tests_buf.ptr, tests_buf.len};
+    }
+    if (cli_pipe_open(&pipe, &err) < 0) {
+        status = cli_fail(&err);
+        goto done;
+    }
+    progress_state ps = {isatty(2) != 0};
+    solve_progress prog = {on_progress, &ps};
+    int rc = solve_run(&res, pipe.engine, &task, &pipe.opts, &prog, NULL, &err);
+    if (ps.tty) {
+        fprintf(stderr, "\r\033[K");
+    }
+    if (rc < 0) {
+        status = cli_fail(&err);
+        goto done;
+    }
+    if (json) {
+        if (solve_result_to_json(&out, res, &err) < 0) {
+            status = cli_fail(&err);
+            goto done;
+        }
+        printf("%s\n", out.ptr);
+    } else if (res->chosen >= 0) {
+        fputs(res->candidates[res->chosen].code, stdout);
+    }
+    if (res->tests_source == SOLVE_TESTS_NONE) {
+        fprintf(stderr, "kiln: no visible tests (none given, no docstring examples): ranked "
+                        "without execution\n");
+        status = CLI_EXIT_OK;
+    } else {
+        const solve_candidate *best = res->chosen >= 0 ? &res->candidates[res->chosen] : NULL;
+        bool ok = best && best->tested && best->verdict == SBX_VERDICT_PASSED;
+        if (!ok) {
+            fprintf(stderr, "kiln: no candidate passes the visible tests%s%s\n",
+                    best && best->message[0] ? ": " : "", best ? best->message : "");
+        }
+        status = ok ? CLI_EXIT_OK : CLI_EXIT_FAIL;
+    }
+
+done:
+    solve_result_free(res);
+    cli_pipe_close(&pipe);
+    core_buf_dispose(&prompt_buf);
+    core_buf_dispose(&tests_buf);
+    core_buf_dispose(&task_buf);
+    core_buf_dispose(&out);
+    core_arena_free(arena);
+    return status;
+}

@@ -1,0 +1,74 @@
+/*
+ * Private to cli/: what `kiln solve` and `kiln eval` share (defined in cmd_solve.c): the
+ * pipeline's common options, and opening the model, the sandbox pool and the engine.
+ */
+#ifndef KILN_CLI_PIPELINE_H
+#define KILN_CLI_PIPELINE_H
+
+#include "cli/cli.h"
+
+#include <getopt.h>
+
+#include "gen/gen.h"
+#include "gen/solve.h"
+#include "sandbox/sbx.h"
+
+/* getopt codes of the shared options; commands number their own from CLI_PIPE_OPT_END. */
+enum {
+    CLI_PIPE_OPT_SEED = 300,
+    CLI_PIPE_OPT_ROUNDS,
+    CLI_PIPE_OPT_NO_PLAN,
+    CLI_PIPE_OPT_NO_GRAMMAR,
+    CLI_PIPE_OPT_NO_REPAIR,
+    CLI_PIPE_OPT_TEMP,
+    CLI_PIPE_OPT_MAX_TOKENS,
+    CLI_PIPE_OPT_GREEDY_FIRST,
+    CLI_PIPE_OPT_WEIGHTS,
+    CLI_PIPE_OPT_JOBS,
+    CLI_PIPE_OPT_DEVICE,
+    CLI_PIPE_OPT_END,
+};
+
+/* The long options above, for appending to a command's table (no terminator). */
+/* clang-format off */
+#define CLI_PIPE_LONGOPTS                                                                          \
+    {"model", required_argument, NULL, 'm'},                                                       \
+    {"threads", required_argument, NULL, 't'},                                                     \
+    {"n", required_argument, NULL, 'n'},                                                           \
+    {"seed", required_argument, NULL, CLI_PIPE_OPT_SEED},                                          \
+    {"rounds", required_argument, NULL, CLI_PIPE_OPT_ROUNDS},                                      \
+    {"no-plan", no_argument, NULL, CLI_PIPE_OPT_NO_PLAN},                                          \
+    {"no-grammar", no_argument, NULL, CLI_PIPE_OPT_NO_GRAMMAR},                                    \
+    {"no-repair", no_argument, NULL, CLI_PIPE_OPT_NO_REPAIR},                                      \
+    {"temp", required_argument, NULL, CLI_PIPE_OPT_TEMP},                                          \
+    {"max-tokens", required_argument, NULL, CLI_PIPE_OPT_MAX_TOKENS},                              \
+    {"greedy-first", no_argument, NULL, CLI_PIPE_OPT_GREEDY_FIRST},                                \
+    {"weights", required_argument, NULL, CLI_PIPE_OPT_WEIGHTS},                                    \
+    {"jobs", required_argument, NULL, CLI_PIPE_OPT_JOBS},                                          \
+    {"device", required_argument, NULL, CLI_PIPE_OPT_DEVICE}
+/* clang-format on */
+
+typedef struct cli_pipe {
+    const char *model_path; /* -m, NULL: the default */
+    size_t n_threads;       /* -t */
+    size_t n_jobs;          /* --jobs: sandbox runs at once (0: the pool's slots) */
+    int device;             /* --device: a gen_device (default GEN_DEVICE_AUTO) */
+    const char *weights;    /* --weights FILE */
+    solve_options opts;
+    /* opened by cli_pipe_open */
+    gen_model *model;
+    sbx_pool *pool;
+    solve_engine *engine;
+} cli_pipe;
+
+void cli_pipe_init(cli_pipe *p);
+/* Handles a shared option; returns 1 when handled, 0 when not one of them, -1 when bad. */
+int cli_pipe_option(cli_pipe *p, int c, const char *arg);
+/* Help text of the shared options. */
+void cli_pipe_usage(FILE *f);
+/* Loads the model, the weights file, the sandbox pool (a host without the sandbox's features
+   gets a warning and no pool) and the engine. */
+int cli_pipe_open(cli_pipe *p, core_err *err);
+void cli_pipe_close(cli_pipe *p);
+
+#endif /* KILN_CLI_PIPELINE_H */

@@ -1,0 +1,905 @@
+/*
+ * The pipeline driver: plan, write, test, repair, rank (see gen/solve.h). The engine keeps one
+ * decoding context with a sequence for the shared prompt (0) and one per candidate (1..N).
+ * The shared prompt (system turn, worked example, task, plan) is decoded once per task into
+ * sequence 0 and every round copies it instead of recomputing it: round 0 appends the code
+ * fence and the task's code, a repair round appends the failing candidate, its test message
+ * and the same code. Sandbox runs go to the pool from up to n_test_jobs threads at once. The
+ * score cards follow eval_card: visible tests, parse check, limits, gram_metrics quality and
+ * the mean log-probability; behavior (for CodeT-style agreement) is the candidate's test
+ * outcomes, or its whitespace-free code when nothing ran (AlphaCode-style clustering).
+ */
+#include "gen/solve_int.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+
+solve_options solve_options_default(void)
+{
+    solve_options o;
+    memset(&o, 0, sizeof(o));
+    o.n_candidates = 8;
+    o.n_rounds = 2;
+    o.plan = true;
+    o.grammar = true;
+    o.repair = true;
+    o.greedy_first = false;
+    o.repair_resample = true;
+    o.seed = 1;
+    o.temp = 0.8f;
+    o.top_p = 0.95f;
+    o.temp_plan = 0.0f;
+    o.n_plan_tokens_max = 96;
+    o.n_code_tokens_max = 256;
+    o.n_test_jobs = 0;
+    o.limits = sbx_limits_default();
+    o.rank = eval_rank_options_default();
+    return o;
+}
+
+solve_engine_options solve_engine_options_default(void)
+{
+    solve_engine_options o;
+    memset(&o, 0, sizeof(o));
+    o.n_candidates_max = 8;
+    o.n_ctx = 1536;
+    o.n_threads = 1;
+    return o;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Engine                                                                                     */
+/* ------------------------------------------------------------------------------------------ */
+
+static bool piece_is_fence(core_str piece)
+{
+    size_t i = 0;
+    while (i < piece.len && (piece.ptr[i] == ' ' || piece.ptr[i] == '\n' || piece.ptr[i] == '\t')) {
+        i++;
+    }
+    return piece.len - i >= 3 && memcmp(piece.ptr + i, "```", 3) == 0;
+}
+
+int solve_engine_new(solve_engine **out, const gen_model *model, sbx_pool *pool,
+                     const solve_engine_options *opts, core_err *err)
+{
+    int rc = 0;
+    solve_engine_options o = opts ? *opts : solve_engine_options_default();
+    *out = NULL;
+    if (o.n_candidates_max == 0 || o.n_candidates_max > SOLVE_N_MAX) {
+        return core_err_set(err, CORE_EINVAL, "solve: n_candidates_max %zu not in 1..%d",
+                            o.n_candidates_max, SOLVE_N_MAX);
+    }
+    solve_engine *e = core_calloc(1, sizeof(*e));
+    if (!e) {
+        return core_err_set(err, CORE_ENOMEM, "solve: out of memory for the engine");
+    }
+    e->model = model;
+    e->pool = pool;
+    e->log = o.log;
+    e->n_candidates_max = o.n_candidates_max;
+    e->n_vocab = gen_model_n_vocab(model);
+    gen_ctx_options co = gen_ctx_options_default();
+    co.n_ctx = o.n_ctx;
+    if (gen_model_n_ctx_train(model) > 0 && co.n_ctx > gen_model_n_ctx_train(model)) {
+        co.n_ctx = gen_model_n_ctx_train(model);
+    }
+    co.n_seq_max = o.n_candidates_max + 1;
+    co.n_outputs_max = co.n_seq_max;
+    co.n_batch_max = 512;
+    co.n_threads = o.n_threads ? o.n_threads : 1;
+    e->n_ctx = co.n_ctx;
+    rc = gen_ctx_new(&e->ctx, model, &co, err);
+    if (rc < 0) {
+        goto done;
+    }
+    e->pieces = core_calloc(e->n_vocab, sizeof(*e->pieces));
+    e->is_stop = core_calloc(e->n_vocab, sizeof(*e->is_stop));
+    e->scratch = core_calloc(e->n_vocab, sizeof(*e->scratch));
+    if (!e->pieces || !e->is_stop || !e->scratch) {
+        rc = core_err_set(err, CORE_ENOMEM, "solve: out of memory for the vocabulary");
+        goto done;
+    }
+    for (size_t t = 0; t < e->n_vocab; t++) {
+        e->pieces[t] = gen_model_token_piece(model, (int32_t)t, false);
+        e->is_stop[t] = gen_model_token_is_eog(model, (int32_t)t) || piece_is_fence(e->pieces[t]);
+    }
+    e->vocab = (gram_vocab){e->pieces, e->is_stop, e->n_vocab};
+    static const char *const names[2] = {"python", "c"};
+    for (size_t i = 0; i < 2; i++) {
+        core_err lerr = {0};
+        int lrc = gram_lang_load(&e->langs[i], names[i], &lerr);
+        if (lrc == CORE_ENOMEM) {
+            rc = core_err_set(err, lrc, "%s", lerr.msg);
+            goto done;
+        }
+        if (lrc < 0) {
+            core_log_write(&e->log, CORE_LOG_LEVEL_WARN, "solve: no %s grammar: %s", names[i],
+                           lerr.msg);
+        }
+    }
+    *out = e;
+    e = NULL;
+
+done:
+    solve_engine_free(e);
+    return rc;
+}
+
+void solve_engine_free(solve_engine *engine)
+{
+    if (!engine) {
+        return;
+    }
+    gen_ctx_free(engine->ctx);
+    gram_lang_free(engine->langs[0]);
+    gram_lang_free(engine->langs[1]);
+    core_free(engine->pieces);
+    core_free(engine->is_stop);
+    core_free(engine->scratch);
+    core_free(engine);
+}
+
+void solve_result_free(solve_result *result)
+{
+    if (!result) {
+        return;
+    }
+    for (size_t i = 0; i < result->n_candidates; i++) {
+        core_free(result->candidates[i].code);
+        core_free(result->candidates[i].message);
+        core_free(result->candidates[i].behavior);
+    }
+    core_free(result->candidates);
+    core_free(result->plan);
+    core_free(result->visible_tests);
+    core_free(result);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* One run                                                                                    */
+/* ------------------------------------------------------------------------------------------ */
+
+typedef struct run {
+    solve_engine *e;
+    const solve_task *task;
+    const solve_options *opts;
+    const solve_progress *progress;
+    const core_cancel *cancel;
+    solve_result *res;
+    size_t cap;        /* candidates allocated in res */
+    core_buf prefix;   /* the code the model continues from */
+    const char *tests; /* visible tests, "" when none */
+    int32_t *suffix;   /* round 0's suffix: the code fence and the code prefix, owned */
+    size_t n_suffix;
+    size_t n_passed; /* candidates passing the visible tests */
+} run;
+
+static void report(run *r, solve_stage stage, size_t round, size_t i_done, size_t n_total)
+{
+    if (r->progress && r->progress->fn) {
+        solve_event ev = {stage, round, i_done, n_total, r->n_passed};
+        r->progress->fn(r->progress->payload, &ev);
+    }
+}
+
+static int tokenize(run *r, core_str text, bool add_special, int32_t **ids, size_t *n,
+                    core_err *err)
+{
+    return gen_model_tokenize(r->e->model, text, add_special, true, ids, n, err);
+}
+
+/* Decodes text into sequence 0 (cleared first). */
+static int decode_shared(run *r, core_str text, core_err *err)
+{
+    int32_t *ids = NULL;
+    size_t n = 0;
+    int rc = gen_ctx_seq_truncate(r->e->ctx, 0, 0, err);
+    if (rc == 0) {
+        rc = tokenize(r, text, true, &ids, &n, err);
+    }
+    if (rc == 0 && n + 2 >= r->e->n_ctx) {
+        rc = core_err_set(err, CORE_ELIMIT,
+                          "solve: prompt of %zu tokens does not fit the %zu "
+                          "positions of the context",
+                          n, r->e->n_ctx);
+    }
+    if (rc == 0) {
+        gen_batch b = {ids, NULL, NULL, n};
+        rc = gen_ctx_decode(r->e->ctx, &b, err);
+        r->res->n_tokens_prompt += n;
+    }
+    core_free(ids);
+    return rc;
+}
+
+/* Steps a plan keeps (the prompt asks for at most 4). */
+#define SOLVE_PLAN_STEPS_MAX 4
+
+/* Lines begun in text (a line is begun by its first non-blank character). */
+static size_t plan_lines(const core_buf *text)
+{
+    size_t n = 0;
+    bool in_line = false;
+    for (size_t i = 0; i < text->len; i++) {
+        char ch = text->ptr[i];
+        if (ch == '\n') {
+            in_line = false;
+        } else if (!in_line && ch != ' ' && ch != '\t') {
+            in_line = true;
+            n++;
+        }
+    }
+    return n;
+}
+
+/* Stage 1: a greedy plan in sequence 0, cut at the end of turn or at the last full line. */
+static int stage_plan(run *r, core_err *err)
+{
+    solve_engine *e = r->e;
+    core_buf prompt = {0};
+    core_buf text = {0};
+    gen_sampler *s = NULL;
+    int rc = solve_prompt_build(&prompt, e->model, r->task, true, core_str_c(""), err);
+    if (rc == 0) {
+        rc = decode_shared(r, (core_str){prompt.ptr, prompt.len}, err);
+    }
+    gen_sampler_options so = gen_sampler_options_default();
+    so.temp = r->opts->temp_plan;
+    so.seed = r->opts->seed;
+    if (rc == 0) {
+        rc = gen_sampler_new(&s, &so, e->n_vocab, err);
+    }
+    bool ended = false;
+    for (size_t i = 0; rc == 0 && i < r->opts->n_plan_tokens_max; i++) {
+        if (core_cancel_is_requested(r->cancel)) {
+            rc = core_err_set(err, CORE_ECANCELED, "solve: canceled while planning");
+            break;
+        }
+        int32_t tok = 0;
+        rc = gen_sampler_sample(s, gen_ctx_logits(e->ctx, 0), NULL, &tok, err);
+        if (rc < 0) {
+            break;
+        }
+        r->res->n_tokens_generated++;
+        if (e->is_stop[tok]) {
+            ended = true;
+            break;
+        }
+        gen_sampler_accept(s, tok);
+        core_str piece = e->pieces[tok];
+        if (core_buf_append(&text, piece.ptr, piece.len) < 0) {
+            rc = core_err_set(err, CORE_ENOMEM, "solve: out of memory for the plan");
+            break;
+        }
+        if (plan_lines(&text) > SOLVE_PLAN_STEPS_MAX) {
+            /* The model tends to repeat its steps: keep the first few. */
+            ended = false;
+            break;
+        }
+        gen_batch b = {&tok, NULL, NULL, 1};
+        rc = gen_ctx_decode(e->ctx, &b, err);
+    }
+    if (rc == 0) {
+        size_t len = text.len;
+        if (!ended) {
+            while (len > 0 && text.ptr[len - 1] != '\n') {
+                len--;
+            }
+        }
+        while (len > 0 && (text.ptr[len - 1] == '\n' || text.ptr[len - 1] == ' ')) {
+            len--;
+        }
+        size_t start = 0;
+        while (start < len && (text.ptr[start] == '\n' || text.ptr[start] == ' ')) {
+            start++;
+        }
+        core_free(r->res->plan);
+        r->res->plan = core_strndup(text.ptr ? text.ptr + start : "", len - start);
+        if (!r->res->plan) {
+            rc = core_err_set(err, CORE_ENOMEM, "solve: out of memory for the plan");
+        }
+    }
+    gen_sampler_free(s);
+    core_buf_dispose(&prompt);
+    core_buf_dispose(&text);
+    return rc;
+}
+
+/* Whitespace-free code: candidates that differ only in layout behave alike. */
+static char *code_key(const char *code)
+{
+    size_t n = strlen(code);
+    char *k = core_malloc(n + 1);
+    if (!k) {
+        return NULL;
+    }
+    size_t j = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (code[i] != ' ' && code[i] != '\t' && code[i] != '\n' && code[i] != '\r') {
+            k[j++] = code[i];
+        }
+    }
+    k[j] = '\0';
+    return k;
+}
+
+/* Turns written candidates into result candidates (code, parse check, quality). */
+static int add_candidates(run *r, solve__cand *cands, size_t n, size_t round, core_err *err)
+{
+    solve_result *res = r->res;
+    if (res->n_candidates + n > r->cap) {
+        size_t cap = (res->n_candidates + n) * 2;
+        solve_candidate *c = core_realloc(res->candidates, cap * sizeof(*c));
+        if (!c) {
+            return core_err_set(err, CORE_ENOMEM, "solve: out of memory for candidates");
+        }
+        res->candidates = c;
+        r->cap = cap;
+    }
+    const gram_lang *gl = r->e->langs[r->task->lang];
+    for (size_t i = 0; i < n; i++) {
+        solve__cand *w = &cands[i];
+        solve_candidate *c = &res->candidates[res->n_candidates];
+        memset(c, 0, sizeof(*c));
+        size_t len = r->prefix.len + w->end + 1;
+        c->code = core_malloc(len + 1);
+        c->message = core_strndup("", 0);
+        if (!c->code || !c->message) {
+            core_free(c->code);
+            core_free(c->message);
+            return core_err_set(err, CORE_ENOMEM, "solve: out of memory for candidates");
+        }
+        memcpy(c->code, r->prefix.ptr, r->prefix.len);
+        if (w->end > 0) {
+            memcpy(c->code + r->prefix.len, w->text.ptr, w->end);
+        }
+        c->code[len - 1] = '\n';
+        c->code[len] = '\0';
+        res->n_candidates++;
+        c->round = round;
+        c->n_tokens = w->n_tokens;
+        c->logprob_mean = w->n_tokens ? w->logprob_sum / (double)w->n_tokens : 0.0;
+        c->ended = w->ended;
+        c->parses = true;
+        c->card.has_logprob = w->n_tokens > 0;
+        c->card.logprob_mean = c->logprob_mean;
+        if (gl) {
+            gram_metrics m;
+            int rc = gram_metrics_compute(&m, gl, core_str_c(c->code), err);
+            if (rc == CORE_ENOMEM) {
+                return rc;
+            }
+            if (rc == 0) {
+                c->parses = m.parses;
+                c->card.has_quality = true;
+                c->card.quality = (eval_quality){m.cyclomatic,  m.nesting_max,     m.n_lines,
+                                                 m.n_tokens,    m.n_comment_lines, m.n_names,
+                                                 m.n_names_bad, m.n_names_short};
+            } else {
+                c->parses = false;
+                core_err_clear(err);
+            }
+        }
+        c->card.parses = c->parses;
+    }
+    return 0;
+}
+
+/* Stages 2 and 4: writes n candidates from suffixes and adds them to the result. */
+static int write_round(run *r, int32_t *const *suffixes, const size_t *n_suffixes, size_t n,
+                       size_t round, core_err *err)
+{
+    solve__cand cands[SOLVE_N_MAX];
+    memset(cands, 0, sizeof(cands));
+    size_t n_before = r->res->n_tokens_prompt;
+    int rc = solve__write(r->e, cands, suffixes, n_suffixes, n, r->task->lang,
+                          (core_str){r->prefix.ptr, r->prefix.len}, r->opts, round, r->cancel,
+                          &r->res->n_tokens_prompt, err);
+    (void)n_before;
+    if (rc == 0) {
+        for (size_t i = 0; i < n; i++) {
+            r->res->n_tokens_generated += cands[i].n_tokens;
+        }
+        rc = add_candidates(r, cands, n, round, err);
+    }
+    for (size_t i = 0; i < n; i++) {
+        solve__cand_dispose(&cands[i]);
+    }
+    return rc;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Stage 3: tests                                                                             */
+/* ------------------------------------------------------------------------------------------ */
+
+typedef struct test_work {
+    run *r;
+    size_t first; /* candidates first .. first + n - 1 */
+    size_t n;
+    atomic_size_t next; /* the next candidate to take; orders nothing else */
+    pthread_mutex_t mu; /* protects rc and err */
+    int rc;
+    core_err err;
+} test_work;
+
+static int summarize(solve_candidate *c, const sbx_result *sr)
+{
+    core_buf beh = {0};
+    const char *msg = sr->message ? sr->message : "";
+    const char *first_name = "";
+    size_t passed = 0;
+    int rc = 0;
+    for (size_t i = 0; i < sr->n_tests && rc == 0; i++) {
+        const sbx_test *t = &sr->tests[i];
+        if (t->status == SBX_TEST_PASSED) {
+            passed++;
+        } else if (first_name[0] == '\0') {
+            first_name = t->name;
+            msg = t->message;
+        }
+        rc = core_buf_appendf(&beh, "%s %s %s\n", t->name, sbx_test_status_name(t->status),
+                              t->message);
+    }
+    if (rc == 0) {
+        rc = core_buf_appendf(&beh, "%s %s\n", sbx_verdict_name(sr->verdict),
+                              sr->n_tests ? "" : msg);
+    }
+    c->tested = true;
+    c->verdict = sr->verdict;
+    c->n_tests_run = sr->n_tests;
+    c->n_tests_passed = passed;
+    c->card.n_tests_run = sr->n_tests ? sr->n_tests : 1;
+    c->card.n_tests_passed = passed;
+    if (sr->verdict != SBX_VERDICT_PASSED && passed >= c->card.n_tests_run) {
+        c->card.n_tests_run = passed + 1; /* a limit or a crash after the last test */
+    }
+    c->card.limit_hit = sr->verdict == SBX_VERDICT_LIMIT;
+    char text[400];
+    if (sr->verdict == SBX_VERDICT_LIMIT && first_name[0] == '\0') {
+        snprintf(text, sizeof(text), "limit %s: %s", sbx_limit_name(sr->limit), msg);
+    } else {
+        snprintf(text, sizeof(text), "%s", msg);
+    }
+    char *m = core_strndup(text, strlen(text));
+    if (rc < 0 || !m) {
+        core_free(m);
+        core_buf_dispose(&beh);
+        return CORE_ENOMEM;
+    }
+    core_free(c->message);
+    c->message = m;
+    core_free(c->behavior);
+    c->behavior = beh.ptr;
+    c->card.behavior = (core_str){beh.ptr, beh.len};
+    return 0;
+}
+
+static void *test_worker(void *arg)
+{
+    test_work *w = arg;
+    run *r = w->r;
+    for (;;) {
+        size_t i = atomic_fetch_add(&w->next, 1);
+        if (i >= w->n) {
+            break;
+        }
+        solve_candidate *c = &r->res->candidates[w->first + i];
+        sbx_job job = sbx_job_default();
+        job.lang = r->task->lang == SOLVE_LANG_C ? SBX_LANG_C : SBX_LANG_PYTHON;
+        job.candidate = core_str_c(c->code);
+        job.tests = core_str_c(r->tests);
+        job.entry = r->task->entry;
+        job.limits = r->opts->limits;
+        if (r->cancel) {
+            job.cancel = *r->cancel;
+        }
+        sbx_result sr;
+        memset(&sr, 0, sizeof(sr));
+        core_err err = {0};
+        int rc = sbx_pool_run(r->e->pool, &job, &sr, &err);
+        if (rc == 0) {
+            rc = summarize(c, &sr);
+            if (rc < 0) {
+                core_err_set(&err, rc, "solve: out of memory for test results");
+            }
+        }
+        sbx_result_dispose(&sr);
+        if (rc < 0) {
+            pthread_mutex_lock(&w->mu);
+            if (w->rc == 0) {
+                w->rc = rc;
+                w->err = err;
+            }
+            pthread_mutex_unlock(&w->mu);
+            break;
+        }
+    }
+    return NULL;
+}
+
+static void set_untested(solve_candidate *c)
+{
+    char *k = code_key(c->code);
+    if (k) {
+        core_free(c->behavior);
+        c->behavior = k;
+        c->card.behavior = core_str_c(k);
+    }
+}
+
+/* Runs the visible tests of candidates first.. in the pool, n_test_jobs at a time. */
+static int stage_test(run *r, size_t first, core_err *err)
+{
+    size_t n = r->res->n_candidates - first;
+    if (r->tests[0] == '\0' || !r->e->pool) {
+        for (size_t i = first; i < r->res->n_candidates; i++) {
+            set_untested(&r->res->candidates[i]);
+        }
+        return 0;
+    }
+    test_work w;
+    memset(&w, 0, sizeof(w));
+    w.r = r;
+    w.first = first;
+    w.n = n;
+    atomic_init(&w.next, 0);
+    pthread_mutex_init(&w.mu, NULL);
+    size_t n_jobs = r->opts->n_test_jobs ? r->opts->n_test_jobs : sbx_pool_n_slots(r->e->pool);
+    n_jobs = n_jobs < n ? n_jobs : n;
+    n_jobs = n_jobs ? n_jobs : 1;
+    pthread_t th[SOLVE_N_MAX];
+    size_t n_started = 0;
+    for (size_t j = 1; j < n_jobs && j < SOLVE_N_MAX; j++) {
+        if (pthread_create(&th[n_started], NULL, test_worker, &w) != 0) {
+            break; /* fewer threads: the caller's loop takes the rest */
+        }
+        n_started++;
+    }
+    test_worker(&w);
+    for (size_t j = 0; j < n_started; j++) {
+        pthread_join(th[j], NULL);
+    }
+    pthread_mutex_destroy(&w.mu);
+    if (w.rc == CORE_EPARSE && r->res->tests_source == SOLVE_TESTS_DOCSTRING) {
+        /* The extracted examples are not valid Python: rank without them. */
+        core_log_write(&r->e->log, CORE_LOG_LEVEL_WARN,
+                       "solve: docstring tests unusable (%s); ranking without execution",
+                       w.err.msg);
+        r->tests = "";
+        r->res->tests_source = SOLVE_TESTS_NONE;
+        core_free(r->res->visible_tests);
+        r->res->visible_tests = core_strndup("", 0);
+        for (size_t i = 0; i < r->res->n_candidates; i++) {
+            solve_candidate *c = &r->res->candidates[i];
+            c->tested = false;
+            c->card.n_tests_run = 0;
+            c->card.n_tests_passed = 0;
+            c->card.limit_hit = false;
+            set_untested(c);
+        }
+        return r->res->visible_tests ? 0 : core_err_set(err, CORE_ENOMEM, "solve: out of memory");
+    }
+    if (w.rc < 0) {
+        if (err) {
+            *err = w.err;
+        }
+        return w.rc;
+    }
+    for (size_t i = first; i < r->res->n_candidates; i++) {
+        r->n_passed +=
+            r->res->candidates[i].tested && r->res->candidates[i].verdict == SBX_VERDICT_PASSED;
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Stage 4: repair                                                                            */
+/* ------------------------------------------------------------------------------------------ */
+
+/* Failing candidates worth repairing, best first (more tests passed, parses, likelier). */
+static size_t pick_failing(const run *r, size_t *out, size_t n_max)
+{
+    const solve_result *res = r->res;
+    size_t n = 0;
+    for (size_t i = 0; i < res->n_candidates; i++) {
+        const solve_candidate *c = &res->candidates[i];
+        if (!c->tested || c->verdict == SBX_VERDICT_PASSED) {
+            continue;
+        }
+        bool dup = false;
+        for (size_t j = 0; j < n && !dup; j++) {
+            dup = strcmp(res->candidates[out[j]].code, c->code) == 0;
+        }
+        if (dup) {
+            continue;
+        }
+        /* insertion by (passed desc, parses desc, logprob desc) */
+        size_t at = n;
+        while (at > 0) {
+            const solve_candidate *p = &res->candidates[out[at - 1]];
+            bool better = c->n_tests_passed != p->n_tests_passed
+                              ? c->n_tests_passed > p->n_tests_passed
+                          : c->parses != p->parses ? c->parses
+                                                   : c->logprob_mean > p->logprob_mean;
+            if (!better) {
+                break;
+            }
+            at--;
+        }
+        if (at >= n_max) {
+            continue;
+        }
+        size_t last = n < n_max ? n : n_max - 1;
+        memmove(out + at + 1, out + at, (last - at) * sizeof(*out));
+        out[at] = i;
+        n = n < n_max ? n + 1 : n_max;
+    }
+    return n;
+}
+
+static int repair_round(run *r, size_t round, core_err *err)
+{
+    size_t n = r->opts->n_candidates;
+    size_t pick[SOLVE_N_MAX];
+    size_t k = pick_failing(r, pick, n);
+    int32_t *suffixes[SOLVE_N_MAX];
+    size_t n_suffixes[SOLVE_N_MAX];
+    memset(suffixes, 0, sizeof(suffixes));
+    if (k == 0) {
+        return 0;
+    }
+    int rc = 0;
+    const char *fence = r->task->lang == SOLVE_LANG_C ? "```c\n" : "```python\n";
+    for (size_t i = 0; i < k && rc == 0; i++) {
+        const solve_candidate *c = &r->res->candidates[pick[i]];
+        core_buf text = {0};
+        rc = solve_prompt_repair(&text, r->e->model, r->task, core_str_c(c->code),
+                                 core_str_c(c->message[0] ? c->message : "wrong result"), err);
+        if (rc == 0 && (core_buf_appendf(&text, "%s", fence) < 0 ||
+                        core_buf_append(&text, r->prefix.ptr, r->prefix.len) < 0)) {
+            rc = core_err_set(err, CORE_ENOMEM, "solve: out of memory");
+        }
+        if (rc == 0) {
+            rc = tokenize(r, (core_str){text.ptr, text.len}, false, &suffixes[i], &n_suffixes[i],
+                          err);
+        }
+        core_buf_dispose(&text);
+    }
+    /* The first half of the new candidates repair the failing ones round-robin; with
+       repair_resample the rest sample afresh from the task's prompt (new seeds). */
+    int32_t *use[SOLVE_N_MAX];
+    size_t n_use[SOLVE_N_MAX];
+    size_t n_repair = r->opts->repair_resample && n > 1 ? (n + 1) / 2 : n;
+    for (size_t i = 0; i < n; i++) {
+        use[i] = i < n_repair ? suffixes[i % k] : r->suffix;
+        n_use[i] = i < n_repair ? n_suffixes[i % k] : r->n_suffix;
+    }
+    if (rc == 0) {
+        rc = write_round(r, use, n_use, n, round, err);
+    }
+    for (size_t i = 0; i < k; i++) {
+        core_free(suffixes[i]);
+    }
+    return rc;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* solve_run                                                                                  */
+/* ------------------------------------------------------------------------------------------ */
+
+static int rank_all(run *r, core_err *err)
+{
+    solve_result *res = r->res;
+    size_t n = res->n_candidates;
+    res->chosen = -1;
+    if (n == 0) {
+        return 0;
+    }
+    eval_card *cards = core_calloc(n, sizeof(*cards));
+    eval_score *scores = core_calloc(n, sizeof(*scores));
+    size_t *order = core_calloc(n, sizeof(*order));
+    int rc = 0;
+    if (!cards || !scores || !order) {
+        rc = core_err_set(err, CORE_ENOMEM, "solve: out of memory for ranking");
+        goto done;
+    }
+    for (size_t i = 0; i < n; i++) {
+        cards[i] = res->candidates[i].card;
+    }
+    rc = eval_rank(order, scores, cards, n, &r->opts->rank, err);
+    if (rc < 0) {
+        goto done;
+    }
+    for (size_t i = 0; i < n; i++) {
+        res->candidates[i].score = scores[i];
+    }
+    res->chosen = (long)order[0];
+
+done:
+    core_free(cards);
+    core_free(scores);
+    core_free(order);
+    return rc;
+}
+
+static int check_args(const solve_engine *e, const solve_task *task, const solve_options *o,
+                      core_err *err)
+{
+    if (o->n_candidates == 0 || o->n_candidates > e->n_candidates_max) {
+        return core_err_set(err, CORE_EINVAL,
+                            "solve: n_candidates %zu not in 1..%zu (the engine's maximum)",
+                            o->n_candidates, e->n_candidates_max);
+    }
+    if (task->lang != SOLVE_LANG_PYTHON && task->lang != SOLVE_LANG_C) {
+        return core_err_set(err, CORE_EINVAL, "solve: unknown language %d", (int)task->lang);
+    }
+    if (task->prompt.len == 0 || !task->prompt.ptr) {
+        return core_err_set(err, CORE_EINVAL, "solve: empty prompt");
+    }
+    if (task->entry.len == 0 || !task->entry.ptr) {
+        return core_err_set(err, CORE_EINVAL, "solve: no entry function name");
+    }
+    if (o->n_code_tokens_max == 0) {
+        return core_err_set(err, CORE_EINVAL, "solve: n_code_tokens_max is 0");
+    }
+    return 0;
+}
+
+int solve_run(solve_result **out, solve_engine *engine, const solve_task *task,
+              const solve_options *opts, const solve_progress *progress, const core_cancel *cancel,
+              core_err *err)
+{
+    solve_options o = opts ? *opts : solve_options_default();
+    run r;
+    memset(&r, 0, sizeof(r));
+    core_arena *arena = NULL;
+    core_buf prompt = {0};
+    *out = NULL;
+    int rc = check_args(engine, task, &o, err);
+    if (rc < 0) {
+        return rc;
+    }
+    uint64_t t_start = core_time_ns();
+    r.e = engine;
+    r.task = task;
+    r.opts = &o;
+    r.progress = progress;
+    r.cancel = cancel;
+    r.res = core_calloc(1, sizeof(*r.res));
+    if (!r.res) {
+        return core_err_set(err, CORE_ENOMEM, "solve: out of memory for the result");
+    }
+    r.res->lang = task->lang;
+    r.res->chosen = -1;
+    gen_ctx_set_cancel(engine->ctx, cancel);
+    rc = core_arena_new(&arena, 4096, err);
+    if (rc < 0) {
+        goto done;
+    }
+    rc = solve_tests_select(&r.tests, &r.res->tests_source, arena, task, err);
+    if (rc < 0) {
+        goto done;
+    }
+    if (!engine->pool && r.res->tests_source != SOLVE_TESTS_NONE) {
+        r.tests = "";
+        r.res->tests_source = SOLVE_TESTS_NONE;
+    }
+    r.res->visible_tests = core_strndup(r.tests, strlen(r.tests));
+    r.res->plan = core_strndup("", 0);
+    if (!r.res->visible_tests || !r.res->plan) {
+        rc = core_err_set(err, CORE_ENOMEM, "solve: out of memory");
+        goto done;
+    }
+    rc = solve_code_prefix(&r.prefix, task, err);
+    if (rc < 0) {
+        goto done;
+    }
+
+    /* 1. plan */
+    if (o.plan) {
+        uint64_t t0 = core_time_ns();
+        report(&r, SOLVE_STAGE_PLAN, 0, 0, 1);
+        rc = stage_plan(&r, err);
+        r.res->ns_stage[SOLVE_STAGE_PLAN] += core_time_ns() - t0;
+        if (rc < 0) {
+            goto done;
+        }
+    }
+
+    /* 2. write: the shared prompt in sequence 0, then the code fence and the task's code */
+    uint64_t t0 = core_time_ns();
+    report(&r, SOLVE_STAGE_WRITE, 0, 0, o.n_candidates);
+    rc = solve_prompt_build(&prompt, engine->model, task, false, core_str_c(r.res->plan), err);
+    if (rc == 0) {
+        rc = decode_shared(&r, (core_str){prompt.ptr, prompt.len}, err);
+    }
+    if (rc == 0) {
+        prompt.len = 0;
+        if (core_buf_appendf(&prompt, "%s", task->lang == SOLVE_LANG_C ? "```c\n" : "```python\n") <
+                0 ||
+            core_buf_append(&prompt, r.prefix.ptr, r.prefix.len) < 0) {
+            rc = core_err_set(err, CORE_ENOMEM, "solve: out of memory");
+        }
+    }
+    if (rc == 0) {
+        rc = tokenize(&r, (core_str){prompt.ptr, prompt.len}, false, &r.suffix, &r.n_suffix, err);
+    }
+    if (rc == 0) {
+        int32_t *use[SOLVE_N_MAX];
+        size_t n_use[SOLVE_N_MAX];
+        for (size_t i = 0; i < o.n_candidates; i++) {
+            use[i] = r.suffix;
+            n_use[i] = r.n_suffix;
+        }
+        rc = write_round(&r, use, n_use, o.n_candidates, 0, err);
+    }
+    r.res->ns_stage[SOLVE_STAGE_WRITE] += core_time_ns() - t0;
+    if (rc < 0) {
+        goto done;
+    }
+    r.res->n_round0 = r.res->n_candidates;
+    report(&r, SOLVE_STAGE_WRITE, 0, o.n_candidates, o.n_candidates);
+
+    /* 3. test */
+    t0 = core_time_ns();
+    report(&r, SOLVE_STAGE_TEST, 0, 0, o.n_candidates);
+    rc = stage_test(&r, 0, err);
+    r.res->ns_stage[SOLVE_STAGE_TEST] += core_time_ns() - t0;
+    if (rc < 0) {
+        goto done;
+    }
+    report(&r, SOLVE_STAGE_TEST, 0, o.n_candidates, o.n_candidates);
+
+    /* 4. repair */
+    for (size_t round = 1; o.repair && round <= o.n_rounds && r.n_passed == 0 && r.tests[0];
+         round++) {
+        size_t first = r.res->n_candidates;
+        t0 = core_time_ns();
+        report(&r, SOLVE_STAGE_REPAIR, round, 0, o.n_candidates);
+        rc = repair_round(&r, round, err);
+        r.res->ns_stage[SOLVE_STAGE_REPAIR] += core_time_ns() - t0;
+        if (rc < 0) {
+            goto done;
+        }
+        if (r.res->n_candidates == first) {
+            break;
+        }
+        r.res->n_rounds_run = round;
+        t0 = core_time_ns();
+        report(&r, SOLVE_STAGE_TEST, round, 0, r.res->n_candidates - first);
+        rc = stage_test(&r, first, err);
+        r.res->ns_stage[SOLVE_STAGE_TEST] += core_time_ns() - t0;
+        if (rc < 0) {
+            goto done;
+        }
+        report(&r, SOLVE_STAGE_TEST, round, r.res->n_candidates - first,
+               r.res->n_candidates - first);
+    }
+
+    /* 5. score and rank */
+    t0 = core_time_ns();
+    report(&r, SOLVE_STAGE_RANK, r.res->n_rounds_run, 0, r.res->n_candidates);
+    rc = rank_all(&r, err);
+    r.res->ns_stage[SOLVE_STAGE_RANK] += core_time_ns() - t0;
+    if (rc < 0) {
+        goto done;
+    }
+    r.res->ns_total = core_time_ns() - t_start;
+    *out = r.res;
+    r.res = NULL;
+
+done:
+    gen_ctx_set_cancel(engine->ctx, NULL);
+    if (rc == CORE_ECANCELED && err && err->code != CORE_ECANCELED) {
+        core_err_set(err, CORE_ECANCELED, "solve: canceled");
+    }
+    solve_result_free(r.res);
+    core_buf_dispose(&r.prefix);
+    core_buf_dispose(&prompt);
+    core_free(r.suffix);
+    core_arena_free(arena);
+    return rc;
+}

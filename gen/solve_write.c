@@ -1,0 +1,342 @@
+/*
+ * The write stage: N candidates sampled together. Sequence 0 of the context holds the shared
+ * prompt; each candidate copies it into its own sequence (gen_ctx_seq_copy, no recomputation),
+ * its suffix is decoded (once for all when every suffix is the same: decoded in one sequence
+ * and copied), and then one gen_ctx_decode per step appends the last sampled token of every
+ * live candidate. Each candidate has its own sampler and, with the grammar on, its own checker
+ * and constraint, which starts from the code the model continues (the prompt's code). The
+ * log-probability of each sampled token is taken from the model's unmodified distribution.
+ */
+#include "gen/solve_int.h"
+
+#include <math.h>
+#include <string.h>
+
+void solve__cand_dispose(solve__cand *cand)
+{
+    if (!cand) {
+        return;
+    }
+    gram_constraint_free(cand->gc);
+    gram_checker_free(cand->checker);
+    gen_sampler_free(cand->sampler);
+    core_buf_dispose(&cand->text);
+    memset(cand, 0, sizeof(*cand));
+}
+
+static bool suffixes_equal(int32_t *const *suffixes, const size_t *n_suffixes, size_t n)
+{
+    for (size_t i = 1; i < n; i++) {
+        if (n_suffixes[i] != n_suffixes[0] ||
+            memcmp(suffixes[i], suffixes[0], n_suffixes[0] * sizeof(int32_t)) != 0) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* log(sum(exp(logits))) */
+static double log_sum_exp(const float *logits, size_t n)
+{
+    float mx = -INFINITY;
+    for (size_t i = 0; i < n; i++) {
+        mx = logits[i] > mx ? logits[i] : mx;
+    }
+    double sum = 0.0;
+    for (size_t i = 0; i < n; i++) {
+        sum += (double)expf(logits[i] - mx);
+    }
+    return (double)mx + log(sum);
+}
+
+/* Copies the shared prompt to every candidate's sequence and decodes the suffixes; on return
+   the logits of candidate i's last suffix token are gen_ctx_logits(ctx, i). */
+static int decode_suffixes(solve_engine *e, int32_t *const *suffixes, const size_t *n_suffixes,
+                           size_t n, size_t *n_prompt_tokens, core_err *err)
+{
+    int rc = 0;
+    int32_t *tokens = NULL;
+    int32_t *seq = NULL;
+    size_t n0 = gen_ctx_seq_len(e->ctx, 0);
+    for (size_t i = 0; i < n; i++) {
+        if (n_suffixes[i] == 0) {
+            return core_err_set(err, CORE_EINVAL, "solve: candidate %zu has an empty suffix", i);
+        }
+        if (n0 + n_suffixes[i] >= e->n_ctx) {
+            return core_err_set(err, CORE_ELIMIT,
+                                "solve: prompt of %zu tokens does not fit the context of %zu",
+                                n0 + n_suffixes[i], e->n_ctx);
+        }
+    }
+    if (suffixes_equal(suffixes, n_suffixes, n)) {
+        /* One sequence decodes all but the last token; the others copy it; then one batch
+           of the last token of each gives every candidate its own logits. */
+        size_t m = n_suffixes[0] - 1;
+        rc = gen_ctx_seq_copy(e->ctx, 1, 0, n0, err);
+        if (rc == 0 && m > 0) {
+            gen_batch b = {suffixes[0], NULL, NULL, m};
+            /* Sequence ids default to 0 when seq is NULL, so name sequence 1 explicitly. */
+            seq = core_malloc(m * sizeof(*seq));
+            if (!seq) {
+                return core_err_set(err, CORE_ENOMEM, "solve: out of memory");
+            }
+            for (size_t j = 0; j < m; j++) {
+                seq[j] = 1;
+            }
+            b.seq = seq;
+            rc = gen_ctx_decode(e->ctx, &b, err);
+            *n_prompt_tokens += m;
+            core_free(seq);
+            seq = NULL;
+        }
+        for (size_t i = 1; rc == 0 && i < n; i++) {
+            rc = gen_ctx_seq_copy(e->ctx, (int32_t)(i + 1), 1, n0 + m, err);
+        }
+        if (rc < 0) {
+            return rc;
+        }
+        tokens = core_malloc(n * sizeof(*tokens));
+        seq = core_malloc(n * sizeof(*seq));
+        if (!tokens || !seq) {
+            rc = core_err_set(err, CORE_ENOMEM, "solve: out of memory");
+            goto done;
+        }
+        for (size_t i = 0; i < n; i++) {
+            tokens[i] = suffixes[0][m];
+            seq[i] = (int32_t)(i + 1);
+        }
+        gen_batch b = {tokens, seq, NULL, n};
+        rc = gen_ctx_decode(e->ctx, &b, err);
+        *n_prompt_tokens += 1;
+        goto done;
+    }
+    size_t total = 0;
+    for (size_t i = 0; i < n; i++) {
+        total += n_suffixes[i];
+        rc = gen_ctx_seq_copy(e->ctx, (int32_t)(i + 1), 0, n0, err);
+        if (rc < 0) {
+            return rc;
+        }
+    }
+    tokens = core_malloc(total * sizeof(*tokens));
+    seq = core_malloc(total * sizeof(*seq));
+    if (!tokens || !seq) {
+        rc = core_err_set(err, CORE_ENOMEM, "solve: out of memory");
+        goto done;
+    }
+    size_t at = 0;
+    for (size_t i = 0; i < n; i++) {
+        memcpy(tokens + at, suffixes[i], n_suffixes[i] * sizeof(*tokens));
+        for (size_t j = 0; j < n_suffixes[i]; j++) {
+            seq[at + j] = (int32_t)(i + 1);
+        }
+        at += n_suffixes[i];
+    }
+    gen_batch b = {tokens, seq, NULL, total};
+    rc = gen_ctx_decode(e->ctx, &b, err);
+    *n_prompt_tokens += total;
+
+done:
+    core_free(tokens);
+    core_free(seq);
+    return rc;
+}
+
+static int cand_start(solve_engine *e, solve__cand *c, solve_lang lang, core_str code_prefix,
+                      const solve_options *opts, size_t round, size_t i, core_err *err)
+{
+    gen_sampler_options so = gen_sampler_options_default();
+    so.temp = opts->greedy_first && i == 0 ? 0.0f : opts->temp;
+    so.top_p = opts->top_p;
+    so.seed = opts->seed * 1000003u + (uint64_t)round * SOLVE_N_MAX + i + 1;
+    int rc = gen_sampler_new(&c->sampler, &so, e->n_vocab, err);
+    const gram_lang *gl = e->langs[lang];
+    if (rc == 0 && opts->grammar && gl) {
+        bool viable = false;
+        rc = gram_checker_new(&c->checker, gl, NULL, err);
+        if (rc == 0) {
+            rc = gram_checker_feed(c->checker, code_prefix, &viable, err);
+        }
+        if (rc == 0 && !viable) {
+            /* The task's own code is not a viable prefix (a grammar gap, or a broken
+               prompt): write this candidate without the constraint rather than fail. */
+            core_log_write(&e->log, CORE_LOG_LEVEL_WARN,
+                           "solve: the task's code is not viable for the %s grammar; "
+                           "writing without the constraint",
+                           gram_lang_name(gl));
+            gram_checker_free(c->checker);
+            c->checker = NULL;
+        }
+        if (rc == 0 && c->checker) {
+            rc = gram_constraint_new(&c->gc, c->checker, &e->vocab, err);
+        }
+    }
+    if (rc == 0 && core_buf_reserve(&c->text, 256) < 0) {
+        rc = core_err_set(err, CORE_ENOMEM, "solve: out of memory");
+    }
+    c->live = rc == 0;
+    return rc;
+}
+
+/* Whether piece may come while the body is still blank (see cand_step). */
+static bool body_start_ok(solve_lang lang, core_str piece, bool at_line_start)
+{
+    bool col0 = at_line_start;
+    for (size_t i = 0; i < piece.len; i++) {
+        char ch = piece.ptr[i];
+        if (ch == '\n') {
+            col0 = true;
+        } else if (ch == ' ' || ch == '\t' || ch == '\r') {
+            col0 = false;
+        } else {
+            /* the first non-blank character */
+            return lang == SOLVE_LANG_C ? ch != '}' : !col0;
+        }
+    }
+    return true;
+}
+
+/* Samples candidate i's next token from logits; returns the token or stops the candidate. */
+static int cand_step(solve_engine *e, solve__cand *c, const float *logits, solve_lang lang,
+                     size_t n_max, int32_t *tok_out, core_err *err)
+{
+    double lse = log_sum_exp(logits, e->n_vocab);
+    memcpy(e->scratch, logits, e->n_vocab * sizeof(float));
+    if (!c->has_body) {
+        /* The grammars accept an empty body (a docstring alone, `{}`), and this model likes to
+           close the block at once: until the body has a non-blank character, stop tokens,
+           Python text at column 0 and C's closing brace are forbidden. */
+        bool at_line_start = c->text.len > 0 && c->text.ptr[c->text.len - 1] == '\n';
+        for (size_t t = 0; t < e->n_vocab; t++) {
+            if (e->is_stop[t] || !body_start_ok(lang, e->pieces[t], at_line_start)) {
+                e->scratch[t] = -INFINITY;
+            }
+        }
+    }
+    gen_constraint con = {NULL, gram_constraint_allows, c->gc};
+    int32_t tok = 0;
+    int rc = gen_sampler_sample(c->sampler, e->scratch, c->gc ? &con : NULL, &tok, err);
+    if (rc == CORE_ENOTFOUND) {
+        /* The constraint forbade every token: the candidate ends where it is. */
+        c->live = false;
+        c->end = c->text.len;
+        core_err_clear(err);
+        return 0;
+    }
+    if (rc < 0) {
+        return rc;
+    }
+    c->n_tokens++;
+    c->logprob_sum += (double)logits[tok] - lse;
+    if (e->is_stop[tok]) {
+        c->live = false;
+        c->ended = true;
+        solve_body_end(lang, (core_str){c->text.ptr, c->text.len}, &c->end);
+        if (c->end == c->text.len) {
+            while (c->end > 0 &&
+                   (c->text.ptr[c->end - 1] == '\n' || c->text.ptr[c->end - 1] == ' ')) {
+                c->end--;
+            }
+        }
+        return 0;
+    }
+    if (c->gc) {
+        rc = gram_constraint_accept(c->gc, tok, err);
+        if (rc < 0) {
+            return rc;
+        }
+    }
+    gen_sampler_accept(c->sampler, tok);
+    core_str piece = e->pieces[tok];
+    for (size_t j = 0; j < piece.len && !c->has_body; j++) {
+        c->has_body = piece.ptr[j] != ' ' && piece.ptr[j] != '\n' && piece.ptr[j] != '\t';
+    }
+    if (core_buf_append(&c->text, piece.ptr, piece.len) < 0) {
+        return core_err_set(err, CORE_ENOMEM, "solve: out of memory");
+    }
+    size_t end = 0;
+    if (solve_body_end(lang, (core_str){c->text.ptr, c->text.len}, &end)) {
+        c->live = false;
+        c->ended = true;
+        c->end = end;
+        return 0;
+    }
+    if (c->n_tokens >= n_max) {
+        c->live = false;
+        c->end = c->text.len;
+        return 0;
+    }
+    *tok_out = tok;
+    return 1;
+}
+
+int solve__write(solve_engine *e, solve__cand *cands, int32_t *const *suffixes,
+                 const size_t *n_suffixes, size_t n, solve_lang lang, core_str code_prefix,
+                 const solve_options *opts, size_t round, const core_cancel *cancel,
+                 size_t *n_prompt_tokens, core_err *err)
+{
+    int rc = 0;
+    int32_t tokens[SOLVE_N_MAX];
+    int32_t seq[SOLVE_N_MAX];
+    size_t idx[SOLVE_N_MAX]; /* candidate of each logits row */
+    CORE_ASSERT(n <= e->n_candidates_max && n <= SOLVE_N_MAX);
+
+    for (size_t i = 0; i < n; i++) {
+        rc = cand_start(e, &cands[i], lang, code_prefix, opts, round, i, err);
+        if (rc < 0) {
+            return rc;
+        }
+        rc = gen_ctx_seq_truncate(e->ctx, (int32_t)(i + 1), 0, err);
+        if (rc < 0) {
+            return rc;
+        }
+    }
+    rc = decode_suffixes(e, suffixes, n_suffixes, n, n_prompt_tokens, err);
+    if (rc < 0) {
+        return rc;
+    }
+    for (size_t i = 0; i < n; i++) {
+        idx[i] = i;
+    }
+    size_t n_rows = n;
+    size_t n_ctx_room = e->n_ctx - 1;
+    for (;;) {
+        if (core_cancel_is_requested(cancel)) {
+            return core_err_set(err, CORE_ECANCELED, "solve: canceled while writing");
+        }
+        size_t n_next = 0;
+        for (size_t r = 0; r < n_rows; r++) {
+            solve__cand *c = &cands[idx[r]];
+            float *logits = gen_ctx_logits(e->ctx, r);
+            if (!CORE_ALWAYS(logits)) {
+                return core_err_set(err, CORE_ERROR, "solve: no logits for row %zu", r);
+            }
+            size_t n_max = opts->n_code_tokens_max;
+            size_t pos = gen_ctx_seq_len(e->ctx, (int32_t)(idx[r] + 1));
+            if (pos >= n_ctx_room && c->n_tokens < n_max) {
+                n_max = c->n_tokens + 1; /* the context is full: this token is the last */
+            }
+            int32_t tok = 0;
+            rc = cand_step(e, c, logits, lang, n_max, &tok, err);
+            if (rc < 0) {
+                return rc;
+            }
+            if (rc == 1) {
+                tokens[n_next] = tok;
+                seq[n_next] = (int32_t)(idx[r] + 1);
+                idx[n_next] = idx[r];
+                n_next++;
+            }
+        }
+        if (n_next == 0) {
+            break;
+        }
+        gen_batch b = {tokens, seq, NULL, n_next};
+        rc = gen_ctx_decode(e->ctx, &b, err);
+        if (rc < 0) {
+            return rc;
+        }
+        n_rows = n_next;
+    }
+    return 0;
+}

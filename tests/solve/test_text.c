@@ -1,0 +1,161 @@
+/* Tests of gen/solve_text.c: where a function ends, the code prefix, the choice of tests. */
+#include "tests/solve/tests.h"
+
+#include <string.h>
+
+#include "gen/solve.h"
+
+static size_t end_of(solve_lang lang, const char *text, bool *complete)
+{
+    size_t end = 0;
+    *complete = solve_body_end(lang, core_str_c(text), &end);
+    return end;
+}
+
+START_TEST(text__python_ends_at_dedent)
+{
+    bool done = false;
+    const char *t = " x = 1\n    return x\n\nprint(f(2))\n";
+    ck_assert_uint_eq(end_of(SOLVE_LANG_PYTHON, t, &done), strlen(" x = 1\n    return x"));
+    ck_assert(done);
+    /* a blank line inside the body does not end it; the text so far is not complete */
+    t = " x = 1\n\n    return x\n";
+    ck_assert_uint_eq(end_of(SOLVE_LANG_PYTHON, t, &done), strlen(t));
+    ck_assert(!done);
+    /* nested blocks and a column-0 comment */
+    t = " for i in xs:\n        if i:\n            return i\n# test\n";
+    ck_assert_uint_eq(end_of(SOLVE_LANG_PYTHON, t, &done),
+                      strlen(" for i in xs:\n        if i:\n            return i"));
+    ck_assert(done);
+}
+END_TEST
+
+START_TEST(text__python_ends_at_fence)
+{
+    bool done = false;
+    const char *t = " return a + b\n```\nThis adds.";
+    ck_assert_uint_eq(end_of(SOLVE_LANG_PYTHON, t, &done), strlen(" return a + b"));
+    ck_assert(done);
+    /* a fence inside the body line cuts there too */
+    t = " return 1```";
+    ck_assert_uint_eq(end_of(SOLVE_LANG_PYTHON, t, &done), strlen(" return 1"));
+    ck_assert(done);
+}
+END_TEST
+
+START_TEST(text__c_ends_at_closing_brace)
+{
+    bool done = false;
+    const char *t = "    if (n) {\n        return 1;\n    }\n    return 0;\n}\nint main(void) {}";
+    ck_assert_uint_eq(end_of(SOLVE_LANG_C, t, &done),
+                      strlen("    if (n) {\n        return 1;\n    }\n    return 0;\n}"));
+    ck_assert(done);
+    /* braces in strings, characters and comments do not count */
+    t = "    const char *s = \"}\"; char c = '}'; /* } */ // }\n    return s[0] == c;\n}";
+    ck_assert_uint_eq(end_of(SOLVE_LANG_C, t, &done), strlen(t));
+    ck_assert(done);
+    t = "    return \"\\\"}\";\n";
+    ck_assert_uint_eq(end_of(SOLVE_LANG_C, t, &done), strlen(t));
+    ck_assert(!done);
+    t = "    return 0;\n```";
+    ck_assert_uint_eq(end_of(SOLVE_LANG_C, t, &done), strlen("    return 0;"));
+    ck_assert(done);
+}
+END_TEST
+
+START_TEST(text__code_prefix_python_keeps_prompt_and_indents)
+{
+    core_buf b = {0};
+    solve_task t = {SOLVE_LANG_PYTHON,
+                    core_str_c("from typing import List\n\ndef f(xs: List[int]):\n"
+                               "  \"\"\"Doc.\"\"\"\n"),
+                    core_str_c("f"), core_str_c("")};
+    ck_assert_int_eq(solve_code_prefix(&b, &t, NULL), 0);
+    /* the docstring's 2-space indentation, less one space */
+    ck_assert_str_eq(b.ptr,
+                     "from typing import List\n\ndef f(xs: List[int]):\n  \"\"\"Doc.\"\"\"\n ");
+    b.len = 0;
+    t.prompt = core_str_c("def g():");
+    ck_assert_int_eq(solve_code_prefix(&b, &t, NULL), 0);
+    ck_assert_str_eq(b.ptr, "def g():\n   ");
+    core_buf_dispose(&b);
+}
+END_TEST
+
+START_TEST(text__code_prefix_c_turns_prototype_into_definition)
+{
+    core_buf b = {0};
+    solve_task t = {SOLVE_LANG_C, core_str_c("/* Sum. */\nint sum(const int *a, int n);\n"),
+                    core_str_c("sum"), core_str_c("")};
+    ck_assert_int_eq(solve_code_prefix(&b, &t, NULL), 0);
+    ck_assert_ptr_nonnull(strstr(b.ptr, "#include <string.h>\n"));
+    ck_assert_ptr_nonnull(strstr(b.ptr, "/* Sum. */\nint sum(const int *a, int n)\n{\n   "));
+    ck_assert_str_eq(b.ptr + b.len - 5, "{\n   ");
+    b.len = 0;
+    t.prompt = core_str_c("#include <math.h>\ndouble h(double x);");
+    ck_assert_int_eq(solve_code_prefix(&b, &t, NULL), 0);
+    ck_assert_str_eq(b.ptr, "#include <math.h>\ndouble h(double x)\n{\n   ");
+    core_err err = {0};
+    t.prompt = core_str_c("/* no prototype */\nint h(int x)");
+    ck_assert_int_eq(solve_code_prefix(&b, &t, &err), CORE_EINVAL);
+    ck_assert_ptr_nonnull(strstr(err.msg, "prototype"));
+    core_buf_dispose(&b);
+}
+END_TEST
+
+START_TEST(text__tests_from_field_docstring_or_none)
+{
+    core_arena *a = NULL;
+    ck_assert_int_eq(core_arena_new(&a, 1024, NULL), 0);
+    const char *tests = NULL;
+    solve_tests_source src = SOLVE_TESTS_NONE;
+    solve_task t = {
+        SOLVE_LANG_PYTHON,
+        core_str_c("def add(a, b):\n    \"\"\"Add.\n    >>> add(2, 3)\n    5\n    \"\"\"\n"),
+        core_str_c("add"), core_str_c("assert add(1, 1) == 2\n")};
+    ck_assert_int_eq(solve_tests_select(&tests, &src, a, &t, NULL), 0);
+    ck_assert_int_eq(src, SOLVE_TESTS_FIELD);
+    ck_assert_str_eq(tests, "assert add(1, 1) == 2\n");
+
+    t.visible_tests = core_str_c("  \n");
+    ck_assert_int_eq(solve_tests_select(&tests, &src, a, &t, NULL), 0);
+    ck_assert_int_eq(src, SOLVE_TESTS_DOCSTRING);
+    ck_assert_str_eq(tests, "assert add(2, 3) == 5\n");
+    ck_assert_str_eq(solve_tests_source_name(src), "docstring");
+
+    t.prompt = core_str_c("def add(a, b):\n    \"\"\"Add a and b.\"\"\"\n");
+    ck_assert_int_eq(solve_tests_select(&tests, &src, a, &t, NULL), 0);
+    ck_assert_int_eq(src, SOLVE_TESTS_NONE);
+    ck_assert_str_eq(tests, "");
+
+    /* C has no docstring examples */
+    solve_task c = {SOLVE_LANG_C, core_str_c("/* >>> f(1)\n 2 */\nint f(int x);"), core_str_c("f"),
+                    core_str_c("")};
+    ck_assert_int_eq(solve_tests_select(&tests, &src, a, &c, NULL), 0);
+    ck_assert_int_eq(src, SOLVE_TESTS_NONE);
+    core_arena_free(a);
+}
+END_TEST
+
+START_TEST(text__names)
+{
+    ck_assert_str_eq(solve_lang_name(SOLVE_LANG_C), "c");
+    ck_assert_str_eq(solve_lang_name(SOLVE_LANG_PYTHON), "python");
+    ck_assert_str_eq(solve_stage_name(SOLVE_STAGE_REPAIR), "repair");
+    ck_assert_str_eq(solve_tests_source_name(SOLVE_TESTS_FIELD), "field");
+}
+END_TEST
+
+TCase *tcase_text(void)
+{
+    TCase *tc = tcase_create("text");
+    tcase_set_timeout(tc, 5);
+    tcase_add_test(tc, text__python_ends_at_dedent);
+    tcase_add_test(tc, text__python_ends_at_fence);
+    tcase_add_test(tc, text__c_ends_at_closing_brace);
+    tcase_add_test(tc, text__code_prefix_python_keeps_prompt_and_indents);
+    tcase_add_test(tc, text__code_prefix_c_turns_prototype_into_definition);
+    tcase_add_test(tc, text__tests_from_field_docstring_or_none);
+    tcase_add_test(tc, text__names);
+    return tc;
+}

@@ -1,0 +1,11 @@
+/* TCase constructors of the solve suite, one per gen/solve*.c concern. */
+#ifndef KILN_TESTS_SOLVE_H
+#define KILN_TESTS_SOLVE_H
+
+#include <check.h>
+
+TCase *tcase_text(void);
+TCase *tcase_solve(void);
+TCase *tcase_json(void);
+
+#endif
