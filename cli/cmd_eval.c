@@ -482,8 +482,7 @@ static char *default_out(const char *path)
     }
     char *out = core_malloc(len + 16);
     if (out) {
-        memcpy(out, base, len);
-        memcpy(out + len, ".results.jsonl", 15);
+        snprintf(out, len + 16, "%.*s.results.jsonl", (int)len, base);
     }
     return out;
 }

@@ -232,7 +232,7 @@ static int add_record(report_input *in, cJSON *obj)
 {
     if (in->n_records == in->cap_records) {
         size_t cap = in->cap_records == 0 ? 16 : in->cap_records * 2;
-        cJSON **grown = core_realloc(in->records, cap * sizeof *grown);
+        cJSON **grown = core_realloc(in->records, cap * sizeof(cJSON *)); /* NOLINT */
         if (grown == NULL) {
             return CORE_ENOMEM;
         }

@@ -266,7 +266,7 @@ int eval_task_parse_line(eval_task *out, core_arena *arena, core_str line, size_
             0) {
         goto done;
     }
-    if (task.language[0] == '\0') {
+    if (!task.language || task.language[0] == '\0') {
         task.language = "python";
     } else if (strcmp(task.language, "python") != 0 && strcmp(task.language, "c") != 0) {
         rc = core_err_set(err, CORE_EPARSE, "line %zu: field 'language': '%s' is not python or c",

@@ -648,6 +648,7 @@ static int repair_round(run *r, size_t round, core_err *err)
     int32_t *suffixes[SOLVE_N_MAX];
     size_t n_suffixes[SOLVE_N_MAX];
     memset(suffixes, 0, sizeof(suffixes));
+    memset(n_suffixes, 0, sizeof(n_suffixes));
     if (k == 0) {
         return 0;
     }

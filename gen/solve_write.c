@@ -46,6 +46,9 @@ static double log_sum_exp(const float *logits, size_t n)
     for (size_t i = 0; i < n; i++) {
         sum += (double)expf(logits[i] - mx);
     }
+    if (!(sum > 0.0)) {
+        return (double)mx; /* no logits, or all -inf */
+    }
     return (double)mx + log(sum);
 }
 
