@@ -174,7 +174,8 @@ int gen_ctx_new(gen_ctx **out, const gen_model *model, const gen_ctx_options *op
             return rc;
         }
     }
-    rc = gen__pool_new(&c->pool, o.n_threads, err);
+    /* A CUDA context computes on the device: its pool needs no workers. */
+    rc = gen__pool_new(&c->pool, cpu ? o.n_threads : 1, err);
     if (rc < 0) {
         gen_ctx_free(c);
         return rc;

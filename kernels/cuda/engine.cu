@@ -7,9 +7,9 @@
  * write, attention with its own merge, output projection + residual, norm + gate/up + GLU, down
  * projection + residual. Unfused (no_fuse), every operation is its own kernel (about fifteen a
  * layer), which is what the fusion is measured against. Longer passes (prompts, many sequences)
- * convert activations to bf16 and use cuBLAS (bf16 in, f32 accumulate and out) on bf16 copies
- * of the weights made on the GPU at upload, with q/k/v and gate/up concatenated so each is one
- * product.
+ * convert activations to FP16 (gemm_t) and use cuBLAS (FP16 in, f32 accumulate and out) on FP16
+ * copies of the weights made on the GPU at upload, with q/k/v and gate/up concatenated so each
+ * is one product.
  *
  * Passes of up to KC_GRAPH_TOK tokens are captured once per (tokens, outputs) shape as a CUDA
  * graph and replayed: the per-pass inputs (tokens, sequences, positions, output rows) are read
@@ -75,7 +75,7 @@ static cudaError_t kc_go(const kern_cuda_ctx *c, void (*kernel)(KArgs...), dim3 
         }                                                                                          \
     } while (0)
 
-typedef kc_gemm_t bf16; /* the cuBLAS path's type (ops.cuh); named for the bf16 it was */
+typedef kc_gemm_t gemm_t; /* the cuBLAS path's element type (ops.cuh) */
 
 struct kc_mat {
     int type;
@@ -88,10 +88,10 @@ struct kc_mat {
 struct kc_layer {
     float *attn_norm, *ffn_norm, *bq, *bk, *bv, *q_norm, *k_norm, *post_attn_norm, *post_ffn_norm;
     kc_mat wq, wk, wv, wo, gate, up, down;
-    bf16 *qkv_bf;  /* (q_dim + 2 kv_dim, n_embd) */
-    bf16 *gu_bf;   /* (2 n_ff, n_embd) */
-    bf16 *wo_bf;   /* (n_embd, q_dim) */
-    bf16 *down_bf; /* (n_embd, n_ff) */
+    gemm_t *qkv_g;  /* (q_dim + 2 kv_dim, n_embd) */
+    gemm_t *gu_g;   /* (2 n_ff, n_embd) */
+    gemm_t *wo_g;   /* (n_embd, q_dim) */
+    gemm_t *down_g; /* (n_embd, n_ff) */
     bool is_swa;
     float rope_base;
 };
@@ -101,7 +101,7 @@ struct kern_cuda_model {
     int q_dim, kv_dim, qkv_dim;
     int mv_tok; /* tokens kc_mv takes at once */
     kc_mat tok_embd, output;
-    bf16 *output_bf;
+    gemm_t *output_g;
     float *output_norm;
     kc_layer *layers;
     void **allocs;
@@ -125,7 +125,7 @@ struct kern_cuda_ctx {
     __half *kc, *vc;
     size_t layer_elems; /* n_seq_max * n_ctx * kv_dim */
     float *x, *xn, *t, *q, *att, *g, *xo, *logits, *part;
-    bf16 *xb, *attb, *xob;
+    gemm_t *x_g, *att_g, *xo_g;
     unsigned int *cnt;
     int32_t *d_in, *h_in;                /* [tokens B | seq B | pos B | out rows O] */
     unsigned long long *d_amax, *h_amax; /* packed (value, index) keys of kc_argmax */
@@ -211,28 +211,28 @@ static int kc_upload_mat(kern_cuda_model *m, kc_mat *out, const kern_cuda_matrix
     return kc_upload(m, (void **)&out->q, src->data, src->row_bytes * src->n_rows, err);
 }
 
-/* bf16 copy of mat at rows [row0, row0 + n_rows) of dst (n_cols wide). */
-static int kc_to_bf16_rows(bf16 *dst, size_t row0, const kc_mat *mat, core_err *err)
+/* gemm_t copy of mat at rows [row0, row0 + n_rows) of dst (n_cols wide). */
+static int kc_to_gemm_rows(gemm_t *dst, size_t row0, const kc_mat *mat, core_err *err)
 {
     const size_t n = (size_t)mat->n_rows * (size_t)(mat->n_cols / 8);
     const unsigned threads = 256;
-    KC_LAUNCH(kc_to_bf16<<<(unsigned)((n + threads - 1) / threads), threads>>>(
+    KC_LAUNCH(kc_dequant_gemm<<<(unsigned)((n + threads - 1) / threads), threads>>>(
         dst + row0 * (size_t)mat->n_cols, mat->q, mat->type, mat->row_bytes, mat->n_rows,
         mat->n_cols));
     return 0;
 }
 
-static int kc_bf16_of(kern_cuda_model *m, bf16 **out, const kc_mat *const *mats, size_t n_mats,
-                      core_err *err)
+static int kc_gemm_copy(kern_cuda_model *m, gemm_t **out, const kc_mat *const *mats, size_t n_mats,
+                        core_err *err)
 {
     size_t rows = 0;
     for (size_t i = 0; i < n_mats; i++) {
         rows += (size_t)mats[i]->n_rows;
     }
-    KC_RET(kc_alloc(m, (void **)out, rows * (size_t)mats[0]->n_cols * sizeof(bf16), err));
+    KC_RET(kc_alloc(m, (void **)out, rows * (size_t)mats[0]->n_cols * sizeof(gemm_t), err));
     size_t row0 = 0;
     for (size_t i = 0; i < n_mats; i++) {
-        KC_RET(kc_to_bf16_rows(*out, row0, mats[i], err));
+        KC_RET(kc_to_gemm_rows(*out, row0, mats[i], err));
         row0 += (size_t)mats[i]->n_rows;
     }
     return 0;
@@ -262,10 +262,10 @@ static int kc_upload_layer(kern_cuda_model *m, kc_layer *l, const kern_cuda_laye
     const kc_mat *gu[2] = {&l->gate, &l->up};
     const kc_mat *wo[1] = {&l->wo};
     const kc_mat *down[1] = {&l->down};
-    KC_RET(kc_bf16_of(m, &l->qkv_bf, qkv, 3, err));
-    KC_RET(kc_bf16_of(m, &l->gu_bf, gu, 2, err));
-    KC_RET(kc_bf16_of(m, &l->wo_bf, wo, 1, err));
-    KC_RET(kc_bf16_of(m, &l->down_bf, down, 1, err));
+    KC_RET(kc_gemm_copy(m, &l->qkv_g, qkv, 3, err));
+    KC_RET(kc_gemm_copy(m, &l->gu_g, gu, 2, err));
+    KC_RET(kc_gemm_copy(m, &l->wo_g, wo, 1, err));
+    KC_RET(kc_gemm_copy(m, &l->down_g, down, 1, err));
     l->is_swa = s->is_swa;
     l->rope_base = s->rope_base;
     return 0;
@@ -340,7 +340,7 @@ extern "C" int kern_cuda_model_new(kern_cuda_model **out, const kern_cuda_model_
     }
     if (rc == 0) {
         const kc_mat *o[1] = {&m->output};
-        rc = kc_bf16_of(m, &m->output_bf, o, 1, err);
+        rc = kc_gemm_copy(m, &m->output_g, o, 1, err);
     }
     if (rc == 0) {
         rc = kc_upload_vec(m, &m->output_norm, desc->output_norm, desc->n_embd, err);
@@ -409,7 +409,7 @@ static int kc_ctx_alloc(void **out, size_t bytes, core_err *err)
     return 0;
 }
 
-static int kc_gemm(const kern_cuda_ctx *c, const bf16 *w, int rows, int cols, const bf16 *x,
+static int kc_gemm(const kern_cuda_ctx *c, const gemm_t *w, int rows, int cols, const gemm_t *x,
                    int ldx, float *y, int ldy, size_t n, core_err *err);
 
 static int kc_ctx_init(kern_cuda_ctx *c, core_err *err)
@@ -441,9 +441,9 @@ static int kc_ctx_init(kern_cuda_ctx *c, core_err *err)
     KC_RET(kc_ctx_alloc((void **)&c->xo, O * E * sizeof(float), err));
     KC_RET(kc_ctx_alloc((void **)&c->logits, O * V * sizeof(float), err));
     KC_RET(kc_ctx_alloc((void **)&c->part, n_part * sizeof(float), err));
-    KC_RET(kc_ctx_alloc((void **)&c->xb, B * wide * sizeof(bf16), err));
-    KC_RET(kc_ctx_alloc((void **)&c->attb, B * Q * sizeof(bf16), err));
-    KC_RET(kc_ctx_alloc((void **)&c->xob, O * E * sizeof(bf16), err));
+    KC_RET(kc_ctx_alloc((void **)&c->x_g, B * wide * sizeof(gemm_t), err));
+    KC_RET(kc_ctx_alloc((void **)&c->att_g, B * Q * sizeof(gemm_t), err));
+    KC_RET(kc_ctx_alloc((void **)&c->xo_g, O * E * sizeof(gemm_t), err));
     KC_RET(kc_ctx_alloc((void **)&c->cnt, B * m->d.n_head * sizeof(unsigned int), err));
     KC_TRY(cudaMemset(c->cnt, 0, B * m->d.n_head * sizeof(unsigned int)));
     KC_RET(kc_ctx_alloc((void **)&c->d_in, (3 * B + O) * sizeof(int32_t), err));
@@ -452,8 +452,8 @@ static int kc_ctx_init(kern_cuda_ctx *c, core_err *err)
     KC_TRY(cudaMallocHost((void **)&c->h_amax, O * sizeof(unsigned long long)));
     memset(c->h_in, 0, (3 * B + O) * sizeof(int32_t));
     /* One product now, so that cuBLAS sets itself up outside any graph capture. */
-    KC_TRY(cudaMemsetAsync(c->xb, 0, B * wide * sizeof(bf16), c->st));
-    KC_RET(kc_gemm(c, m->layers[0].qkv_bf, m->qkv_dim, (int)E, c->xb, (int)E, c->t, m->qkv_dim,
+    KC_TRY(cudaMemsetAsync(c->x_g, 0, B * wide * sizeof(gemm_t), c->st));
+    KC_RET(kc_gemm(c, m->layers[0].qkv_g, m->qkv_dim, (int)E, c->x_g, (int)E, c->t, m->qkv_dim,
                    B < 8 ? B : 8, err));
     KC_TRY(cudaStreamSynchronize(c->st));
     return 0;
@@ -495,9 +495,9 @@ extern "C" void kern_cuda_ctx_free(kern_cuda_ctx *c)
             cudaGraphExecDestroy(c->graphs[i].exec);
         }
     }
-    void *bufs[] = {c->blas_ws, c->kc,   c->vc,  c->x,   c->xn,     c->t,
-                    c->q,       c->att,  c->g,   c->xo,  c->logits, c->part,
-                    c->xb,      c->attb, c->xob, c->cnt, c->d_in,   c->d_amax};
+    void *bufs[] = {c->blas_ws, c->kc,    c->vc,   c->x,   c->xn,     c->t,
+                    c->q,       c->att,   c->g,    c->xo,  c->logits, c->part,
+                    c->x_g,     c->att_g, c->xo_g, c->cnt, c->d_in,   c->d_amax};
     for (size_t i = 0; i < sizeof(bufs) / sizeof(bufs[0]); i++) {
         if (bufs[i]) {
             cudaFree(bufs[i]);
@@ -524,7 +524,7 @@ extern "C" void kern_cuda_ctx_free(kern_cuda_ctx *c)
 
 /* Device views of this pass's inputs. */
 struct kc_pass {
-    size_t n, n_out;
+    size_t n;
     const int32_t *tokens, *seq, *pos, *rows;
     int n_split;
     int chunk;
@@ -592,8 +592,8 @@ static int kc_mv_run(const kern_cuda_ctx *c, const kc_mv_args *a, core_err *err)
     return 0;
 }
 
-/* y (n, ldy) = x (n, ldx) * w^T for a bf16 weight of (rows, cols). */
-static int kc_gemm(const kern_cuda_ctx *c, const bf16 *w, int rows, int cols, const bf16 *x,
+/* y (n, ldy) = x (n, ldx) * w^T for a gemm_t weight of (rows, cols). */
+static int kc_gemm(const kern_cuda_ctx *c, const gemm_t *w, int rows, int cols, const gemm_t *x,
                    int ldx, float *y, int ldy, size_t n, core_err *err)
 {
     const float one = 1.0f, zero = 0.0f;
@@ -603,7 +603,7 @@ static int kc_gemm(const kern_cuda_ctx *c, const bf16 *w, int rows, int cols, co
     return 0;
 }
 
-static int kc_attention(const kern_cuda_ctx *c, const kc_pass *p, size_t il, bool to_bf16,
+static int kc_attention(const kern_cuda_ctx *c, const kc_pass *p, size_t il, bool to_gemm,
                         bool combine, core_err *err)
 {
     const kern_cuda_model *m = c->m;
@@ -612,7 +612,7 @@ static int kc_attention(const kern_cuda_ctx *c, const kc_pass *p, size_t il, boo
     a.q_stride = m->q_dim;
     a.out = c->att;
     a.out_stride = m->q_dim;
-    a.out_bf = to_bf16 ? c->attb : nullptr;
+    a.out_g = to_gemm ? c->att_g : nullptr;
     a.kc = c->kc + il * c->layer_elems;
     a.vc = c->vc + il * c->layer_elems;
     a.seq = p->seq;
@@ -786,7 +786,7 @@ static int kc_layer_mv(const kern_cuda_ctx *c, const kc_pass *p, size_t il, core
     return 0;
 }
 
-/* One layer of a long pass through cuBLAS; xb holds this layer's normalized input (bf16). */
+/* One layer of a long pass through cuBLAS; x_g holds this layer's normalized input (gemm_t). */
 static int kc_layer_gemm(const kern_cuda_ctx *c, const kc_pass *p, size_t il, core_err *err)
 {
     const kern_cuda_model *m = c->m;
@@ -794,19 +794,19 @@ static int kc_layer_gemm(const kern_cuda_ctx *c, const kc_pass *p, size_t il, co
     const int E = (int)m->d.n_embd, Q = m->q_dim, F = (int)m->d.n_ff, QKV = m->qkv_dim;
     const float eps = m->d.eps;
     const size_t n = p->n;
-    KC_RET(kc_gemm(c, l->qkv_bf, QKV, E, c->xb, E, c->t, QKV, n, err));
+    KC_RET(kc_gemm(c, l->qkv_g, QKV, E, c->x_g, E, c->t, QKV, n, err));
     const kc_rope_args r = kc_rope_of(c, p, il, true, true);
     KC_RET(kc_rope_run(c, p, &r, err));
     KC_RET(kc_attention(c, p, il, true, true, err));
-    KC_RET(kc_gemm(c, l->wo_bf, E, Q, c->attb, Q, c->t, E, n, err));
+    KC_RET(kc_gemm(c, l->wo_g, E, Q, c->att_g, Q, c->t, E, n, err));
     KC_GO(kc_add_norm, (unsigned)n, 256, 0, c->x, c->t, E, l->post_attn_norm, E, eps, l->ffn_norm,
-          c->xb);
-    KC_RET(kc_gemm(c, l->gu_bf, 2 * F, E, c->xb, E, c->t, 2 * F, n, err));
-    KC_GO(kc_glu, kc_rows_grid((size_t)F, n), 256, 0, nullptr, c->xb, F, c->t, c->t + F, 2 * F, F,
+          c->x_g);
+    KC_RET(kc_gemm(c, l->gu_g, 2 * F, E, c->x_g, E, c->t, 2 * F, n, err));
+    KC_GO(kc_glu, kc_rows_grid((size_t)F, n), 256, 0, nullptr, c->x_g, F, c->t, c->t + F, 2 * F, F,
           m->d.gelu);
-    KC_RET(kc_gemm(c, l->down_bf, E, F, c->xb, F, c->t, E, n, err));
+    KC_RET(kc_gemm(c, l->down_g, E, F, c->x_g, F, c->t, E, n, err));
     const float *next = il + 1 < m->d.n_layer ? m->layers[il + 1].attn_norm : nullptr;
-    KC_GO(kc_add_norm, (unsigned)n, 256, 0, c->x, c->t, E, l->post_ffn_norm, E, eps, next, c->xb);
+    KC_GO(kc_add_norm, (unsigned)n, 256, 0, c->x, c->t, E, l->post_ffn_norm, E, eps, next, c->x_g);
     return 0;
 }
 
@@ -819,7 +819,6 @@ static int kc_enqueue(kern_cuda_ctx *c, size_t n, size_t n_out, core_err *err)
     const float eps = m->d.eps;
     kc_pass p;
     p.n = n;
-    p.n_out = n_out;
     p.tokens = c->d_in;
     p.seq = c->d_in + B;
     p.pos = c->d_in + 2 * B;
@@ -831,7 +830,7 @@ static int kc_enqueue(kern_cuda_ctx *c, size_t n, size_t n_out, core_err *err)
           m->tok_embd.row_bytes, E, p.tokens, m->d.embd_scale);
     const bool mv = n <= (size_t)m->mv_tok;
     if (!mv) {
-        KC_GO(kc_rmsnorm, (unsigned)n, 256, 0, nullptr, c->xb, E, c->x, E, nullptr,
+        KC_GO(kc_rmsnorm, (unsigned)n, 256, 0, nullptr, c->x_g, E, c->x, E, nullptr,
               m->layers[0].attn_norm, E, eps);
     }
     for (size_t il = 0; il < m->d.n_layer; il++) {
@@ -846,14 +845,14 @@ static int kc_enqueue(kern_cuda_ctx *c, size_t n, size_t n_out, core_err *err)
         kc_mv_add(&a, kc_job(&m->output, c->logits, V, nullptr), V);
         KC_RET(kc_mv_run(c, &a, err));
     } else {
-        KC_GO(kc_rmsnorm, (unsigned)n_out, 256, 0, c->xo, c->xob, E, c->x, E, p.rows,
+        KC_GO(kc_rmsnorm, (unsigned)n_out, 256, 0, c->xo, c->xo_g, E, c->x, E, p.rows,
               m->output_norm, E, eps);
         if (n_out <= (size_t)m->mv_tok) {
             kc_mv_args a = kc_mv_base(c->xo, E, E, n_out, nullptr, eps, KC_EPI_STORE);
             kc_mv_add(&a, kc_job(&m->output, c->logits, V, nullptr), V);
             KC_RET(kc_mv_run(c, &a, err));
         } else {
-            KC_RET(kc_gemm(c, m->output_bf, V, E, c->xob, E, c->logits, V, n_out, err));
+            KC_RET(kc_gemm(c, m->output_g, V, E, c->xo_g, E, c->logits, V, n_out, err));
         }
     }
     KC_TRY(cudaMemsetAsync(c->d_amax, 0, n_out * sizeof(unsigned long long), c->st));

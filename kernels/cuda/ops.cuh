@@ -14,7 +14,6 @@
 #ifndef KILN_KERN_CUDA_OPS_CUH
 #define KILN_KERN_CUDA_OPS_CUH
 
-#include <cuda_bf16.h>
 #include <cuda_fp16.h>
 #include <math_constants.h>
 #include <stdint.h>
@@ -508,7 +507,7 @@ struct kc_attn_args {
     int q_stride;
     float *out; /* (n_tok, out_stride) */
     int out_stride;
-    kc_gemm_t *out_bf;     /* optional bf16 copy of out, same layout */
+    kc_gemm_t *out_g;      /* optional gemm_t copy of out, same layout */
     const __half *kc, *vc; /* this layer */
     const int32_t *seq, *pos;
     int n_ctx;
@@ -541,8 +540,8 @@ __device__ void kc_attn_write(const kc_attn_args &a, int t, int h, float l, cons
     const size_t at = (size_t)t * a.out_stride + h * DPL * 32 + lane * DPL;
     for (int k = 0; k < DPL; k++) {
         a.out[at + k] = o[k] * inv;
-        if (a.out_bf) {
-            a.out_bf[at + k] = kc_to_gemm(o[k] * inv);
+        if (a.out_g) {
+            a.out_g[at + k] = kc_to_gemm(o[k] * inv);
         }
     }
 }
@@ -702,7 +701,7 @@ template <int DPL> __global__ void kc_attn_combine(kc_attn_args a)
 }
 
 /*
- * RMSNorm of row rows[t] (or t) of x into row t of y (f32, may be NULL) and yb (bf16, may be
+ * RMSNorm of row rows[t] (or t) of x into row t of y (f32, may be NULL) and yb (gemm_t, may be
  * NULL). One block per token.
  */
 __global__ void kc_rmsnorm(float *y, kc_gemm_t *yb, int y_stride, const float *x, int x_stride,
@@ -730,7 +729,7 @@ __global__ void kc_rmsnorm(float *y, kc_gemm_t *yb, int y_stride, const float *x
 
 /*
  * x[t] += post ? rmsnorm(d[t]) * post : d[t]; then, when next_w is set, the next RMSNorm of
- * x[t] into yb (bf16). One block per token.
+ * x[t] into yb (gemm_t). One block per token.
  */
 __global__ void kc_add_norm(float *x, const float *d, int d_stride, const float *post, int n,
                             float eps, const float *next_w, kc_gemm_t *yb)
@@ -764,7 +763,7 @@ __global__ void kc_add_norm(float *x, const float *d, int d_stride, const float 
     }
 }
 
-/* y[t][i] = act(g[t][i]) * u[t][i]; f32 and/or bf16 out. Grid (blocks over n, n_tok). */
+/* y[t][i] = act(g[t][i]) * u[t][i]; f32 and/or gemm_t out. Grid (blocks over n, n_tok). */
 __global__ void kc_glu(float *y, kc_gemm_t *yb, int y_stride, const float *g, const float *u,
                        int in_stride, int n, int gelu)
 {
@@ -817,9 +816,9 @@ __global__ void kc_embed(float *x, const uint8_t *w, int type, size_t row_bytes,
     }
 }
 
-/* A whole matrix to bf16 (row-major, n_cols per row), one thread per sub. */
-__global__ void kc_to_bf16(kc_gemm_t *y, const uint8_t *w, int type, size_t row_bytes, int n_rows,
-                           int n_cols)
+/* A whole matrix to gemm_t (row-major, n_cols per row), one thread per sub. */
+__global__ void kc_dequant_gemm(kc_gemm_t *y, const uint8_t *w, int type, size_t row_bytes,
+                                int n_rows, int n_cols)
 {
     kc_pdl_begin();
     const size_t subs_row = (size_t)n_cols / 8;
@@ -840,17 +839,6 @@ __global__ void kc_to_bf16(kc_gemm_t *y, const uint8_t *w, int type, size_t row_
     for (int k = 0; k < 4; k++) {
         yr[oa + k] = kc_to_gemm(v[k]);
         yr[ob + k] = kc_to_gemm(v[4 + k]);
-    }
-}
-
-/* f32 rows to bf16. Grid (blocks over n, n_tok). */
-__global__ void kc_f32_to_bf16(kc_gemm_t *y, const float *x, int stride, int n)
-{
-    kc_pdl_begin();
-    const int t = blockIdx.y;
-    const int i = blockIdx.x * blockDim.x + threadIdx.x;
-    if (i < n) {
-        y[(size_t)t * stride + i] = kc_to_gemm(x[(size_t)t * stride + i]);
     }
 }
 
