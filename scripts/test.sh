@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # Builds kiln and runs every test: the release build and an AddressSanitizer +
-# UndefinedBehaviorSanitizer build (both with warnings as errors), then the format and
+# UndefinedBehaviorSanitizer build (both with warnings as errors), the CUDA engine's parity
+# checks on kcemu (the CPU emulator of CUDA in kernels/cuda/emu/, plain and under the
+# sanitizers, so the GPU kernels are tested on machines without a GPU), then the format and
 # static-analysis checks. Run scripts/setup.sh first (the README's test command does).
-# Usage: scripts/test.sh [release|asan|lint]...   (default: all three)
+# Usage: scripts/test.sh [release|asan|cuda-emu|lint]...   (default: all four)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 jobs=${KILN_JOBS:-2}
 steps=("$@")
-((${#steps[@]})) || steps=(release asan lint)
+((${#steps[@]})) || steps=(release asan cuda-emu lint)
 
 run_preset() {
     local preset=$1
@@ -31,11 +33,33 @@ for step in "${steps[@]}"; do
             ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
             UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
         ;;
+    cuda-emu)
+        # Every small model (all architectures and weight types) in the optimized build; three
+        # of them (about a minute) under the sanitizers, where a kernel's out-of-bounds access
+        # is a heap-buffer-overflow report.
+        for preset in cuda-emu cuda-emu-asan; do
+            echo "== $preset build"
+            cmake --preset "$preset" >/dev/null
+            cmake --build --preset "$preset" -j "$jobs" --target kiln-gpu-check kcemu-test
+            echo "== $preset tests"
+            "build/$preset/kernels/kcemu-test"
+            mkdir -p "build/$preset/tiny"
+            if [ "$preset" = cuda-emu ]; then
+                "build/$preset/tests/tools/kiln-gpu-check" "build/$preset/tiny" --tiny
+            else
+                for name in llama-q4_1 qwen2-q8_0 gemma3-q6_k; do
+                    ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+                        UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+                        "build/$preset/tests/tools/kiln-gpu-check" "build/$preset/tiny" --tiny "$name"
+                done
+            fi
+        done
+        ;;
     lint)
         echo "== includes"
         scripts/check-includes.sh
         echo "== format"
-        git ls-files '*.c' '*.h' '*.cu' '*.cuh' | xargs clang-format --dry-run --Werror
+        git ls-files '*.c' '*.h' '*.cu' '*.cuh' '*.cpp' | xargs clang-format --dry-run --Werror
         echo "== clang-tidy"
         [ -f build/release/compile_commands.json ] || cmake --preset release >/dev/null
         git ls-files '*.c' | grep -v '^tests/fuzz/' |
@@ -46,7 +70,7 @@ for step in "${steps[@]}"; do
                 --std=c11 --inline-suppr -I . --suppress=missingIncludeSystem
         ;;
     *)
-        echo "unknown step '$step' (release, asan, lint)" >&2
+        echo "unknown step '$step' (release, asan, cuda-emu, lint)" >&2
         exit 2
         ;;
     esac

@@ -10,6 +10,9 @@
 #      a 512-token prompt);
 #   4. `kiln bench --device cuda` on that file, as a user would run it;
 #   5. Hugging Face transformers on PyTorch on the same shape (kernels/cuda/hf_bench.py);
+#   6. when Nsight Compute (ncu) is installed, the duration of each of kiln's kernels over a
+#      short prompt and a few decoded tokens (kernels/cuda/ncu_table.py), so tuning starts
+#      from where the time goes;
 # and prints a table last. Results land in $1 (default build/gpu/check) as JSON lines. Exits
 # non-zero when a parity check failed or a step broke; every step runs regardless.
 # Usage: kernels/cuda/check.sh [OUT_DIR]
@@ -20,6 +23,8 @@ out="${1:-$build/check}"
 mkdir -p "$out"
 status=0
 step() { echo "== $*" >&2; }
+# A CUDA tool from PATH or the toolkit's bin folder; empty when neither has it.
+tool() { command -v "$1" || { [ -x "/usr/local/cuda/bin/$1" ] && echo "/usr/local/cuda/bin/$1"; }; }
 
 step "device"
 nvidia-smi -L || true
@@ -35,9 +40,10 @@ mkdir -p "$out/tiny"
 "$check" "$out/tiny" --tiny >"$out/tiny.jsonl" || status=1
 cat "$out/tiny.jsonl"
 
-if command -v compute-sanitizer >/dev/null; then
+sanitizer=$(tool compute-sanitizer)
+if [ -n "$sanitizer" ]; then
     step "compute-sanitizer memcheck on the small models"
-    timeout 100 compute-sanitizer --tool memcheck --error-exitcode 3 --print-limit 20 \
+    timeout 100 "$sanitizer" --tool memcheck --error-exitcode 3 --print-limit 20 \
         "$check" "$out/tiny" --tiny >"$out/memcheck.log" 2>&1
     rc=$?
     echo "{\"check\": \"memcheck\", \"rc\": $rc}" >>"$out/tiny.jsonl"
@@ -58,7 +64,18 @@ PYTHONUNBUFFERED=1 python3 "$root/kernels/cuda/hf_bench.py" 256 >"$out/hf.jsonl"
     2>"$out/hf.err" || { status=1; tail -20 "$out/hf.err"; }
 cat "$out/hf.jsonl"
 
+ncu=$(tool ncu)
+if [ -n "$ncu" ]; then
+    step "kernel durations (ncu)"
+    timeout 150 "$ncu" --csv --metrics gpu__time_duration.sum --cache-control none \
+        --clock-control none --kernel-name regex:kc_ --launch-count 1500 \
+        "$build/cli/kiln" bench --device cuda -m "$out/smollm2-135m-q4_1.gguf" -b 1 -p 16 -n 8 \
+        -r 1 >"$out/ncu.csv" 2>"$out/ncu.err" || tail -5 "$out/ncu.err"
+    python3 "$root/kernels/cuda/ncu_table.py" <"$out/ncu.csv" >"$out/ncu.md"
+fi
+
 step "table"
 cat "$out"/tiny.jsonl "$out"/real.jsonl "$out"/hf.jsonl 2>/dev/null \
     | python3 "$root/kernels/cuda/check_table.py"
+[ -f "$out/ncu.md" ] && head -25 "$out/ncu.md"
 exit $status

@@ -97,9 +97,11 @@ extern "C" int kern_cuda_dequantize_q8_0(float *y, const void *x, size_t n, core
     {
         const unsigned threads = 256;
         const unsigned blocks = (unsigned)((n + threads - 1) / threads);
-        dequantize_q8_0<<<blocks, threads>>>(dy, dx, n);
+        cudaLaunchConfig_t cfg = {};
+        cfg.gridDim = dim3(blocks);
+        cfg.blockDim = dim3(threads);
+        KERN_CUDA_CHECK(cudaLaunchKernelEx(&cfg, dequantize_q8_0, dy, (const block_q8_0 *)dx, n));
     }
-    KERN_CUDA_CHECK(cudaGetLastError());
     KERN_CUDA_CHECK(cudaMemcpy(y, dy, n * sizeof(float), cudaMemcpyDeviceToHost));
 done:
     cudaFree(dx);

@@ -17,7 +17,7 @@
  * device, so one graph serves every step of that shape.
  */
 #include "kernels/cuda/kern_cuda.h"
-#include "kernels/cuda/ops.cuh"
+#include "kernels/cuda/mv.cuh"
 
 #include <cublas_v2.h>
 #include <cuda_runtime.h>
@@ -46,13 +46,6 @@
                                 "cublas: %s: %s (%s:%d)", #call, cublasGetStatusString(s_),        \
                                 __FILE__, __LINE__);                                               \
         }                                                                                          \
-    } while (0)
-
-/* A launch is checked like a call: a bad configuration surfaces here, not as wrong output. */
-#define KC_LAUNCH(...)                                                                             \
-    do {                                                                                           \
-        __VA_ARGS__;                                                                               \
-        KC_TRY(cudaPeekAtLastError());                                                             \
     } while (0)
 
 /*
@@ -131,6 +124,7 @@ struct kern_cuda_ctx {
     unsigned long long *d_amax, *h_amax; /* packed (value, index) keys of kc_argmax */
     kc_graph graphs[KC_GRAPHS];
     bool pdl; /* programmatic dependent launch (compute capability 9 and later) */
+    int n_sm; /* streaming multiprocessors */
     uint64_t clock;
     size_t n_out_last;
 };
@@ -216,9 +210,12 @@ static int kc_to_gemm_rows(gemm_t *dst, size_t row0, const kc_mat *mat, core_err
 {
     const size_t n = (size_t)mat->n_rows * (size_t)(mat->n_cols / 8);
     const unsigned threads = 256;
-    KC_LAUNCH(kc_dequant_gemm<<<(unsigned)((n + threads - 1) / threads), threads>>>(
-        dst + row0 * (size_t)mat->n_cols, mat->q, mat->type, mat->row_bytes, mat->n_rows,
-        mat->n_cols));
+    cudaLaunchConfig_t cfg = {};
+    cfg.gridDim = dim3((unsigned)((n + threads - 1) / threads));
+    cfg.blockDim = dim3(threads);
+    KC_TRY(cudaLaunchKernelEx(&cfg, kc_dequant_gemm, dst + row0 * (size_t)mat->n_cols,
+                              (const uint8_t *)mat->q, mat->type, mat->row_bytes, mat->n_rows,
+                              mat->n_cols));
     return 0;
 }
 
@@ -320,12 +317,16 @@ extern "C" int kern_cuda_model_new(kern_cuda_model **out, const kern_cuda_model_
         rc = core_err_set(err, CORE_EUNSUPPORTED, "cuda: rows of %zu values are too long", widest);
     }
     if (rc == 0 && widest * KC_MV_TOK * sizeof(float) > 48 * 1024) {
-        const cudaError_t e =
-            cudaFuncSetAttribute(kc_mv, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                 (int)(widest * (size_t)m->mv_tok * sizeof(float)));
-        if (e != cudaSuccess) {
-            rc = core_err_set(err, CORE_ERROR, "cuda: cudaFuncSetAttribute: %s",
-                              cudaGetErrorString(e));
+        /* kc_mv<n> stages n input rows; only the instances above the default limit need it. */
+        void (*const fn[KC_MV_TOK])(kc_mv_args) = {kc_mv<1>, kc_mv<2>, kc_mv<3>, kc_mv<4>};
+        for (int i = 0; rc == 0 && i < m->mv_tok; i++) {
+            const int smem = (int)(widest * (size_t)(i + 1) * sizeof(float));
+            const cudaError_t e =
+                cudaFuncSetAttribute(fn[i], cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
+            if (e != cudaSuccess) {
+                rc = core_err_set(err, CORE_ERROR, "cuda: cudaFuncSetAttribute: %s",
+                                  cudaGetErrorString(e));
+            }
         }
     }
     if (rc == 0) {
@@ -424,7 +425,8 @@ static int kc_ctx_init(kern_cuda_ctx *c, core_err *err)
     KC_TRY(cudaStreamCreateWithFlags(&c->st, cudaStreamNonBlocking));
     int major = 0;
     KC_TRY(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, 0));
-    c->pdl = major >= 9 && !c->o.no_graphs && getenv("KILN_CUDA_NO_PDL") == nullptr;
+    c->pdl = major >= 9 && !c->o.no_graphs;
+    KC_TRY(cudaDeviceGetAttribute(&c->n_sm, cudaDevAttrMultiProcessorCount, 0));
     KC_BLAS(cublasCreate(&c->blas));
     KC_BLAS(cublasSetStream(c->blas, c->st));
     const size_t ws = 32u << 20;
@@ -575,20 +577,48 @@ static kc_mv_args kc_mv_base(const float *x, int x_stride, int n_cols, size_t n_
     return a;
 }
 
-/* Adds a job of n_units warps. */
-static void kc_mv_add(kc_mv_args *a, kc_mv_job j, int n_units)
+/*
+ * Adds a job whose first n_rows rows are multiplied: a unit (one warp's work) is a RoPE pair
+ * (QKV), a gate row with its up row (GLU: the up job adds no units), or two rows.
+ */
+static void kc_mv_add(kc_mv_args *a, kc_mv_job j, int n_rows)
 {
+    const int n_units = a->epi == KC_EPI_GLU ? n_rows : (n_rows + 1) / 2;
     a->job[a->n_jobs] = j;
     a->unit_end[a->n_jobs] = (a->n_jobs ? a->unit_end[a->n_jobs - 1] : 0) + n_units;
     a->n_jobs++;
 }
 
+/*
+ * Launches kc_mv for a's token count. Blocks are small while there are few units, so the work
+ * spreads over every multiprocessor (a layer's QKV is about 500 units on a 132-SM GPU), and
+ * the grid stops near what stays resident: beyond that, warps loop over units and a block's
+ * staged input serves many rows.
+ */
 static int kc_mv_run(const kern_cuda_ctx *c, const kc_mv_args *a, core_err *err)
 {
     const int units = a->unit_end[a->n_jobs - 1];
-    const unsigned blocks = (unsigned)((units + KC_MV_WARPS - 1) / KC_MV_WARPS);
+    const int per_sm = units / (c->n_sm > 0 ? c->n_sm : 1);
+    const int warps = per_sm >= 32 ? KC_MV_WARPS : per_sm >= 8 ? 4 : 2;
+    size_t blocks = (size_t)(units + warps - 1) / (size_t)warps;
+    const size_t cap = (size_t)c->n_sm * (size_t)(64 / warps);
+    blocks = blocks > cap && cap > 0 ? cap : blocks;
     const size_t smem = (size_t)a->n_tok * (size_t)a->n_cols * sizeof(float);
-    KC_GO(kc_mv, blocks, KC_MV_WARPS * 32, smem, *a);
+    const unsigned b = (unsigned)(blocks ? blocks : 1), t = (unsigned)(warps * 32);
+    switch (a->n_tok) {
+    case 1:
+        KC_GO(kc_mv<1>, b, t, smem, *a);
+        break;
+    case 2:
+        KC_GO(kc_mv<2>, b, t, smem, *a);
+        break;
+    case 3:
+        KC_GO(kc_mv<3>, b, t, smem, *a);
+        break;
+    default:
+        KC_GO(kc_mv<4>, b, t, smem, *a);
+        break;
+    }
     return 0;
 }
 
@@ -704,9 +734,9 @@ static int kc_layer_mv(const kern_cuda_ctx *c, const kc_pass *p, size_t il, core
     /* Attention block. */
     if (fuse && !l->q_norm) {
         kc_mv_args a = kc_mv_base(c->x, E, E, n, l->attn_norm, eps, KC_EPI_QKV);
-        kc_mv_add(&a, kc_job(&l->wq, c->q, Q, l->bq), Q / 2);
-        kc_mv_add(&a, kc_job(&l->wk, nullptr, 0, l->bk), KV / 2);
-        kc_mv_add(&a, kc_job(&l->wv, nullptr, 0, l->bv), KV / 2);
+        kc_mv_add(&a, kc_job(&l->wq, c->q, Q, l->bq), Q);
+        kc_mv_add(&a, kc_job(&l->wk, nullptr, 0, l->bk), KV);
+        kc_mv_add(&a, kc_job(&l->wv, nullptr, 0, l->bv), KV);
         a.p = kc_pos_of(c, p, il);
         KC_RET(kc_mv_run(c, &a, err));
     } else if (fuse) {

@@ -1,10 +1,7 @@
 /*
- * The CUDA engine's kernels (included by engine.cu only). Three families:
- *  - kc_mv: the single-token (up to KC_MV_TOK tokens) matrix-vector product straight from the
- *    quantized blocks, one warp per output row (or row pair), with optional fusions: an RMSNorm
- *    prologue on the input, and an epilogue that stores, adds into the residual stream, applies
- *    SwiGLU/GeGLU to a gate/up row pair, or adds biases, rotates (RoPE) and writes q to its
- *    buffer and k and v into the KV cache;
+ * The CUDA engine's kernels (included by engine.cu only) and what they share. Three families:
+ *  - kc_mv (mv.cuh): the decoding matrix-vector product straight from the quantized blocks,
+ *    with its fusions; this file holds its argument blocks;
  *  - kc_attn: attention of each token over its sequence's cache, split over the cache length
  *    (flash-decoding): every block keeps an online softmax over its share of positions, and the
  *    last block of a (token, head) to finish merges the shares;
@@ -20,8 +17,16 @@
 
 #include "kernels/cuda/quant.cuh"
 
+/* A kernel's dynamic shared memory as an array `T name[]` (a pointer under kcemu, the CPU
+ * emulator in emu/, which has no extern __shared__). */
+#ifdef KILN_CUDA_EMU
+#define KC_SHARED_DYN(T, name) KCEMU_SHARED_DYN(T, name)
+#else
+#define KC_SHARED_DYN(T, name) extern __shared__ T name[]
+#endif
+
 #define KC_WARPS    4 /* warps per block of kc_attn */
-#define KC_MV_WARPS 8 /* warps per block of kc_mv */
+#define KC_MV_WARPS 8 /* most warps per block of kc_mv */
 
 /*
  * The element type of the cuBLAS path (weights' copies and activations; products accumulate in
@@ -163,22 +168,35 @@ __device__ __forceinline__ float kc_gelu(float g)
     return 0.5f * g * (1.0f + tanhf(c * g * (1.0f + 0.044715f * g * g)));
 }
 
-/* RoPE pair p (0 .. head_dim/2) of a head: the two rows it rotates and its angle at pos. */
+/*
+ * The two rows of a head that RoPE pair p (0 .. head_dim/2) rotates; plain (v, or no rotation)
+ * takes rows 2p and 2p + 1. Returns whether the pair rotates.
+ */
+__device__ __forceinline__ bool kc_rope_rows(const kc_pos_args &pa, int p, bool plain, int *r0,
+                                             int *r1)
+{
+    if (plain) {
+        *r0 = 2 * p;
+        *r1 = 2 * p + 1;
+        return false;
+    }
+    const int half_rot = pa.n_rot / 2;
+    if (pa.neox) {
+        const bool rotate = p < half_rot;
+        *r0 = rotate ? p : pa.n_rot + 2 * (p - half_rot);
+        *r1 = rotate ? p + half_rot : *r0 + 1;
+        return rotate;
+    }
+    *r0 = 2 * p;
+    *r1 = 2 * p + 1;
+    return 2 * p < pa.n_rot;
+}
+
+/* RoPE pair p of a head: the two rows it rotates and its angle at pos. */
 __device__ __forceinline__ void kc_rope_pair(const kc_pos_args &pa, int p, int pos, int *r0,
                                              int *r1, float *c, float *s)
 {
-    const int half_rot = pa.n_rot / 2;
-    bool rotate;
-    if (pa.neox) {
-        rotate = p < half_rot;
-        *r0 = rotate ? p : pa.n_rot + 2 * (p - half_rot);
-        *r1 = rotate ? p + half_rot : *r0 + 1;
-    } else {
-        *r0 = 2 * p;
-        *r1 = 2 * p + 1;
-        rotate = 2 * p < pa.n_rot;
-    }
-    if (rotate) {
+    if (kc_rope_rows(pa, p, false, r0, r1)) {
         const float theta = (float)pos * powf(pa.rope_base, -2.0f * (float)p / (float)pa.n_rot);
         sincosf(theta, s, c);
     } else {
@@ -197,212 +215,14 @@ __device__ __forceinline__ kc_mv_job kc_job_pick(const kc_mv_args &a, int j)
     return j == 0 ? a.job[0] : j == 1 ? a.job[1] : a.job[2];
 }
 
-/*
- * kc_mv: one warp per unit (an output row, or a row pair for the GLU and QKV epilogues). The
- * block first stages the input rows of its tokens in shared memory (normalized when the
- * prologue is on), then each warp walks its rows' subs, lane by lane.
- */
-__global__ void __launch_bounds__(KC_MV_WARPS * 32) kc_mv(kc_mv_args a)
+/* Pulls the line at p towards L2 (a hint: nothing on the host). */
+__device__ __forceinline__ void kc_prefetch_l2(const void *p)
 {
-    extern __shared__ float xs[]; /* (n_tok, n_cols) */
-    const int n_cols = a.n_cols;
-    kc_pdl_next();
-    {
-        /* While the previous kernel finishes: pull this warp's weight rows towards L2. */
-        const int unit = blockIdx.x * KC_MV_WARPS + threadIdx.x / 32;
-        if (unit < kc_unit_end(a, a.n_jobs - 1)) {
-            int j = 0;
-            while (unit >= kc_unit_end(a, j)) {
-                j++;
-            }
-            const int u = unit - (j ? kc_unit_end(a, j - 1) : 0);
-            const int rows = a.epi == KC_EPI_QKV ? 2 : 1;
-            const kc_mv_job jb = kc_job_pick(a, a.epi == KC_EPI_GLU ? 0 : j);
-            const int row0 = a.epi == KC_EPI_QKV ? (u / (a.p.head_dim / 2)) * a.p.head_dim : u;
-            const char *base = (const char *)jb.w + (size_t)row0 * jb.row_bytes;
-            const int span = rows == 2 ? a.p.head_dim * jb.row_bytes : jb.row_bytes;
-            for (int off = (threadIdx.x % 32) * 128; off < span && rows == 1; off += 32 * 128) {
-                asm volatile("prefetch.global.L2 [%0];" ::"l"(base + off));
-            }
-            if (a.epi == KC_EPI_GLU) {
-                const char *ub = (const char *)a.job[1].w + (size_t)u * a.job[1].row_bytes;
-                for (int off = (threadIdx.x % 32) * 128; off < a.job[1].row_bytes;
-                     off += 32 * 128) {
-                    asm volatile("prefetch.global.L2 [%0];" ::"l"(ub + off));
-                }
-            }
-        }
-    }
-    kc_pdl_wait();
-    for (int t = 0; t < a.n_tok; t++) {
-        const int row = a.x_rows ? a.x_rows[t] : t;
-        const float *x = a.x + (size_t)row * a.x_stride;
-        float scale = 1.0f;
-        if (a.norm_w) {
-            float ss = 0.0f;
-            for (int i = threadIdx.x; i < n_cols; i += blockDim.x) {
-                ss += x[i] * x[i];
-            }
-            ss = kc_block_sum(ss);
-            scale = rsqrtf(ss / (float)n_cols + a.eps);
-        }
-        for (int i = threadIdx.x; i < n_cols; i += blockDim.x) {
-            xs[t * n_cols + i] = a.norm_w ? x[i] * scale * a.norm_w[i] : x[i];
-        }
-    }
-    __syncthreads();
-
-    const int lane = threadIdx.x % 32;
-    const int unit = blockIdx.x * KC_MV_WARPS + threadIdx.x / 32;
-    if (unit >= kc_unit_end(a, a.n_jobs - 1)) {
-        return;
-    }
-    int j = 0;
-    while (unit >= kc_unit_end(a, j)) {
-        j++;
-    }
-    const int u = unit - (j ? kc_unit_end(a, j - 1) : 0);
-
-    /* The rows this warp multiplies: (job, row) x n_rows_w. */
-    int rj[2] = {j, j};
-    int rr[2] = {u, u};
-    int n_rw = 1;
-    float rc = 1.0f, rs = 0.0f;
-    if (a.epi == KC_EPI_GLU) {
-        rj[0] = 0;
-        rj[1] = 1;
-        n_rw = 2;
-    } else if (a.epi == KC_EPI_QKV) {
-        const int hp = a.p.head_dim / 2;
-        const int head = u / hp;
-        const int p = u % hp;
-        int r0, r1;
-        if (j < 2) {
-            kc_rope_pair(a.p, p, a.p.pos[0], &r0, &r1, &rc, &rs);
-        } else {
-            r0 = 2 * p;
-            r1 = 2 * p + 1;
-        }
-        rr[0] = head * a.p.head_dim + r0;
-        rr[1] = head * a.p.head_dim + r1;
-        n_rw = 2;
-    }
-
-    /* Every array below is indexed by unrolled constants only, so it lives in registers; a
-     * job is picked from the parameters by selection, never by a computed index (which would
-     * copy the parameter block to local memory). */
-    float acc[2][KC_MV_TOK];
-#pragma unroll
-    for (int r = 0; r < 2; r++) {
-#pragma unroll
-        for (int t = 0; t < KC_MV_TOK; t++) {
-            acc[r][t] = 0.0f;
-        }
-    }
-    const int n_groups = n_cols / 32;
-#pragma unroll
-    for (int r = 0; r < 2; r++) {
-        if (r >= n_rw) {
-            break;
-        }
-        const kc_mv_job jb = kc_job_pick(a, rj[r]);
-        const uint8_t *row = jb.w + (size_t)rr[r] * jb.row_bytes;
-        const int qk = kq_block_values(jb.type);
-        const int bb = kq_block_bytes(jb.type);
-        const int spb = qk / 8;
-        /* Each lane takes groups of 4 consecutive subs (32 values, n_cols % 32 == 0): their
-         * bytes share cache lines, so a lane's loads go out together and a short row takes
-         * one round trip to memory. */
-        for (int g = lane; g < n_groups; g += 32) {
-            float v[4][8];
-            int oa[4], ob[4], base[4];
-#pragma unroll
-            for (int k4 = 0; k4 < 4; k4++) {
-                const int sub = 4 * g + k4;
-                const int blk = sub / spb;
-                kq_sub_decode(jb.type, row + (size_t)blk * bb, sub % spb, v[k4], &oa[k4], &ob[k4]);
-                base[k4] = blk * qk;
-            }
-#pragma unroll
-            for (int t = 0; t < KC_MV_TOK; t++) {
-                if (t < a.n_tok) {
-                    float s = 0.0f;
-#pragma unroll
-                    for (int k4 = 0; k4 < 4; k4++) {
-                        const float *xt = xs + t * n_cols + base[k4];
-#pragma unroll
-                        for (int k = 0; k < 4; k++) {
-                            s += v[k4][k] * xt[oa[k4] + k] + v[k4][4 + k] * xt[ob[k4] + k];
-                        }
-                    }
-                    acc[r][t] += s;
-                }
-            }
-        }
-    }
-#pragma unroll
-    for (int r = 0; r < 2; r++) {
-#pragma unroll
-        for (int t = 0; t < KC_MV_TOK; t++) {
-            acc[r][t] = kc_warp_sum(acc[r][t]);
-        }
-    }
-    if (lane >= a.n_tok) {
-        return;
-    }
-    /* Lane t writes token t's results. */
-    float d0 = 0.0f, d1 = 0.0f;
-    for (int t = 0; t < KC_MV_TOK; t++) {
-        if (t == lane) {
-            d0 = acc[0][t];
-            d1 = acc[1][t];
-        }
-    }
-    const int t = lane;
-    const kc_mv_job jb = kc_job_pick(a, j);
-    switch (a.epi) {
-    case KC_EPI_STORE:
-        jb.y[(size_t)t * jb.y_stride + u] = d0;
-        break;
-    case KC_EPI_ADD:
-        jb.y[(size_t)t * jb.y_stride + u] += d0;
-        break;
-    case KC_EPI_GLU: {
-        const float g = a.gelu ? kc_gelu(d0) : kc_silu(d0);
-        a.job[0].y[(size_t)t * a.job[0].y_stride + u] = g * d1;
-        break;
-    }
-    case KC_EPI_QKV: {
-        if (jb.bias) {
-            d0 += jb.bias[rr[0]];
-            d1 += jb.bias[rr[1]];
-        }
-        float c = rc, s = rs;
-        if (j < 2 && t > 0) {
-            /* The angle depends on the token's position; unit setup used token 0's. */
-            const int hp = a.p.head_dim / 2;
-            int r0, r1;
-            kc_rope_pair(a.p, u % hp, a.p.pos[t], &r0, &r1, &c, &s);
-        }
-        float y0 = d0, y1 = d1;
-        if (j < 2) {
-            y0 = d0 * c - d1 * s;
-            y1 = d0 * s + d1 * c;
-        }
-        if (j == 0) {
-            jb.y[(size_t)t * jb.y_stride + rr[0]] = y0;
-            jb.y[(size_t)t * jb.y_stride + rr[1]] = y1;
-        } else {
-            __half *cache = j == 1 ? a.p.kc : a.p.vc;
-            const size_t at = ((size_t)a.p.seq[t] * a.p.n_ctx + (size_t)a.p.pos[t]) * a.p.kv_dim;
-            cache[at + rr[0]] = __float2half(y0);
-            cache[at + rr[1]] = __float2half(y1);
-        }
-        break;
-    }
-    default:
-        break;
-    }
+#if defined(__CUDA_ARCH__)
+    asm volatile("prefetch.global.L2 [%0];" ::"l"(p));
+#else
+    (void)p;
+#endif
 }
 
 /*
