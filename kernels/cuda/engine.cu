@@ -391,17 +391,20 @@ static size_t kc_max3(size_t a, size_t b, size_t c)
     return m > c ? m : c;
 }
 
-/* Attention chunk length for a pass of n tokens: aim at two waves of blocks on the GPU's 132
- * SMs when the cache is long, and at least 64 positions a block. */
+/*
+ * Attention splits for a pass of n tokens, and the shortest chunk: a long range fills about two
+ * waves of blocks on the GPU's multiprocessors, a short one uses as few 32-position chunks as
+ * cover it (kc_attn_range sizes the chunks from each token's range on the device).
+ */
 static int kc_attn_chunk(const kern_cuda_ctx *c, size_t n, int *n_split)
 {
+    const size_t chunk_min = 32;
     const size_t blocks = n * c->m->d.n_head;
     size_t s_max = blocks >= 264 ? 1 : 264 / blocks;
     s_max = s_max > 32 ? 32 : s_max;
-    size_t chunk = (c->o.n_ctx + s_max - 1) / s_max;
-    chunk = chunk < 64 ? 64 : chunk;
-    *n_split = (int)((c->o.n_ctx + chunk - 1) / chunk);
-    return (int)chunk;
+    const size_t s_ctx = (c->o.n_ctx + chunk_min - 1) / chunk_min;
+    *n_split = (int)(s_max < s_ctx ? s_max : s_ctx);
+    return (int)chunk_min;
 }
 
 static int kc_ctx_alloc(void **out, size_t bytes, core_err *err)
@@ -529,7 +532,7 @@ struct kc_pass {
     size_t n;
     const int32_t *tokens, *seq, *pos, *rows;
     int n_split;
-    int chunk;
+    int chunk_min;
 };
 
 static kc_pos_args kc_pos_of(const kern_cuda_ctx *c, const kc_pass *p, size_t il)
@@ -653,7 +656,7 @@ static int kc_attention(const kern_cuda_ctx *c, const kc_pass *p, size_t il, boo
     a.n_swa = m->layers[il].is_swa ? (int)m->d.n_swa : 0;
     a.scale = m->d.attn_scale;
     a.n_split = p->n_split;
-    a.chunk = p->chunk;
+    a.chunk_min = p->chunk_min;
     a.part = c->part;
     a.cnt = c->cnt;
     a.combine = combine;
@@ -853,7 +856,7 @@ static int kc_enqueue(kern_cuda_ctx *c, size_t n, size_t n_out, core_err *err)
     p.seq = c->d_in + B;
     p.pos = c->d_in + 2 * B;
     p.rows = c->d_in + 3 * B;
-    p.chunk = kc_attn_chunk(c, n, &p.n_split);
+    p.chunk_min = kc_attn_chunk(c, n, &p.n_split);
     KC_TRY(cudaMemcpyAsync(c->d_in, c->h_in, (3 * B + O) * sizeof(int32_t), cudaMemcpyHostToDevice,
                            c->st));
     KC_GO(kc_embed, (unsigned)n, 128, 0, c->x, m->tok_embd.q, m->tok_embd.type,

@@ -512,21 +512,19 @@ template <int NT> __global__ void __launch_bounds__(KC_MV_WARPS * 32) kc_mv(kc_m
         }
     }
     kc_pdl_wait();
+    /* One pass stages x * norm_w (x and the weights load together) and sums x^2; the norm's
+     * scale multiplies the finished dot products instead of every staged value. */
+    float scale[NT];
 #pragma unroll
     for (int t = 0; t < NT; t++) {
         const float *x = a.x + (size_t)(a.x_rows ? a.x_rows[t] : t) * a.x_stride;
-        float scale = 1.0f;
-        if (a.norm_w) {
-            float ss = 0.0f;
-            for (int i = threadIdx.x; i < n_cols; i += blockDim.x) {
-                ss += x[i] * x[i];
-            }
-            ss = kc_block_sum(ss);
-            scale = rsqrtf(ss / (float)n_cols + a.eps);
-        }
+        float ss = 0.0f;
         for (int i = threadIdx.x; i < n_cols; i += blockDim.x) {
-            xs[t * n_cols + i] = a.norm_w ? x[i] * scale * a.norm_w[i] : x[i];
+            const float v = x[i];
+            ss += v * v;
+            xs[t * n_cols + i] = a.norm_w ? v * a.norm_w[i] : v;
         }
+        scale[t] = a.norm_w ? rsqrtf(kc_block_sum(ss) / (float)n_cols + a.eps) : 1.0f;
     }
     __syncthreads();
 
@@ -561,8 +559,8 @@ template <int NT> __global__ void __launch_bounds__(KC_MV_WARPS * 32) kc_mv(kc_m
             const float s0 = kc_warp_sum(acc[0][t]);
             const float s1 = kc_warp_sum(acc[1][t]);
             if (lane == t) {
-                d0 = s0;
-                d1 = s1;
+                d0 = s0 * scale[t];
+                d1 = s1 * scale[t];
             }
         }
         if (lane < NT) {

@@ -314,12 +314,13 @@ __global__ void kc_rope_store(kc_rope_args a)
 
 /*
  * Attention. Grid (n_tok, n_head, n_split); block KC_WARPS warps. Token t at position pos of
- * sequence seq attends positions [start, pos] (start > 0 in a sliding window), cut into chunks
- * of `chunk` positions: split s takes chunk s, and splits past the last chunk return at once,
- * so one grid (one captured graph) serves every length. Each warp takes every KC_WARPS-th
- * position of its chunk with an online softmax, lanes holding D/32 dimensions each. A token
- * with one chunk writes its output directly; with several, each block leaves (max, sum,
- * out[D]) in part, and with combine = 1 the last block of the (t, h) to finish merges them (a
+ * sequence seq attends positions [start, pos] (start > 0 in a sliding window), cut into
+ * n_split equal chunks of at least chunk_min positions (read from the device, so one grid, one
+ * captured graph, serves every length while short ranges use few blocks and long ones all of
+ * them): split s takes chunk s, and splits past the last chunk return at once. Each warp takes
+ * every KC_WARPS-th position of its chunk with an online softmax, lanes holding D/32 dimensions
+ * each. A token with one chunk writes its output directly; with several, each block leaves (max,
+ * sum, out[D]) in part, and with combine = 1 the last block of the (t, h) to finish merges them (a
  * counter in cnt, reset by that block), with combine = 0 kc_attn_combine does.
  */
 struct kc_attn_args {
@@ -336,20 +337,21 @@ struct kc_attn_args {
     int n_swa; /* 0: no window */
     float scale;
     int n_split; /* gridDim.z */
-    int chunk;
+    int chunk_min;
     float *part;       /* (n_tok, n_head, n_split, D + 2) */
     unsigned int *cnt; /* (n_tok, n_head) */
     int combine;
 };
 
-/* The first attended position of token t, and how many chunks its range has. */
-__device__ __forceinline__ int kc_attn_range(const kc_attn_args &a, int t, int *start)
+/* Token t's first attended position, its chunk length, and how many chunks its range has. */
+__device__ __forceinline__ int kc_attn_range(const kc_attn_args &a, int t, int *start, int *chunk)
 {
     const int pos = a.pos[t];
     *start = a.n_swa > 0 && pos + 1 > a.n_swa ? pos + 1 - a.n_swa : 0;
     const int len = pos + 1 - *start;
-    const int n = (len + a.chunk - 1) / a.chunk;
-    return n < a.n_split ? n : a.n_split;
+    const int even = (len + a.n_split - 1) / a.n_split;
+    *chunk = even > a.chunk_min ? even : a.chunk_min;
+    return (len + *chunk - 1) / *chunk;
 }
 
 template <int DPL>
@@ -407,15 +409,15 @@ template <int DPL> __global__ void __launch_bounds__(KC_WARPS * 32) kc_attn(kc_a
     const int h = blockIdx.y;
     const int n_head = gridDim.y;
     const int split = blockIdx.z;
-    int start;
-    const int n_active = kc_attn_range(a, t, &start);
+    int start, chunk;
+    const int n_active = kc_attn_range(a, t, &start, &chunk);
     if (split >= n_active) {
         return;
     }
     const int lane = threadIdx.x % 32;
     const int w = threadIdx.x / 32;
-    const int lo = start + split * a.chunk;
-    const int hi = min(a.pos[t] + 1, lo + a.chunk);
+    const int lo = start + split * chunk;
+    const int hi = min(a.pos[t] + 1, lo + chunk);
     const int kvh = h / a.group;
 
     float q[DPL];
@@ -513,8 +515,8 @@ template <int DPL> __global__ void __launch_bounds__(KC_WARPS * 32) kc_attn(kc_a
 template <int DPL> __global__ void kc_attn_combine(kc_attn_args a)
 {
     kc_pdl_begin();
-    int start;
-    const int n_active = kc_attn_range(a, blockIdx.x, &start);
+    int start, chunk;
+    const int n_active = kc_attn_range(a, blockIdx.x, &start, &chunk);
     if (n_active > 1) {
         kc_attn_merge<DPL>(a, blockIdx.x, blockIdx.y, gridDim.y, n_active, threadIdx.x);
     }
