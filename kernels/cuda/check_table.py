@@ -16,11 +16,12 @@ def main():
     dev = next((r["name"] for r in by("device")), "none found")
     print(f"device: {dev}")
     print("| model | rel err prompt | rel err step max | rel err unfused | rel err 8 seqs "
-          "| greedy same (teacher-forced) | free-run same | pass |")
-    print("|---|---|---|---|---|---|---|---|")
+          "| 3 tokens vs 1 | greedy same (teacher-forced) | free-run same | pass |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for r in by("parity"):
         print(f"| {r['model']} | {r['rel_prompt']:.2e} | {r['rel_step_max']:.2e} "
               f"| {r['rel_unfused_step_max']:.2e} | {r['rel_batch8_max']:.2e} "
+              f"| {r.get('rel_tok3_max', float('nan')):.1e} "
               f"| {r['greedy_same']}/{r['steps']} | {r['free_run_same']}/{r['steps']} "
               f"| {'yes' if r['pass'] else 'NO'} |")
     for r in by("memcheck"):
