@@ -47,10 +47,24 @@ for step in "${steps[@]}"; do
             if [ "$preset" = cuda-emu ]; then
                 "build/$preset/tests/tools/kiln-gpu-check" "build/$preset/tiny" --tiny
             else
+                export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
+                export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
                 for name in llama-q4_1 qwen2-q8_0 gemma3-q6_k; do
-                    ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
-                        UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-                        "build/$preset/tests/tools/kiln-gpu-check" "build/$preset/tiny" --tiny "$name"
+                    "build/$preset/tests/tools/kiln-gpu-check" "build/$preset/tiny" --tiny "$name"
+                done
+                # Device allocations failing at points of the model's upload and the contexts'
+                # setup: each must end in an error naming the call (exit 2), with nothing leaked.
+                for n in 1 7 29 31 49 60 97; do
+                    rc=0
+                    KILN_CUDA_EMU_FAIL=$n "build/$preset/tests/tools/kiln-gpu-check" \
+                        "build/$preset/tiny" --tiny llama-q4_1 >/dev/null 2>"build/$preset/fail.log" \
+                        || rc=$?
+                    if [ $rc -ne 0 ] && { [ $rc -ne 2 ] || ! grep -q 'out of memory' "build/$preset/fail.log"; }; then
+                        echo "allocation failure $n: exit $rc" >&2
+                        cat "build/$preset/fail.log" >&2
+                        exit 1
+                    fi
+                    echo "allocation failure $n: $(tail -n1 "build/$preset/fail.log")"
                 done
             fi
         done

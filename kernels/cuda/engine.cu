@@ -155,6 +155,18 @@ extern "C" bool kern_cuda_type_supported(kern_type t)
     return kq_block_values((int)t) > 0;
 }
 
+/* Device memory (at least one byte); a failure names the size. */
+static int kc_malloc(void **out, size_t bytes, core_err *err)
+{
+    const cudaError_t e = cudaMalloc(out, bytes ? bytes : 1);
+    if (e != cudaSuccess) {
+        *out = nullptr;
+        return core_err_set(err, e == cudaErrorMemoryAllocation ? CORE_ENOMEM : CORE_ERROR,
+                            "cuda: cudaMalloc of %zu bytes: %s", bytes, cudaGetErrorString(e));
+    }
+    return 0;
+}
+
 static int kc_alloc(kern_cuda_model *m, void **out, size_t bytes, core_err *err)
 {
     *out = nullptr;
@@ -167,7 +179,7 @@ static int kc_alloc(kern_cuda_model *m, void **out, size_t bytes, core_err *err)
         m->allocs = p;
         m->cap_allocs = cap;
     }
-    KC_TRY(cudaMalloc(out, bytes ? bytes : 1));
+    KC_RET(kc_malloc(out, bytes, err));
     m->allocs[m->n_allocs++] = *out;
     m->n_bytes += bytes;
     return 0;
@@ -202,7 +214,8 @@ static int kc_upload_mat(kern_cuda_model *m, kc_mat *out, const kern_cuda_matrix
     out->row_bytes = src->row_bytes;
     out->n_rows = (int)src->n_rows;
     out->n_cols = (int)src->n_cols;
-    return kc_upload(m, (void **)&out->q, src->data, src->row_bytes * src->n_rows, err);
+    const int rc = kc_upload(m, (void **)&out->q, src->data, src->row_bytes * src->n_rows, err);
+    return rc ? core_err_wrap(err, rc, "uploading %s", name) : 0;
 }
 
 /* gemm_t copy of mat at rows [row0, row0 + n_rows) of dst (n_cols wide). */
@@ -407,12 +420,6 @@ static int kc_attn_chunk(const kern_cuda_ctx *c, size_t n, int *n_split)
     return (int)chunk_min;
 }
 
-static int kc_ctx_alloc(void **out, size_t bytes, core_err *err)
-{
-    KC_TRY(cudaMalloc(out, bytes ? bytes : 1));
-    return 0;
-}
-
 static int kc_gemm(const kern_cuda_ctx *c, const gemm_t *w, int rows, int cols, const gemm_t *x,
                    int ldx, float *y, int ldy, size_t n, core_err *err);
 
@@ -433,26 +440,26 @@ static int kc_ctx_init(kern_cuda_ctx *c, core_err *err)
     KC_BLAS(cublasCreate(&c->blas));
     KC_BLAS(cublasSetStream(c->blas, c->st));
     const size_t ws = 32u << 20;
-    KC_RET(kc_ctx_alloc(&c->blas_ws, ws, err));
+    KC_RET(kc_malloc(&c->blas_ws, ws, err));
     KC_BLAS(cublasSetWorkspace(c->blas, c->blas_ws, ws));
-    KC_RET(kc_ctx_alloc((void **)&c->kc, m->d.n_layer * c->layer_elems * sizeof(__half), err));
-    KC_RET(kc_ctx_alloc((void **)&c->vc, m->d.n_layer * c->layer_elems * sizeof(__half), err));
-    KC_RET(kc_ctx_alloc((void **)&c->x, B * E * sizeof(float), err));
-    KC_RET(kc_ctx_alloc((void **)&c->xn, B * wide * sizeof(float), err));
-    KC_RET(kc_ctx_alloc((void **)&c->t, B * t_w * sizeof(float), err));
-    KC_RET(kc_ctx_alloc((void **)&c->q, B * Q * sizeof(float), err));
-    KC_RET(kc_ctx_alloc((void **)&c->att, B * Q * sizeof(float), err));
-    KC_RET(kc_ctx_alloc((void **)&c->g, B * F * sizeof(float), err));
-    KC_RET(kc_ctx_alloc((void **)&c->xo, O * E * sizeof(float), err));
-    KC_RET(kc_ctx_alloc((void **)&c->logits, O * V * sizeof(float), err));
-    KC_RET(kc_ctx_alloc((void **)&c->part, n_part * sizeof(float), err));
-    KC_RET(kc_ctx_alloc((void **)&c->x_g, B * wide * sizeof(gemm_t), err));
-    KC_RET(kc_ctx_alloc((void **)&c->att_g, B * Q * sizeof(gemm_t), err));
-    KC_RET(kc_ctx_alloc((void **)&c->xo_g, O * E * sizeof(gemm_t), err));
-    KC_RET(kc_ctx_alloc((void **)&c->cnt, B * m->d.n_head * sizeof(unsigned int), err));
+    KC_RET(kc_malloc((void **)&c->kc, m->d.n_layer * c->layer_elems * sizeof(__half), err));
+    KC_RET(kc_malloc((void **)&c->vc, m->d.n_layer * c->layer_elems * sizeof(__half), err));
+    KC_RET(kc_malloc((void **)&c->x, B * E * sizeof(float), err));
+    KC_RET(kc_malloc((void **)&c->xn, B * wide * sizeof(float), err));
+    KC_RET(kc_malloc((void **)&c->t, B * t_w * sizeof(float), err));
+    KC_RET(kc_malloc((void **)&c->q, B * Q * sizeof(float), err));
+    KC_RET(kc_malloc((void **)&c->att, B * Q * sizeof(float), err));
+    KC_RET(kc_malloc((void **)&c->g, B * F * sizeof(float), err));
+    KC_RET(kc_malloc((void **)&c->xo, O * E * sizeof(float), err));
+    KC_RET(kc_malloc((void **)&c->logits, O * V * sizeof(float), err));
+    KC_RET(kc_malloc((void **)&c->part, n_part * sizeof(float), err));
+    KC_RET(kc_malloc((void **)&c->x_g, B * wide * sizeof(gemm_t), err));
+    KC_RET(kc_malloc((void **)&c->att_g, B * Q * sizeof(gemm_t), err));
+    KC_RET(kc_malloc((void **)&c->xo_g, O * E * sizeof(gemm_t), err));
+    KC_RET(kc_malloc((void **)&c->cnt, B * m->d.n_head * sizeof(unsigned int), err));
     KC_TRY(cudaMemset(c->cnt, 0, B * m->d.n_head * sizeof(unsigned int)));
-    KC_RET(kc_ctx_alloc((void **)&c->d_in, (3 * B + O) * sizeof(int32_t), err));
-    KC_RET(kc_ctx_alloc((void **)&c->d_amax, O * sizeof(unsigned long long), err));
+    KC_RET(kc_malloc((void **)&c->d_in, (3 * B + O) * sizeof(int32_t), err));
+    KC_RET(kc_malloc((void **)&c->d_amax, O * sizeof(unsigned long long), err));
     KC_TRY(cudaMallocHost((void **)&c->h_in, (3 * B + O) * sizeof(int32_t)));
     KC_TRY(cudaMallocHost((void **)&c->h_amax, O * sizeof(unsigned long long)));
     memset(c->h_in, 0, (3 * B + O) * sizeof(int32_t));
