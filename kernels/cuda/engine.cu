@@ -221,7 +221,7 @@ static int kc_upload_mat(kern_cuda_model *m, kc_mat *out, const kern_cuda_matrix
 /* gemm_t copy of mat at rows [row0, row0 + n_rows) of dst (n_cols wide). */
 static int kc_to_gemm_rows(gemm_t *dst, size_t row0, const kc_mat *mat, core_err *err)
 {
-    const size_t n = (size_t)mat->n_rows * (size_t)(mat->n_cols / 8);
+    const size_t n = (size_t)mat->n_rows * (size_t)(mat->n_cols / 16); /* items */
     const unsigned threads = 256;
     cudaLaunchConfig_t cfg = {};
     cfg.gridDim = dim3((unsigned)((n + threads - 1) / threads));
@@ -730,6 +730,30 @@ static dim3 kc_rows_grid(size_t n_cols, size_t n)
     return dim3((unsigned)((n_cols + 255) / 256), (unsigned)n);
 }
 
+/*
+ * The projection w of in (n rows of cols values) into the residual stream x: fused, kc_mv adds
+ * it in its epilogue; unfused, or through a post-norm (Gemma), it is stored and then added.
+ */
+static int kc_mv_residual(const kern_cuda_ctx *c, const float *in, int cols, const kc_mat *w,
+                          const float *post_norm, size_t n, core_err *err)
+{
+    const int E = (int)c->m->d.n_embd;
+    const float eps = c->m->d.eps;
+    const bool add = !c->o.no_fuse && !post_norm;
+    kc_mv_args a = kc_mv_base(in, cols, cols, n, nullptr, eps, add ? KC_EPI_ADD : KC_EPI_STORE);
+    kc_mv_add(&a, kc_job(w, add ? c->x : c->t, E, nullptr), E);
+    KC_RET(kc_mv_run(c, &a, err));
+    if (add) {
+        return 0;
+    }
+    if (post_norm) {
+        KC_GO(kc_add_norm, (unsigned)n, 256, 0, c->x, c->t, E, post_norm, E, eps, nullptr, nullptr);
+    } else {
+        KC_GO(kc_add, kc_rows_grid((size_t)E, n), 256, 0, c->x, c->t, E);
+    }
+    return 0;
+}
+
 /* One layer of a decoding pass through kc_mv (n <= mv_tok). */
 static int kc_layer_mv(const kern_cuda_ctx *c, const kc_pass *p, size_t il, core_err *err)
 {
@@ -773,21 +797,7 @@ static int kc_layer_mv(const kern_cuda_ctx *c, const kc_pass *p, size_t il, core
         KC_RET(kc_rope_run(c, p, &s, err));
     }
     KC_RET(kc_attention(c, p, il, false, fuse, err));
-    if (fuse && !l->post_attn_norm) {
-        kc_mv_args a = kc_mv_base(c->att, Q, Q, n, nullptr, eps, KC_EPI_ADD);
-        kc_mv_add(&a, kc_job(&l->wo, c->x, E, nullptr), E);
-        KC_RET(kc_mv_run(c, &a, err));
-    } else {
-        kc_mv_args a = kc_mv_base(c->att, Q, Q, n, nullptr, eps, KC_EPI_STORE);
-        kc_mv_add(&a, kc_job(&l->wo, c->t, E, nullptr), E);
-        KC_RET(kc_mv_run(c, &a, err));
-        if (l->post_attn_norm) {
-            KC_GO(kc_add_norm, (unsigned)n, 256, 0, c->x, c->t, E, l->post_attn_norm, E, eps,
-                  nullptr, nullptr);
-        } else {
-            KC_GO(kc_add, kc_rows_grid((size_t)E, n), 256, 0, c->x, c->t, E);
-        }
-    }
+    KC_RET(kc_mv_residual(c, c->att, Q, &l->wo, l->post_attn_norm, n, err));
 
     /* Feed-forward block. */
     if (fuse) {
@@ -808,22 +818,7 @@ static int kc_layer_mv(const kern_cuda_ctx *c, const kc_pass *p, size_t il, core
         KC_GO(kc_glu, kc_rows_grid((size_t)F, n), 256, 0, c->g, nullptr, F, c->t, c->t + F, 2 * F,
               F, m->d.gelu);
     }
-    if (fuse && !l->post_ffn_norm) {
-        kc_mv_args a = kc_mv_base(c->g, F, F, n, nullptr, eps, KC_EPI_ADD);
-        kc_mv_add(&a, kc_job(&l->down, c->x, E, nullptr), E);
-        KC_RET(kc_mv_run(c, &a, err));
-    } else {
-        kc_mv_args a = kc_mv_base(c->g, F, F, n, nullptr, eps, KC_EPI_STORE);
-        kc_mv_add(&a, kc_job(&l->down, c->t, E, nullptr), E);
-        KC_RET(kc_mv_run(c, &a, err));
-        if (l->post_ffn_norm) {
-            KC_GO(kc_add_norm, (unsigned)n, 256, 0, c->x, c->t, E, l->post_ffn_norm, E, eps,
-                  nullptr, nullptr);
-        } else {
-            KC_GO(kc_add, kc_rows_grid((size_t)E, n), 256, 0, c->x, c->t, E);
-        }
-    }
-    return 0;
+    return kc_mv_residual(c, c->g, F, &l->down, l->post_ffn_norm, n, err);
 }
 
 /* One layer of a long pass through cuBLAS; x_g holds this layer's normalized input (gemm_t). */

@@ -623,44 +623,36 @@ __global__ void kc_embed(float *x, const uint8_t *w, int type, size_t row_bytes,
     kc_pdl_begin();
     const int t = blockIdx.x;
     const uint8_t *row = w + (size_t)tokens[t] * row_bytes;
-    const int qk = kq_block_values(type);
-    const int spb = qk / 8;
-    for (int sub = threadIdx.x; sub < n / 8; sub += blockDim.x) {
-        const int blk = sub / spb;
-        float v[8];
-        int oa, ob;
-        kq_sub_decode(type, row + (size_t)blk * kq_block_bytes(type), sub % spb, v, &oa, &ob);
-        float *xr = x + (size_t)t * n + blk * qk;
-        for (int k = 0; k < 4; k++) {
-            xr[oa + k] = v[k] * scale;
-            xr[ob + k] = v[4 + k] * scale;
+    float *xr = x + (size_t)t * n;
+    for (int it = threadIdx.x; it < n / 16; it += blockDim.x) {
+        float v[16];
+        int a, b;
+        kq_item_decode(type, row, it, v, a, b);
+        for (int k = 0; k < 8; k++) {
+            xr[a + k] = v[k] * scale;
+            xr[b + k] = v[8 + k] * scale;
         }
     }
 }
 
-/* A whole matrix to gemm_t (row-major, n_cols per row), one thread per sub. */
+/* A whole matrix to gemm_t (row-major, n_cols per row), one thread per 16-value item. */
 __global__ void kc_dequant_gemm(kc_gemm_t *y, const uint8_t *w, int type, size_t row_bytes,
                                 int n_rows, int n_cols)
 {
     kc_pdl_begin();
-    const size_t subs_row = (size_t)n_cols / 8;
+    const size_t items_row = (size_t)n_cols / 16;
     const size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
-    if (i >= subs_row * (size_t)n_rows) {
+    if (i >= items_row * (size_t)n_rows) {
         return;
     }
-    const size_t r = i / subs_row;
-    const int sub = (int)(i % subs_row);
-    const int qk = kq_block_values(type);
-    const int spb = qk / 8;
-    const int blk = sub / spb;
-    float v[8];
-    int oa, ob;
-    kq_sub_decode(type, w + r * row_bytes + (size_t)blk * kq_block_bytes(type), sub % spb, v, &oa,
-                  &ob);
-    kc_gemm_t *yr = y + r * n_cols + blk * qk;
-    for (int k = 0; k < 4; k++) {
-        yr[oa + k] = kc_to_gemm(v[k]);
-        yr[ob + k] = kc_to_gemm(v[4 + k]);
+    const size_t r = i / items_row;
+    float v[16];
+    int a, b;
+    kq_item_decode(type, w + r * row_bytes, (int)(i % items_row), v, a, b);
+    kc_gemm_t *yr = y + r * n_cols;
+    for (int k = 0; k < 8; k++) {
+        yr[a + k] = kc_to_gemm(v[k]);
+        yr[b + k] = kc_to_gemm(v[8 + k]);
     }
 }
 
