@@ -1,5 +1,5 @@
 /*
- * `kiln eval`: runs a HumanEval/MBPP-format task file through the pipeline (gen/solve.h) and
+ * `kiln eval`: runs a HumanEval/MBPP-format task file through the pipeline (solve/solve.h) and
  * grades every candidate against the task's hidden tests (`test`), which the pipeline never
  * sees. Per problem it appends one JSON line to --out (notes/pipeline-schema.md): the
  * pipeline's result plus the hidden verdicts, the raw samples' count of passes (pass@k with the

@@ -1,5 +1,5 @@
 /*
- * `kiln solve`: runs the pipeline (gen/solve.h: plan, write, test, repair, rank) on one task,
+ * `kiln solve`: runs the pipeline (solve/solve.h: plan, write, test, repair, rank) on one task,
  * given as flags or as one HumanEval-format JSON object, and prints the chosen code (or, with
  * --json, the whole result). Also holds what `kiln eval` shares with it (cli/pipeline.h).
  * Exit status: 0 a candidate passes the visible tests (or there are none to run), 1 none does,

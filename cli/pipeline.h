@@ -10,7 +10,7 @@
 #include <getopt.h>
 
 #include "gen/gen.h"
-#include "gen/solve.h"
+#include "solve/solve.h"
 #include "sandbox/sbx.h"
 
 /* getopt codes of the shared options; commands number their own from CLI_PIPE_OPT_END. */

@@ -5,7 +5,7 @@
  * (<start_of_turn>user\n...<end_of_turn>\n<start_of_turn>model\n). SmolLM2's template adds a
  * default system message when none is given; so does kiln.
  */
-#include "gen/model.h"
+#include "gen/model_int.h"
 
 #include <string.h>
 

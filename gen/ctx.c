@@ -16,8 +16,8 @@
  * embeddings by sqrt(n_embd), normalizes q and k per head, adds post-attention and post-FFN
  * norms, uses GeGLU, and attends within a sliding window on five of every six layers.
  */
-#include "gen/model.h"
-#include "gen/pool.h"
+#include "gen/model_int.h"
+#include "gen/pool_int.h"
 
 #include <math.h>
 #include <stdatomic.h>

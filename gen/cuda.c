@@ -6,7 +6,7 @@
  * (GEN_DEVICE_AUTO) a machine without CUDA stays on the CPU silently, and a device that cannot
  * take the model leaves a warning in the log.
  */
-#include "gen/model.h"
+#include "gen/model_int.h"
 
 #include <string.h>
 

@@ -6,7 +6,7 @@
  * CORE_EPARSE and a message naming the key or tensor and the byte offset. Tensor data is never
  * copied. String arrays (the vocabulary) get one slice table each, allocated at open.
  */
-#include "gen/gguf.h"
+#include "gen/gguf_int.h"
 
 #include <errno.h>
 #include <stddef.h>

@@ -5,7 +5,7 @@
  * (name, type, shape) against them, and keeps views into the mapping: weights are used as
  * stored, never copied. Key and tensor names follow llama.cpp's llama-arch.cpp conventions.
  */
-#include "gen/model.h"
+#include "gen/model_int.h"
 
 #include <math.h>
 #include <stdio.h>

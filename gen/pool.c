@@ -4,7 +4,7 @@
  * and then yields, because on two shared cores a pure spin barrier collapses as soon as anything
  * else runs (see shared/reference/cpu-performance.md, "Things noticed").
  */
-#include "gen/pool.h"
+#include "gen/pool_int.h"
 
 #include <pthread.h>
 #include <sched.h>

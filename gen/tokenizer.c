@@ -16,7 +16,7 @@
  * Decoding concatenates pieces. Unlike llama.cpp it never "cleans up tokenization spaces"
  * (gpt-2 and llama-bpe vocabularies ask for that), so decode(encode(s)) == s.
  */
-#include "gen/tokenizer.h"
+#include "gen/tokenizer_int.h"
 
 #include <stdio.h>
 #include <stdlib.h>

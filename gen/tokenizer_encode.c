@@ -21,7 +21,7 @@
  *
  * All scratch memory is per call; the tokenizer itself is only read.
  */
-#include "gen/tokenizer.h"
+#include "gen/tokenizer_int.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -1,7 +1,7 @@
 /*
  * Private to gen/tokenizer.c and gen/tokenizer_encode.c: the tokenizer's representation and the
  * small helpers both files use (string lookup, UTF-8 as llama.cpp reads it, GPT-2's byte
- * mapping). Nothing else in gen/ includes this; the rest of gen/ uses gen/tokenizer.h.
+ * mapping). Nothing else in gen/ includes this; the rest of gen/ uses gen/tokenizer_int.h.
  */
 #ifndef KILN_GEN_TOKENIZER_IMPL_H
 #define KILN_GEN_TOKENIZER_IMPL_H
@@ -20,7 +20,7 @@
 #endif
 
 #include "core/core.h"
-#include "gen/tokenizer.h"
+#include "gen/tokenizer_int.h"
 
 /* Token attributes, as llama.cpp derives them from GGUF token types and token texts. */
 enum {

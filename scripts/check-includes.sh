@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Rejects cross-module includes of private headers: outside a module, only its public headers
 # may be included: <folder>/<prefix>.h, plus the CUDA engine's interface (kernels/cuda/
-# kern_cuda.h, which gen/ drives) and the pipeline's (gen/solve.h, which the front ends drive). Tests of a module (tests/<module>/) and the fuzz
+# kern_cuda.h, which gen/ drives). Tests of a module (tests/<module>/) and the fuzz
 # targets may include the private headers of the module they test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-declare -A public=([core]=core.h [kernels]="kern.h cuda/kern_cuda.h" [gen]="gen.h solve.h"
+declare -A public=([core]=core.h [kernels]="kern.h cuda/kern_cuda.h" [gen]=gen.h [solve]=solve.h
                    [grammar]=gram.h [sandbox]=sbx.h [eval]=eval.h [lsp]=lsp.h [cli]=cli.h
                    [http]=http.h)
 bad=0

@@ -6,7 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "gen/gguf.h"
+#include "gen/gguf_int.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "core/core.h"
-#include "gen/gguf.h"
+#include "gen/gguf_int.h"
 
 static void put(core_buf *b, const void *p, size_t n)
 {

@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "core/core.h"
-#include "gen/pool.h"
+#include "gen/pool_int.h"
 
 #define POOL_MAX 8
 

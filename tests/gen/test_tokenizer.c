@@ -10,8 +10,8 @@
 #include <string.h>
 
 #include "core/core.h"
-#include "gen/gguf.h"
-#include "gen/tokenizer.h"
+#include "gen/gguf_int.h"
+#include "gen/tokenizer_int.h"
 #include "tests/tools/gguf_writer.h"
 
 #define SMOLLM2_FILE "SmolLM2-135M-Instruct.Q4_1.gguf"

@@ -1,9 +1,9 @@
-/* Tests of gen/solve_json.c: a result as JSON, escaping and UTF-8 repair. */
+/* Tests of solve/solve_json.c: a result as JSON, escaping and UTF-8 repair. */
 #include "tests/solve/tests.h"
 
 #include <string.h>
 
-#include "gen/solve.h"
+#include "solve/solve.h"
 
 START_TEST(json__escapes_and_repairs_utf8)
 {

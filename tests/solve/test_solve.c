@@ -1,5 +1,5 @@
 /*
- * Tests of gen/solve.c on the real default model: the prompts, whole runs (with the sandbox
+ * Tests of solve/solve.c on the real default model: the prompts, whole runs (with the sandbox
  * when the host has it), ranking, options and cancellation.
  */
 #include "tests/solve/tests.h"
@@ -7,7 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "gen/solve.h"
+#include "solve/solve.h"
 
 #define MODEL_PATH KILN_MODELS "/SmolLM2-135M-Instruct.Q4_1.gguf"
 

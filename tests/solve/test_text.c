@@ -1,9 +1,9 @@
-/* Tests of gen/solve_text.c: where a function ends, the code prefix, the choice of tests. */
+/* Tests of solve/solve_text.c: where a function ends, the code prefix, the choice of tests. */
 #include "tests/solve/tests.h"
 
 #include <string.h>
 
-#include "gen/solve.h"
+#include "solve/solve.h"
 
 static size_t end_of(solve_lang lang, const char *text, bool *complete)
 {

@@ -1,4 +1,4 @@
-/* TCase constructors of the solve suite, one per gen/solve*.c concern. */
+/* TCase constructors of the solve suite, one per source file of solve/. */
 #ifndef KILN_TESTS_SOLVE_H
 #define KILN_TESTS_SOLVE_H
 

@@ -1,10 +1,10 @@
 /*
- * Private to gen/solve*.c: the engine's state and the pieces the stages share.
+ * Private to the .c files of solve/: the engine's state and the pieces the stages share.
  */
-#ifndef KILN_GEN_SOLVE_INT_H
-#define KILN_GEN_SOLVE_INT_H
+#ifndef KILN_SOLVE_INT_H
+#define KILN_SOLVE_INT_H
 
-#include "gen/solve.h"
+#include "solve/solve.h"
 
 #include "grammar/gram.h"
 
@@ -55,4 +55,4 @@ void solve__cand_dispose(solve__cand *cand);
 /** Appends s to out as a JSON string (quotes included). CORE_ENOMEM. */
 int solve__json_str(core_buf *out, core_str s);
 
-#endif /* KILN_GEN_SOLVE_INT_H */
+#endif /* KILN_SOLVE_INT_H */

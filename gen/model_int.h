@@ -6,8 +6,8 @@
 #define KILN_GEN_MODEL_H
 
 #include "gen/gen.h"
-#include "gen/gguf.h"
-#include "gen/tokenizer.h"
+#include "gen/gguf_int.h"
+#include "gen/tokenizer_int.h"
 #include "kernels/cuda/kern_cuda.h"
 
 typedef enum gen_arch {

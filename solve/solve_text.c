@@ -6,7 +6,7 @@
  * reply with the task's own code (signature and docstring, or comment and prototype) and the
  * body's indentation, so the model only writes the body, as in HumanEval-style completion.
  */
-#include "gen/solve_int.h"
+#include "solve/solve_int.h"
 
 #include <string.h>
 

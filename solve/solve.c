@@ -1,5 +1,5 @@
 /*
- * The pipeline driver: plan, write, test, repair, rank (see gen/solve.h). The engine keeps one
+ * The pipeline driver: plan, write, test, repair, rank (see solve/solve.h). The engine keeps one
  * decoding context with a sequence for the shared prompt (0) and one per candidate (1..N).
  * The shared prompt (system turn, worked example, task, plan) is decoded once per task into
  * sequence 0 and every round copies it instead of recomputing it: round 0 appends the code
@@ -9,7 +9,7 @@
  * the mean log-probability; behavior (for CodeT-style agreement) is the candidate's test
  * outcomes, or its whitespace-free code when nothing ran (AlphaCode-style clustering).
  */
-#include "gen/solve_int.h"
+#include "solve/solve_int.h"
 
 #include <pthread.h>
 #include <stdatomic.h>

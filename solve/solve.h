@@ -10,8 +10,8 @@
  * prefix; (5) scores every candidate (eval_card) and ranks them (eval_rank). Front ends (CLI,
  * LSP, HTTP) call solve_run with a progress callback and a cancel callback.
  */
-#ifndef KILN_GEN_SOLVE_H
-#define KILN_GEN_SOLVE_H
+#ifndef KILN_SOLVE_H
+#define KILN_SOLVE_H
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -247,4 +247,4 @@ int solve_prompt_build(core_buf *out, const gen_model *model, const solve_task *
 int solve_prompt_repair(core_buf *out, const gen_model *model, const solve_task *task,
                         core_str code, core_str message, core_err *err);
 
-#endif /* KILN_GEN_SOLVE_H */
+#endif /* KILN_SOLVE_H */

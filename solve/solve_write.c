@@ -7,7 +7,7 @@
  * and constraint, which starts from the code the model continues (the prompt's code). The
  * log-probability of each sampled token is taken from the model's unmodified distribution.
  */
-#include "gen/solve_int.h"
+#include "solve/solve_int.h"
 
 #include <math.h>
 #include <string.h>

@@ -14,7 +14,7 @@
 #include <stdint.h>
 
 #include "core/core.h"
-#include "gen/gguf.h"
+#include "gen/gguf_int.h"
 
 typedef struct gen_tokenizer gen_tokenizer;
 

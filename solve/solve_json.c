@@ -5,7 +5,7 @@
  * dependency, and every string goes through one escaping function, which also turns bytes that
  * are not UTF-8 into U+FFFD (RFC 8259 section 8.1).
  */
-#include "gen/solve_int.h"
+#include "solve/solve_int.h"
 
 #include <math.h>
 #include <stdio.h>
