@@ -53,6 +53,9 @@ core_log cli_log_stderr(bool verbose);
 /** Reads all of f into buf (NUL-terminated). CORE_EIO, CORE_ENOMEM. */
 int cli_read_all(FILE *f, core_buf *buf, core_err *err);
 
+/** Prints s to f as a JSON string (core_buf_append_json); out of memory prints "". */
+void cli_print_json(FILE *f, core_str s);
+
 /** Parses a size/number argument of option opt; prints an error and returns false if bad. */
 bool cli_parse_size(const char *opt, const char *arg, size_t *out);
 bool cli_parse_float(const char *opt, const char *arg, float *out);

@@ -93,22 +93,14 @@ typedef struct grade_work {
    bytes; the records are JSON). */
 static void utf8_scrub(char *s)
 {
-    unsigned char *p = (unsigned char *)s;
-    while (*p) {
-        size_t n = *p < 0x80           ? 1
-                   : (*p >> 5) == 0x6  ? 2
-                   : (*p >> 4) == 0xe  ? 3
-                   : (*p >> 3) == 0x1e ? 4
-                                       : 0;
-        size_t k = 1;
-        while (n > 1 && k < n && (p[k] >> 6) == 0x2) {
-            k++;
+    core_str str = core_str_c(s);
+    for (size_t i = 0; i < str.len;) {
+        size_t n = core_utf8_len(str, i);
+        if (n == 0) {
+            s[i] = '?';
+            n = 1;
         }
-        if (n == 0 || k < n) {
-            *p++ = '?';
-            continue;
-        }
-        p += n;
+        i += n;
     }
 }
 

@@ -185,26 +185,6 @@ static void line_col(core_str text, size_t offset, size_t *line, size_t *col)
     *col = offset - line_start + 1;
 }
 
-static void print_json_str(FILE *f, const char *s, size_t n)
-{
-    fputc('"', f);
-    for (size_t i = 0; i < n; i++) {
-        unsigned char ch = (unsigned char)s[i];
-        if (ch == '"' || ch == '\\') {
-            fprintf(f, "\\%c", ch);
-        } else if (ch == '\n') {
-            fputs("\\n", f);
-        } else if (ch == '\t') {
-            fputs("\\t", f);
-        } else if (ch < 0x20) {
-            fprintf(f, "\\u%04x", ch);
-        } else {
-            fputc(ch, f);
-        }
-    }
-    fputc('"', f);
-}
-
 static int cmd_check(const gram_args *a, const gram_lang *lang, core_str text)
 {
     gram_source_report rep;
@@ -214,7 +194,7 @@ static int cmd_check(const gram_args *a, const gram_lang *lang, core_str text)
     }
     if (a->json) {
         printf("{\"file\":");
-        print_json_str(stdout, a->path, strlen(a->path));
+        cli_print_json(stdout, core_str_c(a->path));
         printf(",\"lang\":\"%s\",\"ok\":%s", gram_lang_name(lang), rep.ok ? "true" : "false");
         if (!rep.ok) {
             printf(",\"err_byte\":%zu,\"line\":%u,\"col\":%u", rep.err_byte, rep.err_line,
@@ -321,7 +301,7 @@ static int cmd_replay(const gram_args *a, const gram_lang *lang, core_str text)
             (core_str){text.ptr + rep.rejected_byte, ends[rep.rejected_token] - rep.rejected_byte};
         fprintf(stderr, "kiln: %s:%zu:%zu: token %zu rejected at byte %zu: ", a->path, line, col,
                 rep.rejected_token, rep.rejected_byte);
-        print_json_str(stderr, piece.ptr, piece.len);
+        cli_print_json(stderr, piece);
         fputc('\n', stderr);
         status = CLI_EXIT_FAIL;
     } else if (!rep.complete) {
@@ -330,7 +310,7 @@ static int cmd_replay(const gram_args *a, const gram_lang *lang, core_str text)
     }
     if (a->json) {
         printf("{\"file\":");
-        print_json_str(stdout, a->path, strlen(a->path));
+        cli_print_json(stdout, core_str_c(a->path));
         printf(",\"lang\":\"%s\",\"accepted\":%s,\"complete\":%s,\"tokens\":%zu,\"fed\":%zu",
                gram_lang_name(lang), rep.accepted ? "true" : "false",
                rep.complete ? "true" : "false", rep.n_tokens, rep.n_fed);
@@ -338,7 +318,7 @@ static int cmd_replay(const gram_args *a, const gram_lang *lang, core_str text)
             printf(",\"rejected_at\":%zu,\"rejected_token\":%zu,\"line\":%zu,\"col\":%zu,"
                    "\"token_text\":",
                    rep.rejected_byte, rep.rejected_token, line, col);
-            print_json_str(stdout, piece.ptr, piece.len);
+            cli_print_json(stdout, piece);
         } else {
             printf(",\"rejected_at\":null");
         }
@@ -707,7 +687,7 @@ static int cmd_gen(const gram_args *a, const gram_lang *lang)
         }
         if (a->json) {
             printf("{\"prompt\":");
-            print_json_str(stdout, prompts[i].name, strlen(prompts[i].name));
+            cli_print_json(stdout, core_str_c(prompts[i].name));
             for (int k = 0; k < 2; k++) {
                 printf(",\"%s\":{\"tokens\":%zu,\"ended\":%s,\"parses\":%s,\"forbade_all\":%s}",
                        k ? "constrained" : "free", r[k].n_tokens, r[k].ended ? "true" : "false",

@@ -65,6 +65,13 @@ int cli_read_all(FILE *f, core_buf *buf, core_err *err)
     return 0;
 }
 
+void cli_print_json(FILE *f, core_str s)
+{
+    core_buf b = {0};
+    fputs(core_buf_append_json(&b, s) == 0 ? b.ptr : "\"\"", f);
+    core_buf_dispose(&b);
+}
+
 bool cli_parse_size(const char *opt, const char *arg, size_t *out)
 {
     char *end = NULL;

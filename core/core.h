@@ -142,6 +142,25 @@ int core_buf_appendf(core_buf *buf, const char *fmt, ...) __attribute__((format(
 void core_buf_dispose(core_buf *buf);
 
 /* ------------------------------------------------------------------------------------------ */
+/* UTF-8 and JSON strings                                                                     */
+/* ------------------------------------------------------------------------------------------ */
+
+/**
+ * The length (1..4) of the well-formed UTF-8 sequence that starts at s.ptr[i] (RFC 3629: no
+ * overlong forms, no surrogates, nothing above U+10FFFF, not cut by the end of s), or 0 when the
+ * bytes there are not one, or i >= s.len.
+ */
+size_t core_utf8_len(core_str s, size_t i);
+
+/**
+ * Appends s to buf as a JSON string, quotes included (RFC 8259 section 7): '"' and '\\' are
+ * escaped, newline, tab and carriage return as \n \t \r, the other control characters and DEL
+ * as \u00XX; bytes that are not well-formed UTF-8 (core_utf8_len) become \ufffd, one a byte, so
+ * the output is always valid UTF-8 JSON. Returns 0 or CORE_ENOMEM (buf then holds a prefix).
+ */
+int core_buf_append_json(core_buf *buf, core_str s);
+
+/* ------------------------------------------------------------------------------------------ */
 /* Arena                                                                                      */
 /* ------------------------------------------------------------------------------------------ */
 

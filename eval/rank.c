@@ -9,7 +9,7 @@
  * The formulas and default weights are documented with eval_rank_options in eval/eval.h.
  * Grouping sorts the behaviors once, so ranking costs O(n log n) comparisons.
  */
-#include "eval/eval.h"
+#include "eval/eval_int.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -62,20 +62,6 @@ static const option_field option_fields[] = {
     {"likelihood", offsetof(eval_rank_options, likelihood)},
 };
 
-/* Whether only blanks follow end in s (cJSON stops after the first value). */
-static bool at_end(core_str s, const char *end)
-{
-    if (!end || end < s.ptr || end > s.ptr + s.len) {
-        return false;
-    }
-    for (; end < s.ptr + s.len; end++) {
-        if (*end != ' ' && *end != '\t' && *end != '\r' && *end != '\n') {
-            return false;
-        }
-    }
-    return true;
-}
-
 int eval_rank_options_parse(eval_rank_options *opts, core_str json, core_err *err)
 {
     int rc = 0;
@@ -85,15 +71,10 @@ int eval_rank_options_parse(eval_rank_options *opts, core_str json, core_err *er
     if (json.len == 0 || memchr(json.ptr, '\0', json.len)) {
         return core_err_set(err, CORE_EPARSE, "rank config: empty or binary text");
     }
-    const char *end = NULL;
-    obj = cJSON_ParseWithLengthOpts(json.ptr, json.len, &end, false);
-    if (obj && !at_end(json, end)) {
-        cJSON_Delete(obj);
-        obj = NULL;
-    }
+    size_t at = 0;
+    obj = eval__json_parse_whole(json, &at);
     if (!obj) {
-        size_t at = end && end >= json.ptr ? (size_t)(end - json.ptr) : 0;
-        return core_err_set(err, CORE_EPARSE, "rank config: byte %zu: not valid JSON", at + 1);
+        return core_err_set(err, CORE_EPARSE, "rank config: byte %zu: not valid JSON", at);
     }
     if (!cJSON_IsObject(obj)) {
         rc = core_err_set(err, CORE_EPARSE, "rank config: not a JSON object");

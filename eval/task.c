@@ -8,7 +8,7 @@
  * "visible_tests" (the tests a generator may run; `test` stays hidden for grading). Errors name
  * the line and the field.
  */
-#include "eval/eval.h"
+#include "eval/eval_int.h"
 
 #include <errno.h>
 #include <math.h>
@@ -19,20 +19,6 @@
 
 /* Largest task file eval_task_set_load reads (HumanEval is 200 KiB, MBPP under 1 MiB). */
 #define TASK_FILE_MAX ((size_t)256 << 20)
-
-/* Whether only blanks follow end in s (cJSON stops after the first value). */
-static bool at_end(core_str s, const char *end)
-{
-    if (!end || end < s.ptr || end > s.ptr + s.len) {
-        return false;
-    }
-    for (; end < s.ptr + s.len; end++) {
-        if (*end != ' ' && *end != '\t' && *end != '\r' && *end != '\n') {
-            return false;
-        }
-    }
-    return true;
-}
 
 /* Copies a string field into the arena; *out = "" when absent and optional. */
 static int field_str(const char **out, core_arena *arena, const cJSON *obj, const char *field,
@@ -224,16 +210,10 @@ int eval_task_parse_line(eval_task *out, core_arena *arena, core_str line, size_
         return core_err_set(err, CORE_EPARSE, "line %zu: %s", line_no,
                             line.len == 0 ? "empty line" : "NUL byte in the line");
     }
-    const char *end = NULL;
-    obj = cJSON_ParseWithLengthOpts(line.ptr, line.len, &end, false);
-    if (obj && !at_end(line, end)) {
-        cJSON_Delete(obj);
-        obj = NULL;
-    }
+    size_t at = 0;
+    obj = eval__json_parse_whole(line, &at);
     if (!obj) {
-        size_t at = end && end >= line.ptr ? (size_t)(end - line.ptr) : 0;
-        return core_err_set(err, CORE_EPARSE, "line %zu: byte %zu: not valid JSON", line_no,
-                            at + 1);
+        return core_err_set(err, CORE_EPARSE, "line %zu: byte %zu: not valid JSON", line_no, at);
     }
     if (!cJSON_IsObject(obj)) {
         rc = core_err_set(err, CORE_EPARSE, "line %zu: not a JSON object", line_no);

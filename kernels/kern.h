@@ -2,7 +2,8 @@
  * kernels: tensor element types, and the compute operations of the model runtime behind one
  * dispatch table. The plain scalar versions in kernels/ref/ define what each operation computes
  * and are the tests' oracle; kern_backend_new() picks the fastest variant per operation once,
- * by CPU feature (and CUDA device), and hot loops call through the table.
+ * by CPU feature, and hot loops call through the table. The CUDA engine is not in this table:
+ * it runs whole forward passes behind kernels/cuda/kern_cuda.h, which gen/ calls directly.
  *
  * Threading: every operation that takes (ith, nth) computes the ith of nth static slices of its
  * output and may be called from nth threads at once; the caller puts a barrier between

@@ -1,8 +1,8 @@
 /*
  * Results: names of verdicts and limits, the JSON form of a result, and the small helpers the
  * runners share (adding a test record, draining a capture pipe with a cap). The JSON writer is
- * hand-written so that the library needs no JSON dependency; strings are escaped per RFC 8259
- * and invalid UTF-8 from the candidate is replaced by U+FFFD.
+ * hand-written so that the library needs no JSON dependency; strings go through
+ * core_buf_append_json (RFC 8259; invalid UTF-8 from the candidate becomes U+FFFD).
  */
 #include "sandbox/sbx_int.h"
 
@@ -168,82 +168,9 @@ int sbx__drain(int fd, core_buf *buf, size_t cap, uint64_t *n_total)
     }
 }
 
-/* Length of the valid UTF-8 sequence at s (1..4), or 0 when invalid. */
-static size_t utf8_len(const unsigned char *s, size_t n)
-{
-    if (s[0] < 0x80) {
-        return 1;
-    }
-    size_t len = 0;
-    unsigned min = 0;
-    unsigned cp = 0;
-    if ((s[0] & 0xe0) == 0xc0) {
-        len = 2, cp = s[0] & 0x1f, min = 0x80;
-    } else if ((s[0] & 0xf0) == 0xe0) {
-        len = 3, cp = s[0] & 0x0f, min = 0x800;
-    } else if ((s[0] & 0xf8) == 0xf0) {
-        len = 4, cp = s[0] & 0x07, min = 0x10000;
-    } else {
-        return 0;
-    }
-    if (len > n) {
-        return 0;
-    }
-    for (size_t i = 1; i < len; i++) {
-        if ((s[i] & 0xc0) != 0x80) {
-            return 0;
-        }
-        cp = (cp << 6) | (s[i] & 0x3f);
-    }
-    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) {
-        return 0;
-    }
-    return len;
-}
-
-static int json_str(core_buf *out, const char *s, size_t n)
-{
-    int rc = core_buf_append(out, "\"", 1);
-    const unsigned char *p = (const unsigned char *)s;
-    size_t i = 0;
-    while (rc == 0 && i < n) {
-        unsigned char c = p[i];
-        if (c == '"' || c == '\\') {
-            char esc[2] = {'\\', (char)c};
-            rc = core_buf_append(out, esc, 2);
-            i++;
-        } else if (c == '\n') {
-            rc = core_buf_append(out, "\\n", 2);
-            i++;
-        } else if (c == '\t') {
-            rc = core_buf_append(out, "\\t", 2);
-            i++;
-        } else if (c == '\r') {
-            rc = core_buf_append(out, "\\r", 2);
-            i++;
-        } else if (c < 0x20 || c == 0x7f) {
-            rc = core_buf_appendf(out, "\\u%04x", c);
-            i++;
-        } else {
-            size_t len = utf8_len(p + i, n - i);
-            if (len == 0) {
-                rc = core_buf_append(out, "\\ufffd", 6);
-                i++;
-            } else {
-                rc = core_buf_append(out, p + i, len);
-                i += len;
-            }
-        }
-    }
-    if (rc == 0) {
-        rc = core_buf_append(out, "\"", 1);
-    }
-    return rc;
-}
-
 static int json_cstr(core_buf *out, const char *s)
 {
-    return json_str(out, s != NULL ? s : "", s != NULL ? strlen(s) : 0);
+    return core_buf_append_json(out, core_str_c(s));
 }
 
 int sbx_result_to_json(core_buf *out, const sbx_result *r, core_err *err)
@@ -283,13 +210,15 @@ int sbx_result_to_json(core_buf *out, const sbx_result *r, core_err *err)
         rc = core_buf_append(out, "],\"stdout\":", 11);
     }
     if (rc == 0) {
-        rc = json_str(out, r->out.ptr != NULL ? r->out.ptr : "", r->out.len);
+        rc =
+            core_buf_append_json(out, (core_str){r->out.ptr != NULL ? r->out.ptr : "", r->out.len});
     }
     if (rc == 0) {
         rc = core_buf_append(out, ",\"stderr\":", 10);
     }
     if (rc == 0) {
-        rc = json_str(out, r->err.ptr != NULL ? r->err.ptr : "", r->err.len);
+        rc =
+            core_buf_append_json(out, (core_str){r->err.ptr != NULL ? r->err.ptr : "", r->err.len});
     }
     if (rc == 0) {
         rc = core_buf_appendf(out,

@@ -52,7 +52,4 @@ int solve__write(solve_engine *engine, solve__cand *cands, int32_t *const *suffi
 /** Frees what cand owns and zeroes it. */
 void solve__cand_dispose(solve__cand *cand);
 
-/** Appends s to out as a JSON string (quotes included). CORE_ENOMEM. */
-int solve__json_str(core_buf *out, core_str s);
-
 #endif /* KILN_SOLVE_INT_H */

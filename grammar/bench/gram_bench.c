@@ -53,19 +53,12 @@ static int read_file(const char *path, char **out, size_t *len)
     return 0;
 }
 
+/* Prints s as a JSON string (core_buf_append_json); out of memory prints "". */
 static void json_str(const char *s)
 {
-    putchar('"');
-    for (; *s; s++) {
-        if (*s == '"' || *s == '\\') {
-            printf("\\%c", *s);
-        } else if ((unsigned char)*s < 0x20) {
-            printf("\\u%04x", *s);
-        } else {
-            putchar(*s);
-        }
-    }
-    putchar('"');
+    core_buf b = {0};
+    fputs(core_buf_append_json(&b, core_str_c(s)) == 0 ? b.ptr : "\"\"", stdout);
+    core_buf_dispose(&b);
 }
 
 static const char *const python_completions[] = {"",

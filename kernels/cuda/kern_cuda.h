@@ -1,9 +1,10 @@
 /*
  * The CUDA engine: a whole-model forward pass on one NVIDIA GPU, behind C-linkage entry points
- * that gen/ calls (gen/ctx_cuda.c). The model's quantized weights are uploaded as they are in
- * the file; single-token passes read them directly (fused dequantize-and-multiply), and passes
- * of many tokens use cuBLAS on a bf16 copy made on the GPU at upload. A context owns the F16
- * KV cache, the activations and the captured CUDA graphs, all allocated once.
+ * that gen/ calls (gen/cuda.c uploads the model, gen/ctx.c runs its contexts). The model's
+ * quantized weights are uploaded as they are in the file; single-token passes read them
+ * directly (fused dequantize-and-multiply), and passes of many tokens use cuBLAS on an FP16
+ * copy made on the GPU at upload. A context owns the F16 KV cache, the activations and the
+ * captured CUDA graphs, all allocated once.
  *
  * When kiln is built without CUDA, kernels/cuda/none.c provides the same functions, returning
  * CORE_EUNSUPPORTED, so callers need no #ifdef. Every CUDA and cuBLAS call is checked; a

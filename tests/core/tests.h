@@ -8,5 +8,6 @@ TCase *tcase_status(void);
 TCase *tcase_alloc(void);
 TCase *tcase_arena(void);
 TCase *tcase_str(void);
+TCase *tcase_json(void);
 
 #endif
