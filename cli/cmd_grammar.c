@@ -17,8 +17,9 @@
 
 #include "gen/gen.h"
 #include "grammar/gram.h"
+#include "solve/solve.h"
 
-typedef struct gram_args {
+typedef struct grammar_args {
     const char *sub;   /* "check" or "replay" */
     const char *lang;  /* grammar name */
     const char *model; /* replay: tokenizer's model, NULL: the default */
@@ -29,7 +30,7 @@ typedef struct gram_args {
     size_t n_timing;  /* gen: prompts whose 200-token generations are timed */
     uint64_t seed;    /* gen */
     float temp;       /* gen */
-} gram_args;
+} grammar_args;
 
 static void gram_usage(FILE *f)
 {
@@ -54,7 +55,7 @@ static void gram_usage(FILE *f)
                "  --seed S, --temp T  sampling (default 0 and 0.8)\n");
 }
 
-static int parse_args(gram_args *a, int argc, char **argv)
+static int parse_args(grammar_args *a, int argc, char **argv)
 {
     enum { OPT_JSON = 256, OPT_LANG, OPT_WORDS, OPT_SEED, OPT_TEMP, OPT_TIMING };
     static const struct option longs[] = {{"model", required_argument, NULL, 'm'},
@@ -185,7 +186,7 @@ static void line_col(core_str text, size_t offset, size_t *line, size_t *col)
     *col = offset - line_start + 1;
 }
 
-static int cmd_check(const gram_args *a, const gram_lang *lang, core_str text)
+static int cmd_check(const grammar_args *a, const gram_lang *lang, core_str text)
 {
     gram_source_report rep;
     core_err err = {0};
@@ -267,7 +268,7 @@ done:
     return rc;
 }
 
-static int cmd_replay(const gram_args *a, const gram_lang *lang, core_str text)
+static int cmd_replay(const grammar_args *a, const gram_lang *lang, core_str text)
 {
     core_err err = {0};
     size_t *ends = NULL;
@@ -339,21 +340,31 @@ static int cmd_replay(const gram_args *a, const gram_lang *lang, core_str text)
 /* ------------------------------------------------------------------------------------------ */
 
 /* One prompt of a prompts file: a task and the code the program starts with. */
-typedef struct gen_prompt {
+typedef struct prompt_block {
     char *name; /* owned */
     char *task; /* owned */
     char *code; /* owned: the program's first lines (signature, docstring) */
-} gen_prompt;
+} prompt_block;
+
+static void prompts_free(prompt_block *p, size_t n)
+{
+    for (size_t i = 0; p && i < n; i++) {
+        core_free(p[i].name);
+        core_free(p[i].task);
+        core_free(p[i].code);
+    }
+    core_free(p);
+}
 
 /*
  * Reads a prompts file: blocks `=== NAME`, the task text, a line `---`, the code prefix.
  * Lines starting with '#' before the first block are comments.
  */
-static int prompts_read(const char *path, gen_prompt **out, size_t *n_out, core_err *err)
+static int prompts_read(const char *path, prompt_block **out, size_t *n_out, core_err *err)
 {
     core_buf buf = {0};
     int rc = read_source(path, &buf, err);
-    gen_prompt *p = NULL;
+    prompt_block *p = NULL;
     size_t n = 0;
     *out = NULL;
     *n_out = 0;
@@ -378,7 +389,7 @@ static int prompts_read(const char *path, gen_prompt **out, size_t *n_out, core_
         }
         if (n == cap) {
             cap = cap ? 2 * cap : 64;
-            gen_prompt *q = core_realloc(p, cap * sizeof(*p));
+            prompt_block *q = core_realloc(p, cap * sizeof(*p));
             if (!q) {
                 rc = core_err_set(err, CORE_ENOMEM, "%s: out of memory", path);
                 goto done;
@@ -402,166 +413,129 @@ static int prompts_read(const char *path, gen_prompt **out, size_t *n_out, core_
     *n_out = n;
     p = NULL;
 done:
-    if (p) {
-        for (size_t i = 0; i < n; i++) {
-            core_free(p[i].name);
-            core_free(p[i].task);
-            core_free(p[i].code);
-        }
-        core_free(p);
-    }
+    prompts_free(p, n);
     core_buf_dispose(&buf);
     return rc;
 }
 
-/* The outcome of one generation. */
-typedef struct gen_result {
-    size_t n_tokens;     /* tokens generated */
-    bool ended;          /* the model stopped (end of generation or closing fence) */
-    bool parses;         /* code prefix + generation parses */
-    bool forbade_all;    /* the constraint forbade every token */
-    uint64_t ns_tokens;  /* decode + sampling (+ constraint) time of the generated tokens */
-    uint64_t ns_checker; /* constraint time */
-    uint64_t ns_sample;  /* sampling time, constraint included */
-    uint64_t n_checks;   /* tokens the constraint was asked about */
-} gen_result;
+/* The figures of kiln grammar gen, gathered over the prompts. */
+typedef struct gen_tally {
+    double *t_free; /* (n_prompts) us per token of the timing runs, free */
+    double *t_con;  /* constrained */
+    double *t_chk;  /* the checker's us per token */
+    double *s_free; /* sampling us per token, free */
+    double *s_con;  /* constrained */
+    double checks_per_token;
+    size_t n_time;
+    size_t counts[2][4]; /* [constrained][parses, ended, ended and parses, limit] */
+} gen_tally;
 
-/* A token that closes the code block (``` after optional blanks) counts as a stop token. */
-static bool piece_is_fence(core_str piece)
+/* One generation through the pipeline's decode loop (solve_generate); *parses: whether the code
+   prefix and the kept text parse, as the pipeline checks its candidates. */
+static int generate(solve_engine *engine, const grammar_args *a, solve_lang lang,
+                    const gram_lang *gl, core_str prompt, core_str suffix, core_str code,
+                    bool timing, bool constrained, solve_generation *g, bool *parses, core_err *err)
 {
-    size_t i = 0;
-    while (i < piece.len && (piece.ptr[i] == ' ' || piece.ptr[i] == '\n' || piece.ptr[i] == '\t')) {
-        i++;
+    solve_generate_options o = solve_generate_options_default();
+    o.sampling.seed = a->seed;
+    o.sampling.temp = a->temp;
+    o.n_tokens_max = a->n_predict;
+    o.grammar = constrained;
+    /* Timing runs make exactly n_predict tokens; the others stop as the pipeline does. */
+    o.stop = timing ? SOLVE_STOP_NONE : SOLVE_STOP_END;
+    int rc = solve_generate(g, engine, lang, prompt, suffix, code, &o, NULL, err);
+    if (rc == 0 && constrained && !g->constrained) {
+        rc = core_err_set(err, CORE_EINVAL, "gen: the code prefix is not viable");
     }
-    return piece.len - i >= 3 && memcmp(piece.ptr + i, "```", 3) == 0;
-}
-
-typedef struct gen_env {
-    gen_model *model;
-    const gram_lang *lang;
-    gram_vocab vocab; /* pieces and stop tokens (end of generation, closing fence) */
-    core_str *pieces; /* owned */
-    bool *is_stop;    /* owned */
-    gen_sampler_options sampling;
-    size_t n_predict;
-} gen_env;
-
-/*
- * Generates from prompt ids (chat prompt + code prefix) up to env->n_predict tokens. stops:
- * whether stop tokens end the generation (else they are forbidden). constrained: whether the
- * grammar constraint (started from the code prefix) filters tokens.
- */
-static int generate(gen_env *env, const int32_t *ids, size_t n_ids, core_str code, bool stops,
-                    bool constrained, gen_result *res, core_err *err)
-{
-    int rc = 0;
-    gen_ctx *ctx = NULL;
-    gen_sampler *sampler = NULL;
-    gram_checker *checker = NULL;
-    gram_constraint *gc = NULL;
     core_buf text = {0};
-    size_t n_vocab = gen_model_n_vocab(env->model);
-    memset(res, 0, sizeof(*res));
-
-    gen_ctx_options co = gen_ctx_options_default();
-    co.n_ctx = n_ids + env->n_predict + 1;
-    co.n_batch_max = n_ids < 512 ? n_ids : 512;
-    rc = gen_ctx_new(&ctx, env->model, &co, err);
-    if (rc == 0) {
-        rc = gen_sampler_new(&sampler, &env->sampling, n_vocab, err);
-    }
-    if (rc == 0) {
-        rc = core_buf_append(&text, code.ptr, code.len) < 0 ? CORE_ENOMEM : 0;
-    }
-    if (rc == 0 && constrained) {
-        bool viable = false;
-        rc = gram_checker_new(&checker, env->lang, NULL, err);
-        if (rc == 0) {
-            rc = gram_checker_feed(checker, code, &viable, err);
-        }
-        if (rc == 0 && !viable) {
-            rc = core_err_set(err, CORE_EINVAL, "gen: the code prefix is not viable");
-        }
-        if (rc == 0) {
-            rc = gram_constraint_new(&gc, checker, &env->vocab, err);
-        }
-    }
-    gen_batch b = {ids, NULL, NULL, n_ids};
-    if (rc == 0) {
-        rc = gen_ctx_decode(ctx, &b, err);
-    }
-    for (size_t i = 0; rc == 0 && i < n_ids; i++) {
-        gen_sampler_accept(sampler, ids[i]);
-    }
-    gen_constraint con = {NULL, gram_constraint_allows, gc};
-    bool has_body = false;
-    uint64_t t0 = core_time_ns();
-    while (rc == 0 && res->n_tokens < env->n_predict) {
-        float *logits = gen_ctx_logits(ctx, 0);
-        /* Stop tokens are forbidden in timing runs (every generation makes n_predict tokens)
-           and, in both modes alike, until the body has a non-blank character: the grammars
-           accept an empty block, and a program that is only a signature says nothing. With
-           the constraint, they are otherwise allowed only where the program is complete. */
-        if (!stops || !has_body) {
-            for (size_t t = 0; t < n_vocab; t++) {
-                if (env->is_stop[t]) {
-                    logits[t] = -INFINITY;
-                }
-            }
-        }
-        int32_t tok = 0;
-        uint64_t ts = core_time_ns();
-        rc = gen_sampler_sample(sampler, logits, constrained ? &con : NULL, &tok, err);
-        res->ns_sample += core_time_ns() - ts;
-        if (rc == CORE_ENOTFOUND && constrained) {
-            res->forbade_all = true;
-            rc = 0;
-            break;
-        }
-        if (rc < 0) {
-            break;
-        }
-        res->n_tokens++;
-        if (env->is_stop[tok]) {
-            res->ended = true;
-            break;
-        }
-        if (gc) {
-            rc = gram_constraint_accept(gc, tok, err);
-            if (rc < 0) {
-                break;
-            }
-        }
-        gen_sampler_accept(sampler, tok);
-        core_str piece = env->pieces[tok];
-        for (size_t j = 0; j < piece.len && !has_body; j++) {
-            has_body = piece.ptr[j] != ' ' && piece.ptr[j] != '\n' && piece.ptr[j] != '\t';
-        }
-        if (core_buf_append(&text, piece.ptr, piece.len) < 0) {
-            rc = core_err_set(err, CORE_ENOMEM, "gen: out of memory");
-            break;
-        }
-        if (res->n_tokens == env->n_predict) {
-            break;
-        }
-        gen_batch next = {&tok, NULL, NULL, 1};
-        rc = gen_ctx_decode(ctx, &next, err);
-    }
-    res->ns_tokens = core_time_ns() - t0;
-    if (gc) {
-        res->ns_checker = gram_constraint_ns_checks(gc);
-        res->n_checks = gram_constraint_n_checks(gc);
+    if (rc == 0 && (core_buf_append(&text, code.ptr, code.len) < 0 ||
+                    core_buf_appendf(&text, "%s\n", g->text) < 0)) {
+        rc = core_err_set(err, CORE_ENOMEM, "gen: out of memory");
     }
     if (rc == 0) {
         gram_source_report rep;
-        rc = gram_source_check(&rep, env->lang, (core_str){text.ptr, text.len}, err);
-        res->parses = rc == 0 && rep.ok;
+        rc = gram_source_check(&rep, gl, (core_str){text.ptr, text.len}, err);
+        *parses = rc == 0 && rep.ok;
     }
-    gram_constraint_free(gc);
-    gram_checker_free(checker);
-    gen_sampler_free(sampler);
-    gen_ctx_free(ctx);
     core_buf_dispose(&text);
+    return rc;
+}
+
+static double per_token(uint64_t ns, const solve_generation *g)
+{
+    return (double)ns / 1e3 / (double)(g->n_tokens + !g->n_tokens);
+}
+
+/* Generates prompt p free and constrained (and, for the first --timing prompts, both again
+   without stops) and adds the figures to t. */
+static int prompt_block_run(solve_engine *engine, const gen_model *model, const grammar_args *a,
+                            solve_lang lang, const gram_lang *gl, const prompt_block *p, size_t i,
+                            gen_tally *t, core_err *err)
+{
+    core_buf user = {0};
+    core_buf prompt = {0};
+    core_buf suffix = {0};
+    core_str code = core_str_c(p->code);
+    solve_generation g[4];
+    bool parses[4] = {false, false, false, false};
+    memset(g, 0, sizeof(g));
+    int rc = core_buf_appendf(&user, "Write a %s function. %s Reply with the code only.",
+                              lang == SOLVE_LANG_PYTHON ? "Python" : "C", p->task) < 0
+                 ? CORE_ENOMEM
+                 : 0;
+    if (rc == 0) {
+        rc = gen_model_chat_apply(model, core_str_c(""), (core_str){user.ptr, user.len}, &prompt,
+                                  err);
+    }
+    if (rc == 0 &&
+        core_buf_appendf(&suffix, "%s%s", lang == SOLVE_LANG_PYTHON ? "```python\n" : "```c\n",
+                         p->code) < 0) {
+        rc = core_err_set(err, CORE_ENOMEM, "gen: out of memory");
+    }
+    /* free and constrained runs with stops; then both without, for the timing */
+    for (int k = 0; rc == 0 && k < 4; k++) {
+        bool timing = k >= 2;
+        if (timing && i >= a->n_timing) {
+            break;
+        }
+        rc = generate(engine, a, lang, gl, (core_str){prompt.ptr, prompt.len},
+                      (core_str){suffix.ptr, suffix.len}, code, timing, k % 2 == 1, &g[k],
+                      &parses[k], err);
+    }
+    if (rc == 0) {
+        for (int k = 0; k < 2; k++) {
+            t->counts[k][0] += parses[k];
+            t->counts[k][1] += g[k].ended;
+            t->counts[k][2] += g[k].ended && parses[k];
+            t->counts[k][3] += !g[k].ended && !g[k].forbade_all;
+        }
+        if (i < a->n_timing) {
+            t->t_free[t->n_time] = per_token(g[2].ns_decode, &g[2]);
+            t->t_con[t->n_time] = per_token(g[3].ns_decode, &g[3]);
+            t->t_chk[t->n_time] = per_token(g[3].ns_checks, &g[3]);
+            t->s_free[t->n_time] = per_token(g[2].ns_sample, &g[2]);
+            t->s_con[t->n_time] = per_token(g[3].ns_sample, &g[3]);
+            t->checks_per_token += (double)g[3].n_checks / (double)(g[3].n_tokens + !g[3].n_tokens);
+            t->n_time++;
+        }
+        if (a->json) {
+            printf("{\"prompt\":");
+            cli_print_json(stdout, core_str_c(p->name));
+            for (int k = 0; k < 2; k++) {
+                printf(",\"%s\":{\"tokens\":%zu,\"ended\":%s,\"parses\":%s,\"forbade_all\":%s}",
+                       k ? "constrained" : "free", g[k].n_tokens, g[k].ended ? "true" : "false",
+                       parses[k] ? "true" : "false", g[k].forbade_all ? "true" : "false");
+            }
+            printf("}\n");
+            fflush(stdout);
+        }
+    }
+    for (int k = 0; k < 4; k++) {
+        solve_generation_dispose(&g[k]);
+    }
+    core_buf_dispose(&user);
+    core_buf_dispose(&prompt);
+    core_buf_dispose(&suffix);
     return rc;
 }
 
@@ -581,167 +555,86 @@ static double median(double *v, size_t n)
     return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2.0;
 }
 
-static int cmd_gen(const gram_args *a, const gram_lang *lang)
+static void gen_summary_print(const grammar_args *a, const gen_tally *t, size_t n_prompts)
 {
-    core_err err = {0};
-    gen_env env;
-    memset(&env, 0, sizeof(env));
-    gen_prompt *prompts = NULL;
-    size_t n_prompts = 0;
-    int status = CLI_EXIT_BAD;
-    double *t_free = NULL;
-    double *t_con = NULL;
-    double *t_chk = NULL;
-    double *s_free = NULL;
-    double *s_con = NULL;
-    double checks_per_token = 0;
-    size_t n_time = 0;
-    size_t counts[2][4] = {{0}}; /* [constrained][parses, ended, ended and parses, limit] */
-
-    if (prompts_read(a->path, &prompts, &n_prompts, &err) < 0) {
-        return cli_fail(&err);
-    }
-    gen_model_options mo = gen_model_options_default();
-    if (gen_model_load(&env.model, cli_model_path(a->model), &mo, &err) < 0) {
-        goto done;
-    }
-    size_t n_vocab = gen_model_n_vocab(env.model);
-    env.pieces = core_calloc(n_vocab, sizeof(*env.pieces));
-    env.is_stop = core_calloc(n_vocab, sizeof(*env.is_stop));
-    t_free = core_calloc(n_prompts + 1, sizeof(double));
-    t_con = core_calloc(n_prompts + 1, sizeof(double));
-    t_chk = core_calloc(n_prompts + 1, sizeof(double));
-    s_free = core_calloc(n_prompts + 1, sizeof(double));
-    s_con = core_calloc(n_prompts + 1, sizeof(double));
-    if (!env.pieces || !env.is_stop || !t_free || !t_con || !t_chk || !s_free || !s_con) {
-        core_err_set(&err, CORE_ENOMEM, "gen: out of memory");
-        goto done;
-    }
-    for (size_t t = 0; t < n_vocab; t++) {
-        env.pieces[t] = gen_model_token_piece(env.model, (int32_t)t, false);
-        env.is_stop[t] =
-            gen_model_token_is_eog(env.model, (int32_t)t) || piece_is_fence(env.pieces[t]);
-    }
-    env.vocab = (gram_vocab){env.pieces, env.is_stop, n_vocab};
-    env.lang = lang;
-    env.sampling = gen_sampler_options_default();
-    env.sampling.seed = a->seed;
-    env.sampling.temp = a->temp;
-    env.n_predict = a->n_predict;
-    const char *fence = strcmp(gram_lang_name(lang), "python") == 0 ? "```python\n" : "```c\n";
-    for (size_t i = 0; i < n_prompts; i++) {
-        core_buf user = {0};
-        core_buf prompt = {0};
-        int32_t *ids = NULL;
-        size_t n_ids = 0;
-        core_str code = core_str_c(prompts[i].code);
-        gen_result r[4];
-        memset(r, 0, sizeof(r));
-        int rc = core_buf_appendf(&user, "Write a %s function. %s Reply with the code only.",
-                                  strcmp(gram_lang_name(lang), "python") == 0 ? "Python" : "C",
-                                  prompts[i].task) < 0
-                     ? CORE_ENOMEM
-                     : 0;
-        if (rc == 0) {
-            rc = gen_model_chat_apply(env.model, core_str_c(""), (core_str){user.ptr, user.len},
-                                      &prompt, &err);
-        }
-        if (rc == 0 && (core_buf_appendf(&prompt, "%s%s", fence, prompts[i].code) < 0)) {
-            rc = CORE_ENOMEM;
-        }
-        if (rc == 0) {
-            rc = gen_model_tokenize(env.model, (core_str){prompt.ptr, prompt.len}, true, true, &ids,
-                                    &n_ids, &err);
-        }
-        /* free and constrained runs with stops; then both without, for the timing */
-        for (int k = 0; rc == 0 && k < 4; k++) {
-            bool timing = k >= 2;
-            if (timing && i >= a->n_timing) {
-                break;
-            }
-            rc = generate(&env, ids, n_ids, code, !timing, k % 2 == 1, &r[k], &err);
-        }
-        core_free(ids);
-        core_buf_dispose(&user);
-        core_buf_dispose(&prompt);
-        if (rc < 0) {
-            goto done;
-        }
-        for (int k = 0; k < 2; k++) {
-            counts[k][0] += r[k].parses;
-            counts[k][1] += r[k].ended;
-            counts[k][2] += r[k].ended && r[k].parses;
-            counts[k][3] += !r[k].ended && !r[k].forbade_all;
-        }
-        if (i < a->n_timing) {
-            t_free[n_time] =
-                (double)r[2].ns_tokens / 1e3 / (double)(r[2].n_tokens + !r[2].n_tokens);
-            t_con[n_time] = (double)r[3].ns_tokens / 1e3 / (double)(r[3].n_tokens + !r[3].n_tokens);
-            t_chk[n_time] =
-                (double)r[3].ns_checker / 1e3 / (double)(r[3].n_tokens + !r[3].n_tokens);
-            s_free[n_time] =
-                (double)r[2].ns_sample / 1e3 / (double)(r[2].n_tokens + !r[2].n_tokens);
-            s_con[n_time] = (double)r[3].ns_sample / 1e3 / (double)(r[3].n_tokens + !r[3].n_tokens);
-            checks_per_token += (double)r[3].n_checks / (double)(r[3].n_tokens + !r[3].n_tokens);
-            n_time++;
-        }
-        if (a->json) {
-            printf("{\"prompt\":");
-            cli_print_json(stdout, core_str_c(prompts[i].name));
-            for (int k = 0; k < 2; k++) {
-                printf(",\"%s\":{\"tokens\":%zu,\"ended\":%s,\"parses\":%s,\"forbade_all\":%s}",
-                       k ? "constrained" : "free", r[k].n_tokens, r[k].ended ? "true" : "false",
-                       r[k].parses ? "true" : "false", r[k].forbade_all ? "true" : "false");
-            }
-            printf("}\n");
-            fflush(stdout);
-        }
-    }
-    double m_free = median(t_free, n_time);
-    double m_con = median(t_con, n_time);
-    double m_chk = median(t_chk, n_time);
-    double m_sfree = median(s_free, n_time);
-    double m_scon = median(s_con, n_time);
+    double m_free = median(t->t_free, t->n_time);
+    double m_con = median(t->t_con, t->n_time);
+    double m_chk = median(t->t_chk, t->n_time);
+    double m_sfree = median(t->s_free, t->n_time);
+    double m_scon = median(t->s_con, t->n_time);
     printf("{\"summary\":true,\"lang\":\"%s\",\"prompts\":%zu,\"n_predict\":%zu,\"seed\":%llu,"
            "\"temp\":%.2f,",
-           gram_lang_name(lang), n_prompts, a->n_predict, (unsigned long long)a->seed,
-           (double)a->temp);
+           a->lang, n_prompts, a->n_predict, (unsigned long long)a->seed, (double)a->temp);
     for (int k = 0; k < 2; k++) {
         printf("\"%s\":{\"parses\":%zu,\"ended\":%zu,\"ended_and_parses\":%zu,\"hit_limit\":%zu},",
-               k ? "constrained" : "free", counts[k][0], counts[k][1], counts[k][2], counts[k][3]);
+               k ? "constrained" : "free", t->counts[k][0], t->counts[k][1], t->counts[k][2],
+               t->counts[k][3]);
     }
     printf("\"timing_generations\":%zu,\"us_per_token_free\":%.1f,"
            "\"us_per_token_constrained\":%.1f,\"overhead_pct\":%.2f,\"checker_us_per_token\":%.2f,"
            "\"sample_us_per_token_free\":%.1f,\"sample_us_per_token_constrained\":%.1f,"
            "\"checks_per_token\":%.2f}\n",
-           n_time, m_free, m_con, m_free > 0 ? 100.0 * (m_con - m_free) / m_free : 0.0, m_chk,
-           m_sfree, m_scon, n_time ? checks_per_token / (double)n_time : 0.0);
-    status = CLI_EXIT_OK;
+           t->n_time, m_free, m_con, m_free > 0 ? 100.0 * (m_con - m_free) / m_free : 0.0, m_chk,
+           m_sfree, m_scon, t->n_time ? t->checks_per_token / (double)t->n_time : 0.0);
+}
 
-done:
-    if (status != CLI_EXIT_OK) {
-        status = cli_fail(&err);
+static int cmd_gen(const grammar_args *a, const gram_lang *gl)
+{
+    core_err err = {0};
+    gen_model *model = NULL;
+    solve_engine *engine = NULL;
+    prompt_block *prompts = NULL;
+    size_t n_prompts = 0;
+    gen_tally t;
+    memset(&t, 0, sizeof(t));
+    int rc = 0;
+    solve_lang lang = SOLVE_LANG_PYTHON;
+    if (strcmp(a->lang, "c") == 0) {
+        lang = SOLVE_LANG_C;
+    } else if (strcmp(a->lang, "python") != 0) {
+        rc = core_err_set(&err, CORE_EINVAL, "gen: --lang must be python or c, not '%s'", a->lang);
     }
-    for (size_t i = 0; i < n_prompts; i++) {
-        core_free(prompts[i].name);
-        core_free(prompts[i].task);
-        core_free(prompts[i].code);
+    if (rc == 0) {
+        rc = prompts_read(a->path, &prompts, &n_prompts, &err);
     }
-    core_free(prompts);
-    core_free(env.pieces);
-    core_free(env.is_stop);
-    core_free(t_free);
-    core_free(t_con);
-    core_free(t_chk);
-    core_free(s_free);
-    core_free(s_con);
-    gen_model_free(env.model);
-    return status;
+    gen_model_options mo = gen_model_options_default();
+    if (rc == 0) {
+        rc = gen_model_load(&model, cli_model_path(a->model), &mo, &err);
+    }
+    solve_engine_options eo = solve_engine_options_default();
+    eo.n_candidates_max = 1;
+    eo.n_ctx = a->n_predict + 1024;
+    if (rc == 0) {
+        rc = solve_engine_new(&engine, model, NULL, &eo, &err);
+    }
+    t.t_free = core_calloc(n_prompts + 1, sizeof(double));
+    t.t_con = core_calloc(n_prompts + 1, sizeof(double));
+    t.t_chk = core_calloc(n_prompts + 1, sizeof(double));
+    t.s_free = core_calloc(n_prompts + 1, sizeof(double));
+    t.s_con = core_calloc(n_prompts + 1, sizeof(double));
+    if (rc == 0 && (!t.t_free || !t.t_con || !t.t_chk || !t.s_free || !t.s_con)) {
+        rc = core_err_set(&err, CORE_ENOMEM, "gen: out of memory");
+    }
+    for (size_t i = 0; rc == 0 && i < n_prompts; i++) {
+        rc = prompt_block_run(engine, model, a, lang, gl, &prompts[i], i, &t, &err);
+    }
+    if (rc == 0) {
+        gen_summary_print(a, &t, n_prompts);
+    }
+    prompts_free(prompts, n_prompts);
+    core_free(t.t_free);
+    core_free(t.t_con);
+    core_free(t.t_chk);
+    core_free(t.s_free);
+    core_free(t.s_con);
+    solve_engine_free(engine);
+    gen_model_free(model);
+    return rc < 0 ? cli_fail(&err) : CLI_EXIT_OK;
 }
 
 int cli_cmd_grammar(int argc, char **argv)
 {
-    gram_args a;
+    grammar_args a;
     int rc = parse_args(&a, argc, argv);
     if (rc != 0) {
         return rc < 0 ? CLI_EXIT_OK : rc;

@@ -191,28 +191,32 @@ static int tokenize(run *r, core_str text, bool add_special, int32_t **ids, size
     return gen_model_tokenize(r->e->model, text, add_special, true, ids, n, err);
 }
 
-/* Decodes text into sequence 0 (cleared first). */
-static int decode_shared(run *r, core_str text, core_err *err)
+int solve__decode_shared(solve_engine *e, core_str text, size_t *n_tokens, core_err *err)
 {
     int32_t *ids = NULL;
     size_t n = 0;
-    int rc = gen_ctx_seq_truncate(r->e->ctx, 0, 0, err);
+    int rc = gen_ctx_seq_truncate(e->ctx, 0, 0, err);
     if (rc == 0) {
-        rc = tokenize(r, text, true, &ids, &n, err);
+        rc = gen_model_tokenize(e->model, text, true, true, &ids, &n, err);
     }
-    if (rc == 0 && n + 2 >= r->e->n_ctx) {
+    if (rc == 0 && n + 2 >= e->n_ctx) {
         rc = core_err_set(err, CORE_ELIMIT,
                           "solve: prompt of %zu tokens does not fit the %zu "
                           "positions of the context",
-                          n, r->e->n_ctx);
+                          n, e->n_ctx);
     }
     if (rc == 0) {
         gen_batch b = {ids, NULL, NULL, n};
-        rc = gen_ctx_decode(r->e->ctx, &b, err);
-        r->res->n_tokens_prompt += n;
+        rc = gen_ctx_decode(e->ctx, &b, err);
+        *n_tokens += n;
     }
     core_free(ids);
     return rc;
+}
+
+static int decode_shared(run *r, core_str text, core_err *err)
+{
+    return solve__decode_shared(r->e, text, &r->res->n_tokens_prompt, err);
 }
 
 /* Steps a plan keeps (the prompt asks for at most 4). */
@@ -388,17 +392,38 @@ static int add_candidates(run *r, solve__cand *cands, size_t n, size_t round, co
     return 0;
 }
 
+/* How candidate i of round writes: the pipeline's sampling (its own seed), the task's code. */
+static solve__cand_options cand_options(const run *r, size_t round, size_t i)
+{
+    const solve_options *o = r->opts;
+    solve__cand_options co;
+    memset(&co, 0, sizeof(co));
+    co.sampling = gen_sampler_options_default();
+    co.sampling.temp = o->greedy_first && i == 0 ? 0.0f : o->temp;
+    co.sampling.top_p = o->top_p;
+    co.sampling.seed = o->seed * 1000003u + (uint64_t)round * SOLVE_N_MAX + i + 1;
+    co.lang = r->task->lang;
+    co.code_prefix = (core_str){r->prefix.ptr, r->prefix.len};
+    co.suffix = core_str_c("");
+    co.grammar = o->grammar;
+    co.stop = SOLVE_STOP_END;
+    co.n_tokens_max = o->n_code_tokens_max;
+    return co;
+}
+
 /* Stages 2 and 4: writes n candidates from suffixes and adds them to the result. */
 static int write_round(run *r, int32_t *const *suffixes, const size_t *n_suffixes, size_t n,
                        size_t round, core_err *err)
 {
     solve__cand cands[SOLVE_N_MAX];
+    solve__cand_options opts[SOLVE_N_MAX];
     memset(cands, 0, sizeof(cands));
-    size_t n_before = r->res->n_tokens_prompt;
-    int rc = solve__write(r->e, cands, suffixes, n_suffixes, n, r->task->lang,
-                          (core_str){r->prefix.ptr, r->prefix.len}, r->opts, round, r->cancel,
+    memset(opts, 0, sizeof(opts));
+    for (size_t i = 0; i < n; i++) {
+        opts[i] = cand_options(r, round, i);
+    }
+    int rc = solve__write(r->e, cands, opts, suffixes, n_suffixes, n, r->cancel,
                           &r->res->n_tokens_prompt, err);
-    (void)n_before;
     if (rc == 0) {
         for (size_t i = 0; i < n; i++) {
             r->res->n_tokens_generated += cands[i].n_tokens;

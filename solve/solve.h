@@ -199,6 +199,63 @@ int solve_run(solve_result **out, solve_engine *engine, const solve_task *task,
               core_err *err);
 
 /* ------------------------------------------------------------------------------------------ */
+/* One generation: the write stage's decode loop on a prompt of the caller's                   */
+/* ------------------------------------------------------------------------------------------ */
+
+/** What ends a generation. */
+typedef enum solve_stop {
+    SOLVE_STOP_END = 0,  /* as the pipeline: an end-of-generation token, a closing ``` fence, or
+                            the function's end (solve_body_end) */
+    SOLVE_STOP_NONE = 1, /* stop tokens are forbidden and the function's end is not looked for:
+                            exactly n_tokens_max tokens (for timing) */
+} solve_stop;
+
+typedef struct solve_generate_options {
+    gen_sampler_options sampling; /* default gen_sampler_options_default() */
+    size_t n_tokens_max;          /* token cap (default 256) */
+    bool grammar;                 /* under the language's grammar constraint (default true) */
+    solve_stop stop;              /* default SOLVE_STOP_END */
+} solve_generate_options;
+
+solve_generate_options solve_generate_options_default(void);
+
+/** What solve_generate wrote. Owned by the caller: solve_generation_dispose. */
+typedef struct solve_generation {
+    char *text;         /* the generated text kept, after the code prefix (at an end: up to the
+                           function's end, trailing blanks trimmed), NUL-terminated, owned */
+    int32_t *tokens;    /* (n_tokens) the sampled token ids, a stop token included, owned */
+    size_t n_tokens;    /* tokens sampled */
+    double logprob_sum; /* log-probabilities of the sampled tokens (unconstrained model) */
+    bool ended;         /* a stop token or the function's end ended it (not the cap) */
+    bool forbade_all;   /* the constraint forbade every token: it ended where it was */
+    bool constrained;   /* the grammar constraint was on (false: asked off, not compiled in, or
+                           the code prefix is not viable for the grammar) */
+    uint64_t ns_decode; /* the decode loop (model, sampling, constraint), prompt excluded */
+    uint64_t ns_sample; /* sampling, constraint included */
+    uint64_t ns_checks; /* the constraint's checks (gram_constraint_ns_checks) */
+    uint64_t n_checks;  /* tokens the constraint was asked about */
+} solve_generation;
+
+void solve_generation_dispose(solve_generation *gen);
+
+/**
+ * Writes one candidate with the pipeline's decode loop (the same step as the write stage:
+ * grammar constraint, blank-body rules, end rule, log-probabilities): decodes prompt (chat
+ * text, tokenized with special tokens and BOS) into the engine's shared sequence, then suffix
+ * (the text after it that ends with the code, e.g. a code fence and code_prefix; tokenized
+ * without BOS; not empty) in a candidate sequence, as the write stage decodes its shared prompt
+ * and a candidate's suffix, and samples until opts->stop's rule or the cap ends it.
+ * code_prefix is the code the grammar checker starts from. With the same prompt, suffix,
+ * sampling and seed, a candidate of solve_run (n_candidates 1) gets the same tokens. *out
+ * belongs to the caller. Uses the engine (one thread at a time). Codes: CORE_EINVAL (empty
+ * suffix, bad options), CORE_ELIMIT (does not fit the context), CORE_ECANCELED, CORE_ENOMEM,
+ * those of the runtime and the grammar.
+ */
+int solve_generate(solve_generation *out, solve_engine *engine, solve_lang lang, core_str prompt,
+                   core_str suffix, core_str code_prefix, const solve_generate_options *opts,
+                   const core_cancel *cancel, core_err *err);
+
+/* ------------------------------------------------------------------------------------------ */
 /* Pieces (exposed for tests and front ends)                                                  */
 /* ------------------------------------------------------------------------------------------ */
 

@@ -23,33 +23,81 @@ struct solve_engine {
     core_log log;
 };
 
-/** The state of one candidate being written. */
+/* ------------------------------------------------------------------------------------------ */
+/* The decode loop (solve_write.c): one for the write stage, solve_generate and completions    */
+/* ------------------------------------------------------------------------------------------ */
+
+/** How one candidate is written: plain value; the strings are copied by solve__cand_start. */
+typedef struct solve__cand_options {
+    gen_sampler_options sampling;
+    solve_lang lang;
+    core_str code_prefix; /* the code before the candidate: the checker starts from it, and
+                             whether it ends a line decides where the body's first column is */
+    core_str suffix;      /* code after the cursor ("" when none): the checker's completeness
+                             test is on text + suffix (gram_checker_options.suffix) */
+    bool grammar;         /* constrain with the language's grammar when it is compiled in */
+    solve_stop stop;      /* what ends the candidate */
+    size_t n_tokens_max;  /* token cap */
+} solve__cand_options;
+
+/** The state of one candidate being written. One thread at a time. */
 typedef struct solve__cand {
     gen_sampler *sampler;  /* owned */
     gram_checker *checker; /* owned, NULL without the grammar */
     gram_constraint *gc;   /* owned, NULL without the grammar */
     core_buf text;         /* generated text, owned */
+    core_buf ids;          /* generated token ids (int32_t each), owned */
+    solve_lang lang;
+    solve_stop stop;
+    size_t n_tokens_max;
+    bool prefix_ends_line; /* the code prefix ends with '\n': text starts at column 0 */
     size_t end;            /* kept length of text once ended */
     size_t n_tokens;
     double logprob_sum;
+    uint64_t ns_sample; /* time in the sampler, constraint included */
     bool live;
-    bool ended;
-    bool has_body; /* a non-blank character was generated */
+    bool ended;       /* an end rule ended it (else the cap, the context or the constraint) */
+    bool forbade_all; /* the constraint forbade every token */
+    bool has_body;    /* a non-blank character was generated */
 } solve__cand;
 
 /**
- * Writes n candidates (n <= engine->n_candidates_max) into cands: sequence 0 must hold the
- * shared prompt; candidate i decodes suffixes[i] (tokens after the shared prompt, ending with
- * the code prefix) in sequence i + 1 and is then sampled until its function ends or the token
- * cap. code_prefix is the code the checker starts from. Codes: CORE_ECANCELED, CORE_ELIMIT,
- * CORE_ENOMEM, those of the runtime and the grammar.
+ * Starts a candidate: its sampler, and with o->grammar its checker (fed the code prefix, with
+ * o->suffix as the text after the cursor) and constraint. A code prefix the grammar does not
+ * accept turns the constraint off for this candidate (logged as a warning; c->gc stays NULL).
+ * Borrows e's tables for the candidate's life. CORE_EINVAL (bad sampling options), CORE_ENOMEM.
  */
-int solve__write(solve_engine *engine, solve__cand *cands, int32_t *const *suffixes,
-                 const size_t *n_suffixes, size_t n, solve_lang lang, core_str code_prefix,
-                 const solve_options *opts, size_t round, const core_cancel *cancel,
-                 size_t *n_prompt_tokens, core_err *err);
+int solve__cand_start(solve_engine *e, solve__cand *c, const solve__cand_options *o, core_err *err);
 
 /** Frees what cand owns and zeroes it. */
 void solve__cand_dispose(solve__cand *cand);
+
+/**
+ * The decode loop: samples the n live candidates cands[i] in sequences seqs[i] of ctx (the
+ * engine's or a caller's own context over the same model, of n_ctx positions per sequence)
+ * until each ends. On entry the last gen_ctx_decode of ctx kept the next-token logits of
+ * candidate i in row i (the prompt is already decoded); each step decodes the sampled tokens
+ * of the live candidates in one batch. With n = 1 it is the single-candidate loop that
+ * solve_generate and completions at a cursor use. Uses e's tables and scratch (so one engine
+ * serves one loop at a time). Codes: CORE_ECANCELED (polled every step), those of the runtime
+ * and the grammar.
+ */
+int solve__decode(solve_engine *e, gen_ctx *ctx, solve__cand *cands, const int32_t *seqs, size_t n,
+                  size_t n_ctx, const core_cancel *cancel, core_err *err);
+
+/**
+ * The write stage: writes n candidates (n <= engine->n_candidates_max) into cands, started
+ * with opts[i]: sequence 0 must hold the shared prompt; candidate i decodes suffixes[i] (tokens
+ * after the shared prompt, ending with the code prefix) in sequence i + 1, then solve__decode
+ * samples them together. Adds the prompt tokens decoded to *n_prompt_tokens. Codes:
+ * CORE_ECANCELED, CORE_ELIMIT, CORE_ENOMEM, those of the runtime and the grammar.
+ */
+int solve__write(solve_engine *engine, solve__cand *cands, const solve__cand_options *opts,
+                 int32_t *const *suffixes, const size_t *n_suffixes, size_t n,
+                 const core_cancel *cancel, size_t *n_prompt_tokens, core_err *err);
+
+/** Decodes text (tokenized with special tokens, BOS first) into sequence 0, cleared first;
+    adds its tokens to *n_tokens. CORE_ELIMIT (it does not fit), those of the runtime. */
+int solve__decode_shared(solve_engine *engine, core_str text, size_t *n_tokens, core_err *err);
 
 #endif /* KILN_SOLVE_INT_H */

@@ -1,5 +1,9 @@
 /*
- * The write stage: N candidates sampled together. Sequence 0 of the context holds the shared
+ * The write stage and the one decode loop of kiln (solve__decode): every candidate the pipeline
+ * writes, every `kiln grammar gen` generation (solve_generate) and every completion at a cursor
+ * goes through the same step (cand_step): mask, sample under the grammar constraint, accept,
+ * and the end rule. The write stage: N candidates sampled together. Sequence 0 of the context
+ * holds the shared
  * prompt; each candidate copies it into its own sequence (gen_ctx_seq_copy, no recomputation),
  * its suffix is decoded (once for all when every suffix is the same: decoded in one sequence
  * and copied), and then one gen_ctx_decode per step appends the last sampled token of every
@@ -21,6 +25,7 @@ void solve__cand_dispose(solve__cand *cand)
     gram_checker_free(cand->checker);
     gen_sampler_free(cand->sampler);
     core_buf_dispose(&cand->text);
+    core_buf_dispose(&cand->ids);
     memset(cand, 0, sizeof(*cand));
 }
 
@@ -145,20 +150,22 @@ done:
     return rc;
 }
 
-static int cand_start(solve_engine *e, solve__cand *c, solve_lang lang, core_str code_prefix,
-                      const solve_options *opts, size_t round, size_t i, core_err *err)
+int solve__cand_start(solve_engine *e, solve__cand *c, const solve__cand_options *o, core_err *err)
 {
-    gen_sampler_options so = gen_sampler_options_default();
-    so.temp = opts->greedy_first && i == 0 ? 0.0f : opts->temp;
-    so.top_p = opts->top_p;
-    so.seed = opts->seed * 1000003u + (uint64_t)round * SOLVE_N_MAX + i + 1;
-    int rc = gen_sampler_new(&c->sampler, &so, e->n_vocab, err);
-    const gram_lang *gl = e->langs[lang];
-    if (rc == 0 && opts->grammar && gl) {
+    c->lang = o->lang;
+    c->stop = o->stop;
+    c->n_tokens_max = o->n_tokens_max;
+    c->prefix_ends_line =
+        o->code_prefix.len > 0 && o->code_prefix.ptr[o->code_prefix.len - 1] == '\n';
+    int rc = gen_sampler_new(&c->sampler, &o->sampling, e->n_vocab, err);
+    const gram_lang *gl = e->langs[o->lang];
+    if (rc == 0 && o->grammar && gl) {
         bool viable = false;
-        rc = gram_checker_new(&c->checker, gl, NULL, err);
+        gram_checker_options co = gram_checker_options_default();
+        co.suffix = o->suffix;
+        rc = gram_checker_new(&c->checker, gl, &co, err);
         if (rc == 0) {
-            rc = gram_checker_feed(c->checker, code_prefix, &viable, err);
+            rc = gram_checker_feed(c->checker, o->code_prefix, &viable, err);
         }
         if (rc == 0 && !viable) {
             /* The task's own code is not a viable prefix (a grammar gap, or a broken
@@ -174,7 +181,7 @@ static int cand_start(solve_engine *e, solve__cand *c, solve_lang lang, core_str
             rc = gram_constraint_new(&c->gc, c->checker, &e->vocab, err);
         }
     }
-    if (rc == 0 && core_buf_reserve(&c->text, 256) < 0) {
+    if (rc == 0 && (core_buf_reserve(&c->text, 256) < 0 || core_buf_reserve(&c->ids, 1024) < 0)) {
         rc = core_err_set(err, CORE_ENOMEM, "solve: out of memory");
     }
     c->live = rc == 0;
@@ -199,29 +206,60 @@ static bool body_start_ok(solve_lang lang, core_str piece, bool at_line_start)
     return true;
 }
 
-/* Samples candidate i's next token from logits; returns the token or stops the candidate. */
-static int cand_step(solve_engine *e, solve__cand *c, const float *logits, solve_lang lang,
-                     size_t n_max, int32_t *tok_out, core_err *err)
+/* Ends c at a stop token: the kept text is the function up to its end, else all but the
+   trailing blanks. */
+static void end_at_stop(solve__cand *c)
+{
+    c->live = false;
+    c->ended = true;
+    solve_body_end(c->lang, (core_str){c->text.ptr, c->text.len}, &c->end);
+    if (c->end == c->text.len) {
+        while (c->end > 0 && (c->text.ptr[c->end - 1] == '\n' || c->text.ptr[c->end - 1] == ' ')) {
+            c->end--;
+        }
+    }
+}
+
+/* Forbids in e->scratch what may not come next: stop tokens where the rule has none, and,
+   while the body is still blank, stop tokens, Python text at column 0 and C's closing brace
+   (the grammars accept an empty body, a docstring alone or `{}`, and this model likes to close
+   the block at once). */
+static void mask_next(solve_engine *e, const solve__cand *c)
+{
+    if (c->has_body) {
+        if (c->stop == SOLVE_STOP_NONE) {
+            for (size_t t = 0; t < e->n_vocab; t++) {
+                e->scratch[t] = e->is_stop[t] ? -INFINITY : e->scratch[t];
+            }
+        }
+        return;
+    }
+    bool at_line_start =
+        c->text.len > 0 ? c->text.ptr[c->text.len - 1] == '\n' : c->prefix_ends_line;
+    for (size_t t = 0; t < e->n_vocab; t++) {
+        if (e->is_stop[t] || !body_start_ok(c->lang, e->pieces[t], at_line_start)) {
+            e->scratch[t] = -INFINITY;
+        }
+    }
+}
+
+/* Samples c's next token from logits (n_max: its cap for this step); returns 1 with the
+   token in *tok_out, or 0 when c has stopped. */
+static int cand_step(solve_engine *e, solve__cand *c, const float *logits, size_t n_max,
+                     int32_t *tok_out, core_err *err)
 {
     double lse = log_sum_exp(logits, e->n_vocab);
     memcpy(e->scratch, logits, e->n_vocab * sizeof(float));
-    if (!c->has_body) {
-        /* The grammars accept an empty body (a docstring alone, `{}`), and this model likes to
-           close the block at once: until the body has a non-blank character, stop tokens,
-           Python text at column 0 and C's closing brace are forbidden. */
-        bool at_line_start = c->text.len > 0 && c->text.ptr[c->text.len - 1] == '\n';
-        for (size_t t = 0; t < e->n_vocab; t++) {
-            if (e->is_stop[t] || !body_start_ok(lang, e->pieces[t], at_line_start)) {
-                e->scratch[t] = -INFINITY;
-            }
-        }
-    }
+    mask_next(e, c);
     gen_constraint con = {NULL, gram_constraint_allows, c->gc};
     int32_t tok = 0;
+    uint64_t t0 = core_time_ns();
     int rc = gen_sampler_sample(c->sampler, e->scratch, c->gc ? &con : NULL, &tok, err);
+    c->ns_sample += core_time_ns() - t0;
     if (rc == CORE_ENOTFOUND) {
         /* The constraint forbade every token: the candidate ends where it is. */
         c->live = false;
+        c->forbade_all = true;
         c->end = c->text.len;
         core_err_clear(err);
         return 0;
@@ -231,16 +269,11 @@ static int cand_step(solve_engine *e, solve__cand *c, const float *logits, solve
     }
     c->n_tokens++;
     c->logprob_sum += (double)logits[tok] - lse;
+    if (core_buf_append(&c->ids, &tok, sizeof(tok)) < 0) {
+        return core_err_set(err, CORE_ENOMEM, "solve: out of memory");
+    }
     if (e->is_stop[tok]) {
-        c->live = false;
-        c->ended = true;
-        solve_body_end(lang, (core_str){c->text.ptr, c->text.len}, &c->end);
-        if (c->end == c->text.len) {
-            while (c->end > 0 &&
-                   (c->text.ptr[c->end - 1] == '\n' || c->text.ptr[c->end - 1] == ' ')) {
-                c->end--;
-            }
-        }
+        end_at_stop(c);
         return 0;
     }
     if (c->gc) {
@@ -258,7 +291,8 @@ static int cand_step(solve_engine *e, solve__cand *c, const float *logits, solve
         return core_err_set(err, CORE_ENOMEM, "solve: out of memory");
     }
     size_t end = 0;
-    if (solve_body_end(lang, (core_str){c->text.ptr, c->text.len}, &end)) {
+    if (c->stop == SOLVE_STOP_END &&
+        solve_body_end(c->lang, (core_str){c->text.ptr, c->text.len}, &end)) {
         c->live = false;
         c->ended = true;
         c->end = end;
@@ -273,36 +307,18 @@ static int cand_step(solve_engine *e, solve__cand *c, const float *logits, solve
     return 1;
 }
 
-int solve__write(solve_engine *e, solve__cand *cands, int32_t *const *suffixes,
-                 const size_t *n_suffixes, size_t n, solve_lang lang, core_str code_prefix,
-                 const solve_options *opts, size_t round, const core_cancel *cancel,
-                 size_t *n_prompt_tokens, core_err *err)
+int solve__decode(solve_engine *e, gen_ctx *ctx, solve__cand *cands, const int32_t *seqs, size_t n,
+                  size_t n_ctx, const core_cancel *cancel, core_err *err)
 {
-    int rc = 0;
     int32_t tokens[SOLVE_N_MAX];
     int32_t seq[SOLVE_N_MAX];
     size_t idx[SOLVE_N_MAX]; /* candidate of each logits row */
-    CORE_ASSERT(n <= e->n_candidates_max && n <= SOLVE_N_MAX);
-
-    for (size_t i = 0; i < n; i++) {
-        rc = cand_start(e, &cands[i], lang, code_prefix, opts, round, i, err);
-        if (rc < 0) {
-            return rc;
-        }
-        rc = gen_ctx_seq_truncate(e->ctx, (int32_t)(i + 1), 0, err);
-        if (rc < 0) {
-            return rc;
-        }
-    }
-    rc = decode_suffixes(e, suffixes, n_suffixes, n, n_prompt_tokens, err);
-    if (rc < 0) {
-        return rc;
-    }
+    CORE_ASSERT(n <= SOLVE_N_MAX);
     for (size_t i = 0; i < n; i++) {
         idx[i] = i;
     }
     size_t n_rows = n;
-    size_t n_ctx_room = e->n_ctx - 1;
+    size_t n_ctx_room = n_ctx - 1;
     for (;;) {
         if (core_cancel_is_requested(cancel)) {
             return core_err_set(err, CORE_ECANCELED, "solve: canceled while writing");
@@ -310,36 +326,157 @@ int solve__write(solve_engine *e, solve__cand *cands, int32_t *const *suffixes,
         size_t n_next = 0;
         for (size_t r = 0; r < n_rows; r++) {
             solve__cand *c = &cands[idx[r]];
-            float *logits = gen_ctx_logits(e->ctx, r);
+            float *logits = gen_ctx_logits(ctx, r);
             if (!CORE_ALWAYS(logits)) {
                 return core_err_set(err, CORE_ERROR, "solve: no logits for row %zu", r);
             }
-            size_t n_max = opts->n_code_tokens_max;
-            size_t pos = gen_ctx_seq_len(e->ctx, (int32_t)(idx[r] + 1));
-            if (pos >= n_ctx_room && c->n_tokens < n_max) {
+            size_t n_max = c->n_tokens_max;
+            if (gen_ctx_seq_len(ctx, seqs[idx[r]]) >= n_ctx_room && c->n_tokens < n_max) {
                 n_max = c->n_tokens + 1; /* the context is full: this token is the last */
             }
             int32_t tok = 0;
-            rc = cand_step(e, c, logits, lang, n_max, &tok, err);
+            int rc = c->live ? cand_step(e, c, logits, n_max, &tok, err) : 0;
             if (rc < 0) {
                 return rc;
             }
             if (rc == 1) {
                 tokens[n_next] = tok;
-                seq[n_next] = (int32_t)(idx[r] + 1);
+                seq[n_next] = seqs[idx[r]];
                 idx[n_next] = idx[r];
                 n_next++;
             }
         }
         if (n_next == 0) {
-            break;
+            return 0;
         }
         gen_batch b = {tokens, seq, NULL, n_next};
-        rc = gen_ctx_decode(e->ctx, &b, err);
+        int rc = gen_ctx_decode(ctx, &b, err);
         if (rc < 0) {
             return rc;
         }
         n_rows = n_next;
     }
+}
+
+int solve__write(solve_engine *e, solve__cand *cands, const solve__cand_options *opts,
+                 int32_t *const *suffixes, const size_t *n_suffixes, size_t n,
+                 const core_cancel *cancel, size_t *n_prompt_tokens, core_err *err)
+{
+    int32_t seqs[SOLVE_N_MAX];
+    CORE_ASSERT(n <= e->n_candidates_max && n <= SOLVE_N_MAX);
+    for (size_t i = 0; i < n; i++) {
+        int rc = solve__cand_start(e, &cands[i], &opts[i], err);
+        if (rc == 0) {
+            rc = gen_ctx_seq_truncate(e->ctx, (int32_t)(i + 1), 0, err);
+        }
+        if (rc < 0) {
+            return rc;
+        }
+        seqs[i] = (int32_t)(i + 1);
+    }
+    int rc = decode_suffixes(e, suffixes, n_suffixes, n, n_prompt_tokens, err);
+    if (rc < 0) {
+        return rc;
+    }
+    return solve__decode(e, e->ctx, cands, seqs, n, e->n_ctx, cancel, err);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* solve_generate                                                                             */
+/* ------------------------------------------------------------------------------------------ */
+
+solve_generate_options solve_generate_options_default(void)
+{
+    solve_generate_options o;
+    memset(&o, 0, sizeof(o));
+    o.sampling = gen_sampler_options_default();
+    o.n_tokens_max = 256;
+    o.grammar = true;
+    o.stop = SOLVE_STOP_END;
+    return o;
+}
+
+void solve_generation_dispose(solve_generation *gen)
+{
+    if (!gen) {
+        return;
+    }
+    core_free(gen->text);
+    core_free(gen->tokens);
+    memset(gen, 0, sizeof(*gen));
+}
+
+/* Moves what the caller keeps out of the finished candidate c. */
+static int generation_fill(solve_generation *out, solve__cand *c, core_err *err)
+{
+    out->text = core_strndup(c->text.ptr ? c->text.ptr : "", c->end);
+    out->tokens = core_malloc((c->n_tokens + 1) * sizeof(int32_t));
+    if (!out->text || !out->tokens) {
+        return core_err_set(err, CORE_ENOMEM, "solve: out of memory for the generation");
+    }
+    if (c->n_tokens > 0) {
+        memcpy(out->tokens, c->ids.ptr, c->n_tokens * sizeof(int32_t));
+    }
+    out->n_tokens = c->n_tokens;
+    out->logprob_sum = c->logprob_sum;
+    out->ended = c->ended;
+    out->forbade_all = c->forbade_all;
+    out->constrained = c->gc != NULL;
+    out->ns_sample = c->ns_sample;
+    if (c->gc) {
+        out->ns_checks = gram_constraint_ns_checks(c->gc);
+        out->n_checks = gram_constraint_n_checks(c->gc);
+    }
     return 0;
+}
+
+int solve_generate(solve_generation *out, solve_engine *e, solve_lang lang, core_str prompt,
+                   core_str suffix, core_str code_prefix, const solve_generate_options *opts,
+                   const core_cancel *cancel, core_err *err)
+{
+    solve_generate_options o = opts ? *opts : solve_generate_options_default();
+    solve__cand cand;
+    memset(&cand, 0, sizeof(cand));
+    memset(out, 0, sizeof(*out));
+    int32_t *ids = NULL;
+    size_t n_ids = 0;
+    size_t n_prompt = 0;
+    if (lang != SOLVE_LANG_PYTHON && lang != SOLVE_LANG_C) {
+        return core_err_set(err, CORE_EINVAL, "solve: unknown language %d", (int)lang);
+    }
+    if (o.n_tokens_max == 0) {
+        return core_err_set(err, CORE_EINVAL, "solve: n_tokens_max is 0");
+    }
+    solve__cand_options co = {o.sampling, lang,   code_prefix,   core_str_c(""),
+                              o.grammar,  o.stop, o.n_tokens_max};
+    gen_ctx_set_cancel(e->ctx, cancel);
+    int rc = solve__decode_shared(e, prompt, &n_prompt, err);
+    if (rc == 0) {
+        rc = gen_model_tokenize(e->model, suffix, false, true, &ids, &n_ids, err);
+    }
+    if (rc == 0) {
+        rc = solve__cand_start(e, &cand, &co, err);
+    }
+    if (rc == 0) {
+        rc = gen_ctx_seq_truncate(e->ctx, 1, 0, err);
+    }
+    if (rc == 0) {
+        rc = decode_suffixes(e, &ids, &n_ids, 1, &n_prompt, err);
+    }
+    uint64_t t0 = core_time_ns();
+    const int32_t seq = 1;
+    if (rc == 0) {
+        rc = solve__decode(e, e->ctx, &cand, &seq, 1, e->n_ctx, cancel, err);
+    }
+    if (rc == 0) {
+        out->ns_decode = core_time_ns() - t0;
+        rc = generation_fill(out, &cand, err);
+    }
+    if (rc < 0) {
+        solve_generation_dispose(out);
+    }
+    gen_ctx_set_cancel(e->ctx, NULL);
+    solve__cand_dispose(&cand);
+    core_free(ids);
+    return rc;
 }

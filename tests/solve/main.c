@@ -18,6 +18,7 @@ int main(void)
     suite_add_tcase(s, tcase_json());
     if (have_model) {
         suite_add_tcase(s, tcase_solve());
+        suite_add_tcase(s, tcase_write());
     } else {
         fprintf(stderr, "test_solve: no model in " KILN_MODELS ": model tests skipped\n");
     }

@@ -7,5 +7,6 @@
 TCase *tcase_text(void);
 TCase *tcase_solve(void);
 TCase *tcase_json(void);
+TCase *tcase_write(void);
 
 #endif
