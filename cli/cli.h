@@ -8,6 +8,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <getopt.h>
 #include <stdio.h>
 
 #include "core/core.h"
@@ -59,5 +60,64 @@ void cli_print_json(FILE *f, core_str s);
 /** Parses a size/number argument of option opt; prints an error and returns false if bad. */
 bool cli_parse_size(const char *opt, const char *arg, size_t *out);
 bool cli_parse_float(const char *opt, const char *arg, float *out);
+
+/* ------------------------------------------------------------------------------------------ */
+/* Options every model command shares (options.c)                                             */
+/* ------------------------------------------------------------------------------------------ */
+
+/* getopt codes of the shared long options; commands number their own below 300. */
+enum {
+    CLI_OPT_DEVICE = 400,
+    CLI_OPT_KERNELS,
+    CLI_OPT_SEED,
+    CLI_OPT_TEMP,
+    CLI_OPT_TOP_K,
+    CLI_OPT_TOP_P,
+    CLI_OPT_MIN_P,
+    CLI_OPT_REPEAT_PENALTY,
+};
+
+/* The model options, for appending to a command's table (no terminator): -m, -t, --device,
+   --kernels. */
+/* clang-format off */
+#define CLI_MODEL_LONGOPTS                                                                         \
+    {"model", required_argument, NULL, 'm'},                                                       \
+    {"threads", required_argument, NULL, 't'},                                                     \
+    {"device", required_argument, NULL, CLI_OPT_DEVICE},                                           \
+    {"kernels", required_argument, NULL, CLI_OPT_KERNELS}
+/* --seed and --temp */
+#define CLI_SEED_TEMP_LONGOPTS                                                                     \
+    {"seed", required_argument, NULL, CLI_OPT_SEED},                                               \
+    {"temp", required_argument, NULL, CLI_OPT_TEMP}
+/* the sampler's other options */
+#define CLI_SAMPLER_LONGOPTS                                                                       \
+    {"top-k", required_argument, NULL, CLI_OPT_TOP_K},                                             \
+    {"top-p", required_argument, NULL, CLI_OPT_TOP_P},                                             \
+    {"min-p", required_argument, NULL, CLI_OPT_MIN_P},                                             \
+    {"repeat-penalty", required_argument, NULL, CLI_OPT_REPEAT_PENALTY}
+/* clang-format on */
+
+/** What -m, -t, --device and --kernels chose. */
+typedef struct cli_model_opts {
+    const char *path;       /* -m, NULL: cli_model_path's default */
+    size_t n_threads;       /* -t (default 1) */
+    int device;             /* --device: a gen_device (default GEN_DEVICE_AUTO) */
+    gen_model_options load; /* --kernels sets load.kernels / load.kernel_variant */
+} cli_model_opts;
+
+void cli_model_opts_init(cli_model_opts *o);
+/**
+ * Handles getopt code c of CLI_MODEL_LONGOPTS (with its argument); returns 1 when handled, 0
+ * when c is not one of them, -1 when the argument is bad (the message is printed). --kernels
+ * NAME (ref, generic, avx2, avx512, amx) is refused by name where this CPU lacks the variant.
+ */
+int cli_model_option(cli_model_opts *o, int c, const char *arg);
+/** The same for CLI_SEED_TEMP_LONGOPTS and CLI_SAMPLER_LONGOPTS, into s. */
+int cli_sampling_option(gen_sampler_options *s, int c, const char *arg);
+/** Help lines of the shared options. */
+void cli_model_usage(FILE *f, size_t n_threads_default);
+void cli_sampling_usage(FILE *f, bool seed_temp_only);
+/** Loads the model o names on its device (cli_model_load), vocab_only as asked. */
+int cli_model_open(gen_model **out, const cli_model_opts *o, bool vocab_only, core_err *err);
 
 #endif /* KILN_CLI_H */

@@ -14,65 +14,59 @@
 #include "gen/gen.h"
 
 typedef struct bench_args {
-    const char *model;
-    size_t n_threads;
-    size_t n_batch; /* sequences decoding together */
-    size_t n_pp;    /* prompt tokens */
-    size_t n_tg;    /* generated tokens */
+    cli_model_opts model; /* -m, -t, --device, --kernels */
+    size_t n_batch;       /* sequences decoding together */
+    size_t n_pp;          /* prompt tokens */
+    size_t n_tg;          /* generated tokens */
     size_t n_reps;
     bool json;
-    bool ref; /* plain reference kernels */
-    int device;
     bool no_fuse;
 } bench_args;
 
 static void bench_usage(FILE *f)
 {
     fprintf(f, "usage: kiln bench [-m MODEL] [options]\n\n"
-               "  -t, --threads N   compute threads (default 1)\n"
                "  -b, --batch B     sequences decoding together for the batch test (default 8)\n"
                "  -p, --pp N        prompt tokens (default 128)\n"
                "  -n, --tg N        generated tokens (default 128)\n"
                "  -r, --reps N      repetitions; medians are reported (default 5)\n"
-               "      --ref         use the plain reference kernels\n"
-               "      --device D    cpu, cuda or auto (default: cuda when a GPU is present)\n"
+               "      --ref         use the plain reference kernels (--kernels ref, on the CPU)\n"
                "      --no-fuse     CUDA: one kernel per operation (to measure fusion)\n"
                "      --json        print one JSON object\n");
+    cli_model_usage(f, 1);
 }
 
 static int parse_args(bench_args *a, int argc, char **argv)
 {
-    enum { OPT_JSON = 256, OPT_REF, OPT_DEVICE, OPT_NO_FUSE };
-    static const struct option longs[] = {{"model", required_argument, NULL, 'm'},
-                                          {"threads", required_argument, NULL, 't'},
-                                          {"batch", required_argument, NULL, 'b'},
+    enum { OPT_JSON = 256, OPT_REF, OPT_NO_FUSE };
+    static const struct option longs[] = {{"batch", required_argument, NULL, 'b'},
                                           {"pp", required_argument, NULL, 'p'},
                                           {"tg", required_argument, NULL, 'n'},
                                           {"reps", required_argument, NULL, 'r'},
                                           {"json", no_argument, NULL, OPT_JSON},
                                           {"ref", no_argument, NULL, OPT_REF},
-                                          {"device", required_argument, NULL, OPT_DEVICE},
                                           {"no-fuse", no_argument, NULL, OPT_NO_FUSE},
                                           {"help", no_argument, NULL, 'h'},
+                                          CLI_MODEL_LONGOPTS,
                                           {NULL, 0, NULL, 0}};
     memset(a, 0, sizeof(*a));
-    a->n_threads = 1;
+    cli_model_opts_init(&a->model);
     a->n_batch = 8;
     a->n_pp = 128;
     a->n_tg = 128;
     a->n_reps = 5;
-    a->device = GEN_DEVICE_AUTO;
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "m:t:b:p:n:r:h", longs, NULL)) != -1) {
+        int h = cli_model_option(&a->model, c, optarg);
+        if (h != 0) {
+            if (h < 0) {
+                return -1;
+            }
+            continue;
+        }
         bool ok = true;
         switch (c) {
-        case 'm':
-            a->model = optarg;
-            break;
-        case 't':
-            ok = cli_parse_size("--threads", optarg, &a->n_threads);
-            break;
         case 'b':
             ok = cli_parse_size("--batch", optarg, &a->n_batch);
             break;
@@ -89,10 +83,9 @@ static int parse_args(bench_args *a, int argc, char **argv)
             a->json = true;
             break;
         case OPT_REF:
-            a->ref = true;
-            break;
-        case OPT_DEVICE:
-            ok = cli_parse_device(optarg, &a->device);
+            a->model.load.kernels = KERN_BACKEND_KIND_REF;
+            a->model.load.kernel_variant = -1;
+            a->model.device = GEN_DEVICE_CPU;
             break;
         case OPT_NO_FUSE:
             a->no_fuse = true;
@@ -107,8 +100,7 @@ static int parse_args(bench_args *a, int argc, char **argv)
             return -1;
         }
     }
-    if (optind < argc || a->n_threads == 0 || a->n_batch == 0 || a->n_pp == 0 || a->n_tg == 0 ||
-        a->n_reps == 0) {
+    if (optind < argc || a->n_batch == 0 || a->n_pp == 0 || a->n_tg == 0 || a->n_reps == 0) {
         fprintf(stderr, "kiln bench: bad arguments\n");
         return -1;
     }
@@ -162,8 +154,6 @@ int cli_cmd_bench(int argc, char **argv)
     double *tg = NULL;
     double *bt = NULL;
     int rc = 0;
-    gen_model_options mo = gen_model_options_default();
-    mo.kernels = a.ref ? KERN_BACKEND_KIND_REF : KERN_BACKEND_KIND_BEST;
     const size_t n_tok = a.n_pp > a.n_batch ? a.n_pp : a.n_batch;
     tokens = core_malloc(n_tok * sizeof(*tokens));
     seqs = core_malloc(a.n_batch * sizeof(*seqs));
@@ -174,13 +164,12 @@ int cli_cmd_bench(int argc, char **argv)
         rc = core_err_set(&err, CORE_ENOMEM, "bench: out of memory");
         goto done;
     }
-    rc = cli_model_load(&model, cli_model_path(a.model), &mo, a.ref ? GEN_DEVICE_CPU : a.device,
-                        &err);
+    rc = cli_model_open(&model, &a.model, false, &err);
     if (rc < 0) {
         goto done;
     }
     gen_ctx_options co = gen_ctx_options_default();
-    co.n_threads = a.n_threads;
+    co.n_threads = a.model.n_threads;
     co.no_fuse = a.no_fuse;
     co.n_seq_max = a.n_batch;
     co.n_batch_max = n_tok;
@@ -249,13 +238,13 @@ int cli_cmd_bench(int argc, char **argv)
                "\"pp_tok_s_max\": %.2f, \"tg_tokens\": %zu, \"tg_tok_s\": %.2f, "
                "\"tg_tok_s_min\": %.2f, \"tg_tok_s_max\": %.2f, \"batch\": %zu, "
                "\"batch_tok_s\": %.2f, \"batch_tok_s_min\": %.2f, \"batch_tok_s_max\": %.2f}\n",
-               cli_model_path(a.model), gen_model_desc(model), gen_model_device(model), a.n_threads,
-               a.n_reps, a.n_pp, spp.median, spp.min, spp.max, a.n_tg, stg.median, stg.min, stg.max,
-               a.n_batch, sbt.median, sbt.min, sbt.max);
+               cli_model_path(a.model.path), gen_model_desc(model), gen_model_device(model),
+               a.model.n_threads, a.n_reps, a.n_pp, spp.median, spp.min, spp.max, a.n_tg,
+               stg.median, stg.min, stg.max, a.n_batch, sbt.median, sbt.min, sbt.max);
     } else {
         printf("model: %s\ndevice: %s%s, threads: %zu, repetitions: %zu (median [min, max])\n",
                gen_model_desc(model), gen_model_device(model), a.no_fuse ? " (unfused)" : "",
-               a.n_threads, a.n_reps);
+               a.model.n_threads, a.n_reps);
         printf("pp%-5zu %9.1f tok/s  [%.1f, %.1f]\n", a.n_pp, spp.median, spp.min, spp.max);
         printf("tg%-5zu %9.1f tok/s  [%.1f, %.1f]\n", a.n_tg, stg.median, stg.min, stg.max);
         printf("batch %zu x tg%zu %9.1f tok/s aggregate  [%.1f, %.1f]  (%.2fx one sequence)\n",

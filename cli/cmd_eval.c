@@ -10,8 +10,6 @@
 #include "cli/pipeline.h"
 
 #include <errno.h>
-#include <pthread.h>
-#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -79,14 +77,10 @@ typedef struct grade {
     char message[300];
 } grade;
 
+/* What the grading callback writes to: the grade of each unique candidate. */
 typedef struct grade_work {
-    sbx_pool *pool;
-    const eval_task *task;
-    const solve_result *res;
     grade *grades;
-    long *same_as;      /* (n) index of an earlier candidate with the same code, or -1 */
-    atomic_size_t next; /* next candidate to grade; orders nothing else */
-    atomic_int rc;      /* first failure (0: none) */
+    const size_t *uniq; /* (n) the candidate index of each job */
 } grade_work;
 
 /* Replaces the bytes of s that are not valid UTF-8 with '?' (sandbox output may hold any
@@ -104,57 +98,37 @@ static void utf8_scrub(char *s)
     }
 }
 
-static void *grade_worker(void *arg)
+/* solve_test_fn of the grading: the hidden tests' outcome of candidate uniq[i]. */
+static int on_graded(void *payload, size_t i, int rc, const sbx_result *sr, const core_err *run_err,
+                     core_err *err)
 {
-    grade_work *w = arg;
-    for (;;) {
-        size_t i = atomic_fetch_add(&w->next, 1);
-        if (i >= w->res->n_candidates) {
-            break;
-        }
-        if (w->same_as[i] >= 0) {
-            continue;
-        }
-        grade *g = &w->grades[i];
-        sbx_job job = sbx_job_default();
-        job.lang = w->res->lang == SOLVE_LANG_C ? SBX_LANG_C : SBX_LANG_PYTHON;
-        job.candidate = core_str_c(w->res->candidates[i].code);
-        job.tests = core_str_c(w->task->test);
-        job.entry = core_str_c(w->task->entry_point);
-        sbx_result sr;
-        memset(&sr, 0, sizeof(sr));
-        core_err err = {0};
-        int rc = sbx_pool_run(w->pool, &job, &sr, &err);
-        if (rc < 0) {
-            /* The hidden tests themselves are broken (or the sandbox failed): record it on
-               the candidate as an error; the verdict cannot be "passed". */
-            g->run = true;
-            g->verdict = SBX_VERDICT_ERROR;
-            snprintf(g->message, sizeof(g->message), "grading failed: %.250s", err.msg);
-            utf8_scrub(g->message);
-            int zero = 0;
-            atomic_compare_exchange_strong(&w->rc, &zero, rc);
-            sbx_result_dispose(&sr);
-            continue;
-        }
-        g->run = true;
-        g->verdict = sr.verdict;
-        g->n_run = sr.n_tests;
-        const char *msg = sr.message ? sr.message : "";
-        bool have_msg = false;
-        for (size_t t = 0; t < sr.n_tests; t++) {
-            if (sr.tests[t].status == SBX_TEST_PASSED) {
-                g->n_passed++;
-            } else if (!have_msg) {
-                msg = sr.tests[t].message;
-                have_msg = true;
-            }
-        }
-        snprintf(g->message, sizeof(g->message), "%s", msg);
+    (void)err;
+    grade_work *w = payload;
+    grade *g = &w->grades[w->uniq[i]];
+    g->run = true;
+    if (rc < 0) {
+        /* The hidden tests themselves are broken (or the sandbox failed): record it on the
+           candidate as an error; the verdict cannot be "passed". */
+        g->verdict = SBX_VERDICT_ERROR;
+        snprintf(g->message, sizeof(g->message), "grading failed: %.250s", run_err->msg);
         utf8_scrub(g->message);
-        sbx_result_dispose(&sr);
+        return 0;
     }
-    return NULL;
+    g->verdict = sr->verdict;
+    g->n_run = sr->n_tests;
+    const char *msg = sr->message ? sr->message : "";
+    bool have_msg = false;
+    for (size_t t = 0; t < sr->n_tests; t++) {
+        if (sr->tests[t].status == SBX_TEST_PASSED) {
+            g->n_passed++;
+        } else if (!have_msg) {
+            msg = sr->tests[t].message;
+            have_msg = true;
+        }
+    }
+    snprintf(g->message, sizeof(g->message), "%s", msg);
+    utf8_scrub(g->message);
+    return 0;
 }
 
 static void grade_all(sbx_pool *pool, size_t n_jobs, const eval_task *task, const solve_result *res,
@@ -171,27 +145,27 @@ static void grade_all(sbx_pool *pool, size_t n_jobs, const eval_task *task, cons
     if (!pool || task->test[0] == '\0') {
         return;
     }
-    grade_work w;
-    memset(&w, 0, sizeof(w));
-    w.pool = pool;
-    w.task = task;
-    w.res = res;
-    w.grades = grades;
-    w.same_as = same_as;
-    atomic_init(&w.next, 0);
-    atomic_init(&w.rc, 0);
-    pthread_t th[SOLVE_N_MAX];
-    size_t n_started = 0;
-    for (size_t j = 1; j < n_jobs && j < SOLVE_N_MAX; j++) {
-        if (pthread_create(&th[n_started], NULL, grade_worker, &w) != 0) {
-            break;
+    size_t *uniq = core_malloc((res->n_candidates + 1) * sizeof(*uniq));
+    const char **codes = core_malloc((res->n_candidates + 1) * sizeof(*codes));
+    size_t n = 0;
+    for (size_t i = 0; uniq && codes && i < res->n_candidates; i++) {
+        if (same_as[i] < 0) {
+            uniq[n] = i;
+            codes[n++] = res->candidates[i].code;
         }
-        n_started++;
     }
-    grade_worker(&w);
-    for (size_t j = 0; j < n_started; j++) {
-        pthread_join(th[j], NULL);
-    }
+    grade_work w = {grades, uniq};
+    solve_test_batch batch = {res->lang,
+                              codes,
+                              uniq && codes ? n : 0,
+                              core_str_c(task->test),
+                              core_str_c(task->entry_point),
+                              sbx_job_default().limits,
+                              n_jobs,
+                              NULL};
+    solve_test_all(pool, &batch, on_graded, &w, NULL);
+    core_free(uniq);
+    core_free(codes);
     for (size_t i = 0; i < res->n_candidates; i++) {
         if (same_as[i] >= 0) {
             grades[i] = grades[same_as[i]];
@@ -259,7 +233,7 @@ static cJSON *config_json(const cli_pipe *p)
     cJSON_AddBoolToObject(c, "grammar", p->opts.grammar);
     cJSON_AddBoolToObject(c, "repair", p->opts.repair);
     cJSON_AddNumberToObject(c, "seed", (double)p->opts.seed);
-    cJSON_AddStringToObject(c, "model", model_name(cli_model_path(p->model_path)));
+    cJSON_AddStringToObject(c, "model", model_name(cli_model_path(p->model_opts.path)));
     return c;
 }
 

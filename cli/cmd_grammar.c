@@ -20,16 +20,16 @@
 #include "solve/solve.h"
 
 typedef struct grammar_args {
-    const char *sub;   /* "check" or "replay" */
-    const char *lang;  /* grammar name */
-    const char *model; /* replay: tokenizer's model, NULL: the default */
-    const char *path;  /* the file */
+    const char *sub;      /* "check" or "replay" */
+    const char *lang;     /* grammar name */
+    cli_model_opts model; /* replay: the tokenizer's model; gen: the model (-m, -t, --device,
+                             --kernels) */
+    const char *path;     /* the file */
     bool json;
-    bool words;       /* replay: split into BPE-like pieces instead of using a model */
-    size_t n_predict; /* gen: tokens per generation */
-    size_t n_timing;  /* gen: prompts whose 200-token generations are timed */
-    uint64_t seed;    /* gen */
-    float temp;       /* gen */
+    bool words;                   /* replay: split into BPE-like pieces instead of using a model */
+    size_t n_predict;             /* gen: tokens per generation */
+    size_t n_timing;              /* gen: prompts whose 200-token generations are timed */
+    gen_sampler_options sampling; /* gen: --seed (default 0), --temp (default 0.8) */
 } grammar_args;
 
 static void gram_usage(FILE *f)
@@ -52,21 +52,22 @@ static void gram_usage(FILE *f)
                "        themselves, and the time per token of 200-token generations (no stops)\n"
                "        for the first K prompts (--timing, default 20).\n"
                "  -n N           tokens per generation (default 200)\n"
-               "  --seed S, --temp T  sampling (default 0 and 0.8)\n");
+               "Shared options (--seed and --temp default to 0 and 0.8):\n");
+    cli_model_usage(f, 1);
+    cli_sampling_usage(f, true);
 }
 
 static int parse_args(grammar_args *a, int argc, char **argv)
 {
-    enum { OPT_JSON = 256, OPT_LANG, OPT_WORDS, OPT_SEED, OPT_TEMP, OPT_TIMING };
-    static const struct option longs[] = {{"model", required_argument, NULL, 'm'},
-                                          {"lang", required_argument, NULL, OPT_LANG},
+    enum { OPT_JSON = 256, OPT_LANG, OPT_WORDS, OPT_TIMING };
+    static const struct option longs[] = {{"lang", required_argument, NULL, OPT_LANG},
                                           {"json", no_argument, NULL, OPT_JSON},
                                           {"words", no_argument, NULL, OPT_WORDS},
                                           {"n-predict", required_argument, NULL, 'n'},
-                                          {"seed", required_argument, NULL, OPT_SEED},
-                                          {"temp", required_argument, NULL, OPT_TEMP},
                                           {"timing", required_argument, NULL, OPT_TIMING},
                                           {"help", no_argument, NULL, 'h'},
+                                          CLI_MODEL_LONGOPTS,
+                                          CLI_SEED_TEMP_LONGOPTS,
                                           {NULL, 0, NULL, 0}};
     memset(a, 0, sizeof(*a));
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
@@ -76,7 +77,10 @@ static int parse_args(grammar_args *a, int argc, char **argv)
     a->sub = argv[1];
     a->n_predict = 200;
     a->n_timing = 20;
-    a->temp = 0.8f;
+    cli_model_opts_init(&a->model);
+    a->sampling = gen_sampler_options_default();
+    a->sampling.seed = 0;
+    a->sampling.temp = 0.8f;
     if (strcmp(a->sub, "check") != 0 && strcmp(a->sub, "replay") != 0 &&
         strcmp(a->sub, "gen") != 0) {
         fprintf(stderr, "kiln grammar: unknown subcommand '%s'\n", a->sub);
@@ -85,8 +89,15 @@ static int parse_args(grammar_args *a, int argc, char **argv)
     }
     int c;
     optind = 1;
-    while ((c = getopt_long(argc - 1, argv + 1, "m:n:h", longs, NULL)) != -1) {
-        size_t v = 0;
+    while ((c = getopt_long(argc - 1, argv + 1, "m:t:n:h", longs, NULL)) != -1) {
+        int h = cli_model_option(&a->model, c, optarg);
+        h = h ? h : cli_sampling_option(&a->sampling, c, optarg);
+        if (h != 0) {
+            if (h < 0) {
+                return CLI_EXIT_BAD;
+            }
+            continue;
+        }
         switch (c) {
         case 'n':
             if (!cli_parse_size("--n-predict", optarg, &a->n_predict)) {
@@ -97,20 +108,6 @@ static int parse_args(grammar_args *a, int argc, char **argv)
             if (!cli_parse_size("--timing", optarg, &a->n_timing)) {
                 return CLI_EXIT_BAD;
             }
-            break;
-        case OPT_SEED:
-            if (!cli_parse_size("--seed", optarg, &v)) {
-                return CLI_EXIT_BAD;
-            }
-            a->seed = v;
-            break;
-        case OPT_TEMP:
-            if (!cli_parse_float("--temp", optarg, &a->temp)) {
-                return CLI_EXIT_BAD;
-            }
-            break;
-        case 'm':
-            a->model = optarg;
             break;
         case OPT_LANG:
             a->lang = optarg;
@@ -212,7 +209,7 @@ static int cmd_check(const grammar_args *a, const gram_lang *lang, core_str text
 }
 
 /* Token end offsets from the model's tokenizer; the pieces must add up to the text. */
-static int model_ends(const char *model_path, core_str text, size_t **ends, size_t *n_out,
+static int model_ends(const cli_model_opts *mopts, core_str text, size_t **ends, size_t *n_out,
                       core_err *err)
 {
     int rc = 0;
@@ -222,9 +219,7 @@ static int model_ends(const char *model_path, core_str text, size_t **ends, size
     *ends = NULL;
     *n_out = 0;
 
-    gen_model_options opts = gen_model_options_default();
-    opts.vocab_only = true;
-    rc = gen_model_load(&model, model_path, &opts, err);
+    rc = cli_model_open(&model, mopts, true, err);
     if (rc < 0) {
         goto done;
     }
@@ -278,7 +273,7 @@ static int cmd_replay(const grammar_args *a, const gram_lang *lang, core_str tex
     int rc = gram_text_validate(text, &err);
     if (rc == 0) {
         rc = a->words ? gram_text_split_words(text, &ends, &n, &err)
-                      : model_ends(cli_model_path(a->model), text, &ends, &n, &err);
+                      : model_ends(&a->model, text, &ends, &n, &err);
     }
     if (rc < 0) {
         return cli_fail(&err);
@@ -437,8 +432,7 @@ static int generate(solve_engine *engine, const grammar_args *a, solve_lang lang
                     bool timing, bool constrained, solve_generation *g, bool *parses, core_err *err)
 {
     solve_generate_options o = solve_generate_options_default();
-    o.sampling.seed = a->seed;
-    o.sampling.temp = a->temp;
+    o.sampling = a->sampling;
     o.n_tokens_max = a->n_predict;
     o.grammar = constrained;
     /* Timing runs make exactly n_predict tokens; the others stop as the pipeline does. */
@@ -564,7 +558,8 @@ static void gen_summary_print(const grammar_args *a, const gen_tally *t, size_t 
     double m_scon = median(t->s_con, t->n_time);
     printf("{\"summary\":true,\"lang\":\"%s\",\"prompts\":%zu,\"n_predict\":%zu,\"seed\":%llu,"
            "\"temp\":%.2f,",
-           a->lang, n_prompts, a->n_predict, (unsigned long long)a->seed, (double)a->temp);
+           a->lang, n_prompts, a->n_predict, (unsigned long long)a->sampling.seed,
+           (double)a->sampling.temp);
     for (int k = 0; k < 2; k++) {
         printf("\"%s\":{\"parses\":%zu,\"ended\":%zu,\"ended_and_parses\":%zu,\"hit_limit\":%zu},",
                k ? "constrained" : "free", t->counts[k][0], t->counts[k][1], t->counts[k][2],
@@ -597,12 +592,12 @@ static int cmd_gen(const grammar_args *a, const gram_lang *gl)
     if (rc == 0) {
         rc = prompts_read(a->path, &prompts, &n_prompts, &err);
     }
-    gen_model_options mo = gen_model_options_default();
     if (rc == 0) {
-        rc = gen_model_load(&model, cli_model_path(a->model), &mo, &err);
+        rc = cli_model_open(&model, &a->model, false, &err);
     }
     solve_engine_options eo = solve_engine_options_default();
     eo.n_candidates_max = 1;
+    eo.n_threads = a->model.n_threads;
     eo.n_ctx = a->n_predict + 1024;
     if (rc == 0) {
         rc = solve_engine_new(&engine, model, NULL, &eo, &err);

@@ -19,30 +19,24 @@ static void run_usage(FILE *f)
 {
     fprintf(f,
             "usage: kiln run [-m MODEL] (-p PROMPT | -f FILE) [options]\n\n"
-            "  -m, --model PATH      GGUF model (default: the embedded SmolLM2-135M-Instruct)\n"
             "  -p, --prompt TEXT     prompt text\n"
             "  -f, --file PATH       read the prompt from a file ('-': standard input)\n"
             "  -n, --n-predict N     tokens to generate (default 128)\n"
             "      --chat            wrap the prompt in the model's chat template\n"
             "      --system TEXT     system message for --chat\n"
-            "      --temp T          temperature (default 0: greedy)\n"
-            "      --top-k K         keep the K most likely tokens (default 40; 0: all)\n"
-            "      --top-p P         nucleus sampling mass (default 0.95)\n"
-            "      --min-p P         drop tokens below P x the best one (default 0.05)\n"
-            "      --repeat-penalty R  penalty for recent tokens (default 1: off)\n"
-            "      --seed S          random seed (default 0), makes sampling reproducible\n"
             "      --stop TEXT       stop when TEXT appears (up to %d times)\n"
-            "  -t, --threads N       compute threads (default 1)\n"
             "  -c, --ctx N           context length (default: prompt + n-predict)\n"
-            "      --device D        cpu, cuda or auto (default: cuda when a GPU is present)\n"
             "      --no-fuse         CUDA: one kernel per operation (to measure fusion)\n"
             "      --stats           print timing to stderr at the end\n"
             "  -v, --verbose         log loading details to stderr\n",
             RUN_MAX_STOPS);
+    cli_model_usage(f, 1);
+    cli_sampling_usage(f, false);
+    fprintf(f, "  (sampling defaults: --temp 0, greedy; --seed 0)\n");
 }
 
 typedef struct run_args {
-    const char *model;
+    cli_model_opts model; /* -m, -t, --device, --kernels */
     const char *prompt;
     const char *file;
     const char *system;
@@ -51,135 +45,88 @@ typedef struct run_args {
     gen_sampler_options sampling;
     const char *stops[RUN_MAX_STOPS];
     size_t n_stops;
-    size_t n_threads;
     size_t n_ctx;
     bool stats;
     bool verbose;
-    int device;
     bool no_fuse;
 } run_args;
 
+enum { OPT_CHAT = 256, OPT_SYSTEM, OPT_STOP, OPT_STATS, OPT_NO_FUSE };
+
+/* Handles the options of kiln run's own; false when an argument is bad. */
+static bool run_option(run_args *a, int c, const char *arg)
+{
+    switch (c) {
+    case 'p':
+        a->prompt = arg;
+        return true;
+    case 'f':
+        a->file = arg;
+        return true;
+    case 'n':
+        return cli_parse_size("--n-predict", arg, &a->n_predict);
+    case 'c':
+        return cli_parse_size("--ctx", arg, &a->n_ctx);
+    case OPT_CHAT:
+        a->chat = true;
+        return true;
+    case OPT_SYSTEM:
+        a->system = arg;
+        return true;
+    case OPT_STOP:
+        if (a->n_stops == RUN_MAX_STOPS || arg[0] == '\0') {
+            fprintf(stderr, "kiln: --stop: at most %d non-empty stop strings\n", RUN_MAX_STOPS);
+            return false;
+        }
+        a->stops[a->n_stops++] = arg;
+        return true;
+    case OPT_STATS:
+        a->stats = true;
+        return true;
+    case OPT_NO_FUSE:
+        a->no_fuse = true;
+        return true;
+    case 'v':
+        a->verbose = true;
+        return true;
+    case 'h':
+        run_usage(stdout);
+        exit(CLI_EXIT_OK);
+    default:
+        return false;
+    }
+}
+
 static int parse_args(run_args *a, int argc, char **argv)
 {
-    enum {
-        OPT_CHAT = 256,
-        OPT_SYSTEM,
-        OPT_TEMP,
-        OPT_TOPK,
-        OPT_TOPP,
-        OPT_MINP,
-        OPT_REP,
-        OPT_SEED,
-        OPT_STOP,
-        OPT_STATS,
-        OPT_DEVICE,
-        OPT_NO_FUSE
-    };
-    static const struct option longs[] = {{"model", required_argument, NULL, 'm'},
-                                          {"prompt", required_argument, NULL, 'p'},
+    static const struct option longs[] = {{"prompt", required_argument, NULL, 'p'},
                                           {"file", required_argument, NULL, 'f'},
                                           {"n-predict", required_argument, NULL, 'n'},
                                           {"chat", no_argument, NULL, OPT_CHAT},
                                           {"system", required_argument, NULL, OPT_SYSTEM},
-                                          {"temp", required_argument, NULL, OPT_TEMP},
-                                          {"top-k", required_argument, NULL, OPT_TOPK},
-                                          {"top-p", required_argument, NULL, OPT_TOPP},
-                                          {"min-p", required_argument, NULL, OPT_MINP},
-                                          {"repeat-penalty", required_argument, NULL, OPT_REP},
-                                          {"seed", required_argument, NULL, OPT_SEED},
                                           {"stop", required_argument, NULL, OPT_STOP},
-                                          {"threads", required_argument, NULL, 't'},
                                           {"ctx", required_argument, NULL, 'c'},
                                           {"stats", no_argument, NULL, OPT_STATS},
-                                          {"device", required_argument, NULL, OPT_DEVICE},
                                           {"no-fuse", no_argument, NULL, OPT_NO_FUSE},
                                           {"verbose", no_argument, NULL, 'v'},
                                           {"help", no_argument, NULL, 'h'},
+                                          CLI_MODEL_LONGOPTS,
+                                          CLI_SEED_TEMP_LONGOPTS,
+                                          CLI_SAMPLER_LONGOPTS,
                                           {NULL, 0, NULL, 0}};
     memset(a, 0, sizeof(*a));
+    cli_model_opts_init(&a->model);
     a->n_predict = 128;
-    a->n_threads = 1;
-    a->device = GEN_DEVICE_AUTO;
     a->sampling = gen_sampler_options_default();
     a->sampling.temp = 0.0f;
     int c;
-    size_t v = 0;
     optind = 1;
     while ((c = getopt_long(argc, argv, "m:p:f:n:t:c:vh", longs, NULL)) != -1) {
-        bool ok = true;
-        switch (c) {
-        case 'm':
-            a->model = optarg;
-            break;
-        case 'p':
-            a->prompt = optarg;
-            break;
-        case 'f':
-            a->file = optarg;
-            break;
-        case 'n':
-            ok = cli_parse_size("--n-predict", optarg, &a->n_predict);
-            break;
-        case 't':
-            ok = cli_parse_size("--threads", optarg, &a->n_threads);
-            break;
-        case 'c':
-            ok = cli_parse_size("--ctx", optarg, &a->n_ctx);
-            break;
-        case OPT_CHAT:
-            a->chat = true;
-            break;
-        case OPT_SYSTEM:
-            a->system = optarg;
-            break;
-        case OPT_TEMP:
-            ok = cli_parse_float("--temp", optarg, &a->sampling.temp);
-            break;
-        case OPT_TOPK:
-            ok = cli_parse_size("--top-k", optarg, &v);
-            a->sampling.top_k = (int32_t)v;
-            break;
-        case OPT_TOPP:
-            ok = cli_parse_float("--top-p", optarg, &a->sampling.top_p);
-            break;
-        case OPT_MINP:
-            ok = cli_parse_float("--min-p", optarg, &a->sampling.min_p);
-            break;
-        case OPT_REP:
-            ok = cli_parse_float("--repeat-penalty", optarg, &a->sampling.repeat_penalty);
-            break;
-        case OPT_SEED:
-            ok = cli_parse_size("--seed", optarg, &v);
-            a->sampling.seed = v;
-            break;
-        case OPT_STOP:
-            if (a->n_stops == RUN_MAX_STOPS || optarg[0] == '\0') {
-                fprintf(stderr, "kiln: --stop: at most %d non-empty stop strings\n", RUN_MAX_STOPS);
-                ok = false;
-            } else {
-                a->stops[a->n_stops++] = optarg;
-            }
-            break;
-        case OPT_STATS:
-            a->stats = true;
-            break;
-        case OPT_DEVICE:
-            ok = cli_parse_device(optarg, &a->device);
-            break;
-        case OPT_NO_FUSE:
-            a->no_fuse = true;
-            break;
-        case 'v':
-            a->verbose = true;
-            break;
-        case 'h':
-            run_usage(stdout);
-            exit(CLI_EXIT_OK);
-        default:
-            ok = false;
-            break;
+        int h = cli_model_option(&a->model, c, optarg);
+        if (h == 0) {
+            h = cli_sampling_option(&a->sampling, c, optarg);
         }
-        if (!ok) {
+        if (h < 0 || (h == 0 && !run_option(a, c, optarg))) {
             return -1;
         }
     }
@@ -189,10 +136,6 @@ static int parse_args(run_args *a, int argc, char **argv)
     }
     if (!a->prompt == !a->file) {
         fprintf(stderr, "kiln run: give exactly one of -p PROMPT or -f FILE\n");
-        return -1;
-    }
-    if (a->n_threads == 0) {
-        fprintf(stderr, "kiln run: --threads must be at least 1\n");
         return -1;
     }
     return 0;
@@ -247,9 +190,8 @@ int cli_cmd_run(int argc, char **argv)
     int exit_code = CLI_EXIT_BAD;
     uint64_t t0 = core_time_ns();
 
-    gen_model_options mo = gen_model_options_default();
-    mo.log = &log;
-    if (cli_model_load(&model, cli_model_path(a.model), &mo, a.device, &err) < 0) {
+    a.model.load.log = &log;
+    if (cli_model_open(&model, &a.model, false, &err) < 0) {
         goto done;
     }
     if (a.file) {
@@ -285,7 +227,7 @@ int cli_cmd_run(int argc, char **argv)
         goto done;
     }
     gen_ctx_options co = gen_ctx_options_default();
-    co.n_threads = a.n_threads;
+    co.n_threads = a.model.n_threads;
     co.no_fuse = a.no_fuse;
     co.n_ctx = a.n_ctx ? a.n_ctx : n_ids + a.n_predict + 1;
     co.n_batch_max = n_ids < 512 ? n_ids : 512;

@@ -21,32 +21,34 @@
 void cli_pipe_init(cli_pipe *p)
 {
     memset(p, 0, sizeof(*p));
-    p->n_threads = 2;
-    p->device = GEN_DEVICE_AUTO;
+    cli_model_opts_init(&p->model_opts);
+    p->model_opts.n_threads = 2;
     p->opts = solve_options_default();
 }
 
 int cli_pipe_option(cli_pipe *p, int c, const char *arg)
 {
     size_t v = 0;
+    int h = cli_model_option(&p->model_opts, c, arg);
+    if (h != 0) {
+        return h;
+    }
+    if (c == CLI_OPT_SEED || c == CLI_OPT_TEMP) {
+        gen_sampler_options s = gen_sampler_options_default();
+        s.seed = p->opts.seed;
+        s.temp = p->opts.temp;
+        h = cli_sampling_option(&s, c, arg);
+        p->opts.seed = s.seed;
+        p->opts.temp = s.temp;
+        return h;
+    }
     switch (c) {
-    case 'm':
-        p->model_path = arg;
-        return 1;
-    case 't':
-        return cli_parse_size("--threads", arg, &p->n_threads) && p->n_threads > 0 ? 1 : -1;
     case 'n':
         if (!cli_parse_size("-n", arg, &v) || v == 0 || v > SOLVE_N_MAX) {
             fprintf(stderr, "kiln: -n must be in 1..%d\n", SOLVE_N_MAX);
             return -1;
         }
         p->opts.n_candidates = v;
-        return 1;
-    case CLI_PIPE_OPT_SEED:
-        if (!cli_parse_size("--seed", arg, &v)) {
-            return -1;
-        }
-        p->opts.seed = v;
         return 1;
     case CLI_PIPE_OPT_ROUNDS:
         return cli_parse_size("--rounds", arg, &p->opts.n_rounds) ? 1 : -1;
@@ -59,8 +61,6 @@ int cli_pipe_option(cli_pipe *p, int c, const char *arg)
     case CLI_PIPE_OPT_NO_REPAIR:
         p->opts.repair = false;
         return 1;
-    case CLI_PIPE_OPT_TEMP:
-        return cli_parse_float("--temp", arg, &p->opts.temp) ? 1 : -1;
     case CLI_PIPE_OPT_MAX_TOKENS:
         return cli_parse_size("--max-tokens", arg, &p->opts.n_code_tokens_max) &&
                        p->opts.n_code_tokens_max > 0
@@ -74,8 +74,6 @@ int cli_pipe_option(cli_pipe *p, int c, const char *arg)
         return 1;
     case CLI_PIPE_OPT_JOBS:
         return cli_parse_size("--jobs", arg, &p->n_jobs) ? 1 : -1;
-    case CLI_PIPE_OPT_DEVICE:
-        return cli_parse_device(arg, &p->device) ? 1 : -1;
     default:
         return 0;
     }
@@ -84,8 +82,6 @@ int cli_pipe_option(cli_pipe *p, int c, const char *arg)
 void cli_pipe_usage(FILE *f)
 {
     fprintf(f,
-            "  -m, --model PATH   GGUF model (default: models/SmolLM2-135M-Instruct.Q4_1.gguf)\n"
-            "  -t, --threads N    compute threads (default 2)\n"
             "  -n N               candidates per round (default 8, at most %d)\n"
             "      --rounds R     repair rounds when no candidate passes (default 2)\n"
             "      --seed S       sampling seed (default 1)\n"
@@ -94,9 +90,9 @@ void cli_pipe_usage(FILE *f)
             "      --greedy-first candidate 0 of each round is greedy\n"
             "      --no-plan, --no-grammar, --no-repair  switch a stage off\n"
             "      --weights FILE ranking weights, a JSON object (see eval/eval.h)\n"
-            "      --jobs J       sandbox runs at once (default: one per CPU)\n"
-            "      --device D     cpu, cuda or auto (default auto: CUDA when present)\n",
+            "      --jobs J       sandbox runs at once (default: one per CPU)\n",
             SOLVE_N_MAX);
+    cli_model_usage(f, 2);
 }
 
 static void log_quiet(void *payload, core_log_level level, const char *msg)
@@ -126,8 +122,7 @@ int cli_pipe_open(cli_pipe *p, core_err *err)
         }
     }
     p->opts.n_test_jobs = p->n_jobs;
-    gen_model_options mo = gen_model_options_default();
-    rc = cli_model_load(&p->model, cli_model_path(p->model_path), &mo, p->device, err);
+    rc = cli_model_open(&p->model, &p->model_opts, false, err);
     if (rc < 0) {
         return rc;
     }
@@ -146,7 +141,7 @@ int cli_pipe_open(cli_pipe *p, core_err *err)
     }
     solve_engine_options eo = solve_engine_options_default();
     eo.n_candidates_max = p->opts.n_candidates;
-    eo.n_threads = p->n_threads;
+    eo.n_threads = p->model_opts.n_threads;
     eo.log = (core_log){log_quiet, NULL, CORE_LOG_LEVEL_WARN};
     return solve_engine_new(&p->engine, p->model, p->pool, &eo, err);
 }

@@ -15,45 +15,38 @@
 
 /* getopt codes of the shared options; commands number their own from CLI_PIPE_OPT_END. */
 enum {
-    CLI_PIPE_OPT_SEED = 300,
-    CLI_PIPE_OPT_ROUNDS,
+    CLI_PIPE_OPT_ROUNDS = 300,
     CLI_PIPE_OPT_NO_PLAN,
     CLI_PIPE_OPT_NO_GRAMMAR,
     CLI_PIPE_OPT_NO_REPAIR,
-    CLI_PIPE_OPT_TEMP,
     CLI_PIPE_OPT_MAX_TOKENS,
     CLI_PIPE_OPT_GREEDY_FIRST,
     CLI_PIPE_OPT_WEIGHTS,
     CLI_PIPE_OPT_JOBS,
-    CLI_PIPE_OPT_DEVICE,
     CLI_PIPE_OPT_END,
 };
 
-/* The long options above, for appending to a command's table (no terminator). */
+/* The long options above and the shared model, seed and temperature options, for appending to
+   a command's table (no terminator). */
 /* clang-format off */
 #define CLI_PIPE_LONGOPTS                                                                          \
-    {"model", required_argument, NULL, 'm'},                                                       \
-    {"threads", required_argument, NULL, 't'},                                                     \
+    CLI_MODEL_LONGOPTS,                                                                            \
+    CLI_SEED_TEMP_LONGOPTS,                                                                        \
     {"n", required_argument, NULL, 'n'},                                                           \
-    {"seed", required_argument, NULL, CLI_PIPE_OPT_SEED},                                          \
     {"rounds", required_argument, NULL, CLI_PIPE_OPT_ROUNDS},                                      \
     {"no-plan", no_argument, NULL, CLI_PIPE_OPT_NO_PLAN},                                          \
     {"no-grammar", no_argument, NULL, CLI_PIPE_OPT_NO_GRAMMAR},                                    \
     {"no-repair", no_argument, NULL, CLI_PIPE_OPT_NO_REPAIR},                                      \
-    {"temp", required_argument, NULL, CLI_PIPE_OPT_TEMP},                                          \
     {"max-tokens", required_argument, NULL, CLI_PIPE_OPT_MAX_TOKENS},                              \
     {"greedy-first", no_argument, NULL, CLI_PIPE_OPT_GREEDY_FIRST},                                \
     {"weights", required_argument, NULL, CLI_PIPE_OPT_WEIGHTS},                                    \
-    {"jobs", required_argument, NULL, CLI_PIPE_OPT_JOBS},                                          \
-    {"device", required_argument, NULL, CLI_PIPE_OPT_DEVICE}
+    {"jobs", required_argument, NULL, CLI_PIPE_OPT_JOBS}
 /* clang-format on */
 
 typedef struct cli_pipe {
-    const char *model_path; /* -m, NULL: the default */
-    size_t n_threads;       /* -t */
-    size_t n_jobs;          /* --jobs: sandbox runs at once (0: the pool's slots) */
-    int device;             /* --device: a gen_device (default GEN_DEVICE_AUTO) */
-    const char *weights;    /* --weights FILE */
+    cli_model_opts model_opts; /* -m, -t (default 2), --device, --kernels */
+    size_t n_jobs;             /* --jobs: sandbox runs at once (0: the pool's slots) */
+    const char *weights;       /* --weights FILE */
     solve_options opts;
     /* opened by cli_pipe_open */
     gen_model *model;

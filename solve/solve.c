@@ -11,8 +11,6 @@
  */
 #include "solve/solve_int.h"
 
-#include <pthread.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -174,7 +172,8 @@ typedef struct run {
     const char *tests; /* visible tests, "" when none */
     int32_t *suffix;   /* round 0's suffix: the code fence and the code prefix, owned */
     size_t n_suffix;
-    size_t n_passed; /* candidates passing the visible tests */
+    size_t n_passed;   /* candidates passing the visible tests */
+    size_t test_first; /* the test stage's first candidate (on_tested's index 0) */
 } run;
 
 static void report(run *r, solve_stage stage, size_t round, size_t i_done, size_t n_total)
@@ -440,16 +439,6 @@ static int write_round(run *r, int32_t *const *suffixes, const size_t *n_suffixe
 /* Stage 3: tests                                                                             */
 /* ------------------------------------------------------------------------------------------ */
 
-typedef struct test_work {
-    run *r;
-    size_t first; /* candidates first .. first + n - 1 */
-    size_t n;
-    atomic_size_t next; /* the next candidate to take; orders nothing else */
-    pthread_mutex_t mu; /* protects rc and err */
-    int rc;
-    core_err err;
-} test_work;
-
 static int summarize(solve_candidate *c, const sbx_result *sr)
 {
     core_buf beh = {0};
@@ -502,47 +491,17 @@ static int summarize(solve_candidate *c, const sbx_result *sr)
     return 0;
 }
 
-static void *test_worker(void *arg)
+/* solve_test_fn of the test stage: the summary of candidate first + i. */
+static int on_tested(void *payload, size_t i, int rc, const sbx_result *sr, const core_err *run_err,
+                     core_err *err)
 {
-    test_work *w = arg;
-    run *r = w->r;
-    for (;;) {
-        size_t i = atomic_fetch_add(&w->next, 1);
-        if (i >= w->n) {
-            break;
-        }
-        solve_candidate *c = &r->res->candidates[w->first + i];
-        sbx_job job = sbx_job_default();
-        job.lang = r->task->lang == SOLVE_LANG_C ? SBX_LANG_C : SBX_LANG_PYTHON;
-        job.candidate = core_str_c(c->code);
-        job.tests = core_str_c(r->tests);
-        job.entry = r->task->entry;
-        job.limits = r->opts->limits;
-        if (r->cancel) {
-            job.cancel = *r->cancel;
-        }
-        sbx_result sr;
-        memset(&sr, 0, sizeof(sr));
-        core_err err = {0};
-        int rc = sbx_pool_run(r->e->pool, &job, &sr, &err);
-        if (rc == 0) {
-            rc = summarize(c, &sr);
-            if (rc < 0) {
-                core_err_set(&err, rc, "solve: out of memory for test results");
-            }
-        }
-        sbx_result_dispose(&sr);
-        if (rc < 0) {
-            pthread_mutex_lock(&w->mu);
-            if (w->rc == 0) {
-                w->rc = rc;
-                w->err = err;
-            }
-            pthread_mutex_unlock(&w->mu);
-            break;
-        }
+    run *r = payload;
+    if (rc < 0) {
+        *err = *run_err;
+        return rc;
     }
-    return NULL;
+    rc = summarize(&r->res->candidates[r->test_first + i], sr);
+    return rc < 0 ? core_err_set(err, rc, "solve: out of memory for test results") : 0;
 }
 
 static void set_untested(solve_candidate *c)
@@ -565,34 +524,24 @@ static int stage_test(run *r, size_t first, core_err *err)
         }
         return 0;
     }
-    test_work w;
-    memset(&w, 0, sizeof(w));
-    w.r = r;
-    w.first = first;
-    w.n = n;
-    atomic_init(&w.next, 0);
-    pthread_mutex_init(&w.mu, NULL);
-    size_t n_jobs = r->opts->n_test_jobs ? r->opts->n_test_jobs : sbx_pool_n_slots(r->e->pool);
-    n_jobs = n_jobs < n ? n_jobs : n;
-    n_jobs = n_jobs ? n_jobs : 1;
-    pthread_t th[SOLVE_N_MAX];
-    size_t n_started = 0;
-    for (size_t j = 1; j < n_jobs && j < SOLVE_N_MAX; j++) {
-        if (pthread_create(&th[n_started], NULL, test_worker, &w) != 0) {
-            break; /* fewer threads: the caller's loop takes the rest */
-        }
-        n_started++;
+    const char **codes = core_malloc((n + 1) * sizeof(*codes));
+    if (!codes) {
+        return core_err_set(err, CORE_ENOMEM, "solve: out of memory");
     }
-    test_worker(&w);
-    for (size_t j = 0; j < n_started; j++) {
-        pthread_join(th[j], NULL);
+    for (size_t i = 0; i < n; i++) {
+        codes[i] = r->res->candidates[first + i].code;
     }
-    pthread_mutex_destroy(&w.mu);
-    if (w.rc == CORE_EPARSE && r->res->tests_source == SOLVE_TESTS_DOCSTRING) {
+    solve_test_batch batch = {r->task->lang,        codes,          n,
+                              core_str_c(r->tests), r->task->entry, r->opts->limits,
+                              r->opts->n_test_jobs, r->cancel};
+    core_err werr = {0};
+    r->test_first = first;
+    int wrc = solve_test_all(r->e->pool, &batch, on_tested, r, &werr);
+    core_free(codes);
+    if (wrc == CORE_EPARSE && r->res->tests_source == SOLVE_TESTS_DOCSTRING) {
         /* The extracted examples are not valid Python: rank without them. */
         core_log_write(&r->e->log, CORE_LOG_LEVEL_WARN,
-                       "solve: docstring tests unusable (%s); ranking without execution",
-                       w.err.msg);
+                       "solve: docstring tests unusable (%s); ranking without execution", werr.msg);
         r->tests = "";
         r->res->tests_source = SOLVE_TESTS_NONE;
         core_free(r->res->visible_tests);
@@ -607,11 +556,11 @@ static int stage_test(run *r, size_t first, core_err *err)
         }
         return r->res->visible_tests ? 0 : core_err_set(err, CORE_ENOMEM, "solve: out of memory");
     }
-    if (w.rc < 0) {
+    if (wrc < 0) {
         if (err) {
-            *err = w.err;
+            *err = werr;
         }
-        return w.rc;
+        return wrc;
     }
     for (size_t i = first; i < r->res->n_candidates; i++) {
         r->n_passed +=

@@ -256,6 +256,42 @@ int solve_generate(solve_generation *out, solve_engine *engine, solve_lang lang,
                    const core_cancel *cancel, core_err *err);
 
 /* ------------------------------------------------------------------------------------------ */
+/* Running candidates in the sandbox, many at once                                            */
+/* ------------------------------------------------------------------------------------------ */
+
+/**
+ * Called once per candidate when its run is over, on the thread that ran it (calls for
+ * different candidates may come at once from different threads; write only to candidate i's
+ * own state). rc is the run's code (0, or sbx_pool_run's failure with run_err's message, the
+ * result then empty); result is borrowed for the call. A negative return stops the runs not yet
+ * started, and solve_test_all returns it (with the message set in err).
+ */
+typedef int (*solve_test_fn)(void *payload, size_t i, int rc, const sbx_result *result,
+                             const core_err *run_err, core_err *err);
+
+/** What solve_test_all runs: the same tests against n candidates. Plain value, borrowed. */
+typedef struct solve_test_batch {
+    solve_lang lang;
+    const char *const *codes; /* (n) the candidates' whole code, NUL-terminated */
+    size_t n;
+    core_str tests;            /* the tests (Python asserts or check(); C: a file with main()) */
+    core_str entry;            /* the function's name */
+    sbx_limits limits;         /* per run */
+    size_t n_jobs;             /* runs at once (0: the pool's slots) */
+    const core_cancel *cancel; /* polled while runs wait; may be NULL */
+} solve_test_batch;
+
+/**
+ * Runs batch's candidates in pool, up to n_jobs at once on threads started for the call (the
+ * calling thread is one of them; all are joined before it returns), and reports each to fn. The
+ * pipeline's test stage (visible tests) and `kiln eval` (hidden tests) both run through it.
+ * Returns 0 or the first negative return of fn. The pool is internally synchronized, so calls
+ * from several threads may share it.
+ */
+int solve_test_all(sbx_pool *pool, const solve_test_batch *batch, solve_test_fn fn, void *payload,
+                   core_err *err);
+
+/* ------------------------------------------------------------------------------------------ */
 /* Pieces (exposed for tests and front ends)                                                  */
 /* ------------------------------------------------------------------------------------------ */
 

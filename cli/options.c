@@ -1,0 +1,139 @@
+/*
+ * The options every model command shares, parsed in one place: the model (-m), threads (-t),
+ * device (--device), kernel variant (--kernels) and sampling (--seed, --temp, --top-k, --top-p,
+ * --min-p, --repeat-penalty). Commands append the long-option macros of cli/cli.h to their own
+ * table and pass each getopt code here first.
+ */
+#include "cli/cli.h"
+
+#include <string.h>
+
+#include "kernels/kern.h"
+
+void cli_model_opts_init(cli_model_opts *o)
+{
+    memset(o, 0, sizeof(*o));
+    o->n_threads = 1;
+    o->device = GEN_DEVICE_AUTO;
+    o->load = gen_model_options_default();
+}
+
+/* --kernels NAME: ref is the reference kind; the others are variants this CPU must run. */
+static bool parse_kernels(cli_model_opts *o, const char *arg)
+{
+    static const char *const known[] = {"ref", "generic", "avx2", "avx512", "amx"};
+    bool is_known = false;
+    for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++) {
+        is_known = is_known || strcmp(arg, known[i]) == 0;
+    }
+    if (!is_known) {
+        fprintf(stderr, "kiln: --kernels: expected ref, generic, avx2, avx512 or amx, got '%s'\n",
+                arg);
+        return false;
+    }
+    if (strcmp(arg, "ref") == 0) {
+        o->load.kernels = KERN_BACKEND_KIND_REF;
+        o->load.kernel_variant = -1;
+        return true;
+    }
+    size_t n = kern_backend_n_variants();
+    for (size_t i = 0; i < n; i++) {
+        const char *name = NULL;
+        kern_backend_variant(i, &name);
+        if (strcmp(name, arg) == 0) {
+            o->load.kernel_variant = (int)i;
+            return true;
+        }
+    }
+    const char *best = NULL;
+    kern_backend_variant(n - 1, &best);
+    fprintf(stderr, "kiln: --kernels %s: this CPU lacks it (the best it runs is %s)\n", arg, best);
+    return false;
+}
+
+int cli_model_option(cli_model_opts *o, int c, const char *arg)
+{
+    bool ok = true;
+    switch (c) {
+    case 'm':
+        o->path = arg;
+        break;
+    case 't':
+        ok = cli_parse_size("--threads", arg, &o->n_threads);
+        if (ok && o->n_threads == 0) {
+            fprintf(stderr, "kiln: --threads must be at least 1\n");
+            ok = false;
+        }
+        break;
+    case CLI_OPT_DEVICE:
+        ok = cli_parse_device(arg, &o->device);
+        break;
+    case CLI_OPT_KERNELS:
+        ok = parse_kernels(o, arg);
+        break;
+    default:
+        return 0;
+    }
+    return ok ? 1 : -1;
+}
+
+int cli_sampling_option(gen_sampler_options *s, int c, const char *arg)
+{
+    bool ok = true;
+    size_t v = 0;
+    switch (c) {
+    case CLI_OPT_SEED:
+        ok = cli_parse_size("--seed", arg, &v);
+        s->seed = v;
+        break;
+    case CLI_OPT_TEMP:
+        ok = cli_parse_float("--temp", arg, &s->temp);
+        break;
+    case CLI_OPT_TOP_K:
+        ok = cli_parse_size("--top-k", arg, &v);
+        s->top_k = (int32_t)v;
+        break;
+    case CLI_OPT_TOP_P:
+        ok = cli_parse_float("--top-p", arg, &s->top_p);
+        break;
+    case CLI_OPT_MIN_P:
+        ok = cli_parse_float("--min-p", arg, &s->min_p);
+        break;
+    case CLI_OPT_REPEAT_PENALTY:
+        ok = cli_parse_float("--repeat-penalty", arg, &s->repeat_penalty);
+        break;
+    default:
+        return 0;
+    }
+    return ok ? 1 : -1;
+}
+
+void cli_model_usage(FILE *f, size_t n_threads_default)
+{
+    fprintf(f,
+            "  -m, --model PATH      GGUF model (default: the embedded SmolLM2-135M-Instruct)\n"
+            "  -t, --threads N       compute threads (default %zu)\n"
+            "      --device D        cpu, cuda or auto (default: cuda when a GPU is present)\n"
+            "      --kernels K       ref, generic, avx2, avx512 or amx (default: the best\n"
+            "                        this CPU runs; one it lacks is refused)\n",
+            n_threads_default);
+}
+
+void cli_sampling_usage(FILE *f, bool seed_temp_only)
+{
+    fprintf(f, "      --seed S          random seed, makes sampling reproducible\n"
+               "      --temp T          temperature (0: greedy)\n");
+    if (!seed_temp_only) {
+        fprintf(f, "      --top-k K         keep the K most likely tokens (default 40; 0: all)\n"
+                   "      --top-p P         nucleus sampling mass (default 0.95)\n"
+                   "      --min-p P         drop tokens below P x the best one (default 0.05)\n"
+                   "      --repeat-penalty R  penalty for recent tokens (default 1: off)\n");
+    }
+}
+
+int cli_model_open(gen_model **out, const cli_model_opts *o, bool vocab_only, core_err *err)
+{
+    gen_model_options lo = o->load;
+    lo.vocab_only = vocab_only;
+    return cli_model_load(out, cli_model_path(o->path), &lo, o->device, err);
+}
