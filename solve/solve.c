@@ -184,6 +184,16 @@ static void report(run *r, solve_stage stage, size_t round, size_t i_done, size_
     }
 }
 
+/* Reports an event of candidate i of the result. */
+static void report_candidate(run *r, solve_candidate_event_kind kind, size_t round, size_t i)
+{
+    const solve_candidate_sink *sink = &r->opts->on_candidate;
+    if (sink->fn) {
+        solve_candidate_event ev = {kind, round, i, &r->res->candidates[i]};
+        sink->fn(sink->payload, &ev);
+    }
+}
+
 static int tokenize(run *r, core_str text, bool add_special, int32_t **ids, size_t *n,
                     core_err *err)
 {
@@ -429,6 +439,9 @@ static int write_round(run *r, int32_t *const *suffixes, const size_t *n_suffixe
         }
         rc = add_candidates(r, cands, n, round, err);
     }
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        report_candidate(r, SOLVE_CANDIDATE_WRITTEN, round, r->res->n_candidates - n + i);
+    }
     for (size_t i = 0; i < n; i++) {
         solve__cand_dispose(&cands[i]);
     }
@@ -563,8 +576,9 @@ static int stage_test(run *r, size_t first, core_err *err)
         return wrc;
     }
     for (size_t i = first; i < r->res->n_candidates; i++) {
-        r->n_passed +=
-            r->res->candidates[i].tested && r->res->candidates[i].verdict == SBX_VERDICT_PASSED;
+        const solve_candidate *c = &r->res->candidates[i];
+        r->n_passed += c->tested && c->verdict == SBX_VERDICT_PASSED;
+        report_candidate(r, SOLVE_CANDIDATE_TESTED, c->round, i);
     }
     return 0;
 }
@@ -625,6 +639,9 @@ static int repair_round(run *r, size_t round, core_err *err)
     memset(n_suffixes, 0, sizeof(n_suffixes));
     if (k == 0) {
         return 0;
+    }
+    for (size_t i = 0; i < k; i++) {
+        report_candidate(r, SOLVE_CANDIDATE_REPAIRING, round, pick[i]);
     }
     int rc = 0;
     const char *fence = r->task->lang == SOLVE_LANG_C ? "```c\n" : "```python\n";

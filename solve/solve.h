@@ -7,8 +7,29 @@
  * runs each candidate against the visible tests in the sandbox (the task's own tests, else the
  * docstring's examples, else none); (4) repairs: when no candidate passes, feeds failing
  * candidates and their test messages back and writes new candidates, reusing the cached task
- * prefix; (5) scores every candidate (eval_card) and ranks them (eval_rank). Front ends (CLI,
- * LSP, HTTP) call solve_run with a progress callback and a cancel callback.
+ * prefix; (5) scores every candidate (eval_card) and ranks them (eval_rank).
+ *
+ * Front ends (the CLI, the LSP server, the HTTP service, the patch bot) need only this header
+ * and gen/gen.h. A front end:
+ *   - loads one gen_model (gen_model_load) and, when it runs tests, one sbx_pool
+ *     (sbx_pool_new); both are shared by every task: the model is immutable after loading, the
+ *     pool is internally synchronized (its slots bound the sandbox runs of all callers);
+ *   - creates one solve_engine per worker thread (solve_engine_new): an engine holds a decoding
+ *     context and scratch and serves one call at a time, so N tasks at once need N engines (each
+ *     its own KV cache: n_ctx x (n_candidates_max + 1) positions) over the same model and pool;
+ *   - runs a task with solve_run (the whole pipeline), one candidate with solve_generate (the
+ *     same decode loop on a prompt of its own), or sandbox runs with solve_test_all;
+ *   - cancels a call through its core_cancel: the callback is polled between decode steps (and
+ *     between a prompt's passes) and while sandbox runs wait; the call then returns
+ *     CORE_ECANCELED with nothing leaked and the engine ready for the next call. The callback
+ *     runs on the calling thread (and sandbox waiters); make it read an atomic flag that another
+ *     thread (the I/O loop) sets;
+ *   - follows a run through solve_progress (stage events) and solve_options.on_candidate
+ *     (candidate events: written, tested, repairing, with the candidate's index, code and
+ *     verdict), both called on the calling thread; a server forwards them as messages to its
+ *     I/O thread (SSE, $/progress).
+ * Results (solve_result, solve_generation) belong to the caller and hold no pointer into the
+ * engine; solve_result_to_json writes the `kiln eval` record fields.
  */
 #ifndef KILN_SOLVE_H
 #define KILN_SOLVE_H
@@ -59,6 +80,17 @@ typedef enum solve_tests_source {
 /** "field", "docstring", "none". Static storage. */
 const char *solve_tests_source_name(solve_tests_source source);
 
+struct solve_candidate_event;
+
+/**
+ * Where solve_run sends candidate events (solve_candidate_event): fn may be NULL. Called on
+ * solve_run's thread, as solve_progress is.
+ */
+typedef struct solve_candidate_sink {
+    void (*fn)(void *payload, const struct solve_candidate_event *event);
+    void *payload;
+} solve_candidate_sink;
+
 typedef struct solve_options {
     size_t n_candidates;      /* N candidates per round (default 8), at most SOLVE_N_MAX */
     size_t n_rounds;          /* repair rounds after the first write (default 2) */
@@ -78,6 +110,7 @@ typedef struct solve_options {
     size_t n_test_jobs;       /* sandbox runs at once (default: the pool's slots) */
     sbx_limits limits;        /* per sandbox run (default sbx_limits_default) */
     eval_rank_options rank;   /* ranking weights (default eval_rank_options_default) */
+    solve_candidate_sink on_candidate; /* candidate events (default none) */
 } solve_options;
 
 #define SOLVE_N_MAX 64
@@ -158,14 +191,45 @@ typedef struct solve_event {
     size_t n_passed; /* candidates passing the visible tests so far (all rounds) */
 } solve_event;
 
+/** What happened to one candidate. */
+typedef enum solve_candidate_event_kind {
+    SOLVE_CANDIDATE_WRITTEN = 0,   /* written: code, n_tokens, ended, parses are set */
+    SOLVE_CANDIDATE_TESTED = 1,    /* its visible tests ran: verdict, counts and message too */
+    SOLVE_CANDIDATE_REPAIRING = 2, /* a repair round starts from this failing candidate */
+} solve_candidate_event_kind;
+
+/** "written", "tested", "repairing". Static storage. */
+const char *solve_candidate_event_kind_name(solve_candidate_event_kind kind);
+
+/**
+ * A candidate event, for streaming a run (an HTTP server's SSE events, an LSP $/progress): the
+ * candidate's index in the result's candidates (the order written, all rounds), the round of the
+ * event (REPAIRING: the repair round about to write) and the candidate itself, whose code,
+ * verdict and message are borrowed for the call only (copy what you keep).
+ */
+typedef struct solve_candidate_event {
+    solve_candidate_event_kind kind;
+    size_t round;
+    size_t i_candidate;
+    const solve_candidate *candidate; /* borrowed for the call */
+} solve_candidate_event;
+
+/**
+ * Stage progress; fn may be NULL. Called on solve_run's thread, in order, never from a worker,
+ * so it may write to the caller's own stream without locking; it should return quickly (a
+ * front end posts a message to its I/O thread). Candidate events come through
+ * solve_options.on_candidate, under the same rules, between a stage's start and end events.
+ */
 typedef struct solve_progress {
-    void (*fn)(void *payload, const solve_event *event); /* called on solve_run's thread */
+    void (*fn)(void *payload, const solve_event *event);
     void *payload;
 } solve_progress;
 
 /**
  * Holds what solve_run reuses between tasks: the decoding context (n_seq_max = candidates + 1),
- * the sampling vocabulary, both grammars. One thread at a time.
+ * the sampling vocabulary and stop tables, both grammars. One thread at a time: a caller that
+ * runs tasks on several threads gives each thread its own engine over the shared model and
+ * pool. Borrows the model and the pool.
  */
 typedef struct solve_engine solve_engine;
 

@@ -25,6 +25,12 @@ const char *solve_tests_source_name(solve_tests_source source)
     return (size_t)source < sizeof(names) / sizeof(names[0]) ? names[source] : "none";
 }
 
+const char *solve_candidate_event_kind_name(solve_candidate_event_kind kind)
+{
+    static const char *const names[] = {"written", "tested", "repairing"};
+    return (size_t)kind < sizeof(names) / sizeof(names[0]) ? names[kind] : "unknown";
+}
+
 const char *solve_stage_name(solve_stage stage)
 {
     static const char *const names[] = {"plan", "write", "test", "repair", "rank"};

@@ -272,6 +272,77 @@ START_TEST(solve__cancel_stops_with_ecanceled)
 }
 END_TEST
 
+typedef struct cand_events {
+    size_t n_written;
+    size_t n_tested;
+    size_t n_repairing;
+    size_t next_written; /* the index the next written event must carry */
+    char codes[16][512]; /* copies of the written code, by index */
+} cand_events;
+
+static void on_candidate(void *payload, const solve_candidate_event *ev)
+{
+    cand_events *ce = payload;
+    ck_assert_ptr_nonnull(ev->candidate);
+    ck_assert_uint_lt(ev->i_candidate, 16);
+    if (ev->kind == SOLVE_CANDIDATE_WRITTEN) {
+        ck_assert_uint_eq(ev->i_candidate, ce->next_written++);
+        ck_assert_uint_eq(ev->round, ev->candidate->round);
+        snprintf(ce->codes[ev->i_candidate], sizeof(ce->codes[0]), "%s", ev->candidate->code);
+        ce->n_written++;
+    } else if (ev->kind == SOLVE_CANDIDATE_TESTED) {
+        ck_assert(ev->candidate->tested);
+        ck_assert_uint_lt(ev->i_candidate, ce->next_written);
+        ce->n_tested++;
+    } else {
+        ck_assert_int_eq(ev->kind, SOLVE_CANDIDATE_REPAIRING);
+        ck_assert(ev->candidate->tested);
+        ck_assert_int_ne(ev->candidate->verdict, SBX_VERDICT_PASSED);
+        ck_assert_uint_ge(ev->round, 1);
+        ce->n_repairing++;
+    }
+}
+
+START_TEST(solve__candidate_events_carry_index_code_and_verdict)
+{
+    gen_model *m = model_load(false);
+    sbx_pool *pool = pool_new();
+    solve_engine *e = engine_new(m, pool, 2);
+    /* visible tests nothing passes, so that a repair round runs when there is a sandbox */
+    solve_task t = {SOLVE_LANG_PYTHON, core_str_c(add_prompt), core_str_c("add"),
+                    core_str_c("assert add(2, 3) == 6\n")};
+    solve_options o = solve_options_default();
+    o.n_candidates = 2;
+    o.plan = false;
+    o.n_rounds = 1;
+    o.n_code_tokens_max = 32;
+    cand_events ce;
+    memset(&ce, 0, sizeof(ce));
+    events ev = {0, 0};
+    solve_progress prog = {on_event, &ev};
+    o.on_candidate = (solve_candidate_sink){on_candidate, &ce};
+    solve_result *r = NULL;
+    core_err err = {0};
+    ck_assert_msg(solve_run(&r, e, &t, &o, &prog, NULL, &err) == 0, "%s", err.msg);
+    ck_assert_uint_eq(ce.n_written, r->n_candidates);
+    for (size_t i = 0; i < r->n_candidates && i < 16; i++) {
+        ck_assert_int_eq(strncmp(ce.codes[i], r->candidates[i].code, sizeof(ce.codes[0]) - 1), 0);
+    }
+    if (pool) {
+        ck_assert_uint_eq(r->n_candidates, 4);
+        ck_assert_uint_eq(ce.n_tested, 4);
+        ck_assert_uint_gt(ce.n_repairing, 0);
+    } else {
+        ck_assert_uint_eq(ce.n_tested, 0);
+    }
+    ck_assert_str_eq(solve_candidate_event_kind_name(SOLVE_CANDIDATE_TESTED), "tested");
+    solve_result_free(r);
+    solve_engine_free(e);
+    sbx_pool_free(pool);
+    gen_model_free(m);
+}
+END_TEST
+
 START_TEST(solve__bad_arguments)
 {
     gen_model *m = model_load(false);
@@ -312,5 +383,6 @@ TCase *tcase_solve(void)
     tcase_add_test(tc, solve__without_tests_ranks_without_execution);
     tcase_add_test(tc, solve__cancel_stops_with_ecanceled);
     tcase_add_test(tc, solve__bad_arguments);
+    tcase_add_test(tc, solve__candidate_events_carry_index_code_and_verdict);
     return tc;
 }
