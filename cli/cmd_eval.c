@@ -20,7 +20,7 @@
 
 #define EVAL_K_MAX 16
 
-typedef struct eval_args {
+typedef struct cli_eval_args {
     const char *path;
     const char *out_path;
     const char *report_path;
@@ -28,7 +28,7 @@ typedef struct eval_args {
     size_t n_ks;
     size_t limit; /* 0: all */
     bool json;
-} eval_args;
+} cli_eval_args;
 
 static void usage(FILE *f)
 {
@@ -47,7 +47,7 @@ static void usage(FILE *f)
     cli_pipe_usage(f);
 }
 
-static bool parse_ks(eval_args *a, const char *arg)
+static bool parse_ks(cli_eval_args *a, const char *arg)
 {
     a->n_ks = 0;
     const char *p = arg;
@@ -354,7 +354,7 @@ static int tally_add(tally *t, const cJSON *rec)
     return 0;
 }
 
-static char *summary_build(const tally *t, const eval_args *a, size_t n, double wall_s)
+static char *summary_build(const tally *t, const cli_eval_args *a, size_t n, double wall_s)
 {
     cJSON *s = cJSON_CreateObject();
     if (!s) {
@@ -484,7 +484,8 @@ static int write_report(const char *out_path, const char *report_path, core_err 
 #endif
 }
 
-int cli_cmd_eval(int argc, char **argv)
+/* Parses kiln eval's arguments; returns 0 to go on, -1 after --help, else an exit status. */
+static int parse_args(cli_pipe *pipe, cli_eval_args *a, int argc, char **argv)
 {
     enum { O_K = CLI_PIPE_OPT_END, O_LIMIT, O_OUT, O_JSON, O_REPORT };
     static const struct option longopts[] = {{"limit", required_argument, NULL, O_LIMIT},
@@ -494,18 +495,14 @@ int cli_cmd_eval(int argc, char **argv)
                                              {"help", no_argument, NULL, 'h'},
                                              CLI_PIPE_LONGOPTS,
                                              {NULL, 0, NULL, 0}};
-    cli_pipe pipe;
-    cli_pipe_init(&pipe);
-    pipe.opts.n_candidates = 10;
-    eval_args a;
-    memset(&a, 0, sizeof(a));
-    a.ks[0] = 1;
-    a.ks[1] = 10;
-    a.n_ks = 2;
+    memset(a, 0, sizeof(*a));
+    a->ks[0] = 1;
+    a->ks[1] = 10;
+    a->n_ks = 2;
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "m:t:n:k:h", longopts, NULL)) != -1) {
-        int h = cli_pipe_option(&pipe, c, optarg);
+        int h = cli_pipe_option(pipe, c, optarg);
         if (h < 0) {
             return CLI_EXIT_BAD;
         }
@@ -514,27 +511,27 @@ int cli_cmd_eval(int argc, char **argv)
         }
         switch (c) {
         case 'k':
-            if (!parse_ks(&a, optarg)) {
+            if (!parse_ks(a, optarg)) {
                 return CLI_EXIT_BAD;
             }
             break;
         case O_LIMIT:
-            if (!cli_parse_size("--limit", optarg, &a.limit)) {
+            if (!cli_parse_size("--limit", optarg, &a->limit)) {
                 return CLI_EXIT_BAD;
             }
             break;
         case O_OUT:
-            a.out_path = optarg;
+            a->out_path = optarg;
             break;
         case O_JSON:
-            a.json = true;
+            a->json = true;
             break;
         case O_REPORT:
-            a.report_path = optarg;
+            a->report_path = optarg;
             break;
         case 'h':
             usage(stdout);
-            return CLI_EXIT_OK;
+            return -1;
         default:
             usage(stderr);
             return CLI_EXIT_BAD;
@@ -544,7 +541,92 @@ int cli_cmd_eval(int argc, char **argv)
         usage(stderr);
         return CLI_EXIT_BAD;
     }
-    a.path = argv[optind];
+    a->path = argv[optind];
+    return 0;
+}
+
+/*
+ * Runs one task through the pipeline, grades its candidates, appends the record to out and
+ * adds it to t. Returns 0 (a task the pipeline cannot take is reported and skipped), or
+ * CORE_ENOMEM / CORE_ECANCELED, which end the evaluation.
+ */
+static int eval_task_run(cli_pipe *pipe, core_arena *arena, const eval_task *task, size_t n_jobs,
+                         FILE *out, tally *t, bool tty, core_err *err)
+{
+    /* The hidden `test` is never part of the task the pipeline sees. */
+    const char *prompt =
+        task->format == EVAL_TASK_FORMAT_MBPP ? mbpp_prompt(arena, task) : task->prompt;
+    if (!prompt) {
+        return core_err_set(err, CORE_ENOMEM, "eval: out of memory");
+    }
+    solve_task st = {strcmp(task->language, "c") == 0 ? SOLVE_LANG_C : SOLVE_LANG_PYTHON,
+                     core_str_c(prompt), core_str_c(task->entry_point),
+                     core_str_c(task->visible_tests)};
+    solve_result *res = NULL;
+    if (solve_run(&res, pipe->engine, &st, &pipe->opts, NULL, NULL, err) < 0) {
+        fprintf(stderr, "%skiln eval: %s: %s\n", tty ? "\n" : "", task->task_id, err->msg);
+        if (err->code == CORE_ENOMEM || err->code == CORE_ECANCELED) {
+            return err->code;
+        }
+        core_err_clear(err);
+        return 0; /* a task the pipeline cannot take (a bad prompt): say so, go on */
+    }
+    grade *grades = core_calloc(res->n_candidates + 1, sizeof(*grades));
+    long *same_as = core_calloc(res->n_candidates + 1, sizeof(*same_as));
+    char *rec = NULL;
+    if (grades && same_as) {
+        grade_all(pipe->pool, n_jobs, task, res, grades, same_as);
+        rec = record_build(task, pipe, res, grades);
+    }
+    cJSON *parsed = rec ? cJSON_Parse(rec) : NULL;
+    int rc = parsed ? tally_add(t, parsed) : CORE_ENOMEM;
+    if (rec) {
+        fprintf(out, "%s\n", rec);
+        fflush(out);
+    }
+    if (tty && parsed) {
+        fprintf(stderr, ": %s",
+                cJSON_IsTrue(cJSON_GetObjectItem(parsed, "ranked_pass")) ? "passed" : "failed");
+    }
+    cJSON_Delete(parsed);
+    cJSON_free(rec);
+    core_free(grades);
+    core_free(same_as);
+    solve_result_free(res);
+    return rc < 0 ? core_err_set(err, CORE_ENOMEM, "eval: out of memory") : 0;
+}
+
+/* Prints the summary: one JSON line with --json, else a few lines of text. */
+static void summary_print(const char *summary, const tally *t, size_t n, bool json)
+{
+    if (json) {
+        printf("%s\n", summary);
+        return;
+    }
+    cJSON *s = cJSON_Parse(summary);
+    printf("problems %zu, n %zu\n", t->n_problems, n);
+    const cJSON *kv = NULL;
+    cJSON_ArrayForEach(kv, cJSON_GetObjectItem(s, "pass_at_k"))
+    {
+        printf("pass@%s      %.3f\n", kv->string, kv->valuedouble);
+    }
+    printf("ranked top-1 %.3f\noracle       %.3f\nseconds      %.1f\n",
+           cJSON_GetNumberValue(cJSON_GetObjectItem(s, "ranked_top1")),
+           cJSON_GetNumberValue(cJSON_GetObjectItem(s, "oracle")),
+           cJSON_GetNumberValue(cJSON_GetObjectItem(s, "seconds")));
+    cJSON_Delete(s);
+}
+
+int cli_cmd_eval(int argc, char **argv)
+{
+    cli_pipe pipe;
+    cli_pipe_init(&pipe);
+    pipe.opts.n_candidates = 10;
+    cli_eval_args a;
+    int prc = parse_args(&pipe, &a, argc, argv);
+    if (prc != 0) {
+        return prc < 0 ? CLI_EXIT_OK : prc;
+    }
 
     core_err err = {0};
     core_arena *arena = NULL;
@@ -555,8 +637,6 @@ int cli_cmd_eval(int argc, char **argv)
     FILE *out = NULL;
     tally t;
     memset(&t, 0, sizeof(t));
-    grade *grades = NULL;
-    long *same_as = NULL;
     char *summary = NULL;
     int status = CLI_EXIT_BAD;
     bool tty = isatty(2) != 0;
@@ -602,53 +682,13 @@ int cli_cmd_eval(int argc, char **argv)
             }
             continue;
         }
-        /* The hidden `test` is never part of the task the pipeline sees. */
-        const char *prompt =
-            task->format == EVAL_TASK_FORMAT_MBPP ? mbpp_prompt(arena, task) : task->prompt;
-        if (!prompt) {
-            fprintf(stderr, "kiln eval: out of memory\n");
-            goto done;
-        }
-        solve_task st = {strcmp(task->language, "c") == 0 ? SOLVE_LANG_C : SOLVE_LANG_PYTHON,
-                         core_str_c(prompt), core_str_c(task->entry_point),
-                         core_str_c(task->visible_tests)};
-        solve_result *res = NULL;
         if (tty) {
             fprintf(stderr, "\r\033[K[%zu/%zu] %s", i + 1, n_tasks, task->task_id);
         }
-        if (solve_run(&res, pipe.engine, &st, &pipe.opts, NULL, NULL, &err) < 0) {
-            fprintf(stderr, "%skiln eval: %s: %s\n", tty ? "\n" : "", task->task_id, err.msg);
-            if (err.code == CORE_ENOMEM || err.code == CORE_ECANCELED) {
-                goto done;
+        if (eval_task_run(&pipe, arena, task, n_jobs, out, &t, tty, &err) < 0) {
+            if (err.code == CORE_ENOMEM) {
+                fprintf(stderr, "kiln eval: out of memory\n");
             }
-            continue; /* a task the pipeline cannot take (a bad prompt): say so, go on */
-        }
-        grades = core_calloc(res->n_candidates + 1, sizeof(*grades));
-        same_as = core_calloc(res->n_candidates + 1, sizeof(*same_as));
-        char *rec = NULL;
-        if (grades && same_as) {
-            grade_all(pipe.pool, n_jobs, task, res, grades, same_as);
-            rec = record_build(task, &pipe, res, grades);
-        }
-        cJSON *parsed = rec ? cJSON_Parse(rec) : NULL;
-        int trc = parsed ? tally_add(&t, parsed) : CORE_ENOMEM;
-        if (rec) {
-            fprintf(out, "%s\n", rec);
-            fflush(out);
-        }
-        if (tty && parsed) {
-            fprintf(stderr, ": %s",
-                    cJSON_IsTrue(cJSON_GetObjectItem(parsed, "ranked_pass")) ? "passed" : "failed");
-        }
-        cJSON_Delete(parsed);
-        cJSON_free(rec);
-        core_free(grades);
-        core_free(same_as);
-        grades = NULL;
-        same_as = NULL;
-        solve_result_free(res);
-        if (trc < 0) {
-            fprintf(stderr, "kiln eval: out of memory\n");
             goto done;
         }
     }
@@ -663,22 +703,7 @@ int cli_cmd_eval(int argc, char **argv)
     }
     fprintf(out, "{\"summary\":%s}\n", summary);
     fflush(out);
-    if (a.json) {
-        printf("%s\n", summary);
-    } else {
-        cJSON *s = cJSON_Parse(summary);
-        printf("problems %zu, n %zu\n", t.n_problems, pipe.opts.n_candidates);
-        const cJSON *kv = NULL;
-        cJSON_ArrayForEach(kv, cJSON_GetObjectItem(s, "pass_at_k"))
-        {
-            printf("pass@%s      %.3f\n", kv->string, kv->valuedouble);
-        }
-        printf("ranked top-1 %.3f\noracle       %.3f\nseconds      %.1f\n",
-               cJSON_GetNumberValue(cJSON_GetObjectItem(s, "ranked_top1")),
-               cJSON_GetNumberValue(cJSON_GetObjectItem(s, "oracle")),
-               cJSON_GetNumberValue(cJSON_GetObjectItem(s, "seconds")));
-        cJSON_Delete(s);
-    }
+    summary_print(summary, &t, pipe.opts.n_candidates, a.json);
     status = CLI_EXIT_OK;
     if (a.report_path) {
         fclose(out);
@@ -693,8 +718,6 @@ done:
         fclose(out);
     }
     cJSON_free(summary);
-    core_free(grades);
-    core_free(same_as);
     core_free(t.n);
     core_free(t.c);
     cJSON_Delete(config);

@@ -170,6 +170,33 @@ static size_t find_stop(const core_buf *s, const run_args *a)
     return best;
 }
 
+/* The prompt text: -p or the file's text, in the chat template with --chat. */
+static int prompt_read(core_buf *prompt, const run_args *a, const gen_model *model, core_err *err)
+{
+    core_buf text = {0};
+    int rc = 0;
+    if (a->file) {
+        FILE *f = strcmp(a->file, "-") == 0 ? stdin : fopen(a->file, "rb");
+        if (!f) {
+            return core_err_set(err, CORE_ENOTFOUND, "open %s: no such file", a->file);
+        }
+        rc = cli_read_all(f, &text, err);
+        if (f != stdin) {
+            fclose(f);
+        }
+    } else if (core_buf_append(&text, a->prompt, strlen(a->prompt)) < 0) {
+        rc = core_err_set(err, CORE_ENOMEM, "run: out of memory");
+    }
+    if (rc == 0 && a->chat) {
+        rc = gen_model_chat_apply(model, core_str_c(a->system), (core_str){text.ptr, text.len},
+                                  prompt, err);
+    } else if (rc == 0 && core_buf_append(prompt, text.ptr, text.len) < 0) {
+        rc = core_err_set(err, CORE_ENOMEM, "run: out of memory");
+    }
+    core_buf_dispose(&text);
+    return rc;
+}
+
 int cli_cmd_run(int argc, char **argv)
 {
     run_args a;
@@ -185,7 +212,6 @@ int cli_cmd_run(int argc, char **argv)
     int32_t *ids = NULL;
     size_t n_ids = 0;
     core_buf prompt = {0};
-    core_buf text = {0};
     core_buf out = {0};
     int exit_code = CLI_EXIT_BAD;
     uint64_t t0 = core_time_ns();
@@ -194,28 +220,7 @@ int cli_cmd_run(int argc, char **argv)
     if (cli_model_open(&model, &a.model, false, &err) < 0) {
         goto done;
     }
-    if (a.file) {
-        FILE *f = strcmp(a.file, "-") == 0 ? stdin : fopen(a.file, "rb");
-        if (!f) {
-            core_err_set(&err, CORE_ENOTFOUND, "open %s: no such file", a.file);
-            goto done;
-        }
-        int rc = cli_read_all(f, &text, &err);
-        if (f != stdin) {
-            fclose(f);
-        }
-        if (rc < 0) {
-            goto done;
-        }
-    } else if (core_buf_append(&text, a.prompt, strlen(a.prompt)) < 0) {
-        goto done;
-    }
-    if (a.chat) {
-        if (gen_model_chat_apply(model, core_str_c(a.system), (core_str){text.ptr, text.len},
-                                 &prompt, &err) < 0) {
-            goto done;
-        }
-    } else if (core_buf_append(&prompt, text.ptr, text.len) < 0) {
+    if (prompt_read(&prompt, &a, model, &err) < 0) {
         goto done;
     }
     if (gen_model_tokenize(model, (core_str){prompt.ptr, prompt.len}, true, a.chat, &ids, &n_ids,
@@ -306,7 +311,6 @@ done:
     }
     core_free(ids);
     core_buf_dispose(&prompt);
-    core_buf_dispose(&text);
     core_buf_dispose(&out);
     gen_sampler_free(sampler);
     gen_ctx_free(ctx);

@@ -80,28 +80,127 @@ static void print_text(const sbx_result *r)
     printf("\n");
 }
 
+enum {
+    O_LANG = 256,
+    O_TESTS,
+    O_ENTRY,
+    O_JSON,
+    O_CPU,
+    O_WALL,
+    O_MEM,
+    O_PROCS,
+    O_FILE_MB,
+    O_FILES,
+    O_OUTPUT,
+    O_DISK,
+    O_CCPU,
+    O_CMEM,
+    O_NOPRE,
+    O_PY,
+    O_CC,
+    O_HELP
+};
+
+/* Handles a limit option into job: 1 handled, -1 bad argument, 0 not a limit option. */
+static int limit_option(sbx_job *job, int c, const char *arg)
+{
+    uint32_t *field = NULL;
+    const char *name = NULL;
+    switch (c) {
+    case O_CPU:
+        field = &job->limits.cpu_ms;
+        name = "--cpu-ms";
+        break;
+    case O_WALL:
+        field = &job->limits.wall_ms;
+        name = "--wall-ms";
+        break;
+    case O_MEM:
+        field = &job->limits.mem_mb;
+        name = "--mem-mb";
+        break;
+    case O_PROCS:
+        field = &job->limits.n_procs;
+        name = "--procs";
+        break;
+    case O_FILE_MB:
+        field = &job->limits.file_mb;
+        name = "--file-mb";
+        break;
+    case O_FILES:
+        field = &job->limits.n_files;
+        name = "--files";
+        break;
+    case O_OUTPUT:
+        field = &job->limits.output_kb;
+        name = "--output-kb";
+        break;
+    case O_DISK:
+        field = &job->limits.disk_mb;
+        name = "--disk-mb";
+        break;
+    case O_CCPU:
+        field = &job->compile_limits.cpu_ms;
+        name = "--compile-cpu-ms";
+        break;
+    case O_CMEM:
+        field = &job->compile_limits.mem_mb;
+        name = "--compile-mem-mb";
+        break;
+    default:
+        return 0;
+    }
+    return parse_u32(name, arg, field) ? 1 : -1;
+}
+
+/* Runs the candidate file against the tests file in a one-slot pool and prints the result. */
+static int run_job(sbx_job *job, sbx_pool_options *popts, const char *cand_path,
+                   const char *tests_path, const char *entry, bool json)
+{
+    core_err err = {0};
+    core_buf cand = {0};
+    core_buf tests = {0};
+    core_buf out = {0};
+    sbx_pool *pool = NULL;
+    sbx_result res = {0};
+    int exit_code = CLI_EXIT_BAD;
+    if (read_file(cand_path, &cand, &err) < 0 || read_file(tests_path, &tests, &err) < 0) {
+        exit_code = cli_fail(&err);
+        goto done;
+    }
+    job->candidate = (core_str){cand.ptr, cand.len};
+    job->tests = (core_str){tests.ptr, tests.len};
+    job->entry = core_str_c(entry);
+    popts->log = cli_log_stderr(false);
+    if (sbx_pool_new(&pool, popts, &err) < 0) {
+        exit_code = cli_fail(&err);
+        goto done;
+    }
+    if (sbx_pool_run(pool, job, &res, &err) < 0) {
+        exit_code = cli_fail(&err);
+        goto done;
+    }
+    if (json) {
+        if (sbx_result_to_json(&out, &res, &err) < 0) {
+            exit_code = cli_fail(&err);
+            goto done;
+        }
+        printf("%s\n", out.ptr);
+    } else {
+        print_text(&res);
+    }
+    exit_code = res.verdict == SBX_VERDICT_PASSED ? CLI_EXIT_OK : CLI_EXIT_FAIL;
+done:
+    sbx_result_dispose(&res);
+    sbx_pool_free(pool);
+    core_buf_dispose(&cand);
+    core_buf_dispose(&tests);
+    core_buf_dispose(&out);
+    return exit_code;
+}
+
 static int cmd_run(int argc, char **argv)
 {
-    enum {
-        O_LANG = 256,
-        O_TESTS,
-        O_ENTRY,
-        O_JSON,
-        O_CPU,
-        O_WALL,
-        O_MEM,
-        O_PROCS,
-        O_FILE_MB,
-        O_FILES,
-        O_OUTPUT,
-        O_DISK,
-        O_CCPU,
-        O_CMEM,
-        O_NOPRE,
-        O_PY,
-        O_CC,
-        O_HELP
-    };
     static const struct option longopts[] = {
         {"lang", required_argument, NULL, O_LANG},
         {"tests", required_argument, NULL, O_TESTS},
@@ -135,6 +234,11 @@ static int cmd_run(int argc, char **argv)
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+        int h = limit_option(&job, c, optarg);
+        if (h != 0) {
+            ok = ok && h > 0;
+            continue;
+        }
         switch (c) {
         case O_LANG:
             lang = optarg;
@@ -147,36 +251,6 @@ static int cmd_run(int argc, char **argv)
             break;
         case O_JSON:
             json = true;
-            break;
-        case O_CPU:
-            ok = ok && parse_u32("--cpu-ms", optarg, &job.limits.cpu_ms);
-            break;
-        case O_WALL:
-            ok = ok && parse_u32("--wall-ms", optarg, &job.limits.wall_ms);
-            break;
-        case O_MEM:
-            ok = ok && parse_u32("--mem-mb", optarg, &job.limits.mem_mb);
-            break;
-        case O_PROCS:
-            ok = ok && parse_u32("--procs", optarg, &job.limits.n_procs);
-            break;
-        case O_FILE_MB:
-            ok = ok && parse_u32("--file-mb", optarg, &job.limits.file_mb);
-            break;
-        case O_FILES:
-            ok = ok && parse_u32("--files", optarg, &job.limits.n_files);
-            break;
-        case O_OUTPUT:
-            ok = ok && parse_u32("--output-kb", optarg, &job.limits.output_kb);
-            break;
-        case O_DISK:
-            ok = ok && parse_u32("--disk-mb", optarg, &job.limits.disk_mb);
-            break;
-        case O_CCPU:
-            ok = ok && parse_u32("--compile-cpu-ms", optarg, &job.compile_limits.cpu_ms);
-            break;
-        case O_CMEM:
-            ok = ok && parse_u32("--compile-mem-mb", optarg, &job.compile_limits.mem_mb);
             break;
         case O_NOPRE:
             popts.prefork = false;
@@ -212,46 +286,7 @@ static int cmd_run(int argc, char **argv)
         fprintf(stderr, "kiln sandbox run: --lang must be python or c, not '%s'\n", lang);
         return CLI_EXIT_BAD;
     }
-    core_err err = {0};
-    core_buf cand = {0};
-    core_buf tests = {0};
-    core_buf out = {0};
-    sbx_pool *pool = NULL;
-    sbx_result res = {0};
-    int exit_code = CLI_EXIT_BAD;
-    if (read_file(argv[optind], &cand, &err) < 0 || read_file(tests_path, &tests, &err) < 0) {
-        exit_code = cli_fail(&err);
-        goto done;
-    }
-    job.candidate = (core_str){cand.ptr, cand.len};
-    job.tests = (core_str){tests.ptr, tests.len};
-    job.entry = core_str_c(entry);
-    popts.log = cli_log_stderr(false);
-    if (sbx_pool_new(&pool, &popts, &err) < 0) {
-        exit_code = cli_fail(&err);
-        goto done;
-    }
-    if (sbx_pool_run(pool, &job, &res, &err) < 0) {
-        exit_code = cli_fail(&err);
-        goto done;
-    }
-    if (json) {
-        if (sbx_result_to_json(&out, &res, &err) < 0) {
-            exit_code = cli_fail(&err);
-            goto done;
-        }
-        printf("%s\n", out.ptr);
-    } else {
-        print_text(&res);
-    }
-    exit_code = res.verdict == SBX_VERDICT_PASSED ? CLI_EXIT_OK : CLI_EXIT_FAIL;
-done:
-    sbx_result_dispose(&res);
-    sbx_pool_free(pool);
-    core_buf_dispose(&cand);
-    core_buf_dispose(&tests);
-    core_buf_dispose(&out);
-    return exit_code;
+    return run_job(&job, &popts, argv[optind], tests_path, entry, json);
 }
 
 int cli_cmd_sandbox(int argc, char **argv)

@@ -246,7 +246,19 @@ static void on_progress(void *payload, const solve_event *ev)
     fflush(stderr);
 }
 
-int cli_cmd_solve(int argc, char **argv)
+/* kiln solve's own arguments (the pipeline's are in cli_pipe). */
+typedef struct cmd_solve_args {
+    const char *lang;
+    const char *prompt_text;
+    const char *prompt_file;
+    const char *entry;
+    const char *tests_file;
+    const char *task_file;
+    bool json;
+} cmd_solve_args;
+
+/* Parses kiln solve's arguments; returns 0 to go on, -1 after --help, else an exit status. */
+static int parse_args(cli_pipe *pipe, cmd_solve_args *a, int argc, char **argv)
 {
     enum { O_LANG = CLI_PIPE_OPT_END, O_PROMPT, O_PROMPT_FILE, O_ENTRY, O_TESTS, O_TASK, O_JSON };
     static const struct option longopts[] = {
@@ -260,19 +272,11 @@ int cli_cmd_solve(int argc, char **argv)
         {"help", no_argument, NULL, 'h'},
         CLI_PIPE_LONGOPTS,
         {NULL, 0, NULL, 0}};
-    cli_pipe pipe;
-    cli_pipe_init(&pipe);
-    const char *lang = NULL;
-    const char *prompt_text = NULL;
-    const char *prompt_file = NULL;
-    const char *entry = NULL;
-    const char *tests_file = NULL;
-    const char *task_file = NULL;
-    bool json = false;
+    memset(a, 0, sizeof(*a));
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "m:t:n:h", longopts, NULL)) != -1) {
-        int h = cli_pipe_option(&pipe, c, optarg);
+        int h = cli_pipe_option(pipe, c, optarg);
         if (h < 0) {
             return CLI_EXIT_BAD;
         }
@@ -281,29 +285,29 @@ int cli_cmd_solve(int argc, char **argv)
         }
         switch (c) {
         case O_LANG:
-            lang = optarg;
+            a->lang = optarg;
             break;
         case O_PROMPT:
-            prompt_text = optarg;
+            a->prompt_text = optarg;
             break;
         case O_PROMPT_FILE:
-            prompt_file = optarg;
+            a->prompt_file = optarg;
             break;
         case O_ENTRY:
-            entry = optarg;
+            a->entry = optarg;
             break;
         case O_TESTS:
-            tests_file = optarg;
+            a->tests_file = optarg;
             break;
         case O_TASK:
-            task_file = optarg;
+            a->task_file = optarg;
             break;
         case O_JSON:
-            json = true;
+            a->json = true;
             break;
         case 'h':
             usage(stdout);
-            return CLI_EXIT_OK;
+            return -1;
         default:
             usage(stderr);
             return CLI_EXIT_BAD;
@@ -313,121 +317,149 @@ int cli_cmd_solve(int argc, char **argv)
         usage(stderr);
         return CLI_EXIT_BAD;
     }
+    return 0;
+}
 
-    core_err err = {0};
-    core_buf prompt_buf = {0};
-    core_buf tests_buf = {0};
-    core_buf task_buf = {0};
-    core_buf out = {0};
-    core_arena *arena = NULL;
-    solve_result *res = NULL;
-    int status = CLI_EXIT_BAD;
-    solve_task task = {SOLVE_LANG_PYTHON, {NULL, 0}, {NULL, 0}, {NULL, 0}};
+/* Where the task's text lives while it runs (all owned). */
+typedef struct task_text {
+    core_buf prompt;
+    core_buf tests;
+    core_buf task;
+    core_arena *arena;
+} task_text;
 
-    if (core_arena_new(&arena, 4096, &err) < 0) {
-        status = cli_fail(&err);
-        goto done;
+/* Reads a HumanEval object (--task FILE, else standard input) into task. */
+static int task_from_json(solve_task *task, task_text *tt, const cmd_solve_args *a, core_err *err)
+{
+    eval_task et;
+    if (!a->task_file && isatty(0)) {
+        usage(stderr);
+        return core_err_set(err, CORE_EINVAL, "solve: no task (give --prompt or --task)");
     }
-    if (!prompt_text && !prompt_file) {
-        /* A HumanEval object: --task FILE or standard input. */
-        eval_task et;
-        if (!task_file && isatty(0)) {
-            usage(stderr);
-            goto done;
-        }
-        if (read_path(task_file ? task_file : "-", &task_buf, &err) < 0) {
-            status = cli_fail(&err);
-            goto done;
-        }
-        core_str line = {task_buf.ptr, task_buf.len};
-        while (line.len > 0 && (line.ptr[line.len - 1] == '\n' || line.ptr[line.len - 1] == ' ' ||
-                                line.ptr[line.len - 1] == '\r')) {
-            line.len--;
-        }
-        if (eval_task_parse_line(&et, arena, line, 1, &err) < 0) {
-            status = cli_fail(&err);
-            goto done;
-        }
-        task.lang = strcmp(et.language, "c") == 0 ? SOLVE_LANG_C : SOLVE_LANG_PYTHON;
-        task.prompt = core_str_c(et.prompt);
-        task.entry = core_str_c(et.entry_point);
-        task.visible_tests = core_str_c(et.visible_tests);
+    int rc = read_path(a->task_file ? a->task_file : "-", &tt->task, err);
+    if (rc < 0) {
+        return rc;
+    }
+    core_str line = {tt->task.ptr, tt->task.len};
+    while (line.len > 0 && (line.ptr[line.len - 1] == '\n' || line.ptr[line.len - 1] == ' ' ||
+                            line.ptr[line.len - 1] == '\r')) {
+        line.len--;
+    }
+    rc = eval_task_parse_line(&et, tt->arena, line, 1, err);
+    if (rc < 0) {
+        return rc;
+    }
+    task->lang = strcmp(et.language, "c") == 0 ? SOLVE_LANG_C : SOLVE_LANG_PYTHON;
+    task->prompt = core_str_c(et.prompt);
+    task->entry = core_str_c(et.entry_point);
+    task->visible_tests = core_str_c(et.visible_tests);
+    return 0;
+}
+
+/* Builds the task from the flags (or a HumanEval object). Messages are printed or in err. */
+static int task_build(solve_task *task, task_text *tt, const cmd_solve_args *a, core_err *err)
+{
+    int rc = 0;
+    if (!a->prompt_text && !a->prompt_file) {
+        rc = task_from_json(task, tt, a, err);
+    } else if (a->prompt_file) {
+        rc = read_path(a->prompt_file, &tt->prompt, err);
+        task->prompt = (core_str){tt->prompt.ptr, tt->prompt.len};
     } else {
-        if (prompt_file && read_path(prompt_file, &prompt_buf, &err) < 0) {
-            status = cli_fail(&err);
-            goto done;
-        }
-        task.prompt =
-            prompt_file ? (core_str){prompt_buf.ptr, prompt_buf.len} : core_str_c(prompt_text);
-    }
-    if (lang) {
-        if (strcmp(lang, "python") != 0 && strcmp(lang, "c") != 0) {
-            fprintf(stderr, "kiln solve: --lang must be python or c, not '%s'\n", lang);
-            goto done;
-        }
-        task.lang = strcmp(lang, "c") == 0 ? SOLVE_LANG_C : SOLVE_LANG_PYTHON;
-    }
-    if (entry) {
-        task.entry = core_str_c(entry);
-    } else if (task.entry.len == 0 && task.prompt.ptr) {
-        char *p = core_arena_strndup(arena, task.prompt.ptr, task.prompt.len);
-        task.entry = p ? guess_entry(p, task.lang == SOLVE_LANG_C) : (core_str){NULL, 0};
-        if (task.entry.len == 0) {
-            fprintf(stderr, "kiln solve: no function found in the prompt; give --entry\n");
-            goto done;
-        }
-    }
-    if (tests_file) {
-        if (read_path(tests_file, &tests_buf, &err) < 0) {
-            status = cli_fail(&err);
-            goto done;
-        }
-        task.visible_tests = (core_str){tests_buf.ptr, tests_buf.len};
-    }
-    if (cli_pipe_open(&pipe, &err) < 0) {
-        status = cli_fail(&err);
-        goto done;
-    }
-    progress_state ps = {isatty(2) != 0};
-    solve_progress prog = {on_progress, &ps};
-    int rc = solve_run(&res, pipe.engine, &task, &pipe.opts, &prog, NULL, &err);
-    if (ps.tty) {
-        fprintf(stderr, "\r\033[K");
+        task->prompt = core_str_c(a->prompt_text);
     }
     if (rc < 0) {
-        status = cli_fail(&err);
-        goto done;
+        return rc;
     }
+    if (a->lang) {
+        if (strcmp(a->lang, "python") != 0 && strcmp(a->lang, "c") != 0) {
+            return core_err_set(err, CORE_EINVAL, "solve: --lang must be python or c, not '%s'",
+                                a->lang);
+        }
+        task->lang = strcmp(a->lang, "c") == 0 ? SOLVE_LANG_C : SOLVE_LANG_PYTHON;
+    }
+    if (a->entry) {
+        task->entry = core_str_c(a->entry);
+    } else if (task->entry.len == 0 && task->prompt.ptr) {
+        char *p = core_arena_strndup(tt->arena, task->prompt.ptr, task->prompt.len);
+        task->entry = p ? guess_entry(p, task->lang == SOLVE_LANG_C) : (core_str){NULL, 0};
+        if (task->entry.len == 0) {
+            return core_err_set(err, CORE_EINVAL,
+                                "solve: no function found in the prompt; give --entry");
+        }
+    }
+    if (a->tests_file) {
+        rc = read_path(a->tests_file, &tt->tests, err);
+        task->visible_tests = (core_str){tt->tests.ptr, tt->tests.len};
+    }
+    return rc;
+}
+
+/* Prints the chosen code (or the whole result with --json); returns the exit status. */
+static int result_print(const solve_result *res, bool json)
+{
     if (json) {
+        core_buf out = {0};
+        core_err err = {0};
         if (solve_result_to_json(&out, res, &err) < 0) {
-            status = cli_fail(&err);
-            goto done;
+            core_buf_dispose(&out);
+            return cli_fail(&err);
         }
         printf("%s\n", out.ptr);
+        core_buf_dispose(&out);
     } else if (res->chosen >= 0) {
         fputs(res->candidates[res->chosen].code, stdout);
     }
     if (res->tests_source == SOLVE_TESTS_NONE) {
         fprintf(stderr, "kiln: no visible tests (none given, no docstring examples): ranked "
                         "without execution\n");
-        status = CLI_EXIT_OK;
-    } else {
-        const solve_candidate *best = res->chosen >= 0 ? &res->candidates[res->chosen] : NULL;
-        bool ok = best && best->tested && best->verdict == SBX_VERDICT_PASSED;
-        if (!ok) {
-            fprintf(stderr, "kiln: no candidate passes the visible tests%s%s\n",
-                    best && best->message[0] ? ": " : "", best ? best->message : "");
-        }
-        status = ok ? CLI_EXIT_OK : CLI_EXIT_FAIL;
+        return CLI_EXIT_OK;
     }
+    const solve_candidate *best = res->chosen >= 0 ? &res->candidates[res->chosen] : NULL;
+    bool ok = best && best->tested && best->verdict == SBX_VERDICT_PASSED;
+    if (!ok) {
+        fprintf(stderr, "kiln: no candidate passes the visible tests%s%s\n",
+                best && best->message[0] ? ": " : "", best ? best->message : "");
+    }
+    return ok ? CLI_EXIT_OK : CLI_EXIT_FAIL;
+}
 
-done:
+int cli_cmd_solve(int argc, char **argv)
+{
+    cli_pipe pipe;
+    cli_pipe_init(&pipe);
+    cmd_solve_args a;
+    int prc = parse_args(&pipe, &a, argc, argv);
+    if (prc != 0) {
+        return prc < 0 ? CLI_EXIT_OK : prc;
+    }
+    core_err err = {0};
+    task_text tt;
+    memset(&tt, 0, sizeof(tt));
+    solve_result *res = NULL;
+    int status = CLI_EXIT_BAD;
+    solve_task task = {SOLVE_LANG_PYTHON, {NULL, 0}, {NULL, 0}, {NULL, 0}};
+    int rc = core_arena_new(&tt.arena, 4096, &err);
+    if (rc == 0) {
+        rc = task_build(&task, &tt, &a, &err);
+    }
+    if (rc == 0) {
+        rc = cli_pipe_open(&pipe, &err);
+    }
+    if (rc == 0) {
+        progress_state ps = {isatty(2) != 0};
+        solve_progress prog = {on_progress, &ps};
+        rc = solve_run(&res, pipe.engine, &task, &pipe.opts, &prog, NULL, &err);
+        if (ps.tty) {
+            fprintf(stderr, "\r\033[K");
+        }
+    }
+    status = rc < 0 ? cli_fail(&err) : result_print(res, a.json);
     solve_result_free(res);
     cli_pipe_close(&pipe);
-    core_buf_dispose(&prompt_buf);
-    core_buf_dispose(&tests_buf);
-    core_buf_dispose(&task_buf);
-    core_buf_dispose(&out);
-    core_arena_free(arena);
+    core_buf_dispose(&tt.prompt);
+    core_buf_dispose(&tt.tests);
+    core_buf_dispose(&tt.task);
+    core_arena_free(tt.arena);
     return status;
 }
