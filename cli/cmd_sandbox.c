@@ -7,6 +7,7 @@
 #include "cli/cli.h"
 
 #include <getopt.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -101,56 +102,43 @@ enum {
     O_HELP
 };
 
+/* The limit options: which field of a job's limits (or compile limits) each one sets. */
+typedef struct limit_opt {
+    int code;
+    const char *name;
+    bool compile;  /* job.compile_limits, else job.limits */
+    size_t offset; /* of the uint32_t field in sbx_limits */
+} limit_opt;
+
+static const limit_opt LIMIT_OPTS[] = {
+    {O_CPU, "--cpu-ms", false, offsetof(sbx_limits, cpu_ms)},
+    {O_WALL, "--wall-ms", false, offsetof(sbx_limits, wall_ms)},
+    {O_MEM, "--mem-mb", false, offsetof(sbx_limits, mem_mb)},
+    {O_PROCS, "--procs", false, offsetof(sbx_limits, n_procs)},
+    {O_FILE_MB, "--file-mb", false, offsetof(sbx_limits, file_mb)},
+    {O_FILES, "--files", false, offsetof(sbx_limits, n_files)},
+    {O_OUTPUT, "--output-kb", false, offsetof(sbx_limits, output_kb)},
+    {O_DISK, "--disk-mb", false, offsetof(sbx_limits, disk_mb)},
+    {O_CCPU, "--compile-cpu-ms", true, offsetof(sbx_limits, cpu_ms)},
+    {O_CMEM, "--compile-mem-mb", true, offsetof(sbx_limits, mem_mb)},
+};
+
 /* Handles a limit option into job: 1 handled, -1 bad argument, 0 not a limit option. */
 static int limit_option(sbx_job *job, int c, const char *arg)
 {
-    uint32_t *field = NULL;
-    const char *name = NULL;
-    switch (c) {
-    case O_CPU:
-        field = &job->limits.cpu_ms;
-        name = "--cpu-ms";
-        break;
-    case O_WALL:
-        field = &job->limits.wall_ms;
-        name = "--wall-ms";
-        break;
-    case O_MEM:
-        field = &job->limits.mem_mb;
-        name = "--mem-mb";
-        break;
-    case O_PROCS:
-        field = &job->limits.n_procs;
-        name = "--procs";
-        break;
-    case O_FILE_MB:
-        field = &job->limits.file_mb;
-        name = "--file-mb";
-        break;
-    case O_FILES:
-        field = &job->limits.n_files;
-        name = "--files";
-        break;
-    case O_OUTPUT:
-        field = &job->limits.output_kb;
-        name = "--output-kb";
-        break;
-    case O_DISK:
-        field = &job->limits.disk_mb;
-        name = "--disk-mb";
-        break;
-    case O_CCPU:
-        field = &job->compile_limits.cpu_ms;
-        name = "--compile-cpu-ms";
-        break;
-    case O_CMEM:
-        field = &job->compile_limits.mem_mb;
-        name = "--compile-mem-mb";
-        break;
-    default:
-        return 0;
+    for (size_t i = 0; i < sizeof(LIMIT_OPTS) / sizeof(LIMIT_OPTS[0]); i++) {
+        const limit_opt *o = &LIMIT_OPTS[i];
+        if (o->code == c) {
+            char *base = (char *)(o->compile ? &job->compile_limits : &job->limits);
+            uint32_t v = 0;
+            if (!parse_u32(o->name, arg, &v)) {
+                return -1;
+            }
+            memcpy(base + o->offset, &v, sizeof(v));
+            return 1;
+        }
     }
-    return parse_u32(name, arg, field) ? 1 : -1;
+    return 0;
 }
 
 /* Runs the candidate file against the tests file in a one-slot pool and prints the result. */

@@ -740,6 +740,71 @@ static int check_args(const solve_engine *e, const solve_task *task, const solve
     return 0;
 }
 
+/* Stage 2: the shared prompt in sequence 0, then the code fence and the task's code as every
+   candidate's suffix, and round 0's candidates. */
+static int stage_write(run *r, core_err *err)
+{
+    core_buf prompt = {0};
+    const solve_task *task = r->task;
+    int rc = solve_prompt_build(&prompt, r->e->model, task, false, core_str_c(r->res->plan), err);
+    if (rc == 0) {
+        rc = decode_shared(r, (core_str){prompt.ptr, prompt.len}, err);
+    }
+    if (rc == 0) {
+        prompt.len = 0;
+        if (core_buf_appendf(&prompt, "%s", task->lang == SOLVE_LANG_C ? "```c\n" : "```python\n") <
+                0 ||
+            core_buf_append(&prompt, r->prefix.ptr, r->prefix.len) < 0) {
+            rc = core_err_set(err, CORE_ENOMEM, "solve: out of memory");
+        }
+    }
+    if (rc == 0) {
+        rc = tokenize(r, (core_str){prompt.ptr, prompt.len}, false, &r->suffix, &r->n_suffix, err);
+    }
+    if (rc == 0) {
+        int32_t *use[SOLVE_N_MAX];
+        size_t n_use[SOLVE_N_MAX];
+        for (size_t i = 0; i < r->opts->n_candidates; i++) {
+            use[i] = r->suffix;
+            n_use[i] = r->n_suffix;
+        }
+        rc = write_round(r, use, n_use, r->opts->n_candidates, 0, err);
+    }
+    core_buf_dispose(&prompt);
+    return rc;
+}
+
+/* Stage 4: repair rounds (each tested) while no candidate passes the visible tests. */
+static int stage_repair(run *r, core_err *err)
+{
+    const solve_options *o = r->opts;
+    for (size_t round = 1; o->repair && round <= o->n_rounds && r->n_passed == 0 && r->tests[0];
+         round++) {
+        size_t first = r->res->n_candidates;
+        uint64_t t0 = core_time_ns();
+        report(r, SOLVE_STAGE_REPAIR, round, 0, o->n_candidates);
+        int rc = repair_round(r, round, err);
+        r->res->ns_stage[SOLVE_STAGE_REPAIR] += core_time_ns() - t0;
+        if (rc < 0) {
+            return rc;
+        }
+        if (r->res->n_candidates == first) {
+            break;
+        }
+        r->res->n_rounds_run = round;
+        size_t n_new = r->res->n_candidates - first;
+        t0 = core_time_ns();
+        report(r, SOLVE_STAGE_TEST, round, 0, n_new);
+        rc = stage_test(r, first, err);
+        r->res->ns_stage[SOLVE_STAGE_TEST] += core_time_ns() - t0;
+        if (rc < 0) {
+            return rc;
+        }
+        report(r, SOLVE_STAGE_TEST, round, n_new, n_new);
+    }
+    return 0;
+}
+
 int solve_run(solve_result **out, solve_engine *engine, const solve_task *task,
               const solve_options *opts, const solve_progress *progress, const core_cancel *cancel,
               core_err *err)
@@ -748,7 +813,6 @@ int solve_run(solve_result **out, solve_engine *engine, const solve_task *task,
     run r;
     memset(&r, 0, sizeof(r));
     core_arena *arena = NULL;
-    core_buf prompt = {0};
     *out = NULL;
     int rc = check_args(engine, task, &o, err);
     if (rc < 0) {
@@ -801,33 +865,10 @@ int solve_run(solve_result **out, solve_engine *engine, const solve_task *task,
         }
     }
 
-    /* 2. write: the shared prompt in sequence 0, then the code fence and the task's code */
+    /* 2. write */
     uint64_t t0 = core_time_ns();
     report(&r, SOLVE_STAGE_WRITE, 0, 0, o.n_candidates);
-    rc = solve_prompt_build(&prompt, engine->model, task, false, core_str_c(r.res->plan), err);
-    if (rc == 0) {
-        rc = decode_shared(&r, (core_str){prompt.ptr, prompt.len}, err);
-    }
-    if (rc == 0) {
-        prompt.len = 0;
-        if (core_buf_appendf(&prompt, "%s", task->lang == SOLVE_LANG_C ? "```c\n" : "```python\n") <
-                0 ||
-            core_buf_append(&prompt, r.prefix.ptr, r.prefix.len) < 0) {
-            rc = core_err_set(err, CORE_ENOMEM, "solve: out of memory");
-        }
-    }
-    if (rc == 0) {
-        rc = tokenize(&r, (core_str){prompt.ptr, prompt.len}, false, &r.suffix, &r.n_suffix, err);
-    }
-    if (rc == 0) {
-        int32_t *use[SOLVE_N_MAX];
-        size_t n_use[SOLVE_N_MAX];
-        for (size_t i = 0; i < o.n_candidates; i++) {
-            use[i] = r.suffix;
-            n_use[i] = r.n_suffix;
-        }
-        rc = write_round(&r, use, n_use, o.n_candidates, 0, err);
-    }
+    rc = stage_write(&r, err);
     r.res->ns_stage[SOLVE_STAGE_WRITE] += core_time_ns() - t0;
     if (rc < 0) {
         goto done;
@@ -846,29 +887,9 @@ int solve_run(solve_result **out, solve_engine *engine, const solve_task *task,
     report(&r, SOLVE_STAGE_TEST, 0, o.n_candidates, o.n_candidates);
 
     /* 4. repair */
-    for (size_t round = 1; o.repair && round <= o.n_rounds && r.n_passed == 0 && r.tests[0];
-         round++) {
-        size_t first = r.res->n_candidates;
-        t0 = core_time_ns();
-        report(&r, SOLVE_STAGE_REPAIR, round, 0, o.n_candidates);
-        rc = repair_round(&r, round, err);
-        r.res->ns_stage[SOLVE_STAGE_REPAIR] += core_time_ns() - t0;
-        if (rc < 0) {
-            goto done;
-        }
-        if (r.res->n_candidates == first) {
-            break;
-        }
-        r.res->n_rounds_run = round;
-        t0 = core_time_ns();
-        report(&r, SOLVE_STAGE_TEST, round, 0, r.res->n_candidates - first);
-        rc = stage_test(&r, first, err);
-        r.res->ns_stage[SOLVE_STAGE_TEST] += core_time_ns() - t0;
-        if (rc < 0) {
-            goto done;
-        }
-        report(&r, SOLVE_STAGE_TEST, round, r.res->n_candidates - first,
-               r.res->n_candidates - first);
+    rc = stage_repair(&r, err);
+    if (rc < 0) {
+        goto done;
     }
 
     /* 5. score and rank */
@@ -890,7 +911,6 @@ done:
     }
     solve_result_free(r.res);
     core_buf_dispose(&r.prefix);
-    core_buf_dispose(&prompt);
     core_free(r.suffix);
     core_arena_free(arena);
     return rc;
