@@ -53,18 +53,35 @@ static void log_line(void *payload, core_log_level level, const char *msg)
 
 static int parse_args(serve_args *a, int argc, char **argv)
 {
-    enum { O_HOST = 256, O_PORT, O_KEY, O_THTTP, O_QUEUE, O_BODY, O_GRACE, O_LOGF, O_ALIAS,
-           O_NOSBX };
-    static const struct option longs[] = {
-        {"model", required_argument, NULL, 'm'},   {"host", required_argument, NULL, O_HOST},
-        {"port", required_argument, NULL, O_PORT}, {"api-key", required_argument, NULL, O_KEY},
-        {"threads", required_argument, NULL, 't'}, {"threads-http", required_argument, NULL, O_THTTP},
-        {"parallel", required_argument, NULL, 'P'}, {"np", required_argument, NULL, 'P'},
-        {"ctx", required_argument, NULL, 'c'},     {"queue", required_argument, NULL, O_QUEUE},
-        {"body-max", required_argument, NULL, O_BODY}, {"grace-ms", required_argument, NULL, O_GRACE},
-        {"log-format", required_argument, NULL, O_LOGF}, {"alias", required_argument, NULL, O_ALIAS},
-        {"no-sandbox", no_argument, NULL, O_NOSBX}, {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0}};
+    enum {
+        O_HOST = 256,
+        O_PORT,
+        O_KEY,
+        O_THTTP,
+        O_QUEUE,
+        O_BODY,
+        O_GRACE,
+        O_LOGF,
+        O_ALIAS,
+        O_NOSBX
+    };
+    static const struct option longs[] = {{"model", required_argument, NULL, 'm'},
+                                          {"host", required_argument, NULL, O_HOST},
+                                          {"port", required_argument, NULL, O_PORT},
+                                          {"api-key", required_argument, NULL, O_KEY},
+                                          {"threads", required_argument, NULL, 't'},
+                                          {"threads-http", required_argument, NULL, O_THTTP},
+                                          {"parallel", required_argument, NULL, 'P'},
+                                          {"np", required_argument, NULL, 'P'},
+                                          {"ctx", required_argument, NULL, 'c'},
+                                          {"queue", required_argument, NULL, O_QUEUE},
+                                          {"body-max", required_argument, NULL, O_BODY},
+                                          {"grace-ms", required_argument, NULL, O_GRACE},
+                                          {"log-format", required_argument, NULL, O_LOGF},
+                                          {"alias", required_argument, NULL, O_ALIAS},
+                                          {"no-sandbox", no_argument, NULL, O_NOSBX},
+                                          {"help", no_argument, NULL, 'h'},
+                                          {NULL, 0, NULL, 0}};
     size_t v = 0;
     int c;
     while ((c = getopt_long(argc, argv, "m:t:c:h", longs, NULL)) != -1) {

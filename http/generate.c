@@ -361,8 +361,8 @@ static int submit_choice(http_stream *st, http_choice *c, const int32_t *tokens,
     r.sampler.top_k = p->top_k;
     r.sampler.min_p = p->min_p;
     r.sampler.repeat_penalty = p->repeat_penalty;
-    r.sampler.seed = (p->has_seed ? p->seed : core_time_ns() ^ (uint64_t)(uintptr_t)c) +
-                     seed_offset;
+    r.sampler.seed =
+        (p->has_seed ? p->seed : core_time_ns() ^ (uint64_t)(uintptr_t)c) + seed_offset;
     r.n_tokens_max = p->n_tokens_max;
     core_str stops[16];
     for (size_t i = 0; i < p->n_stops && i < 16; i++) {
@@ -376,8 +376,7 @@ static int submit_choice(http_stream *st, http_choice *c, const int32_t *tokens,
         const gram_lang *lang = srv->langs[strcmp(p->grammar, "c") == 0 ? 1 : 0];
         if (!lang) {
             st->params.bad_param = "grammar";
-            return core_err_set(err, CORE_EINVAL, "'grammar': %s is not compiled in",
-                                p->grammar);
+            return core_err_set(err, CORE_EINVAL, "'grammar': %s is not compiled in", p->grammar);
         }
         int rc = http__grammar_constraint(&r.constraint, lang, &srv->vocab, code_prefix,
                                           core_str_c(p->suffix), err);
@@ -506,8 +505,10 @@ int http__generate_start(http_stream *st, core_str body, int *status, core_err *
         st->canceled = true;
         st->streaming = false;
         pthread_mutex_unlock(&st->mu);
-        *status = rc == CORE_ELIMIT ? 429 : rc == CORE_ECANCELED ? 503 : rc == CORE_ENOMEM ? 500
-                                                                                          : 400;
+        *status = rc == CORE_ELIMIT      ? 429
+                  : rc == CORE_ECANCELED ? 503
+                  : rc == CORE_ENOMEM    ? 500
+                                         : 400;
         return rc;
     }
     return 0;
@@ -527,10 +528,9 @@ int http__tokens(http_server *srv, http_route route, core_str body, core_buf *ou
         return rc;
     }
     http_params p;
-    rc = http_params_parse(&p, arena,
-                           route == HTTP_ROUTE_TOKENIZE ? HTTP_ENDPOINT_TOKENIZE
-                                                        : HTTP_ENDPOINT_DETOKENIZE,
-                           body, &srv->opts.limits, err);
+    rc = http_params_parse(
+        &p, arena, route == HTTP_ROUTE_TOKENIZE ? HTTP_ENDPOINT_TOKENIZE : HTTP_ENDPOINT_DETOKENIZE,
+        body, &srv->opts.limits, err);
     *param = NULL;
     cJSON *root = NULL;
     int32_t *tokens = NULL;

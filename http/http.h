@@ -62,45 +62,45 @@ typedef struct http_prompt {
  */
 typedef struct http_params {
     http_endpoint endpoint;
-    const char *model;          /* "model", NULL when absent */
-    http_prompt *prompts;       /* (n_prompts) "prompt": string, array of strings, array of ids,
-                                   array of id arrays; /tokenize: "content" */
+    const char *model;    /* "model", NULL when absent */
+    http_prompt *prompts; /* (n_prompts) "prompt": string, array of strings, array of ids,
+                             array of id arrays; /tokenize: "content" */
     size_t n_prompts;
-    const char *suffix;         /* "suffix" / "input_suffix", NULL when absent */
-    const char *prefix;         /* /infill "input_prefix", NULL when absent */
-    http_message *messages;     /* (n_messages) chat */
+    const char *suffix;     /* "suffix" / "input_suffix", NULL when absent */
+    const char *prefix;     /* /infill "input_prefix", NULL when absent */
+    http_message *messages; /* (n_messages) chat */
     size_t n_messages;
-    size_t n_tokens_max;        /* "max_tokens" / "max_completion_tokens" / "n_predict"
-                                   (default 256; -1 in n_predict means the cap) */
-    float temperature;          /* default 0.8 (/v1: 1.0 as OpenAI) */
-    float top_p;                /* default 0.95 (/v1: 1.0) */
-    int32_t top_k;              /* default 40 (/v1: 0, off) */
-    float min_p;                /* default 0.05 (/v1: 0) */
-    float repeat_penalty;       /* default 1 */
-    size_t n_choices;           /* "n" (default 1) */
-    const char **stops;         /* (n_stops) "stop": string or array */
+    size_t n_tokens_max;  /* "max_tokens" / "max_completion_tokens" / "n_predict"
+                             (default 256; -1 in n_predict means the cap) */
+    float temperature;    /* default 0.8 (/v1: 1.0 as OpenAI) */
+    float top_p;          /* default 0.95 (/v1: 1.0) */
+    int32_t top_k;        /* default 40 (/v1: 0, off) */
+    float min_p;          /* default 0.05 (/v1: 0) */
+    float repeat_penalty; /* default 1 */
+    size_t n_choices;     /* "n" (default 1) */
+    const char **stops;   /* (n_stops) "stop": string or array */
     size_t n_stops;
-    uint64_t seed;              /* "seed" */
+    uint64_t seed; /* "seed" */
     bool has_seed;
-    bool stream;                /* "stream" */
-    bool include_usage;         /* "stream_options": {"include_usage"} */
-    bool logprobs;              /* "logprobs" (bool, or a number for completions) */
-    bool echo;                  /* "echo" */
-    const char *grammar;        /* kiln: "python" or "c", NULL when absent */
-    bool add_special;           /* /tokenize "add_special" (default false) */
-    bool parse_special;         /* /tokenize "parse_special" (default true) */
-    bool with_pieces;           /* /tokenize "with_pieces" */
-    int32_t *tokens;            /* (n_tokens) /detokenize "tokens" */
+    bool stream;         /* "stream" */
+    bool include_usage;  /* "stream_options": {"include_usage"} */
+    bool logprobs;       /* "logprobs" (bool, or a number for completions) */
+    bool echo;           /* "echo" */
+    const char *grammar; /* kiln: "python" or "c", NULL when absent */
+    bool add_special;    /* /tokenize "add_special" (default false) */
+    bool parse_special;  /* /tokenize "parse_special" (default true) */
+    bool with_pieces;    /* /tokenize "with_pieces" */
+    int32_t *tokens;     /* (n_tokens) /detokenize "tokens" */
     size_t n_tokens;
     /* /v1/solve: the fields of `kiln solve --json`'s input. */
-    const char *language;       /* "language" (default "python") */
-    const char *entry;          /* "entry_point" or "entry" */
-    const char *visible_tests;  /* "visible_tests" or "tests" */
-    size_t n_rounds;            /* "rounds" (default 2) */
-    bool plan;                  /* "plan" (default true) */
-    bool repair;                /* "repair" (default true) */
-    bool use_grammar;           /* "grammar" as a bool on /v1/solve (default true) */
-    const char *bad_param;      /* on failure: the field at fault, or NULL (the body) */
+    const char *language;      /* "language" (default "python") */
+    const char *entry;         /* "entry_point" or "entry" */
+    const char *visible_tests; /* "visible_tests" or "tests" */
+    size_t n_rounds;           /* "rounds" (default 2) */
+    bool plan;                 /* "plan" (default true) */
+    bool repair;               /* "repair" (default true) */
+    bool use_grammar;          /* "grammar" as a bool on /v1/solve (default true) */
+    const char *bad_param;     /* on failure: the field at fault, or NULL (the body) */
 } http_params;
 
 /**
@@ -141,10 +141,10 @@ int http_error_json(core_buf *out, int status, const char *message, const char *
 
 /** Counters the server keeps; a plain value, copied for rendering. */
 typedef struct http_metrics {
-    const char *route_names[HTTP_N_ROUTES];   /* static strings; NULL past the last */
-    uint64_t requests[HTTP_N_ROUTES][6];      /* by route and status class: 2xx, 400, 401/403,
-                                                 404/405/413, 429/503, other 5xx */
-    uint64_t sandbox_runs[4];                 /* by verdict: pass, fail, error, limit */
+    const char *route_names[HTTP_N_ROUTES]; /* static strings; NULL past the last */
+    uint64_t requests[HTTP_N_ROUTES][6];    /* by route and status class: 2xx, 400, 401/403,
+                                               404/405/413, 429/503, other 5xx */
+    uint64_t sandbox_runs[4];               /* by verdict: pass, fail, error, limit */
     gen_queue_stats queue;
     size_t n_parallel;
 } http_metrics;
@@ -157,15 +157,15 @@ int http_metrics_render(core_buf *out, const http_metrics *m, core_err *err);
 /* ------------------------------------------------------------------------------------------ */
 
 typedef struct http_server_options {
-    const char *host;       /* default "127.0.0.1"; borrowed for http_server_new */
-    uint16_t port;          /* default 8080; 0: any free port (http_server_port tells) */
-    const char *api_key;    /* NULL: none. Copied */
-    size_t n_threads;       /* HTTP threads (default 2) */
-    size_t n_parallel;      /* sequences decoding at once (default 4) */
-    size_t n_ctx;           /* positions per sequence (default 2048) */
-    size_t n_compute;       /* compute threads of the model (default 2) */
-    size_t n_pending_max;   /* requests waiting for a sequence before 429 (default 64) */
-    size_t body_max;        /* request body bytes before 413 (default 1 MiB) */
+    const char *host;         /* default "127.0.0.1"; borrowed for http_server_new */
+    uint16_t port;            /* default 8080; 0: any free port (http_server_port tells) */
+    const char *api_key;      /* NULL: none. Copied */
+    size_t n_threads;         /* HTTP threads (default 2) */
+    size_t n_parallel;        /* sequences decoding at once (default 4) */
+    size_t n_ctx;             /* positions per sequence (default 2048) */
+    size_t n_compute;         /* compute threads of the model (default 2) */
+    size_t n_pending_max;     /* requests waiting for a sequence before 429 (default 64) */
+    size_t body_max;          /* request body bytes before 413 (default 1 MiB) */
     size_t n_connections_max; /* open connections at most (default 512) */
     http_limits limits;
     bool log_json;          /* one JSON object per request line instead of text */

@@ -100,8 +100,8 @@ struct http_server {
     core_str *pieces;       /* (n_vocab) for the grammar vocabulary, owned */
     bool *is_eog;           /* (n_vocab), owned */
     gram_vocab vocab;
-    atomic_bool ready;    /* the model is loaded (read by HTTP threads) */
-    atomic_bool stopping; /* new requests get 503 */
+    atomic_bool ready;               /* the model is loaded (read by HTTP threads) */
+    atomic_bool stopping;            /* new requests get 503 */
     atomic_uint_fast64_t n_requests; /* ids of requests */
 
     pthread_mutex_t mu; /* guards the counters, streams and the solve mailbox below */

@@ -121,8 +121,8 @@ static int get_float(parser *p, const cJSON *obj, const char *name, float lo, fl
 }
 
 /* An integer in [lo, hi]; *found tells whether the field was there. */
-static int get_int(parser *p, const cJSON *obj, const char *name, double lo, double hi,
-                   double *out, bool *found)
+static int get_int(parser *p, const cJSON *obj, const char *name, double lo, double hi, double *out,
+                   bool *found)
 {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, name);
     if (found) {
@@ -371,8 +371,7 @@ static int parse_messages(parser *p, const cJSON *obj, const http_limits *lim)
         if (!m->role) {
             return nomem(p);
         }
-        int rc =
-            message_content(p, cJSON_GetObjectItemCaseSensitive(e, "content"), &m->content);
+        int rc = message_content(p, cJSON_GetObjectItemCaseSensitive(e, "content"), &m->content);
         if (rc < 0) {
             return rc;
         }
@@ -463,9 +462,11 @@ static int parse_sampling(parser *p, const cJSON *root, const http_limits *lim)
             if (!cJSON_IsObject(so)) {
                 return bad(p, "stream_options", "expected an object");
             }
-            rc = get_bool(p, so, "include_usage", &o->include_usage);
-            if (rc < 0) {
-                o->bad_param = "stream_options";
+            const cJSON *iu = cJSON_GetObjectItemCaseSensitive(so, "include_usage");
+            if (cJSON_IsBool(iu)) {
+                o->include_usage = cJSON_IsTrue(iu);
+            } else if (iu && !cJSON_IsNull(iu)) {
+                rc = bad(p, "stream_options", "include_usage: expected true or false");
             }
         }
     }
@@ -487,8 +488,8 @@ static int parse_sampling(parser *p, const cJSON *root, const http_limits *lim)
     if (rc == 0) {
         const cJSON *g = cJSON_GetObjectItemCaseSensitive(root, "grammar");
         if (g && !cJSON_IsNull(g)) {
-            if (!cJSON_IsString(g) || (strcmp(g->valuestring, "python") != 0 &&
-                                       strcmp(g->valuestring, "c") != 0)) {
+            if (!cJSON_IsString(g) ||
+                (strcmp(g->valuestring, "python") != 0 && strcmp(g->valuestring, "c") != 0)) {
                 return bad(p, "grammar", "expected \"python\" or \"c\"");
             }
             o->grammar = strcmp(g->valuestring, "c") == 0 ? "c" : "python";

@@ -44,8 +44,9 @@ http_server_options http_server_options_default(void)
 }
 
 static const char *const route_names[HTTP_ROUTE_COUNT] = {
-    "/health",     "/v1/models", "/props",    "/metrics",   "/v1/completions", "/v1/chat/completions",
-    "/completion", "/infill",    "/tokenize", "/detokenize", "/v1/solve",      "other"};
+    "/health",         "/v1/models",           "/props",      "/metrics",
+    "/v1/completions", "/v1/chat/completions", "/completion", "/infill",
+    "/tokenize",       "/detokenize",          "/v1/solve",   "other"};
 
 /* Path -> route and whether it takes POST (else GET). */
 static http_route route_of(const char *path, bool *post)
@@ -427,8 +428,8 @@ static enum MHD_Result dispatch_work(struct MHD_Connection *conn, conn_state *cs
     if (!streaming) {
         return respond_stream(conn, cs);
     }
-    struct MHD_Response *r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 4096,
-                                                               stream_read, st, NULL);
+    struct MHD_Response *r =
+        MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 4096, stream_read, st, NULL);
     if (!r) {
         return MHD_NO;
     }
@@ -485,8 +486,7 @@ static enum MHD_Result dispatch(struct MHD_Connection *conn, conn_state *cs)
     case HTTP_ROUTE_METRICS: {
         rc = answer_metrics(srv, &out, &err);
         enum MHD_Result ret =
-            rc < 0 ? MHD_NO
-                   : respond(conn, cs, 200, "text/plain; version=0.0.4", out.ptr, out.len);
+            rc < 0 ? MHD_NO : respond(conn, cs, 200, "text/plain; version=0.0.4", out.ptr, out.len);
         core_buf_dispose(&out);
         return ret;
     }
@@ -498,17 +498,16 @@ static enum MHD_Result dispatch(struct MHD_Connection *conn, conn_state *cs)
         core_buf_dispose(&out);
         return dispatch_work(conn, cs);
     }
-    enum MHD_Result ret = rc < 0 ? respond_error(conn, cs, status == 200 ? 500 : status,
-                                                 err.msg, param)
-                                 : respond_json(conn, cs, status, &out);
+    enum MHD_Result ret =
+        rc < 0 ? respond_error(conn, cs, status == 200 ? 500 : status, err.msg, param)
+               : respond_json(conn, cs, status, &out);
     core_buf_dispose(&out);
     return ret;
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
-                                  const char *method, const char *version,
-                                  const char *upload_data, size_t *upload_data_size,
-                                  void **con_cls)
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_data_size, void **con_cls)
 {
     (void)version;
     http_server *srv = cls;
@@ -554,8 +553,7 @@ static void log_request(http_server *srv, const conn_state *cs, int code)
                        "\"completion_tokens\":%zu,\"ms\":%.1f%s}",
                        cs->method, cs->route == HTTP_ROUTE_OTHER ? "other" : cs->path, status,
                        cs->n_prompt, cs->n_generated, ms,
-                       code == MHD_REQUEST_TERMINATED_COMPLETED_OK ? ""
-                                                                   : ",\"aborted\":true");
+                       code == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : ",\"aborted\":true");
     } else {
         core_log_write(&srv->opts.log, CORE_LOG_LEVEL_INFO, "%s %s %d %zu+%zu tokens %.1f ms%s",
                        cs->method, cs->route == HTTP_ROUTE_OTHER ? "other" : cs->path, status,
@@ -664,8 +662,7 @@ int http_server_new(http_server **out, const http_server_options *opts, core_err
         return core_err_set(err, CORE_ENOMEM, "server: out of memory");
     }
     srv->opts = o;
-    snprintf(srv->model_name, sizeof(srv->model_name), "%s",
-             o.model_name ? o.model_name : "kiln");
+    snprintf(srv->model_name, sizeof(srv->model_name), "%s", o.model_name ? o.model_name : "kiln");
     if (o.api_key && o.api_key[0]) {
         srv->api_key = core_strndup(o.api_key, strlen(o.api_key));
         if (!srv->api_key) {
@@ -684,11 +681,10 @@ int http_server_new(http_server **out, const http_server_options *opts, core_err
     srv->opts.model_name = NULL;
     unsigned flags = MHD_USE_AUTO | MHD_USE_INTERNAL_POLLING_THREAD | MHD_ALLOW_SUSPEND_RESUME;
     srv->daemon = MHD_start_daemon(
-        flags, o.port, NULL, NULL, on_request, srv, MHD_OPTION_SOCK_ADDR,
-        (struct sockaddr *)&addr, MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
-        MHD_OPTION_THREAD_POOL_SIZE, (unsigned)(o.n_threads ? o.n_threads : 1),
-        MHD_OPTION_CONNECTION_LIMIT, (unsigned)o.n_connections_max,
-        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30, MHD_OPTION_END);
+        flags, o.port, NULL, NULL, on_request, srv, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv, MHD_OPTION_THREAD_POOL_SIZE,
+        (unsigned)(o.n_threads ? o.n_threads : 1), MHD_OPTION_CONNECTION_LIMIT,
+        (unsigned)o.n_connections_max, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30, MHD_OPTION_END);
     if (!srv->daemon) {
         int e = errno;
         http_server_free(srv);
@@ -707,8 +703,7 @@ int http_server_new(http_server **out, const http_server_options *opts, core_err
     return 0;
 }
 
-int http_server_ready(http_server *server, const gen_model *model, sbx_pool *sandbox,
-                      core_err *err)
+int http_server_ready(http_server *server, const gen_model *model, sbx_pool *sandbox, core_err *err)
 {
     const size_t n_vocab = gen_model_n_vocab(model);
     server->pieces = core_calloc(n_vocab, sizeof(core_str));

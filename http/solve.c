@@ -16,8 +16,8 @@ int http__solve_start(http_stream *st, core_str body, int *status, const char **
 {
     http_server *srv = st->server;
     *status = 400;
-    int rc = http_params_parse(&st->params, st->arena, HTTP_ENDPOINT_SOLVE, body,
-                               &srv->opts.limits, err);
+    int rc = http_params_parse(&st->params, st->arena, HTTP_ENDPOINT_SOLVE, body, &srv->opts.limits,
+                               err);
     *param = st->params.bad_param;
     if (rc < 0) {
         *status = rc == CORE_ENOMEM ? 500 : 400;
