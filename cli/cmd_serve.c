@@ -175,6 +175,7 @@ int cli_cmd_serve(int argc, char **argv)
     serve_args a;
     memset(&a, 0, sizeof(a));
     a.http = http_server_options_default();
+    a.http.model_name = NULL; /* the file name unless --alias */
     a.grace_ms = 10000;
     const char *env_key = getenv("KILN_API_KEY");
     if (env_key && env_key[0]) {

@@ -47,7 +47,7 @@ static cJSON *logprobs_json(const http_stream *st, const http_choice *c, size_t 
         cJSON *content = cJSON_AddArrayToObject(root, "content");
         for (size_t i = from; i < to; i++) {
             core_str piece = gen_model_token_piece(model, ids[i], false);
-            char *t = core_strndup(piece.ptr ? piece.ptr : "", piece.len);
+            char *t = http__utf8_clean(piece);
             cJSON *e = cJSON_CreateObject();
             cJSON_AddStringToObject(e, "token", t ? t : "");
             cJSON_AddNumberToObject(e, "logprob", (double)lps[i]);
@@ -60,7 +60,7 @@ static cJSON *logprobs_json(const http_stream *st, const http_choice *c, size_t 
         cJSON *lp = cJSON_AddArrayToObject(root, "token_logprobs");
         for (size_t i = from; i < to; i++) {
             core_str piece = gen_model_token_piece(model, ids[i], false);
-            char *t = core_strndup(piece.ptr ? piece.ptr : "", piece.len);
+            char *t = http__utf8_clean(piece);
             cJSON_AddItemToArray(toks, cJSON_CreateString(t ? t : ""));
             cJSON_AddItemToArray(lp, cJSON_CreateNumber((double)lps[i]));
             core_free(t);
@@ -114,11 +114,13 @@ static void append_event(http_stream *st, cJSON *root)
     cJSON_Delete(root);
 }
 
-/* One streamed piece of choice c: text, the logprobs of tokens [lp_from, end) and, when done,
- * its finish. st->mu held. */
-static void stream_piece(http_stream *st, http_choice *c, core_str text, size_t lp_from, bool done)
+/* One streamed piece of choice c: text, the logprobs of the tokens not sent yet (whose text
+ * may have been held back) and, when done, its finish. st->mu held. */
+static void stream_piece(http_stream *st, http_choice *c, core_str text, bool done)
 {
-    char *t = core_strndup(text.ptr ? text.ptr : "", text.len);
+    const size_t lp_from = c->n_lp_sent;
+    c->n_lp_sent = n_logprobs(c);
+    char *t = http__utf8_clean(text);
     if (!t) {
         return;
     }
@@ -212,16 +214,18 @@ static int answer(http_stream *st, core_err *err)
                 (void)core_buf_append(&full, st->echo_text, strlen(st->echo_text));
             }
             (void)core_buf_append(&full, c->text.ptr ? c->text.ptr : "", c->text.len);
+            char *clean = http__utf8_clean((core_str){full.ptr, full.len});
+            core_buf_dispose(&full);
             cJSON *ch = cJSON_CreateObject();
             cJSON_AddNumberToObject(ch, "index", (double)c->index);
             if (st->route == HTTP_ROUTE_CHAT) {
                 cJSON *m = cJSON_AddObjectToObject(ch, "message");
                 cJSON_AddStringToObject(m, "role", "assistant");
-                cJSON_AddStringToObject(m, "content", full.ptr ? full.ptr : "");
+                cJSON_AddStringToObject(m, "content", clean ? clean : "");
             } else {
-                cJSON_AddStringToObject(ch, "text", full.ptr ? full.ptr : "");
+                cJSON_AddStringToObject(ch, "text", clean ? clean : "");
             }
-            core_buf_dispose(&full);
+            core_free(clean);
             if (st->params.logprobs) {
                 cJSON_AddItemToObject(ch, "logprobs", logprobs_json(st, c, 0, n_logprobs(c)));
             } else {
@@ -237,7 +241,7 @@ static int answer(http_stream *st, core_err *err)
         for (size_t i = 0; i < st->n_choices; i++) {
             http_choice *c = &st->choices[i];
             cJSON *o = cJSON_CreateObject();
-            char *t = core_strndup(c->text.ptr ? c->text.ptr : "", c->text.len);
+            char *t = http__utf8_clean((core_str){c->text.ptr, c->text.len});
             cJSON_AddStringToObject(o, "content", t ? t : "");
             core_free(t);
             cJSON_AddNumberToObject(o, "index", (double)c->index);
@@ -271,7 +275,6 @@ static void on_event(void *payload, const gen_queue_event *ev)
     http_choice *c = payload;
     http_stream *st = c->stream;
     pthread_mutex_lock(&st->mu);
-    const size_t lp_from = n_logprobs(c);
     if (ev->token >= 0 && st->params.logprobs) {
         (void)core_buf_append(&c->tokens, &ev->token, sizeof(int32_t));
         (void)core_buf_append(&c->logprobs, &ev->logprob, sizeof(float));
@@ -289,7 +292,7 @@ static void on_event(void *payload, const gen_queue_event *ev)
     }
     if (st->streaming) {
         if (ev->text.len > 0 || ev->done) {
-            stream_piece(st, c, ev->text, lp_from, ev->done);
+            stream_piece(st, c, ev->text, ev->done);
         }
     } else if (ev->text.len > 0) {
         (void)core_buf_append(&c->text, ev->text.ptr, ev->text.len);
@@ -553,7 +556,7 @@ int http__tokens(http_server *srv, http_route route, core_str body, core_buf *ou
         for (size_t i = 0; i < n_tokens; i++) {
             if (p.with_pieces) {
                 core_str piece = gen_model_token_piece(srv->model, tokens[i], true);
-                char *t = core_strndup(piece.ptr ? piece.ptr : "", piece.len);
+                char *t = http__utf8_clean(piece);
                 cJSON *e = cJSON_CreateObject();
                 cJSON_AddNumberToObject(e, "id", tokens[i]);
                 cJSON_AddStringToObject(e, "piece", t ? t : "");

@@ -43,6 +43,7 @@ typedef struct http_choice {
     core_buf text;     /* non-streaming: the text so far */
     core_buf tokens;   /* logprobs: int32 token ids */
     core_buf logprobs; /* logprobs: floats */
+    size_t n_lp_sent;  /* streaming: logprobs sent so far */
     gen_finish finish;
     size_t n_prompt;
     size_t n_cached;
@@ -122,6 +123,13 @@ struct http_server {
     bool solve_busy;
     solve_engine *engine; /* created on first use by the worker */
 };
+
+/* params.c: the offset of the first byte of s that is not UTF-8 (overlongs, surrogates and
+ * code points past U+10FFFF included), or len. */
+size_t http__utf8_check(const unsigned char *s, size_t len);
+/* A NUL-terminated copy of text with each byte that is not UTF-8 replaced by U+FFFD (JSON
+ * strings must be UTF-8). Free with core_free; NULL when out of memory. */
+char *http__utf8_clean(core_str text);
 
 /* server.c */
 void http__stream_release(http_stream *st);

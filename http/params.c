@@ -6,7 +6,7 @@
  * subset of llama.cpp's server that editor plugins send (n_predict, input_prefix/suffix,
  * content, tokens...).
  */
-#include "http/http.h"
+#include "http/http_int.h"
 
 #include <cjson/cJSON.h>
 #include <math.h>
@@ -20,9 +20,7 @@ http_limits http_limits_default(void)
     return l;
 }
 
-/* Checks that s is UTF-8 (no overlongs, no surrogates, at most U+10FFFF). Returns the offset
- * of the first bad byte, or len. */
-static size_t utf8_check(const unsigned char *s, size_t len)
+size_t http__utf8_check(const unsigned char *s, size_t len)
 {
     size_t i = 0;
     while (i < len) {
@@ -564,7 +562,7 @@ int http_params_parse(http_params *out, core_arena *arena, http_endpoint endpoin
 {
     const http_limits lim = limits ? *limits : http_limits_default();
     set_defaults(out, endpoint);
-    size_t bad_at = utf8_check((const unsigned char *)body.ptr, body.len);
+    size_t bad_at = http__utf8_check((const unsigned char *)body.ptr, body.len);
     if (bad_at < body.len) {
         return core_err_set(err, CORE_EPARSE, "body: invalid UTF-8 at byte %zu", bad_at);
     }
@@ -657,4 +655,28 @@ int http_params_parse(http_params *out, core_arena *arena, http_endpoint endpoin
 done:
     cJSON_Delete(root);
     return rc;
+}
+
+char *http__utf8_clean(core_str text)
+{
+    /* Each bad byte becomes U+FFFD (3 bytes). */
+    char *out = core_malloc(text.len * 3 + 1);
+    if (!out) {
+        return NULL;
+    }
+    size_t n = 0;
+    size_t i = 0;
+    while (i < text.len) {
+        const size_t good = http__utf8_check((const unsigned char *)text.ptr + i, text.len - i);
+        memcpy(out + n, text.ptr + i, good);
+        n += good;
+        i += good;
+        if (i < text.len) {
+            memcpy(out + n, "\xEF\xBF\xBD", 3);
+            n += 3;
+            i++;
+        }
+    }
+    out[n] = '\0';
+    return out;
 }
