@@ -213,4 +213,136 @@ void gen_sampler_accept(gen_sampler *sampler, int32_t token);
 /** Clears history and reseeds. */
 void gen_sampler_reset(gen_sampler *sampler, uint64_t seed);
 
+/* ------------------------------------------------------------------------------------------ */
+/* The request queue: continuous batching for servers                                         */
+/* ------------------------------------------------------------------------------------------ */
+
+/**
+ * A scheduler that runs many generation requests on one model and one context: every step
+ * decodes one token of each running request in one batched gen_ctx_decode, together with a
+ * chunk of the prompt of each request that has just joined, so running streams keep going while
+ * newcomers read their prompts. A request joins at the next step after it is submitted and
+ * leaves when it ends (stop string, end-of-generation token, token cap, constraint, cancel).
+ * Each request has its own sampler, stops and constraint. Slots keep the tokens of their cache
+ * after their request ends: a newcomer takes the idle slot whose cached tokens share the
+ * longest prefix with its prompt, or copies the prefix from another slot (gen_ctx_seq_copy),
+ * and decodes only the rest; idle caches are evicted, least recently used first, to keep the
+ * tokens they hold under a budget.
+ *
+ * Internally synchronized: any thread may submit and cancel. The queue owns one worker thread,
+ * which runs the model and calls every callback below.
+ */
+typedef struct gen_queue gen_queue;
+
+typedef struct gen_queue_options {
+    size_t n_parallel;         /* requests decoding at once = slots (default 4) */
+    size_t n_ctx;              /* positions per slot (default 2048) */
+    size_t n_threads;          /* compute threads (default 1) */
+    size_t n_chunk;            /* prompt tokens a newcomer decodes per step (default 64) */
+    size_t n_pending_max;      /* requests waiting for a slot at most (default 64) */
+    size_t n_cache_tokens_max; /* tokens idle slots may keep for prefix reuse (default:
+                                  n_parallel * n_ctx; 0 turns reuse off) */
+    core_log log;              /* borrowed sink, called on the worker thread; fn may be NULL */
+} gen_queue_options;
+
+gen_queue_options gen_queue_options_default(void);
+
+/** Why a request ended. */
+typedef enum gen_finish {
+    GEN_FINISH_STOP = 0,     /* a stop string or an end-of-generation token */
+    GEN_FINISH_LENGTH = 1,   /* the token cap or the context */
+    GEN_FINISH_CANCELED = 2, /* gen_queue_cancel, or the queue stopped */
+    GEN_FINISH_ERROR = 3,    /* an error (event.err says which) */
+} gen_finish;
+
+/** "stop", "length", "canceled", "error". Static storage. */
+const char *gen_finish_name(gen_finish finish);
+
+/**
+ * A request's constraint (the grammar plugs in here): base is passed to the sampler; accept,
+ * when set, is told each token the request keeps; free, when set, is called once when the
+ * request ends (or when gen_queue_submit fails), so the payload can be released. All are called
+ * on the worker thread, except free after a failed submit (the caller's thread).
+ */
+typedef struct gen_queue_constraint {
+    gen_constraint base;
+    int (*accept)(void *payload, int32_t token, core_err *err);
+    void (*free)(void *payload);
+} gen_queue_constraint;
+
+/** What the worker reports about a request. Plain value, valid for the call only. */
+typedef struct gen_queue_event {
+    uint64_t id;
+    bool done;           /* the last event of the request: finish, counts and err are set */
+    core_str text;       /* new text since the last event (stops held back until decided) */
+    int32_t token;       /* the token this event adds (-1 on a done event without one) */
+    float logprob;       /* log-probability of token under the unconstrained model */
+    gen_finish finish;   /* when done */
+    size_t n_prompt;     /* prompt tokens */
+    size_t n_cached;     /* of them, taken from cached state instead of decoded */
+    size_t n_generated;  /* tokens generated so far */
+    uint64_t ns_queued;  /* from submit to the first step of its prompt */
+    const core_err *err; /* when finish is GEN_FINISH_ERROR */
+} gen_queue_event;
+
+typedef struct gen_queue_request {
+    const int32_t *prompt; /* (n_prompt) copied by gen_queue_submit; at least one token */
+    size_t n_prompt;
+    gen_sampler_options sampler;
+    size_t n_tokens_max;   /* tokens to generate at most (cut to what the context holds) */
+    const core_str *stops; /* (n_stops) stop strings, copied; output ends before one */
+    size_t n_stops;
+    bool ignore_eog;                 /* keep going past end-of-generation tokens */
+    gen_queue_constraint constraint; /* all NULL: none. Ownership passes to the queue */
+    void (*on_event)(void *payload, const gen_queue_event *event); /* worker thread; must not
+                                                                     block */
+    void *payload;
+} gen_queue_request;
+
+/** Statistics (for /metrics). Plain value. */
+typedef struct gen_queue_stats {
+    size_t n_pending;            /* requests waiting for a slot */
+    size_t n_running;            /* requests in slots */
+    uint64_t n_steps;            /* batched decode steps */
+    uint64_t ns_steps;           /* their time */
+    uint64_t n_tokens_prompt;    /* prompt tokens received */
+    uint64_t n_tokens_decoded;   /* prompt tokens decoded (received minus cached) */
+    uint64_t n_tokens_generated; /* tokens sampled */
+    uint64_t n_cache_hits;       /* requests that reused a cached prefix */
+    uint64_t step_hist[12];      /* steps by duration: <= 1, 2, 5, 10, 20, 50, 100, 200, 500,
+                                    1000, 2000 ms, and more */
+} gen_queue_stats;
+
+/** Upper bounds of gen_queue_stats.step_hist's buckets in ms (the last is +Inf). */
+extern const double gen_queue_step_buckets_ms[12];
+
+/**
+ * Creates a queue over model (borrowed; must outlive it) with its own context and worker
+ * thread. Codes: CORE_EINVAL, CORE_ENOMEM, CORE_ERROR (thread), those of gen_ctx_new.
+ */
+int gen_queue_new(gen_queue **out, const gen_model *model, const gen_queue_options *opts,
+                  core_err *err);
+/** Cancels what runs and waits (done events are sent), stops the worker, frees. NULL is fine. */
+void gen_queue_free(gen_queue *queue);
+
+/**
+ * Queues a request and sets *id. Events go to req->on_event on the worker thread, the last
+ * with done set; after it the queue never uses payload again. Codes: CORE_EINVAL (empty
+ * prompt, bad token id: named), CORE_ELIMIT (the prompt does not fit n_ctx; the queue is full:
+ * the message says which, and *id is 0), CORE_ECANCELED (the queue is stopping), CORE_ENOMEM.
+ * On failure no event is sent and the constraint's free has been called.
+ */
+int gen_queue_submit(gen_queue *queue, uint64_t *id, const gen_queue_request *req, core_err *err);
+/**
+ * Asks request id to stop: it ends within one step with GEN_FINISH_CANCELED and its slot is
+ * free again. Unknown or finished ids are ignored.
+ */
+void gen_queue_cancel(gen_queue *queue, uint64_t id);
+/** Stops admitting requests (submit then fails with CORE_ECANCELED); running ones go on. */
+void gen_queue_close(gen_queue *queue);
+/** Current statistics. */
+gen_queue_stats gen_queue_stats_get(gen_queue *queue);
+/** The queue's options (as filled in by gen_queue_new). */
+gen_queue_options gen_queue_options_get(const gen_queue *queue);
+
 #endif /* KILN_GEN_H */

@@ -13,5 +13,6 @@ TCase *tcase_model(void);
 TCase *tcase_golden(void);
 
 TCase *tcase_forward(void);
+TCase *tcase_sched(void);
 
 #endif

@@ -1,0 +1,591 @@
+/*
+ * Generation endpoints: OpenAI's /v1/completions and /v1/chat/completions, llama.cpp's
+ * /completion and /infill, and the tokenizer endpoints. A request becomes one job of the
+ * request queue per choice (prompts x n); the queue's worker reports tokens to on_event, which
+ * appends them to the request's stream (SSE chunks when streaming, else the text) and, when the
+ * last choice ends, writes the closing chunks or the whole JSON answer and wakes the connection.
+ *
+ * Answer shapes follow OpenAI's API reference (text_completion, chat.completion and their
+ * .chunk forms, usage, logprobs) and llama.cpp's server README (content, stop, stop_type,
+ * tokens_predicted, tokens_evaluated, tokens_cached).
+ */
+#include "http/http_int.h"
+
+#include <cjson/cJSON.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+static bool is_openai(http_route r)
+{
+    return r == HTTP_ROUTE_COMPLETIONS || r == HTTP_ROUTE_CHAT;
+}
+
+static const char *finish_reason(gen_finish f)
+{
+    return f == GEN_FINISH_LENGTH ? "length" : "stop";
+}
+
+static const char *stop_type(gen_finish f, bool has_stops)
+{
+    if (f == GEN_FINISH_LENGTH) {
+        return "limit";
+    }
+    return has_stops ? "word" : "eos";
+}
+
+/* {"tokens":[...],"token_logprobs":[...]} (completions) or {"content":[{token,logprob}]}
+ * (chat) for tokens [from, to) of c. */
+static cJSON *logprobs_json(const http_stream *st, const http_choice *c, size_t from, size_t to)
+{
+    const int32_t *ids = (const int32_t *)(const void *)c->tokens.ptr;
+    const float *lps = (const float *)(const void *)c->logprobs.ptr;
+    const gen_model *model = st->server->model;
+    cJSON *root = cJSON_CreateObject();
+    if (st->route == HTTP_ROUTE_CHAT) {
+        cJSON *content = cJSON_AddArrayToObject(root, "content");
+        for (size_t i = from; i < to; i++) {
+            core_str piece = gen_model_token_piece(model, ids[i], false);
+            char *t = http__utf8_clean(piece);
+            cJSON *e = cJSON_CreateObject();
+            cJSON_AddStringToObject(e, "token", t ? t : "");
+            cJSON_AddNumberToObject(e, "logprob", (double)lps[i]);
+            cJSON_AddArrayToObject(e, "top_logprobs");
+            cJSON_AddItemToArray(content, e);
+            core_free(t);
+        }
+    } else {
+        cJSON *toks = cJSON_AddArrayToObject(root, "tokens");
+        cJSON *lp = cJSON_AddArrayToObject(root, "token_logprobs");
+        for (size_t i = from; i < to; i++) {
+            core_str piece = gen_model_token_piece(model, ids[i], false);
+            char *t = http__utf8_clean(piece);
+            cJSON_AddItemToArray(toks, cJSON_CreateString(t ? t : ""));
+            cJSON_AddItemToArray(lp, cJSON_CreateNumber((double)lps[i]));
+            core_free(t);
+        }
+        cJSON_AddNullToObject(root, "top_logprobs");
+    }
+    return root;
+}
+
+static size_t n_logprobs(const http_choice *c)
+{
+    return c->tokens.len / sizeof(int32_t);
+}
+
+static void add_usage(cJSON *obj, const http_stream *st)
+{
+    size_t n_gen = 0;
+    size_t n_cached = 0;
+    for (size_t i = 0; i < st->n_choices; i++) {
+        n_gen += st->choices[i].n_generated;
+        n_cached += st->choices[i].n_cached;
+    }
+    cJSON *u = cJSON_AddObjectToObject(obj, "usage");
+    cJSON_AddNumberToObject(u, "prompt_tokens", (double)st->n_prompt_total);
+    cJSON_AddNumberToObject(u, "completion_tokens", (double)n_gen);
+    cJSON_AddNumberToObject(u, "total_tokens", (double)(st->n_prompt_total + n_gen));
+    cJSON *d = cJSON_AddObjectToObject(u, "prompt_tokens_details");
+    cJSON_AddNumberToObject(d, "cached_tokens", (double)n_cached);
+}
+
+static cJSON *envelope(const http_stream *st, bool chunk)
+{
+    cJSON *root = cJSON_CreateObject();
+    cJSON_AddStringToObject(root, "id", st->id);
+    const bool chat = st->route == HTTP_ROUTE_CHAT;
+    cJSON_AddStringToObject(root, "object",
+                            chat ? (chunk ? "chat.completion.chunk" : "chat.completion")
+                                 : "text_completion");
+    cJSON_AddNumberToObject(root, "created", (double)st->created);
+    cJSON_AddStringToObject(root, "model", st->server->model_name);
+    return root;
+}
+
+static void append_event(http_stream *st, cJSON *root)
+{
+    char *text = root ? cJSON_PrintUnformatted(root) : NULL;
+    if (text) {
+        (void)http_sse_event(&st->out, NULL, core_str_c(text), NULL);
+    }
+    cJSON_free(text);
+    cJSON_Delete(root);
+}
+
+/* One streamed piece of choice c: text, the logprobs of the tokens not sent yet (whose text
+ * may have been held back) and, when done, its finish. st->mu held. */
+static void stream_piece(http_stream *st, http_choice *c, core_str text, bool done)
+{
+    const size_t lp_from = c->n_lp_sent;
+    c->n_lp_sent = n_logprobs(c);
+    char *t = http__utf8_clean(text);
+    if (!t) {
+        return;
+    }
+    if (is_openai(st->route)) {
+        cJSON *root = envelope(st, true);
+        cJSON *choices = cJSON_AddArrayToObject(root, "choices");
+        cJSON *ch = cJSON_CreateObject();
+        cJSON_AddNumberToObject(ch, "index", (double)c->index);
+        if (st->route == HTTP_ROUTE_CHAT) {
+            cJSON *delta = cJSON_AddObjectToObject(ch, "delta");
+            if (!c->sent_role) {
+                cJSON_AddStringToObject(delta, "role", "assistant");
+                c->sent_role = true;
+            }
+            if (text.len > 0 || !done) {
+                cJSON_AddStringToObject(delta, "content", t);
+            }
+        } else {
+            cJSON_AddStringToObject(ch, "text", t);
+        }
+        if (st->params.logprobs && n_logprobs(c) > lp_from) {
+            cJSON_AddItemToObject(ch, "logprobs", logprobs_json(st, c, lp_from, n_logprobs(c)));
+        } else {
+            cJSON_AddNullToObject(ch, "logprobs");
+        }
+        if (done) {
+            cJSON_AddStringToObject(ch, "finish_reason", finish_reason(c->finish));
+        } else {
+            cJSON_AddNullToObject(ch, "finish_reason");
+        }
+        cJSON_AddItemToArray(choices, ch);
+        append_event(st, root);
+    } else {
+        cJSON *root = cJSON_CreateObject();
+        cJSON_AddStringToObject(root, "content", t);
+        cJSON_AddNumberToObject(root, "index", (double)c->index);
+        cJSON_AddBoolToObject(root, "stop", done);
+        if (done) {
+            cJSON_AddStringToObject(root, "stop_type",
+                                    stop_type(c->finish, st->params.n_stops > 0));
+            cJSON_AddStringToObject(root, "model", st->server->model_name);
+            cJSON_AddNumberToObject(root, "tokens_predicted", (double)c->n_generated);
+            cJSON_AddNumberToObject(root, "tokens_evaluated", (double)c->n_prompt);
+            cJSON_AddNumberToObject(root, "tokens_cached", (double)c->n_cached);
+        }
+        append_event(st, root);
+    }
+    core_free(t);
+}
+
+/* The closing events of a stream. st->mu held. */
+static void stream_close(http_stream *st)
+{
+    if (st->err.code) {
+        core_buf e = {0};
+        if (http_error_json(&e, 500, st->err.msg, NULL, NULL) == 0) {
+            (void)http_sse_event(&st->out, NULL, (core_str){e.ptr, e.len}, NULL);
+        }
+        core_buf_dispose(&e);
+    }
+    if (is_openai(st->route)) {
+        if (st->params.include_usage) {
+            cJSON *root = envelope(st, true);
+            cJSON_AddArrayToObject(root, "choices");
+            add_usage(root, st);
+            append_event(st, root);
+        }
+        (void)http_sse_event(&st->out, NULL, core_str_c("[DONE]"), NULL);
+    }
+}
+
+/* The whole answer of a finished request into st->out. st->mu held. */
+static int answer(http_stream *st, core_err *err)
+{
+    if (st->err.code) {
+        st->status = 500;
+        return http_error_json(&st->out, 500, st->err.msg, NULL, err);
+    }
+    if (st->canceled) {
+        st->status = 503;
+        return http_error_json(&st->out, 503, "the request was canceled", NULL, err);
+    }
+    cJSON *root = NULL;
+    if (is_openai(st->route)) {
+        root = envelope(st, false);
+        cJSON *choices = cJSON_AddArrayToObject(root, "choices");
+        for (size_t i = 0; i < st->n_choices; i++) {
+            http_choice *c = &st->choices[i];
+            core_buf full = {0};
+            if (st->params.echo && st->echo_text) {
+                (void)core_buf_append(&full, st->echo_text, strlen(st->echo_text));
+            }
+            (void)core_buf_append(&full, c->text.ptr ? c->text.ptr : "", c->text.len);
+            char *clean = http__utf8_clean((core_str){full.ptr, full.len});
+            core_buf_dispose(&full);
+            cJSON *ch = cJSON_CreateObject();
+            cJSON_AddNumberToObject(ch, "index", (double)c->index);
+            if (st->route == HTTP_ROUTE_CHAT) {
+                cJSON *m = cJSON_AddObjectToObject(ch, "message");
+                cJSON_AddStringToObject(m, "role", "assistant");
+                cJSON_AddStringToObject(m, "content", clean ? clean : "");
+            } else {
+                cJSON_AddStringToObject(ch, "text", clean ? clean : "");
+            }
+            core_free(clean);
+            if (st->params.logprobs) {
+                cJSON_AddItemToObject(ch, "logprobs", logprobs_json(st, c, 0, n_logprobs(c)));
+            } else {
+                cJSON_AddNullToObject(ch, "logprobs");
+            }
+            cJSON_AddStringToObject(ch, "finish_reason", finish_reason(c->finish));
+            cJSON_AddItemToArray(choices, ch);
+        }
+        add_usage(root, st);
+    } else {
+        /* llama.cpp: one object for one choice, an array for several. */
+        cJSON *arr = st->n_choices > 1 ? cJSON_CreateArray() : NULL;
+        for (size_t i = 0; i < st->n_choices; i++) {
+            http_choice *c = &st->choices[i];
+            cJSON *o = cJSON_CreateObject();
+            char *t = http__utf8_clean((core_str){c->text.ptr, c->text.len});
+            cJSON_AddStringToObject(o, "content", t ? t : "");
+            core_free(t);
+            cJSON_AddNumberToObject(o, "index", (double)c->index);
+            cJSON_AddBoolToObject(o, "stop", true);
+            cJSON_AddStringToObject(o, "stop_type", stop_type(c->finish, st->params.n_stops > 0));
+            cJSON_AddStringToObject(o, "model", st->server->model_name);
+            cJSON_AddNumberToObject(o, "tokens_predicted", (double)c->n_generated);
+            cJSON_AddNumberToObject(o, "tokens_evaluated", (double)c->n_prompt);
+            cJSON_AddNumberToObject(o, "tokens_cached", (double)c->n_cached);
+            if (arr) {
+                cJSON_AddItemToArray(arr, o);
+            } else {
+                root = o;
+            }
+        }
+        if (arr) {
+            root = arr;
+        }
+    }
+    char *text = root ? cJSON_PrintUnformatted(root) : NULL;
+    int rc = text ? core_buf_append(&st->out, text, strlen(text)) : CORE_ENOMEM;
+    cJSON_free(text);
+    cJSON_Delete(root);
+    st->status = 200;
+    return rc < 0 ? core_err_set(err, CORE_ENOMEM, "answer: out of memory") : 0;
+}
+
+/* The queue's worker reports on one choice. */
+static void on_event(void *payload, const gen_queue_event *ev)
+{
+    http_choice *c = payload;
+    http_stream *st = c->stream;
+    pthread_mutex_lock(&st->mu);
+    if (ev->token >= 0 && st->params.logprobs) {
+        (void)core_buf_append(&c->tokens, &ev->token, sizeof(int32_t));
+        (void)core_buf_append(&c->logprobs, &ev->logprob, sizeof(float));
+    }
+    c->n_prompt = ev->n_prompt;
+    c->n_cached = ev->n_cached;
+    c->n_generated = ev->n_generated;
+    if (ev->done) {
+        c->done = true;
+        c->finish = ev->finish;
+        st->n_done++;
+        if (ev->finish == GEN_FINISH_ERROR && !st->err.code && ev->err) {
+            st->err = *ev->err;
+        }
+    }
+    if (st->streaming) {
+        if (ev->text.len > 0 || ev->done) {
+            stream_piece(st, c, ev->text, ev->done);
+        }
+    } else if (ev->text.len > 0) {
+        (void)core_buf_append(&c->text, ev->text.ptr, ev->text.len);
+    }
+    if (ev->done && st->n_done == st->n_choices) {
+        if (st->streaming) {
+            stream_close(st);
+        } else {
+            (void)answer(st, NULL);
+        }
+        st->finished = true;
+    }
+    if (st->streaming || st->finished) {
+        http__stream_wake(st);
+    }
+    pthread_mutex_unlock(&st->mu);
+    if (ev->done) {
+        http__stream_release(st);
+    }
+}
+
+/* The chat prompt: system messages joined, earlier turns folded into the user's text. */
+static int chat_prompt(core_buf *out, const http_stream *st, core_err *err)
+{
+    const http_params *p = &st->params;
+    core_buf system = {0};
+    core_buf user = {0};
+    size_t last_user = p->n_messages;
+    for (size_t i = 0; i < p->n_messages; i++) {
+        if (strcmp(p->messages[i].role, "user") == 0) {
+            last_user = i;
+        }
+    }
+    int rc = 0;
+    for (size_t i = 0; i < p->n_messages && rc == 0; i++) {
+        const http_message *m = &p->messages[i];
+        if (strcmp(m->role, "system") == 0 || strcmp(m->role, "developer") == 0) {
+            rc = core_buf_appendf(&system, "%s%s", system.len ? "\n\n" : "", m->content);
+        } else if (i == last_user) {
+            rc = core_buf_appendf(&user, "%s", m->content);
+        } else {
+            rc = core_buf_appendf(&user, "%s: %s\n\n", m->role, m->content);
+        }
+    }
+    if (rc < 0) {
+        rc = core_err_set(err, CORE_ENOMEM, "chat: out of memory");
+    } else {
+        rc = gen_model_chat_apply(st->server->model, (core_str){system.ptr, system.len},
+                                  (core_str){user.ptr, user.len}, out, err);
+    }
+    core_buf_dispose(&system);
+    core_buf_dispose(&user);
+    return rc;
+}
+
+/* Submits one job for choice c with prompt tokens. */
+static int submit_choice(http_stream *st, http_choice *c, const int32_t *tokens, size_t n_tokens,
+                         core_str code_prefix, size_t seed_offset, core_err *err)
+{
+    http_server *srv = st->server;
+    const http_params *p = &st->params;
+    gen_queue_request r;
+    memset(&r, 0, sizeof(r));
+    r.prompt = tokens;
+    r.n_prompt = n_tokens;
+    r.sampler = gen_sampler_options_default();
+    r.sampler.temp = p->temperature;
+    r.sampler.top_p = p->top_p;
+    r.sampler.top_k = p->top_k;
+    r.sampler.min_p = p->min_p;
+    r.sampler.repeat_penalty = p->repeat_penalty;
+    r.sampler.seed =
+        (p->has_seed ? p->seed : core_time_ns() ^ (uint64_t)(uintptr_t)c) + seed_offset;
+    r.n_tokens_max = p->n_tokens_max;
+    core_str stops[16];
+    for (size_t i = 0; i < p->n_stops && i < 16; i++) {
+        stops[i] = core_str_c(p->stops[i]);
+    }
+    r.stops = stops;
+    r.n_stops = p->n_stops < 16 ? p->n_stops : 16;
+    r.on_event = on_event;
+    r.payload = c;
+    if (p->grammar) {
+        const gram_lang *lang = srv->langs[strcmp(p->grammar, "c") == 0 ? 1 : 0];
+        if (!lang) {
+            st->params.bad_param = "grammar";
+            return core_err_set(err, CORE_EINVAL, "'grammar': %s is not compiled in", p->grammar);
+        }
+        int rc = http__grammar_constraint(&r.constraint, lang, &srv->vocab, code_prefix,
+                                          core_str_c(p->suffix), err);
+        if (rc < 0) {
+            if (rc == CORE_EINVAL) {
+                st->params.bad_param = "prompt";
+            }
+            return rc;
+        }
+    }
+    pthread_mutex_lock(&st->mu);
+    st->n_refs++;
+    pthread_mutex_unlock(&st->mu);
+    uint64_t id = 0;
+    int rc = gen_queue_submit(srv->queue, &id, &r, err);
+    pthread_mutex_lock(&st->mu);
+    if (rc < 0) {
+        st->n_refs--;
+    } else {
+        c->id = id;
+    }
+    pthread_mutex_unlock(&st->mu);
+    return rc;
+}
+
+int http__generate_start(http_stream *st, core_str body, int *status, core_err *err)
+{
+    http_server *srv = st->server;
+    http_endpoint ep = st->route == HTTP_ROUTE_CHAT         ? HTTP_ENDPOINT_CHAT
+                       : st->route == HTTP_ROUTE_COMPLETION ? HTTP_ENDPOINT_COMPLETION
+                       : st->route == HTTP_ROUTE_INFILL     ? HTTP_ENDPOINT_INFILL
+                                                            : HTTP_ENDPOINT_COMPLETIONS;
+    *status = 400;
+    int rc = http_params_parse(&st->params, st->arena, ep, body, &srv->opts.limits, err);
+    if (rc < 0) {
+        *status = rc == CORE_ENOMEM ? 500 : 400;
+        return rc;
+    }
+    http_params *p = &st->params;
+    snprintf(st->id, sizeof(st->id), "%s-%llu", st->route == HTTP_ROUTE_CHAT ? "chatcmpl" : "cmpl",
+             (unsigned long long)atomic_fetch_add(&srv->n_requests, 1));
+    st->created = (long)time(NULL);
+    /* The prompts' tokens and code. */
+    const size_t n_prompts = st->route == HTTP_ROUTE_CHAT ? 1 : (p->n_prompts ? p->n_prompts : 1);
+    const size_t n_choices = n_prompts * p->n_choices;
+    if (n_choices > srv->opts.limits.n_choices_max * 2) {
+        p->bad_param = "n";
+        return core_err_set(err, CORE_EINVAL, "'n': %zu choices in all, at most %zu", n_choices,
+                            srv->opts.limits.n_choices_max * 2);
+    }
+    st->choices = core_arena_alloc(st->arena, n_choices * sizeof(http_choice));
+    if (!st->choices) {
+        *status = 500;
+        return core_err_set(err, CORE_ENOMEM, "request: out of memory");
+    }
+    memset(st->choices, 0, n_choices * sizeof(http_choice));
+    st->streaming = p->stream;
+    for (size_t k = 0; k < n_prompts; k++) {
+        core_buf text = {0};
+        int32_t *tokens = NULL;
+        size_t n_tokens = 0;
+        bool owned = false;
+        if (st->route == HTTP_ROUTE_CHAT) {
+            rc = chat_prompt(&text, st, err);
+        } else if (st->route == HTTP_ROUTE_INFILL) {
+            rc = core_buf_appendf(&text, "%s%s", p->prefix ? p->prefix : "",
+                                  p->n_prompts && p->prompts[0].text ? p->prompts[0].text : "");
+            rc = rc < 0 ? core_err_set(err, CORE_ENOMEM, "request: out of memory") : 0;
+        } else if (p->prompts[k].text) {
+            rc = core_buf_appendf(&text, "%s", p->prompts[k].text);
+            rc = rc < 0 ? core_err_set(err, CORE_ENOMEM, "request: out of memory") : 0;
+        } else {
+            tokens = (int32_t *)p->prompts[k].tokens;
+            n_tokens = p->prompts[k].n_tokens;
+            rc = gen_model_detokenize(srv->model, tokens, n_tokens, false, &text, err);
+            if (rc == CORE_EINVAL) {
+                p->bad_param = "prompt";
+            }
+        }
+        if (rc == 0 && !tokens) {
+            const bool chat = st->route == HTTP_ROUTE_CHAT;
+            rc = gen_model_tokenize(srv->model, (core_str){text.ptr ? text.ptr : "", text.len},
+                                    !chat, true, &tokens, &n_tokens, err);
+            owned = rc == 0;
+        }
+        if (rc == 0 && n_tokens == 0) {
+            p->bad_param = "prompt";
+            rc = core_err_set(err, CORE_EINVAL, "'prompt': is empty");
+        }
+        if (rc == 0 && k == 0 && p->echo && text.ptr) {
+            st->echo_text = core_arena_strndup(st->arena, text.ptr, text.len);
+        }
+        const core_str code = st->route == HTTP_ROUTE_CHAT
+                                  ? (core_str){"", 0}
+                                  : (core_str){text.ptr ? text.ptr : "", text.len};
+        for (size_t j = 0; rc == 0 && j < p->n_choices; j++) {
+            http_choice *c = &st->choices[k * p->n_choices + j];
+            c->stream = st;
+            c->index = k * p->n_choices + j;
+            c->n_prompt = n_tokens;
+            pthread_mutex_lock(&st->mu);
+            st->n_choices++;
+            pthread_mutex_unlock(&st->mu);
+            rc = submit_choice(st, c, tokens, n_tokens, code, j, err);
+            if (rc < 0) {
+                pthread_mutex_lock(&st->mu);
+                st->n_choices--;
+                pthread_mutex_unlock(&st->mu);
+            }
+        }
+        st->n_prompt_total += n_tokens;
+        if (owned) {
+            core_free(tokens);
+        }
+        core_buf_dispose(&text);
+        if (rc < 0) {
+            break;
+        }
+    }
+    if (rc < 0) {
+        /* Jobs already queued are canceled; their events still come and release the stream. */
+        pthread_mutex_lock(&st->mu);
+        for (size_t i = 0; i < st->n_choices; i++) {
+            gen_queue_cancel(srv->queue, st->choices[i].id);
+        }
+        st->canceled = true;
+        st->streaming = false;
+        pthread_mutex_unlock(&st->mu);
+        *status = rc == CORE_ELIMIT      ? 429
+                  : rc == CORE_ECANCELED ? 503
+                  : rc == CORE_ENOMEM    ? 500
+                                         : 400;
+        return rc;
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* /tokenize and /detokenize                                                                  */
+/* ------------------------------------------------------------------------------------------ */
+
+int http__tokens(http_server *srv, http_route route, core_str body, core_buf *out, int *status,
+                 const char **param, core_err *err)
+{
+    core_arena *arena = NULL;
+    int rc = core_arena_new(&arena, 4096, err);
+    if (rc < 0) {
+        *status = 500;
+        return rc;
+    }
+    http_params p;
+    rc = http_params_parse(
+        &p, arena, route == HTTP_ROUTE_TOKENIZE ? HTTP_ENDPOINT_TOKENIZE : HTTP_ENDPOINT_DETOKENIZE,
+        body, &srv->opts.limits, err);
+    *param = NULL;
+    cJSON *root = NULL;
+    int32_t *tokens = NULL;
+    size_t n_tokens = 0;
+    core_buf text = {0};
+    if (rc < 0) {
+        *param = p.bad_param ? (p.bad_param[0] == 'c' ? "content" : "tokens") : NULL;
+        *status = rc == CORE_ENOMEM ? 500 : 400;
+        goto done;
+    }
+    root = cJSON_CreateObject();
+    if (route == HTTP_ROUTE_TOKENIZE) {
+        rc = gen_model_tokenize(srv->model, core_str_c(p.prompts[0].text), p.add_special,
+                                p.parse_special, &tokens, &n_tokens, err);
+        if (rc < 0) {
+            *status = 500;
+            goto done;
+        }
+        cJSON *arr = cJSON_AddArrayToObject(root, "tokens");
+        for (size_t i = 0; i < n_tokens; i++) {
+            if (p.with_pieces) {
+                core_str piece = gen_model_token_piece(srv->model, tokens[i], true);
+                char *t = http__utf8_clean(piece);
+                cJSON *e = cJSON_CreateObject();
+                cJSON_AddNumberToObject(e, "id", tokens[i]);
+                cJSON_AddStringToObject(e, "piece", t ? t : "");
+                core_free(t);
+                cJSON_AddItemToArray(arr, e);
+            } else {
+                cJSON_AddItemToArray(arr, cJSON_CreateNumber(tokens[i]));
+            }
+        }
+    } else {
+        rc = gen_model_detokenize(srv->model, p.tokens, p.n_tokens, false, &text, err);
+        if (rc < 0) {
+            *param = "tokens";
+            *status = rc == CORE_EINVAL ? 400 : 500;
+            goto done;
+        }
+        cJSON_AddStringToObject(root, "content", text.ptr ? text.ptr : "");
+    }
+    char *s = cJSON_PrintUnformatted(root);
+    rc = s ? core_buf_append(out, s, strlen(s)) : CORE_ENOMEM;
+    cJSON_free(s);
+    if (rc < 0) {
+        *status = 500;
+        rc = core_err_set(err, CORE_ENOMEM, "answer: out of memory");
+    }
+done:
+    cJSON_Delete(root);
+    core_free(tokens);
+    core_buf_dispose(&text);
+    core_arena_free(arena);
+    return rc;
+}

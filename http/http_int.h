@@ -1,0 +1,157 @@
+/*
+ * http's private declarations: the server state shared by server.c (the daemon, routing,
+ * simple endpoints), generate.c (completions and chat through the request queue), solve.c
+ * (the pipeline on its own worker) and grammar.c (the per-request grammar constraint).
+ */
+#ifndef KILN_HTTP_INT_H
+#define KILN_HTTP_INT_H
+
+#include "http/http.h"
+
+#include <microhttpd.h>
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "grammar/gram.h"
+#include "solve/solve.h"
+
+/* Routes, also the rows of the request counters. */
+typedef enum http_route {
+    HTTP_ROUTE_HEALTH = 0,
+    HTTP_ROUTE_MODELS,
+    HTTP_ROUTE_PROPS,
+    HTTP_ROUTE_METRICS,
+    HTTP_ROUTE_COMPLETIONS,
+    HTTP_ROUTE_CHAT,
+    HTTP_ROUTE_COMPLETION,
+    HTTP_ROUTE_INFILL,
+    HTTP_ROUTE_TOKENIZE,
+    HTTP_ROUTE_DETOKENIZE,
+    HTTP_ROUTE_SOLVE,
+    HTTP_ROUTE_OTHER,
+    HTTP_ROUTE_COUNT,
+} http_route;
+
+typedef struct http_stream http_stream;
+
+/* One generated choice of a request (a job of the queue). */
+typedef struct http_choice {
+    http_stream *stream; /* back pointer */
+    size_t index;
+    uint64_t id;       /* the queue's job id, 0 before submit */
+    bool done;         /* its done event came (guarded by stream->mu) */
+    core_buf text;     /* non-streaming: the text so far */
+    core_buf tokens;   /* logprobs: int32 token ids */
+    core_buf logprobs; /* logprobs: floats */
+    size_t n_lp_sent;  /* streaming: logprobs sent so far */
+    gen_finish finish;
+    size_t n_prompt;
+    size_t n_cached;
+    size_t n_generated;
+    bool sent_role; /* chat streaming: the first delta carried the role */
+} http_choice;
+
+/*
+ * What a request's answer is made of, shared by the HTTP thread that serves the connection and
+ * the worker that produces it (the queue's worker or the solve worker). Reference-counted: the
+ * connection holds one reference until MHD reports the request complete, each unfinished job
+ * one; the last release frees it. mu guards every field after it.
+ */
+struct http_stream {
+    struct http_server *server;
+    http_route route;
+    pthread_mutex_t mu;
+    int n_refs;
+    struct MHD_Connection *conn; /* NULL once the request is complete */
+    int fd;                      /* the connection's socket, for hang-up checks */
+    bool suspended;              /* the connection is suspended, waiting for us */
+    bool streaming;              /* SSE: out is sent as it grows */
+    bool finished;               /* every job ended; out (or body) is complete */
+    bool canceled;               /* the client went away or the server stops */
+    core_buf out;                /* bytes for the client: SSE or the whole JSON body */
+    size_t n_out_sent;
+    uint64_t ns_last_out; /* when out last grew (keep-alive pings) */
+    int status;           /* status of a non-streaming answer */
+    /* Generation: */
+    http_params params; /* arena-owned strings */
+    core_arena *arena;
+    http_choice *choices; /* (n_choices) */
+    size_t n_choices;
+    size_t n_done;
+    char id[48];
+    long created;
+    size_t n_prompt_total;
+    char *echo_text; /* arena */
+    core_err err;    /* the first job error */
+    /* Solve: */
+    atomic_bool solve_cancel; /* set by the HTTP side, polled by solve_run */
+    struct http_stream *next; /* the server's list of live streams (server->mu) */
+};
+
+struct http_server {
+    http_server_options opts;
+    char *api_key; /* owned copy, NULL when none */
+    char model_name[256];
+    struct MHD_Daemon *daemon;
+    uint16_t port;
+    const gen_model *model; /* borrowed, NULL until ready */
+    gen_queue *queue;       /* owned */
+    sbx_pool *sandbox;      /* borrowed, may be NULL */
+    gram_lang *langs[2];    /* python, c; NULL when not compiled in */
+    core_str *pieces;       /* (n_vocab) for the grammar vocabulary, owned */
+    bool *is_eog;           /* (n_vocab), owned */
+    gram_vocab vocab;
+    atomic_bool ready;               /* the model is loaded (read by HTTP threads) */
+    atomic_bool stopping;            /* new requests get 503 */
+    atomic_uint_fast64_t n_requests; /* ids of requests */
+
+    pthread_mutex_t mu; /* guards the counters, streams and the solve mailbox below */
+    uint64_t requests[HTTP_ROUTE_COUNT][6];
+    uint64_t sandbox_runs[4];
+    http_stream *streams; /* live streams */
+    size_t n_streams;
+
+    pthread_t ticker; /* hang-up checks and keep-alive pings */
+    bool ticker_started;
+    pthread_cond_t ticker_cv;
+
+    /* The solve worker: one task at a time. */
+    pthread_t solver;
+    bool solver_started;
+    pthread_cond_t solve_cv;
+    http_stream *solve_next; /* the task handed to the worker, NULL when none */
+    bool solve_busy;
+    solve_engine *engine; /* created on first use by the worker */
+};
+
+/* params.c: the offset of the first byte of s that is not UTF-8 (overlongs, surrogates and
+ * code points past U+10FFFF included), or len. */
+size_t http__utf8_check(const unsigned char *s, size_t len);
+/* A NUL-terminated copy of text with each byte that is not UTF-8 replaced by U+FFFD (JSON
+ * strings must be UTF-8). Free with core_free; NULL when out of memory. */
+char *http__utf8_clean(core_str text);
+
+/* server.c */
+void http__stream_release(http_stream *st);
+/* Wakes the connection of st (st->mu held): resumes it when suspended. */
+void http__stream_wake(http_stream *st);
+int http__stream_new(http_stream **out, http_server *srv, http_route route, core_err *err);
+
+/* generate.c: starts a generation request; on success the stream is shared with the queue. */
+int http__generate_start(http_stream *st, core_str body, int *status, core_err *err);
+/* /tokenize and /detokenize: the JSON answer in out. */
+int http__tokens(http_server *srv, http_route route, core_str body, core_buf *out, int *status,
+                 const char **param, core_err *err);
+
+/* solve.c */
+int http__solve_start(http_stream *st, core_str body, int *status, const char **param,
+                      core_err *err);
+void *http__solver_main(void *arg);
+
+/* grammar.c: a grammar constraint for the queue, fed prefix first (the code before the
+ * cursor). CORE_EINVAL when prefix is not a viable start of a program. */
+int http__grammar_constraint(gen_queue_constraint *out, const gram_lang *lang,
+                             const gram_vocab *vocab, core_str prefix, core_str suffix,
+                             core_err *err);
+
+#endif /* KILN_HTTP_INT_H */

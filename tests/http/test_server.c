@@ -1,0 +1,247 @@
+/*
+ * Tests of http/server.c and http/generate.c on a loopback port with the default model: /health
+ * before and after the model is ready, the API key, 404/405/413 and 400 answers, a completion
+ * whole and streamed (SSE framing, [DONE], usage), a client that hangs up mid-stream has its
+ * sequence canceled, and a stop with a request running answers it and ends.
+ */
+#include "tests/http/tests.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/core.h"
+#include "gen/gen.h"
+#include "http/http.h"
+
+#define SERVER_MODEL KILN_MODELS "/SmolLM2-135M-Instruct.Q4_1.gguf"
+
+static int connect_to(uint16_t port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    ck_assert_int_ge(fd, 0);
+    struct sockaddr_in a;
+    memset(&a, 0, sizeof(a));
+    a.sin_family = AF_INET;
+    a.sin_port = htons(port);
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ck_assert_int_eq(connect(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+    return fd;
+}
+
+static void send_request(int fd, const char *method, const char *path, const char *headers,
+                         const char *body)
+{
+    char head[1024];
+    int n = snprintf(head, sizeof(head),
+                     "%s %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n%sContent-Length: %zu\r\n"
+                     "\r\n",
+                     method, path, headers ? headers : "", body ? strlen(body) : 0);
+    ck_assert_int_eq(send(fd, head, (size_t)n, MSG_NOSIGNAL), n);
+    if (body && body[0]) {
+        ck_assert_int_eq(send(fd, body, strlen(body), MSG_NOSIGNAL), (ssize_t)strlen(body));
+    }
+}
+
+/* The whole answer (until the server closes), status in *status. */
+static void request(core_buf *out, int *status, uint16_t port, const char *method, const char *path,
+                    const char *headers, const char *body)
+{
+    int fd = connect_to(port);
+    send_request(fd, method, path, headers, body);
+    out->len = 0;
+    char buf[4096];
+    ssize_t n;
+    while ((n = recv(fd, buf, sizeof(buf), 0)) > 0) {
+        ck_assert_int_eq(core_buf_append(out, buf, (size_t)n), 0);
+    }
+    close(fd);
+    ck_assert_ptr_nonnull(out->ptr);
+    ck_assert_int_eq(sscanf(out->ptr, "HTTP/1.1 %d", status), 1);
+}
+
+static gen_model *model;
+static http_server *server;
+
+static void start(const char *api_key)
+{
+    core_err err = {0};
+    http_server_options o = http_server_options_default();
+    o.port = 0;
+    o.n_parallel = 2;
+    o.n_ctx = 256;
+    o.n_compute = 1;
+    o.body_max = 4096;
+    o.api_key = api_key;
+    ck_assert_msg(http_server_new(&server, &o, &err) == 0, "%s", err.msg);
+}
+
+static void make_ready(void)
+{
+    core_err err = {0};
+    ck_assert_msg(gen_model_load(&model, SERVER_MODEL, NULL, &err) == 0, "%s", err.msg);
+    ck_assert_msg(http_server_ready(server, model, NULL, &err) == 0, "%s", err.msg);
+}
+
+static void stop(void)
+{
+    http_server_free(server);
+    server = NULL;
+    gen_model_free(model);
+    model = NULL;
+}
+
+START_TEST(server__health_key_and_errors)
+{
+    start("sekrit");
+    const uint16_t port = http_server_port(server);
+    ck_assert_uint_gt(port, 0);
+    core_buf b = {0};
+    int status = 0;
+    request(&b, &status, port, "GET", "/health", NULL, NULL);
+    ck_assert_int_eq(status, 503);
+    ck_assert_ptr_nonnull(strstr(b.ptr, "Retry-After: 1"));
+    ck_assert_ptr_nonnull(strstr(b.ptr, "Loading model"));
+    make_ready();
+    request(&b, &status, port, "GET", "/health", NULL, NULL);
+    ck_assert_int_eq(status, 200);
+    request(&b, &status, port, "GET", "/v1/models", NULL, NULL);
+    ck_assert_int_eq(status, 401);
+    ck_assert_ptr_nonnull(strstr(b.ptr, "authentication_error"));
+    request(&b, &status, port, "GET", "/v1/models", "Authorization: Bearer sekriT\r\n", NULL);
+    ck_assert_int_eq(status, 401);
+    request(&b, &status, port, "GET", "/v1/models", "Authorization: Bearer sekrit2\r\n", NULL);
+    ck_assert_int_eq(status, 401);
+    const char *key = "Authorization: Bearer sekrit\r\n";
+    request(&b, &status, port, "GET", "/v1/models", key, NULL);
+    ck_assert_int_eq(status, 200);
+    ck_assert_ptr_nonnull(strstr(b.ptr, "\"object\":\"list\""));
+    request(&b, &status, port, "GET", "/nowhere", key, NULL);
+    ck_assert_int_eq(status, 404);
+    request(&b, &status, port, "GET", "/v1/completions", key, NULL);
+    ck_assert_int_eq(status, 405);
+    ck_assert_ptr_nonnull(strstr(b.ptr, "Allow: POST"));
+    char big[6000];
+    memset(big, 'x', sizeof(big) - 1);
+    big[sizeof(big) - 1] = '\0';
+    request(&b, &status, port, "POST", "/v1/completions", key, big);
+    ck_assert_int_eq(status, 413);
+    request(&b, &status, port, "POST", "/v1/completions", key, "{\"prompt\":\"a\",\"n\":99}");
+    ck_assert_int_eq(status, 400);
+    ck_assert_ptr_nonnull(strstr(b.ptr, "\"param\":\"n\""));
+    request(&b, &status, port, "POST", "/v1/completions", key, "{\"prompt\":");
+    ck_assert_int_eq(status, 400);
+    request(&b, &status, port, "POST", "/tokenize", key, "{\"content\":\"hello world\"}");
+    ck_assert_int_eq(status, 200);
+    ck_assert_ptr_nonnull(strstr(b.ptr, "{\"tokens\":["));
+    request(&b, &status, port, "POST", "/detokenize", key, "{\"tokens\":[99999999]}");
+    ck_assert_int_eq(status, 400);
+    request(&b, &status, port, "GET", "/metrics", key, NULL);
+    ck_assert_int_eq(status, 200);
+    ck_assert_ptr_nonnull(
+        strstr(b.ptr, "kiln_requests_total{route=\"/v1/completions\",status=\"400\"} 2"));
+    core_buf_dispose(&b);
+    stop();
+}
+END_TEST
+
+START_TEST(server__completion_whole_and_streamed)
+{
+    start(NULL);
+    make_ready();
+    const uint16_t port = http_server_port(server);
+    core_buf b = {0};
+    int status = 0;
+    request(&b, &status, port, "POST", "/v1/completions", NULL,
+            "{\"prompt\":\"def add(a, b):\",\"max_tokens\":6,\"temperature\":0}");
+    ck_assert_int_eq(status, 200);
+    ck_assert_ptr_nonnull(strstr(b.ptr, "\"finish_reason\":\"length\""));
+    ck_assert_ptr_nonnull(strstr(b.ptr, "\"completion_tokens\":6"));
+    request(&b, &status, port, "POST", "/v1/chat/completions", NULL,
+            "{\"messages\":[{\"role\":\"user\",\"content\":\"Hi\"}],\"max_tokens\":5,"
+            "\"stream\":true,\"stream_options\":{\"include_usage\":true}}");
+    ck_assert_int_eq(status, 200);
+    ck_assert_ptr_nonnull(strstr(b.ptr, "Content-Type: text/event-stream"));
+    /* Count the events: 5 tokens (the last carries finish_reason), usage, [DONE]. */
+    size_t n_data = 0;
+    for (const char *p = b.ptr; (p = strstr(p, "data: ")) != NULL; p += 6) {
+        n_data++;
+    }
+    ck_assert_uint_eq(n_data, 7);
+    ck_assert_ptr_nonnull(strstr(b.ptr, "\"delta\":{\"role\":\"assistant\""));
+    ck_assert_ptr_nonnull(strstr(b.ptr, "\"completion_tokens\":5"));
+    ck_assert_ptr_nonnull(strstr(b.ptr, "data: [DONE]\n\n"));
+    core_buf_dispose(&b);
+    stop();
+}
+END_TEST
+
+START_TEST(server__hang_up_cancels)
+{
+    start(NULL);
+    make_ready();
+    const uint16_t port = http_server_port(server);
+    int fd = connect_to(port);
+    send_request(fd, "POST", "/v1/completions", NULL,
+                 "{\"prompt\":\"Once\",\"max_tokens\":200,\"stream\":true}");
+    char buf[256];
+    ck_assert_int_gt(recv(fd, buf, sizeof(buf), 0), 0); /* the stream started */
+    close(fd);
+    /* The sequence is canceled long before its 200 tokens. */
+    core_buf b = {0};
+    int status = 0;
+    const uint64_t t0 = core_time_ns();
+    for (;;) {
+        request(&b, &status, port, "GET", "/metrics", NULL, NULL);
+        if (strstr(b.ptr, "kiln_sequences_decoding 0\n")) {
+            break;
+        }
+        ck_assert_uint_lt(core_time_ns() - t0, 10000000000ull);
+        struct timespec ts = {0, 20000000};
+        nanosleep(&ts, NULL);
+    }
+    const char *gen = strstr(b.ptr, "\nkiln_generated_tokens_total ");
+    ck_assert_ptr_nonnull(gen);
+    unsigned long n_gen = 0;
+    ck_assert_int_eq(sscanf(gen + 1, "kiln_generated_tokens_total %lu", &n_gen), 1);
+    ck_assert_uint_lt(n_gen, 200);
+    core_buf_dispose(&b);
+    stop();
+}
+END_TEST
+
+START_TEST(server__stop_answers_running_requests)
+{
+    start(NULL);
+    make_ready();
+    const uint16_t port = http_server_port(server);
+    int fd = connect_to(port);
+    send_request(fd, "POST", "/v1/completions", NULL,
+                 "{\"prompt\":\"Once\",\"max_tokens\":4000,\"n_predict\":200}");
+    struct timespec ts = {0, 200000000};
+    nanosleep(&ts, NULL);
+    http_server_stop(server, 100);
+    char buf[4096];
+    ssize_t n = recv(fd, buf, sizeof(buf) - 1, 0);
+    ck_assert_int_gt(n, 0);
+    buf[n] = '\0';
+    ck_assert_ptr_nonnull(strstr(buf, "HTTP/1.1 503"));
+    close(fd);
+    stop();
+}
+END_TEST
+
+TCase *tcase_server(void)
+{
+    TCase *tc = tcase_create("server");
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, server__health_key_and_errors);
+    tcase_add_test(tc, server__completion_whole_and_streamed);
+    tcase_add_test(tc, server__hang_up_cancels);
+    tcase_add_test(tc, server__stop_answers_running_requests);
+    return tc;
+}
