@@ -377,7 +377,15 @@ TCase *tcase_hostile(void)
     tcase_add_test(tc, hostile__python_cold);
     tcase_add_test(tc, hostile__python_prefork_exec);
     tcase_add_test(tc, hostile__python_cold_exec);
-    tcase_add_test(tc, hostile__c);
     tcase_add_test(tc, hostile__python_concurrent);
+    return tc;
+}
+
+TCase *tcase_hostile_c(void)
+{
+    TCase *tc = tcase_create("hostile_c");
+    tcase_set_timeout(tc, 240);
+    tcase_set_tags(tc, "slow");
+    tcase_add_test(tc, hostile__c);
     return tc;
 }
