@@ -230,13 +230,6 @@ static bool is_integer(const decl *d)
     return true;
 }
 
-static bool is_length_name(core_str n)
-{
-    static const char *const names[] = {"n", "len", "length", "size", "count", "num", "cap", NULL};
-    return tok_in(n, names) || (n.len > 2 && memcmp(n.ptr, "n_", 2) == 0) ||
-           (n.len > 4 && memcmp(n.ptr + n.len - 4, "_len", 4) == 0);
-}
-
 /* Finds the body of `struct tag {` or of `typedef ... { } name;` in t, for a type named by d's
  * words; *found is false when there is none (a scalar typedef, or a struct defined elsewhere).
  * *has_ptr is true when a member or the typedef itself is a pointer. */
@@ -452,7 +445,6 @@ int sbx__cproto_parse(sbx__cproto *out, core_str tests, core_str entry, core_err
             }
             if (rc == 0) {
                 out->params[out->n_params].is_len = is_integer(&d);
-                out->params[out->n_params].is_len_name = d.name.len > 0 && is_length_name(d.name);
                 out->n_params++;
             }
         }
@@ -461,16 +453,15 @@ int sbx__cproto_parse(sbx__cproto *out, core_str tests, core_str entry, core_err
     if (rc < 0) {
         goto done;
     }
-    /* arrays: a pointer with an integer parameter after it (or a length-named one before) */
-    for (size_t i = 0; i < out->n_params; i++) {
+    /* arrays: a pointer with an integer parameter right after it */
+    for (size_t i = 0; i + 1 < out->n_params; i++) {
         sbx__cparam *p = &out->params[i];
-        bool after = i + 1 < out->n_params && out->params[i + 1].is_len;
-        bool before = i > 0 && out->params[i - 1].is_len && out->params[i - 1].is_len_name;
-        if (p->kind == SBX__CK_REF && (after || before)) {
+        if (!out->params[i + 1].is_len) {
+            continue;
+        }
+        if (p->kind == SBX__CK_REF || (p->kind == SBX__CK_STR && !p->base_const)) {
+            /* a non-const char * with a length is a buffer of that many chars */
             p->kind = SBX__CK_ARRAY;
-            p->len_of = (int)(after ? i + 1 : i - 1);
-        } else if (p->kind == SBX__CK_STR && !p->base_const && after) {
-            p->kind = SBX__CK_ARRAY; /* char *buf, size_t n: a buffer of n chars */
             p->len_of = (int)(i + 1);
         }
     }

@@ -233,8 +233,7 @@ typedef struct sbx__cparam {
     char type[128];   /* the (pointed-to) type without qualifiers: "unsigned long", "struct p" */
     bool base_const;  /* the (pointed-to) type is const: nothing is written back */
     int len_of;       /* SBX__CK_ARRAY: index of the length parameter; else -1 */
-    bool is_len;      /* an integer that can be an array's length */
-    bool is_len_name; /* named like a length (n, len, size, count, n_x, x_len) */
+    bool is_len;      /* an integer: the length of an array right before it */
 } sbx__cparam;
 
 /** The entry function's prototype as the tests declare it. */

@@ -254,7 +254,7 @@ static int write_all(int fd, const void *p, size_t n)
     return 0;
 }
 
-/* 1: all n bytes; 0: EOF before the first; -1: error or EOF inside. */
+/* 1: all n bytes; 0: EOF or an error first (the writer is gone, whatever it sent before). */
 static int read_all(int fd, void *p, size_t n)
 {
     unsigned char *b = p;
@@ -265,7 +265,7 @@ static int read_all(int fd, void *p, size_t n)
             continue;
         }
         if (k <= 0) {
-            return k == 0 && got == 0 ? 0 : -1;
+            return 0;
         }
         got += (size_t)k;
     }
@@ -281,7 +281,7 @@ static int send_frame(int fd, const kiln_msg *m)
     return m->len > 0 ? write_all(fd, m->p, m->len) : 0;
 }
 
-/* 1: a frame; 0: EOF; -1: a broken or oversized frame. */
+/* 1: a frame; 0: EOF, also inside a frame; -1: an oversized frame or no memory for it. */
 static int recv_frame(int fd, kiln_msg *m)
 {
     uint32_t n = 0;
@@ -298,7 +298,7 @@ static int recv_frame(int fd, kiln_msg *m)
     }
     m->len = m->cap = n;
     m->pos = 0;
-    return n > 0 ? (read_all(fd, m->p, n) == 1 ? 1 : -1) : 1;
+    return n > 0 ? read_all(fd, m->p, n) : 1;
 }
 
 #ifdef KILN_SIDE_TESTS
@@ -312,7 +312,7 @@ void kiln_call(kiln_msg *q, kiln_msg *r)
         kiln_fail("gone", q, "the candidate's process ended during the call");
     }
     if (rc < 0) {
-        kiln_fail("proto", q, "the candidate sent a broken answer frame");
+        kiln_fail("proto", q, "the candidate's answer frame is larger than 64 MiB");
     }
 }
 
