@@ -28,6 +28,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -35,7 +36,8 @@
 static const char build_sh[] =
     "cd /work || exit 15\n"
     "CC=\"$2\"\n"
-    "$CC -std=gnu11 -O1 -fno-lto -c cand.c -o cand.o || exit 10\n"
+    "$CC -std=gnu11 -O1 -fno-lto -c cand.c -o cand.o 3<&- || exit 10\n"
+    "head -c \"$3\" <&3 >tests.c && exec 3<&- || exit 13\n"
     "$CC -std=gnu11 -O1 -fno-lto -c tests.c -o tests.o || exit 11\n"
     "objcopy --keep-global-symbol=\"$1\" --keep-global-symbol=kiln_dispatch cand.o || exit 12\n"
     "objcopy --redefine-sym main=kiln_tests_main tests.o || exit 13\n"
@@ -72,6 +74,7 @@ typedef struct box_run {
     const sbx__file *files;
     size_t n_files;
     const sbx_limits *limits;
+    core_str job; /* bytes the box reads on fd 3 (a socket), or empty: no fd 3 */
     core_buf *out;
     size_t out_cap;
     core_buf *err;
@@ -89,7 +92,7 @@ typedef struct box_run {
 static int run_box(const sbx__env *env, box_run *r, const core_cancel *cancel, core_err *err)
 {
     int rc = 0;
-    int out[2] = {-1, -1}, errp[2] = {-1, -1};
+    int out[2] = {-1, -1}, errp[2] = {-1, -1}, job[2] = {-1, -1};
     int pidfd = -1;
     int status_fd = -1;
     pid_t pid = 0;
@@ -99,7 +102,8 @@ static int run_box(const sbx__env *env, box_run *r, const core_cancel *cancel, c
     if (rc < 0) {
         return rc;
     }
-    if (pipe2(out, O_CLOEXEC) < 0 || pipe2(errp, O_CLOEXEC) < 0) {
+    if (pipe2(out, O_CLOEXEC) < 0 || pipe2(errp, O_CLOEXEC) < 0 ||
+        (r->job.len > 0 && socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, job) < 0)) {
         rc = core_err_set(err, CORE_ERROR, "sandbox: pipe: %s", strerror(errno));
         goto done;
     }
@@ -108,8 +112,8 @@ static int run_box(const sbx__env *env, box_run *r, const core_cancel *cancel, c
     sbx__box_spec spec = {
         .argv = r->argv,
         .envp = c_env,
-        .fds = {-1, out[1], errp[1]},
-        .n_fds = 3,
+        .fds = {-1, out[1], errp[1], job[1]},
+        .n_fds = r->job.len > 0 ? 4 : 3,
         .files = r->files,
         .n_files = r->n_files,
         .host_uid = env->uid_cand,
@@ -123,14 +127,16 @@ static int run_box(const sbx__env *env, box_run *r, const core_cancel *cancel, c
     if (rc < 0) {
         goto done;
     }
-    close(out[1]);
-    close(errp[1]);
-    out[1] = errp[1] = -1;
+    close_fd(&out[1]);
+    close_fd(&errp[1]);
+    close_fd(&job[1]);
     fcntl(out[0], F_SETFL, O_NONBLOCK);
     fcntl(errp[0], F_SETFL, O_NONBLOCK);
     pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
     sbx__watch w = {
-        .job_fd = {-1, -1},
+        .job_fd = {job[0], -1},
+        .job = {r->job.ptr, NULL},
+        .job_len = {r->job.len, 0},
         .in_fd = {out[0], errp[0], -1, -1},
         .in_buf = {r->out, r->err, NULL, NULL},
         .in_cap = {r->out_cap, r->err_cap, 0, 0},
@@ -189,14 +195,9 @@ done:
     if (status_fd >= 0) {
         close(status_fd);
     }
-    for (int i = 0; i < 2; i++) {
-        if (out[i] >= 0) {
-            close(out[i]);
-        }
-        if (errp[i] >= 0) {
-            close(errp[i]);
-        }
-    }
+    close_pair(out);
+    close_pair(errp);
+    close_pair(job);
     return rc;
 }
 
@@ -583,20 +584,25 @@ int sbx__crun(const sbx__env *env, const sbx_job *job, sbx_result *res, core_err
     }
 
     /* 1. Build. */
+    /* The tests reach the build box on a socket, read only after the candidate's compile has
+     * ended, so that no #include or .incbin of the candidate can copy them. */
     const sbx__file build_files[] = {
         {"work/cand.c", src_c.ptr, src_c.len, 0644},
-        {"work/tests.c", src_t.ptr, src_t.len, 0644},
         {"kiln/rt.c", sbx__cstub_rt_c, sbx__cstub_rt_c_len, 0444},
         {"kiln/build.sh", build_sh, sizeof build_sh - 1, 0444},
     };
-    const char *const build_argv[] = {"/bin/sh", "/kiln/build.sh", entry, env->opts->cc_path, NULL};
+    char tests_len[32];
+    snprintf(tests_len, sizeof tests_len, "%zu", src_t.len);
+    const char *const build_argv[] = {"/bin/sh", "/kiln/build.sh", entry, env->opts->cc_path,
+                                      tests_len, NULL};
     sbx_limits build_lim = job->compile_limits;
     build_lim.output_kb = 0; /* the artifacts come back on stdout */
     box_run b = {
         .argv = build_argv,
         .files = build_files,
-        .n_files = 4,
+        .n_files = 3,
         .limits = &build_lim,
+        .job = {src_t.ptr, src_t.len},
         .out = &art,
         .out_cap = 3 * ARTIFACT_MAX,
         .err = &diag,
