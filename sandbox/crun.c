@@ -593,8 +593,8 @@ int sbx__crun(const sbx__env *env, const sbx_job *job, sbx_result *res, core_err
     };
     char tests_len[32];
     snprintf(tests_len, sizeof tests_len, "%zu", src_t.len);
-    const char *const build_argv[] = {"/bin/sh", "/kiln/build.sh", entry, env->opts->cc_path,
-                                      tests_len, NULL};
+    const char *const build_argv[] = {"/bin/sh",          "/kiln/build.sh", entry,
+                                      env->opts->cc_path, tests_len,        NULL};
     sbx_limits build_lim = job->compile_limits;
     build_lim.output_kb = 0; /* the artifacts come back on stdout */
     box_run b = {

@@ -230,10 +230,10 @@ enum { SBX__CPARAMS_MAX = 16 };
 
 typedef struct sbx__cparam {
     sbx__ckind kind;
-    char type[128];   /* the (pointed-to) type without qualifiers: "unsigned long", "struct p" */
-    bool base_const;  /* the (pointed-to) type is const: nothing is written back */
-    int len_of;       /* SBX__CK_ARRAY: index of the length parameter; else -1 */
-    bool is_len;      /* an integer: the length of an array right before it */
+    char type[128];  /* the (pointed-to) type without qualifiers: "unsigned long", "struct p" */
+    bool base_const; /* the (pointed-to) type is const: nothing is written back */
+    int len_of;      /* SBX__CK_ARRAY: index of the length parameter; else -1 */
+    bool is_len;     /* an integer: the length of an array right before it */
 } sbx__cparam;
 
 /** The entry function's prototype as the tests declare it. */

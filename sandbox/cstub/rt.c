@@ -237,6 +237,7 @@ void kiln_free(void *p)
     free(p);
 }
 
+#if defined(KILN_SIDE_TESTS) || defined(KILN_SIDE_CAND)
 static int write_all(int fd, const void *p, size_t n)
 {
     const unsigned char *b = p;
@@ -300,6 +301,7 @@ static int recv_frame(int fd, kiln_msg *m)
     m->pos = 0;
     return n > 0 ? read_all(fd, m->p, n) : 1;
 }
+#endif
 
 #ifdef KILN_SIDE_TESTS
 void kiln_call(kiln_msg *q, kiln_msg *r)

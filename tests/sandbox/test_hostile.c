@@ -254,8 +254,7 @@ static int run_part(sbx_pool *pool, const hsuite *hs, int lang, size_t part, siz
         const char *bad = judge(c, rc, &r, &err, why, sizeof why);
         /* compiling has limits of its own; the wall limit is the run's */
         uint64_t run_ms = ms > r.compile_ms ? ms - r.compile_ms : 0;
-        if (bad == NULL && c->limits.wall_ms > 0 &&
-            run_ms > (uint64_t)c->limits.wall_ms + 2000u) {
+        if (bad == NULL && c->limits.wall_ms > 0 && run_ms > (uint64_t)c->limits.wall_ms + 2000u) {
             snprintf(why, sizeof why, "%s: ran %llu ms, wall limit %u ms", c->name,
                      (unsigned long long)run_ms, c->limits.wall_ms);
             bad = why;

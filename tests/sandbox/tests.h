@@ -12,6 +12,7 @@ TCase *tcase_filter(void);
 TCase *tcase_cgroup(void);
 TCase *tcase_box(void);
 TCase *tcase_pool(void);
+TCase *tcase_cstub(void);
 TCase *tcase_hostile(void);
 TCase *tcase_hostile_c(void);
 
