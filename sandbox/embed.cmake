@@ -1,5 +1,6 @@
 # Writes OUT, a C file defining the harness scripts as byte arrays (codec.py in front of each
-# side's script), so the library needs no installed files. Run by sandbox/CMakeLists.txt.
+# side's script) and the C stub's runtime (cstub/rt.c), so the library needs no installed
+# files. Run by sandbox/CMakeLists.txt.
 function(kiln_embed_one var)
     set(text "")
     foreach(f ${ARGN})
@@ -20,5 +21,6 @@ string(APPEND out_text "#include \"sandbox/sbx_int.h\"\n\n")
 kiln_embed_one(sbx__harness_tests_py ${DIR}/codec.py ${DIR}/tests.py)
 kiln_embed_one(sbx__harness_cand_py ${DIR}/codec.py ${DIR}/cand.py)
 kiln_embed_one(sbx__harness_zygote_py ${DIR}/zygote.py)
+kiln_embed_one(sbx__cstub_rt_c ${DIR}/../cstub/rt.c)
 file(WRITE ${OUT}.tmp "${out_text}")
 file(RENAME ${OUT}.tmp ${OUT})

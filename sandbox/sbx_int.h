@@ -212,6 +212,47 @@ int sbx__py_precompile(const sbx__env *env, core_buf *pyc_tests, core_buf *pyc_c
 
 int sbx__crun(const sbx__env *env, const sbx_job *job, sbx_result *res, core_err *err);
 
+/* ------------------------------------------------------------------------------------------ */
+/* The C entry's stub (cstub.c; its runtime is cstub/rt.c, embedded)                          */
+/* ------------------------------------------------------------------------------------------ */
+
+/** How one parameter or the result crosses between the tests' process and the candidate's. */
+typedef enum sbx__ckind {
+    SBX__CK_VOID = 0, /* the result only: nothing */
+    SBX__CK_VALUE,    /* a non-pointer value as its bytes (integers, floats, char, plain structs) */
+    SBX__CK_BOOL,     /* a byte that must be 0 or 1 */
+    SBX__CK_STR,      /* char *: a NUL-terminated string, written back when not const */
+    SBX__CK_ARRAY,    /* T * with a length parameter (len_of), written back when not const */
+    SBX__CK_REF,      /* T * without a length: one value, written back when not const */
+} sbx__ckind;
+
+enum { SBX__CPARAMS_MAX = 16 };
+
+typedef struct sbx__cparam {
+    sbx__ckind kind;
+    char type[128];  /* the (pointed-to) type without qualifiers: "unsigned long", "struct p" */
+    bool base_const; /* the (pointed-to) type is const: nothing is written back */
+    int len_of;      /* SBX__CK_ARRAY: index of the length parameter; else -1 */
+    bool is_len;     /* an integer: the length of an array right before it */
+} sbx__cparam;
+
+/** The entry function's prototype as the tests declare it. */
+typedef struct sbx__cproto {
+    sbx__cparam ret;
+    sbx__cparam params[SBX__CPARAMS_MAX];
+    size_t n_params;
+} sbx__cproto;
+
+/** Finds the entry's prototype in the tests and classifies it. CORE_EPARSE when the tests
+ *  declare no such function; CORE_EUNSUPPORTED, naming the parameter, for a type that cannot
+ *  cross (void *, pointers to pointers, function pointers, variadics, structs with pointers);
+ *  CORE_ENOMEM. */
+int sbx__cproto_parse(sbx__cproto *out, core_str tests, core_str entry, core_err *err);
+/** Appends the tests' half of the stub (a definition of entry) to out. CORE_ENOMEM. */
+int sbx__cstub_tests(core_buf *out, const sbx__cproto *proto, core_str entry);
+/** Appends the candidate's half (kiln_dispatch, which calls entry) to out. CORE_ENOMEM. */
+int sbx__cstub_cand(core_buf *out, const sbx__cproto *proto, core_str entry);
+
 /** One run's supervision (watch.c): feeds job bytes, drains outputs, enforces CPU, wall,
  *  output, memory and process limits on cg until end_fd (a pidfd or a pipe) signals the end. */
 typedef struct sbx__watch {
@@ -254,6 +295,8 @@ extern const char sbx__harness_cand_py[];
 extern const size_t sbx__harness_cand_py_len;
 extern const char sbx__harness_zygote_py[];
 extern const size_t sbx__harness_zygote_py_len;
+extern const char sbx__cstub_rt_c[];
+extern const size_t sbx__cstub_rt_c_len;
 
 /* What the tests box reported: one record a line, tab-separated, backslash-escaped. */
 typedef struct sbx__report {

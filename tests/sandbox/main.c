@@ -18,7 +18,9 @@ int main(void)
     suite_add_tcase(s, tcase_cgroup());
     suite_add_tcase(s, tcase_box());
     suite_add_tcase(s, tcase_pool());
+    suite_add_tcase(s, tcase_cstub());
     suite_add_tcase(s, tcase_hostile());
+    suite_add_tcase(s, tcase_hostile_c());
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
     int n_failed = srunner_ntests_failed(sr);
