@@ -31,6 +31,9 @@ static const command commands[] = {
     {"eval", cli_cmd_eval, "run a HumanEval/MBPP task file through the pipeline: pass@k"},
     {"complete", cli_cmd_complete, "the completion at a cursor of a file (LINE:COL)"},
 #endif
+#ifdef KILN_HAVE_LSP
+    {"lsp", cli_cmd_lsp, "the language server, on standard input and output"},
+#endif
 };
 
 static void usage(FILE *f)
