@@ -210,7 +210,7 @@ int cli_cmd_complete(int argc, char **argv)
                             (core_str){doc.ptr + at, doc.len - at}, &o, NULL, &err);
     }
     int status = CLI_EXIT_OK;
-    if (rc < 0) {
+    if (rc < 0 || !res) {
         status = cli_fail(&err);
     } else if (json) {
         print_json(res);

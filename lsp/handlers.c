@@ -434,7 +434,7 @@ static void complete(lsp_server *s, const lsp__msg *m, bool inline_style)
                          why == 2 ? "superseded by a newer completion" : "request cancelled");
         return;
     }
-    if (rc < 0) {
+    if (rc < 0 || !res) {
         core_log_write(&s->opts.log, CORE_LOG_LEVEL_WARN, "lsp: completion of %s: %s", d->uri,
                        err.msg);
         lsp__reply_error(s, m->id, LSP_ERR_REQUEST_FAILED, err.msg);

@@ -266,7 +266,7 @@ static void on_body(lsp_server *s, core_str body)
         cJSON_Delete(json);
         return;
     }
-    if (is_response) {
+    if (is_response || !method) {
         cJSON_Delete(json); /* answers to our requests (applyEdit, showMessage): nothing waits */
         return;
     }

@@ -545,6 +545,9 @@ typedef struct prompt {
 
 static int prompt_add(prompt *p, const int32_t *ids, size_t n, core_err *err)
 {
+    if (n == 0) {
+        return 0;
+    }
     if (p->n + n > p->cap) {
         size_t cap = (p->n + n) * 2 + 16;
         int32_t *grown = core_realloc(p->ids, cap * sizeof(*grown));

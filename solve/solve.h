@@ -247,7 +247,6 @@ int solve_prompt_build(core_buf *out, const gen_model *model, const solve_task *
 int solve_prompt_repair(core_buf *out, const gen_model *model, const solve_task *task,
                         core_str code, core_str message, core_err *err);
 
-
 /* ------------------------------------------------------------------------------------------ */
 /* Completion at a cursor (solve/complete.c)                                                  */
 /* ------------------------------------------------------------------------------------------ */
