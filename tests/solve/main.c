@@ -16,9 +16,11 @@ int main(void)
     Suite *s = suite_create("solve");
     suite_add_tcase(s, tcase_text());
     suite_add_tcase(s, tcase_json());
+    suite_add_tcase(s, tcase_complete());
     if (have_model) {
         suite_add_tcase(s, tcase_solve());
         suite_add_tcase(s, tcase_write());
+        suite_add_tcase(s, tcase_complete_model());
     } else {
         fprintf(stderr, "test_solve: no model in " KILN_MODELS ": model tests skipped\n");
     }

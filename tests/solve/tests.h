@@ -8,5 +8,7 @@ TCase *tcase_text(void);
 TCase *tcase_solve(void);
 TCase *tcase_json(void);
 TCase *tcase_write(void);
+TCase *tcase_complete(void);
+TCase *tcase_complete_model(void);
 
 #endif

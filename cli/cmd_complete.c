@@ -1,0 +1,229 @@
+/*
+ * `kiln complete FILE --at LINE:COL`: the completion the language server would offer at that
+ * point of FILE (`-` reads standard input), from solve_complete (solve/solve.h). Prints the
+ * best completion, or with --json every candidate with its scores and the timings. LINE and
+ * COL are 1-based; COL counts bytes. Exit status: 0 a completion, 1 nothing to offer, 2 bad
+ * usage or input.
+ */
+#include "cli/cli.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "solve/solve.h"
+
+static void complete_usage(FILE *f)
+{
+    fprintf(f, "usage: kiln complete FILE|- --at LINE:COL [options]\n"
+               "  --at LINE:COL     cursor (1-based line, 1-based byte column)\n"
+               "  --lang L          python or c (default: from FILE's extension, else python)\n"
+               "  --scope S         line, statement, block or function (default line)\n"
+               "  -n N              candidates (default 1)\n"
+               "  --max-tokens N    tokens per candidate (default 48)\n"
+               "  --no-grammar      no grammar constraint\n"
+               "  -m, --model PATH  GGUF model\n"
+               "  -t, --threads N   compute threads (default 2)\n"
+               "  --json            every candidate, scores and timings as JSON\n");
+}
+
+/* Byte offset of 1-based line:col in text, clamped to the line's end and the text's. */
+static size_t offset_of(core_str text, size_t line, size_t col)
+{
+    size_t at = 0;
+    for (size_t l = 1; l < line && at < text.len; at++) {
+        if (text.ptr[at] == '\n') {
+            l++;
+        }
+    }
+    size_t c = 1;
+    while (c < col && at < text.len && text.ptr[at] != '\n') {
+        at++;
+        c++;
+    }
+    return at;
+}
+
+static void json_string(const char *s)
+{
+    putchar('"');
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (*p == '"' || *p == '\\') {
+            printf("\\%c", *p);
+        } else if (*p == '\n') {
+            fputs("\\n", stdout);
+        } else if (*p < 0x20) {
+            printf("\\u%04x", *p);
+        } else {
+            putchar(*p);
+        }
+    }
+    putchar('"');
+}
+
+static void print_json(const solve_completions *r)
+{
+    printf("{\"candidates\":[");
+    for (size_t i = 0; i < r->n_items; i++) {
+        const solve_completion *it = &r->items[i];
+        printf("%s{\"text\":", i ? "," : "");
+        json_string(it->text);
+        printf(",\"n_tokens\":%zu,\"logprob_mean\":%.4f,\"ended\":%s,\"parses\":%s}", it->n_tokens,
+               it->logprob_mean, it->ended ? "true" : "false", it->parses ? "true" : "false");
+    }
+    printf("],\"fim\":%s,\"grammar\":%s,\"tokens\":{\"prompt\":%zu,\"reused\":%zu,"
+           "\"decoded\":%zu,\"generated\":%zu},\"timings_ms\":{\"prompt\":%.1f,\"total\":%.1f}}\n",
+           r->fim ? "true" : "false", r->grammar ? "true" : "false", r->n_tokens_prompt,
+           r->n_tokens_reused, r->n_tokens_decoded, r->n_tokens_generated,
+           (double)r->ns_prompt / 1e6, (double)r->ns_total / 1e6);
+}
+
+int cli_cmd_complete(int argc, char **argv)
+{
+    enum { OPT_AT = 256, OPT_LANG, OPT_SCOPE, OPT_MAX, OPT_NO_GRAMMAR, OPT_JSON };
+    static const struct option longs[] = {
+        {"at", required_argument, NULL, OPT_AT},
+        {"lang", required_argument, NULL, OPT_LANG},
+        {"scope", required_argument, NULL, OPT_SCOPE},
+        {"max-tokens", required_argument, NULL, OPT_MAX},
+        {"no-grammar", no_argument, NULL, OPT_NO_GRAMMAR},
+        {"json", no_argument, NULL, OPT_JSON},
+        {"model", required_argument, NULL, 'm'},
+        {"threads", required_argument, NULL, 't'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    solve_complete_options o = solve_complete_options_default();
+    const char *model_path = NULL;
+    const char *lang = NULL;
+    size_t line = 0;
+    size_t col = 0;
+    size_t n_threads = 2;
+    bool json = false;
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "m:t:n:h", longs, NULL)) != -1) {
+        switch (c) {
+        case OPT_AT: {
+            char *colon = strchr(optarg, ':');
+            if (!colon || !cli_parse_size("--at", colon + 1, &col)) {
+                fprintf(stderr, "kiln: --at wants LINE:COL, got '%s'\n", optarg);
+                return CLI_EXIT_BAD;
+            }
+            *colon = '\0';
+            if (!cli_parse_size("--at", optarg, &line) || line == 0 || col == 0) {
+                fprintf(stderr, "kiln: --at's line and column start at 1\n");
+                return CLI_EXIT_BAD;
+            }
+            break;
+        }
+        case OPT_LANG:
+            lang = optarg;
+            break;
+        case OPT_SCOPE:
+            if (!solve_scope_parse(&o.scope, optarg)) {
+                fprintf(stderr, "kiln: --scope: unknown scope '%s'\n", optarg);
+                return CLI_EXIT_BAD;
+            }
+            break;
+        case OPT_MAX:
+            if (!cli_parse_size("--max-tokens", optarg, &o.n_tokens_max) || !o.n_tokens_max) {
+                return CLI_EXIT_BAD;
+            }
+            break;
+        case OPT_NO_GRAMMAR:
+            o.grammar = false;
+            break;
+        case OPT_JSON:
+            json = true;
+            break;
+        case 'm':
+            model_path = optarg;
+            break;
+        case 't':
+            if (!cli_parse_size("--threads", optarg, &n_threads) || n_threads == 0) {
+                return CLI_EXIT_BAD;
+            }
+            break;
+        case 'n':
+            if (!cli_parse_size("-n", optarg, &o.n_candidates) || o.n_candidates == 0 ||
+                o.n_candidates > SOLVE_N_MAX) {
+                fprintf(stderr, "kiln: -n must be in 1..%d\n", SOLVE_N_MAX);
+                return CLI_EXIT_BAD;
+            }
+            break;
+        case 'h':
+            complete_usage(stdout);
+            return CLI_EXIT_OK;
+        default:
+            complete_usage(stderr);
+            return CLI_EXIT_BAD;
+        }
+    }
+    if (optind + 1 != argc || line == 0) {
+        complete_usage(stderr);
+        return CLI_EXIT_BAD;
+    }
+    const char *path = argv[optind];
+    size_t plen = strlen(path);
+    if (lang ? strcmp(lang, "c") == 0 : plen > 2 && strcmp(path + plen - 2, ".c") == 0) {
+        o.lang = SOLVE_LANG_C;
+    } else if (lang && strcmp(lang, "python") != 0) {
+        fprintf(stderr, "kiln: --lang: python or c, not '%s'\n", lang);
+        return CLI_EXIT_BAD;
+    }
+
+    int rc = 0;
+    core_err err = {0};
+    core_buf text = {0};
+    gen_model *model = NULL;
+    solve_completer *completer = NULL;
+    solve_session *session = NULL;
+    solve_completions *res = NULL;
+    FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
+    if (!f) {
+        fprintf(stderr, "kiln: %s: %s\n", path, strerror(errno));
+        return CLI_EXIT_BAD;
+    }
+    rc = cli_read_all(f, &text, &err);
+    if (f != stdin) {
+        fclose(f);
+    }
+    gen_model_options mo = gen_model_options_default();
+    if (rc == 0) {
+        rc = cli_model_load(&model, cli_model_path(model_path), &mo, GEN_DEVICE_AUTO, &err);
+    }
+    if (rc == 0) {
+        rc = solve_completer_new(&completer, model, &err);
+    }
+    solve_session_options so = solve_session_options_default();
+    so.n_threads = n_threads;
+    so.n_candidates_max = o.n_candidates;
+    if (rc == 0) {
+        rc = solve_session_new(&session, completer, &so, &err);
+    }
+    core_str doc = {text.ptr ? text.ptr : "", text.len};
+    size_t at = offset_of(doc, line, col);
+    if (rc == 0) {
+        rc = solve_complete(&res, session, (core_str){doc.ptr, at},
+                            (core_str){doc.ptr + at, doc.len - at}, &o, NULL, &err);
+    }
+    int status = CLI_EXIT_OK;
+    if (rc < 0 || !res) {
+        status = cli_fail(&err);
+    } else if (json) {
+        print_json(res);
+        status = res->n_items > 0 && res->items[0].text[0] ? CLI_EXIT_OK : CLI_EXIT_FAIL;
+    } else if (res->n_items > 0 && res->items[0].text[0]) {
+        printf("%s\n", res->items[0].text);
+    } else {
+        status = CLI_EXIT_FAIL;
+    }
+    solve_completions_free(res);
+    solve_session_free(session);
+    solve_completer_free(completer);
+    gen_model_free(model);
+    core_buf_dispose(&text);
+    return status;
+}

@@ -1,0 +1,91 @@
+/*
+ * Private to lsp/: the server's state, shared by server.c (threads, queue, I/O, lifecycle)
+ * and handlers.c (documents, configuration, completion).
+ */
+#ifndef KILN_LSP_INT_H
+#define KILN_LSP_INT_H
+
+#include "lsp/lsp.h"
+
+#include <cjson/cJSON.h>
+#include <pthread.h>
+#include <stdatomic.h>
+
+/** One message from the client, as the reader thread queued it. */
+typedef struct lsp__msg {
+    struct lsp__msg *next;
+    cJSON *json;        /* owned */
+    const char *method; /* borrowed from json; NULL for a response to one of ours */
+    const cJSON *id;    /* borrowed from json; NULL for a notification */
+    char *id_key;       /* owned: id printed as JSON, to match $/cancelRequest; NULL: none */
+    char *uri;          /* owned: the document of a completion request, else NULL */
+    bool canceled;      /* guarded by the queue's lock: a $/cancelRequest named it */
+    bool superseded;    /* guarded by the queue's lock: a newer completion of its document */
+    bool eof;           /* the input ended (no json) */
+} lsp__msg;
+
+/** An open document. Main thread only. */
+typedef struct lsp__doc {
+    char *uri;              /* owned */
+    core_buf text;          /* owned, UTF-8 */
+    int64_t version;        /* the client's version */
+    bool known_lang;        /* python or c */
+    solve_lang lang;        /* when known_lang */
+    solve_session *session; /* owned, NULL until the first completion or after eviction */
+    uint64_t used;          /* server tick of the last completion (least recently used) */
+} lsp__doc;
+
+typedef enum lsp__state {
+    LSP__STATE_NEW = 0,      /* before initialize */
+    LSP__STATE_RUNNING = 1,  /* initialized */
+    LSP__STATE_SHUTDOWN = 2, /* after shutdown: only exit is welcome */
+} lsp__state;
+
+struct lsp_server {
+    lsp_server_options opts;
+    solve_completer *completer; /* owned, NULL without a model */
+
+    int fd_in;
+    int fd_out;
+    pthread_mutex_t write_lock; /* orders whole frames written by the reader and main threads */
+    atomic_bool out_broken;     /* a write failed: the client is gone (relaxed: a flag) */
+    atomic_bool stop;           /* main asks the reader thread to end (relaxed: a flag) */
+
+    pthread_mutex_t lock; /* guards the queue, the in-flight request and the msgs' flags */
+    pthread_cond_t cond;  /* signalled when a message is queued */
+    lsp__msg *head;
+    lsp__msg *tail;
+    size_t n_queued;
+    const char *inflight_id;  /* id_key of the request running on main, NULL: none */
+    const char *inflight_uri; /* its document when a completion */
+    atomic_int cancel_reason; /* 0, or why the running request must stop: 1 canceled,
+                                 2 superseded; set under lock, read by the decode loop */
+
+    /* Main thread only. */
+    lsp__state state;
+    lsp_encoding enc;
+    bool inline_ok; /* the client advertised textDocument.inlineCompletion */
+    lsp__doc *docs; /* (n_docs), owned */
+    size_t n_docs;
+    size_t cap_docs;
+    uint64_t tick;
+    solve_complete_options complete; /* current configuration */
+};
+
+/** Writes one JSON message as a frame; marks the output broken on failure. Any thread. */
+void lsp__send(lsp_server *s, cJSON *msg);
+/** Sends a response with result (taken; NULL: JSON null) to id. */
+void lsp__reply(lsp_server *s, const cJSON *id, cJSON *result);
+/** Sends an error response to id (NULL: null id). */
+void lsp__reply_error(lsp_server *s, const cJSON *id, int code, const char *message);
+/** Sends a notification with params (taken). */
+void lsp__notify(lsp_server *s, const char *method, cJSON *params);
+
+/** Handles a request or notification of the running state (main thread). */
+void lsp__handle(lsp_server *s, lsp__msg *m);
+/** The initialize request's result; reads the client's capabilities and options. */
+cJSON *lsp__initialize(lsp_server *s, const cJSON *params);
+/** Frees every document and its state. */
+void lsp__docs_free(lsp_server *s);
+
+#endif /* KILN_LSP_INT_H */

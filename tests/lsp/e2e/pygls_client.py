@@ -1,0 +1,61 @@
+"""End-to-end test with pygls's language client (PyPI, pinned by scripts/setup.sh): start
+`kiln lsp`, open tests/lsp/e2e/sample.py, type at `total = `, ask for an inline completion
+and a completion, apply the completion's edit, and check that the file still compiles.
+Usage: pygls_client.py KILN SAMPLE LOG"""
+
+import asyncio
+import sys
+
+from lsprotocol import types as t
+from pygls.lsp.client import BaseLanguageClient
+
+
+async def main(kiln, sample, log):
+    text = open(sample, encoding="utf-8").read()
+    lines = text.split("\n")
+    row = next(i for i, l in enumerate(lines) if l.strip() == "total =")
+    client = BaseLanguageClient("e2e", "1")
+    await client.start_io(kiln, "lsp", "--log", log)
+    caps = t.ClientCapabilities(
+        general=t.GeneralClientCapabilities(position_encodings=["utf-16"]),
+        text_document=t.TextDocumentClientCapabilities(
+            inline_completion=t.InlineCompletionClientCapabilities()))
+    init = await client.initialize_async(t.InitializeParams(capabilities=caps))
+    assert init.capabilities.inline_completion_provider is not None, init
+    client.initialized(t.InitializedParams())
+    uri = "file://" + sample
+    client.text_document_did_open(t.DidOpenTextDocumentParams(
+        t.TextDocumentItem(uri=uri, language_id="python", version=1, text=text)))
+    # Type "are" after "total = ", one character a change, as an editor does.
+    col = len(lines[row])
+    version = 1
+    for ch in "are":
+        version += 1
+        client.text_document_did_change(t.DidChangeTextDocumentParams(
+            t.VersionedTextDocumentIdentifier(uri=uri, version=version),
+            [t.TextDocumentContentChangeEvent_Type1(
+                range=t.Range(t.Position(row, col), t.Position(row, col)), text=ch)]))
+        col += 1
+    lines[row] += "are"
+    pos = t.Position(row, col)
+    inline = await client.text_document_inline_completion_async(t.InlineCompletionParams(
+        context=t.InlineCompletionContext(trigger_kind=t.InlineCompletionTriggerKind.Automatic),
+        text_document=t.TextDocumentIdentifier(uri), position=pos))
+    assert inline is not None and len(inline.items) >= 1, inline
+    comp = await client.text_document_completion_async(t.CompletionParams(
+        text_document=t.TextDocumentIdentifier(uri), position=pos))
+    items = comp.items if isinstance(comp, t.CompletionList) else comp
+    assert items, comp
+    edit = items[0].text_edit
+    line = lines[row]
+    lines[row] = line[:edit.range.start.character] + edit.new_text + line[edit.range.end.character:]
+    result = "\n".join(lines)
+    compile(result, sample, "exec")  # raises SyntaxError when the completion broke the file
+    print("pygls: completed %r -> %r; the file compiles" % ("total = are", lines[row].strip()))
+    await client.shutdown_async(None)
+    client.exit(None)
+    await client.stop()
+
+
+if __name__ == "__main__":
+    asyncio.run(main(sys.argv[1], sys.argv[2], sys.argv[3]))

@@ -1,0 +1,358 @@
+/*
+ * Tests of lsp/server.c and lsp/handlers.c: a server runs on a thread of the test, and the
+ * test talks to it through pipes as a client would. Without a model: the lifecycle (-32002
+ * before initialize, shutdown and exit codes), encoding negotiation, malformed input answered
+ * and survived, the end of input. With the default model: completions that parse after
+ * incremental edits, the cached tokens reused after a one-character edit, cancellation and
+ * supersession answered -32800.
+ */
+#include "tests/lsp/tests.h"
+
+#include <cjson/cJSON.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "lsp/lsp.h"
+
+#define MODEL_PATH KILN_MODELS "/SmolLM2-135M-Instruct.Q4_1.gguf"
+
+typedef struct harness {
+    lsp_server *server;
+    gen_model *model;
+    int to_server[2];   /* the server reads [0] */
+    int from_server[2]; /* the server writes [1] */
+    pthread_t thread;
+    int exit_code;
+    int rc;
+    lsp_reader *reader;
+} harness;
+
+static void *serve(void *arg)
+{
+    harness *h = arg;
+    h->rc = lsp_server_run(h->server, h->to_server[0], h->from_server[1], &h->exit_code, NULL);
+    return NULL;
+}
+
+static void start(harness *h, bool with_model)
+{
+    memset(h, 0, sizeof(*h));
+    lsp_server_options o = lsp_server_options_default();
+    if (with_model) {
+        gen_model_options mo = gen_model_options_default();
+        core_err err = {0};
+        ck_assert_msg(gen_model_load(&h->model, MODEL_PATH, &mo, &err) == 0, "%s", err.msg);
+        o.model = h->model;
+        o.session.n_threads = 2;
+        o.session.n_ctx = 512;
+    }
+    ck_assert_int_eq(lsp_server_new(&h->server, &o, NULL), 0);
+    ck_assert_int_eq(pipe(h->to_server), 0);
+    ck_assert_int_eq(pipe(h->from_server), 0);
+    ck_assert_int_eq(lsp_reader_new(&h->reader, LSP_BODY_MAX, NULL), 0);
+    ck_assert_int_eq(pthread_create(&h->thread, NULL, serve, h), 0);
+}
+
+/* Closes the client's side of the input and waits for the server; returns its exit code. */
+static int finish(harness *h)
+{
+    close(h->to_server[1]);
+    pthread_join(h->thread, NULL);
+    ck_assert_int_eq(h->rc, 0);
+    close(h->to_server[0]);
+    close(h->from_server[0]);
+    close(h->from_server[1]);
+    lsp_reader_free(h->reader);
+    lsp_server_free(h->server);
+    gen_model_free(h->model);
+    return h->exit_code;
+}
+
+static void send_raw(harness *h, const char *data, size_t len)
+{
+    while (len > 0) {
+        ssize_t w = write(h->to_server[1], data, len);
+        ck_assert_int_gt(w, 0);
+        data += w;
+        len -= (size_t)w;
+    }
+}
+
+static void send_json(harness *h, const char *json)
+{
+    core_buf frame = {0};
+    ck_assert_int_eq(lsp_frame_append(&frame, core_str_c(json), NULL), 0);
+    send_raw(h, frame.ptr, frame.len);
+    core_buf_dispose(&frame);
+}
+
+/* The next message from the server (a response when responses_only), within 60 s. */
+static cJSON *next_message(harness *h, bool responses_only)
+{
+    for (;;) {
+        core_str body = {0};
+        int rc = lsp_reader_next(h->reader, &body, NULL);
+        ck_assert_int_ge(rc, 0);
+        if (rc == 1) {
+            cJSON *m = cJSON_ParseWithLength(body.ptr, body.len);
+            ck_assert_ptr_nonnull(m);
+            if (!responses_only || !cJSON_GetObjectItem(m, "method")) {
+                return m;
+            }
+            cJSON_Delete(m);
+            continue;
+        }
+        struct pollfd p = {h->from_server[0], POLLIN, 0};
+        ck_assert_int_eq(poll(&p, 1, 60000), 1);
+        char chunk[4096];
+        ssize_t n = read(h->from_server[0], chunk, sizeof(chunk));
+        ck_assert_int_gt(n, 0);
+        ck_assert_int_eq(lsp_reader_feed(h->reader, chunk, (size_t)n, NULL), 0);
+    }
+}
+
+static int error_code(const cJSON *m)
+{
+    const cJSON *e = cJSON_GetObjectItem(m, "error");
+    return e ? cJSON_GetObjectItem(e, "code")->valueint : 0;
+}
+
+static int response_id(const cJSON *m)
+{
+    const cJSON *id = cJSON_GetObjectItem(m, "id");
+    return cJSON_IsNumber(id) ? id->valueint : -1;
+}
+
+static void initialize(harness *h, const char *encodings)
+{
+    char msg[512];
+    snprintf(
+        msg, sizeof(msg),
+        "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"initialize\",\"params\":{\"capabilities\":"
+        "{\"general\":{\"positionEncodings\":%s},\"textDocument\":{\"inlineCompletion\":{}}}}}",
+        encodings);
+    send_json(h, msg);
+    cJSON *r = next_message(h, true);
+    ck_assert_int_eq(response_id(r), 1);
+    ck_assert_ptr_nonnull(cJSON_GetObjectItem(r, "result"));
+    cJSON_Delete(r);
+    send_json(h, "{\"jsonrpc\":\"2.0\",\"method\":\"initialized\",\"params\":{}}");
+}
+
+START_TEST(server__lifecycle_and_exit_codes)
+{
+    harness h;
+    start(&h, false);
+    send_json(&h, "{\"jsonrpc\":\"2.0\",\"id\":7,\"method\":\"textDocument/completion\"}");
+    cJSON *r = next_message(&h, true);
+    ck_assert_int_eq(error_code(r), -32002);
+    ck_assert_int_eq(response_id(r), 7);
+    cJSON_Delete(r);
+    send_json(&h, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"initialize\",\"params\":{}}");
+    r = next_message(&h, true);
+    const cJSON *caps = cJSON_GetObjectItem(cJSON_GetObjectItem(r, "result"), "capabilities");
+    ck_assert_str_eq(cJSON_GetObjectItem(caps, "positionEncoding")->valuestring, "utf-16");
+    ck_assert_ptr_null(cJSON_GetObjectItem(caps, "inlineCompletionProvider"));
+    cJSON_Delete(r);
+    send_json(&h, "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"shutdown\"}");
+    r = next_message(&h, true);
+    ck_assert_int_eq(response_id(r), 2);
+    ck_assert(cJSON_IsNull(cJSON_GetObjectItem(r, "result")));
+    cJSON_Delete(r);
+    send_json(&h, "{\"jsonrpc\":\"2.0\",\"id\":3,\"method\":\"textDocument/hover\"}");
+    r = next_message(&h, true);
+    ck_assert_int_eq(error_code(r), -32600); /* after shutdown */
+    cJSON_Delete(r);
+    send_json(&h, "{\"jsonrpc\":\"2.0\",\"method\":\"exit\"}");
+    ck_assert_int_eq(finish(&h), 0);
+}
+END_TEST
+
+START_TEST(server__exit_without_shutdown_is_1)
+{
+    harness h;
+    start(&h, false);
+    initialize(&h, "[\"utf-8\",\"utf-16\"]");
+    send_json(&h, "{\"jsonrpc\":\"2.0\",\"method\":\"exit\"}");
+    ck_assert_int_eq(finish(&h), 1);
+}
+END_TEST
+
+START_TEST(server__utf8_is_chosen_when_offered)
+{
+    harness h;
+    start(&h, false);
+    send_json(&h,
+              "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"initialize\",\"params\":{"
+              "\"capabilities\":{\"general\":{\"positionEncodings\":[\"utf-32\",\"utf-8\"]}}}}");
+    cJSON *r = next_message(&h, true);
+    const cJSON *caps = cJSON_GetObjectItem(cJSON_GetObjectItem(r, "result"), "capabilities");
+    ck_assert_str_eq(cJSON_GetObjectItem(caps, "positionEncoding")->valuestring, "utf-8");
+    cJSON_Delete(r);
+    ck_assert_int_eq(finish(&h), 1); /* the input ended without exit */
+}
+END_TEST
+
+START_TEST(server__malformed_input_is_answered_and_survived)
+{
+    harness h;
+    start(&h, false);
+    initialize(&h, "[]");
+    static const char garbage[] = "hello\r\n\r\nContent-Length: 4\r\n\r\n{x:1";
+    send_raw(&h, garbage, sizeof(garbage) - 1);
+    cJSON *r = next_message(&h, true);
+    ck_assert_int_eq(error_code(r), -32700); /* the header */
+    cJSON_Delete(r);
+    r = next_message(&h, true);
+    ck_assert_int_eq(error_code(r), -32700); /* the body */
+    cJSON_Delete(r);
+    send_json(&h, "[1,2]");
+    r = next_message(&h, true);
+    ck_assert_int_eq(error_code(r), -32600);
+    cJSON_Delete(r);
+    send_json(&h, "{\"jsonrpc\":\"2.0\",\"id\":{\"a\":1},\"method\":\"x\"}");
+    r = next_message(&h, true);
+    ck_assert_int_eq(error_code(r), -32600);
+    ck_assert(cJSON_IsNull(cJSON_GetObjectItem(r, "id")));
+    cJSON_Delete(r);
+    send_raw(&h, "Content-Length: 104857600\r\n\r\n", 29);
+    r = next_message(&h, true);
+    ck_assert_int_eq(error_code(r), -32600);
+    cJSON_Delete(r);
+    ck_assert_int_eq(finish(&h), 1); /* the body never came: the input ends */
+}
+END_TEST
+
+START_TEST(server__unknown_request_is_method_not_found)
+{
+    harness h;
+    start(&h, false);
+    initialize(&h, "[]");
+    send_json(&h, "{\"jsonrpc\":\"2.0\",\"method\":\"kiln/unknownNotification\"}");
+    send_json(&h, "{\"jsonrpc\":\"2.0\",\"id\":\"s1\",\"method\":\"kiln/unknown\"}");
+    cJSON *r = next_message(&h, true);
+    ck_assert_int_eq(error_code(r), -32601);
+    ck_assert_str_eq(cJSON_GetObjectItem(r, "id")->valuestring, "s1");
+    cJSON_Delete(r);
+    ck_assert_int_eq(finish(&h), 1);
+}
+END_TEST
+
+/* ------------------------------------------------------------------------------------------ */
+/* With the model                                                                             */
+/* ------------------------------------------------------------------------------------------ */
+
+static void open_doc(harness *h)
+{
+    send_json(h,
+              "{\"jsonrpc\":\"2.0\",\"method\":\"textDocument/didOpen\",\"params\":{"
+              "\"textDocument\":{\"uri\":\"file:///t.py\",\"languageId\":\"python\","
+              "\"version\":1,\"text\":\"# \xf0\x9f\x98\x80\\ndef add(a, b):\\n    return\\n\"}}}");
+    /* Incremental edits: " a" typed after return, then " +" (UTF-16 columns). */
+    send_json(h, "{\"jsonrpc\":\"2.0\",\"method\":\"textDocument/didChange\",\"params\":{"
+                 "\"textDocument\":{\"uri\":\"file:///t.py\",\"version\":2},\"contentChanges\":["
+                 "{\"range\":{\"start\":{\"line\":2,\"character\":10},\"end\":{\"line\":2,"
+                 "\"character\":10}},\"text\":\" a\"},"
+                 "{\"range\":{\"start\":{\"line\":2,\"character\":12},\"end\":{\"line\":2,"
+                 "\"character\":12}},\"text\":\" +\"}]}}");
+}
+
+static void request_completion(harness *h, int id, const char *method, int character)
+{
+    char msg[256];
+    snprintf(msg, sizeof(msg),
+             "{\"jsonrpc\":\"2.0\",\"id\":%d,\"method\":\"%s\",\"params\":{\"textDocument\":"
+             "{\"uri\":\"file:///t.py\"},\"position\":{\"line\":2,\"character\":%d}}}",
+             id, method, character);
+    send_json(h, msg);
+}
+
+START_TEST(server__inline_completion_after_edits_parses)
+{
+    harness h;
+    start(&h, true);
+    initialize(&h, "[\"utf-16\"]");
+    open_doc(&h);
+    request_completion(&h, 10, "textDocument/inlineCompletion", 14);
+    cJSON *r = next_message(&h, true);
+    ck_assert_int_eq(response_id(r), 10);
+    const cJSON *items = cJSON_GetObjectItem(cJSON_GetObjectItem(r, "result"), "items");
+    ck_assert_int_ge(cJSON_GetArraySize(items), 1);
+    const char *text = cJSON_GetObjectItem(cJSON_GetArrayItem(items, 0), "insertText")->valuestring;
+    ck_assert_ptr_null(strchr(text, '\n')); /* one line */
+    cJSON_Delete(r);
+    /* One more character: the cached prompt is reused but for its tail. */
+    send_json(&h, "{\"jsonrpc\":\"2.0\",\"method\":\"textDocument/didChange\",\"params\":{"
+                  "\"textDocument\":{\"uri\":\"file:///t.py\",\"version\":3},\"contentChanges\":["
+                  "{\"range\":{\"start\":{\"line\":2,\"character\":14},\"end\":{\"line\":2,"
+                  "\"character\":14}},\"text\":\" b\"}]}}");
+    request_completion(&h, 11, "textDocument/completion", 16);
+    r = next_message(&h, true);
+    const cJSON *res = cJSON_GetObjectItem(r, "result");
+    const cJSON *stats = cJSON_GetObjectItem(res, "kiln");
+    int prompt = cJSON_GetObjectItem(stats, "promptTokens")->valueint;
+    int decoded = cJSON_GetObjectItem(stats, "decodedTokens")->valueint;
+    ck_assert_int_gt(prompt, 10);
+    ck_assert_int_le(decoded, 3);
+    cJSON_Delete(r);
+    ck_assert_int_eq(finish(&h), 1);
+}
+END_TEST
+
+START_TEST(server__cancel_and_supersession_answer_32800)
+{
+    harness h;
+    start(&h, true);
+    initialize(&h, "[\"utf-16\"]");
+    open_doc(&h);
+    /* Three completions of one document: each supersedes the one before it (queued or
+       running), and the last is canceled. */
+    request_completion(&h, 20, "textDocument/completion", 14);
+    request_completion(&h, 21, "textDocument/completion", 14);
+    request_completion(&h, 22, "textDocument/completion", 14);
+    send_json(&h, "{\"jsonrpc\":\"2.0\",\"method\":\"$/cancelRequest\",\"params\":{\"id\":22}}");
+    int seen = 0;
+    for (int i = 0; i < 3; i++) {
+        cJSON *r = next_message(&h, true);
+        int id = response_id(r);
+        if (id == 20 || id == 21 || id == 22) {
+            seen |= 1 << (id - 20);
+        }
+        ck_assert_int_eq(error_code(r), -32800);
+        cJSON_Delete(r);
+    }
+    ck_assert_int_eq(seen, 7);
+    /* The server still serves. */
+    request_completion(&h, 23, "textDocument/inlineCompletion", 14);
+    cJSON *r = next_message(&h, true);
+    ck_assert_int_eq(response_id(r), 23);
+    ck_assert_int_eq(error_code(r), 0);
+    cJSON_Delete(r);
+    ck_assert_int_eq(finish(&h), 1);
+}
+END_TEST
+
+TCase *tcase_server(void)
+{
+    TCase *tc = tcase_create("server");
+    tcase_set_timeout(tc, 30);
+    tcase_add_test(tc, server__lifecycle_and_exit_codes);
+    tcase_add_test(tc, server__exit_without_shutdown_is_1);
+    tcase_add_test(tc, server__utf8_is_chosen_when_offered);
+    tcase_add_test(tc, server__malformed_input_is_answered_and_survived);
+    tcase_add_test(tc, server__unknown_request_is_method_not_found);
+    return tc;
+}
+
+TCase *tcase_server_model(void)
+{
+    TCase *tc = tcase_create("server_model");
+    tcase_set_tags(tc, "slow");
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, server__inline_completion_after_edits_parses);
+    tcase_add_test(tc, server__cancel_and_supersession_answer_32800);
+    return tc;
+}
