@@ -27,6 +27,7 @@ int cli_cmd_grammar(int argc, char **argv);
 int cli_cmd_sandbox(int argc, char **argv);
 int cli_cmd_solve(int argc, char **argv);
 int cli_cmd_eval(int argc, char **argv);
+int cli_cmd_patch(int argc, char **argv);
 
 /**
  * The model to use: path when given, else $KILN_MODEL, else the default model fetched by

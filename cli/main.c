@@ -30,6 +30,9 @@ static const command commands[] = {
     {"solve", cli_cmd_solve, "plan, write, test, repair and rank code for one task"},
     {"eval", cli_cmd_eval, "run a HumanEval/MBPP task file through the pipeline: pass@k"},
 #endif
+#ifdef KILN_HAVE_PATCH
+    {"patch", cli_cmd_patch, "write and verify patches for a git repository's stubs"},
+#endif
 };
 
 static void usage(FILE *f)
