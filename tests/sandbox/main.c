@@ -19,6 +19,7 @@ int main(void)
     suite_add_tcase(s, tcase_box());
     suite_add_tcase(s, tcase_pool());
     suite_add_tcase(s, tcase_hostile());
+    suite_add_tcase(s, tcase_tree());
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
     int n_failed = srunner_ntests_failed(sr);

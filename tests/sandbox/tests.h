@@ -13,6 +13,7 @@ TCase *tcase_cgroup(void);
 TCase *tcase_box(void);
 TCase *tcase_pool(void);
 TCase *tcase_hostile(void);
+TCase *tcase_tree(void);
 
 /* The uid range the test pools use (sbx_pool_options.uid_base): 64 uids per test process, so
  * that suites running at once do not see each other's boxes. */
