@@ -427,6 +427,7 @@ static cJSON *run_json(const patch_test_run *run)
     cJSON_AddNumberToObject(o, "passed", (double)run->n_passed);
     cJSON_AddNumberToObject(o, "failed", (double)run->n_failed);
     cJSON_AddStringToObject(o, "failed_tests", run->failed != NULL ? run->failed : "");
+    cJSON_AddStringToObject(o, "output_tail", run->output != NULL ? run->output : "");
     cJSON_AddNumberToObject(o, "seconds", run->seconds);
     return o;
 }

@@ -93,6 +93,8 @@ typedef struct patch_test_run {
     size_t n_passed;  /* tests reported passing (pytest -rA lines), else 0/1 from the exit */
     size_t n_failed;
     char *failed;     /* newline-separated ids of the tests that failed; owned */
+    char *passed;     /* newline-separated ids of the tests that passed (pytest); owned */
+    char *output;     /* the last 4 KiB of stdout and stderr; owned */
     double seconds;
 } patch_test_run;
 

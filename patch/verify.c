@@ -16,12 +16,15 @@ void patch__run_dispose(patch_test_run *run)
         return;
     }
     core_free(run->failed);
+    core_free(run->passed);
+    core_free(run->output);
     memset(run, 0, sizeof *run);
 }
 
 static int parse_outcomes(patch_test_run *run, core_str out)
 {
     core_buf failed = {0};
+    core_buf passed = {0};
     size_t i = 0;
     bool any = false;
     while (i < out.len) {
@@ -30,6 +33,12 @@ static int parse_outcomes(patch_test_run *run, core_str out)
         core_str line = {out.ptr + i, end - i};
         static const char *const bad[] = {"FAILED ", "ERROR ", "XPASS "};
         if (core_str_has_prefix(line, core_str_c("PASSED "))) {
+            if (core_buf_append(&passed, line.ptr + 7, line.len - 7) < 0 ||
+                core_buf_append(&passed, "\n", 1) < 0) {
+                core_buf_dispose(&failed);
+                core_buf_dispose(&passed);
+                return CORE_ENOMEM;
+            }
             run->n_passed++;
             any = true;
         }
@@ -50,6 +59,7 @@ static int parse_outcomes(patch_test_run *run, core_str out)
                 }
                 if (core_buf_append(&failed, id, len) < 0 || core_buf_append(&failed, "\n", 1) < 0) {
                     core_buf_dispose(&failed);
+                    core_buf_dispose(&passed);
                     return CORE_ENOMEM;
                 }
                 run->n_failed++;
@@ -62,25 +72,31 @@ static int parse_outcomes(patch_test_run *run, core_str out)
         bool ok = run->exit_code == 0 && run->limit == SBX_LIMIT_NONE;
         run->n_passed = ok ? 1 : 0;
         run->n_failed = ok ? 0 : 1;
-        if (!ok && core_buf_append(&failed, "command\n", 8) < 0) {
+        if (core_buf_append(ok ? &passed : &failed, "command\n", 8) < 0) {
+            core_buf_dispose(&failed);
+            core_buf_dispose(&passed);
             return CORE_ENOMEM;
         }
     } else if (run->limit != SBX_LIMIT_NONE || (run->exit_code != 0 && run->n_failed == 0)) {
         /* a limit or a crash after some summary lines: the run as a whole failed */
         if (core_buf_append(&failed, "command\n", 8) < 0) {
             core_buf_dispose(&failed);
+            core_buf_dispose(&passed);
             return CORE_ENOMEM;
         }
         run->n_failed++;
     }
-    core_free(run->failed);
-    run->failed = failed.ptr;
-    if (run->failed == NULL) {
-        run->failed = core_calloc(1, 1);
-        if (run->failed == NULL) {
-            return CORE_ENOMEM;
-        }
+    run->failed = failed.ptr != NULL ? failed.ptr : core_calloc(1, 1);
+    run->passed = passed.ptr != NULL ? passed.ptr : core_calloc(1, 1);
+    size_t keep = out.len > 4096 ? 4096 : out.len;
+    run->output = core_malloc(keep + 1);
+    if (run->failed == NULL || run->passed == NULL || run->output == NULL) {
+        return CORE_ENOMEM;
     }
+    if (keep > 0) {
+        memcpy(run->output, out.ptr + out.len - keep, keep);
+    }
+    run->output[keep] = '\0';
     return 0;
 }
 
@@ -146,8 +162,12 @@ int patch__tests_run(patch_test_run *run, sbx_tree *tree, const patch__snap *sna
     run->ran = true;
     run->exit_code = res.exit_code;
     run->limit = res.limit;
+    /* the shell's own complaint about the command's first word, not one from inside it */
+    char word[256];
+    size_t wl = strcspn(command, " \t\n;&|<>");
+    snprintf(word, sizeof word, "%.*s: not found", (int)(wl < 200 ? wl : 200), command);
     if (res.exit_code == 127 && res.limit == SBX_LIMIT_NONE && res.out.ptr != NULL &&
-        strstr(res.out.ptr, "not found") != NULL) {
+        strstr(res.out.ptr, word) != NULL) {
         rc = core_err_set(err, CORE_ENOTFOUND, "test command not found: %s", command);
         goto done;
     }
