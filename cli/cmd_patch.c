@@ -72,8 +72,7 @@ static int gen_open(patch_gen *g, core_err *err)
     po.log = cli_log_stderr(false);
     core_err perr = {0};
     if (sbx_pool_new(&g->pool, &po, &perr) < 0) {
-        fprintf(stderr, "kiln: warning: no sandbox for the pipeline's own tests (%s)\n",
-                perr.msg);
+        fprintf(stderr, "kiln: warning: no sandbox for the pipeline's own tests (%s)\n", perr.msg);
         g->pool = NULL;
     }
     solve_engine_options eo = solve_engine_options_default();
@@ -409,8 +408,8 @@ int cli_cmd_patch(int argc, char **argv)
     }
     for (size_t i = 0; i < res->n_targets; i++) {
         const patch_target *t = &res->targets[i];
-        fprintf(stderr, "kiln: %s:%s: %s (%s)\n", t->path, t->name,
-                patch_verdict_name(t->verdict), t->message);
+        fprintf(stderr, "kiln: %s:%s: %s (%s)\n", t->path, t->name, patch_verdict_name(t->verdict),
+                t->message);
     }
     if (res->n_targets == 0) {
         fprintf(stderr, "kiln: no target: no stub%s found\n",

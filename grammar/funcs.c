@@ -211,7 +211,8 @@ static int add_c(funcs_walk *w, TSNode def)
     TSNode first = {0}, second = {0};
     uint32_t n = statements(body, &first, &second);
     if (f.doc_len > 0) {
-        if (node_has(w, body, "TODO") && (n == 0 || (n == 1 && is_type(first, "return_statement")))) {
+        if (node_has(w, body, "TODO") &&
+            (n == 0 || (n == 1 && is_type(first, "return_statement")))) {
             f.stub = GRAM_STUB_TODO;
         } else if (n == 0) {
             f.stub = GRAM_STUB_EMPTY;

@@ -242,7 +242,8 @@ static int verify_target(patch_target *t, sbx_tree *tree, const patch__snap *sna
         const solve_candidate *c = &sr->candidates[idx[k]];
         core_free(splice);
         splice = NULL;
-        if (c->code == NULL || patch__splice_make(&splice, t, snap, core_str_c(c->code), NULL) < 0) {
+        if (c->code == NULL ||
+            patch__splice_make(&splice, t, snap, core_str_c(c->code), NULL) < 0) {
             continue;
         }
         bool dup = false;

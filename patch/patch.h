@@ -55,17 +55,17 @@ typedef struct patch_generator {
 } patch_generator;
 
 typedef struct patch_options {
-    const char *base;               /* only stubs added or changed since this revision; NULL */
-    const char *const *functions;   /* (n_functions) "PATH:NAME" targets; none: every stub */
+    const char *base;             /* only stubs added or changed since this revision; NULL */
+    const char *const *functions; /* (n_functions) "PATH:NAME" targets; none: every stub */
     size_t n_functions;
-    const char *test_cmd;           /* NULL: pytest on the tests that mention the target
-                                       (Python), `make test` where a Makefile has it (C) */
-    size_t n_verify_max;            /* candidates verified at most per target (default 3) */
-    size_t blob_max;                /* largest blob in the snapshot, bytes (default 16 MiB) */
-    sbx_limits limits;              /* per test run (default 30 s CPU, 60 s wall, 512 MiB) */
-    patch_generator generator;      /* required */
-    core_cancel cancel;             /* fn may be NULL */
-    core_log log;                   /* borrowed sink; fn may be NULL */
+    const char *test_cmd;      /* NULL: pytest on the tests that mention the target
+                                  (Python), `make test` where a Makefile has it (C) */
+    size_t n_verify_max;       /* candidates verified at most per target (default 3) */
+    size_t blob_max;           /* largest blob in the snapshot, bytes (default 16 MiB) */
+    sbx_limits limits;         /* per test run (default 30 s CPU, 60 s wall, 512 MiB) */
+    patch_generator generator; /* required */
+    core_cancel cancel;        /* fn may be NULL */
+    core_log log;              /* borrowed sink; fn may be NULL */
 } patch_options;
 
 patch_options patch_options_default(void);
@@ -88,41 +88,41 @@ const char *patch_verdict_name(patch_verdict verdict);
 /** Outcome of one test run over a snapshot. Strings are owned by the result. */
 typedef struct patch_test_run {
     bool ran;
-    int exit_code;    /* -1: killed by a signal */
-    sbx_limit limit;  /* a limit that ended the run */
-    size_t n_passed;  /* tests reported passing (pytest -rA lines), else 0/1 from the exit */
+    int exit_code;   /* -1: killed by a signal */
+    sbx_limit limit; /* a limit that ended the run */
+    size_t n_passed; /* tests reported passing (pytest -rA lines), else 0/1 from the exit */
     size_t n_failed;
-    char *failed;     /* newline-separated ids of the tests that failed; owned */
-    char *passed;     /* newline-separated ids of the tests that passed (pytest); owned */
-    char *output;     /* the last 4 KiB of stdout and stderr; owned */
+    char *failed; /* newline-separated ids of the tests that failed; owned */
+    char *passed; /* newline-separated ids of the tests that passed (pytest); owned */
+    char *output; /* the last 4 KiB of stdout and stderr; owned */
     double seconds;
 } patch_test_run;
 
 /** One target and what became of it. Strings are owned by the result. */
 typedef struct patch_target {
-    char *path;      /* file in the repository */
-    char *name;      /* function name ("Class.method" for a method) */
-    char *lang;      /* "python" or "c" */
-    char *stub;      /* gram_stub_name of the body, "none" for a named non-stub */
-    uint32_t line;   /* 1-based line of the definition at REV */
-    char *prompt;    /* the task given to the generator */
-    char *tests;     /* newline-separated test files that mention the target */
-    char *command;   /* the test command that ran */
+    char *path;    /* file in the repository */
+    char *name;    /* function name ("Class.method" for a method) */
+    char *lang;    /* "python" or "c" */
+    char *stub;    /* gram_stub_name of the body, "none" for a named non-stub */
+    uint32_t line; /* 1-based line of the definition at REV */
+    char *prompt;  /* the task given to the generator */
+    char *tests;   /* newline-separated test files that mention the target */
+    char *command; /* the test command that ran */
     patch_verdict verdict;
-    char *message;   /* why, in one line */
-    char *code;      /* the chosen function's new body text, "" when none */
-    char *fixed;     /* newline-separated tests that now pass */
+    char *message;       /* why, in one line */
+    char *code;          /* the chosen function's new body text, "" when none */
+    char *fixed;         /* newline-separated tests that now pass */
     size_t n_candidates; /* candidates written */
     size_t n_tried;      /* candidates verified in the sandbox */
     patch_test_run before;
     patch_test_run after;
-    eval_card card;      /* the chosen candidate's score card (card.behavior NULL) */
+    eval_card card; /* the chosen candidate's score card (card.behavior NULL) */
     double seconds_generate;
     double seconds_test;
     /* where the new text goes: bytes [splice_start, splice_end) of the file at REV */
     size_t splice_start;
     size_t splice_end;
-    char *splice;        /* the replacement, "" when none */
+    char *splice; /* the replacement, "" when none */
 } patch_target;
 
 /** What patch_run found. Free with patch_result_free. */

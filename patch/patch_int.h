@@ -11,8 +11,8 @@
 
 struct patch_repo {
     git_repository *git; /* owned */
-    git_commit *commit;   /* owned: the revision */
-    git_tree *tree;       /* owned: its tree */
+    git_commit *commit;  /* owned: the revision */
+    git_tree *tree;      /* owned: its tree */
     char hex[41];
 };
 

@@ -14,7 +14,8 @@
 static int git_fail(core_err *err, int code, const char *what)
 {
     const git_error *e = git_error_last();
-    return core_err_set(err, code, "%s: %s", what, e != NULL && e->message ? e->message : "libgit2");
+    return core_err_set(err, code, "%s: %s", what,
+                        e != NULL && e->message ? e->message : "libgit2");
 }
 
 void patch_repo_free(patch_repo *repo)

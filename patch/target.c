@@ -59,8 +59,7 @@ static bool is_c_test(const char *path)
 
 static bool is_word_byte(char c)
 {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           c == '_';
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
 }
 
 /* Whether text mentions name as a whole word; *at gets the offset of the first mention. */
@@ -212,8 +211,8 @@ static int build_prompt(core_buf *out, const patch__file *file, const gram_func 
         rc = append_dedented(out, (core_str){text.ptr + s, f->head_end - s}, f->def_start - s);
         return rc < 0 ? rc : core_buf_append(out, "\n", 1);
     }
-    if (f->doc_len > 0 && (core_buf_append(out, doc.ptr, doc.len) < 0 ||
-                           core_buf_append(out, "\n", 1) < 0)) {
+    if (f->doc_len > 0 &&
+        (core_buf_append(out, doc.ptr, doc.len) < 0 || core_buf_append(out, "\n", 1) < 0)) {
         return CORE_ENOMEM;
     }
     size_t e = f->head_end;
@@ -233,7 +232,8 @@ static int build_tests(core_buf *files, core_buf *cmd, const find_ctx *c, core_s
 {
     for (size_t i = 0; i < c->snap->n_files; i++) {
         const patch__file *t = &c->snap->files[i];
-        if (t->data == NULL || t->symlink || !(python ? is_python_test(t->path) : is_c_test(t->path)) ||
+        if (t->data == NULL || t->symlink ||
+            !(python ? is_python_test(t->path) : is_c_test(t->path)) ||
             !mentions((core_str){t->data, t->len}, name, NULL)) {
             continue;
         }
@@ -245,8 +245,8 @@ static int build_tests(core_buf *files, core_buf *cmd, const find_ctx *c, core_s
     return 0;
 }
 
-static int add_target(find_ctx *c, const patch__file *file, const gram_func *funcs,
-                      size_t n_funcs, const gram_func *f, bool python)
+static int add_target(find_ctx *c, const patch__file *file, const gram_func *funcs, size_t n_funcs,
+                      const gram_func *f, bool python)
 {
     core_str text = {file->data, file->len};
     patch_result *r = c->result;
@@ -449,9 +449,8 @@ static int visible_asserts(core_buf *out, const patch_target *t, const patch__sn
             }
             core_str body = {line + k, ll - k};
             size_t at = 0;
-            if (body.len > 7 && memcmp(body.ptr, "assert ", 7) == 0 &&
-                mentions(body, name, &at) && at + name.len < body.len &&
-                body.ptr[at + name.len] == '(') {
+            if (body.len > 7 && memcmp(body.ptr, "assert ", 7) == 0 && mentions(body, name, &at) &&
+                at + name.len < body.len && body.ptr[at + name.len] == '(') {
                 /* drop module qualifiers: "calc.add(" -> "add(" */
                 core_buf one = {0};
                 size_t i = 0;

@@ -25,6 +25,9 @@ static int parse_outcomes(patch_test_run *run, core_str out)
 {
     core_buf failed = {0};
     core_buf passed = {0};
+    if (out.ptr == NULL) {
+        out = (core_str){"", 0};
+    }
     size_t i = 0;
     bool any = false;
     while (i < out.len) {
@@ -57,7 +60,8 @@ static int parse_outcomes(patch_test_run *run, core_str out)
                 if (dash != NULL) {
                     len = (size_t)(dash - id);
                 }
-                if (core_buf_append(&failed, id, len) < 0 || core_buf_append(&failed, "\n", 1) < 0) {
+                if (core_buf_append(&failed, id, len) < 0 ||
+                    core_buf_append(&failed, "\n", 1) < 0) {
                     core_buf_dispose(&failed);
                     core_buf_dispose(&passed);
                     return CORE_ENOMEM;
@@ -143,10 +147,8 @@ int patch__tests_run(patch_test_run *run, sbx_tree *tree, const patch__snap *sna
             }
             data = (core_str){patched.ptr, patched.len};
         }
-        files[n++] = (sbx_tree_file){.path = core_str_c(f->path),
-                                     .data = data,
-                                     .exec = f->exec,
-                                     .symlink = f->symlink};
+        files[n++] = (sbx_tree_file){
+            .path = core_str_c(f->path), .data = data, .exec = f->exec, .symlink = f->symlink};
     }
     sbx_tree_job job = {.files = files,
                         .n_files = n,

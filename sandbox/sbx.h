@@ -186,7 +186,6 @@ size_t sbx_pool_n_slots(const sbx_pool *pool);
  */
 int sbx_pool_run(sbx_pool *pool, const sbx_job *job, sbx_result *result, core_err *err);
 
-
 /* ------------------------------------------------------------------------------------------ */
 /* Tree runs: a command over a copy of a source tree                                          */
 /* ------------------------------------------------------------------------------------------ */
@@ -202,8 +201,8 @@ int sbx_pool_run(sbx_pool *pool, const sbx_job *job, sbx_result *result, core_er
 typedef struct sbx_tree sbx_tree;
 
 typedef struct sbx_tree_options {
-    uint32_t uid;   /* host uid that runs the boxes (default 3190000; above root) */
-    core_log log;   /* borrowed sink; fn may be NULL */
+    uint32_t uid; /* host uid that runs the boxes (default 3190000; above root) */
+    core_log log; /* borrowed sink; fn may be NULL */
 } sbx_tree_options;
 
 sbx_tree_options sbx_tree_options_default(void);
@@ -249,8 +248,8 @@ void sbx_tree_result_dispose(sbx_tree_result *result);
 /**
  * Runs job->command over a copy of job->files and fills result (disposed by the caller, also on
  * failure). Any exit status or limit is a successful return. Codes: CORE_EINVAL (a bad path,
- * named, or too long for the archive), CORE_ELIMIT (the tree exceeds the box's disk), CORE_ECANCELED,
- * CORE_ENOMEM, CORE_ERROR (the sandbox itself failed).
+ * named, or too long for the archive), CORE_ELIMIT (the tree exceeds the box's disk),
+ * CORE_ECANCELED, CORE_ENOMEM, CORE_ERROR (the sandbox itself failed).
  */
 int sbx_tree_run(sbx_tree_result *result, sbx_tree *tree, const sbx_tree_job *job, core_err *err);
 

@@ -85,7 +85,8 @@ int sbx_tree_new(sbx_tree **out, const sbx_tree_options *opts, core_err *err)
                             "sandbox tree: uid %u must be above root and the service's uid", o.uid);
     }
     if (geteuid() != 0) {
-        return core_err_set(err, CORE_EUNSUPPORTED, "sandbox tree: needs root (namespaces, cgroups)");
+        return core_err_set(err, CORE_EUNSUPPORTED,
+                            "sandbox tree: needs root (namespaces, cgroups)");
     }
     sbx_tree *t = core_calloc(1, sizeof *t);
     if (t == NULL) {
@@ -171,7 +172,7 @@ static bool split_path(core_str p, size_t *cut)
         return true;
     }
     for (size_t i = p.len; i-- > 0;) {
-        if (p.ptr[i] == '/' && i <= 155 && p.len - i - 1 <= 100 && p.len - i - 1 > 0) {
+        if (i <= 155 && p.ptr[i] == '/' && p.len - i - 1 <= 100 && p.len - i - 1 > 0) {
             *cut = i + 1;
             return true;
         }
@@ -190,7 +191,8 @@ static int tar_add(core_buf *tar, const sbx_tree_file *f, core_err *err)
         return core_err_set(err, CORE_EINVAL, "sandbox tree: path too long for the archive: '%.*s'",
                             (int)(f->path.len > 200 ? 200 : f->path.len), f->path.ptr);
     }
-    if (f->symlink && (f->data.len == 0 || f->data.len >= 100 || memchr(f->data.ptr, 0, f->data.len))) {
+    if (f->symlink &&
+        (f->data.len == 0 || f->data.len >= 100 || memchr(f->data.ptr, 0, f->data.len))) {
         return core_err_set(err, CORE_EINVAL, "sandbox tree: symlink '%.*s': unusable target",
                             (int)f->path.len, f->path.ptr);
     }
@@ -213,10 +215,11 @@ static int tar_add(core_buf *tar, const sbx_tree_file *f, core_err *err)
     put_octal(h + 136, 12, 0);
     h[156] = f->symlink ? '2' : '0';
     if (f->symlink) {
-        memcpy(h + 157, f->data.ptr, f->data.len);
+        /* a fixed-width field: NUL-padded by the memset above, not a C string */
+        memcpy(h + 157, f->data.ptr, f->data.len); // NOLINT(bugprone-not-null-terminated-result)
     }
     memcpy(h + 257, "ustar", 6);
-    memcpy(h + 263, "00", 2);
+    memcpy(h + 263, "00", 2); // NOLINT(bugprone-not-null-terminated-result): the version field
     memset(h + 148, ' ', 8);
     unsigned sum = 0;
     for (size_t i = 0; i < TAR_BLOCK; i++) {

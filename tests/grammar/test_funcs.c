@@ -119,9 +119,9 @@ START_TEST(funcs__bad_input_is_named)
     ck_assert_ptr_null(fs);
     ck_assert_uint_eq(n, 0);
     /* a broken file is listed as far as the parser recovered */
-    ck_assert_int_eq(gram_funcs_find(&fs, &n, lang, core_str_c("def a(:\n  pass\ndef b():\n    pass\n"),
-                                     &err),
-                     0);
+    ck_assert_int_eq(
+        gram_funcs_find(&fs, &n, lang, core_str_c("def a(:\n  pass\ndef b():\n    pass\n"), &err),
+        0);
     core_free(fs);
     gram_lang_free(lang);
 }

@@ -6,19 +6,20 @@
 
 START_TEST(ci__examples_are_yaml)
 {
-    ck_assert_int_eq(fx_sh("/usr/bin/python3 -c \"import yaml,sys; "
-                           "g=yaml.safe_load(open(sys.argv[1])); "
-                           "on=g.get('on', g.get(True)); assert 'pull_request' in on; "
-                           "steps=[s for j in g['jobs'].values() for s in j['steps']]; "
-                           "assert any('kiln patch' in s.get('run', '') and '--base' in s['run'] "
-                           "for s in steps); "
-                           "l=yaml.safe_load(open(sys.argv[2])); "
-                           "jobs=[v for k, v in l.items() if isinstance(v, dict) and 'script' in v]; "
-                           "assert jobs and any('kiln patch' in c and '--base' in c "
-                           "for j in jobs for c in j['script'])\" "
-                           "'%s/patch/ci/github-kiln-patch.yml' '%s/patch/ci/gitlab-kiln-patch.yml'",
-                           KILN_SOURCE_DIR, KILN_SOURCE_DIR),
-                     0);
+    ck_assert_int_eq(
+        fx_sh("/usr/bin/python3 -c \"import yaml,sys; "
+              "g=yaml.safe_load(open(sys.argv[1])); "
+              "on=g.get('on', g.get(True)); assert 'pull_request' in on; "
+              "steps=[s for j in g['jobs'].values() for s in j['steps']]; "
+              "assert any('kiln patch' in s.get('run', '') and '--base' in s['run'] "
+              "for s in steps); "
+              "l=yaml.safe_load(open(sys.argv[2])); "
+              "jobs=[v for k, v in l.items() if isinstance(v, dict) and 'script' in v]; "
+              "assert jobs and any('kiln patch' in c and '--base' in c "
+              "for j in jobs for c in j['script'])\" "
+              "'%s/patch/ci/github-kiln-patch.yml' '%s/patch/ci/gitlab-kiln-patch.yml'",
+              KILN_SOURCE_DIR, KILN_SOURCE_DIR),
+        0);
 }
 END_TEST
 

@@ -9,8 +9,8 @@
 #include <string.h>
 
 #define SQUARE_OK "def square(x):\n    return x * x\n"
-#define CUBE_OK "def cube(x):\n    return x * x * x\n"
-#define AREA "def area(self):\n    return 0\n"
+#define CUBE_OK   "def cube(x):\n    return x * x * x\n"
+#define AREA      "def area(self):\n    return 0\n"
 
 static void write_buf(const char *path, const core_buf *b)
 {
@@ -27,8 +27,8 @@ START_TEST(output__diff_mbox_commit_report)
     snprintf(dir, sizeof dir, "%s", d);
     fx_python_project(dir);
     char *state0 = fx_state(dir);
-    fx_gen gen = {.pairs = (const char *const[]){"square", SQUARE_OK, "cube", CUBE_OK, "area",
-                                                 AREA, NULL}};
+    fx_gen gen = {
+        .pairs = (const char *const[]){"square", SQUARE_OK, "cube", CUBE_OK, "area", AREA, NULL}};
     patch_options o = patch_options_default();
     patch_result *r = NULL;
     core_err err = {0};
@@ -97,7 +97,8 @@ START_TEST(output__diff_mbox_commit_report)
     /* reports */
     core_buf md = {0}, js = {0};
     ck_assert_int_eq(patch_result_report(&md, r, false, &err), 0);
-    ck_assert_ptr_nonnull(strstr(md.ptr, "| `calc/ops.py:square` (line 9) | pass | **verified** |"));
+    ck_assert_ptr_nonnull(
+        strstr(md.ptr, "| `calc/ops.py:square` (line 9) | pass | **verified** |"));
     ck_assert_ptr_nonnull(strstr(md.ptr, "tests/test_ops.py::test_square"));
     ck_assert_int_eq(patch_result_report(&js, r, true, &err), 0);
     char js_path[600];

@@ -8,10 +8,10 @@
 #include <string.h>
 #include <unistd.h>
 
-#define SQUARE_OK "def square(x):\n    return x * x\n"
+#define SQUARE_OK    "def square(x):\n    return x * x\n"
 #define SQUARE_WRONG "def square(x):\n    return x + x\n"
 #define SQUARE_EVIL                                                                                \
-    "def square(x):\n    import os\n    if os.path.exists('calc/data.txt'):\n"                    \
+    "def square(x):\n    import os\n    if os.path.exists('calc/data.txt'):\n"                     \
     "        os.remove('calc/data.txt')\n    return x * x\n"
 #define CUBE_OK "import math\n\ndef cube(x):\n    \"\"\"Cube.\"\"\"\n    return x ** 3\n"
 
@@ -21,8 +21,11 @@ START_TEST(patch__verified_only_when_tests_go_green)
     fx_python_project(dir);
     char *before = fx_state(dir);
     /* square: the wrong candidate, the evil one (breaks test_zdata), then the right one */
+    /* (entry, code) pairs */
+    // NOLINTBEGIN(bugprone-suspicious-missing-comma)
     fx_gen gen = {.pairs = (const char *const[]){"square", SQUARE_WRONG, "square", SQUARE_EVIL,
                                                  "square", SQUARE_OK, "cube", CUBE_OK, NULL}};
+    // NOLINTEND(bugprone-suspicious-missing-comma)
     patch_options o = patch_options_default();
     patch_result *r = NULL;
     core_err err = {0};
@@ -42,8 +45,10 @@ START_TEST(patch__verified_only_when_tests_go_green)
     ck_assert_uint_eq(r->n_verified, 2);
     patch_result_free(r);
     /* only wrong or evil candidates: proposed, never verified */
-    fx_gen bad = {.pairs = (const char *const[]){"square", SQUARE_EVIL, "square", SQUARE_WRONG,
-                                                 NULL}};
+    // NOLINTBEGIN(bugprone-suspicious-missing-comma)
+    fx_gen bad = {.pairs =
+                      (const char *const[]){"square", SQUARE_EVIL, "square", SQUARE_WRONG, NULL}};
+    // NOLINTEND(bugprone-suspicious-missing-comma)
     const char *fns[] = {"calc/ops.py:square"};
     o.functions = fns;
     o.n_functions = 1;
@@ -93,7 +98,7 @@ END_TEST
 
 /* One hostile test file per stub; each test calls its stub so it is that stub's test. */
 #define HOSTILE_MOD                                                                                \
-    "def esc():\n    pass\n\ndef net():\n    pass\n\ndef bomb():\n    pass\n\n"                   \
+    "def esc():\n    pass\n\ndef net():\n    pass\n\ndef bomb():\n    pass\n\n"                    \
     "def spin():\n    pass\n\ndef link():\n    pass\n"
 
 START_TEST(patch__hostile_tests_are_contained)
@@ -117,8 +122,9 @@ START_TEST(patch__hostile_tests_are_contained)
          .data = "import socket\nfrom m import net\n\ndef test_net():\n"
                  "    socket.create_connection(('1.1.1.1', 53), 2)\n    assert net() == 1\n"},
         {.path = "test_bomb.py",
-         .data = "import os\nfrom m import bomb\n\ndef test_bomb():\n    while True:\n"
-                 "        try:\n            os.fork()\n        except OSError:\n            pass\n"},
+         .data =
+             "import os\nfrom m import bomb\n\ndef test_bomb():\n    while True:\n"
+             "        try:\n            os.fork()\n        except OSError:\n            pass\n"},
         {.path = "test_spin.py",
          .data = "from m import spin\n\ndef test_spin():\n    while True:\n        pass\n"},
         {.path = "test_link.py",

@@ -32,8 +32,8 @@ git_repository *fx_repo_new(const char *dir, bool bare);
 
 /** Commits exactly files as the whole tree, with the commit ref points at (or none) as
  *  parent, and moves ref ("HEAD" or "refs/heads/NAME") to it. */
-void fx_commit(git_oid *out, git_repository *repo, const char *ref, const fx_file *files,
-               size_t n, const char *msg);
+void fx_commit(git_oid *out, git_repository *repo, const char *ref, const fx_file *files, size_t n,
+               const char *msg);
 
 /** Tags commit as name (lightweight). */
 void fx_tag(git_repository *repo, const char *name, const git_oid *commit);
@@ -61,8 +61,8 @@ int fx_gen_fn(void *payload, solve_result **out, const solve_task *task, core_er
 sbx_tree *fx_tree(void);
 
 /** Opens dir at rev and runs patch with gen's candidates; returns patch_run's code. */
-int fx_patch(patch_result **out, const char *dir, const char *rev, patch_options *opts,
-             fx_gen *gen, core_err *err);
+int fx_patch(patch_result **out, const char *dir, const char *rev, patch_options *opts, fx_gen *gen,
+             core_err *err);
 
 /** Runs a shell command (printf format); returns its exit status. */
 int fx_sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -20,13 +20,17 @@ static sbx_tree *tree_new(void)
 static int run(sbx_tree *t, const sbx_tree_file *files, size_t n, const char *cmd,
                sbx_tree_result *res, core_err *err)
 {
-    sbx_tree_job job = {.files = files, .n_files = n, .command = cmd, .limits = sbx_limits_default()};
+    sbx_tree_job job = {
+        .files = files, .n_files = n, .command = cmd, .limits = sbx_limits_default()};
     job.limits.disk_mb = 0;
     job.limits.wall_ms = 4000;
     return sbx_tree_run(res, t, &job, err);
 }
 
-#define F(p, d) {.path = {p, sizeof p - 1}, .data = {d, sizeof d - 1}}
+#define F(p, d)                                                                                    \
+    {                                                                                              \
+        .path = {(p), sizeof(p) - 1}, .data = {(d), sizeof(d) - 1 }                                \
+    }
 
 START_TEST(tree__runs_over_a_copy)
 {
@@ -94,10 +98,11 @@ START_TEST(tree__hostile_commands_are_contained)
     ck_assert_int_ne(access(marker, F_OK), 0);
     sbx_tree_result_dispose(&res);
     /* no network */
-    ck_assert_int_eq(run(t, files, 0,
-                         "python3 -c \"import socket; socket.create_connection(('1.1.1.1', 53), 2)\"",
-                         &res, &err),
-                     0);
+    ck_assert_int_eq(
+        run(t, files, 0,
+            "python3 -c \"import socket; socket.create_connection(('1.1.1.1', 53), 2)\"", &res,
+            &err),
+        0);
     ck_assert_int_ne(res.exit_code, 0);
     sbx_tree_result_dispose(&res);
     /* a fork bomb meets the process limit; an endless run meets the wall limit */
