@@ -87,6 +87,10 @@ int patch__tests_run(patch_test_run *run, sbx_tree *tree, const patch__snap *sna
                      const patch_options *opts, core_err *err);
 void patch__run_dispose(patch_test_run *run);
 
+/** Reads a test run's outcomes from its output (pytest's -rA summary lines, else run's exit
+ *  status and limit) into run's counts and id lists, and keeps the output's tail. CORE_ENOMEM. */
+int patch__outcomes_parse(patch_test_run *run, core_str out);
+
 /** Whether a test id (failed before) is among run's failures. */
 bool patch__run_has_failed(const patch_test_run *run, core_str id);
 

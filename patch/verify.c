@@ -21,7 +21,7 @@ void patch__run_dispose(patch_test_run *run)
     memset(run, 0, sizeof *run);
 }
 
-static int parse_outcomes(patch_test_run *run, core_str out)
+int patch__outcomes_parse(patch_test_run *run, core_str out)
 {
     core_buf failed = {0};
     core_buf passed = {0};
@@ -173,7 +173,7 @@ int patch__tests_run(patch_test_run *run, sbx_tree *tree, const patch__snap *sna
         rc = core_err_set(err, CORE_ENOTFOUND, "test command not found: %s", command);
         goto done;
     }
-    if (parse_outcomes(run, (core_str){res.out.ptr, res.out.len}) < 0) {
+    if (patch__outcomes_parse(run, (core_str){res.out.ptr, res.out.len}) < 0) {
         rc = core_err_set(err, CORE_ENOMEM, "tests: out of memory");
     }
 done:
