@@ -59,7 +59,8 @@ typedef struct patch_options {
     const char *const *functions; /* (n_functions) "PATH:NAME" targets; none: every stub */
     size_t n_functions;
     const char *test_cmd;      /* NULL: pytest on the tests that mention the target
-                                  (Python), `make test` where a Makefile has it (C) */
+                                  (Python), `make test` where a Makefile has it (C); {name}
+                                  and {tests} expand to the function's name and test files */
     size_t n_verify_max;       /* candidates verified at most per target (default 3) */
     size_t blob_max;           /* largest blob in the snapshot, bytes (default 16 MiB) */
     sbx_limits limits;         /* per test run (default 30 s CPU, 60 s wall, 512 MiB) */

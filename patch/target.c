@@ -228,7 +228,7 @@ static int build_prompt(core_buf *out, const patch__file *file, const gram_func 
 }
 
 static int build_tests(core_buf *files, core_buf *cmd, const find_ctx *c, core_str name,
-                       bool python)
+                       bool python, bool quote)
 {
     for (size_t i = 0; i < c->snap->n_files; i++) {
         const patch__file *t = &c->snap->files[i];
@@ -238,7 +238,33 @@ static int build_tests(core_buf *files, core_buf *cmd, const find_ctx *c, core_s
             continue;
         }
         if (core_buf_appendf(files, "%s\n", t->path) < 0 ||
-            (python && c->opts->test_cmd == NULL && append_quoted(cmd, t->path) < 0)) {
+            (quote && append_quoted(cmd, t->path) < 0)) {
+            return CORE_ENOMEM;
+        }
+    }
+    return 0;
+}
+
+/* The configured command with {name} replaced by the function's name and {tests} by the test
+ * files that mention it (quoted). */
+static int command_expand(core_buf *cmd, const char *tmpl, core_str name, const find_ctx *c,
+                          bool python)
+{
+    for (const char *p = tmpl; *p != '\0';) {
+        int rc = 0;
+        if (strncmp(p, "{name}", 6) == 0) {
+            rc = core_buf_append(cmd, name.ptr, name.len);
+            p += 6;
+        } else if (strncmp(p, "{tests}", 7) == 0) {
+            core_buf files = {0};
+            rc = build_tests(&files, cmd, c, name, python, true);
+            core_buf_dispose(&files);
+            p += 7;
+        } else {
+            rc = core_buf_append(cmd, p, 1);
+            p++;
+        }
+        if (rc < 0) {
             return CORE_ENOMEM;
         }
     }
@@ -275,7 +301,7 @@ static int add_target(find_ctx *c, const patch__file *file, const gram_func *fun
         rc = build_prompt(&prompt, file, funcs, n_funcs, f, python);
     }
     if (rc == 0 && c->opts->test_cmd != NULL) {
-        rc = core_buf_append(&cmd, c->opts->test_cmd, strlen(c->opts->test_cmd));
+        rc = command_expand(&cmd, c->opts->test_cmd, bare, c, python);
     } else if (rc == 0 && python) {
         rc = core_buf_appendf(&cmd, "python3 -m pytest -q -rA -p no:cacheprovider");
     } else if (rc == 0 && c->make_test) {
@@ -283,7 +309,7 @@ static int add_target(find_ctx *c, const patch__file *file, const gram_func *fun
     }
     size_t cmd_len0 = cmd.len;
     if (rc == 0) {
-        rc = build_tests(&files, &cmd, c, bare, python);
+        rc = build_tests(&files, &cmd, c, bare, python, python && c->opts->test_cmd == NULL);
     }
     if (rc == 0 && python && c->opts->test_cmd == NULL && cmd.len == cmd_len0) {
         cmd.len = 0; /* no test file mentions it: nothing to run */
