@@ -31,6 +31,7 @@ int cli_cmd_eval(int argc, char **argv);
 int cli_cmd_serve(int argc, char **argv);
 int cli_cmd_complete(int argc, char **argv);
 int cli_cmd_lsp(int argc, char **argv);
+int cli_cmd_patch(int argc, char **argv);
 
 /**
  * The model to use: path when given, else $KILN_MODEL, else the default model fetched by

@@ -37,6 +37,9 @@ static const command commands[] = {
 #ifdef KILN_HAVE_SERVE
     {"serve", cli_cmd_serve, "serve completions, chat and the pipeline over HTTP"},
 #endif
+#ifdef KILN_HAVE_PATCH
+    {"patch", cli_cmd_patch, "write and verify patches for a git repository's stubs"},
+#endif
 };
 
 static void usage(FILE *f)

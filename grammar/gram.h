@@ -115,6 +115,54 @@ typedef struct gram_metrics {
 int gram_metrics_compute(gram_metrics *out, const gram_lang *lang, core_str text, core_err *err);
 
 /* ------------------------------------------------------------------------------------------ */
+/* Function definitions and stubs (tree-sitter's parse of a file)                             */
+/* ------------------------------------------------------------------------------------------ */
+
+/** Why a function counts as a stub (a body still to be written), or GRAM_STUB_NONE. */
+typedef enum gram_stub {
+    GRAM_STUB_NONE = 0,
+    GRAM_STUB_PASS,      /* Python: the body (after a docstring) is only `pass` */
+    GRAM_STUB_ELLIPSIS,  /* Python: only `...` */
+    GRAM_STUB_RAISE,     /* Python: only `raise NotImplementedError(...)` */
+    GRAM_STUB_DOCSTRING, /* Python: only a docstring */
+    GRAM_STUB_EMPTY,     /* C: an empty body (comments only) under a describing comment */
+    GRAM_STUB_TODO,      /* C: a body marked TODO (at most a return besides) under a comment */
+} gram_stub;
+
+/** "none", "pass", "ellipsis", "raise", "docstring", "empty", "todo". Static storage. */
+const char *gram_stub_name(gram_stub stub);
+
+/**
+ * One function definition of a file, as byte offsets into the parsed text. Python: top-level
+ * functions and methods of top-level classes (nested functions are not listed); C: function
+ * definitions at file scope (also inside preprocessor conditionals).
+ */
+typedef struct gram_func {
+    size_t name_start, name_len;   /* the function's name */
+    size_t scope_start, scope_len; /* Python: the enclosing class's name (len 0: none) */
+    size_t def_start;              /* the definition's first byte (after decorators) */
+    size_t def_end;                /* one past its last byte */
+    size_t head_end;               /* Python: end of the docstring, else of the ':' line's
+                                      text before the body; C: the body's '{' */
+    size_t impl_start;             /* Python: first statement after the docstring (def_end when
+                                      none); C: the body's '{' */
+    size_t doc_start, doc_len;     /* Python: the docstring; C: the comment block right above
+                                      the definition (len 0: none) */
+    size_t indent;                 /* Python: column of the body's statements; C: 0 */
+    uint32_t line;                 /* 1-based line of def_start */
+    gram_stub stub;
+} gram_func;
+
+/**
+ * Parses text with tree-sitter and lists its function definitions in source order. *out is
+ * allocated with core_malloc (caller frees; NULL when none) and *n_out is its length. A text
+ * with syntax errors is listed as far as the parser recovered. Codes: those of
+ * gram_text_validate, CORE_ENOMEM, CORE_ERROR (the runtime refused the grammar). Any thread.
+ */
+int gram_funcs_find(gram_func **out, size_t *n_out, const gram_lang *lang, core_str text,
+                    core_err *err);
+
+/* ------------------------------------------------------------------------------------------ */
 /* The incremental checker                                                                    */
 /* ------------------------------------------------------------------------------------------ */
 

@@ -192,4 +192,71 @@ size_t sbx_pool_n_slots(const sbx_pool *pool);
  */
 int sbx_pool_run(sbx_pool *pool, const sbx_job *job, sbx_result *result, core_err *err);
 
+/* ------------------------------------------------------------------------------------------ */
+/* Tree runs: a command over a copy of a source tree                                          */
+/* ------------------------------------------------------------------------------------------ */
+
+/**
+ * Runs a shell command in a box that holds a copy of a source tree (a repository snapshot) in
+ * /work: the same namespaces, read-only system binds, seccomp filter, cgroup limits and empty
+ * network as the pool's boxes, under one sandbox user of its own. The tree is packed into a
+ * ustar archive that the box unpacks with /bin/tar before the command runs, so nothing of the
+ * host's file system is written. Used by kiln patch to run a repository's own tests. One
+ * thread at a time.
+ */
+typedef struct sbx_tree sbx_tree;
+
+typedef struct sbx_tree_options {
+    uint32_t uid; /* host uid that runs the boxes (default 3190000; above root) */
+    core_log log; /* borrowed sink; fn may be NULL */
+} sbx_tree_options;
+
+sbx_tree_options sbx_tree_options_default(void);
+
+/**
+ * Creates the runner: checks the host, creates its cgroup leaf, network namespace and seccomp
+ * program. opts is copied. Codes: CORE_EUNSUPPORTED (a missing host feature, named),
+ * CORE_EINVAL, CORE_ENOMEM.
+ */
+int sbx_tree_new(sbx_tree **out, const sbx_tree_options *opts, core_err *err);
+void sbx_tree_free(sbx_tree *tree);
+
+/** One file of a tree. Plain value; path and data are borrowed. */
+typedef struct sbx_tree_file {
+    core_str path; /* relative, '/'-separated; no empty, "." or ".." component */
+    core_str data; /* contents; for a symlink, its target */
+    bool exec;     /* executable bit */
+    bool symlink;  /* a symbolic link (contained: it resolves inside the box) */
+} sbx_tree_file;
+
+/** What to run. Plain value; strings are borrowed for the call. */
+typedef struct sbx_tree_job {
+    const sbx_tree_file *files; /* (n_files) the tree, written under /work */
+    size_t n_files;
+    const char *command; /* run with /bin/sh -c in /work */
+    sbx_limits limits;   /* disk_mb 0: sized from the tree */
+    core_cancel cancel;  /* polled while the run waits; fn may be NULL */
+} sbx_tree_job;
+
+/** The outcome of a tree run. Free the contents with sbx_tree_result_dispose. */
+typedef struct sbx_tree_result {
+    int exit_code;   /* the command's exit status, or -1 when a signal ended it */
+    int signal;      /* the signal that ended it, or 0 */
+    sbx_limit limit; /* the limit that ended the run, or SBX_LIMIT_NONE */
+    core_buf out;    /* stdout and stderr together, capped at 256 KiB */
+    uint64_t n_out_bytes;
+    uint64_t wall_ms;
+    uint64_t cpu_ms;
+} sbx_tree_result;
+
+void sbx_tree_result_dispose(sbx_tree_result *result);
+
+/**
+ * Runs job->command over a copy of job->files and fills result (disposed by the caller, also on
+ * failure). Any exit status or limit is a successful return. Codes: CORE_EINVAL (a bad path,
+ * named, or too long for the archive), CORE_ELIMIT (the tree exceeds the box's disk),
+ * CORE_ECANCELED, CORE_ENOMEM, CORE_ERROR (the sandbox itself failed).
+ */
+int sbx_tree_run(sbx_tree_result *result, sbx_tree *tree, const sbx_tree_job *job, core_err *err);
+
 #endif /* KILN_SBX_H */

@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 declare -A public=([core]=core.h [kernels]="kern.h cuda/kern_cuda.h" [gen]=gen.h [solve]=solve.h
                    [grammar]=gram.h [sandbox]=sbx.h [eval]=eval.h [lsp]=lsp.h [cli]=cli.h
-                   [http]=http.h)
+                   [http]=http.h [patch]=patch.h)
 bad=0
 while IFS=: read -r file _ inc; do
     target=$(sed -E 's/.*#include "([^"]+)".*/\1/' <<<"$inc")

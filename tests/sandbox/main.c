@@ -21,6 +21,7 @@ int main(void)
     suite_add_tcase(s, tcase_cstub());
     suite_add_tcase(s, tcase_hostile());
     suite_add_tcase(s, tcase_hostile_c());
+    suite_add_tcase(s, tcase_tree());
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
     int n_failed = srunner_ntests_failed(sr);

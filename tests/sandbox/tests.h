@@ -15,6 +15,7 @@ TCase *tcase_pool(void);
 TCase *tcase_cstub(void);
 TCase *tcase_hostile(void);
 TCase *tcase_hostile_c(void);
+TCase *tcase_tree(void);
 
 /* The uid range the test pools use (sbx_pool_options.uid_base): 64 uids per test process, so
  * that suites running at once do not see each other's boxes. */

@@ -1,0 +1,334 @@
+/*
+ * The repository side of kiln patch, all through libgit2: opening a repository at a revision
+ * (work tree, .git folder or bare; never searched upwards), reading the revision's tree from the
+ * object database into a snapshot (the working tree and index are never read, so a dirty
+ * checkout reads like a clean one), and the lines changed since a base revision (a tree-to-tree
+ * diff without context lines). Blob sizes are read from the object headers before any blob is
+ * loaded, so a huge blob is refused without being inflated.
+ */
+#include "patch/patch_int.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static int git_fail(core_err *err, int code, const char *what)
+{
+    const git_error *e = git_error_last();
+    return core_err_set(err, code, "%s: %s", what,
+                        e != NULL && e->message ? e->message : "libgit2");
+}
+
+void patch_repo_free(patch_repo *repo)
+{
+    if (repo == NULL) {
+        return;
+    }
+    git_tree_free(repo->tree);
+    git_commit_free(repo->commit);
+    git_repository_free(repo->git);
+    core_free(repo);
+    git_libgit2_shutdown();
+}
+
+int patch_repo_open(patch_repo **out, const char *path, const char *rev, core_err *err)
+{
+    *out = NULL;
+    if (rev == NULL) {
+        rev = "HEAD";
+    }
+    git_libgit2_init();
+    git_object *obj = NULL;
+    git_object *peeled = NULL;
+    int rc = 0;
+    patch_repo *r = core_calloc(1, sizeof *r);
+    if (r == NULL) {
+        git_libgit2_shutdown();
+        return core_err_set(err, CORE_ENOMEM, "repository %s: out of memory", path);
+    }
+    if (git_repository_open_ext(&r->git, path, GIT_REPOSITORY_OPEN_NO_SEARCH, NULL) < 0) {
+        const git_error *e = git_error_last();
+        rc = core_err_set(err, CORE_ENOTFOUND, "not a repository: %s (%s)", path,
+                          e != NULL && e->message ? e->message : "libgit2");
+        goto done;
+    }
+    int grc = git_revparse_single(&obj, r->git, rev);
+    if (grc == GIT_ENOTFOUND || grc == GIT_EAMBIGUOUS || grc == GIT_EINVALIDSPEC ||
+        (grc < 0 && git_repository_is_empty(r->git) == 1)) {
+        rc = core_err_set(err, CORE_ENOTFOUND, "unknown revision '%s' in %s%s", rev, path,
+                          git_repository_is_empty(r->git) == 1 ? " (empty repository)" : "");
+        goto done;
+    }
+    if (grc < 0) {
+        rc = git_fail(err, CORE_EPARSE, "repository: reading the revision");
+        goto done;
+    }
+    if (git_object_peel(&peeled, obj, GIT_OBJECT_COMMIT) < 0) {
+        rc = core_err_set(err, CORE_ENOTFOUND, "revision '%s' is not a commit", rev);
+        goto done;
+    }
+    r->commit = (git_commit *)peeled;
+    peeled = NULL;
+    if (git_commit_tree(&r->tree, r->commit) < 0) {
+        rc = git_fail(err, CORE_EPARSE, "repository: reading the revision's tree");
+        goto done;
+    }
+    git_oid_tostr(r->hex, sizeof r->hex, git_commit_id(r->commit));
+done:
+    git_object_free(obj);
+    git_object_free(peeled);
+    if (rc < 0) {
+        patch_repo_free(r);
+        return rc;
+    }
+    *out = r;
+    return 0;
+}
+
+const char *patch_repo_commit(const patch_repo *repo)
+{
+    return repo->hex;
+}
+
+/* ---- snapshot ---------------------------------------------------------------------------- */
+
+typedef struct snap_walk {
+    patch_repo *repo;
+    git_odb *odb;
+    patch__snap *snap;
+    size_t blob_max;
+    core_err *err;
+    int rc;
+} snap_walk;
+
+static int snap_push(patch__snap *snap, patch__file *f)
+{
+    if (snap->n_files == snap->cap) {
+        size_t cap = snap->cap ? snap->cap * 2 : 64;
+        patch__file *files = core_realloc(snap->files, cap * sizeof *files);
+        if (files == NULL) {
+            return CORE_ENOMEM;
+        }
+        snap->files = files;
+        snap->cap = cap;
+    }
+    snap->files[snap->n_files++] = *f;
+    return 0;
+}
+
+static int snap_entry(const char *root, const git_tree_entry *entry, void *payload)
+{
+    snap_walk *w = payload;
+    git_object_t type = git_tree_entry_type(entry);
+    git_filemode_t mode = git_tree_entry_filemode(entry);
+    if (type == GIT_OBJECT_TREE) {
+        return 0;
+    }
+    patch__file f = {0};
+    size_t lr = strlen(root), ln = strlen(git_tree_entry_name(entry));
+    f.path = core_malloc(lr + ln + 1);
+    if (f.path == NULL) {
+        w->rc = core_err_set(w->err, CORE_ENOMEM, "snapshot: out of memory");
+        return -1;
+    }
+    memcpy(f.path, root, lr);
+    memcpy(f.path + lr, git_tree_entry_name(entry), ln + 1);
+    if (type == GIT_OBJECT_COMMIT || mode == GIT_FILEMODE_COMMIT) {
+        f.gitlink = true;
+    } else {
+        size_t len = 0;
+        git_object_t otype = GIT_OBJECT_INVALID;
+        if (git_odb_read_header(&len, &otype, w->odb, git_tree_entry_id(entry)) < 0) {
+            w->rc = core_err_set(w->err, CORE_EPARSE, "snapshot: blob %s: %s", f.path,
+                                 git_error_last() ? git_error_last()->message : "unreadable");
+            core_free(f.path);
+            return -1;
+        }
+        if (len > w->blob_max) {
+            w->rc = core_err_set(w->err, CORE_ELIMIT,
+                                 "snapshot: blob %s: %zu bytes, more than the %zu allowed "
+                                 "(--blob-max)",
+                                 f.path, len, w->blob_max);
+            core_free(f.path);
+            return -1;
+        }
+        git_blob *blob = NULL;
+        if (git_blob_lookup(&blob, w->repo->git, git_tree_entry_id(entry)) < 0) {
+            w->rc = core_err_set(w->err, CORE_EPARSE, "snapshot: blob %s: %s", f.path,
+                                 git_error_last() ? git_error_last()->message : "unreadable");
+            core_free(f.path);
+            return -1;
+        }
+        f.len = (size_t)git_blob_rawsize(blob);
+        f.data = core_malloc(f.len + 1);
+        if (f.data == NULL) {
+            git_blob_free(blob);
+            core_free(f.path);
+            w->rc = core_err_set(w->err, CORE_ENOMEM, "snapshot: out of memory");
+            return -1;
+        }
+        if (f.len > 0) {
+            memcpy(f.data, git_blob_rawcontent(blob), f.len);
+        }
+        f.data[f.len] = '\0';
+        git_blob_free(blob);
+        f.exec = mode == GIT_FILEMODE_BLOB_EXECUTABLE;
+        f.symlink = mode == GIT_FILEMODE_LINK;
+    }
+    if (snap_push(w->snap, &f) < 0) {
+        core_free(f.path);
+        core_free(f.data);
+        w->rc = core_err_set(w->err, CORE_ENOMEM, "snapshot: out of memory");
+        return -1;
+    }
+    return 0;
+}
+
+int patch__snap_read(patch__snap *out, patch_repo *repo, size_t blob_max, core_err *err)
+{
+    memset(out, 0, sizeof *out);
+    snap_walk w = {.repo = repo, .snap = out, .blob_max = blob_max, .err = err};
+    if (git_repository_odb(&w.odb, repo->git) < 0) {
+        return git_fail(err, CORE_EPARSE, "snapshot: object database");
+    }
+    int grc = git_tree_walk(repo->tree, GIT_TREEWALK_PRE, snap_entry, &w);
+    git_odb_free(w.odb);
+    if (w.rc < 0) {
+        patch__snap_dispose(out);
+        return w.rc;
+    }
+    if (grc < 0) {
+        patch__snap_dispose(out);
+        return git_fail(err, CORE_EPARSE, "snapshot: reading the tree");
+    }
+    return 0;
+}
+
+void patch__snap_dispose(patch__snap *snap)
+{
+    if (snap == NULL) {
+        return;
+    }
+    for (size_t i = 0; i < snap->n_files; i++) {
+        core_free(snap->files[i].path);
+        core_free(snap->files[i].data);
+    }
+    core_free(snap->files);
+    memset(snap, 0, sizeof *snap);
+}
+
+const patch__file *patch__snap_find(const patch__snap *snap, const char *path)
+{
+    for (size_t i = 0; i < snap->n_files; i++) {
+        if (strcmp(snap->files[i].path, path) == 0) {
+            return &snap->files[i];
+        }
+    }
+    return NULL;
+}
+
+/* ---- changes since a base ---------------------------------------------------------------- */
+
+static int hunk_add(patch__changes *c, const char *path, uint32_t line, uint32_t n)
+{
+    if (c->n_hunks == c->cap) {
+        size_t cap = c->cap ? c->cap * 2 : 32;
+        patch__hunk *h = core_realloc(c->hunks, cap * sizeof *h);
+        if (h == NULL) {
+            return CORE_ENOMEM;
+        }
+        c->hunks = h;
+        c->cap = cap;
+    }
+    size_t len = strlen(path);
+    char *p = core_malloc(len + 1);
+    if (p == NULL) {
+        return CORE_ENOMEM;
+    }
+    memcpy(p, path, len + 1);
+    c->hunks[c->n_hunks++] = (patch__hunk){.path = p, .line = line, .n_lines = n};
+    return 0;
+}
+
+int patch__changes_read(patch__changes *out, patch_repo *repo, const char *base, core_err *err)
+{
+    memset(out, 0, sizeof *out);
+    git_object *obj = NULL;
+    git_tree *base_tree = NULL;
+    git_diff *diff = NULL;
+    int rc = 0;
+    if (git_revparse_single(&obj, repo->git, base) < 0 ||
+        git_object_peel((git_object **)&base_tree, obj, GIT_OBJECT_TREE) < 0) {
+        rc = core_err_set(err, CORE_ENOTFOUND, "unknown base revision '%s'", base);
+        goto done;
+    }
+    git_diff_options o;
+    git_diff_options_init(&o, GIT_DIFF_OPTIONS_VERSION);
+    o.context_lines = 0;
+    if (git_diff_tree_to_tree(&diff, repo->git, base_tree, repo->tree, &o) < 0) {
+        rc = git_fail(err, CORE_ERROR, "diff against the base");
+        goto done;
+    }
+    size_t n = git_diff_num_deltas(diff);
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        git_patch *p = NULL;
+        if (git_patch_from_diff(&p, diff, i) < 0) {
+            rc = git_fail(err, CORE_ERROR, "diff against the base");
+            break;
+        }
+        if (p == NULL) {
+            continue; /* binary or unchanged */
+        }
+        const git_diff_delta *d = git_patch_get_delta(p);
+        size_t n_hunks = git_patch_num_hunks(p);
+        for (size_t h = 0; h < n_hunks && rc == 0; h++) {
+            const git_diff_hunk *hunk = NULL;
+            size_t n_lines = 0;
+            if (git_patch_get_hunk(&hunk, &n_lines, p, h) < 0) {
+                continue;
+            }
+            if (hunk_add(out, d->new_file.path, (uint32_t)hunk->new_start,
+                         (uint32_t)hunk->new_lines) < 0) {
+                rc = core_err_set(err, CORE_ENOMEM, "diff against the base: out of memory");
+            }
+        }
+        git_patch_free(p);
+    }
+done:
+    git_diff_free(diff);
+    git_tree_free(base_tree);
+    git_object_free(obj);
+    if (rc < 0) {
+        patch__changes_dispose(out);
+    }
+    return rc;
+}
+
+void patch__changes_dispose(patch__changes *changes)
+{
+    if (changes == NULL) {
+        return;
+    }
+    for (size_t i = 0; i < changes->n_hunks; i++) {
+        core_free(changes->hunks[i].path);
+    }
+    core_free(changes->hunks);
+    memset(changes, 0, sizeof *changes);
+}
+
+bool patch__changes_touch(const patch__changes *changes, const char *path, uint32_t first,
+                          uint32_t last)
+{
+    for (size_t i = 0; i < changes->n_hunks; i++) {
+        const patch__hunk *h = &changes->hunks[i];
+        if (strcmp(h->path, path) != 0) {
+            continue;
+        }
+        /* a deletion sits between lines: it touches the definition when inside it */
+        uint32_t a = h->line;
+        uint32_t b = h->n_lines > 0 ? h->line + h->n_lines - 1 : h->line;
+        if (a <= last && b >= first) {
+            return true;
+        }
+    }
+    return false;
+}
