@@ -932,6 +932,59 @@ int gram_checker_is_complete(gram_checker *c, bool *complete, core_err *err)
     return rc;
 }
 
+int gram_checker_is_complete_at(gram_checker *c, size_t len, bool *complete, core_err *err)
+{
+    *complete = false;
+    if (len > c->text.len) {
+        return core_err_set(err, CORE_EINVAL, "grammar %s: length %zu past the text's %zu bytes",
+                            c->lang->name, len, c->text.len);
+    }
+    if (c->lang->indent) {
+        gram__indent *in = &c->indent_try;
+        gram__indent_init(in);
+        if (!gram__indent_scan(in, c->text.ptr, len, 0) ||
+            !gram__indent_scan(in, c->suffix, c->suffix_len, len) ||
+            !gram__indent_is_complete(in)) {
+            return 0;
+        }
+    }
+    /* The text after len steps aside for the suffix and comes back after the run. */
+    size_t len_old = c->text.len;
+    size_t n_tail = len_old - len;
+    char *tail = NULL;
+    if (n_tail > 0) {
+        tail = core_malloc(n_tail);
+        if (!tail) {
+            return core_err_set(err, CORE_ENOMEM, "grammar %s: out of memory for the text",
+                                c->lang->name);
+        }
+        memcpy(tail, c->text.ptr + len, n_tail);
+    }
+    TSStateId first = 1;
+    vset start = {0};
+    int rc = core_buf_reserve(&c->text, c->suffix_len + 1);
+    if (rc == 0) {
+        rc = vset_push(&start, 0, &first, 1, NULL, 0);
+    }
+    if (rc == 0) {
+        if (c->suffix_len) {
+            memcpy(c->text.ptr + len, c->suffix, c->suffix_len);
+        }
+        rc = run(c, &start, &c->next, len + c->suffix_len, true, complete, err);
+    } else {
+        rc =
+            core_err_set(err, CORE_ENOMEM, "grammar %s: out of memory for the text", c->lang->name);
+    }
+    vset_dispose(&start);
+    if (n_tail > 0) {
+        memcpy(c->text.ptr + len, tail, n_tail);
+    }
+    c->text.len = len_old;
+    c->text.ptr[len_old] = '\0';
+    core_free(tail);
+    return rc;
+}
+
 core_str gram_checker_text(const gram_checker *c)
 {
     return (core_str){c->text.ptr, c->text.len};

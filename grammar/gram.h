@@ -102,7 +102,7 @@ int gram_source_check(gram_source_report *out, const gram_lang *lang, core_str t
  * a loop variable.
  */
 typedef struct gram_metrics {
-    bool parses;              /* no ERROR or MISSING node */
+    bool parses;              /* no ERROR or MISSING node (Python: and indentation holds) */
     uint32_t cyclomatic;      /* 1 + decision points, summed over the whole text */
     uint32_t nesting_max;     /* deepest nesting of control statements (0: none) */
     uint32_t n_lines;         /* lines holding at least one token of code */
@@ -170,6 +170,14 @@ int gram_checker_try(gram_checker *checker, core_str piece, bool *viable, core_e
  * the parse accepts at the end of input. Codes: CORE_ENOMEM.
  */
 int gram_checker_is_complete(gram_checker *checker, bool *complete, core_err *err);
+
+/**
+ * Whether the first len bytes of the text (followed by the suffix, when one was given) are a
+ * complete program; the checker's state does not change. It parses those bytes again from the
+ * start, so it costs a feed of len bytes: for the end of a generation, not for every token.
+ * Codes: CORE_EINVAL (len past the text), CORE_ENOMEM.
+ */
+int gram_checker_is_complete_at(gram_checker *checker, size_t len, bool *complete, core_err *err);
 
 /** The text fed so far. Borrowed; valid until the next call on checker. */
 core_str gram_checker_text(const gram_checker *checker);

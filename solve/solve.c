@@ -383,6 +383,8 @@ static int add_candidates(run *r, solve__cand *cands, size_t n, size_t round, co
                 core_err_clear(err);
             }
         }
+        /* A candidate the token cap cut is unfinished code, whatever the parser says. */
+        c->parses = c->parses && c->ended;
         c->card.parses = c->parses;
     }
     return 0;

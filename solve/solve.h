@@ -108,7 +108,7 @@ typedef struct solve_candidate {
     size_t n_tokens;     /* tokens generated */
     double logprob_mean; /* mean log-probability of the generated tokens (unconstrained model) */
     bool ended;          /* the function ended by itself (else the token cap cut it) */
-    bool parses;         /* tree-sitter parses it without error */
+    bool parses;         /* it ended and parses (tree-sitter, Python's indentation) */
     bool tested;         /* the visible tests ran (else verdict and counts are meaningless) */
     sbx_verdict verdict; /* visible tests' verdict */
     size_t n_tests_run;

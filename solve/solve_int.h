@@ -49,6 +49,16 @@ int solve__write(solve_engine *engine, solve__cand *cands, int32_t *const *suffi
                  const solve_options *opts, size_t round, const core_cancel *cancel,
                  size_t *n_prompt_tokens, core_err *err);
 
+/**
+ * Where the candidate's function ends (solve_text.c), asked after each token and at a stop
+ * token (at_stop): *ended and the kept length *end. Under the grammar, only where the checker
+ * judges the code prefix plus text[0..*end) complete; otherwise as solve_body_end says (at a
+ * stop token: the whole text, trimmed). A candidate left unended is cut, never finished.
+ * CORE_ENOMEM.
+ */
+int solve__cand_end(solve__cand *cand, solve_lang lang, bool at_stop, bool *ended, size_t *end,
+                    core_err *err);
+
 /** Frees what cand owns and zeroes it. */
 void solve__cand_dispose(solve__cand *cand);
 

@@ -130,6 +130,63 @@ bool solve_body_end(solve_lang lang, core_str text, size_t *end)
     return lang == SOLVE_LANG_C ? c_end(text, end) : python_end(text, end);
 }
 
+/* Whether the checker's text up to the candidate's byte end is a complete program. */
+static int complete_at(solve__cand *c, size_t end, bool *complete, core_err *err)
+{
+    size_t n_prefix = gram_checker_text(c->checker).len - c->text.len;
+    return gram_checker_is_complete_at(c->checker, n_prefix + end, complete, err);
+}
+
+/*
+ * A body end found by text alone is a guess: a column-0 line may sit inside a string or
+ * brackets, and a fence inside a comment. Under the grammar, the end is the first of those
+ * guesses where the checker judges the code complete; at a stop token with none, the whole text
+ * (trimmed), if complete. Without a checker, solve_body_end decides alone.
+ */
+int solve__cand_end(solve__cand *c, solve_lang lang, bool at_stop, bool *ended, size_t *end,
+                    core_err *err)
+{
+    core_str text = {c->text.ptr, c->text.len};
+    *ended = solve_body_end(lang, text, end);
+    if (!c->checker) {
+        if (at_stop && !*ended) {
+            *ended = true;
+            *end = trim_end(text, text.len);
+        }
+        return 0;
+    }
+    bool complete = false;
+    while (*ended) {
+        int rc = complete_at(c, *end, &complete, err);
+        if (rc < 0 || complete) {
+            return rc;
+        }
+        /* Look for the next guess past this one. */
+        size_t from = *end;
+        while (from < text.len && is_blank(text.ptr[from])) {
+            from++;
+        }
+        while (from < text.len && text.ptr[from] != '\n') {
+            from++;
+        }
+        if (from >= text.len || lang != SOLVE_LANG_PYTHON) {
+            break;
+        }
+        size_t rest = 0;
+        *ended = python_end((core_str){text.ptr + from, text.len - from}, &rest);
+        *end = from + rest;
+    }
+    *ended = false;
+    *end = text.len;
+    if (at_stop) {
+        *end = trim_end(text, text.len);
+        int rc = complete_at(c, *end, &complete, err);
+        *ended = complete;
+        return rc;
+    }
+    return 0;
+}
+
 /* ------------------------------------------------------------------------------------------ */
 /* Visible tests                                                                              */
 /* ------------------------------------------------------------------------------------------ */

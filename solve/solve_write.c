@@ -233,15 +233,7 @@ static int cand_step(solve_engine *e, solve__cand *c, const float *logits, solve
     c->logprob_sum += (double)logits[tok] - lse;
     if (e->is_stop[tok]) {
         c->live = false;
-        c->ended = true;
-        solve_body_end(lang, (core_str){c->text.ptr, c->text.len}, &c->end);
-        if (c->end == c->text.len) {
-            while (c->end > 0 &&
-                   (c->text.ptr[c->end - 1] == '\n' || c->text.ptr[c->end - 1] == ' ')) {
-                c->end--;
-            }
-        }
-        return 0;
+        return solve__cand_end(c, lang, true, &c->ended, &c->end, err);
     }
     if (c->gc) {
         rc = gram_constraint_accept(c->gc, tok, err);
@@ -258,7 +250,12 @@ static int cand_step(solve_engine *e, solve__cand *c, const float *logits, solve
         return core_err_set(err, CORE_ENOMEM, "solve: out of memory");
     }
     size_t end = 0;
-    if (solve_body_end(lang, (core_str){c->text.ptr, c->text.len}, &end)) {
+    bool ended = false;
+    rc = solve__cand_end(c, lang, false, &ended, &end, err);
+    if (rc < 0) {
+        return rc;
+    }
+    if (ended) {
         c->live = false;
         c->ended = true;
         c->end = end;

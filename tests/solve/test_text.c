@@ -3,7 +3,7 @@
 
 #include <string.h>
 
-#include "solve/solve.h"
+#include "solve/solve_int.h"
 
 static size_t end_of(solve_lang lang, const char *text, bool *complete)
 {
@@ -27,6 +27,58 @@ START_TEST(text__python_ends_at_dedent)
     ck_assert_uint_eq(end_of(SOLVE_LANG_PYTHON, t, &done),
                       strlen(" for i in xs:\n        if i:\n            return i"));
     ck_assert(done);
+}
+END_TEST
+
+/* A candidate as solve_write.c holds it: a checker fed the code prefix and then the text. */
+static void cand_make(solve__cand *c, const gram_lang *gl, const char *prefix, const char *text)
+{
+    memset(c, 0, sizeof(*c));
+    bool viable = false;
+    ck_assert_int_eq(gram_checker_new(&c->checker, gl, NULL, NULL), 0);
+    ck_assert_int_eq(gram_checker_feed(c->checker, core_str_c(prefix), &viable, NULL), 0);
+    ck_assert(viable);
+    ck_assert_int_eq(gram_checker_feed(c->checker, core_str_c(text), &viable, NULL), 0);
+    ck_assert(viable);
+    ck_assert_int_eq(core_buf_append(&c->text, text, strlen(text)), 0);
+}
+
+START_TEST(text__python_end_waits_for_the_checker)
+{
+    gram_lang *py = NULL;
+    ck_assert_int_eq(gram_lang_load(&py, "python", NULL), 0);
+    const char *prefix = "def f(xs):\n   ";
+    solve__cand c;
+    bool ended = false;
+    size_t end = 0;
+    /* a column-0 line inside brackets and inside a string is no end */
+    const char *t = " return max(1,\n2) + len('''\nx''')\n";
+    cand_make(&c, py, prefix, t);
+    ck_assert(solve_body_end(SOLVE_LANG_PYTHON, core_str_c(t), &end)); /* the text's guess */
+    ck_assert_int_eq(solve__cand_end(&c, SOLVE_LANG_PYTHON, false, &ended, &end, NULL), 0);
+    ck_assert(!ended);
+    ck_assert_uint_eq(end, strlen(t));
+    solve__cand_dispose(&c);
+    /* the same text, then a real dedent */
+    const char *t2 = " return max(1,\n2) + len('''\nx''')\nprint(1)";
+    cand_make(&c, py, prefix, t2);
+    ck_assert_int_eq(solve__cand_end(&c, SOLVE_LANG_PYTHON, false, &ended, &end, NULL), 0);
+    ck_assert(ended);
+    ck_assert_uint_eq(end, strlen(t) - 1);
+    solve__cand_dispose(&c);
+    /* at a stop token, an unfinished body is cut, not ended */
+    const char *t3 = " try:\n        x = 1\n   ";
+    cand_make(&c, py, prefix, t3);
+    ck_assert_int_eq(solve__cand_end(&c, SOLVE_LANG_PYTHON, true, &ended, &end, NULL), 0);
+    ck_assert(!ended);
+    solve__cand_dispose(&c);
+    const char *t4 = " return 1\n";
+    cand_make(&c, py, prefix, t4);
+    ck_assert_int_eq(solve__cand_end(&c, SOLVE_LANG_PYTHON, true, &ended, &end, NULL), 0);
+    ck_assert(ended);
+    ck_assert_uint_eq(end, strlen(" return 1"));
+    solve__cand_dispose(&c);
+    gram_lang_free(py);
 }
 END_TEST
 
@@ -152,6 +204,7 @@ TCase *tcase_text(void)
     tcase_set_timeout(tc, 5);
     tcase_add_test(tc, text__python_ends_at_dedent);
     tcase_add_test(tc, text__python_ends_at_fence);
+    tcase_add_test(tc, text__python_end_waits_for_the_checker);
     tcase_add_test(tc, text__c_ends_at_closing_brace);
     tcase_add_test(tc, text__code_prefix_python_keeps_prompt_and_indents);
     tcase_add_test(tc, text__code_prefix_c_turns_prototype_into_definition);
