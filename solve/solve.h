@@ -214,9 +214,10 @@ int solve_run(solve_result **out, solve_engine *engine, const solve_task *task,
 bool solve_body_end(solve_lang lang, core_str text, size_t *end);
 
 /**
- * Chooses the visible tests: task->visible_tests when set, else (Python) the asserts extracted
- * from the prompt's examples, else none. *out is the tests' text (arena-owned, "" when none).
- * CORE_ENOMEM.
+ * Chooses the visible tests: task->visible_tests when set, else the prompt's examples (Python:
+ * asserts from the docstring's `>>>` lines; C: a test program with main() from its comments'
+ * `f(x) == y` examples, eval_c_examples_extract), else none. *out is the tests' text (arena-owned,
+ * "" when none). CORE_ENOMEM.
  */
 int solve_tests_select(const char **out, solve_tests_source *source, core_arena *arena,
                        const solve_task *task, core_err *err);
@@ -225,8 +226,9 @@ int solve_tests_select(const char **out, solve_tests_source *source, core_arena 
  * The code the model continues from: Python: the prompt, ending with a newline and the body's
  * indentation less one space (the tokenizer joins that space to the next word); C: the prompt
  * (after common #includes when it has none) with its prototype's ';' turned into a
- * definition's opening "\n{\n" and three spaces of indentation. Appended to out.
- * CORE_EINVAL (a C prompt without a prototype ending in ';'), CORE_ENOMEM.
+ * definition's opening "\n{\n", or its open definition's '{' (HumanEval-X, MultiPL-E) kept as
+ * " {\n", then three spaces of indentation. Appended to out. CORE_EINVAL (a C prompt ending
+ * in neither ';' nor '{', or one written in C++), CORE_ENOMEM.
  */
 int solve_code_prefix(core_buf *out, const solve_task *task, core_err *err);
 
