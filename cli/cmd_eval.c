@@ -41,7 +41,9 @@ static void usage(FILE *f)
                "Runs every task through the pipeline and grades the candidates with the task's\n"
                "hidden tests. Appends one JSON line per problem to --out (default: FILE's name\n"
                "with .results.jsonl, in the current folder); a rerun skips problems already there\n"
-               "with the same configuration.\n"
+               "with the same configuration. A task the pipeline cannot use is reported, kept\n"
+               "as a record with \"refused\" and counted as not solved. Exit 0: every task ran;\n"
+               "1: some were refused; 2: none could be used (or bad usage).\n"
                "  -k LIST            pass@k values (default 1,10; those above -n are left out)\n"
                "  --limit N          only the first N tasks\n"
                "  --json             print the summary as one JSON object (last line)\n"
@@ -343,6 +345,29 @@ done:
     return text;
 }
 
+/*
+ * The record of a task the pipeline refused (a prompt it cannot use): it stays in the results,
+ * counts n samples of which none passed, and names the reason.
+ */
+static char *refused_record(const eval_task *task, const cli_pipe *p, const char *why)
+{
+    cJSON *rec = cJSON_CreateObject();
+    char *text = NULL;
+    if (rec) {
+        cJSON_AddStringToObject(rec, "task_id", task->task_id);
+        cJSON_AddStringToObject(rec, "language", task->language);
+        cJSON_AddItemToObject(rec, "config", config_json(p));
+        cJSON_AddStringToObject(rec, "refused", why);
+        cJSON_AddNumberToObject(rec, "n_samples", (double)p->opts.n_candidates);
+        cJSON_AddNumberToObject(rec, "n_samples_passed", 0);
+        cJSON_AddBoolToObject(rec, "ranked_pass", false);
+        cJSON_AddBoolToObject(rec, "oracle_pass", false);
+        text = cJSON_PrintUnformatted(rec);
+    }
+    cJSON_Delete(rec);
+    return text;
+}
+
 /* What the summary needs from one record. */
 typedef struct tally {
     size_t n_problems;
@@ -351,6 +376,7 @@ typedef struct tally {
     size_t cap;
     size_t ranked;
     size_t oracle;
+    size_t refused;                /* problems the pipeline could not use */
     double ms[SOLVE_N_STAGES + 1]; /* plan, write, test, repair, rank, total */
     double tokens;
 } tally;
@@ -377,6 +403,7 @@ static int tally_add(tally *t, const cJSON *rec)
     t->n_problems++;
     t->ranked += cJSON_IsTrue(cJSON_GetObjectItem(rec, "ranked_pass"));
     t->oracle += cJSON_IsTrue(cJSON_GetObjectItem(rec, "oracle_pass"));
+    t->refused += cJSON_IsString(cJSON_GetObjectItem(rec, "refused"));
     const cJSON *tm = cJSON_GetObjectItem(rec, "timings_ms");
     static const char *const names[] = {"plan", "write", "test", "repair", "rank", "total"};
     for (size_t i = 0; i < SOLVE_N_STAGES + 1; i++) {
@@ -395,6 +422,7 @@ static char *summary_build(const tally *t, const eval_args *a, size_t n, double 
         return NULL;
     }
     cJSON_AddNumberToObject(s, "problems", (double)t->n_problems);
+    cJSON_AddNumberToObject(s, "refused", (double)t->refused);
     cJSON_AddNumberToObject(s, "n", (double)n);
     cJSON *pk = cJSON_AddObjectToObject(s, "pass_at_k");
     for (size_t i = 0; i < a->n_ks; i++) {
@@ -651,11 +679,26 @@ int cli_cmd_eval(int argc, char **argv)
             fprintf(stderr, "\r\033[K[%zu/%zu] %s", i + 1, n_tasks, task->task_id);
         }
         if (solve_run(&res, pipe.engine, &st, &pipe.opts, NULL, NULL, &err) < 0) {
-            fprintf(stderr, "%skiln eval: %s: %s\n", tty ? "\n" : "", task->task_id, err.msg);
+            fprintf(stderr, "%skiln eval: %s: refused: %s\n", tty ? "\n" : "", task->task_id,
+                    err.msg);
             if (err.code == CORE_ENOMEM || err.code == CORE_ECANCELED) {
                 goto done;
             }
-            continue; /* a task the pipeline cannot take (a bad prompt): say so, go on */
+            /* a task the pipeline cannot take (a bad prompt): say so, count it unsolved, go on */
+            char *rec = refused_record(task, &pipe, err.msg);
+            cJSON *parsed = rec ? cJSON_Parse(rec) : NULL;
+            int trc = parsed ? tally_add(&t, parsed) : CORE_ENOMEM;
+            if (rec) {
+                fprintf(out, "%s\n", rec);
+                fflush(out);
+            }
+            cJSON_Delete(parsed);
+            cJSON_free(rec);
+            if (trc < 0) {
+                fprintf(stderr, "kiln eval: out of memory\n");
+                goto done;
+            }
+            continue;
         }
         grades = core_calloc(res->n_candidates + 1, sizeof(*grades));
         same_as = core_calloc(res->n_candidates + 1, sizeof(*same_as));
@@ -701,7 +744,8 @@ int cli_cmd_eval(int argc, char **argv)
         printf("%s\n", summary);
     } else {
         cJSON *s = cJSON_Parse(summary);
-        printf("problems %zu, n %zu\n", t.n_problems, pipe.opts.n_candidates);
+        printf("problems %zu, n %zu, refused %zu\n", t.n_problems, pipe.opts.n_candidates,
+               t.refused);
         const cJSON *kv = NULL;
         cJSON_ArrayForEach(kv, cJSON_GetObjectItem(s, "pass_at_k"))
         {
@@ -713,7 +757,15 @@ int cli_cmd_eval(int argc, char **argv)
                cJSON_GetNumberValue(cJSON_GetObjectItem(s, "seconds")));
         cJSON_Delete(s);
     }
-    status = CLI_EXIT_OK;
+    /* Refused tasks are a negative answer; none usable at all is input kiln could not use. */
+    status = t.refused == 0 ? CLI_EXIT_OK : t.refused < t.n_problems ? CLI_EXIT_FAIL : CLI_EXIT_BAD;
+    if (t.n_problems == 0) {
+        fprintf(stderr, "kiln eval: %s: no task to evaluate\n", a.path);
+        status = CLI_EXIT_BAD;
+    } else if (t.refused > 0) {
+        fprintf(stderr, "kiln eval: %zu of %zu tasks refused (counted as not solved)\n", t.refused,
+                t.n_problems);
+    }
     if (a.report_path) {
         fclose(out);
         out = NULL;
