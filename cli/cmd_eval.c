@@ -209,44 +209,6 @@ static void grade_all(sbx_pool *pool, size_t n_jobs, const eval_task *task, cons
     }
 }
 
-/*
- * An MBPP task's text is prose, not code: the pipeline gets the signature of the reference
- * solution's entry function with the text as its docstring (as MBPP evaluations usually show
- * the function's name). The reference body and the tests stay hidden. NULL: out of memory;
- * the prompt itself when there is no such def line.
- */
-static const char *mbpp_prompt(core_arena *arena, const eval_task *task)
-{
-    size_t n = strlen(task->entry_point);
-    const char *def = NULL;
-    for (const char *p = strstr(task->solution, "def "); p && n > 0; p = strstr(p + 4, "def ")) {
-        const char *name = p + 4;
-        while (*name == ' ') {
-            name++;
-        }
-        if ((p == task->solution || p[-1] == '\n') && strncmp(name, task->entry_point, n) == 0 &&
-            name[n] == '(') {
-            def = p;
-            break;
-        }
-    }
-    if (!def) {
-        return task->prompt;
-    }
-    size_t len = strcspn(def, "\n");
-    while (len > 0 && (def[len - 1] == ' ' || def[len - 1] == '\r')) {
-        len--;
-    }
-    core_buf b = {0};
-    const char *out = NULL;
-    if (core_buf_appendf(&b, "%.*s\n    \"\"\"%s\n    \"\"\"\n", (int)len, def, task->prompt) ==
-        0) {
-        out = core_arena_strndup(arena, b.ptr, b.len);
-    }
-    core_buf_dispose(&b);
-    return out;
-}
-
 /* ------------------------------------------------------------------------------------------ */
 /* Records                                                                                    */
 /* ------------------------------------------------------------------------------------------ */
@@ -665,12 +627,8 @@ int cli_cmd_eval(int argc, char **argv)
             continue;
         }
         /* The hidden `test` is never part of the task the pipeline sees. */
-        const char *prompt =
-            task->format == EVAL_TASK_FORMAT_MBPP ? mbpp_prompt(arena, task) : task->prompt;
-        if (!prompt) {
-            fprintf(stderr, "kiln eval: out of memory\n");
-            goto done;
-        }
+        const char *prompt = NULL;
+        int prc = eval_task_prompt(&prompt, arena, task, &err);
         solve_task st = {strcmp(task->language, "c") == 0 ? SOLVE_LANG_C : SOLVE_LANG_PYTHON,
                          core_str_c(prompt), core_str_c(task->entry_point),
                          core_str_c(task->visible_tests)};
@@ -678,7 +636,7 @@ int cli_cmd_eval(int argc, char **argv)
         if (tty) {
             fprintf(stderr, "\r\033[K[%zu/%zu] %s", i + 1, n_tasks, task->task_id);
         }
-        if (solve_run(&res, pipe.engine, &st, &pipe.opts, NULL, NULL, &err) < 0) {
+        if (prc < 0 || solve_run(&res, pipe.engine, &st, &pipe.opts, NULL, NULL, &err) < 0) {
             fprintf(stderr, "%skiln eval: %s: refused: %s\n", tty ? "\n" : "", task->task_id,
                     err.msg);
             if (err.code == CORE_ENOMEM || err.code == CORE_ECANCELED) {

@@ -334,7 +334,7 @@ int cli_cmd_solve(int argc, char **argv)
         goto done;
     }
     if (!prompt_text && !prompt_file) {
-        /* A HumanEval object: --task FILE or standard input. */
+        /* A HumanEval or MBPP object: --task FILE or standard input. */
         eval_task et;
         if (!task_file && isatty(0)) {
             usage(stderr);
@@ -354,7 +354,12 @@ int cli_cmd_solve(int argc, char **argv)
             goto done;
         }
         task.lang = strcmp(et.language, "c") == 0 ? SOLVE_LANG_C : SOLVE_LANG_PYTHON;
-        task.prompt = core_str_c(et.prompt);
+        const char *prompt = NULL;
+        if (eval_task_prompt(&prompt, arena, &et, &err) < 0) {
+            status = cli_fail(&err);
+            goto done;
+        }
+        task.prompt = core_str_c(prompt);
         task.entry = core_str_c(et.entry_point);
         task.visible_tests = core_str_c(et.visible_tests);
     } else {

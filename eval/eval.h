@@ -79,6 +79,15 @@ int eval_task_set_parse(eval_task_set *out, core_arena *arena, core_str text, co
  */
 int eval_task_set_load(eval_task_set *out, core_arena *arena, const char *path, core_err *err);
 
+/**
+ * The prompt a generator sees for task: HumanEval's prompt as it is; for MBPP, the reference
+ * solution's `def` line of the entry function with the text as its docstring and the first test
+ * (when it is `assert call == value`) as a `>>>` example, as MBPP's own prompts show the tests.
+ * *out is the task's string or an arena string. Codes: CORE_EINVAL (an MBPP task whose code
+ * defines no function the tests call), CORE_ENOMEM.
+ */
+int eval_task_prompt(const char **out, core_arena *arena, const eval_task *task, core_err *err);
+
 /* ------------------------------------------------------------------------------------------ */
 /* Tests from a docstring's examples                                                          */
 /* ------------------------------------------------------------------------------------------ */
