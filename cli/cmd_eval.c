@@ -34,20 +34,21 @@ typedef struct eval_args {
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: kiln eval FILE.jsonl [-m MODEL] [-n N] [-k 1,10] [--rounds R] [--jobs J]\n"
-               "                 [--seed S] [--no-plan] [--no-grammar] [--no-repair]\n"
-               "                 [--limit N_TASKS] [--out results.jsonl] [--json]\n"
-               "                 [--report report.html] [--weights weights.json] [-t THREADS]\n\n"
-               "Runs every task through the pipeline and grades the candidates with the task's\n"
-               "hidden tests. Appends one JSON line per problem to --out (default: FILE's name\n"
-               "with .results.jsonl, in the current folder); a rerun skips problems already there\n"
-               "with the same configuration. A task the pipeline cannot use is reported, kept\n"
-               "as a record with \"refused\" and counted as not solved. Exit 0: every task ran;\n"
-               "1: some were refused; 2: none could be used (or bad usage).\n"
-               "  -k LIST            pass@k values (default 1,10; those above -n are left out)\n"
-               "  --limit N          only the first N tasks\n"
-               "  --json             print the summary as one JSON object (last line)\n"
-               "  --report FILE      write an HTML report of the results\n");
+    fprintf(f,
+            "usage: kiln eval FILE.jsonl [-m MODEL] [-n N] [-k 1,10] [--rounds R] [--jobs J]\n"
+            "                 [--seed S] [--no-plan] [--no-grammar] [--no-repair] [--gen-tests N]\n"
+            "                 [--limit N_TASKS] [--out results.jsonl] [--json]\n"
+            "                 [--report report.html] [--weights weights.json] [-t THREADS]\n\n"
+            "Runs every task through the pipeline and grades the candidates with the task's\n"
+            "hidden tests. Appends one JSON line per problem to --out (default: FILE's name\n"
+            "with .results.jsonl, in the current folder); a rerun skips problems already there\n"
+            "with the same configuration. A task the pipeline cannot use is reported, kept\n"
+            "as a record with \"refused\" and counted as not solved. Exit 0: every task ran;\n"
+            "1: some were refused; 2: none could be used (or bad usage).\n"
+            "  -k LIST            pass@k values (default 1,10; those above -n are left out)\n"
+            "  --limit N          only the first N tasks\n"
+            "  --json             print the summary as one JSON object (last line)\n"
+            "  --report FILE      write an HTML report of the results\n");
     cli_pipe_usage(f);
 }
 
@@ -231,6 +232,7 @@ static cJSON *config_json(const cli_pipe *p)
     cJSON_AddBoolToObject(c, "grammar", p->opts.grammar);
     cJSON_AddBoolToObject(c, "repair", p->opts.repair);
     cJSON_AddNumberToObject(c, "seed", (double)p->opts.seed);
+    cJSON_AddNumberToObject(c, "gen_tests", (double)p->opts.n_gen_tests);
     cJSON_AddStringToObject(c, "model", model_name(cli_model_path(p->model_path)));
     return c;
 }

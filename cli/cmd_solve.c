@@ -76,6 +76,11 @@ int cli_pipe_option(cli_pipe *p, int c, const char *arg)
         return cli_parse_size("--jobs", arg, &p->n_jobs) ? 1 : -1;
     case CLI_PIPE_OPT_DEVICE:
         return cli_parse_device(arg, &p->device) ? 1 : -1;
+    case CLI_PIPE_OPT_GEN_TESTS:
+        return cli_parse_size("--gen-tests", arg, &p->opts.n_gen_tests) &&
+                       p->opts.n_gen_tests <= SOLVE_N_MAX
+                   ? 1
+                   : -1;
     default:
         return 0;
     }
@@ -95,7 +100,9 @@ void cli_pipe_usage(FILE *f)
             "      --no-plan, --no-grammar, --no-repair  switch a stage off\n"
             "      --weights FILE ranking weights, a JSON object (see eval/eval.h)\n"
             "      --jobs J       sandbox runs at once (default: one per CPU)\n"
-            "      --device D     cpu, cuda or auto (default auto: CUDA when present)\n",
+            "      --device D     cpu, cuda or auto (default auto: CUDA when present)\n"
+            "      --gen-tests N  with no visible tests, N test inputs the model proposes\n"
+            "                     rank the candidates by dual agreement (default 8, 0: off)\n",
             SOLVE_N_MAX);
 }
 
@@ -420,6 +427,10 @@ int cli_cmd_solve(int argc, char **argv)
     if (res->tests_source == SOLVE_TESTS_NONE) {
         fprintf(stderr, "kiln: no visible tests (none given, no docstring examples): ranked "
                         "without execution\n");
+        status = CLI_EXIT_OK;
+    } else if (res->tests_source == SOLVE_TESTS_GENERATED) {
+        fprintf(stderr, "kiln: no visible tests given: ranked by agreement on tests the model "
+                        "wrote (CodeT)\n");
         status = CLI_EXIT_OK;
     } else {
         const solve_candidate *best = res->chosen >= 0 ? &res->candidates[res->chosen] : NULL;

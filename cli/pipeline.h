@@ -26,6 +26,7 @@ enum {
     CLI_PIPE_OPT_WEIGHTS,
     CLI_PIPE_OPT_JOBS,
     CLI_PIPE_OPT_DEVICE,
+    CLI_PIPE_OPT_GEN_TESTS,
     CLI_PIPE_OPT_END,
 };
 
@@ -45,7 +46,8 @@ enum {
     {"greedy-first", no_argument, NULL, CLI_PIPE_OPT_GREEDY_FIRST},                                \
     {"weights", required_argument, NULL, CLI_PIPE_OPT_WEIGHTS},                                    \
     {"jobs", required_argument, NULL, CLI_PIPE_OPT_JOBS},                                          \
-    {"device", required_argument, NULL, CLI_PIPE_OPT_DEVICE}
+    {"device", required_argument, NULL, CLI_PIPE_OPT_DEVICE},                                      \
+    {"gen-tests", required_argument, NULL, CLI_PIPE_OPT_GEN_TESTS}
 /* clang-format on */
 
 typedef struct cli_pipe {

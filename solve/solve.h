@@ -54,9 +54,11 @@ typedef enum solve_tests_source {
     SOLVE_TESTS_FIELD = 0,     /* the task's visible_tests */
     SOLVE_TESTS_DOCSTRING = 1, /* asserts extracted from the prompt's examples */
     SOLVE_TESTS_NONE = 2,      /* none: candidates are ranked without execution */
+    SOLVE_TESTS_GENERATED = 3, /* none given: tests the model wrote (CodeT), which rank by
+                                  dual agreement and never count as correctness */
 } solve_tests_source;
 
-/** "field", "docstring", "none". Static storage. */
+/** "field", "docstring", "none", "generated". Static storage. */
 const char *solve_tests_source_name(solve_tests_source source);
 
 typedef struct solve_options {
@@ -76,6 +78,8 @@ typedef struct solve_options {
     size_t n_plan_tokens_max; /* (default 96) */
     size_t n_code_tokens_max; /* tokens per candidate (default 256) */
     size_t n_test_jobs;       /* sandbox runs at once (default: the pool's slots) */
+    size_t n_gen_tests;       /* Python tasks with no visible tests: test inputs the model
+                                 proposes (CodeT, solve_gentests.c; default 8, 0: off) */
     sbx_limits limits;        /* per sandbox run (default sbx_limits_default) */
     eval_rank_options rank;   /* ranking weights (default eval_rank_options_default) */
 } solve_options;

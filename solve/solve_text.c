@@ -21,7 +21,7 @@ const char *solve_lang_name(solve_lang lang)
 
 const char *solve_tests_source_name(solve_tests_source source)
 {
-    static const char *const names[] = {"field", "docstring", "none"};
+    static const char *const names[] = {"field", "docstring", "none", "generated"};
     return (size_t)source < sizeof(names) / sizeof(names[0]) ? names[source] : "none";
 }
 
