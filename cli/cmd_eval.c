@@ -32,18 +32,21 @@ typedef struct cli_eval_args {
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: kiln eval FILE.jsonl [-m MODEL] [-n N] [-k 1,10] [--rounds R] [--jobs J]\n"
-               "                 [--seed S] [--no-plan] [--no-grammar] [--no-repair]\n"
-               "                 [--limit N_TASKS] [--out results.jsonl] [--json]\n"
-               "                 [--report report.html] [--weights weights.json] [-t THREADS]\n\n"
-               "Runs every task through the pipeline and grades the candidates with the task's\n"
-               "hidden tests. Appends one JSON line per problem to --out (default: FILE's name\n"
-               "with .results.jsonl, in the current folder); a rerun skips problems already there\n"
-               "with the same configuration.\n"
-               "  -k LIST            pass@k values (default 1,10; those above -n are left out)\n"
-               "  --limit N          only the first N tasks\n"
-               "  --json             print the summary as one JSON object (last line)\n"
-               "  --report FILE      write an HTML report of the results\n");
+    fprintf(f,
+            "usage: kiln eval FILE.jsonl [-m MODEL] [-n N] [-k 1,10] [--rounds R] [--jobs J]\n"
+            "                 [--seed S] [--no-plan] [--no-grammar] [--no-repair] [--gen-tests N]\n"
+            "                 [--limit N_TASKS] [--out results.jsonl] [--json]\n"
+            "                 [--report report.html] [--weights weights.json] [-t THREADS]\n\n"
+            "Runs every task through the pipeline and grades the candidates with the task's\n"
+            "hidden tests. Appends one JSON line per problem to --out (default: FILE's name\n"
+            "with .results.jsonl, in the current folder); a rerun skips problems already there\n"
+            "with the same configuration. A task the pipeline cannot use is reported, kept\n"
+            "as a record with \"refused\" and counted as not solved. Exit 0: every task ran;\n"
+            "1: some were refused; 2: none could be used (or bad usage).\n"
+            "  -k LIST            pass@k values (default 1,10; those above -n are left out)\n"
+            "  --limit N          only the first N tasks\n"
+            "  --json             print the summary as one JSON object (last line)\n"
+            "  --report FILE      write an HTML report of the results\n");
     cli_pipe_usage(f);
 }
 
@@ -173,44 +176,6 @@ static void grade_all(sbx_pool *pool, size_t n_jobs, const eval_task *task, cons
     }
 }
 
-/*
- * An MBPP task's text is prose, not code: the pipeline gets the signature of the reference
- * solution's entry function with the text as its docstring (as MBPP evaluations usually show
- * the function's name). The reference body and the tests stay hidden. NULL: out of memory;
- * the prompt itself when there is no such def line.
- */
-static const char *mbpp_prompt(core_arena *arena, const eval_task *task)
-{
-    size_t n = strlen(task->entry_point);
-    const char *def = NULL;
-    for (const char *p = strstr(task->solution, "def "); p && n > 0; p = strstr(p + 4, "def ")) {
-        const char *name = p + 4;
-        while (*name == ' ') {
-            name++;
-        }
-        if ((p == task->solution || p[-1] == '\n') && strncmp(name, task->entry_point, n) == 0 &&
-            name[n] == '(') {
-            def = p;
-            break;
-        }
-    }
-    if (!def) {
-        return task->prompt;
-    }
-    size_t len = strcspn(def, "\n");
-    while (len > 0 && (def[len - 1] == ' ' || def[len - 1] == '\r')) {
-        len--;
-    }
-    core_buf b = {0};
-    const char *out = NULL;
-    if (core_buf_appendf(&b, "%.*s\n    \"\"\"%s\n    \"\"\"\n", (int)len, def, task->prompt) ==
-        0) {
-        out = core_arena_strndup(arena, b.ptr, b.len);
-    }
-    core_buf_dispose(&b);
-    return out;
-}
-
 /* ------------------------------------------------------------------------------------------ */
 /* Records                                                                                    */
 /* ------------------------------------------------------------------------------------------ */
@@ -233,6 +198,7 @@ static cJSON *config_json(const cli_pipe *p)
     cJSON_AddBoolToObject(c, "grammar", p->opts.grammar);
     cJSON_AddBoolToObject(c, "repair", p->opts.repair);
     cJSON_AddNumberToObject(c, "seed", (double)p->opts.seed);
+    cJSON_AddNumberToObject(c, "gen_tests", (double)p->opts.n_gen_tests);
     cJSON_AddStringToObject(c, "model", model_name(cli_model_path(p->model_opts.path)));
     return c;
 }
@@ -309,6 +275,29 @@ done:
     return text;
 }
 
+/*
+ * The record of a task the pipeline refused (a prompt it cannot use): it stays in the results,
+ * counts n samples of which none passed, and names the reason.
+ */
+static char *refused_record(const eval_task *task, const cli_pipe *p, const char *why)
+{
+    cJSON *rec = cJSON_CreateObject();
+    char *text = NULL;
+    if (rec) {
+        cJSON_AddStringToObject(rec, "task_id", task->task_id);
+        cJSON_AddStringToObject(rec, "language", task->language);
+        cJSON_AddItemToObject(rec, "config", config_json(p));
+        cJSON_AddStringToObject(rec, "refused", why);
+        cJSON_AddNumberToObject(rec, "n_samples", (double)p->opts.n_candidates);
+        cJSON_AddNumberToObject(rec, "n_samples_passed", 0);
+        cJSON_AddBoolToObject(rec, "ranked_pass", false);
+        cJSON_AddBoolToObject(rec, "oracle_pass", false);
+        text = cJSON_PrintUnformatted(rec);
+    }
+    cJSON_Delete(rec);
+    return text;
+}
+
 /* What the summary needs from one record. */
 typedef struct tally {
     size_t n_problems;
@@ -317,6 +306,7 @@ typedef struct tally {
     size_t cap;
     size_t ranked;
     size_t oracle;
+    size_t refused;                /* problems the pipeline could not use */
     double ms[SOLVE_N_STAGES + 1]; /* plan, write, test, repair, rank, total */
     double tokens;
 } tally;
@@ -343,6 +333,7 @@ static int tally_add(tally *t, const cJSON *rec)
     t->n_problems++;
     t->ranked += cJSON_IsTrue(cJSON_GetObjectItem(rec, "ranked_pass"));
     t->oracle += cJSON_IsTrue(cJSON_GetObjectItem(rec, "oracle_pass"));
+    t->refused += cJSON_IsString(cJSON_GetObjectItem(rec, "refused"));
     const cJSON *tm = cJSON_GetObjectItem(rec, "timings_ms");
     static const char *const names[] = {"plan", "write", "test", "repair", "rank", "total"};
     for (size_t i = 0; i < SOLVE_N_STAGES + 1; i++) {
@@ -361,6 +352,7 @@ static char *summary_build(const tally *t, const cli_eval_args *a, size_t n, dou
         return NULL;
     }
     cJSON_AddNumberToObject(s, "problems", (double)t->n_problems);
+    cJSON_AddNumberToObject(s, "refused", (double)t->refused);
     cJSON_AddNumberToObject(s, "n", (double)n);
     cJSON *pk = cJSON_AddObjectToObject(s, "pass_at_k");
     for (size_t i = 0; i < a->n_ks; i++) {
@@ -554,22 +546,30 @@ static int eval_task_run(cli_pipe *pipe, core_arena *arena, const eval_task *tas
                          FILE *out, tally *t, bool tty, core_err *err)
 {
     /* The hidden `test` is never part of the task the pipeline sees. */
-    const char *prompt =
-        task->format == EVAL_TASK_FORMAT_MBPP ? mbpp_prompt(arena, task) : task->prompt;
-    if (!prompt) {
-        return core_err_set(err, CORE_ENOMEM, "eval: out of memory");
-    }
+    const char *prompt = NULL;
+    int prc = eval_task_prompt(&prompt, arena, task, err);
     solve_task st = {strcmp(task->language, "c") == 0 ? SOLVE_LANG_C : SOLVE_LANG_PYTHON,
                      core_str_c(prompt), core_str_c(task->entry_point),
                      core_str_c(task->visible_tests)};
     solve_result *res = NULL;
-    if (solve_run(&res, pipe->engine, &st, &pipe->opts, NULL, NULL, err) < 0) {
-        fprintf(stderr, "%skiln eval: %s: %s\n", tty ? "\n" : "", task->task_id, err->msg);
+    if (prc < 0 || solve_run(&res, pipe->engine, &st, &pipe->opts, NULL, NULL, err) < 0) {
+        fprintf(stderr, "%skiln eval: %s: refused: %s\n", tty ? "\n" : "", task->task_id,
+                err->msg);
         if (err->code == CORE_ENOMEM || err->code == CORE_ECANCELED) {
             return err->code;
         }
+        /* a task the pipeline cannot take (a bad prompt): say so, count it unsolved, go on */
+        char *rec = refused_record(task, pipe, err->msg);
+        cJSON *parsed = rec ? cJSON_Parse(rec) : NULL;
+        int trc = parsed ? tally_add(t, parsed) : CORE_ENOMEM;
+        if (rec) {
+            fprintf(out, "%s\n", rec);
+            fflush(out);
+        }
+        cJSON_Delete(parsed);
+        cJSON_free(rec);
         core_err_clear(err);
-        return 0; /* a task the pipeline cannot take (a bad prompt): say so, go on */
+        return trc < 0 ? core_err_set(err, CORE_ENOMEM, "eval: out of memory") : 0;
     }
     grade *grades = core_calloc(res->n_candidates + 1, sizeof(*grades));
     long *same_as = core_calloc(res->n_candidates + 1, sizeof(*same_as));
@@ -604,7 +604,7 @@ static void summary_print(const char *summary, const tally *t, size_t n, bool js
         return;
     }
     cJSON *s = cJSON_Parse(summary);
-    printf("problems %zu, n %zu\n", t->n_problems, n);
+    printf("problems %zu, n %zu, refused %zu\n", t->n_problems, n, t->refused);
     const cJSON *kv = NULL;
     cJSON_ArrayForEach(kv, cJSON_GetObjectItem(s, "pass_at_k"))
     {
@@ -704,7 +704,15 @@ int cli_cmd_eval(int argc, char **argv)
     fprintf(out, "{\"summary\":%s}\n", summary);
     fflush(out);
     summary_print(summary, &t, pipe.opts.n_candidates, a.json);
-    status = CLI_EXIT_OK;
+    /* Refused tasks are a negative answer; none usable at all is input kiln could not use. */
+    status = t.refused == 0 ? CLI_EXIT_OK : t.refused < t.n_problems ? CLI_EXIT_FAIL : CLI_EXIT_BAD;
+    if (t.n_problems == 0) {
+        fprintf(stderr, "kiln eval: %s: no task to evaluate\n", a.path);
+        status = CLI_EXIT_BAD;
+    } else if (t.refused > 0) {
+        fprintf(stderr, "kiln eval: %zu of %zu tasks refused (counted as not solved)\n", t.refused,
+                t.n_problems);
+    }
     if (a.report_path) {
         fclose(out);
         out = NULL;

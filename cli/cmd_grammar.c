@@ -195,14 +195,14 @@ static int cmd_check(const grammar_args *a, const gram_lang *lang, core_str text
         cli_print_json(stdout, core_str_c(a->path));
         printf(",\"lang\":\"%s\",\"ok\":%s", gram_lang_name(lang), rep.ok ? "true" : "false");
         if (!rep.ok) {
-            printf(",\"err_byte\":%zu,\"line\":%u,\"col\":%u", rep.err_byte, rep.err_line,
-                   rep.err_col);
+            printf(",\"err_byte\":%zu,\"line\":%u,\"col\":%u,\"error\":\"%s\"", rep.err_byte,
+                   rep.err_line, rep.err_col, rep.what);
         }
         printf("}\n");
     } else if (rep.ok) {
         printf("%s: parses as %s\n", a->path, gram_lang_name(lang));
     } else {
-        printf("%s:%u:%u: syntax error (byte %zu)\n", a->path, rep.err_line, rep.err_col,
+        printf("%s:%u:%u: %s (byte %zu)\n", a->path, rep.err_line, rep.err_col, rep.what,
                rep.err_byte);
     }
     return rep.ok ? CLI_EXIT_OK : CLI_EXIT_FAIL;

@@ -74,6 +74,11 @@ int cli_pipe_option(cli_pipe *p, int c, const char *arg)
         return 1;
     case CLI_PIPE_OPT_JOBS:
         return cli_parse_size("--jobs", arg, &p->n_jobs) ? 1 : -1;
+    case CLI_PIPE_OPT_GEN_TESTS:
+        return cli_parse_size("--gen-tests", arg, &p->opts.n_gen_tests) &&
+                       p->opts.n_gen_tests <= SOLVE_N_MAX
+                   ? 1
+                   : -1;
     default:
         return 0;
     }
@@ -90,7 +95,9 @@ void cli_pipe_usage(FILE *f)
             "      --greedy-first candidate 0 of each round is greedy\n"
             "      --no-plan, --no-grammar, --no-repair  switch a stage off\n"
             "      --weights FILE ranking weights, a JSON object (see eval/eval.h)\n"
-            "      --jobs J       sandbox runs at once (default: one per CPU)\n",
+            "      --jobs J       sandbox runs at once (default: one per CPU)\n"
+            "      --gen-tests N  with no visible tests, N test inputs the model proposes\n"
+            "                     rank the candidates by dual agreement (default 8, 0: off)\n",
             SOLVE_N_MAX);
     cli_model_usage(f, 2);
 }
@@ -350,7 +357,12 @@ static int task_from_json(solve_task *task, task_text *tt, const cmd_solve_args 
         return rc;
     }
     task->lang = strcmp(et.language, "c") == 0 ? SOLVE_LANG_C : SOLVE_LANG_PYTHON;
-    task->prompt = core_str_c(et.prompt);
+    const char *prompt = NULL;
+    rc = eval_task_prompt(&prompt, tt->arena, &et, err);
+    if (rc < 0) {
+        return rc;
+    }
+    task->prompt = core_str_c(prompt);
     task->entry = core_str_c(et.entry_point);
     task->visible_tests = core_str_c(et.visible_tests);
     return 0;
@@ -413,6 +425,11 @@ static int result_print(const solve_result *res, bool json)
     if (res->tests_source == SOLVE_TESTS_NONE) {
         fprintf(stderr, "kiln: no visible tests (none given, no docstring examples): ranked "
                         "without execution\n");
+        return CLI_EXIT_OK;
+    }
+    if (res->tests_source == SOLVE_TESTS_GENERATED) {
+        fprintf(stderr, "kiln: no visible tests given: ranked by agreement on tests the model "
+                        "wrote (CodeT)\n");
         return CLI_EXIT_OK;
     }
     const solve_candidate *best = res->chosen >= 0 ? &res->candidates[res->chosen] : NULL;

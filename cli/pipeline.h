@@ -23,6 +23,7 @@ enum {
     CLI_PIPE_OPT_GREEDY_FIRST,
     CLI_PIPE_OPT_WEIGHTS,
     CLI_PIPE_OPT_JOBS,
+    CLI_PIPE_OPT_GEN_TESTS,
     CLI_PIPE_OPT_END,
 };
 
@@ -40,7 +41,8 @@ enum {
     {"max-tokens", required_argument, NULL, CLI_PIPE_OPT_MAX_TOKENS},                              \
     {"greedy-first", no_argument, NULL, CLI_PIPE_OPT_GREEDY_FIRST},                                \
     {"weights", required_argument, NULL, CLI_PIPE_OPT_WEIGHTS},                                    \
-    {"jobs", required_argument, NULL, CLI_PIPE_OPT_JOBS}
+    {"jobs", required_argument, NULL, CLI_PIPE_OPT_JOBS},                                          \
+    {"gen-tests", required_argument, NULL, CLI_PIPE_OPT_GEN_TESTS}
 /* clang-format on */
 
 typedef struct cli_pipe {

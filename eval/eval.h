@@ -79,6 +79,15 @@ int eval_task_set_parse(eval_task_set *out, core_arena *arena, core_str text, co
  */
 int eval_task_set_load(eval_task_set *out, core_arena *arena, const char *path, core_err *err);
 
+/**
+ * The prompt a generator sees for task: HumanEval's prompt as it is; for MBPP, the reference
+ * solution's `def` line of the entry function with the text as its docstring and the first test
+ * (when it is `assert call == value`) as a `>>>` example, as MBPP's own prompts show the tests.
+ * *out is the task's string or an arena string. Codes: CORE_EINVAL (an MBPP task whose code
+ * defines no function the tests call), CORE_ENOMEM.
+ */
+int eval_task_prompt(const char **out, core_arena *arena, const eval_task *task, core_err *err);
+
 /* ------------------------------------------------------------------------------------------ */
 /* Tests from a docstring's examples                                                          */
 /* ------------------------------------------------------------------------------------------ */
@@ -104,6 +113,19 @@ int eval_task_set_load(eval_task_set *out, core_arena *arena, const char *path, 
  */
 int eval_doctest_extract(const char ***out, size_t *n_out, size_t *n_skipped, core_arena *arena,
                          core_str text, core_err *err);
+
+/**
+ * Extracts tests from the examples in a C prompt (its comments): a call of the function named
+ * entry, on one line, followed by `==`, `=`, `->`, `=>`, `returns`, `should return`, `gives` or
+ * `is` and one C literal (`Example: count_char("banana", 'a') == 3`, `f(2) returns 4.`). Each
+ * becomes a C expression that holds when the candidate agrees: `call == value` (integers,
+ * characters, true/false, NULL), `strcmp(call, "value") == 0` (strings), or a 1e-6 tolerance
+ * (floating point). Skipped (counted in *n_skipped, may be NULL): results that are not one C
+ * literal; calls with brace or bracket literals are not examples. *out is an arena array of
+ * n_out arena strings. Codes: CORE_ENOMEM. Any bytes.
+ */
+int eval_c_examples_extract(const char ***out, size_t *n_out, size_t *n_skipped, core_arena *arena,
+                            core_str text, core_str entry, core_err *err);
 
 /* ------------------------------------------------------------------------------------------ */
 /* pass@k                                                                                     */

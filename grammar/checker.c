@@ -27,6 +27,10 @@
  *   - or some continuation of up to PROBE_DEPTH probe characters lexes into a shiftable
  *     token or leaves the lexer undecided (`!` may become `!=`, `.` may become `.5`).
  * The rest is rejected, so `if x::` fails at the second colon and `retu` waits for `rn`.
+ *
+ * Python's indentation. tree-sitter-python's scanner accepts indentation CPython refuses (an
+ * empty block after a header, an indent no block expects), so for Python each piece first goes
+ * through indent.c's scanner of the indentation rules, and completeness also asks it.
  */
 #include "grammar/gram_int.h"
 
@@ -102,12 +106,15 @@ struct gram_checker {
     token tok;     /* scratch */
     gram__lexer lexer;
     size_t n_versions_peak;
+    gram__indent indent;     /* Python's indentation over the committed text (lang->indent) */
+    gram__indent indent_try; /* scratch: the indentation after a piece being tried */
 };
 
 struct gram_snapshot {
     const gram_checker *owner; /* NULL while empty */
     core_buf text;             /* the checker's text at the save, owned */
     vset set;
+    gram__indent indent;
 };
 
 /* ------------------------------------------------------------------------------------------ */
@@ -792,6 +799,7 @@ int gram_checker_new(gram_checker **out, const gram_lang *lang, const gram_check
             goto oom;
         }
     }
+    gram__indent_init(&c->indent);
     if (core_buf_reserve(&c->text, 256) < 0 || start(c) < 0) {
         goto oom;
     }
@@ -838,6 +846,7 @@ void gram_checker_reset(gram_checker *c)
     c->cur.states[0] = 1;
     c->cur.n = 1;
     c->cur.n_states = 1;
+    gram__indent_init(&c->indent);
 }
 
 static int advance(gram_checker *c, core_str piece, bool commit, bool *viable, core_err *err)
@@ -856,6 +865,13 @@ static int advance(gram_checker *c, core_str piece, bool commit, bool *viable, c
         return core_err_set(err, CORE_ENOMEM, "grammar %s: out of memory for the text",
                             c->lang->name);
     }
+    /* The indentation rules first: they cost a byte loop, the parse much more. */
+    if (c->lang->indent) {
+        c->indent_try = c->indent;
+        if (!gram__indent_scan(&c->indent_try, piece.ptr, piece.len, len_old)) {
+            return 0;
+        }
+    }
     if (piece.len) {
         memcpy(c->text.ptr + len_old, piece.ptr, piece.len);
     }
@@ -870,6 +886,9 @@ static int advance(gram_checker *c, core_str piece, bool commit, bool *viable, c
         vset tmp = c->cur;
         c->cur = c->next;
         c->next = tmp;
+        if (c->lang->indent) {
+            c->indent = c->indent_try;
+        }
     } else {
         c->text.len = len_old;
         c->text.ptr[len_old] = '\0';
@@ -890,6 +909,13 @@ int gram_checker_try(gram_checker *c, core_str piece, bool *viable, core_err *er
 int gram_checker_is_complete(gram_checker *c, bool *complete, core_err *err)
 {
     *complete = false;
+    if (c->lang->indent) {
+        c->indent_try = c->indent;
+        if (!gram__indent_scan(&c->indent_try, c->suffix, c->suffix_len, c->text.len) ||
+            !gram__indent_is_complete(&c->indent_try)) {
+            return 0;
+        }
+    }
     size_t len_old = c->text.len;
     if (core_buf_reserve(&c->text, c->suffix_len + 1) < 0) {
         return core_err_set(err, CORE_ENOMEM, "grammar %s: out of memory for the text",
@@ -903,6 +929,59 @@ int gram_checker_is_complete(gram_checker *c, bool *complete, core_err *err)
     int rc = run(c, &c->cur, &c->next, c->text.len, true, complete, err);
     c->text.len = len_old;
     c->text.ptr[len_old] = '\0';
+    return rc;
+}
+
+int gram_checker_is_complete_at(gram_checker *c, size_t len, bool *complete, core_err *err)
+{
+    *complete = false;
+    if (len > c->text.len) {
+        return core_err_set(err, CORE_EINVAL, "grammar %s: length %zu past the text's %zu bytes",
+                            c->lang->name, len, c->text.len);
+    }
+    if (c->lang->indent) {
+        gram__indent *in = &c->indent_try;
+        gram__indent_init(in);
+        if (!gram__indent_scan(in, c->text.ptr, len, 0) ||
+            !gram__indent_scan(in, c->suffix, c->suffix_len, len) ||
+            !gram__indent_is_complete(in)) {
+            return 0;
+        }
+    }
+    /* The text after len steps aside for the suffix and comes back after the run. */
+    size_t len_old = c->text.len;
+    size_t n_tail = len_old - len;
+    char *tail = NULL;
+    if (n_tail > 0) {
+        tail = core_malloc(n_tail);
+        if (!tail) {
+            return core_err_set(err, CORE_ENOMEM, "grammar %s: out of memory for the text",
+                                c->lang->name);
+        }
+        memcpy(tail, c->text.ptr + len, n_tail);
+    }
+    TSStateId first = 1;
+    vset start = {0};
+    int rc = core_buf_reserve(&c->text, c->suffix_len + 1);
+    if (rc == 0) {
+        rc = vset_push(&start, 0, &first, 1, NULL, 0);
+    }
+    if (rc == 0) {
+        if (c->suffix_len) {
+            memcpy(c->text.ptr + len, c->suffix, c->suffix_len);
+        }
+        rc = run(c, &start, &c->next, len + c->suffix_len, true, complete, err);
+    } else {
+        rc =
+            core_err_set(err, CORE_ENOMEM, "grammar %s: out of memory for the text", c->lang->name);
+    }
+    vset_dispose(&start);
+    if (n_tail > 0) {
+        memcpy(c->text.ptr + len, tail, n_tail);
+    }
+    c->text.len = len_old;
+    c->text.ptr[len_old] = '\0';
+    core_free(tail);
     return rc;
 }
 
@@ -949,6 +1028,7 @@ int gram_checker_save(gram_checker *c, gram_snapshot *snap, core_err *err)
         return core_err_set(err, CORE_ENOMEM, "grammar %s: out of memory for a snapshot",
                             c->lang->name);
     }
+    snap->indent = c->indent;
     snap->owner = c;
     return 0;
 }
@@ -971,5 +1051,6 @@ int gram_checker_restore(gram_checker *c, const gram_snapshot *snap, core_err *e
     }
     c->text.len = snap->text.len;
     c->text.ptr[c->text.len] = '\0';
+    c->indent = snap->indent;
     return 0;
 }

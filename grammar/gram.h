@@ -53,6 +53,8 @@ typedef struct gram_source_report {
     size_t err_byte;   /* byte offset of the first error (when !ok) */
     uint32_t err_line; /* 1-based line of err_byte */
     uint32_t err_col;  /* 1-based byte column of err_byte */
+    const char *what;  /* static text naming the error ("syntax error", "unexpected end of
+                          input", or the Python indentation rule broken); NULL when ok */
 } gram_source_report;
 
 /**
@@ -63,9 +65,14 @@ typedef struct gram_source_report {
 int gram_text_validate(core_str text, core_err *err);
 
 /**
- * Parses text with tree-sitter's parser and reports whether it parses without error. A text
- * that does not parse is not a failure (rc 0, out->ok false). Codes: those of
- * gram_text_validate, CORE_ENOMEM, CORE_ERROR (the runtime refused the grammar).
+ * Parses text with tree-sitter's parser and reports whether it parses without error; for
+ * Python also whether it holds the indentation rules (an indented block after each header,
+ * dedents only to an enclosing level), which tree-sitter's grammar does not. A text that does
+ * not parse is not a failure (rc 0, out->ok false). The error reported is the first one: the
+ * byte where the incremental checker finds that no continuation can repair the text (the end
+ * of the text when it is only incomplete), else the innermost ERROR or MISSING node of the
+ * first one in the tree. Codes: those of gram_text_validate, CORE_ENOMEM, CORE_ERROR (the
+ * runtime refused the grammar).
  */
 int gram_source_check(gram_source_report *out, const gram_lang *lang, core_str text, core_err *err);
 
@@ -95,7 +102,7 @@ int gram_source_check(gram_source_report *out, const gram_lang *lang, core_str t
  * a loop variable.
  */
 typedef struct gram_metrics {
-    bool parses;              /* no ERROR or MISSING node */
+    bool parses;              /* no ERROR or MISSING node (Python: and indentation holds) */
     uint32_t cyclomatic;      /* 1 + decision points, summed over the whole text */
     uint32_t nesting_max;     /* deepest nesting of control statements (0: none) */
     uint32_t n_lines;         /* lines holding at least one token of code */
@@ -211,6 +218,14 @@ int gram_checker_try(gram_checker *checker, core_str piece, bool *viable, core_e
  * the parse accepts at the end of input. Codes: CORE_ENOMEM.
  */
 int gram_checker_is_complete(gram_checker *checker, bool *complete, core_err *err);
+
+/**
+ * Whether the first len bytes of the text (followed by the suffix, when one was given) are a
+ * complete program; the checker's state does not change. It parses those bytes again from the
+ * start, so it costs a feed of len bytes: for the end of a generation, not for every token.
+ * Codes: CORE_EINVAL (len past the text), CORE_ENOMEM.
+ */
+int gram_checker_is_complete_at(gram_checker *checker, size_t len, bool *complete, core_err *err);
 
 /** The text fed so far. Borrowed; valid until the next call on checker. */
 core_str gram_checker_text(const gram_checker *checker);

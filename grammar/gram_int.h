@@ -27,6 +27,7 @@ struct gram_lang {
     gram__keyword *keywords; /* (n_keywords), owned */
     size_t n_keywords;
     char *keyword_text; /* the keywords' strings, owned */
+    bool indent;        /* Python: the indentation rules of indent.c apply too */
 };
 
 /* ---- parse table ---- */
@@ -65,5 +66,43 @@ void gram__lexer_reset(gram__lexer *lexer, size_t pos);
 void gram__lexer_start(gram__lexer *lexer);
 /* Ends a token: an unmarked end becomes the current position (ts_lexer_finish). */
 void gram__lexer_finish(gram__lexer *lexer);
+
+/* ---- Python's indentation (indent.c) ---- */
+
+/* Indentation levels CPython allows (its tokenizer's MAXINDENT). */
+#define GRAM__INDENT_MAX 100
+
+/*
+ * The indentation scanner's state: a plain value, copied to try a piece and saved in
+ * snapshots. Columns count tabs to the next multiple of 8 (col) and as one (alt).
+ */
+typedef struct gram__indent {
+    uint8_t mode;      /* where the scanner is (indent.c) */
+    char quote;        /* the open string's quote */
+    uint8_t n_quotes;  /* quotes seen in a row (opening or closing) */
+    bool triple;       /* the open string is triple-quoted */
+    bool escaped;      /* the previous string byte was a backslash */
+    bool joined;       /* the previous code byte was a backslash */
+    bool blank_line;   /* the comment being skipped started its line */
+    bool header;       /* the logical line's last token so far is `:` */
+    bool want_block;   /* a header ended: the next logical line must indent */
+    bool failed;       /* a violation was found (at err_byte) */
+    uint32_t depth;    /* open brackets */
+    uint32_t col, alt; /* indentation of the line being measured */
+    uint32_t n_levels; /* >= 1; levels[0] is 0 */
+    uint32_t levels[GRAM__INDENT_MAX];
+    uint32_t alts[GRAM__INDENT_MAX];
+    size_t err_byte; /* byte offset of the violation; SIZE_MAX: none */
+    const char *why; /* static text naming the violation */
+} gram__indent;
+
+void gram__indent_init(gram__indent *in);
+/*
+ * Scans text[0..len), which starts at byte base of the whole text. Returns false at the first
+ * violation (then in->failed, err_byte and why tell where and what; later calls return false).
+ */
+bool gram__indent_scan(gram__indent *in, const char *text, size_t len, size_t base);
+/* Whether a text may end here: no violation, no header waiting for its block, no open string. */
+bool gram__indent_is_complete(const gram__indent *in);
 
 #endif

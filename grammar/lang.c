@@ -199,6 +199,7 @@ int gram_lang_load(gram_lang **out, const char *name, core_err *err)
     }
     lang->name = entry->name;
     lang->ts = ts;
+    lang->indent = strcmp(entry->name, "python") == 0;
     rc = keywords_find(lang, err);
     if (rc < 0) {
         goto done;
@@ -279,18 +280,21 @@ int gram_text_validate(core_str text, core_err *err)
     return 0;
 }
 
-/* The first ERROR or MISSING node in document order, searched through nodes with errors. */
+/*
+ * The innermost error of the first erroneous subtree: descends through the first child that
+ * holds an error (a MISSING node or an ERROR), down to a node none of whose children does.
+ */
 static TSNode first_error(TSNode node)
 {
     for (;;) {
-        if (ts_node_is_missing(node) || strcmp(ts_node_type(node), "ERROR") == 0) {
+        if (ts_node_is_missing(node)) {
             return node;
         }
         uint32_t n = ts_node_child_count(node);
         bool descended = false;
         for (uint32_t i = 0; i < n; i++) {
             TSNode child = ts_node_child(node, i);
-            if (ts_node_has_error(child)) {
+            if (ts_node_is_missing(child) || ts_node_has_error(child)) {
                 node = child;
                 descended = true;
                 break;
@@ -300,6 +304,47 @@ static TSNode first_error(TSNode node)
             return node;
         }
     }
+}
+
+/* Fills the report's position from a byte offset. */
+static void report_at(gram_source_report *out, core_str text, size_t byte, const char *what)
+{
+    out->ok = false;
+    out->what = what;
+    out->err_byte = byte;
+    out->err_line = 1;
+    size_t line_start = 0;
+    for (size_t i = 0; i < byte && i < text.len; i++) {
+        if (text.ptr[i] == '\n') {
+            out->err_line++;
+            line_start = i + 1;
+        }
+    }
+    out->err_col = (uint32_t)(byte - line_start + 1);
+}
+
+/*
+ * The first error as the incremental checker sees it: the start of the first piece after
+ * which the text cannot be continued, or the end of the text when every piece passes but the
+ * text is not complete. *found is false when the checker accepts the whole text.
+ */
+static int checker_error(size_t *byte, bool *found, const gram_lang *lang, core_str text,
+                         core_err *err)
+{
+    size_t *ends = NULL;
+    size_t n_ends = 0;
+    gram_replay_report rep;
+    *found = false;
+    int rc = gram_text_split_words(text, &ends, &n_ends, err);
+    if (rc == 0) {
+        rc = gram_replay(&rep, lang, text, ends, n_ends, err);
+    }
+    if (rc == 0 && !rep.accepted) {
+        *found = true;
+        *byte = rep.rejected_byte != SIZE_MAX ? rep.rejected_byte : text.len;
+    }
+    core_free(ends);
+    return rc;
 }
 
 int gram_source_check(gram_source_report *out, const gram_lang *lang, core_str text, core_err *err)
@@ -328,13 +373,33 @@ int gram_source_check(gram_source_report *out, const gram_lang *lang, core_str t
         goto done;
     }
     TSNode root = ts_tree_root_node(tree);
-    out->ok = !ts_node_has_error(root);
-    if (!out->ok) {
+    gram__indent indent;
+    gram__indent_init(&indent);
+    bool indent_ok = !lang->indent || (gram__indent_scan(&indent, text.ptr, text.len, 0) &&
+                                       gram__indent_is_complete(&indent));
+    out->ok = !ts_node_has_error(root) && indent_ok;
+    if (out->ok) {
+        goto done;
+    }
+    size_t byte = 0;
+    bool found = false;
+    rc = checker_error(&byte, &found, lang, text, err);
+    if (rc < 0) {
+        goto done;
+    }
+    if (!indent_ok) {
+        size_t at = indent.failed ? indent.err_byte : text.len;
+        if (!found || at <= byte) {
+            report_at(out, text, at, indent.failed ? indent.why : "expected an indented block");
+            goto done;
+        }
+    }
+    if (found) {
+        report_at(out, text, byte, byte < text.len ? "syntax error" : "unexpected end of input");
+    } else {
         TSNode bad = first_error(root);
-        TSPoint point = ts_node_start_point(bad);
-        out->err_byte = ts_node_start_byte(bad);
-        out->err_line = point.row + 1;
-        out->err_col = point.column + 1;
+        report_at(out, text, ts_node_start_byte(bad),
+                  ts_node_is_missing(bad) ? "missing token" : "syntax error");
     }
 
 done:

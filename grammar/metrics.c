@@ -459,6 +459,12 @@ int gram_metrics_compute(gram_metrics *out, const gram_lang *lang, core_str text
     }
     TSNode root = ts_tree_root_node(tree);
     out->parses = !ts_node_has_error(root);
+    if (out->parses && lang->indent) {
+        gram__indent indent;
+        gram__indent_init(&indent);
+        out->parses =
+            gram__indent_scan(&indent, text.ptr, text.len, 0) && gram__indent_is_complete(&indent);
+    }
     out->cyclomatic = 1;
     cursor = ts_tree_cursor_new(root);
     have_cursor = true;

@@ -32,6 +32,7 @@ solve_options solve_options_default(void)
     o.n_plan_tokens_max = 96;
     o.n_code_tokens_max = 256;
     o.n_test_jobs = 0;
+    o.n_gen_tests = 8;
     o.limits = sbx_limits_default();
     o.rank = eval_rank_options_default();
     return o;
@@ -396,6 +397,8 @@ static int add_candidates(run *r, solve__cand *cands, size_t n, size_t round, co
                 core_err_clear(err);
             }
         }
+        /* A candidate the token cap cut is unfinished code, whatever the parser says. */
+        c->parses = c->parses && c->ended;
         c->card.parses = c->parses;
     }
     return 0;
@@ -581,6 +584,54 @@ static int stage_test(run *r, size_t first, core_err *err)
         report_candidate(r, SOLVE_CANDIDATE_TESTED, c->round, i);
     }
     return 0;
+}
+
+/*
+ * CodeT for a task without visible tests: the model's tests run on every candidate, and their
+ * counts move from the correctness fields to the generated-test fields of the cards, so that
+ * eval_rank scores them by dual agreement only. Repair never sees them.
+ */
+static int stage_gentests(run *r, core_arena *arena, core_err *err)
+{
+    const char *tests = "";
+    int rc = solve__gentests(&tests, r->e, r->task, r->opts->n_gen_tests, r->opts->seed, arena,
+                             r->cancel, &r->res->n_tokens_prompt, &r->res->n_tokens_generated, err);
+    if (rc < 0 || tests[0] == '\0') {
+        return rc;
+    }
+    char *visible = core_strndup(tests, strlen(tests));
+    if (!visible) {
+        return core_err_set(err, CORE_ENOMEM, "solve: out of memory");
+    }
+    core_free(r->res->visible_tests);
+    r->res->visible_tests = visible;
+    r->res->tests_source = SOLVE_TESTS_GENERATED;
+    r->tests = tests;
+    rc = stage_test(r, 0, err);
+    bool unusable = rc == CORE_EPARSE;
+    if (unusable) {
+        core_log_write(&r->e->log, CORE_LOG_LEVEL_WARN,
+                       "solve: generated tests unusable (%s); ranking without execution",
+                       err ? err->msg : "");
+        core_err_clear(err);
+        rc = 0;
+        r->tests = "";
+        r->res->tests_source = SOLVE_TESTS_NONE;
+    }
+    for (size_t i = 0; i < r->res->n_candidates; i++) {
+        solve_candidate *c = &r->res->candidates[i];
+        c->card.n_gen_run = c->tested && !unusable ? c->card.n_tests_run : 0;
+        c->card.n_gen_passed = c->tested && !unusable ? c->card.n_tests_passed : 0;
+        c->card.n_tests_run = 0;
+        c->card.n_tests_passed = 0;
+        if (unusable) {
+            c->tested = false;
+            c->card.limit_hit = false;
+            set_untested(c);
+        }
+    }
+    r->n_passed = 0;
+    return rc;
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -890,6 +941,16 @@ int solve_run(solve_result **out, solve_engine *engine, const solve_task *task,
     rc = stage_repair(&r, err);
     if (rc < 0) {
         goto done;
+    }
+
+    /* 4b. no visible tests: tests the model writes, for ranking only (CodeT) */
+    if (r.res->tests_source == SOLVE_TESTS_NONE && o.n_gen_tests > 0 && engine->pool) {
+        t0 = core_time_ns();
+        rc = stage_gentests(&r, arena, err);
+        r.res->ns_stage[SOLVE_STAGE_TEST] += core_time_ns() - t0;
+        if (rc < 0) {
+            goto done;
+        }
     }
 
     /* 5. score and rank */

@@ -75,9 +75,11 @@ typedef enum solve_tests_source {
     SOLVE_TESTS_FIELD = 0,     /* the task's visible_tests */
     SOLVE_TESTS_DOCSTRING = 1, /* asserts extracted from the prompt's examples */
     SOLVE_TESTS_NONE = 2,      /* none: candidates are ranked without execution */
+    SOLVE_TESTS_GENERATED = 3, /* none given: tests the model wrote (CodeT), which rank by
+                                  dual agreement and never count as correctness */
 } solve_tests_source;
 
-/** "field", "docstring", "none". Static storage. */
+/** "field", "docstring", "none", "generated". Static storage. */
 const char *solve_tests_source_name(solve_tests_source source);
 
 struct solve_candidate_event;
@@ -108,6 +110,8 @@ typedef struct solve_options {
     size_t n_plan_tokens_max; /* (default 96) */
     size_t n_code_tokens_max; /* tokens per candidate (default 256) */
     size_t n_test_jobs;       /* sandbox runs at once (default: the pool's slots) */
+    size_t n_gen_tests;       /* Python tasks with no visible tests: test inputs the model
+                                 proposes (CodeT, solve_gentests.c; default 8, 0: off) */
     sbx_limits limits;        /* per sandbox run (default sbx_limits_default) */
     eval_rank_options rank;   /* ranking weights (default eval_rank_options_default) */
     solve_candidate_sink on_candidate; /* candidate events (default none) */
@@ -141,7 +145,7 @@ typedef struct solve_candidate {
     size_t n_tokens;     /* tokens generated */
     double logprob_mean; /* mean log-probability of the generated tokens (unconstrained model) */
     bool ended;          /* the function ended by itself (else the token cap cut it) */
-    bool parses;         /* tree-sitter parses it without error */
+    bool parses;         /* it ended and parses (tree-sitter, Python's indentation) */
     bool tested;         /* the visible tests ran (else verdict and counts are meaningless) */
     sbx_verdict verdict; /* visible tests' verdict */
     size_t n_tests_run;
@@ -371,9 +375,10 @@ int solve_test_all(sbx_pool *pool, const solve_test_batch *batch, solve_test_fn 
 bool solve_body_end(solve_lang lang, core_str text, size_t *end);
 
 /**
- * Chooses the visible tests: task->visible_tests when set, else (Python) the asserts extracted
- * from the prompt's examples, else none. *out is the tests' text (arena-owned, "" when none).
- * CORE_ENOMEM.
+ * Chooses the visible tests: task->visible_tests when set, else the prompt's examples (Python:
+ * asserts from the docstring's `>>>` lines; C: a test program with main() from its comments'
+ * `f(x) == y` examples, eval_c_examples_extract), else none. *out is the tests' text (arena-owned,
+ * "" when none). CORE_ENOMEM.
  */
 int solve_tests_select(const char **out, solve_tests_source *source, core_arena *arena,
                        const solve_task *task, core_err *err);
@@ -382,8 +387,9 @@ int solve_tests_select(const char **out, solve_tests_source *source, core_arena 
  * The code the model continues from: Python: the prompt, ending with a newline and the body's
  * indentation less one space (the tokenizer joins that space to the next word); C: the prompt
  * (after common #includes when it has none) with its prototype's ';' turned into a
- * definition's opening "\n{\n" and three spaces of indentation. Appended to out.
- * CORE_EINVAL (a C prompt without a prototype ending in ';'), CORE_ENOMEM.
+ * definition's opening "\n{\n", or its open definition's '{' (HumanEval-X, MultiPL-E) kept as
+ * " {\n", then three spaces of indentation. Appended to out. CORE_EINVAL (a C prompt ending
+ * in neither ';' nor '{', or one written in C++), CORE_ENOMEM.
  */
 int solve_code_prefix(core_buf *out, const solve_task *task, core_err *err);
 

@@ -69,6 +69,28 @@ typedef struct solve__cand {
  */
 int solve__cand_start(solve_engine *e, solve__cand *c, const solve__cand_options *o, core_err *err);
 
+/**
+ * Where the candidate's function ends (solve_text.c), asked after each token and at a stop
+ * token (at_stop): *ended and the kept length *end. Under the grammar, only where the checker
+ * judges the code prefix plus text[0..*end) complete; otherwise as solve_body_end says (at a
+ * stop token: the whole text, trimmed). A candidate left unended is cut, never finished.
+ * CORE_ENOMEM.
+ */
+int solve__cand_end(solve__cand *cand, solve_lang lang, bool at_stop, bool *ended, size_t *end,
+                    core_err *err);
+
+/**
+ * CodeT's generated tests for a Python task without visible tests (solve_gentests.c): the
+ * model proposes up to n inputs (calls of the entry function) and then, separately, each
+ * one's expected value; *out gets the assert lines (an arena string; "" when none came out, or
+ * for C). Uses the context's sequences 1..n (sequence 0 is left alone). Adds the tokens it
+ * decodes and samples to *n_prompt and *n_generated. Codes: CORE_ECANCELED, CORE_ELIMIT,
+ * CORE_ENOMEM, the runtime's.
+ */
+int solve__gentests(const char **out, solve_engine *engine, const solve_task *task, size_t n,
+                    uint64_t seed, core_arena *arena, const core_cancel *cancel, size_t *n_prompt,
+                    size_t *n_generated, core_err *err);
+
 /** Frees what cand owns and zeroes it. */
 void solve__cand_dispose(solve__cand *cand);
 

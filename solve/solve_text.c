@@ -21,7 +21,7 @@ const char *solve_lang_name(solve_lang lang)
 
 const char *solve_tests_source_name(solve_tests_source source)
 {
-    static const char *const names[] = {"field", "docstring", "none"};
+    static const char *const names[] = {"field", "docstring", "none", "generated"};
     return (size_t)source < sizeof(names) / sizeof(names[0]) ? names[source] : "none";
 }
 
@@ -136,6 +136,63 @@ bool solve_body_end(solve_lang lang, core_str text, size_t *end)
     return lang == SOLVE_LANG_C ? c_end(text, end) : python_end(text, end);
 }
 
+/* Whether the checker's text up to the candidate's byte end is a complete program. */
+static int complete_at(solve__cand *c, size_t end, bool *complete, core_err *err)
+{
+    size_t n_prefix = gram_checker_text(c->checker).len - c->text.len;
+    return gram_checker_is_complete_at(c->checker, n_prefix + end, complete, err);
+}
+
+/*
+ * A body end found by text alone is a guess: a column-0 line may sit inside a string or
+ * brackets, and a fence inside a comment. Under the grammar, the end is the first of those
+ * guesses where the checker judges the code complete; at a stop token with none, the whole text
+ * (trimmed), if complete. Without a checker, solve_body_end decides alone.
+ */
+int solve__cand_end(solve__cand *c, solve_lang lang, bool at_stop, bool *ended, size_t *end,
+                    core_err *err)
+{
+    core_str text = {c->text.ptr, c->text.len};
+    *ended = solve_body_end(lang, text, end);
+    if (!c->checker) {
+        if (at_stop && !*ended) {
+            *ended = true;
+            *end = trim_end(text, text.len);
+        }
+        return 0;
+    }
+    bool complete = false;
+    while (*ended) {
+        int rc = complete_at(c, *end, &complete, err);
+        if (rc < 0 || complete) {
+            return rc;
+        }
+        /* Look for the next guess past this one. */
+        size_t from = *end;
+        while (from < text.len && is_blank(text.ptr[from])) {
+            from++;
+        }
+        while (from < text.len && text.ptr[from] != '\n') {
+            from++;
+        }
+        if (from >= text.len || lang != SOLVE_LANG_PYTHON) {
+            break;
+        }
+        size_t rest = 0;
+        *ended = python_end((core_str){text.ptr + from, text.len - from}, &rest);
+        *end = from + rest;
+    }
+    *ended = false;
+    *end = text.len;
+    if (at_stop) {
+        *end = trim_end(text, text.len);
+        int rc = complete_at(c, *end, &complete, err);
+        *ended = complete;
+        return rc;
+    }
+    return 0;
+}
+
 /* ------------------------------------------------------------------------------------------ */
 /* Visible tests                                                                              */
 /* ------------------------------------------------------------------------------------------ */
@@ -148,6 +205,82 @@ static bool has_text(core_str s)
         }
     }
     return false;
+}
+
+/*
+ * The declaration of a C prompt's function: from after the last ';', '}', comment or
+ * preprocessor line before the prompt's final ';' or '{', up to it (without it).
+ */
+static core_str c_declaration(core_str p)
+{
+    size_t end = trim_end(p, p.len);
+    if (end == 0 || (p.ptr[end - 1] != ';' && p.ptr[end - 1] != '{')) {
+        return (core_str){p.ptr, 0};
+    }
+    end--;
+    size_t start = end;
+    while (start > 0) {
+        char ch = p.ptr[start - 1];
+        if (ch == ';' || ch == '}' || (ch == '/' && start > 1 && p.ptr[start - 2] == '*')) {
+            break;
+        }
+        if (ch == '\n') {
+            /* a line above that is a directive or a // comment ends the search */
+            size_t ls = start - 1;
+            while (ls > 0 && p.ptr[ls - 1] != '\n') {
+                ls--;
+            }
+            while (ls < start - 1 && (p.ptr[ls] == ' ' || p.ptr[ls] == '\t')) {
+                ls++;
+            }
+            if (p.ptr[ls] == '#' || (p.ptr[ls] == '/' && p.ptr[ls + 1] == '/')) {
+                break;
+            }
+        }
+        start--;
+    }
+    while (start < end && is_blank(p.ptr[start])) {
+        start++;
+    }
+    return (core_str){p.ptr + start, trim_end(p, end) - start};
+}
+
+/* C: a test program made from the examples in the prompt's comments (eval/examples.c). */
+static int c_example_tests(const char **out, solve_tests_source *source, core_arena *arena,
+                           const solve_task *task, core_err *err)
+{
+    const char **checks = NULL;
+    size_t n = 0;
+    core_str decl = c_declaration(task->prompt);
+    if (decl.len == 0) {
+        return 0;
+    }
+    int rc = eval_c_examples_extract(&checks, &n, NULL, arena, task->prompt, task->entry, err);
+    if (rc < 0 || n == 0) {
+        return rc;
+    }
+    core_buf b = {0};
+    rc = core_buf_appendf(&b,
+                          "#include <stdbool.h>\n#include <stddef.h>\n#include <stdio.h>\n"
+                          "#include <stdlib.h>\n#include <string.h>\n\n"
+                          "#define CHECK(x) do { if (!(x)) { fprintf(stderr, \"check failed: "
+                          "%%s\\n\", #x); return 1; } } while (0)\n\n%.*s;\n\n"
+                          "int main(void)\n{\n",
+                          (int)decl.len, decl.ptr);
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        rc = core_buf_appendf(&b, "    CHECK(%s);\n", checks[i]);
+    }
+    if (rc == 0) {
+        rc = core_buf_appendf(&b, "    return 0;\n}\n");
+    }
+    *out = rc == 0 ? core_arena_strndup(arena, b.ptr, b.len) : NULL;
+    core_buf_dispose(&b);
+    if (!*out) {
+        *out = "";
+        return core_err_set(err, CORE_ENOMEM, "solve: out of memory for the examples' tests");
+    }
+    *source = SOLVE_TESTS_DOCSTRING;
+    return 0;
 }
 
 int solve_tests_select(const char **out, solve_tests_source *source, core_arena *arena,
@@ -164,7 +297,7 @@ int solve_tests_select(const char **out, solve_tests_source *source, core_arena 
         return 0;
     }
     if (task->lang != SOLVE_LANG_PYTHON) {
-        return 0;
+        return c_example_tests(out, source, arena, task, err);
     }
     const char **lines = NULL;
     size_t n = 0;
@@ -239,6 +372,25 @@ static size_t body_indent(core_str p)
     return 4;
 }
 
+/* Whether a C prompt is really C++ (HumanEval-X's and MultiPL-E's C++ shapes). */
+static bool c_is_cpp(core_str p)
+{
+    static const char *const marks[] = {"using namespace",    "std::",
+                                        "template<",          "template <",
+                                        "#include<vector>",   "#include <vector>",
+                                        "#include<string>",   "#include <string>",
+                                        "#include<iostream>", "#include <iostream>"};
+    for (size_t m = 0; m < sizeof(marks) / sizeof(marks[0]); m++) {
+        size_t n = strlen(marks[m]);
+        for (size_t i = 0; i + n <= p.len; i++) {
+            if (memcmp(p.ptr + i, marks[m], n) == 0) {
+                return true;
+            }
+        }
+    }
+    return false;
+}
+
 int solve_code_prefix(core_buf *out, const solve_task *task, core_err *err)
 {
     core_str p = task->prompt;
@@ -256,13 +408,19 @@ int solve_code_prefix(core_buf *out, const solve_task *task, core_err *err)
         }
         return rc < 0 ? core_err_set(err, CORE_ENOMEM, "solve: out of memory") : 0;
     }
-    size_t semi = p.len;
-    while (semi > 0 && is_blank(p.ptr[semi - 1])) {
-        semi--;
-    }
-    if (semi == 0 || p.ptr[semi - 1] != ';') {
+    /* Two shapes: a prototype's ';' (kiln's own tasks) or an open definition's '{' (HumanEval-X,
+       MultiPL-E), whose body the model writes. */
+    size_t semi = trim_end(p, p.len);
+    bool open = semi > 0 && p.ptr[semi - 1] == '{';
+    if (semi == 0 || (p.ptr[semi - 1] != ';' && !open)) {
         return core_err_set(err, CORE_EINVAL,
-                            "solve: c prompt must end with the function's prototype and ';'");
+                            "solve: c prompt must end with the function's prototype and ';' or "
+                            "its definition's opening '{'");
+    }
+    if (c_is_cpp(p)) {
+        return core_err_set(err, CORE_EINVAL,
+                            "solve: the prompt is C++ (namespaces, templates or C++ headers); "
+                            "kiln writes C");
     }
     semi--;
     bool has_include = false;
@@ -277,7 +435,7 @@ int solve_code_prefix(core_buf *out, const solve_task *task, core_err *err)
     }
     if (rc == 0) {
         /* as for Python: the indentation less the space the tokenizer joins to the word */
-        rc = core_buf_append(out, "\n{\n   ", 6);
+        rc = open ? core_buf_append(out, " {\n   ", 6) : core_buf_append(out, "\n{\n   ", 6);
     }
     return rc < 0 ? core_err_set(err, CORE_ENOMEM, "solve: out of memory") : 0;
 }

@@ -206,20 +206,6 @@ static bool body_start_ok(solve_lang lang, core_str piece, bool at_line_start)
     return true;
 }
 
-/* Ends c at a stop token: the kept text is the function up to its end, else all but the
-   trailing blanks. */
-static void end_at_stop(solve__cand *c)
-{
-    c->live = false;
-    c->ended = true;
-    solve_body_end(c->lang, (core_str){c->text.ptr, c->text.len}, &c->end);
-    if (c->end == c->text.len) {
-        while (c->end > 0 && (c->text.ptr[c->end - 1] == '\n' || c->text.ptr[c->end - 1] == ' ')) {
-            c->end--;
-        }
-    }
-}
-
 /* Forbids in e->scratch what may not come next: stop tokens where the rule has none, and,
    while the body is still blank, stop tokens, Python text at column 0 and C's closing brace
    (the grammars accept an empty body, a docstring alone or `{}`, and this model likes to close
@@ -273,8 +259,8 @@ static int cand_step(solve_engine *e, solve__cand *c, const float *logits, size_
         return core_err_set(err, CORE_ENOMEM, "solve: out of memory");
     }
     if (e->is_stop[tok]) {
-        end_at_stop(c);
-        return 0;
+        c->live = false;
+        return solve__cand_end(c, c->lang, true, &c->ended, &c->end, err);
     }
     if (c->gc) {
         rc = gram_constraint_accept(c->gc, tok, err);
@@ -291,8 +277,14 @@ static int cand_step(solve_engine *e, solve__cand *c, const float *logits, size_
         return core_err_set(err, CORE_ENOMEM, "solve: out of memory");
     }
     size_t end = 0;
-    if (c->stop == SOLVE_STOP_END &&
-        solve_body_end(c->lang, (core_str){c->text.ptr, c->text.len}, &end)) {
+    bool ended = false;
+    if (c->stop == SOLVE_STOP_END) {
+        rc = solve__cand_end(c, c->lang, false, &ended, &end, err);
+        if (rc < 0) {
+            return rc;
+        }
+    }
+    if (ended) {
         c->live = false;
         c->ended = true;
         c->end = end;

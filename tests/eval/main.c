@@ -8,6 +8,7 @@ int main(void)
     Suite *s = suite_create("eval");
     suite_add_tcase(s, tcase_task());
     suite_add_tcase(s, tcase_doctest());
+    suite_add_tcase(s, tcase_examples());
     suite_add_tcase(s, tcase_passk());
     suite_add_tcase(s, tcase_rank());
     suite_add_tcase(s, tcase_report());

@@ -37,9 +37,9 @@ static bool take_line(char **p, const char **line)
     return true;
 }
 
-START_TEST(doctest__fixture_cases)
+void test_extract_cases(const char *path, test_extract_fn extract, size_t n_cases_want)
 {
-    char *text = read_fixture(KILN_FIXTURES "/eval/doctest.txt");
+    char *text = read_fixture(path);
     char *p = text;
     const char *line = NULL;
     size_t n_cases = 0;
@@ -70,7 +70,7 @@ START_TEST(doctest__fixture_cases)
         size_t n_got = 0;
         size_t skipped = 99;
         core_str in = {input.ptr ? input.ptr : "", input.len};
-        ck_assert_int_eq(eval_doctest_extract(&got, &n_got, &skipped, a, in, NULL), 0);
+        ck_assert_int_eq(extract(&got, &n_got, &skipped, a, in, name), 0);
         for (size_t i = 0; i < n_got && i < n_expect; i++) {
             ck_assert_msg(strcmp(got[i], expect[i]) == 0, "case '%s' line %zu: got [%s] want [%s]",
                           name, i, got[i], expect[i]);
@@ -83,8 +83,20 @@ START_TEST(doctest__fixture_cases)
         n_cases++;
         have = take_line(&p, &line);
     }
-    ck_assert_uint_eq(n_cases, 8);
+    ck_assert_uint_eq(n_cases, n_cases_want);
     free(text);
+}
+
+static int doctest_extract(const char ***out, size_t *n_out, size_t *n_skipped, core_arena *arena,
+                           core_str text, const char *name)
+{
+    (void)name;
+    return eval_doctest_extract(out, n_out, n_skipped, arena, text, NULL);
+}
+
+START_TEST(doctest__fixture_cases)
+{
+    test_extract_cases(KILN_FIXTURES "/eval/doctest.txt", doctest_extract, 8);
 }
 END_TEST
 

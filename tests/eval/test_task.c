@@ -54,6 +54,40 @@ START_TEST(task__mbpp_line_finds_entry_and_joins_tests)
 }
 END_TEST
 
+/* MBPP's prose becomes a def with a docstring whose example is the first test. */
+START_TEST(task__prompt_of_mbpp_is_a_signature_with_an_example)
+{
+    core_arena *a = arena_new();
+    eval_task t;
+    const char *line =
+        "{\"task_id\": 602, \"text\": \"Square it.\", \"code\": \"def helper(x):\\n    return "
+        "x\\ndef sq(n):  \\n    return helper(n) * n\", \"test_list\": [\"assert sq((1 == 1) + 2) "
+        "== 9\", \"assert sq(0) == 0\"]}";
+    ck_assert_int_eq(eval_task_parse_line(&t, a, core_str_c(line), 1, NULL), 0);
+    const char *prompt = NULL;
+    ck_assert_int_eq(eval_task_prompt(&prompt, a, &t, NULL), 0);
+    ck_assert_str_eq(prompt, "def sq(n):\n    \"\"\"Square it.\n    >>> sq((1 == 1) + 2)\n    9\n"
+                             "    \"\"\"\n");
+    /* the example is a test the docstring extraction finds */
+    const char **lines = NULL;
+    size_t n = 0;
+    ck_assert_int_eq(eval_doctest_extract(&lines, &n, NULL, a, core_str_c(prompt), NULL), 0);
+    ck_assert_uint_eq(n, 1);
+    ck_assert_str_eq(lines[0], "assert sq((1 == 1) + 2) == 9");
+    /* no def the tests call: refused by name */
+    t.entry_point = "cube";
+    core_err err = {0};
+    ck_assert_int_eq(eval_task_prompt(&prompt, a, &t, &err), CORE_EINVAL);
+    ck_assert_ptr_nonnull(strstr(err.msg, "602"));
+    /* HumanEval: the prompt itself */
+    t.format = EVAL_TASK_FORMAT_HUMANEVAL;
+    t.prompt = "def f():\n";
+    ck_assert_int_eq(eval_task_prompt(&prompt, a, &t, NULL), 0);
+    ck_assert_str_eq(prompt, "def f():\n");
+    core_arena_free(a);
+}
+END_TEST
+
 START_TEST(task__sanitized_mbpp_line)
 {
     core_arena *a = arena_new();
@@ -225,6 +259,7 @@ TCase *tcase_task(void)
     tcase_add_test(tc, task__humaneval_line);
     tcase_add_test(tc, task__mbpp_line_finds_entry_and_joins_tests);
     tcase_add_test(tc, task__sanitized_mbpp_line);
+    tcase_add_test(tc, task__prompt_of_mbpp_is_a_signature_with_an_example);
     tcase_add_test(tc, task__errors_name_line_and_field);
     tcase_add_test(tc, task__set_skips_blank_lines_and_counts_them);
     tcase_add_test(tc, task__load_fixture_and_missing_file);

@@ -4,10 +4,23 @@
 
 #include <check.h>
 
+#include "eval/eval.h"
+
 TCase *tcase_task(void);
 TCase *tcase_doctest(void);
+TCase *tcase_examples(void);
 TCase *tcase_passk(void);
 TCase *tcase_rank(void);
 TCase *tcase_report(void);
+
+/* An extractor under test: name is the case's name from the fixture ("=== name"). */
+typedef int (*test_extract_fn)(const char ***out, size_t *n_out, size_t *n_skipped,
+                               core_arena *arena, core_str text, const char *name);
+
+/*
+ * Runs the cases of a fixture file: "=== name", the input, "--- expect", the expected lines,
+ * "--- skipped N"; asserts there are n_cases_want of them.
+ */
+void test_extract_cases(const char *path, test_extract_fn extract, size_t n_cases_want);
 
 #endif

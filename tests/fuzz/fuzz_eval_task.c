@@ -1,7 +1,8 @@
 /*
  * libFuzzer target: one benchmark task line (HumanEval or MBPP JSON) on arbitrary bytes, then
- * the docstring-example extraction on the task's prompt, as `kiln eval` does for tasks without
- * tests. Built only with clang and -DFUZZ=ON.
+ * what `kiln eval` makes of it: the prompt the pipeline sees (eval_task_prompt), the
+ * docstring-example extraction and the C comment-example extraction on it. Built only with
+ * clang and -DFUZZ=ON.
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -22,6 +23,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         const char **tests = NULL;
         size_t n_tests = 0;
         eval_doctest_extract(&tests, &n_tests, NULL, arena, core_str_c(task.prompt), NULL);
+        const char *prompt = NULL;
+        if (eval_task_prompt(&prompt, arena, &task, NULL) == 0) {
+            eval_c_examples_extract(&tests, &n_tests, NULL, arena, core_str_c(prompt),
+                                    core_str_c(task.entry_point), NULL);
+        }
     }
     core_arena_free(arena);
     return 0;

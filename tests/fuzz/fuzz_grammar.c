@@ -1,8 +1,8 @@
 /*
  * libFuzzer target: the incremental grammar checker on arbitrary text, as a model would feed
  * it. The first byte picks the language and how the rest is cut into pieces; every piece is
- * fed (rejections are fine), and completeness is asked at the end. Built only with clang and
- * -DFUZZ=ON.
+ * fed (rejections are fine), and completeness is asked at the end and halfway. Built only
+ * with clang and -DFUZZ=ON.
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -33,6 +33,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
         bool complete = false;
         gram_checker_is_complete(checker, &complete, NULL);
+        gram_checker_is_complete_at(checker, gram_checker_text(checker).len / 2, &complete, NULL);
         gram_source_report report;
         gram_source_check(&report, lang, gram_checker_text(checker), NULL);
     }

@@ -130,6 +130,43 @@ START_TEST(checker__snapshot_restores_text_and_versions)
 }
 END_TEST
 
+START_TEST(checker__complete_at_judges_a_prefix_and_keeps_state)
+{
+    gram_lang *py = test_lang_load("python");
+    gram_checker *c = NULL;
+    ck_assert_int_eq(gram_checker_new(&c, py, NULL, NULL), 0);
+    const char *good = "def f():\n    return 1\n";
+    ck_assert(feed(c, good));
+    ck_assert(feed(c, "x = (1,\n"));
+    ck_assert(!complete(c));
+    bool done = false;
+    ck_assert_int_eq(gram_checker_is_complete_at(c, strlen(good), &done, NULL), 0);
+    ck_assert(done);
+    ck_assert_int_eq(gram_checker_is_complete_at(c, strlen("def f():\n"), &done, NULL), 0);
+    ck_assert(!done); /* a header without its block */
+    ck_assert_int_eq(gram_checker_is_complete_at(c, strlen(good) + 5, &done, NULL), 0);
+    ck_assert(!done);
+    core_err err = {0};
+    ck_assert_int_eq(gram_checker_is_complete_at(c, 999, &done, &err), CORE_EINVAL);
+    /* the checker goes on where it was */
+    ck_assert_str_eq(gram_checker_text(c).ptr, "def f():\n    return 1\nx = (1,\n");
+    ck_assert(feed(c, "2)\n"));
+    ck_assert(complete(c));
+    gram_checker_free(c);
+
+    gram_checker_options opts = gram_checker_options_default();
+    opts.suffix = core_str_c("\n    return y\n");
+    ck_assert_int_eq(gram_checker_new(&c, py, &opts, NULL), 0);
+    ck_assert(feed(c, "def g(y):\n    y += 1\nz = 2"));
+    ck_assert_int_eq(gram_checker_is_complete_at(c, strlen("def g(y):\n    y += 1"), &done, NULL),
+                     0);
+    ck_assert(done);
+    ck_assert(!complete(c)); /* z = 2, then an indented return */
+    gram_checker_free(c);
+    gram_lang_free(py);
+}
+END_TEST
+
 START_TEST(checker__suffix_decides_completeness)
 {
     gram_lang *py = test_lang_load("python");
@@ -346,6 +383,7 @@ TCase *tcase_checker(void)
     tcase_add_test(tc, checker__try_does_not_commit);
     tcase_add_test(tc, checker__snapshot_restores_text_and_versions);
     tcase_add_test(tc, checker__suffix_decides_completeness);
+    tcase_add_test(tc, checker__complete_at_judges_a_prefix_and_keeps_state);
     tcase_add_test(tc, checker__bad_pieces_are_errors);
     tcase_add_test(tc, checker__enomem_leaves_checker_usable);
     tcase_add_test(tc, checker__fixture_cases);

@@ -53,9 +53,9 @@ START_TEST(constraint__allows_only_viable_tokens_and_eos_when_complete)
     ck_assert_int_eq(gram_constraint_new(&gc, c, &t.vocab, NULL), 0);
     const char *const program[] = {"def",  " f",   "(",  "x",  ")",  ":",  "\n",
                                    "    ", "retu", "rn", " x", " +", " 1", "\n"};
-    /* where the program cannot end, after i pieces (tree-sitter accepts an empty block) */
-    static const bool open_after[] = {false, true,  true,  true,  true,  true, false,
-                                      false, false, false, false, false, true, false};
+    /* where the program cannot end, after i pieces (a header needs its indented block) */
+    static const bool open_after[] = {false, true, true,  true,  true,  true, true,
+                                      true,  true, false, false, false, true, false};
     for (size_t i = 0; i < sizeof(program) / sizeof(program[0]); i++) {
         ck_assert_int_eq(allows(gc, TOY_EOS), !open_after[i]);
         ck_assert(!allows(gc, toy_id("]")));

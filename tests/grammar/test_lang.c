@@ -72,6 +72,62 @@ START_TEST(lang__source_check_reports_first_error)
 }
 END_TEST
 
+START_TEST(lang__source_check_holds_python_indentation)
+{
+    gram_lang *py = test_lang_load("python");
+    gram_source_report rep;
+    ck_assert_int_eq(gram_source_check(&rep, py, core_str_c("def f():\nreturn 1\n"), NULL), 0);
+    ck_assert(!rep.ok);
+    ck_assert_str_eq(rep.what, "expected an indented block");
+    ck_assert_uint_eq(rep.err_line, 2);
+    ck_assert_uint_eq(rep.err_col, 1);
+    ck_assert_int_eq(gram_source_check(&rep, py, core_str_c("x = 1\n    y = 2\n"), NULL), 0);
+    ck_assert(!rep.ok);
+    ck_assert_str_eq(rep.what, "unexpected indent");
+    ck_assert_uint_eq(rep.err_byte, 10);
+    ck_assert_int_eq(
+        gram_source_check(&rep, py, core_str_c("if x:\n        a = 1\n    b = 2\n"), NULL), 0);
+    ck_assert(!rep.ok);
+    ck_assert_str_eq(rep.what, "unindent does not match any outer indentation level");
+    ck_assert_uint_eq(rep.err_line, 3);
+    ck_assert_int_eq(gram_source_check(&rep, py, core_str_c("def f():\n"), NULL), 0);
+    ck_assert(!rep.ok);
+    ck_assert_uint_eq(rep.err_byte, 9);
+    gram_lang_free(py);
+}
+END_TEST
+
+/* A missing `)` deep in a long file is reported where the parse fails, not at 1:1. */
+START_TEST(lang__source_check_error_is_where_the_parse_fails)
+{
+    core_buf buf = {0};
+    for (int i = 0; i < 282; i++) {
+        ck_assert_int_eq(core_buf_appendf(&buf, "int f%d(int x) { return x + %d; }\n", i, i), 0);
+    }
+    ck_assert_int_eq(core_buf_appendf(&buf, "int g(int x) { return h(x, 2; }\nint k;\n"), 0);
+    gram_lang *c = test_lang_load("c");
+    gram_source_report rep;
+    ck_assert_int_eq(gram_source_check(&rep, c, (core_str){buf.ptr, buf.len}, NULL), 0);
+    ck_assert(!rep.ok);
+    ck_assert_uint_eq(rep.err_line, 283);
+    ck_assert_uint_eq(rep.err_col, 29); /* the `;` that cannot follow `2` inside h( */
+    gram_lang_free(c);
+
+    gram_lang *py = test_lang_load("python");
+    buf.len = 0;
+    for (int i = 0; i < 282; i++) {
+        ck_assert_int_eq(core_buf_appendf(&buf, "x%d = %d\n", i, i), 0);
+    }
+    ck_assert_int_eq(core_buf_appendf(&buf, "y = max(1, 2\n"), 0);
+    ck_assert_int_eq(gram_source_check(&rep, py, (core_str){buf.ptr, buf.len}, NULL), 0);
+    ck_assert(!rep.ok);
+    ck_assert_uint_eq(rep.err_line, 284);
+    ck_assert_str_eq(rep.what, "unexpected end of input");
+    gram_lang_free(py);
+    core_buf_dispose(&buf);
+}
+END_TEST
+
 START_TEST(lang__validate_rejects_binary_bad_utf8_and_huge)
 {
     core_err err = {0};
@@ -103,6 +159,8 @@ TCase *tcase_lang(void)
     tcase_add_test(tc, lang__unknown_name_is_enotfound);
     tcase_add_test(tc, lang__load_enomem_leaks_nothing);
     tcase_add_test(tc, lang__source_check_reports_first_error);
+    tcase_add_test(tc, lang__source_check_holds_python_indentation);
+    tcase_add_test(tc, lang__source_check_error_is_where_the_parse_fails);
     tcase_add_test(tc, lang__validate_rejects_binary_bad_utf8_and_huge);
     return tc;
 }

@@ -212,6 +212,51 @@ START_TEST(solve__without_tests_ranks_without_execution)
 }
 END_TEST
 
+/* No visible tests and no examples: the model's own tests rank the candidates (CodeT). */
+START_TEST(solve__without_tests_ranks_by_generated_tests)
+{
+    gen_model *m = model_load(false);
+    sbx_pool *pool = pool_new();
+    if (!pool) {
+        gen_model_free(m);
+        return;
+    }
+    solve_engine *e = engine_new(m, pool, 4);
+    solve_task t = {SOLVE_LANG_PYTHON,
+                    core_str_c("def add_three(a, b, c):\n    \"\"\"Return the sum of a, b and "
+                               "c.\"\"\"\n"),
+                    core_str_c("add_three"), core_str_c("")};
+    solve_options o = solve_options_default();
+    o.n_candidates = 4;
+    o.plan = false;
+    o.n_code_tokens_max = 48;
+    solve_result *r = NULL;
+    core_err err = {0};
+    ck_assert_msg(solve_run(&r, e, &t, &o, NULL, NULL, &err) == 0, "%s", err.msg);
+    ck_assert_int_eq(r->tests_source, SOLVE_TESTS_GENERATED);
+    ck_assert_str_eq(solve_tests_source_name(r->tests_source), "generated");
+    ck_assert_int_eq(strncmp(r->visible_tests, "assert add_three(", 17), 0);
+    ck_assert_uint_eq(r->n_candidates, 4); /* generated tests never drive repairs */
+    for (size_t i = 0; i < r->n_candidates; i++) {
+        const solve_candidate *c = &r->candidates[i];
+        ck_assert(c->tested);
+        ck_assert_uint_gt(c->card.n_gen_run, 0);
+        ck_assert_uint_le(c->card.n_gen_passed, c->card.n_gen_run);
+        ck_assert_uint_eq(c->card.n_tests_run, 0); /* never counted as correctness */
+    }
+    ck_assert_int_ge(r->chosen, 0);
+    solve_result_free(r);
+
+    o.n_gen_tests = 0; /* off: ranked without execution */
+    ck_assert_msg(solve_run(&r, e, &t, &o, NULL, NULL, &err) == 0, "%s", err.msg);
+    ck_assert_int_eq(r->tests_source, SOLVE_TESTS_NONE);
+    solve_result_free(r);
+    solve_engine_free(e);
+    sbx_pool_free(pool);
+    gen_model_free(m);
+}
+END_TEST
+
 typedef struct counter {
     int calls;
     int stop_after;
@@ -381,6 +426,7 @@ TCase *tcase_solve(void)
     tcase_add_test(tc, solve__end_to_end_python_passes_and_ranks);
     tcase_add_test(tc, solve__c_task_with_field_tests);
     tcase_add_test(tc, solve__without_tests_ranks_without_execution);
+    tcase_add_test(tc, solve__without_tests_ranks_by_generated_tests);
     tcase_add_test(tc, solve__cancel_stops_with_ecanceled);
     tcase_add_test(tc, solve__bad_arguments);
     tcase_add_test(tc, solve__candidate_events_carry_index_code_and_verdict);

@@ -1,0 +1,255 @@
+/*
+ * Python's indentation rules, which tree-sitter-python does not hold: its external scanner
+ * turns an indentation that no block expects into a plain NEWLINE and lets a header end in an
+ * empty block (`def f():\nreturn 1` and `x = 1\n    y = 2` both parse), where CPython's
+ * tokenizer raises IndentationError. This file is a byte-level state machine that follows the
+ * tokenizer's part of the language (Python reference, 2.1.3-2.1.8: comments, explicit and
+ * implicit line joining, blank lines, indentation): it finds where each logical line starts,
+ * measures its indentation twice (tabs to the next multiple of 8, and tabs as one column, the
+ * two ways CPython compares to detect inconsistent tabs), and checks it against the stack of
+ * enclosing levels: a line after a header (a logical line whose last token is `:`) must be
+ * indented deeper; any other line must stay at the current level or dedent to an enclosing
+ * one. Strings are skipped (quotes, triple quotes, backslash escapes); what else makes a string
+ * or a bracket wrong is the grammar's business.
+ *
+ * A violation is found at the first byte of code of the offending line, so feeding text byte
+ * by byte rejects exactly the piece that makes the text impossible to continue: blank and
+ * comment lines, and the blanks of an indentation, never fail.
+ */
+#include "grammar/gram_int.h"
+
+#include <string.h>
+
+/* Where the scanner is. */
+enum {
+    IND_LINE,    /* at the indentation of a line that may start a logical line */
+    IND_CODE,    /* inside a logical line */
+    IND_COMMENT, /* inside a comment (blank_line: the comment started the line) */
+    IND_QUOTE,   /* after an opening quote; a second one may make it empty or triple */
+    IND_STRING,  /* inside a string */
+};
+
+void gram__indent_init(gram__indent *in)
+{
+    memset(in, 0, sizeof(*in));
+    in->mode = IND_LINE;
+    in->n_levels = 1; /* level 0, the module's */
+    in->err_byte = SIZE_MAX;
+}
+
+static bool fail(gram__indent *in, size_t at, const char *why)
+{
+    in->failed = true;
+    in->err_byte = at;
+    in->why = why;
+    return false;
+}
+
+/* The first byte of code of a logical line: judge its indentation. */
+static bool line_starts(gram__indent *in, size_t at)
+{
+    uint32_t top = in->levels[in->n_levels - 1];
+    uint32_t top_alt = in->alts[in->n_levels - 1];
+    if (in->want_block) {
+        in->want_block = false;
+        if (in->col <= top) {
+            return fail(in, at, "expected an indented block");
+        }
+        if (in->alt <= top_alt) {
+            return fail(in, at, "inconsistent use of tabs and spaces in indentation");
+        }
+        if (in->n_levels == GRAM__INDENT_MAX) {
+            return fail(in, at, "too many levels of indentation");
+        }
+        in->levels[in->n_levels] = in->col;
+        in->alts[in->n_levels] = in->alt;
+        in->n_levels++;
+        return true;
+    }
+    if (in->col > top) {
+        return fail(in, at, "unexpected indent");
+    }
+    while (in->n_levels > 1 && in->col < in->levels[in->n_levels - 1]) {
+        in->n_levels--;
+    }
+    if (in->col != in->levels[in->n_levels - 1]) {
+        return fail(in, at, "unindent does not match any outer indentation level");
+    }
+    if (in->alt != in->alts[in->n_levels - 1]) {
+        return fail(in, at, "inconsistent use of tabs and spaces in indentation");
+    }
+    return true;
+}
+
+/* The end of a physical line in code: the logical line ends unless brackets are open. */
+static void code_newline(gram__indent *in)
+{
+    if (in->depth > 0) {
+        return;
+    }
+    if (in->header) {
+        in->want_block = true;
+    }
+    in->header = false;
+    in->mode = IND_LINE;
+    in->col = 0;
+    in->alt = 0;
+}
+
+static void code_byte(gram__indent *in, char ch)
+{
+    if (in->joined) {
+        in->joined = false;
+        if (ch == '\n') {
+            return; /* a backslash joined the next physical line */
+        }
+        if (ch == '\r') {
+            in->joined = true;
+            return;
+        }
+    }
+    switch (ch) {
+    case '\n':
+        code_newline(in);
+        return;
+    case ' ':
+    case '\t':
+    case '\f':
+    case '\r':
+        return;
+    case '#':
+        in->mode = IND_COMMENT;
+        in->blank_line = false;
+        return;
+    case '\\':
+        in->joined = true;
+        return;
+    case '\'':
+    case '"':
+        in->mode = IND_QUOTE;
+        in->quote = ch;
+        in->header = false;
+        return;
+    case '(':
+    case '[':
+    case '{':
+        in->depth++;
+        break;
+    case ')':
+    case ']':
+    case '}':
+        if (in->depth > 0) {
+            in->depth--;
+        }
+        break;
+    default:
+        break;
+    }
+    in->header = ch == ':';
+}
+
+static void string_byte(gram__indent *in, char ch)
+{
+    if (in->escaped) {
+        in->escaped = false;
+        return;
+    }
+    if (ch == '\\') {
+        in->escaped = true;
+        in->n_quotes = 0;
+        return;
+    }
+    if (ch != in->quote) {
+        in->n_quotes = 0;
+        if (ch == '\n' && !in->triple) {
+            /* An unterminated string: the grammar rejects it; resume in code. */
+            in->mode = IND_CODE;
+            code_newline(in);
+        }
+        return;
+    }
+    if (!in->triple || ++in->n_quotes == 3) {
+        in->mode = IND_CODE;
+        in->n_quotes = 0;
+    }
+}
+
+bool gram__indent_scan(gram__indent *in, const char *text, size_t len, size_t base)
+{
+    if (in->failed) {
+        return false;
+    }
+    for (size_t i = 0; i < len; i++) {
+        char ch = text[i];
+        switch (in->mode) {
+        case IND_LINE:
+            if (ch == ' ') {
+                in->col++;
+                in->alt++;
+            } else if (ch == '\t') {
+                in->col = (in->col / 8 + 1) * 8;
+                in->alt++;
+            } else if (ch == '\f') {
+                in->col = 0;
+                in->alt = 0;
+            } else if (ch == '\n' || ch == '\r') {
+                in->col = 0;
+                in->alt = 0;
+            } else if (ch == '#') {
+                in->mode = IND_COMMENT;
+                in->blank_line = true;
+            } else {
+                if (!line_starts(in, base + i)) {
+                    return false;
+                }
+                in->mode = IND_CODE;
+                code_byte(in, ch);
+            }
+            break;
+        case IND_CODE:
+            code_byte(in, ch);
+            break;
+        case IND_COMMENT:
+            if (ch == '\n') {
+                if (in->blank_line) {
+                    in->mode = IND_LINE;
+                    in->col = 0;
+                    in->alt = 0;
+                } else {
+                    in->mode = IND_CODE;
+                    code_newline(in);
+                }
+            }
+            break;
+        case IND_QUOTE:
+            if (in->n_quotes == 0 && ch == in->quote) {
+                in->n_quotes = 1; /* two quotes: empty, or the start of a triple quote */
+            } else if (in->n_quotes == 1 && ch == in->quote) {
+                in->mode = IND_STRING;
+                in->triple = true;
+                in->n_quotes = 0;
+            } else if (in->n_quotes == 1) {
+                in->mode = IND_CODE; /* the empty string ended */
+                in->n_quotes = 0;
+                code_byte(in, ch);
+            } else {
+                in->mode = IND_STRING;
+                in->triple = false;
+                string_byte(in, ch);
+            }
+            break;
+        default:
+            string_byte(in, ch);
+            break;
+        }
+    }
+    return true;
+}
+
+bool gram__indent_is_complete(const gram__indent *in)
+{
+    if (in->failed || in->want_block || in->header) {
+        return false;
+    }
+    return in->mode != IND_STRING && !(in->mode == IND_QUOTE && in->n_quotes == 0);
+}

@@ -1,0 +1,87 @@
+#!/usr/bin/env python3
+"""How many generated candidates the language's own compiler accepts.
+
+Reads kiln eval result files (JSON lines, one record per problem with its candidates) and,
+for every candidate, asks the real front end: CPython's compile() for Python, `cc
+-fsyntax-only` for C. A candidate that ended by itself ("ended": true) is finished; one the
+token cap cut is counted apart and never as accepted. Prints one line per file:
+
+  FILE: finished F (cut C), compiler accepts A of F (P%), kiln says parses K of F
+
+and exits 1 when --require-all is given and some finished candidate does not compile (the
+grammar constraint's promise: 100% of finished constrained candidates compile).
+
+usage: scripts/compile-rate.py [--require-all] [--show N] RESULTS.jsonl...
+"""
+import json
+import subprocess
+import sys
+
+
+def compiles(lang, code):
+    if lang == "c":
+        r = subprocess.run(["cc", "-fsyntax-only", "-w", "-x", "c", "-"], input=code.encode(),
+                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, check=False)
+        return r.returncode == 0, r.stderr.decode(errors="replace").strip().splitlines()[:1]
+    try:
+        compile(code, "<candidate>", "exec")
+        return True, []
+    except (SyntaxError, ValueError) as e:
+        return False, ["%s: %s (line %s)" % (type(e).__name__, e.msg if hasattr(e, "msg") else e,
+                                             getattr(e, "lineno", "?"))]
+
+
+def main(argv):
+    require_all = "--require-all" in argv
+    show = 0
+    files = []
+    i = 0
+    while i < len(argv):
+        a = argv[i]
+        if a == "--show":
+            show = int(argv[i + 1])
+            i += 2
+            continue
+        if a != "--require-all":
+            files.append(a)
+        i += 1
+    if not files:
+        print(__doc__.strip().splitlines()[-1], file=sys.stderr)
+        return 2
+    status = 0
+    for path in files:
+        finished = cut = ok = says = 0
+        bad = []
+        with open(path, encoding="utf-8", errors="replace") as f:
+            for line in f:
+                try:
+                    rec = json.loads(line)
+                except ValueError:
+                    continue
+                if not isinstance(rec, dict) or "summary" in rec:
+                    continue
+                lang = rec.get("language", "python")
+                for cand in rec.get("candidates") or []:
+                    code = cand.get("code") or ""
+                    if not cand.get("ended"):
+                        cut += 1
+                        continue
+                    finished += 1
+                    says += bool(cand.get("parses"))
+                    good, why = compiles(lang, code)
+                    ok += good
+                    if not good:
+                        bad.append((rec.get("task_id"), why, code))
+        pct = 100.0 * ok / finished if finished else 0.0
+        print("%s: finished %d (cut %d), compiler accepts %d of %d (%.1f%%), kiln says parses "
+              "%d of %d" % (path, finished, cut, ok, finished, pct, says, finished))
+        for task_id, why, code in bad[:show]:
+            print("  %s: %s\n    %s" % (task_id, " ".join(why),
+                                        code.replace("\n", "\n    ")[:600]))
+        if require_all and ok < finished:
+            status = 1
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
