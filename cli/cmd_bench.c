@@ -141,7 +141,8 @@ static int clear_all(gen_ctx *ctx, size_t n_seq, core_err *err)
 int cli_cmd_bench(int argc, char **argv)
 {
     bench_args a;
-    if (parse_args(&a, argc, argv) < 0) {
+    /* parse_args refuses zero sizes; the analyzer loses that through the shared parser */
+    if (parse_args(&a, argc, argv) < 0 || a.n_pp == 0 || a.n_batch == 0) {
         bench_usage(stderr);
         return CLI_EXIT_BAD;
     }

@@ -542,8 +542,8 @@ static int parse_args(cli_pipe *pipe, cli_eval_args *a, int argc, char **argv)
  * adds it to t. Returns 0 (a task the pipeline cannot take is reported and skipped), or
  * CORE_ENOMEM / CORE_ECANCELED, which end the evaluation.
  */
-static int eval_task_run(cli_pipe *pipe, core_arena *arena, const eval_task *task, size_t n_jobs,
-                         FILE *out, tally *t, bool tty, core_err *err)
+static int task_run(cli_pipe *pipe, core_arena *arena, const eval_task *task, size_t n_jobs,
+                    FILE *out, tally *t, bool tty, core_err *err)
 {
     /* The hidden `test` is never part of the task the pipeline sees. */
     const char *prompt = NULL;
@@ -685,7 +685,7 @@ int cli_cmd_eval(int argc, char **argv)
         if (tty) {
             fprintf(stderr, "\r\033[K[%zu/%zu] %s", i + 1, n_tasks, task->task_id);
         }
-        if (eval_task_run(&pipe, arena, task, n_jobs, out, &t, tty, &err) < 0) {
+        if (task_run(&pipe, arena, task, n_jobs, out, &t, tty, &err) < 0) {
             if (err.code == CORE_ENOMEM) {
                 fprintf(stderr, "kiln eval: out of memory\n");
             }

@@ -32,7 +32,7 @@ typedef struct grammar_args {
     gen_sampler_options sampling; /* gen: --seed (default 0), --temp (default 0.8) */
 } grammar_args;
 
-static void gram_usage(FILE *f)
+static void grammar_usage(FILE *f)
 {
     fprintf(f, "usage: kiln grammar check --lang python|c [--json] FILE\n"
                "       kiln grammar replay --lang python|c [-m MODEL] [--words] [--json] FILE\n"
@@ -71,7 +71,7 @@ static int parse_args(grammar_args *a, int argc, char **argv)
                                           {NULL, 0, NULL, 0}};
     memset(a, 0, sizeof(*a));
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
-        gram_usage(argc < 2 ? stderr : stdout);
+        grammar_usage(argc < 2 ? stderr : stdout);
         return argc < 2 ? CLI_EXIT_BAD : -1;
     }
     a->sub = argv[1];
@@ -84,7 +84,7 @@ static int parse_args(grammar_args *a, int argc, char **argv)
     if (strcmp(a->sub, "check") != 0 && strcmp(a->sub, "replay") != 0 &&
         strcmp(a->sub, "gen") != 0) {
         fprintf(stderr, "kiln grammar: unknown subcommand '%s'\n", a->sub);
-        gram_usage(stderr);
+        grammar_usage(stderr);
         return CLI_EXIT_BAD;
     }
     int c;
@@ -119,16 +119,16 @@ static int parse_args(grammar_args *a, int argc, char **argv)
             a->words = true;
             break;
         case 'h':
-            gram_usage(stdout);
+            grammar_usage(stdout);
             return -1;
         default:
-            gram_usage(stderr);
+            grammar_usage(stderr);
             return CLI_EXIT_BAD;
         }
     }
     if (!a->lang || optind + 1 != argc - 1) {
         fprintf(stderr, "kiln grammar %s: need --lang and one FILE\n", a->sub);
-        gram_usage(stderr);
+        grammar_usage(stderr);
         return CLI_EXIT_BAD;
     }
     a->path = argv[optind + 1];
@@ -414,7 +414,7 @@ done:
 }
 
 /* The figures of kiln grammar gen, gathered over the prompts. */
-typedef struct gen_tally {
+typedef struct grammar_tally {
     double *t_free; /* (n_prompts) us per token of the timing runs, free */
     double *t_con;  /* constrained */
     double *t_chk;  /* the checker's us per token */
@@ -423,7 +423,7 @@ typedef struct gen_tally {
     double checks_per_token;
     size_t n_time;
     size_t counts[2][4]; /* [constrained][parses, ended, ended and parses, limit] */
-} gen_tally;
+} grammar_tally;
 
 /* One generation through the pipeline's decode loop (solve_generate); *parses: whether the code
    prefix and the kept text parse, as the pipeline checks its candidates. */
@@ -464,7 +464,7 @@ static double per_token(uint64_t ns, const solve_generation *g)
    without stops) and adds the figures to t. */
 static int prompt_block_run(solve_engine *engine, const gen_model *model, const grammar_args *a,
                             solve_lang lang, const gram_lang *gl, const prompt_block *p, size_t i,
-                            gen_tally *t, core_err *err)
+                            grammar_tally *t, core_err *err)
 {
     core_buf user = {0};
     core_buf prompt = {0};
@@ -549,7 +549,7 @@ static double median(double *v, size_t n)
     return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2.0;
 }
 
-static void gen_summary_print(const grammar_args *a, const gen_tally *t, size_t n_prompts)
+static void summary_print(const grammar_args *a, const grammar_tally *t, size_t n_prompts)
 {
     double m_free = median(t->t_free, t->n_time);
     double m_con = median(t->t_con, t->n_time);
@@ -580,7 +580,7 @@ static int cmd_gen(const grammar_args *a, const gram_lang *gl)
     solve_engine *engine = NULL;
     prompt_block *prompts = NULL;
     size_t n_prompts = 0;
-    gen_tally t;
+    grammar_tally t;
     memset(&t, 0, sizeof(t));
     int rc = 0;
     solve_lang lang = SOLVE_LANG_PYTHON;
@@ -614,7 +614,7 @@ static int cmd_gen(const grammar_args *a, const gram_lang *gl)
         rc = prompt_block_run(engine, model, a, lang, gl, &prompts[i], i, &t, &err);
     }
     if (rc == 0) {
-        gen_summary_print(a, &t, n_prompts);
+        summary_print(a, &t, n_prompts);
     }
     prompts_free(prompts, n_prompts);
     core_free(t.t_free);

@@ -471,7 +471,7 @@ int cli_cmd_solve(int argc, char **argv)
             fprintf(stderr, "\r\033[K");
         }
     }
-    status = rc < 0 ? cli_fail(&err) : result_print(res, a.json);
+    status = rc < 0 || !res ? cli_fail(&err) : result_print(res, a.json);
     solve_result_free(res);
     cli_pipe_close(&pipe);
     core_buf_dispose(&tt.prompt);

@@ -63,13 +63,26 @@ END_TEST
 
 START_TEST(json__out_of_memory_is_reported)
 {
-    core_buf b = {0};
+    /* Fail the n-th allocation for n = 1, 2, ... until the call succeeds: each failure is
+       CORE_ENOMEM, leaves a buffer that still disposes, and leaks nothing. */
+    const char *text = "a \"quoted\" line\nthat needs more than one growth of the buffer, "
+                       "caf\xc3\xa9 and a bad byte \xff at the end";
     long live = core_alloc_live();
-    core_alloc_fail_after(1);
-    ck_assert_int_eq(core_buf_append_json(&b, core_str_c("text")), CORE_ENOMEM);
-    core_alloc_fail_after(0);
-    core_buf_dispose(&b);
-    ck_assert_int_eq(core_alloc_live(), live);
+    int rc = CORE_ENOMEM;
+    long n = 0;
+    while (rc == CORE_ENOMEM) {
+        core_buf out = {0};
+        core_alloc_fail_after(++n);
+        rc = core_buf_append_json(&out, core_str_c(text));
+        core_alloc_fail_after(0);
+        if (rc == 0) {
+            ck_assert_ptr_nonnull(strstr(out.ptr, "\\ufffd at the end\""));
+        }
+        core_buf_dispose(&out);
+        ck_assert_int_eq(core_alloc_live(), live);
+    }
+    ck_assert_int_eq(rc, 0);
+    ck_assert_int_gt(n, 1);
 }
 END_TEST
 
