@@ -508,7 +508,7 @@ int sbx__cstub_tests(core_buf *out, const sbx__cproto *proto, core_str entry)
     rc = rc ? rc : spell(b, &proto->ret, "");
     rc = rc ? rc : core_buf_appendf(b, "%.*s(", (int)entry.len, entry.ptr);
     for (size_t i = 0; i < proto->n_params && rc == 0; i++) {
-        char name[16];
+        char name[32];
         snprintf(name, sizeof name, "a%zu", i);
         rc = i ? core_buf_append(b, ", ", 2) : 0;
         rc = rc ? rc : spell(b, &proto->params[i], name);
