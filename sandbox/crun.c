@@ -331,7 +331,7 @@ typedef struct pair_run {
 
 static bool record_is_ok(const core_buf *rec)
 {
-    return rec->len == 3 && memcmp(rec->ptr, "ok\n", 3) == 0;
+    return rec->ptr != NULL && rec->len == 3 && memcmp(rec->ptr, "ok\n", 3) == 0;
 }
 
 static int run_pair(const sbx__env *env, pair_run *r, const core_cancel *cancel, core_err *err)
