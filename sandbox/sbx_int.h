@@ -162,6 +162,13 @@ int sbx__netns_new(int *out, core_err *err);
 
 typedef struct sbx__slot sbx__slot;
 
+/** A slot's compiled C stub runtime (cstub/rt.c), built by the slot's first C build. Used by
+ *  the thread holding the slot. */
+typedef struct sbx__crt {
+    core_buf objs; /* the tests' side object, then the candidate's; owned */
+    size_t n_t;    /* bytes of the tests' side object; 0: none yet */
+} sbx__crt;
+
 /** What the runners need from a slot. */
 typedef struct sbx__env {
     const sbx_pool_options *opts; /* borrowed */
@@ -175,6 +182,7 @@ typedef struct sbx__env {
     const core_buf *pyc_cand;
     sbx__zyg *zyg_t; /* the slot's zygotes (tests, candidate), or NULL: exec per box */
     sbx__zyg *zyg_c;
+    sbx__crt *crt; /* the slot's C stub runtime */
 } sbx__env;
 
 /** A Python box pair, started and waiting for a job on its job socket. */
