@@ -96,6 +96,37 @@ typedef struct box_run {
     bool canceled;
 } box_run;
 
+/* The limit a run reached: the watch's finding, else what the candidate cgroup's counters
+ * say happened between st0 and st1. */
+static sbx_limit limit_reached(sbx_limit hit, const sbx__cg_stat *st0, const sbx__cg_stat *st1,
+                               const sbx_limits *lim, uint64_t cpu_ms)
+{
+    if (hit != SBX_LIMIT_NONE) {
+        return hit;
+    }
+    if (st1->n_oom_kills > st0->n_oom_kills) {
+        return SBX_LIMIT_MEMORY;
+    }
+    if (st1->n_pids_max > st0->n_pids_max) {
+        return SBX_LIMIT_PROCESSES;
+    }
+    if (lim->cpu_ms > 0 && cpu_ms > lim->cpu_ms) {
+        return SBX_LIMIT_CPU;
+    }
+    return SBX_LIMIT_NONE;
+}
+
+/* The limit a process's end names (its wait status): SIGXFSZ or SIGXCPU from an rlimit. */
+static sbx_limit limit_of_end(int status)
+{
+    if (!WIFSIGNALED(status)) {
+        return SBX_LIMIT_NONE;
+    }
+    return WTERMSIG(status) == SIGXFSZ   ? SBX_LIMIT_FILE_SIZE
+           : WTERMSIG(status) == SIGXCPU ? SBX_LIMIT_CPU
+                                         : SBX_LIMIT_NONE;
+}
+
 static int run_box(const sbx__env *env, box_run *r, const core_cancel *cancel, core_err *err)
 {
     int rc = 0;
@@ -175,21 +206,9 @@ static int run_box(const sbx__env *env, box_run *r, const core_cancel *cancel, c
     r->rss_kb = st1.mem_peak / 1024u;
     r->n_out_bytes = w.n_out_bytes + extra;
     r->canceled = w.canceled;
-    r->hit = w.hit;
-    if (r->hit == SBX_LIMIT_NONE && st1.n_oom_kills > st0.n_oom_kills) {
-        r->hit = SBX_LIMIT_MEMORY;
-    }
-    if (r->hit == SBX_LIMIT_NONE && st1.n_pids_max > st0.n_pids_max) {
-        r->hit = SBX_LIMIT_PROCESSES;
-    }
-    if (r->hit == SBX_LIMIT_NONE && lim->cpu_ms > 0 && r->cpu_ms > lim->cpu_ms) {
-        r->hit = SBX_LIMIT_CPU;
-    }
-    if (r->hit == SBX_LIMIT_NONE && WIFSIGNALED(r->status)) {
-        int sig = WTERMSIG(r->status);
-        r->hit = sig == SIGXFSZ   ? SBX_LIMIT_FILE_SIZE
-                 : sig == SIGXCPU ? SBX_LIMIT_CPU
-                                  : SBX_LIMIT_NONE;
+    r->hit = limit_reached(w.hit, &st0, &st1, lim, r->cpu_ms);
+    if (r->hit == SBX_LIMIT_NONE) {
+        r->hit = limit_of_end(r->status);
     }
 done:
     if (pid > 0) {
@@ -460,23 +479,12 @@ static int run_pair(const sbx__env *env, pair_run *r, const core_cancel *cancel,
     r->rss_kb = st1.mem_peak / 1024u;
     r->n_out_bytes = w.n_out_bytes + extra;
     r->canceled = w.canceled;
-    r->hit = w.hit;
-    if (r->hit == SBX_LIMIT_NONE && st1.n_oom_kills > st0.n_oom_kills) {
-        r->hit = SBX_LIMIT_MEMORY;
+    r->hit = limit_reached(w.hit, &st0, &st1, lim, r->cpu_ms);
+    if (r->hit == SBX_LIMIT_NONE) {
+        r->hit = limit_of_end(r->status_t);
     }
-    if (r->hit == SBX_LIMIT_NONE && st1.n_pids_max > st0.n_pids_max) {
-        r->hit = SBX_LIMIT_PROCESSES;
-    }
-    if (r->hit == SBX_LIMIT_NONE && lim->cpu_ms > 0 && r->cpu_ms > lim->cpu_ms) {
-        r->hit = SBX_LIMIT_CPU;
-    }
-    for (int i = 0; i < 2 && r->hit == SBX_LIMIT_NONE; i++) {
-        int st = i == 0 ? r->status_t : r->status_c;
-        if ((i == 0 || r->c_ended) && WIFSIGNALED(st)) {
-            r->hit = WTERMSIG(st) == SIGXFSZ   ? SBX_LIMIT_FILE_SIZE
-                     : WTERMSIG(st) == SIGXCPU ? SBX_LIMIT_CPU
-                                               : SBX_LIMIT_NONE;
-        }
+    if (r->hit == SBX_LIMIT_NONE && r->c_ended) {
+        r->hit = limit_of_end(r->status_c);
     }
 done:
     if (pid_c > 0 || pid_t_ > 0) {
