@@ -13,7 +13,7 @@
  * asserts run outside the candidate's process. C runs do the same with a stub made from the
  * entry's prototype in the tests: the tests' process calls a generated entry that passes the
  * arguments and results over a pipe to the candidate's process (values, bool, char, strings,
- * arrays with a length parameter, out-parameters, structs of plain values); the completion
+ * arrays with a length parameter, out-parameters, structs of those); the completion
  * record is written by the tests' process alone, on a descriptor only it holds. Candidates are
  * compiled under their own limits, keep only the entry symbol global, and may not have
  * constructors or ifuncs.
