@@ -128,8 +128,9 @@ START_TEST(cstub__struct_string_members)
     sbx__cproto p;
     core_err err = {0};
     /* a pointer member other than a string is refused, even after a string member */
-    ck_assert_int_eq(parse(&p, "typedef struct { const char *name; int age, *p; } person;\n"
-                               "int f(person x);",
+    ck_assert_int_eq(parse(&p,
+                           "typedef struct { const char *name; int age, *p; } person;\n"
+                           "int f(person x);",
                            "f", &err),
                      CORE_EUNSUPPORTED);
     const char *ok = "struct pet { char kind[8]; const char *name; char *owner; double w; };\n"
