@@ -33,21 +33,28 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+/* The build. Every step writes to stderr: the artifacts alone go to the box's stdout (saved as
+ * fd 5), so nothing a compile prints (gas's .print, for one) can pose as them. The stub runtime
+ * is compiled before any candidate input is read, once per slot (the parent hands the objects
+ * back on later builds). */
 static const char build_sh[] =
     "cd /work || exit 15\n"
+    "exec 5>&1 1>&2\n"
     "CC=\"$2\"\n"
-    "$CC -std=gnu11 -O1 -fno-lto -c cand.c -o cand.o 3<&- || exit 10\n"
+    "if [ ! -f rt_c.o ]; then\n"
+    "    $CC -std=gnu11 -O1 -DKILN_SIDE_TESTS -c /kiln/rt.c -o rt_t.o 5>&- || exit 13\n"
+    "    $CC -std=gnu11 -O1 -DKILN_SIDE_CAND -c /kiln/rt.c -o rt_c.o 5>&- || exit 13\n"
+    "fi\n"
+    "$CC -std=gnu11 -O1 -fno-lto -c cand.c -o cand.o 3<&- 5>&- || exit 10\n"
     "head -c \"$3\" <&3 >tests.c && exec 3<&- || exit 13\n"
-    "$CC -std=gnu11 -O1 -fno-lto -c tests.c -o tests.o || exit 11\n"
-    "objcopy --keep-global-symbol=\"$1\" --keep-global-symbol=kiln_dispatch cand.o || exit 12\n"
-    "objcopy --redefine-sym main=kiln_tests_main tests.o || exit 13\n"
-    "$CC -std=gnu11 -O1 -DKILN_SIDE_TESTS -c /kiln/rt.c -o rt_t.o || exit 13\n"
-    "$CC -std=gnu11 -O1 -DKILN_SIDE_CAND -c /kiln/rt.c -o rt_c.o || exit 13\n"
-    "$CC -o t rt_t.o tests.o -lm || exit 16\n"
-    "$CC -o c rt_c.o cand.o -lm || exit 14\n"
-    "printf '%s %s %s\\n' \"$(stat -c %s cand.o)\" \"$(stat -c %s t)\" \"$(stat -c %s c)\" "
-    "|| exit 13\n"
-    "exec cat cand.o t c\n";
+    "$CC -std=gnu11 -O1 -fno-lto -c tests.c -o tests.o 5>&- || exit 11\n"
+    "objcopy --keep-global-symbol=\"$1\" --keep-global-symbol=kiln_dispatch cand.o 5>&- "
+    "|| exit 12\n"
+    "objcopy --redefine-sym main=kiln_tests_main tests.o 5>&- || exit 13\n"
+    "$CC -o t rt_t.o tests.o -lm 5>&- || exit 16\n"
+    "$CC -o c rt_c.o cand.o -lm 5>&- || exit 14\n"
+    "printf '%s %s %s %s %s\\n' $(stat -c %s cand.o t c rt_t.o rt_c.o) >&5 || exit 13\n"
+    "exec cat cand.o t c rt_t.o rt_c.o >&5\n";
 
 static const char *const c_env[] = {"PATH=/usr/bin:/bin", "LANG=C.UTF-8", "HOME=/work",
                                     "TMPDIR=/tmp", NULL};
@@ -88,6 +95,37 @@ typedef struct box_run {
     uint64_t n_out_bytes;
     bool canceled;
 } box_run;
+
+/* The limit a run reached: the watch's finding, else what the candidate cgroup's counters
+ * say happened between st0 and st1. */
+static sbx_limit limit_reached(sbx_limit hit, const sbx__cg_stat *st0, const sbx__cg_stat *st1,
+                               const sbx_limits *lim, uint64_t cpu_ms)
+{
+    if (hit != SBX_LIMIT_NONE) {
+        return hit;
+    }
+    if (st1->n_oom_kills > st0->n_oom_kills) {
+        return SBX_LIMIT_MEMORY;
+    }
+    if (st1->n_pids_max > st0->n_pids_max) {
+        return SBX_LIMIT_PROCESSES;
+    }
+    if (lim->cpu_ms > 0 && cpu_ms > lim->cpu_ms) {
+        return SBX_LIMIT_CPU;
+    }
+    return SBX_LIMIT_NONE;
+}
+
+/* The limit a process's end names (its wait status): SIGXFSZ or SIGXCPU from an rlimit. */
+static sbx_limit limit_of_end(int status)
+{
+    if (!WIFSIGNALED(status)) {
+        return SBX_LIMIT_NONE;
+    }
+    return WTERMSIG(status) == SIGXFSZ   ? SBX_LIMIT_FILE_SIZE
+           : WTERMSIG(status) == SIGXCPU ? SBX_LIMIT_CPU
+                                         : SBX_LIMIT_NONE;
+}
 
 static int run_box(const sbx__env *env, box_run *r, const core_cancel *cancel, core_err *err)
 {
@@ -168,21 +206,9 @@ static int run_box(const sbx__env *env, box_run *r, const core_cancel *cancel, c
     r->rss_kb = st1.mem_peak / 1024u;
     r->n_out_bytes = w.n_out_bytes + extra;
     r->canceled = w.canceled;
-    r->hit = w.hit;
-    if (r->hit == SBX_LIMIT_NONE && st1.n_oom_kills > st0.n_oom_kills) {
-        r->hit = SBX_LIMIT_MEMORY;
-    }
-    if (r->hit == SBX_LIMIT_NONE && st1.n_pids_max > st0.n_pids_max) {
-        r->hit = SBX_LIMIT_PROCESSES;
-    }
-    if (r->hit == SBX_LIMIT_NONE && lim->cpu_ms > 0 && r->cpu_ms > lim->cpu_ms) {
-        r->hit = SBX_LIMIT_CPU;
-    }
-    if (r->hit == SBX_LIMIT_NONE && WIFSIGNALED(r->status)) {
-        int sig = WTERMSIG(r->status);
-        r->hit = sig == SIGXFSZ   ? SBX_LIMIT_FILE_SIZE
-                 : sig == SIGXCPU ? SBX_LIMIT_CPU
-                                  : SBX_LIMIT_NONE;
+    r->hit = limit_reached(w.hit, &st0, &st1, lim, r->cpu_ms);
+    if (r->hit == SBX_LIMIT_NONE) {
+        r->hit = limit_of_end(r->status);
     }
 done:
     if (pid > 0) {
@@ -331,7 +357,7 @@ typedef struct pair_run {
 
 static bool record_is_ok(const core_buf *rec)
 {
-    return rec->len == 3 && memcmp(rec->ptr, "ok\n", 3) == 0;
+    return rec->ptr != NULL && rec->len == 3 && memcmp(rec->ptr, "ok\n", 3) == 0;
 }
 
 static int run_pair(const sbx__env *env, pair_run *r, const core_cancel *cancel, core_err *err)
@@ -453,23 +479,12 @@ static int run_pair(const sbx__env *env, pair_run *r, const core_cancel *cancel,
     r->rss_kb = st1.mem_peak / 1024u;
     r->n_out_bytes = w.n_out_bytes + extra;
     r->canceled = w.canceled;
-    r->hit = w.hit;
-    if (r->hit == SBX_LIMIT_NONE && st1.n_oom_kills > st0.n_oom_kills) {
-        r->hit = SBX_LIMIT_MEMORY;
+    r->hit = limit_reached(w.hit, &st0, &st1, lim, r->cpu_ms);
+    if (r->hit == SBX_LIMIT_NONE) {
+        r->hit = limit_of_end(r->status_t);
     }
-    if (r->hit == SBX_LIMIT_NONE && st1.n_pids_max > st0.n_pids_max) {
-        r->hit = SBX_LIMIT_PROCESSES;
-    }
-    if (r->hit == SBX_LIMIT_NONE && lim->cpu_ms > 0 && r->cpu_ms > lim->cpu_ms) {
-        r->hit = SBX_LIMIT_CPU;
-    }
-    for (int i = 0; i < 2 && r->hit == SBX_LIMIT_NONE; i++) {
-        int st = i == 0 ? r->status_t : r->status_c;
-        if ((i == 0 || r->c_ended) && WIFSIGNALED(st)) {
-            r->hit = WTERMSIG(st) == SIGXFSZ   ? SBX_LIMIT_FILE_SIZE
-                     : WTERMSIG(st) == SIGXCPU ? SBX_LIMIT_CPU
-                                               : SBX_LIMIT_NONE;
-        }
+    if (r->hit == SBX_LIMIT_NONE && r->c_ended) {
+        r->hit = limit_of_end(r->status_c);
     }
 done:
     if (pid_c > 0 || pid_t_ > 0) {
@@ -586,10 +601,14 @@ int sbx__crun(const sbx__env *env, const sbx_job *job, sbx_result *res, core_err
     /* 1. Build. */
     /* The tests reach the build box on a socket, read only after the candidate's compile has
      * ended, so that no #include or .incbin of the candidate can copy them. */
+    const sbx__crt *crt = env->crt;
     const sbx__file build_files[] = {
         {"work/cand.c", src_c.ptr, src_c.len, 0644},
         {"kiln/rt.c", sbx__cstub_rt_c, sbx__cstub_rt_c_len, 0444},
         {"kiln/build.sh", build_sh, sizeof build_sh - 1, 0444},
+        {"work/rt_t.o", crt->objs.ptr, crt->n_t, 0644},
+        {"work/rt_c.o", crt->n_t > 0 ? crt->objs.ptr + crt->n_t : NULL, crt->objs.len - crt->n_t,
+         0644},
     };
     char tests_len[32];
     snprintf(tests_len, sizeof tests_len, "%zu", src_t.len);
@@ -600,11 +619,11 @@ int sbx__crun(const sbx__env *env, const sbx_job *job, sbx_result *res, core_err
     box_run b = {
         .argv = build_argv,
         .files = build_files,
-        .n_files = 3,
+        .n_files = crt->n_t > 0 ? 5 : 3,
         .limits = &build_lim,
         .job = {src_t.ptr, src_t.len},
         .out = &art,
-        .out_cap = 3 * ARTIFACT_MAX,
+        .out_cap = 5 * ARTIFACT_MAX,
         .err = &diag,
         .err_cap = 64 * 1024,
     };
@@ -644,17 +663,20 @@ int sbx__crun(const sbx__env *env, const sbx_job *job, sbx_result *res, core_err
                           tail(&diag, 400));
         goto done;
     }
-    unsigned long n_art[3] = {0, 0, 0};
-    char *nl = art.ptr != NULL ? memchr(art.ptr, '\n', art.len < 96 ? art.len : 96) : NULL;
+    /* cand.o, t, c, rt_t.o, rt_c.o */
+    unsigned long n_art[5] = {0, 0, 0, 0, 0};
+    char *nl = art.ptr != NULL ? memchr(art.ptr, '\n', art.len < 160 ? art.len : 160) : NULL;
     bool ok = nl != NULL;
+    size_t total = 0;
     const char *p = art.ptr;
-    for (int i = 0; i < 3 && ok; i++) {
+    for (int i = 0; i < 5 && ok; i++) {
         char *end = NULL;
         n_art[i] = strtoul(p, &end, 10);
         ok = end != p && end <= nl && n_art[i] <= ARTIFACT_MAX;
+        total += n_art[i];
         p = end;
     }
-    if (!ok || p != nl || (size_t)(nl + 1 - art.ptr) + n_art[0] + n_art[1] + n_art[2] != art.len) {
+    if (!ok || p != nl || (size_t)(nl + 1 - art.ptr) + total != art.len) {
         rc = core_err_set(err, CORE_ERROR, "sandbox: the build box sent malformed artifacts");
         goto done;
     }
@@ -669,6 +691,14 @@ int sbx__crun(const sbx__env *env, const sbx_job *job, sbx_result *res, core_err
     /* 2. Run. */
     const sbx__file file_t = {"work/t", (const char *)obj + n_art[0], n_art[1], 0755};
     const sbx__file file_c = {"work/c", (const char *)obj + n_art[0] + n_art[1], n_art[2], 0755};
+    if (env->crt->n_t == 0) {
+        /* the slot's first build: keep its stub runtime for the next ones */
+        const char *rt = (const char *)obj + n_art[0] + n_art[1] + n_art[2];
+        core_buf_dispose(&env->crt->objs);
+        if (core_buf_append(&env->crt->objs, rt, n_art[3] + n_art[4]) == 0) {
+            env->crt->n_t = n_art[3];
+        }
+    }
     core_buf_dispose(&res->err);
     pair_run r = {
         .file_t = &file_t,

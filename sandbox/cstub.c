@@ -9,14 +9,15 @@
  * runtime both halves call (framing, checks) is sandbox/cstub/rt.c.
  *
  * What crosses: values of any non-pointer type as their bytes (integers, floating point, char,
- * enums, structs without pointer members; both sides are compiled by the same compiler), bool
+ * enums, structs; both sides are compiled by the same compiler), a struct's char * members as
+ * strings after its bytes (found in the struct's definition in the tests), bool
  * as a byte that must be 0 or 1, NUL-terminated strings (char *; modified in place when not
  * const), arrays with a length parameter next to them (T *a, int n: n elements in, and back out
  * when not const; a non-const char * followed by a length is a buffer of that length), pointers
  * to one value (out-parameters), and returned strings (copied into memory the tests own).
  * Anything else (void *, pointers to pointers, function pointers, variadic functions, structs
- * with pointer members, other returned pointers) is refused with CORE_EUNSUPPORTED naming the
- * parameter: it is never run in the tests' process.
+ * with pointer members other than strings, pointers to structs with strings, other returned
+ * pointers) is refused with CORE_EUNSUPPORTED naming the parameter: nothing runs.
  */
 #include "sandbox/sbx_int.h"
 
@@ -124,6 +125,11 @@ static bool tok_in(core_str t, const char *const *set)
     return false;
 }
 
+static bool tok_eq(core_str a, core_str b)
+{
+    return a.len == b.len && memcmp(a.ptr, b.ptr, a.len) == 0;
+}
+
 static bool tok_ident(core_str t)
 {
     return t.len > 0 && is_ident_start(t.ptr[0]);
@@ -154,7 +160,8 @@ typedef struct decl {
     size_t n_words;
     core_str name; /* may be empty */
     bool base_const;
-    size_t n_stars; /* pointer levels, [] included */
+    size_t n_stars;    /* pointer levels, [] included */
+    size_t n_brackets; /* how many of them are [] */
 } decl;
 
 static int refuse(core_err *err, core_str entry, const char *what, const char *why)
@@ -181,6 +188,7 @@ static int parse_decl(decl *d, const core_str *t, size_t n, bool with_name, core
                 i++;
             }
             d->n_stars++;
+            d->n_brackets++;
         } else if (tok_is(t[i], "(") || tok_is(t[i], ")")) {
             return refuse(err, entry, what, "function pointers cannot be marshalled");
         } else if (tok_is(t[i], ".")) {
@@ -230,71 +238,166 @@ static bool is_integer(const decl *d)
     return true;
 }
 
-/* Finds the body of `struct tag {` or of `typedef ... { } name;` in t, for a type named by d's
- * words; *found is false when there is none (a scalar typedef, or a struct defined elsewhere).
- * *has_ptr is true when a member or the typedef itself is a pointer. */
-static void find_type(const toks *t, const decl *d, bool *found, bool *has_ptr)
+/* What crossing a value of a named type needs: its string members (char * members, sent after
+ * the value's bytes), or a refusal. */
+typedef struct tinfo {
+    core_str strs[SBX__CSTRS_MAX]; /* names of the char * members */
+    size_t n_strs;
+    const char *why; /* a refusal, or NULL */
+} tinfo;
+
+static void type_info(tinfo *ti, const toks *t, const decl *d, int depth);
+
+/* Reads the members of a struct body starting at t->v[body] (after its '{'). */
+static void body_info(tinfo *ti, const toks *t, size_t body, int depth)
 {
-    *found = false;
-    *has_ptr = false;
+    size_t start = body;
+    size_t nest = 0;
+    for (size_t k = body; k < t->n && ti->why == NULL; k++) {
+        core_str v = t->v[k];
+        if (tok_is(v, "{")) {
+            nest++;
+            continue;
+        }
+        if (tok_is(v, "}") && nest == 0) {
+            return;
+        }
+        if (tok_is(v, "}")) {
+            nest--;
+            continue;
+        }
+        if (!tok_is(v, ";") || nest > 0) {
+            continue;
+        }
+        /* one member declaration t->v[start..k): the first declarator has the type words */
+        bool nested = false;
+        for (size_t m = start; m < k; m++) {
+            nested |= tok_is(t->v[m], "{");
+            if (tok_is(t->v[m], "(")) {
+                ti->why = "a struct with function pointer members cannot be marshalled";
+            }
+        }
+        size_t piece = start;
+        decl first;
+        bool have_first = false;
+        for (size_t m = start; m <= k && ti->why == NULL && !nested; m++) {
+            if (m < k && !tok_is(t->v[m], ",")) {
+                continue;
+            }
+            decl d;
+            if (!have_first) {
+                if (parse_decl(&d, t->v + piece, m - piece, true, core_str_c(""), "", NULL) < 0) {
+                    ti->why = "a struct member is not understood";
+                    break;
+                }
+                first = d;
+                have_first = true;
+            } else {
+                /* later declarators: pointers, a name and brackets on the first one's type */
+                d = first;
+                d.n_stars = 0;
+                d.n_brackets = 0;
+                for (size_t q = piece; q < m; q++) {
+                    d.n_stars += tok_is(t->v[q], "*") || tok_is(t->v[q], "[");
+                    d.n_brackets += tok_is(t->v[q], "[");
+                    d.name = tok_ident(t->v[q]) ? t->v[q] : d.name;
+                }
+            }
+            size_t n_ptr = d.n_stars - d.n_brackets;
+            if (n_ptr == 1 && d.n_brackets == 0 && words_are(&d, "char")) {
+                if (ti->n_strs == SBX__CSTRS_MAX) {
+                    ti->why = "a struct with more than 8 string members cannot be marshalled";
+                } else if (d.name.len == 0 || d.name.len >= SBX__CNAME_MAX) {
+                    ti->why = "a struct's string member has no usable name";
+                } else {
+                    ti->strs[ti->n_strs++] = d.name;
+                }
+            } else if (n_ptr > 0) {
+                ti->why = "a type with pointer members other than strings (char *) cannot be "
+                          "marshalled";
+            } else if (!(d.n_words == 1 && tok_in(d.words[0], type_words))) {
+                tinfo inner = {0};
+                type_info(&inner, t, &d, depth + 1);
+                if (inner.why != NULL || inner.n_strs > 0) {
+                    ti->why = "a struct holding a struct with pointer members cannot be marshalled";
+                }
+            }
+            piece = m + 1;
+        }
+        if (nested) {
+            for (size_t m = start; m < k; m++) {
+                if (tok_is(t->v[m], "*")) {
+                    ti->why = "a nested struct with pointer members cannot be marshalled";
+                }
+            }
+        }
+        start = k + 1;
+    }
+}
+
+/* Fills ti for the type named by d's words (a struct tag, a typedef name), from its definition
+ * in t; a name with no definition is taken for a plain value (a scalar typedef). */
+static void type_info(tinfo *ti, const toks *t, const decl *d, int depth)
+{
+    if (depth > 4) {
+        ti->why = "types nested too deeply";
+        return;
+    }
     bool tagged =
         d->n_words == 2 && (tok_is(d->words[0], "struct") || tok_is(d->words[0], "union"));
     if (!tagged && d->n_words != 1) {
         return;
     }
     core_str name = d->words[d->n_words - 1];
-    for (size_t i = 0; i < t->n; i++) {
-        size_t body = 0;
-        if (tagged && (tok_is(t->v[i], "struct") || tok_is(t->v[i], "union")) && i + 2 < t->n &&
-            t->v[i + 1].len == name.len && memcmp(t->v[i + 1].ptr, name.ptr, name.len) == 0 &&
+    for (size_t i = 0; i + 2 < t->n; i++) {
+        core_str v = t->v[i];
+        if (tagged && (tok_is(v, "struct") || tok_is(v, "union")) && tok_eq(t->v[i + 1], name) &&
             tok_is(t->v[i + 2], "{")) {
-            body = i + 3;
-        } else if (!tagged && tok_is(t->v[i], "typedef")) {
-            /* typedef ... NAME ; at depth 0: look for the name before the ';' */
-            size_t depth = 0;
-            size_t j = i + 1;
-            for (; j < t->n; j++) {
-                if (tok_is(t->v[j], "{")) {
-                    depth++;
-                } else if (tok_is(t->v[j], "}")) {
-                    depth = depth > 0 ? depth - 1 : 0;
-                } else if (tok_is(t->v[j], ";") && depth == 0) {
-                    break;
-                }
-            }
-            if (j < t->n && j > i + 1 && t->v[j - 1].len == name.len &&
-                memcmp(t->v[j - 1].ptr, name.ptr, name.len) == 0) {
-                *found = true;
-                for (size_t k = i + 1; k < j; k++) {
-                    if (tok_is(t->v[k], "*") || tok_is(t->v[k], "(")) {
-                        *has_ptr = true;
-                    }
-                }
-                return;
-            }
+            body_info(ti, t, i + 3, depth);
+            return;
+        }
+        if (tagged || !tok_is(v, "typedef")) {
             continue;
         }
-        if (body == 0) {
+        /* typedef ... NAME ; at depth 0 */
+        size_t nest = 0;
+        size_t j = i + 1;
+        size_t open = 0;
+        for (; j < t->n; j++) {
+            if (tok_is(t->v[j], "{")) {
+                open = nest++ == 0 && open == 0 ? j : open;
+            } else if (tok_is(t->v[j], "}")) {
+                nest = nest > 0 ? nest - 1 : 0;
+            } else if (tok_is(t->v[j], ";") && nest == 0) {
+                break;
+            }
+        }
+        if (j >= t->n || j < i + 2 || !tok_eq(t->v[j - 1], name)) {
             continue;
         }
-        *found = true;
-        size_t depth = 1;
-        for (size_t k = body; k < t->n && depth > 0; k++) {
-            if (tok_is(t->v[k], "{")) {
-                depth++;
-            } else if (tok_is(t->v[k], "}")) {
-                depth--;
-            } else if (tok_is(t->v[k], "*") || tok_is(t->v[k], "(")) {
-                *has_ptr = true;
-            }
+        if (open > 0) {
+            body_info(ti, t, open + 1, depth);
+            return;
+        }
+        /* typedef WORDS NAME; with no body: a pointer, or the words' own type */
+        decl alias;
+        if (parse_decl(&alias, t->v + i + 1, j - i - 1, true, core_str_c(""), "", NULL) < 0 ||
+            alias.n_stars > 0) {
+            ti->why = "a type with pointer members cannot be marshalled (structs of plain "
+                      "values can)";
+            return;
+        }
+        if (!(alias.n_words == 1 && tok_in(alias.words[0], type_words))) {
+            type_info(ti, t, &alias, depth + 1);
         }
         return;
     }
 }
 
-/* Checks that values of d's base type (d with its pointers removed) can cross as bytes. */
-static int check_value_type(const toks *t, const decl *d, core_str entry, const char *what,
-                            core_err *err)
+/* Checks that values of d's base type (d with its pointers removed) can cross: as bytes, plus
+ * their string members (copied to p->strs) when by_value. */
+static int check_value_type(sbx__cparam *p, const toks *t, const decl *d, bool by_value,
+                            core_str entry, const char *what, core_err *err)
 {
     if (words_are(d, "void")) {
         return refuse(err, entry, what, "void * cannot be marshalled (its size is unknown)");
@@ -302,14 +405,20 @@ static int check_value_type(const toks *t, const decl *d, core_str entry, const 
     if (d->n_words == 1 && tok_in(d->words[0], type_words)) {
         return 0;
     }
-    bool found = false;
-    bool has_ptr = false;
-    find_type(t, d, &found, &has_ptr);
-    if (has_ptr) {
+    tinfo ti = {0};
+    type_info(&ti, t, d, 0);
+    if (ti.why != NULL) {
+        return refuse(err, entry, what, ti.why);
+    }
+    if (ti.n_strs > 0 && !by_value) {
         return refuse(err, entry, what,
-                      "a type with pointer members cannot be marshalled (structs of plain "
+                      "pointers to structs with string members cannot be marshalled (struct "
                       "values can)");
     }
+    for (size_t i = 0; i < ti.n_strs; i++) {
+        snprintf(p->strs[i], sizeof p->strs[i], "%.*s", (int)ti.strs[i].len, ti.strs[i].ptr);
+    }
+    p->n_strs = ti.n_strs;
     return 0;
 }
 
@@ -344,7 +453,7 @@ static int classify(sbx__cparam *p, const decl *d, const toks *t, bool is_result
             return 0;
         }
         p->kind = SBX__CK_VALUE;
-        return check_value_type(t, d, entry, what, err);
+        return check_value_type(p, t, d, true, entry, what, err);
     }
     if (words_are(d, "char")) {
         p->kind = SBX__CK_STR;
@@ -361,7 +470,7 @@ static int classify(sbx__cparam *p, const decl *d, const toks *t, bool is_result
     if (words_are(&base, "bool") || words_are(&base, "_Bool")) {
         snprintf(p->type, sizeof p->type, "_Bool");
     }
-    return check_value_type(t, &base, entry, what, err);
+    return check_value_type(p, t, &base, false, entry, what, err);
 }
 
 int sbx__cproto_parse(sbx__cproto *out, core_str tests, core_str entry, core_err *err)
@@ -508,7 +617,7 @@ int sbx__cstub_tests(core_buf *out, const sbx__cproto *proto, core_str entry)
     rc = rc ? rc : spell(b, &proto->ret, "");
     rc = rc ? rc : core_buf_appendf(b, "%.*s(", (int)entry.len, entry.ptr);
     for (size_t i = 0; i < proto->n_params && rc == 0; i++) {
-        char name[16];
+        char name[32];
         snprintf(name, sizeof name, "a%zu", i);
         rc = i ? core_buf_append(b, ", ", 2) : 0;
         rc = rc ? rc : spell(b, &proto->params[i], name);
@@ -523,6 +632,9 @@ int sbx__cstub_tests(core_buf *out, const sbx__cproto *proto, core_str entry)
         switch (p->kind) {
         case SBX__CK_VALUE:
             rc = core_buf_appendf(b, "    kiln_put(&q, &a%zu, sizeof a%zu);\n", i, i);
+            for (size_t k = 0; k < p->n_strs && rc == 0; k++) {
+                rc = core_buf_appendf(b, "    kiln_put_str(&q, a%zu.%s);\n", i, p->strs[k]);
+            }
             break;
         case SBX__CK_BOOL:
             rc = core_buf_appendf(b, "    kiln_put_bool(&q, a%zu);\n", i);
@@ -578,6 +690,9 @@ int sbx__cstub_tests(core_buf *out, const sbx__cproto *proto, core_str entry)
         rc = rc ? rc
                 : core_buf_appendf(b, "    %s v;\n    kiln_get(&r, &v, sizeof v);\n",
                                    proto->ret.type);
+        for (size_t k = 0; k < proto->ret.n_strs && rc == 0; k++) {
+            rc = core_buf_appendf(b, "    v.%s = kiln_get_str(&r);\n", proto->ret.strs[k]);
+        }
         rc = rc ? rc : core_buf_appendf(b, "    kiln_end(&q, &r);\n    return v;\n}\n");
         break;
     }
@@ -597,6 +712,9 @@ int sbx__cstub_cand(core_buf *out, const sbx__cproto *proto, core_str entry)
         case SBX__CK_VALUE:
             rc = core_buf_appendf(b, "    %s a%zu;\n    kiln_get(q, &a%zu, sizeof a%zu);\n",
                                   p->type, i, i, i);
+            for (size_t k = 0; k < p->n_strs && rc == 0; k++) {
+                rc = core_buf_appendf(b, "    a%zu.%s = kiln_get_str(q);\n", i, p->strs[k]);
+            }
             break;
         case SBX__CK_BOOL:
             rc = core_buf_appendf(b, "    _Bool a%zu = kiln_get_bool(q);\n", i);
@@ -653,6 +771,9 @@ int sbx__cstub_cand(core_buf *out, const sbx__cproto *proto, core_str entry)
         break;
     case SBX__CK_VALUE:
         rc = rc ? rc : core_buf_appendf(b, "    kiln_put(r, &v, sizeof v);\n");
+        for (size_t k = 0; k < proto->ret.n_strs && rc == 0; k++) {
+            rc = core_buf_appendf(b, "    kiln_put_str(r, v.%s);\n", proto->ret.strs[k]);
+        }
         break;
     default:
         break;
@@ -661,6 +782,9 @@ int sbx__cstub_cand(core_buf *out, const sbx__cproto *proto, core_str entry)
         const sbx__cparam *p = &proto->params[i];
         if (p->kind == SBX__CK_STR || p->kind == SBX__CK_ARRAY || p->kind == SBX__CK_REF) {
             rc = core_buf_appendf(b, "    kiln_free((void *)a%zu);\n", i);
+        }
+        for (size_t k = 0; k < p->n_strs && rc == 0; k++) {
+            rc = core_buf_appendf(b, "    kiln_free((void *)a%zu.%s);\n", i, p->strs[k]);
         }
     }
     rc = rc ? rc : core_buf_appendf(b, "    return 0;\n}\n");

@@ -28,6 +28,7 @@ struct sbx__slot {
     sbx__env env;
     sbx__zyg zyg_t; /* the zygotes of the tests and candidate sides (opts.zygote) */
     sbx__zyg zyg_c;
+    sbx__crt crt;      /* the C stub runtime, compiled by the slot's first C build */
     sbx__pybox box;    /* the preforked pair; box.started says whether it is ready */
     bool busy;         /* guarded by the pool's mu: a run or the refiller holds the slot */
     bool needs_refill; /* guarded by mu: prefork should start a new pair */
@@ -135,6 +136,7 @@ static int slot_init(sbx_pool *pool, sbx__slot *slot, size_t index, core_err *er
         .uid_cand = pool->opts.uid_base + 2u * (uint32_t)index + 1u,
         .zyg_t = pool->opts.zygote ? &slot->zyg_t : NULL,
         .zyg_c = pool->opts.zygote ? &slot->zyg_c : NULL,
+        .crt = &slot->crt,
     };
     return 0;
 }
@@ -148,6 +150,8 @@ static void slot_dispose(sbx__slot *slot)
     sbx__zyg_stop(&slot->zyg_c);
     sbx__cg_dispose(&slot->cg_tests);
     sbx__cg_dispose(&slot->cg_cand);
+    core_buf_dispose(&slot->crt.objs);
+    slot->crt.n_t = 0;
     if (slot->netns_fd >= 0) {
         close(slot->netns_fd);
         slot->netns_fd = -1;

@@ -13,7 +13,7 @@
  * asserts run outside the candidate's process. C runs do the same with a stub made from the
  * entry's prototype in the tests: the tests' process calls a generated entry that passes the
  * arguments and results over a pipe to the candidate's process (values, bool, char, strings,
- * arrays with a length parameter, out-parameters, structs of plain values); the completion
+ * arrays with a length parameter, out-parameters, structs of those); the completion
  * record is written by the tests' process alone, on a descriptor only it holds. Candidates are
  * compiled under their own limits, keep only the entry symbol global, and may not have
  * constructors or ifuncs.
@@ -187,8 +187,9 @@ size_t sbx_pool_n_slots(const sbx_pool *pool);
  * CORE_EPARSE when the tests do not parse (the message names the line; C: or declare no
  * prototype of the entry), CORE_EUNSUPPORTED when a C entry's prototype has a type that cannot
  * cross between the two processes (the message names the parameter; nothing ran),
- * CORE_ENOTFOUND when the interpreter or compiler is missing, CORE_ECANCELED when job->cancel asked to stop, CORE_ENOMEM,
- * or CORE_ERROR when the sandbox itself failed. Internally synchronized.
+ * CORE_ENOTFOUND when the interpreter or compiler is missing, CORE_ECANCELED when job->cancel
+ * asked to stop, CORE_ENOMEM, or CORE_ERROR when the sandbox itself failed. Internally
+ * synchronized.
  */
 int sbx_pool_run(sbx_pool *pool, const sbx_job *job, sbx_result *result, core_err *err);
 

@@ -162,6 +162,13 @@ int sbx__netns_new(int *out, core_err *err);
 
 typedef struct sbx__slot sbx__slot;
 
+/** A slot's compiled C stub runtime (cstub/rt.c), built by the slot's first C build. Used by
+ *  the thread holding the slot. */
+typedef struct sbx__crt {
+    core_buf objs; /* the tests' side object, then the candidate's; owned */
+    size_t n_t;    /* bytes of the tests' side object; 0: none yet */
+} sbx__crt;
+
 /** What the runners need from a slot. */
 typedef struct sbx__env {
     const sbx_pool_options *opts; /* borrowed */
@@ -175,6 +182,7 @@ typedef struct sbx__env {
     const core_buf *pyc_cand;
     sbx__zyg *zyg_t; /* the slot's zygotes (tests, candidate), or NULL: exec per box */
     sbx__zyg *zyg_c;
+    sbx__crt *crt; /* the slot's C stub runtime */
 } sbx__env;
 
 /** A Python box pair, started and waiting for a job on its job socket. */
@@ -219,14 +227,15 @@ int sbx__crun(const sbx__env *env, const sbx_job *job, sbx_result *res, core_err
 /** How one parameter or the result crosses between the tests' process and the candidate's. */
 typedef enum sbx__ckind {
     SBX__CK_VOID = 0, /* the result only: nothing */
-    SBX__CK_VALUE,    /* a non-pointer value as its bytes (integers, floats, char, plain structs) */
+    SBX__CK_VALUE,    /* a non-pointer value as its bytes (integers, floats, char, structs), and
+                         a struct's string members (strs) as strings */
     SBX__CK_BOOL,     /* a byte that must be 0 or 1 */
     SBX__CK_STR,      /* char *: a NUL-terminated string, written back when not const */
     SBX__CK_ARRAY,    /* T * with a length parameter (len_of), written back when not const */
     SBX__CK_REF,      /* T * without a length: one value, written back when not const */
 } sbx__ckind;
 
-enum { SBX__CPARAMS_MAX = 16 };
+enum { SBX__CPARAMS_MAX = 16, SBX__CSTRS_MAX = 8, SBX__CNAME_MAX = 64 };
 
 typedef struct sbx__cparam {
     sbx__ckind kind;
@@ -234,6 +243,9 @@ typedef struct sbx__cparam {
     bool base_const; /* the (pointed-to) type is const: nothing is written back */
     int len_of;      /* SBX__CK_ARRAY: index of the length parameter; else -1 */
     bool is_len;     /* an integer: the length of an array right before it */
+    char strs[SBX__CSTRS_MAX][SBX__CNAME_MAX]; /* SBX__CK_VALUE: the struct's char * members,
+                                                  which cross as strings after its bytes */
+    size_t n_strs;
 } sbx__cparam;
 
 /** The entry function's prototype as the tests declare it. */

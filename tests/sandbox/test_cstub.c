@@ -91,7 +91,11 @@ START_TEST(cstub__refusals_name_the_parameter)
         {"int f(char **argv);", "parameter 1: pointers to pointers"},
         {"int f(int n, ...);", "variadic"},
         {"int *f(int n);", "the result: a returned pointer"},
-        {"struct s { char *name; };\nint f(struct s v);", "pointer members"},
+        {"struct s { int *p; };\nint f(struct s v);", "pointer members other than strings"},
+        {"struct s { const char *name; };\nint f(const struct s *v);",
+         "pointers to structs with string members"},
+        {"struct in { char *s; };\nstruct out { struct in i; };\nint f(struct out v);",
+         "holding a struct with pointer members"},
         {"typedef char *str;\nint f(str v);", "pointer members"},
         {"int f(int a0, int a1, int a2, int a3, int a4, int a5, int a6, int a7, int a8, int a9,"
          " int b0, int b1, int b2, int b3, int b4, int b5, int b6);",
@@ -116,6 +120,37 @@ START_TEST(cstub__missing_prototype_is_a_parse_error)
     ck_assert_int_eq(parse(&p, "int x = sizeof add(1);", "add", &err), CORE_EPARSE);
     ck_assert_int_eq(parse(&p, "", "add", &err), CORE_EPARSE);
     ck_assert_int_eq(parse(&p, "/* unterminated", "add", &err), CORE_EPARSE);
+}
+END_TEST
+
+START_TEST(cstub__struct_string_members)
+{
+    sbx__cproto p;
+    core_err err = {0};
+    /* a pointer member other than a string is refused, even after a string member */
+    ck_assert_int_eq(parse(&p,
+                           "typedef struct { const char *name; int age, *p; } person;\n"
+                           "int f(person x);",
+                           "f", &err),
+                     CORE_EUNSUPPORTED);
+    const char *ok = "struct pet { char kind[8]; const char *name; char *owner; double w; };\n"
+                     "struct pet rename(struct pet p, const char *to);\n";
+    ck_assert_int_eq(parse(&p, ok, "rename", &err), 0);
+    ck_assert_int_eq(p.params[0].kind, SBX__CK_VALUE);
+    ck_assert_uint_eq(p.params[0].n_strs, 2);
+    ck_assert_str_eq(p.params[0].strs[0], "name");
+    ck_assert_str_eq(p.params[0].strs[1], "owner");
+    ck_assert_uint_eq(p.ret.n_strs, 2);
+    core_buf t = {0};
+    core_buf c = {0};
+    ck_assert_int_eq(sbx__cstub_tests(&t, &p, core_str_c("rename")), 0);
+    ck_assert_int_eq(sbx__cstub_cand(&c, &p, core_str_c("rename")), 0);
+    ck_assert_ptr_nonnull(strstr(t.ptr, "kiln_put_str(&q, a0.name);"));
+    ck_assert_ptr_nonnull(strstr(t.ptr, "v.owner = kiln_get_str(&r);"));
+    ck_assert_ptr_nonnull(strstr(c.ptr, "a0.owner = kiln_get_str(q);"));
+    ck_assert_ptr_nonnull(strstr(c.ptr, "kiln_put_str(r, v.name);"));
+    core_buf_dispose(&t);
+    core_buf_dispose(&c);
 }
 END_TEST
 
@@ -179,6 +214,7 @@ TCase *tcase_cstub(void)
     tcase_add_test(tc, cstub__void_and_empty_lists);
     tcase_add_test(tc, cstub__refusals_name_the_parameter);
     tcase_add_test(tc, cstub__missing_prototype_is_a_parse_error);
+    tcase_add_test(tc, cstub__struct_string_members);
     tcase_add_test(tc, cstub__generated_halves);
     tcase_add_test(tc, cstub__allocation_failures);
     return tc;
