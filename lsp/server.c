@@ -54,6 +54,9 @@ void lsp_server_free(lsp_server *server)
         return;
     }
     lsp__docs_free(server);
+    lsp__cards_free(server);
+    solve_engine_free(server->engine);
+    sbx_pool_free(server->pool);
     solve_completer_free(server->completer);
     core_free(server);
 }
