@@ -216,13 +216,15 @@ static void did_open(lsp_server *s, const cJSON *params)
     const cJSON *version = get(td, "version");
     d->version = cJSON_IsNumber(version) ? (int64_t)version->valuedouble : 0;
     const char *lang = get_str(td, "languageId");
-    if ((lang && strcmp(lang, "python") == 0) || ends_with(uri, ".py")) {
-        d->known_lang = true;
-        d->lang = SOLVE_LANG_PYTHON;
-    } else if ((lang && strcmp(lang, "c") == 0) || ends_with(uri, ".c") || ends_with(uri, ".h")) {
-        d->known_lang = true;
-        d->lang = SOLVE_LANG_C;
+    /* The client's languageId decides; the file's extension only when it names neither. */
+    bool py = lang ? strcmp(lang, "python") == 0 : false;
+    bool c = lang ? strcmp(lang, "c") == 0 : false;
+    if (!py && !c) {
+        py = ends_with(uri, ".py");
+        c = ends_with(uri, ".c") || ends_with(uri, ".h");
     }
+    d->known_lang = py || c;
+    d->lang = c ? SOLVE_LANG_C : SOLVE_LANG_PYTHON;
 }
 
 static void did_close(lsp_server *s, const cJSON *params)

@@ -54,13 +54,15 @@ static bool starts_with(core_str t, size_t at, size_t end, const char *s)
 typedef struct stub {
     size_t def;        /* start of the def line */
     size_t prompt_end; /* end of the signature and docstring (after their newline) */
+    bool semicolon;    /* C, an empty body: the prompt's prototype needs a ';' after it */
     size_t body_end;   /* end of the stub body (after its last line's newline) */
     char name[128];    /* the function's name */
 } stub;
 
 /* Finds the Python function around byte offset at whose body is a stub. */
-static bool find_stub(core_str t, size_t at, stub *out)
+static bool find_stub_python(core_str t, size_t at, stub *out)
 {
+    out->semicolon = false;
     /* The def line at or above at. */
     size_t ls = at;
     while (ls > 0 && t.ptr[ls - 1] != '\n') {
@@ -161,6 +163,136 @@ static bool find_stub(core_str t, size_t at, stub *out)
     }
 }
 
+static bool is_ident(char ch)
+{
+    return ch == '_' || (ch >= '0' && ch <= '9') || ((ch | 0x20) >= 'a' && (ch | 0x20) <= 'z');
+}
+
+/* The name before the first '(' of [start, end), into out. */
+static bool c_name(core_str t, size_t start, size_t end, stub *out)
+{
+    const char *paren = memchr(t.ptr + start, '(', end - start);
+    if (!paren) {
+        return false;
+    }
+    size_t n1 = (size_t)(paren - t.ptr);
+    while (n1 > start && t.ptr[n1 - 1] == ' ') {
+        n1--;
+    }
+    size_t n0 = n1;
+    while (n0 > start && is_ident(t.ptr[n0 - 1])) {
+        n0--;
+    }
+    if (n0 == n1 || n1 - n0 >= sizeof(out->name)) {
+        return false;
+    }
+    memcpy(out->name, t.ptr + n0, n1 - n0);
+    out->name[n1 - n0] = '\0';
+    return true;
+}
+
+/* Whether [a, b) holds only blanks and comments. */
+static bool only_comments(core_str t, size_t a, size_t b)
+{
+    for (size_t i = a; i < b; i++) {
+        char ch = t.ptr[i];
+        if (ch == '/' && i + 1 < b && t.ptr[i + 1] == '/') {
+            while (i < b && t.ptr[i] != '\n') {
+                i++;
+            }
+        } else if (ch == '/' && i + 1 < b && t.ptr[i + 1] == '*') {
+            i += 2;
+            while (i + 1 < b && !(t.ptr[i] == '*' && t.ptr[i + 1] == '/')) {
+                i++;
+            }
+            i++;
+        } else if (ch != ' ' && ch != '\t' && ch != '\n' && ch != '\r') {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* Finds, around byte offset at, a C function at the top level that is a prototype
+   (`int f(int x);`) or has an empty body (blanks and comments only). */
+static bool find_stub_c(core_str t, size_t at, stub *out)
+{
+    size_t ls = at;
+    while (ls > 0 && t.ptr[ls - 1] != '\n') {
+        ls--;
+    }
+    /* Up to the top-level line that starts the declaration. */
+    for (int guard = 0; guard < 64; guard++) {
+        line_span l = line_at(t, ls);
+        bool blank = false;
+        size_t ind = indent_of(t, l, &blank);
+        char first = blank ? ' ' : t.ptr[l.start + ind];
+        if (!blank && ind == 0 && first != '{' && first != '}' && first != '/' && first != '*' &&
+            first != '#' && memchr(t.ptr + l.start, '(', l.end - l.start)) {
+            break;
+        }
+        if (ls == 0) {
+            return false;
+        }
+        ls--;
+        while (ls > 0 && t.ptr[ls - 1] != '\n') {
+            ls--;
+        }
+    }
+    if (solve_complete_depth(SOLVE_LANG_C, (core_str){t.ptr, ls}) != 0) {
+        return false;
+    }
+    line_span l = line_at(t, ls);
+    if (!c_name(t, l.start, l.end, out)) {
+        return false;
+    }
+    out->def = l.start;
+    /* The end of the declarator: the ')' that closes the first '('. */
+    size_t i = (size_t)((const char *)memchr(t.ptr + l.start, '(', l.end - l.start) - t.ptr);
+    long depth = 0;
+    for (; i < t.len; i++) {
+        depth += t.ptr[i] == '(' ? 1 : t.ptr[i] == ')' ? -1 : 0;
+        if (depth == 0) {
+            break;
+        }
+    }
+    if (i >= t.len) {
+        return false;
+    }
+    size_t sig_end = i + 1;
+    size_t j = sig_end;
+    while (j < t.len &&
+           (t.ptr[j] == ' ' || t.ptr[j] == '\t' || t.ptr[j] == '\n' || t.ptr[j] == '\r')) {
+        j++;
+    }
+    if (j < t.len && t.ptr[j] == ';') {
+        line_span e = line_at(t, j);
+        out->prompt_end = e.next;
+        out->body_end = e.next;
+        out->semicolon = false;
+        return at <= out->body_end;
+    }
+    if (j >= t.len || t.ptr[j] != '{') {
+        return false;
+    }
+    size_t close = j + 1;
+    while (close < t.len && t.ptr[close] != '}') {
+        close++;
+    }
+    if (close >= t.len || !only_comments(t, j + 1, close)) {
+        return false;
+    }
+    out->prompt_end = sig_end;
+    out->body_end = line_at(t, close).next;
+    out->semicolon = true;
+    return at <= out->body_end;
+}
+
+static bool find_stub(core_str t, solve_lang lang, size_t at, stub *out)
+{
+    return lang == SOLVE_LANG_C ? find_stub_c(t, at, out) : find_stub_python(t, at, out);
+}
+
 /* ------------------------------------------------------------------------------------------ */
 /* Code actions and hover                                                                     */
 /* ------------------------------------------------------------------------------------------ */
@@ -202,11 +334,11 @@ void lsp__code_action(lsp_server *s, const lsp__msg *m)
     uint32_t character = 0;
     const cJSON *range = cJSON_GetObjectItemCaseSensitive(params, "range");
     stub st;
-    if (d && s->opts.model && d->known_lang && d->lang == SOLVE_LANG_PYTHON &&
+    if (d && s->opts.model && d->known_lang &&
         position_of(cJSON_GetObjectItemCaseSensitive(range, "start"), &line, &character)) {
         core_str t = {d->text.ptr ? d->text.ptr : "", d->text.len};
         size_t at = lsp_text_offset(t, s->enc, line, character);
-        if (find_stub(t, at, &st)) {
+        if (find_stub(t, d->lang, at, &st)) {
             char title[192];
             snprintf(title, sizeof(title), "kiln: implement and test %s", st.name);
             cJSON *a = cJSON_CreateObject();
@@ -438,8 +570,8 @@ void lsp__implement(lsp_server *s, const lsp__msg *m)
     }
     stub st;
     core_str t = {d && d->text.ptr ? d->text.ptr : "", d ? d->text.len : 0};
-    if (!d || !cJSON_IsNumber(line) || !s->opts.model ||
-        !find_stub(t, lsp_text_offset(t, s->enc, (uint32_t)line->valuedouble, 0), &st)) {
+    if (!d || !cJSON_IsNumber(line) || !s->opts.model || !d->known_lang ||
+        !find_stub(t, d->lang, lsp_text_offset(t, s->enc, (uint32_t)line->valuedouble, 0), &st)) {
         lsp__reply_error(s, m->id, LSP_ERR_INVALID_PARAMS,
                          "kiln.implement: no stub function at that line of an open document");
         return;
@@ -452,13 +584,16 @@ void lsp__implement(lsp_server *s, const lsp__msg *m)
     core_err err = {0};
     int rc = engine_ready(s, &err);
     solve_result *res = NULL;
-    char *prompt = core_strndup(t.ptr, st.prompt_end);
-    if (rc == 0 && !prompt) {
+    /* The task's prompt: the document up to the docstring's end (Python) or the prototype
+       (C; an empty body's signature gets the ';' of a prototype). */
+    core_buf pb = {0};
+    if (core_buf_append(&pb, t.ptr, st.prompt_end) < 0 ||
+        (st.semicolon && core_buf_append(&pb, ";\n", 2) < 0)) {
         rc = core_err_set(&err, CORE_ENOMEM, "kiln.implement: out of memory");
     }
-    if (rc == 0) {
-        solve_task task = {SOLVE_LANG_PYTHON, core_str_c(prompt), core_str_c(st.name),
-                           core_str_c("")};
+    const char *prompt = pb.ptr;
+    if (rc == 0 && prompt) {
+        solve_task task = {d->lang, core_str_c(prompt), core_str_c(st.name), core_str_c("")};
         solve_options o = solve_options_default();
         o.n_candidates = 4;
         o.n_rounds = 1;
@@ -478,11 +613,13 @@ void lsp__implement(lsp_server *s, const lsp__msg *m)
                          rc < 0 ? err.msg : "kiln.implement: no candidate was written");
     } else {
         const solve_candidate *c = &res->candidates[res->chosen];
-        size_t plen = strlen(prompt);
-        const char *body = strncmp(c->code, prompt, plen) == 0 ? c->code + plen : c->code;
-        size_t from = strncmp(c->code, prompt, plen) == 0 ? st.prompt_end : 0;
-        /* The edit: the stub's body (or, when the code does not start with the prompt, all
-           up to the stub's end) becomes the candidate's. */
+        /* The edit: from where the code departs from the document (its longest common
+           prefix with the prompt) to the stub's end. */
+        size_t from = 0;
+        while (from < st.prompt_end && c->code[from] == t.ptr[from]) {
+            from++;
+        }
+        const char *body = c->code + from;
         core_buf nt = {0};
         bool nl = body[0] && body[strlen(body) - 1] != '\n';
         if (core_buf_appendf(&nt, "%s%s", body, nl ? "\n" : "") < 0) {
@@ -533,6 +670,6 @@ void lsp__implement(lsp_server *s, const lsp__msg *m)
         cJSON_AddStringToObject(out, "code", c->code);
         lsp__reply(s, m->id, out);
     }
-    core_free(prompt);
+    core_buf_dispose(&pb);
     solve_result_free(res);
 }

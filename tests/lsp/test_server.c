@@ -402,6 +402,35 @@ START_TEST(server__implement_applies_a_tested_candidate)
 }
 END_TEST
 
+START_TEST(server__c_prototypes_and_empty_bodies_are_stubs)
+{
+    harness h;
+    start(&h, true);
+    initialize(&h, "[\"utf-16\"]");
+    send_json(&h,
+              "{\"jsonrpc\":\"2.0\",\"method\":\"textDocument/didOpen\",\"params\":{"
+              "\"textDocument\":{\"uri\":\"file:///s.py\",\"languageId\":\"c\",\"version\":1,"
+              "\"text\":\"/* Larger. */\\nint max2(int a, int b);\\n\\nint sq(int x)\\n{\\n"
+              "    /* TODO */\\n}\\n\\nint main(void)\\n{\\n    return max2(1, 2);\\n}\\n\"}}}");
+    /* languageId "c" wins over the ".py" of the uri. */
+    static const int lines[] = {1, 5, 10};
+    static const char *const titles[] = {"kiln: implement and test max2",
+                                         "kiln: implement and test sq", NULL};
+    for (int i = 0; i < 3; i++) {
+        cJSON *r = code_actions(&h, 40 + i, lines[i]);
+        const cJSON *action = cJSON_GetArrayItem(cJSON_GetObjectItem(r, "result"), 0);
+        if (titles[i]) {
+            ck_assert_ptr_nonnull(action);
+            ck_assert_str_eq(cJSON_GetObjectItem(action, "title")->valuestring, titles[i]);
+        } else {
+            ck_assert_ptr_null(action); /* main has a body */
+        }
+        cJSON_Delete(r);
+    }
+    ck_assert_int_eq(finish(&h), 1);
+}
+END_TEST
+
 TCase *tcase_server(void)
 {
     TCase *tc = tcase_create("server");
@@ -422,5 +451,6 @@ TCase *tcase_server_model(void)
     tcase_add_test(tc, server__inline_completion_after_edits_parses);
     tcase_add_test(tc, server__cancel_and_supersession_answer_32800);
     tcase_add_test(tc, server__implement_applies_a_tested_candidate);
+    tcase_add_test(tc, server__c_prototypes_and_empty_bodies_are_stubs);
     return tc;
 }
