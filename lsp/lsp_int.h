@@ -45,6 +45,10 @@ typedef struct lsp__card {
 
 #define LSP__CARDS_MAX 16
 
+/* Messages queued at most: beyond it the reader stops reading until the main thread catches
+   up, so a client that floods the server while it decodes is slowed, not buffered. */
+#define LSP__QUEUE_MAX 4096
+
 typedef enum lsp__state {
     LSP__STATE_NEW = 0,      /* before initialize */
     LSP__STATE_RUNNING = 1,  /* initialized */
@@ -63,6 +67,7 @@ struct lsp_server {
 
     pthread_mutex_t lock; /* guards the queue, the in-flight request and the msgs' flags */
     pthread_cond_t cond;  /* signalled when a message is queued */
+    pthread_cond_t room;  /* signalled when the queue shrinks below LSP__QUEUE_MAX */
     lsp__msg *head;
     lsp__msg *tail;
     size_t n_queued;

@@ -9,6 +9,8 @@ On a generated 300-line Python file, with the default model and 2 threads:
     response, and the median count of prompt tokens kiln decoded again after the edit;
   - cancellation: a long completion (scope "function", 256 tokens) is canceled while it
     decodes; time from $/cancelRequest to the -32800 answer (median of --cancels);
+  - the server's CPU time per warm completion (user + system, all its threads), which the
+    other processes of a shared machine move far less than the wall time;
   - memory: the server's RSS after the warm phase and after --memory-edits more edits
     (a completion every 25 of them); the ratio should stay within 1.1.
 llama.cpp answers the same completions after the same edits through POST /v1/completions
@@ -88,6 +90,14 @@ def pct(xs, q):
     return xs[k]
 
 
+def cpu_ms(pid):
+    """CPU time (user + system) the process has used, ms: unlike wall time, barely moved by
+    other processes on a shared machine."""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) * 1000.0 / os.sysconf("SC_CLK_TCK")
+
+
 def rss_kib(pid):
     with open("/proc/%d/status" % pid) as f:
         for line in f:
@@ -128,20 +138,22 @@ def bench_kiln(args, lines, row):
                                                        "version": 1, "text": text}})
     cold, _ = inline(c, row, 0)
     out = {"cold_ms": cold * 1e3}
-    warm, decoded, prompt = [], [], []
+    warm, decoded, prompt, cpu = [], [], [], []
     version, col = 1, 0
     typed = (TYPED * 4)[:args.edits]
     for ch in typed:
         version += 1
         type_char(c, version, row, col, ch)
         col += 1
+        cpu0 = cpu_ms(c.proc.pid)
         dt, res = inline(c, row, col)
+        cpu.append(cpu_ms(c.proc.pid) - cpu0)
         warm.append(dt * 1e3)
         decoded.append(res["kiln"]["decodedTokens"])
         prompt.append(res["kiln"]["promptTokens"])
     out.update(warm_p50=pct(warm, 0.5), warm_p95=pct(warm, 0.95),
                decoded_median=statistics.median(decoded), prompt_median=statistics.median(prompt),
-               n_warm=len(warm))
+               n_warm=len(warm), cpu_median=statistics.median(cpu))
     rss_warm = rss_kib(c.proc.pid)
 
     # Cancellation during decoding: a long completion, canceled after it started.
@@ -297,6 +309,7 @@ def main():
     row_of("cold first completion, ms", k["cold_ms"], ll and ll["cold_ms"])
     row_of("warm completion after an edit, p50 ms", k["warm_p50"], ll and ll["warm_p50"])
     row_of("warm completion after an edit, p95 ms", k["warm_p95"], ll and ll["warm_p95"])
+    row_of("server CPU per warm completion, median ms", k["cpu_median"], None)
     row_of("prompt tokens decoded again, median", k["decoded_median"], None, "%.0f")
     row_of("prompt tokens, median", k["prompt_median"], None, "%.0f")
     row_of("cancel to -32800, p50 ms (%d of %d)" % (k["cancel_n"], args.cancels),
