@@ -131,6 +131,11 @@ cJSON *lsp__initialize(lsp_server *s, const cJSON *params)
     if (s->inline_ok) {
         cJSON_AddObjectToObject(c, "inlineCompletionProvider");
     }
+    cJSON_AddBoolToObject(c, "codeActionProvider", true);
+    cJSON_AddBoolToObject(c, "hoverProvider", true);
+    cJSON *cmds =
+        cJSON_AddArrayToObject(cJSON_AddObjectToObject(c, "executeCommandProvider"), "commands");
+    cJSON_AddItemToArray(cmds, cJSON_CreateString("kiln.implement"));
     cJSON *info = cJSON_AddObjectToObject(res, "serverInfo");
     cJSON_AddStringToObject(info, "name", "kiln");
     return res;
@@ -211,13 +216,15 @@ static void did_open(lsp_server *s, const cJSON *params)
     const cJSON *version = get(td, "version");
     d->version = cJSON_IsNumber(version) ? (int64_t)version->valuedouble : 0;
     const char *lang = get_str(td, "languageId");
-    if ((lang && strcmp(lang, "python") == 0) || ends_with(uri, ".py")) {
-        d->known_lang = true;
-        d->lang = SOLVE_LANG_PYTHON;
-    } else if ((lang && strcmp(lang, "c") == 0) || ends_with(uri, ".c") || ends_with(uri, ".h")) {
-        d->known_lang = true;
-        d->lang = SOLVE_LANG_C;
+    /* The client's languageId decides; the file's extension only when it names neither. */
+    bool py = lang ? strcmp(lang, "python") == 0 : false;
+    bool c = lang ? strcmp(lang, "c") == 0 : false;
+    if (!py && !c) {
+        py = ends_with(uri, ".py");
+        c = ends_with(uri, ".c") || ends_with(uri, ".h");
     }
+    d->known_lang = py || c;
+    d->lang = c ? SOLVE_LANG_C : SOLVE_LANG_PYTHON;
 }
 
 static void did_close(lsp_server *s, const cJSON *params)
@@ -269,6 +276,14 @@ static void did_change(lsp_server *s, const cJSON *params)
     if (cJSON_IsNumber(version)) {
         d->version = (int64_t)version->valuedouble;
     }
+    if (d->has_diagnostics) {
+        /* What an implement run reported no longer describes the changed code. */
+        cJSON *p = cJSON_CreateObject();
+        cJSON_AddStringToObject(p, "uri", d->uri);
+        cJSON_AddArrayToObject(p, "diagnostics");
+        lsp__notify(s, "textDocument/publishDiagnostics", p);
+        d->has_diagnostics = false;
+    }
     const cJSON *change = NULL;
     cJSON_ArrayForEach(change, get(params, "contentChanges"))
     {
@@ -283,7 +298,7 @@ static void did_change(lsp_server *s, const cJSON *params)
 /* Completion                                                                                 */
 /* ------------------------------------------------------------------------------------------ */
 
-static bool cancel_requested(void *payload)
+bool lsp__cancel_requested(void *payload)
 {
     lsp_server *s = payload;
     return atomic_load(&s->cancel_reason) != 0 ||
@@ -422,7 +437,7 @@ static void complete(lsp_server *s, const lsp__msg *m, bool inline_style)
     solve_completions *res = NULL;
     solve_complete_options o = s->complete;
     o.lang = d->lang;
-    core_cancel cancel = {cancel_requested, s};
+    core_cancel cancel = {lsp__cancel_requested, s};
     int rc = doc_session(s, d, &err);
     if (rc == 0) {
         rc = solve_complete(&res, d->session, (core_str){text.ptr, at},
@@ -487,6 +502,14 @@ void lsp__handle(lsp_server *s, lsp__msg *m)
         complete(s, m, false);
     } else if (m->id && strcmp(method, "textDocument/inlineCompletion") == 0) {
         complete(s, m, true);
+    } else if (m->id && strcmp(method, "textDocument/codeAction") == 0) {
+        lsp__code_action(s, m);
+    } else if (m->id && strcmp(method, "textDocument/hover") == 0) {
+        lsp__hover(s, m);
+    } else if (m->id && strcmp(method, "workspace/executeCommand") == 0 &&
+               get_str(params, "command") &&
+               strcmp(get_str(params, "command"), "kiln.implement") == 0) {
+        lsp__implement(s, m);
     } else if (m->id && strcmp(method, "completionItem/resolve") == 0) {
         lsp__reply(s, m->id, params ? cJSON_Duplicate(params, true) : NULL);
     } else if (m->id) {

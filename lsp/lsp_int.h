@@ -33,7 +33,21 @@ typedef struct lsp__doc {
     solve_lang lang;        /* when known_lang */
     solve_session *session; /* owned, NULL until the first completion or after eviction */
     uint64_t used;          /* server tick of the last completion (least recently used) */
+    bool has_diagnostics;   /* kiln published diagnostics for it (cleared on change) */
 } lsp__doc;
+
+/** The score card of a function kiln.implement wrote, for hover. Main thread only. */
+typedef struct lsp__card {
+    char *uri;  /* owned, NULL: unused slot */
+    char *name; /* owned: the function's name */
+    char *text; /* owned: the card as Markdown */
+} lsp__card;
+
+#define LSP__CARDS_MAX 16
+
+/* Messages queued at most: beyond it the reader stops reading until the main thread catches
+   up, so a client that floods the server while it decodes is slowed, not buffered. */
+#define LSP__QUEUE_MAX 4096
 
 typedef enum lsp__state {
     LSP__STATE_NEW = 0,      /* before initialize */
@@ -53,6 +67,7 @@ struct lsp_server {
 
     pthread_mutex_t lock; /* guards the queue, the in-flight request and the msgs' flags */
     pthread_cond_t cond;  /* signalled when a message is queued */
+    pthread_cond_t room;  /* signalled when the queue shrinks below LSP__QUEUE_MAX */
     lsp__msg *head;
     lsp__msg *tail;
     size_t n_queued;
@@ -70,6 +85,10 @@ struct lsp_server {
     size_t cap_docs;
     uint64_t tick;
     solve_complete_options complete; /* current configuration */
+    solve_engine *engine;            /* owned, made by the first kiln.implement */
+    sbx_pool *pool;                  /* owned, NULL without a sandbox */
+    lsp__card cards[LSP__CARDS_MAX]; /* the last score cards, for hover */
+    size_t n_cards_made;             /* cards written so far (the next slot, modulo) */
 };
 
 /** Writes one JSON message as a frame; marks the output broken on failure. Any thread. */
@@ -87,5 +106,17 @@ void lsp__handle(lsp_server *s, lsp__msg *m);
 cJSON *lsp__initialize(lsp_server *s, const cJSON *params);
 /** Frees every document and its state. */
 void lsp__docs_free(lsp_server *s);
+
+/** textDocument/codeAction: kiln.implement on a stub function (lsp/implement.c). */
+void lsp__code_action(lsp_server *s, const lsp__msg *m);
+/** workspace/executeCommand kiln.implement: runs the pipeline, applies, diagnoses. */
+void lsp__implement(lsp_server *s, const lsp__msg *m);
+/** textDocument/hover: the score card of a function kiln.implement wrote. */
+void lsp__hover(lsp_server *s, const lsp__msg *m);
+/** The cancel callback of long requests (payload: the server): the running request was
+    canceled or superseded, or the server is stopping. */
+bool lsp__cancel_requested(void *payload);
+/** Frees the kept score cards. */
+void lsp__cards_free(lsp_server *s);
 
 #endif /* KILN_LSP_INT_H */

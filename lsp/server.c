@@ -54,6 +54,9 @@ void lsp_server_free(lsp_server *server)
         return;
     }
     lsp__docs_free(server);
+    lsp__cards_free(server);
+    solve_engine_free(server->engine);
+    sbx_pool_free(server->pool);
     solve_completer_free(server->completer);
     core_free(server);
 }
@@ -175,6 +178,10 @@ static void msg_free(lsp__msg *m)
 static void enqueue(lsp_server *s, lsp__msg *m)
 {
     pthread_mutex_lock(&s->lock);
+    while (s->n_queued >= LSP__QUEUE_MAX && !m->eof &&
+           !atomic_load_explicit(&s->stop, memory_order_relaxed)) {
+        pthread_cond_wait(&s->room, &s->lock);
+    }
     if (s->tail) {
         s->tail->next = m;
     } else {
@@ -378,6 +385,7 @@ static lsp__msg *dequeue(lsp_server *s, bool *canceled)
             s->tail = NULL;
         }
         s->n_queued--;
+        pthread_cond_signal(&s->room);
         *canceled = m->canceled || m->superseded;
         /* From now on a cancel reaches it through the flag. */
         s->inflight_id = m->id_key;
@@ -464,6 +472,12 @@ int lsp_server_run(lsp_server *server, int fd_in, int fd_out, int *exit_code, co
         pthread_mutex_destroy(&s->lock);
         return core_err_set(err, CORE_ERROR, "lsp: pthread_cond_init failed");
     }
+    if (pthread_cond_init(&s->room, NULL) != 0) {
+        pthread_cond_destroy(&s->cond);
+        pthread_mutex_destroy(&s->write_lock);
+        pthread_mutex_destroy(&s->lock);
+        return core_err_set(err, CORE_ERROR, "lsp: pthread_cond_init failed");
+    }
     pthread_t reader;
     int rc = 0;
     if (pthread_create(&reader, NULL, reader_main, s) != 0) {
@@ -489,6 +503,9 @@ int lsp_server_run(lsp_server *server, int fd_in, int fd_out, int *exit_code, co
     }
     *exit_code = shutdown_seen ? 0 : 1;
     atomic_store_explicit(&s->stop, true, memory_order_relaxed);
+    pthread_mutex_lock(&s->lock);
+    pthread_cond_broadcast(&s->room); /* a reader waiting for room sees the stop */
+    pthread_mutex_unlock(&s->lock);
     pthread_join(reader, NULL);
     while (s->head) {
         lsp__msg *m = s->head;
@@ -499,6 +516,7 @@ int lsp_server_run(lsp_server *server, int fd_in, int fd_out, int *exit_code, co
     s->n_queued = 0;
     lsp__docs_free(s);
 done:
+    pthread_cond_destroy(&s->room);
     pthread_cond_destroy(&s->cond);
     pthread_mutex_destroy(&s->write_lock);
     pthread_mutex_destroy(&s->lock);

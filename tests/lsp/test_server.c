@@ -335,6 +335,102 @@ START_TEST(server__cancel_and_supersession_answer_32800)
 }
 END_TEST
 
+static const char stub_doc[] =
+    "{\"jsonrpc\":\"2.0\",\"method\":\"textDocument/didOpen\",\"params\":{\"textDocument\":{"
+    "\"uri\":\"file:///s.py\",\"languageId\":\"python\",\"version\":1,\"text\":"
+    "\"def add(a, b):\\n    \\\"\\\"\\\"Sum.\\n    >>> add(2, 3)\\n    5\\n    \\\"\\\"\\\"\\n"
+    "    pass\\n\\n\\ndef neg(x):\\n    return -x\\n\"}}}";
+
+static cJSON *code_actions(harness *h, int id, int line)
+{
+    char msg[256];
+    snprintf(msg, sizeof(msg),
+             "{\"jsonrpc\":\"2.0\",\"id\":%d,\"method\":\"textDocument/codeAction\",\"params\":"
+             "{\"textDocument\":{\"uri\":\"file:///s.py\"},\"range\":{\"start\":{\"line\":%d,"
+             "\"character\":1},\"end\":{\"line\":%d,\"character\":1}},\"context\":{}}}",
+             id, line, line);
+    send_json(h, msg);
+    cJSON *r = next_message(h, true);
+    ck_assert_int_eq(response_id(r), id);
+    return r;
+}
+
+START_TEST(server__implement_applies_a_tested_candidate)
+{
+    harness h;
+    start(&h, true);
+    initialize(&h, "[\"utf-16\"]");
+    send_json(&h, stub_doc);
+    cJSON *r = code_actions(&h, 30, 9); /* neg: implemented, no action */
+    ck_assert_int_eq(cJSON_GetArraySize(cJSON_GetObjectItem(r, "result")), 0);
+    cJSON_Delete(r);
+    r = code_actions(&h, 31, 5); /* add's `pass` */
+    const cJSON *action = cJSON_GetArrayItem(cJSON_GetObjectItem(r, "result"), 0);
+    ck_assert_ptr_nonnull(action);
+    const cJSON *cmd = cJSON_GetObjectItem(action, "command");
+    ck_assert_str_eq(cJSON_GetObjectItem(cmd, "command")->valuestring, "kiln.implement");
+    char *args = cJSON_PrintUnformatted(cJSON_GetObjectItem(cmd, "arguments"));
+    cJSON_Delete(r);
+    char msg[512];
+    snprintf(msg, sizeof(msg),
+             "{\"jsonrpc\":\"2.0\",\"id\":32,\"method\":\"workspace/executeCommand\",\"params\":"
+             "{\"command\":\"kiln.implement\",\"arguments\":%s,\"workDoneToken\":\"w\"}}",
+             args);
+    cJSON_free(args);
+    send_json(&h, msg);
+    bool edited = false;
+    bool progress = false;
+    for (;;) {
+        cJSON *m = next_message(&h, false);
+        const cJSON *method = cJSON_GetObjectItem(m, "method");
+        if (method && strcmp(method->valuestring, "workspace/applyEdit") == 0) {
+            edited = true;
+        } else if (method && strcmp(method->valuestring, "$/progress") == 0) {
+            progress = true;
+        } else if (!method && response_id(m) == 32) {
+            ck_assert_int_eq(error_code(m), 0);
+            const cJSON *res = cJSON_GetObjectItem(m, "result");
+            ck_assert_str_eq(cJSON_GetObjectItem(res, "name")->valuestring, "add");
+            cJSON_Delete(m);
+            break;
+        }
+        cJSON_Delete(m);
+    }
+    ck_assert(edited);
+    ck_assert(progress);
+    ck_assert_int_eq(finish(&h), 1);
+}
+END_TEST
+
+START_TEST(server__c_prototypes_and_empty_bodies_are_stubs)
+{
+    harness h;
+    start(&h, true);
+    initialize(&h, "[\"utf-16\"]");
+    send_json(&h,
+              "{\"jsonrpc\":\"2.0\",\"method\":\"textDocument/didOpen\",\"params\":{"
+              "\"textDocument\":{\"uri\":\"file:///s.py\",\"languageId\":\"c\",\"version\":1,"
+              "\"text\":\"/* Larger. */\\nint max2(int a, int b);\\n\\nint sq(int x)\\n{\\n"
+              "    /* TODO */\\n}\\n\\nint main(void)\\n{\\n    return max2(1, 2);\\n}\\n\"}}}");
+    /* languageId "c" wins over the ".py" of the uri. */
+    static const int lines[] = {1, 5, 10};
+    static const char *const titles[] = {"kiln: implement and test max2",
+                                         "kiln: implement and test sq", NULL};
+    for (int i = 0; i < 3; i++) {
+        cJSON *r = code_actions(&h, 40 + i, lines[i]);
+        const cJSON *action = cJSON_GetArrayItem(cJSON_GetObjectItem(r, "result"), 0);
+        if (titles[i]) {
+            ck_assert_ptr_nonnull(action);
+            ck_assert_str_eq(cJSON_GetObjectItem(action, "title")->valuestring, titles[i]);
+        } else {
+            ck_assert_ptr_null(action); /* main has a body */
+        }
+        cJSON_Delete(r);
+    }
+    ck_assert_int_eq(finish(&h), 1);
+}
+END_TEST
+
 TCase *tcase_server(void)
 {
     TCase *tc = tcase_create("server");
@@ -354,5 +450,7 @@ TCase *tcase_server_model(void)
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, server__inline_completion_after_edits_parses);
     tcase_add_test(tc, server__cancel_and_supersession_answer_32800);
+    tcase_add_test(tc, server__implement_applies_a_tested_candidate);
+    tcase_add_test(tc, server__c_prototypes_and_empty_bodies_are_stubs);
     return tc;
 }

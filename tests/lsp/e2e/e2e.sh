@@ -28,7 +28,7 @@ run() { # NAME COMMAND...: runs a client with a time limit, reports it
     name=$1
     shift
     if timeout 120 "$@" >"$tmp/$name.out" 2>&1; then
-        grep -h "completed\|hostile:" "$tmp/$name.out" || true
+        grep -h "completed\|applied\|hostile:" "$tmp/$name.out" || true
     else
         echo "e2e: $name failed:"
         tail -n 20 "$tmp/$name.out" | cut -c 1-300

@@ -1,0 +1,675 @@
+/*
+ * "Implement and test": the kiln.implement code action on a Python function whose body is a
+ * stub (`pass`, `...`, `raise NotImplementedError`, a `# TODO` comment, or nothing after the
+ * docstring). The command runs the pipeline (solve_run: write, test against the docstring's
+ * examples in the sandbox, repair, rank) with the document up to the end of the docstring as
+ * the task's prompt, reports its stages through $/progress when the client supports work-done
+ * progress, sends the chosen candidate back through workspace/applyEdit, publishes what failed
+ * as diagnostics on the function (cleared when the function is implemented with passing tests
+ * or changes), and keeps the candidate's score card for textDocument/hover on the function.
+ */
+#include "lsp/lsp_int.h"
+
+#include <stdio.h>
+#include <string.h>
+
+/* ------------------------------------------------------------------------------------------ */
+/* Finding stubs                                                                              */
+/* ------------------------------------------------------------------------------------------ */
+
+/* A line of text: [start, end) without its newline; next is the following line's start. */
+typedef struct line_span {
+    size_t start;
+    size_t end;
+    size_t next;
+} line_span;
+
+static line_span line_at(core_str t, size_t start)
+{
+    line_span l = {start, start, start};
+    while (l.end < t.len && t.ptr[l.end] != '\n') {
+        l.end++;
+    }
+    l.next = l.end < t.len ? l.end + 1 : l.end;
+    return l;
+}
+
+static size_t indent_of(core_str t, line_span l, bool *blank)
+{
+    size_t i = l.start;
+    while (i < l.end && (t.ptr[i] == ' ' || t.ptr[i] == '\t')) {
+        i++;
+    }
+    *blank = i == l.end || t.ptr[i] == '\r';
+    return i - l.start;
+}
+
+static bool starts_with(core_str t, size_t at, size_t end, const char *s)
+{
+    size_t n = strlen(s);
+    return end - at >= n && memcmp(t.ptr + at, s, n) == 0;
+}
+
+/* A stub function found around a line. Offsets into the document. */
+typedef struct stub {
+    size_t def;        /* start of the def line */
+    size_t prompt_end; /* end of the signature and docstring (after their newline) */
+    bool semicolon;    /* C, an empty body: the prompt's prototype needs a ';' after it */
+    size_t body_end;   /* end of the stub body (after its last line's newline) */
+    char name[128];    /* the function's name */
+} stub;
+
+/* Finds the Python function around byte offset at whose body is a stub. */
+static bool find_stub_python(core_str t, size_t at, stub *out)
+{
+    out->semicolon = false;
+    /* The def line at or above at. */
+    size_t ls = at;
+    while (ls > 0 && t.ptr[ls - 1] != '\n') {
+        ls--;
+    }
+    for (;;) {
+        line_span l = line_at(t, ls);
+        bool blank = false;
+        size_t ind = indent_of(t, l, &blank);
+        size_t p = l.start + ind;
+        if (starts_with(t, p, l.end, "async ")) {
+            p += 6;
+        }
+        if (starts_with(t, p, l.end, "def ")) {
+            size_t n0 = p + 4;
+            size_t n1 = n0;
+            while (n1 < l.end && (t.ptr[n1] == '_' || (t.ptr[n1] >= '0' && t.ptr[n1] <= '9') ||
+                                  ((t.ptr[n1] | 0x20) >= 'a' && (t.ptr[n1] | 0x20) <= 'z'))) {
+                n1++;
+            }
+            if (n1 == n0 || n1 - n0 >= sizeof(out->name)) {
+                return false;
+            }
+            memcpy(out->name, t.ptr + n0, n1 - n0);
+            out->name[n1 - n0] = '\0';
+            out->def = l.start;
+            /* The signature ends at the first line ending with ':'. */
+            line_span s = l;
+            while (s.end > s.start &&
+                   !(t.ptr[s.end - 1] == ':' || (t.ptr[s.end - 1] == '\r' && s.end - 1 > s.start &&
+                                                 t.ptr[s.end - 2] == ':'))) {
+                if (s.next >= t.len) {
+                    return false;
+                }
+                s = line_at(t, s.next);
+            }
+            size_t pos = s.next;
+            out->prompt_end = pos;
+            out->body_end = pos;
+            bool in_doc = false;
+            bool doc_done = false;
+            char quote[4] = {0};
+            while (pos < t.len) {
+                line_span b = line_at(t, pos);
+                bool bl = false;
+                size_t bi = indent_of(t, b, &bl);
+                if (!bl && bi <= ind && !in_doc) {
+                    break;
+                }
+                size_t q = b.start + bi;
+                if (in_doc) {
+                    for (size_t k = q; k + 3 <= b.end; k++) {
+                        if (memcmp(t.ptr + k, quote, 3) == 0) {
+                            in_doc = false;
+                            doc_done = true;
+                            out->prompt_end = b.next;
+                            break;
+                        }
+                    }
+                } else if (!bl && !doc_done && out->body_end == out->prompt_end &&
+                           (starts_with(t, q, b.end, "\"\"\"") ||
+                            starts_with(t, q, b.end, "'''"))) {
+                    memcpy(quote, t.ptr + q, 3);
+                    in_doc = true;
+                    for (size_t k = q + 3; k + 3 <= b.end; k++) {
+                        if (memcmp(t.ptr + k, quote, 3) == 0) {
+                            in_doc = false;
+                            break;
+                        }
+                    }
+                    doc_done = !in_doc;
+                    if (doc_done) {
+                        out->prompt_end = b.next;
+                    }
+                } else if (!bl &&
+                           !(starts_with(t, q, b.end, "pass") || starts_with(t, q, b.end, "...") ||
+                             starts_with(t, q, b.end, "raise NotImplementedError") ||
+                             starts_with(t, q, b.end, "#"))) {
+                    return false; /* a real statement: not a stub */
+                }
+                if (!bl) {
+                    out->body_end = b.next;
+                }
+                pos = b.next;
+            }
+            if (out->body_end < out->prompt_end) {
+                out->body_end = out->prompt_end;
+            }
+            return at <= out->body_end || at <= out->prompt_end;
+        }
+        if (ls == 0) {
+            return false;
+        }
+        ls--;
+        while (ls > 0 && t.ptr[ls - 1] != '\n') {
+            ls--;
+        }
+    }
+}
+
+static bool is_ident(char ch)
+{
+    return ch == '_' || (ch >= '0' && ch <= '9') || ((ch | 0x20) >= 'a' && (ch | 0x20) <= 'z');
+}
+
+/* The name before the first '(' of [start, end), into out. */
+static bool c_name(core_str t, size_t start, size_t end, stub *out)
+{
+    const char *paren = memchr(t.ptr + start, '(', end - start);
+    if (!paren) {
+        return false;
+    }
+    size_t n1 = (size_t)(paren - t.ptr);
+    while (n1 > start && t.ptr[n1 - 1] == ' ') {
+        n1--;
+    }
+    size_t n0 = n1;
+    while (n0 > start && is_ident(t.ptr[n0 - 1])) {
+        n0--;
+    }
+    if (n0 == n1 || n1 - n0 >= sizeof(out->name)) {
+        return false;
+    }
+    memcpy(out->name, t.ptr + n0, n1 - n0);
+    out->name[n1 - n0] = '\0';
+    return true;
+}
+
+/* Whether [a, b) holds only blanks and comments. */
+static bool only_comments(core_str t, size_t a, size_t b)
+{
+    for (size_t i = a; i < b; i++) {
+        char ch = t.ptr[i];
+        if (ch == '/' && i + 1 < b && t.ptr[i + 1] == '/') {
+            while (i < b && t.ptr[i] != '\n') {
+                i++;
+            }
+        } else if (ch == '/' && i + 1 < b && t.ptr[i + 1] == '*') {
+            i += 2;
+            while (i + 1 < b && !(t.ptr[i] == '*' && t.ptr[i + 1] == '/')) {
+                i++;
+            }
+            i++;
+        } else if (ch != ' ' && ch != '\t' && ch != '\n' && ch != '\r') {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* Finds, around byte offset at, a C function at the top level that is a prototype
+   (`int f(int x);`) or has an empty body (blanks and comments only). */
+static bool find_stub_c(core_str t, size_t at, stub *out)
+{
+    size_t ls = at;
+    while (ls > 0 && t.ptr[ls - 1] != '\n') {
+        ls--;
+    }
+    /* Up to the top-level line that starts the declaration. */
+    for (int guard = 0; guard < 64; guard++) {
+        line_span l = line_at(t, ls);
+        bool blank = false;
+        size_t ind = indent_of(t, l, &blank);
+        char first = blank ? ' ' : t.ptr[l.start + ind];
+        if (!blank && ind == 0 && first != '{' && first != '}' && first != '/' && first != '*' &&
+            first != '#' && memchr(t.ptr + l.start, '(', l.end - l.start)) {
+            break;
+        }
+        if (ls == 0) {
+            return false;
+        }
+        ls--;
+        while (ls > 0 && t.ptr[ls - 1] != '\n') {
+            ls--;
+        }
+    }
+    if (solve_complete_depth(SOLVE_LANG_C, (core_str){t.ptr, ls}) != 0) {
+        return false;
+    }
+    line_span l = line_at(t, ls);
+    if (!c_name(t, l.start, l.end, out)) {
+        return false;
+    }
+    out->def = l.start;
+    /* The end of the declarator: the ')' that closes the first '('. */
+    size_t i = (size_t)((const char *)memchr(t.ptr + l.start, '(', l.end - l.start) - t.ptr);
+    long depth = 0;
+    for (; i < t.len; i++) {
+        depth += t.ptr[i] == '(' ? 1 : t.ptr[i] == ')' ? -1 : 0;
+        if (depth == 0) {
+            break;
+        }
+    }
+    if (i >= t.len) {
+        return false;
+    }
+    size_t sig_end = i + 1;
+    size_t j = sig_end;
+    while (j < t.len &&
+           (t.ptr[j] == ' ' || t.ptr[j] == '\t' || t.ptr[j] == '\n' || t.ptr[j] == '\r')) {
+        j++;
+    }
+    if (j < t.len && t.ptr[j] == ';') {
+        line_span e = line_at(t, j);
+        out->prompt_end = e.next;
+        out->body_end = e.next;
+        out->semicolon = false;
+        return at <= out->body_end;
+    }
+    if (j >= t.len || t.ptr[j] != '{') {
+        return false;
+    }
+    size_t close = j + 1;
+    while (close < t.len && t.ptr[close] != '}') {
+        close++;
+    }
+    if (close >= t.len || !only_comments(t, j + 1, close)) {
+        return false;
+    }
+    out->prompt_end = sig_end;
+    out->body_end = line_at(t, close).next;
+    out->semicolon = true;
+    return at <= out->body_end;
+}
+
+static bool find_stub(core_str t, solve_lang lang, size_t at, stub *out)
+{
+    return lang == SOLVE_LANG_C ? find_stub_c(t, at, out) : find_stub_python(t, at, out);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Code actions and hover                                                                     */
+/* ------------------------------------------------------------------------------------------ */
+
+static lsp__doc *doc_of(lsp_server *s, const cJSON *params)
+{
+    const cJSON *td = cJSON_GetObjectItemCaseSensitive(params, "textDocument");
+    const cJSON *uri = cJSON_GetObjectItemCaseSensitive(td, "uri");
+    if (!cJSON_IsString(uri)) {
+        return NULL;
+    }
+    for (size_t i = 0; i < s->n_docs; i++) {
+        if (strcmp(s->docs[i].uri, uri->valuestring) == 0) {
+            return &s->docs[i];
+        }
+    }
+    return NULL;
+}
+
+static bool position_of(const cJSON *pos, uint32_t *line, uint32_t *character)
+{
+    const cJSON *l = cJSON_GetObjectItemCaseSensitive(pos, "line");
+    const cJSON *c = cJSON_GetObjectItemCaseSensitive(pos, "character");
+    if (!cJSON_IsNumber(l) || !cJSON_IsNumber(c) || l->valuedouble < 0 || c->valuedouble < 0 ||
+        l->valuedouble > 4e9 || c->valuedouble > 4e9) {
+        return false;
+    }
+    *line = (uint32_t)l->valuedouble;
+    *character = (uint32_t)c->valuedouble;
+    return true;
+}
+
+void lsp__code_action(lsp_server *s, const lsp__msg *m)
+{
+    const cJSON *params = cJSON_GetObjectItemCaseSensitive(m->json, "params");
+    lsp__doc *d = doc_of(s, params);
+    cJSON *actions = cJSON_CreateArray();
+    uint32_t line = 0;
+    uint32_t character = 0;
+    const cJSON *range = cJSON_GetObjectItemCaseSensitive(params, "range");
+    stub st;
+    if (d && s->opts.model && d->known_lang &&
+        position_of(cJSON_GetObjectItemCaseSensitive(range, "start"), &line, &character)) {
+        core_str t = {d->text.ptr ? d->text.ptr : "", d->text.len};
+        size_t at = lsp_text_offset(t, s->enc, line, character);
+        if (find_stub(t, d->lang, at, &st)) {
+            char title[192];
+            snprintf(title, sizeof(title), "kiln: implement and test %s", st.name);
+            cJSON *a = cJSON_CreateObject();
+            cJSON_AddItemToArray(actions, a);
+            cJSON_AddStringToObject(a, "title", title);
+            cJSON_AddStringToObject(a, "kind", "refactor.rewrite");
+            cJSON *cmd = cJSON_AddObjectToObject(a, "command");
+            cJSON_AddStringToObject(cmd, "title", title);
+            cJSON_AddStringToObject(cmd, "command", "kiln.implement");
+            cJSON *args = cJSON_AddArrayToObject(cmd, "arguments");
+            cJSON *arg = cJSON_CreateObject();
+            cJSON_AddItemToArray(args, arg);
+            cJSON_AddStringToObject(arg, "uri", d->uri);
+            cJSON_AddStringToObject(arg, "name", st.name);
+            uint32_t dl = 0;
+            uint32_t dc = 0;
+            lsp_text_position(t, s->enc, st.def, &dl, &dc);
+            cJSON_AddNumberToObject(arg, "line", dl);
+        }
+    }
+    lsp__reply(s, m->id, actions);
+}
+
+/* The kept score card of uri's function name, or NULL. */
+static lsp__card *card_find(lsp_server *s, const char *uri, const char *name)
+{
+    for (size_t i = 0; i < LSP__CARDS_MAX; i++) {
+        lsp__card *c = &s->cards[i];
+        if (c->text && strcmp(c->uri, uri) == 0 && strcmp(c->name, name) == 0) {
+            return c;
+        }
+    }
+    return NULL;
+}
+
+void lsp__cards_free(lsp_server *s)
+{
+    for (size_t i = 0; i < LSP__CARDS_MAX; i++) {
+        core_free(s->cards[i].uri);
+        core_free(s->cards[i].name);
+        core_free(s->cards[i].text);
+        memset(&s->cards[i], 0, sizeof(s->cards[i]));
+    }
+}
+
+void lsp__hover(lsp_server *s, const lsp__msg *m)
+{
+    const cJSON *params = cJSON_GetObjectItemCaseSensitive(m->json, "params");
+    lsp__doc *d = doc_of(s, params);
+    uint32_t line = 0;
+    uint32_t character = 0;
+    if (!d ||
+        !position_of(cJSON_GetObjectItemCaseSensitive(params, "position"), &line, &character)) {
+        lsp__reply(s, m->id, NULL);
+        return;
+    }
+    /* The function whose def line is the hovered line. */
+    core_str t = {d->text.ptr ? d->text.ptr : "", d->text.len};
+    size_t at = lsp_text_offset(t, s->enc, line, 0);
+    line_span l = line_at(t, at);
+    bool blank = false;
+    size_t p = l.start + indent_of(t, l, &blank);
+    if (starts_with(t, p, l.end, "async ")) {
+        p += 6;
+    }
+    lsp__card *card = NULL;
+    if (starts_with(t, p, l.end, "def ")) {
+        char name[128];
+        size_t n = 0;
+        for (size_t i = p + 4;
+             i < l.end && t.ptr[i] != '(' && t.ptr[i] != ' ' && n + 1 < sizeof(name); i++) {
+            name[n++] = t.ptr[i];
+        }
+        name[n] = '\0';
+        card = card_find(s, d->uri, name);
+    }
+    if (!card) {
+        lsp__reply(s, m->id, NULL);
+        return;
+    }
+    cJSON *h = cJSON_CreateObject();
+    cJSON *c = cJSON_AddObjectToObject(h, "contents");
+    cJSON_AddStringToObject(c, "kind", "markdown");
+    cJSON_AddStringToObject(c, "value", card->text);
+    lsp__reply(s, m->id, h);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* The command                                                                                */
+/* ------------------------------------------------------------------------------------------ */
+
+typedef struct progress_ctx {
+    lsp_server *s;
+    const cJSON *token; /* borrowed; NULL: no progress reports */
+} progress_ctx;
+
+static void progress_send(lsp_server *s, const cJSON *token, const char *kind, const char *msg,
+                          int percent)
+{
+    cJSON *p = cJSON_CreateObject();
+    cJSON_AddItemToObject(p, "token", cJSON_Duplicate(token, true));
+    cJSON *v = cJSON_AddObjectToObject(p, "value");
+    cJSON_AddStringToObject(v, "kind", kind);
+    if (strcmp(kind, "begin") == 0) {
+        cJSON_AddStringToObject(v, "title", "kiln: implement and test");
+        cJSON_AddBoolToObject(v, "cancellable", true);
+    }
+    cJSON_AddStringToObject(v, "message", msg);
+    if (percent >= 0 && strcmp(kind, "end") != 0) {
+        cJSON_AddNumberToObject(v, "percentage", percent);
+    }
+    lsp__notify(s, "$/progress", p);
+}
+
+static void on_progress(void *payload, const solve_event *ev)
+{
+    progress_ctx *pc = payload;
+    if (!pc->token) {
+        return;
+    }
+    char msg[128];
+    if (ev->stage == SOLVE_STAGE_WRITE || ev->stage == SOLVE_STAGE_TEST) {
+        snprintf(msg, sizeof(msg), "%s %zu/%zu, %zu passing", solve_stage_name(ev->stage),
+                 ev->i_done, ev->n_total, ev->n_passed);
+    } else if (ev->stage == SOLVE_STAGE_REPAIR) {
+        snprintf(msg, sizeof(msg), "repair round %zu, %zu passing", ev->round, ev->n_passed);
+    } else {
+        snprintf(msg, sizeof(msg), "%s", solve_stage_name(ev->stage));
+    }
+    static const int percent[SOLVE_N_STAGES] = {5, 20, 60, 75, 95};
+    progress_send(pc->s, pc->token, "report", msg, percent[ev->stage]);
+}
+
+/* Diagnostics for uri: one on [start, end) with message, or none when message is NULL. */
+static void publish(lsp_server *s, lsp__doc *d, size_t start, size_t end, const char *message)
+{
+    d->has_diagnostics = message != NULL;
+    core_str t = {d->text.ptr ? d->text.ptr : "", d->text.len};
+    cJSON *p = cJSON_CreateObject();
+    cJSON_AddStringToObject(p, "uri", d->uri);
+    cJSON *list = cJSON_AddArrayToObject(p, "diagnostics");
+    if (message) {
+        uint32_t l0 = 0;
+        uint32_t c0 = 0;
+        uint32_t l1 = 0;
+        uint32_t c1 = 0;
+        lsp_text_position(t, s->enc, start, &l0, &c0);
+        lsp_text_position(t, s->enc, end, &l1, &c1);
+        cJSON *dg = cJSON_CreateObject();
+        cJSON_AddItemToArray(list, dg);
+        cJSON *r = cJSON_AddObjectToObject(dg, "range");
+        cJSON *a = cJSON_AddObjectToObject(r, "start");
+        cJSON_AddNumberToObject(a, "line", l0);
+        cJSON_AddNumberToObject(a, "character", c0);
+        cJSON *b = cJSON_AddObjectToObject(r, "end");
+        cJSON_AddNumberToObject(b, "line", l1);
+        cJSON_AddNumberToObject(b, "character", c1);
+        cJSON_AddNumberToObject(dg, "severity", 2); /* warning */
+        cJSON_AddStringToObject(dg, "source", "kiln");
+        cJSON_AddStringToObject(dg, "message", message);
+    }
+    lsp__notify(s, "textDocument/publishDiagnostics", p);
+}
+
+static void card_keep(lsp_server *s, const char *uri, const char *name, const solve_result *r,
+                      const solve_candidate *c)
+{
+    lsp__card *k = card_find(s, uri, name);
+    if (!k) {
+        k = &s->cards[s->n_cards_made++ % LSP__CARDS_MAX];
+    }
+    core_free(k->uri);
+    core_free(k->name);
+    core_free(k->text);
+    char text[768];
+    snprintf(text, sizeof(text),
+             "**kiln** score card of `%s`\n\n"
+             "- tests passed: %zu/%zu (%s)\n- agreement: %zu of %zu candidates behave alike\n"
+             "- quality: %.2f, parses: %s\n- mean log-probability: %.3f\n- round %zu, %zu tokens",
+             name, c->n_tests_passed, c->n_tests_run, solve_tests_source_name(r->tests_source),
+             c->score.group_size, r->n_candidates, c->score.quality, c->parses ? "yes" : "no",
+             c->logprob_mean, c->round, c->n_tokens);
+    k->uri = core_strndup(uri, strlen(uri));
+    k->name = core_strndup(name, strlen(name));
+    k->text = core_strndup(text, strlen(text));
+    if (!k->uri || !k->name || !k->text) {
+        core_free(k->uri);
+        core_free(k->name);
+        core_free(k->text);
+        memset(k, 0, sizeof(*k));
+    }
+}
+
+/* Lazily made: the pipeline's engine and, where the host allows it, the sandbox. */
+static int engine_ready(lsp_server *s, core_err *err)
+{
+    if (s->engine) {
+        return 0;
+    }
+    sbx_pool_options po = sbx_pool_options_default();
+    po.n_slots = 2;
+    po.log = s->opts.log;
+    core_err perr = {0};
+    if (sbx_pool_new(&s->pool, &po, &perr) < 0) {
+        core_log_write(&s->opts.log, CORE_LOG_LEVEL_WARN,
+                       "lsp: no sandbox (%s): candidates are ranked without running tests",
+                       perr.msg);
+        s->pool = NULL;
+    }
+    solve_engine_options eo = solve_engine_options_default();
+    eo.n_candidates_max = 4;
+    eo.n_threads = s->opts.session.n_threads;
+    eo.log = s->opts.log;
+    return solve_engine_new(&s->engine, s->opts.model, s->pool, &eo, err);
+}
+
+void lsp__implement(lsp_server *s, const lsp__msg *m)
+{
+    const cJSON *params = cJSON_GetObjectItemCaseSensitive(m->json, "params");
+    const cJSON *args = cJSON_GetObjectItemCaseSensitive(params, "arguments");
+    const cJSON *arg = cJSON_GetArrayItem(args, 0);
+    const cJSON *uri = cJSON_GetObjectItemCaseSensitive(arg, "uri");
+    const cJSON *line = cJSON_GetObjectItemCaseSensitive(arg, "line");
+    lsp__doc *d = NULL;
+    for (size_t i = 0; cJSON_IsString(uri) && i < s->n_docs; i++) {
+        if (strcmp(s->docs[i].uri, uri->valuestring) == 0) {
+            d = &s->docs[i];
+        }
+    }
+    stub st;
+    core_str t = {d && d->text.ptr ? d->text.ptr : "", d ? d->text.len : 0};
+    if (!d || !cJSON_IsNumber(line) || !s->opts.model || !d->known_lang ||
+        !find_stub(t, d->lang, lsp_text_offset(t, s->enc, (uint32_t)line->valuedouble, 0), &st)) {
+        lsp__reply_error(s, m->id, LSP_ERR_INVALID_PARAMS,
+                         "kiln.implement: no stub function at that line of an open document");
+        return;
+    }
+    const cJSON *token = cJSON_GetObjectItemCaseSensitive(params, "workDoneToken");
+    progress_ctx pc = {s, token};
+    if (token) {
+        progress_send(s, token, "begin", st.name, 0);
+    }
+    core_err err = {0};
+    int rc = engine_ready(s, &err);
+    solve_result *res = NULL;
+    /* The task's prompt: the document up to the docstring's end (Python) or the prototype
+       (C; an empty body's signature gets the ';' of a prototype). */
+    core_buf pb = {0};
+    if (core_buf_append(&pb, t.ptr, st.prompt_end) < 0 ||
+        (st.semicolon && core_buf_append(&pb, ";\n", 2) < 0)) {
+        rc = core_err_set(&err, CORE_ENOMEM, "kiln.implement: out of memory");
+    }
+    const char *prompt = pb.ptr;
+    if (rc == 0 && prompt) {
+        solve_task task = {d->lang, core_str_c(prompt), core_str_c(st.name), core_str_c("")};
+        solve_options o = solve_options_default();
+        o.n_candidates = 4;
+        o.n_rounds = 1;
+        o.plan = false;
+        o.greedy_first = true;
+        solve_progress pr = {on_progress, &pc};
+        core_cancel cancel = {lsp__cancel_requested, s};
+        rc = solve_run(&res, s->engine, &task, &o, &pr, &cancel, &err);
+    }
+    if (token) {
+        progress_send(s, token, "end", rc == 0 ? "done" : err.msg, -1);
+    }
+    if (rc == CORE_ECANCELED) {
+        lsp__reply_error(s, m->id, LSP_ERR_REQUEST_CANCELLED, "request cancelled");
+    } else if (rc < 0 || !res || !prompt || res->chosen < 0) {
+        lsp__reply_error(s, m->id, LSP_ERR_REQUEST_FAILED,
+                         rc < 0 ? err.msg : "kiln.implement: no candidate was written");
+    } else {
+        const solve_candidate *c = &res->candidates[res->chosen];
+        /* The edit: from where the code departs from the document (its longest common
+           prefix with the prompt) to the stub's end. */
+        size_t from = 0;
+        while (from < st.prompt_end && c->code[from] == t.ptr[from]) {
+            from++;
+        }
+        const char *body = c->code + from;
+        core_buf nt = {0};
+        bool nl = body[0] && body[strlen(body) - 1] != '\n';
+        if (core_buf_appendf(&nt, "%s%s", body, nl ? "\n" : "") < 0) {
+            core_log_write(&s->opts.log, CORE_LOG_LEVEL_ERROR, "lsp: out of memory for an edit");
+        }
+        cJSON *edit = cJSON_CreateObject();
+        cJSON *changes = cJSON_AddObjectToObject(cJSON_AddObjectToObject(edit, "edit"), "changes");
+        cJSON *list = cJSON_AddArrayToObject(changes, d->uri);
+        cJSON *te = cJSON_CreateObject();
+        cJSON_AddItemToArray(list, te);
+        uint32_t l0 = 0;
+        uint32_t c0 = 0;
+        uint32_t l1 = 0;
+        uint32_t c1 = 0;
+        lsp_text_position(t, s->enc, from, &l0, &c0);
+        lsp_text_position(t, s->enc, st.body_end, &l1, &c1);
+        cJSON *r = cJSON_AddObjectToObject(te, "range");
+        cJSON *a = cJSON_AddObjectToObject(r, "start");
+        cJSON_AddNumberToObject(a, "line", l0);
+        cJSON_AddNumberToObject(a, "character", c0);
+        cJSON *b = cJSON_AddObjectToObject(r, "end");
+        cJSON_AddNumberToObject(b, "line", l1);
+        cJSON_AddNumberToObject(b, "character", c1);
+        cJSON_AddStringToObject(te, "newText", nt.ptr ? nt.ptr : "");
+        cJSON_AddStringToObject(edit, "label", "kiln: implement and test");
+        cJSON *req = cJSON_CreateObject();
+        cJSON_AddStringToObject(req, "jsonrpc", "2.0");
+        char id[64];
+        snprintf(id, sizeof(id), "kiln-edit-%llu", (unsigned long long)++s->tick);
+        cJSON_AddStringToObject(req, "id", id);
+        cJSON_AddStringToObject(req, "method", "workspace/applyEdit");
+        cJSON_AddItemToObject(req, "params", edit);
+        lsp__send(s, req);
+        core_buf_dispose(&nt);
+        card_keep(s, d->uri, st.name, res, c);
+        bool passed = c->tested && c->n_tests_passed == c->n_tests_run && c->n_tests_run > 0;
+        char msg[600];
+        if (c->tested && !passed) {
+            snprintf(msg, sizeof(msg), "kiln: %zu/%zu tests pass: %.500s", c->n_tests_passed,
+                     c->n_tests_run, c->message);
+        }
+        publish(s, d, st.def, st.body_end, c->tested && !passed ? msg : NULL);
+        cJSON *out = cJSON_CreateObject();
+        cJSON_AddStringToObject(out, "name", st.name);
+        cJSON_AddBoolToObject(out, "tested", c->tested);
+        cJSON_AddNumberToObject(out, "testsRun", (double)c->n_tests_run);
+        cJSON_AddNumberToObject(out, "testsPassed", (double)c->n_tests_passed);
+        cJSON_AddStringToObject(out, "code", c->code);
+        lsp__reply(s, m->id, out);
+    }
+    core_buf_dispose(&pb);
+    solve_result_free(res);
+}
