@@ -282,6 +282,7 @@ typedef struct gen_queue_event {
     size_t n_cached;     /* of them, taken from cached state instead of decoded */
     size_t n_generated;  /* tokens generated so far */
     uint64_t ns_queued;  /* from submit to the first step of its prompt */
+    uint64_t ns_compute; /* model time: the steps it took part in, and its sampling */
     const core_err *err; /* when finish is GEN_FINISH_ERROR */
 } gen_queue_event;
 

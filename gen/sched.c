@@ -64,6 +64,7 @@ typedef struct slot {
     uint64_t last_used;   /* step counter when the slot last ran */
     uint64_t admit_seq;   /* order of admission */
     uint64_t t_admit;
+    uint64_t ns_compute; /* time of the steps the request took part in, and of its sampling */
 } slot;
 
 struct gen_queue {
@@ -463,6 +464,7 @@ static void emit(const job *j, const slot *s, gen_queue_event *ev)
     ev->n_cached = s ? s->n_cached : 0;
     ev->n_generated = s ? s->n_generated : 0;
     ev->ns_queued = s ? s->t_admit - j->t_submit : core_time_ns() - j->t_submit;
+    ev->ns_compute = s ? s->ns_compute : 0;
     if (j->on_event) {
         j->on_event(j->payload, ev);
     }
@@ -600,6 +602,7 @@ static void admit(gen_queue *q, slot *s, job *j)
     s->n_sent = 0;
     s->admit_seq = q->n_admitted++;
     s->t_admit = core_time_ns();
+    s->ns_compute = 0;
     gen_sampler_free(s->sampler);
     s->sampler = NULL;
     if (gen_sampler_new(&s->sampler, &j->sampler, q->n_vocab, NULL) < 0) {
@@ -731,6 +734,7 @@ static bool sample(gen_queue *q, slot *s, const float *row)
 {
     job *j = s->job;
     core_err err = {0};
+    const uint64_t t0 = core_time_ns();
     memcpy(s->scratch, row, q->n_vocab * sizeof(float));
     int32_t tok = -1;
     const gen_constraint *cons = j->cons.base.mask || j->cons.base.allows ? &j->cons.base : NULL;
@@ -753,6 +757,7 @@ static bool sample(gen_queue *q, slot *s, const float *row)
         sum += exp((double)(row[v] - mx));
     }
     const float logprob = (float)((double)(row[tok] - mx) - log(sum));
+    s->ns_compute += core_time_ns() - t0;
     gen_sampler_accept(s->sampler, tok);
     if (j->cons.accept && (rc = j->cons.accept(j->cons.base.payload, tok, &err)) < 0) {
         finish(q, s, GEN_FINISH_ERROR, &err, s->n_sent);
@@ -871,7 +876,11 @@ static void step(gen_queue *q, uint64_t n_step)
         }
         return;
     }
+    const uint64_t ns_decode = core_time_ns() - t0;
     for (size_t i = 0; i < n_par; i++) {
+        if (q->slots[i].n_step > 0) {
+            q->slots[i].ns_compute += ns_decode;
+        }
         q->slots[i].n_past += q->slots[i].n_step;
         q->slots[i].n_step = 0;
     }

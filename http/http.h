@@ -86,6 +86,7 @@ typedef struct http_params {
     bool include_usage;  /* "stream_options": {"include_usage"} */
     bool logprobs;       /* "logprobs" (bool, or a number for completions) */
     bool echo;           /* "echo" */
+    bool ignore_eos;     /* llama.cpp's "ignore_eos": generate past end-of-generation tokens */
     const char *grammar; /* kiln: "python" or "c", NULL when absent */
     bool add_special;    /* /tokenize "add_special" (default false) */
     bool parse_special;  /* /tokenize "parse_special" (default true) */

@@ -484,6 +484,9 @@ static int parse_sampling(parser *p, const cJSON *root, const http_limits *lim)
         rc = get_bool(p, root, "echo", &o->echo);
     }
     if (rc == 0) {
+        rc = get_bool(p, root, "ignore_eos", &o->ignore_eos);
+    }
+    if (rc == 0) {
         const cJSON *g = cJSON_GetObjectItemCaseSensitive(root, "grammar");
         if (g && !cJSON_IsNull(g)) {
             if (!cJSON_IsString(g) ||
