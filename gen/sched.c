@@ -39,6 +39,7 @@ typedef struct job {
     size_t n_stops;
     size_t stop_len_max;
     bool ignore_eog;
+    bool logprobs;
     gen_queue_constraint cons;
     void (*on_event)(void *payload, const gen_queue_event *event);
     void *payload;
@@ -165,6 +166,7 @@ static int job_new(job **out, const gen_queue_request *req, core_err *err)
     j->sampler = req->sampler;
     j->n_tokens_max = req->n_tokens_max;
     j->ignore_eog = req->ignore_eog;
+    j->logprobs = req->logprobs;
     j->cons = req->constraint;
     j->on_event = req->on_event;
     j->payload = req->payload;
@@ -748,15 +750,18 @@ static bool sample(gen_queue *q, slot *s, const float *row)
         return false;
     }
     /* log-softmax of the model's own logits at tok. */
-    float mx = row[0];
-    for (size_t v = 1; v < q->n_vocab; v++) {
-        mx = row[v] > mx ? row[v] : mx;
+    float logprob = 0.0f;
+    if (j->logprobs) {
+        float mx = row[0];
+        for (size_t v = 1; v < q->n_vocab; v++) {
+            mx = row[v] > mx ? row[v] : mx;
+        }
+        double sum = 0;
+        for (size_t v = 0; v < q->n_vocab; v++) {
+            sum += exp((double)(row[v] - mx));
+        }
+        logprob = (float)((double)(row[tok] - mx) - log(sum));
     }
-    double sum = 0;
-    for (size_t v = 0; v < q->n_vocab; v++) {
-        sum += exp((double)(row[v] - mx));
-    }
-    const float logprob = (float)((double)(row[tok] - mx) - log(sum));
     s->ns_compute += core_time_ns() - t0;
     gen_sampler_accept(s->sampler, tok);
     if (j->cons.accept && (rc = j->cons.accept(j->cons.base.payload, tok, &err)) < 0) {

@@ -383,6 +383,7 @@ static int submit_choice(http_stream *st, http_choice *c, const int32_t *tokens,
         (p->has_seed ? p->seed : core_time_ns() ^ (uint64_t)(uintptr_t)c) + seed_offset;
     r.n_tokens_max = p->n_tokens_max;
     r.ignore_eog = p->ignore_eos;
+    r.logprobs = p->logprobs;
     core_str stops[16];
     for (size_t i = 0; i < p->n_stops && i < 16; i++) {
         stops[i] = core_str_c(p->stops[i]);
