@@ -182,6 +182,24 @@ static int job_new(job **out, const gen_queue_request *req, core_err *err)
 
 static void *worker_main(void *arg);
 
+/* Frees what gen_queue_new allocated (any part may be missing) and q itself. */
+static void free_parts(gen_queue *q)
+{
+    for (size_t i = 0; q->slots && i < q->opts.n_parallel; i++) {
+        core_free(q->slots[i].tokens);
+        core_free(q->slots[i].scratch);
+        core_buf_dispose(&q->slots[i].text);
+        gen_sampler_free(q->slots[i].sampler);
+    }
+    core_free(q->slots);
+    core_free(q->b_tokens);
+    core_free(q->b_seq);
+    core_free(q->b_logits);
+    core_free(q->b_slot_out);
+    gen_ctx_free(q->ctx);
+    core_free(q);
+}
+
 int gen_queue_new(gen_queue **out, const gen_model *model, const gen_queue_options *opts,
                   core_err *err)
 {
@@ -262,18 +280,7 @@ int gen_queue_new(gen_queue **out, const gen_model *model, const gen_queue_optio
     *out = q;
     return 0;
 fail:
-    for (size_t i = 0; q->slots && i < o.n_parallel; i++) {
-        core_free(q->slots[i].tokens);
-        core_free(q->slots[i].scratch);
-        gen_sampler_free(q->slots[i].sampler);
-    }
-    core_free(q->slots);
-    core_free(q->b_tokens);
-    core_free(q->b_seq);
-    core_free(q->b_logits);
-    core_free(q->b_slot_out);
-    gen_ctx_free(q->ctx);
-    core_free(q);
+    free_parts(q);
     return rc;
 }
 
@@ -288,21 +295,9 @@ void gen_queue_free(gen_queue *queue)
     pthread_cond_signal(&queue->cv);
     pthread_mutex_unlock(&queue->mu);
     pthread_join(queue->worker, NULL);
-    for (size_t i = 0; i < queue->opts.n_parallel; i++) {
-        core_free(queue->slots[i].tokens);
-        core_free(queue->slots[i].scratch);
-        core_buf_dispose(&queue->slots[i].text);
-        gen_sampler_free(queue->slots[i].sampler);
-    }
-    core_free(queue->slots);
-    core_free(queue->b_tokens);
-    core_free(queue->b_seq);
-    core_free(queue->b_logits);
-    core_free(queue->b_slot_out);
-    gen_ctx_free(queue->ctx);
     pthread_cond_destroy(&queue->cv);
     pthread_mutex_destroy(&queue->mu);
-    core_free(queue);
+    free_parts(queue);
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -337,8 +332,8 @@ int gen_queue_submit(gen_queue *queue, uint64_t *id, const gen_queue_request *re
     }
     job *j = NULL;
     int rc = job_new(&j, req, err);
-    if (rc < 0) {
-        return refuse(req, rc);
+    if (rc < 0 || !j) {
+        return refuse(req, rc < 0 ? rc : CORE_ERROR);
     }
     if (j->n_tokens_max > queue->opts.n_ctx - req->n_prompt) {
         j->n_tokens_max = queue->opts.n_ctx - req->n_prompt;
@@ -667,9 +662,9 @@ static bool take_jobs(gen_queue *q)
         }
     }
     /* Oldest first: the list is newest first, so collect and walk it backwards. */
-    job *ready[256];
+    job *ready[256] = {NULL};
     size_t n_ready = 0;
-    job *canceled[256];
+    job *canceled[256] = {NULL};
     size_t n_canceled = 0;
     for (job *j = q->jobs; j; j = j->next) {
         if (j->admitted) {
@@ -688,7 +683,7 @@ static bool take_jobs(gen_queue *q)
         n_idle += q->slots[i].job == NULL;
     }
     size_t n_take = n_ready < n_idle ? n_ready : n_idle;
-    job *take[256];
+    job *take[256] = {NULL};
     for (size_t k = 0; k < n_take; k++) {
         take[k] = ready[n_ready - 1 - k];
         take[k]->admitted = true;
@@ -715,6 +710,10 @@ static bool take_jobs(gen_queue *q)
                 best = s;
                 best_l = l;
             }
+        }
+        /* n_take <= idle slots, so one is free. */
+        if (CORE_NEVER(best == NULL)) {
+            break;
         }
         admit(q, best, j);
     }
@@ -760,11 +759,12 @@ static bool sample(gen_queue *q, slot *s, const float *row)
         for (size_t v = 0; v < q->n_vocab; v++) {
             sum += exp((double)(row[v] - mx));
         }
-        logprob = (float)((double)(row[tok] - mx) - log(sum));
+        /* sum >= 1: the largest logit adds exp(0). */
+        logprob = (float)((double)(row[tok] - mx) - log(sum > 1.0 ? sum : 1.0));
     }
     s->ns_compute += core_time_ns() - t0;
     gen_sampler_accept(s->sampler, tok);
-    if (j->cons.accept && (rc = j->cons.accept(j->cons.base.payload, tok, &err)) < 0) {
+    if (j->cons.accept && j->cons.accept(j->cons.base.payload, tok, &err) < 0) {
         finish(q, s, GEN_FINISH_ERROR, &err, s->n_sent);
         return false;
     }
