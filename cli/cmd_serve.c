@@ -18,23 +18,25 @@
 
 static void serve_usage(FILE *f)
 {
-    fprintf(f, "usage: kiln serve [-m MODEL] [options]\n\n"
-               "  -m, --model PATH       GGUF model (default: the embedded SmolLM2-135M-Instruct)\n"
-               "      --host ADDR        IPv4 address to listen on (default 127.0.0.1)\n"
-               "      --port N           port (default 8080; 0: any free port)\n"
-               "      --api-key KEY      require 'Authorization: Bearer KEY' (not on /health;\n"
-               "                         $KILN_API_KEY also sets it)\n"
-               "  -t, --threads N        compute threads (default 2)\n"
-               "      --threads-http N   HTTP threads (default 2)\n"
-               "      --parallel N       requests decoding at once (default 4; also --np)\n"
-               "  -c, --ctx N            positions per request (default 2048)\n"
-               "      --queue N          requests waiting for a slot before 429 (default 64)\n"
-               "      --body-max BYTES   largest request body before 413 (default 1048576)\n"
-               "      --grace-ms MS      on SIGTERM, how long running requests may finish "
-               "(default 10000)\n"
-               "      --log-format F     text or json: one line per request on stderr\n"
-               "      --alias NAME       the model's id in /v1/models (default: file name)\n"
-               "      --no-sandbox       /v1/solve ranks candidates without running tests\n");
+    fprintf(f,
+            "usage: kiln serve [-m MODEL] [options]\n\n"
+            "  -m, --model PATH       GGUF model (default: the embedded SmolLM2-135M-Instruct)\n"
+            "      --host ADDR        IPv4 address to listen on (default 127.0.0.1)\n"
+            "      --port N           port (default 8080; 0: any free port)\n"
+            "      --api-key KEY      require 'Authorization: Bearer KEY' (not on /health;\n"
+            "                         $KILN_API_KEY also sets it)\n"
+            "  -t, --threads N        compute threads (default 2)\n"
+            "      --threads-http N   HTTP threads (default 2)\n"
+            "      --parallel N       requests decoding at once (default 4; also --np)\n"
+            "  -c, --ctx N            positions per request (default 2048)\n"
+            "      --queue N          requests waiting for a slot before 429 (default 64)\n"
+            "      --body-max BYTES   largest request body before 413 (default 1048576)\n"
+            "      --grace-ms MS      on SIGTERM, how long running requests may finish "
+            "(default 10000)\n"
+            "      --log-format F     text or json: one line per request on stderr\n"
+            "      --alias NAME       the model's id in /v1/models (default: file name)\n"
+            "      --no-sandbox       /v1/solve ranks candidates without running tests\n"
+            "      --device D         cpu, cuda or auto (default: cuda when a GPU is present)\n");
 }
 
 typedef struct serve_args {
@@ -42,6 +44,7 @@ typedef struct serve_args {
     http_server_options http;
     uint64_t grace_ms;
     bool no_sandbox;
+    int device;
 } serve_args;
 
 static void log_line(void *payload, core_log_level level, const char *msg)
@@ -63,7 +66,8 @@ static int parse_args(serve_args *a, int argc, char **argv)
         O_GRACE,
         O_LOGF,
         O_ALIAS,
-        O_NOSBX
+        O_NOSBX,
+        O_DEVICE
     };
     static const struct option longs[] = {{"model", required_argument, NULL, 'm'},
                                           {"host", required_argument, NULL, O_HOST},
@@ -80,6 +84,7 @@ static int parse_args(serve_args *a, int argc, char **argv)
                                           {"log-format", required_argument, NULL, O_LOGF},
                                           {"alias", required_argument, NULL, O_ALIAS},
                                           {"no-sandbox", no_argument, NULL, O_NOSBX},
+                                          {"device", required_argument, NULL, O_DEVICE},
                                           {"help", no_argument, NULL, 'h'},
                                           {NULL, 0, NULL, 0}};
     size_t v = 0;
@@ -151,6 +156,11 @@ static int parse_args(serve_args *a, int argc, char **argv)
         case O_NOSBX:
             a->no_sandbox = true;
             break;
+        case O_DEVICE:
+            if (!cli_parse_device(optarg, &a->device)) {
+                return -1;
+            }
+            break;
         case 'h':
             serve_usage(stdout);
             return 1;
@@ -177,6 +187,7 @@ int cli_cmd_serve(int argc, char **argv)
     a.http = http_server_options_default();
     a.http.model_name = NULL; /* the file name unless --alias */
     a.grace_ms = 10000;
+    a.device = GEN_DEVICE_AUTO;
     const char *env_key = getenv("KILN_API_KEY");
     if (env_key && env_key[0]) {
         a.http.api_key = env_key;
@@ -210,7 +221,7 @@ int cli_cmd_serve(int argc, char **argv)
         fprintf(stderr, "kiln: listening on http://%s:%u (loading %s)\n", a.http.host,
                 (unsigned)http_server_port(srv), path);
         gen_model_options mo = gen_model_options_default();
-        rc = cli_model_load(&model, path, &mo, GEN_DEVICE_CPU, &err);
+        rc = cli_model_load(&model, path, &mo, a.device, &err);
     }
     if (rc == 0 && !a.no_sandbox) {
         sbx_pool_options po = sbx_pool_options_default();

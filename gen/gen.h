@@ -276,12 +276,14 @@ typedef struct gen_queue_event {
     bool done;           /* the last event of the request: finish, counts and err are set */
     core_str text;       /* new text since the last event (stops held back until decided) */
     int32_t token;       /* the token this event adds (-1 on a done event without one) */
-    float logprob;       /* log-probability of token under the unconstrained model */
+    float logprob;       /* log-probability of token under the unconstrained model (0 unless
+                           the request asked for logprobs) */
     gen_finish finish;   /* when done */
     size_t n_prompt;     /* prompt tokens */
     size_t n_cached;     /* of them, taken from cached state instead of decoded */
     size_t n_generated;  /* tokens generated so far */
     uint64_t ns_queued;  /* from submit to the first step of its prompt */
+    uint64_t ns_compute; /* model time: the steps it took part in, and its sampling */
     const core_err *err; /* when finish is GEN_FINISH_ERROR */
 } gen_queue_event;
 
@@ -293,6 +295,7 @@ typedef struct gen_queue_request {
     const core_str *stops; /* (n_stops) stop strings, copied; output ends before one */
     size_t n_stops;
     bool ignore_eog;                 /* keep going past end-of-generation tokens */
+    bool logprobs;                   /* fill event.logprob (a pass over the vocabulary a token) */
     gen_queue_constraint constraint; /* all NULL: none. Ownership passes to the queue */
     void (*on_event)(void *payload, const gen_queue_event *event); /* worker thread; must not
                                                                      block */

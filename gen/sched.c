@@ -39,6 +39,7 @@ typedef struct job {
     size_t n_stops;
     size_t stop_len_max;
     bool ignore_eog;
+    bool logprobs;
     gen_queue_constraint cons;
     void (*on_event)(void *payload, const gen_queue_event *event);
     void *payload;
@@ -64,6 +65,7 @@ typedef struct slot {
     uint64_t last_used;   /* step counter when the slot last ran */
     uint64_t admit_seq;   /* order of admission */
     uint64_t t_admit;
+    uint64_t ns_compute; /* time of the steps the request took part in, and of its sampling */
 } slot;
 
 struct gen_queue {
@@ -164,6 +166,7 @@ static int job_new(job **out, const gen_queue_request *req, core_err *err)
     j->sampler = req->sampler;
     j->n_tokens_max = req->n_tokens_max;
     j->ignore_eog = req->ignore_eog;
+    j->logprobs = req->logprobs;
     j->cons = req->constraint;
     j->on_event = req->on_event;
     j->payload = req->payload;
@@ -178,6 +181,24 @@ static int job_new(job **out, const gen_queue_request *req, core_err *err)
 /* ------------------------------------------------------------------------------------------ */
 
 static void *worker_main(void *arg);
+
+/* Frees what gen_queue_new allocated (any part may be missing) and q itself. */
+static void free_parts(gen_queue *q)
+{
+    for (size_t i = 0; q->slots && i < q->opts.n_parallel; i++) {
+        core_free(q->slots[i].tokens);
+        core_free(q->slots[i].scratch);
+        core_buf_dispose(&q->slots[i].text);
+        gen_sampler_free(q->slots[i].sampler);
+    }
+    core_free(q->slots);
+    core_free(q->b_tokens);
+    core_free(q->b_seq);
+    core_free(q->b_logits);
+    core_free(q->b_slot_out);
+    gen_ctx_free(q->ctx);
+    core_free(q);
+}
 
 int gen_queue_new(gen_queue **out, const gen_model *model, const gen_queue_options *opts,
                   core_err *err)
@@ -259,18 +280,7 @@ int gen_queue_new(gen_queue **out, const gen_model *model, const gen_queue_optio
     *out = q;
     return 0;
 fail:
-    for (size_t i = 0; q->slots && i < o.n_parallel; i++) {
-        core_free(q->slots[i].tokens);
-        core_free(q->slots[i].scratch);
-        gen_sampler_free(q->slots[i].sampler);
-    }
-    core_free(q->slots);
-    core_free(q->b_tokens);
-    core_free(q->b_seq);
-    core_free(q->b_logits);
-    core_free(q->b_slot_out);
-    gen_ctx_free(q->ctx);
-    core_free(q);
+    free_parts(q);
     return rc;
 }
 
@@ -285,21 +295,9 @@ void gen_queue_free(gen_queue *queue)
     pthread_cond_signal(&queue->cv);
     pthread_mutex_unlock(&queue->mu);
     pthread_join(queue->worker, NULL);
-    for (size_t i = 0; i < queue->opts.n_parallel; i++) {
-        core_free(queue->slots[i].tokens);
-        core_free(queue->slots[i].scratch);
-        core_buf_dispose(&queue->slots[i].text);
-        gen_sampler_free(queue->slots[i].sampler);
-    }
-    core_free(queue->slots);
-    core_free(queue->b_tokens);
-    core_free(queue->b_seq);
-    core_free(queue->b_logits);
-    core_free(queue->b_slot_out);
-    gen_ctx_free(queue->ctx);
     pthread_cond_destroy(&queue->cv);
     pthread_mutex_destroy(&queue->mu);
-    core_free(queue);
+    free_parts(queue);
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -334,8 +332,8 @@ int gen_queue_submit(gen_queue *queue, uint64_t *id, const gen_queue_request *re
     }
     job *j = NULL;
     int rc = job_new(&j, req, err);
-    if (rc < 0) {
-        return refuse(req, rc);
+    if (rc < 0 || !j) {
+        return refuse(req, rc < 0 ? rc : CORE_ERROR);
     }
     if (j->n_tokens_max > queue->opts.n_ctx - req->n_prompt) {
         j->n_tokens_max = queue->opts.n_ctx - req->n_prompt;
@@ -463,6 +461,7 @@ static void emit(const job *j, const slot *s, gen_queue_event *ev)
     ev->n_cached = s ? s->n_cached : 0;
     ev->n_generated = s ? s->n_generated : 0;
     ev->ns_queued = s ? s->t_admit - j->t_submit : core_time_ns() - j->t_submit;
+    ev->ns_compute = s ? s->ns_compute : 0;
     if (j->on_event) {
         j->on_event(j->payload, ev);
     }
@@ -600,6 +599,7 @@ static void admit(gen_queue *q, slot *s, job *j)
     s->n_sent = 0;
     s->admit_seq = q->n_admitted++;
     s->t_admit = core_time_ns();
+    s->ns_compute = 0;
     gen_sampler_free(s->sampler);
     s->sampler = NULL;
     if (gen_sampler_new(&s->sampler, &j->sampler, q->n_vocab, NULL) < 0) {
@@ -662,9 +662,9 @@ static bool take_jobs(gen_queue *q)
         }
     }
     /* Oldest first: the list is newest first, so collect and walk it backwards. */
-    job *ready[256];
+    job *ready[256] = {NULL};
     size_t n_ready = 0;
-    job *canceled[256];
+    job *canceled[256] = {NULL};
     size_t n_canceled = 0;
     for (job *j = q->jobs; j; j = j->next) {
         if (j->admitted) {
@@ -683,7 +683,7 @@ static bool take_jobs(gen_queue *q)
         n_idle += q->slots[i].job == NULL;
     }
     size_t n_take = n_ready < n_idle ? n_ready : n_idle;
-    job *take[256];
+    job *take[256] = {NULL};
     for (size_t k = 0; k < n_take; k++) {
         take[k] = ready[n_ready - 1 - k];
         take[k]->admitted = true;
@@ -711,6 +711,10 @@ static bool take_jobs(gen_queue *q)
                 best_l = l;
             }
         }
+        /* n_take <= idle slots, so one is free. */
+        if (CORE_NEVER(best == NULL)) {
+            break;
+        }
         admit(q, best, j);
     }
     if (stopping) {
@@ -731,6 +735,7 @@ static bool sample(gen_queue *q, slot *s, const float *row)
 {
     job *j = s->job;
     core_err err = {0};
+    const uint64_t t0 = core_time_ns();
     memcpy(s->scratch, row, q->n_vocab * sizeof(float));
     int32_t tok = -1;
     const gen_constraint *cons = j->cons.base.mask || j->cons.base.allows ? &j->cons.base : NULL;
@@ -744,17 +749,22 @@ static bool sample(gen_queue *q, slot *s, const float *row)
         return false;
     }
     /* log-softmax of the model's own logits at tok. */
-    float mx = row[0];
-    for (size_t v = 1; v < q->n_vocab; v++) {
-        mx = row[v] > mx ? row[v] : mx;
+    float logprob = 0.0f;
+    if (j->logprobs) {
+        float mx = row[0];
+        for (size_t v = 1; v < q->n_vocab; v++) {
+            mx = row[v] > mx ? row[v] : mx;
+        }
+        double sum = 0;
+        for (size_t v = 0; v < q->n_vocab; v++) {
+            sum += exp((double)(row[v] - mx));
+        }
+        /* sum >= 1: the largest logit adds exp(0). */
+        logprob = (float)((double)(row[tok] - mx) - log(sum > 1.0 ? sum : 1.0));
     }
-    double sum = 0;
-    for (size_t v = 0; v < q->n_vocab; v++) {
-        sum += exp((double)(row[v] - mx));
-    }
-    const float logprob = (float)((double)(row[tok] - mx) - log(sum));
+    s->ns_compute += core_time_ns() - t0;
     gen_sampler_accept(s->sampler, tok);
-    if (j->cons.accept && (rc = j->cons.accept(j->cons.base.payload, tok, &err)) < 0) {
+    if (j->cons.accept && j->cons.accept(j->cons.base.payload, tok, &err) < 0) {
         finish(q, s, GEN_FINISH_ERROR, &err, s->n_sent);
         return false;
     }
@@ -871,7 +881,11 @@ static void step(gen_queue *q, uint64_t n_step)
         }
         return;
     }
+    const uint64_t ns_decode = core_time_ns() - t0;
     for (size_t i = 0; i < n_par; i++) {
+        if (q->slots[i].n_step > 0) {
+            q->slots[i].ns_compute += ns_decode;
+        }
         q->slots[i].n_past += q->slots[i].n_step;
         q->slots[i].n_step = 0;
     }

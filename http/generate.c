@@ -91,6 +91,18 @@ static void add_usage(cJSON *obj, const http_stream *st)
     cJSON_AddNumberToObject(d, "cached_tokens", (double)n_cached);
 }
 
+/* "timings": the model's own time (the steps a choice took part in and its sampling) of
+ * choice c, or the longest of the request's choices. */
+static void add_timings(cJSON *obj, const http_stream *st, const http_choice *c)
+{
+    uint64_t ns = 0;
+    for (size_t i = 0; !c && i < st->n_choices; i++) {
+        ns = st->choices[i].ns_compute > ns ? st->choices[i].ns_compute : ns;
+    }
+    cJSON *t = cJSON_AddObjectToObject(obj, "timings");
+    cJSON_AddNumberToObject(t, "model_ms", (double)(c ? c->ns_compute : ns) / 1e6);
+}
+
 static cJSON *envelope(const http_stream *st, bool chunk)
 {
     cJSON *root = cJSON_CreateObject();
@@ -235,6 +247,7 @@ static int answer(http_stream *st, core_err *err)
             cJSON_AddItemToArray(choices, ch);
         }
         add_usage(root, st);
+        add_timings(root, st, NULL);
     } else {
         /* llama.cpp: one object for one choice, an array for several. */
         cJSON *arr = st->n_choices > 1 ? cJSON_CreateArray() : NULL;
@@ -251,6 +264,7 @@ static int answer(http_stream *st, core_err *err)
             cJSON_AddNumberToObject(o, "tokens_predicted", (double)c->n_generated);
             cJSON_AddNumberToObject(o, "tokens_evaluated", (double)c->n_prompt);
             cJSON_AddNumberToObject(o, "tokens_cached", (double)c->n_cached);
+            add_timings(o, st, c);
             if (arr) {
                 cJSON_AddItemToArray(arr, o);
             } else {
@@ -282,6 +296,7 @@ static void on_event(void *payload, const gen_queue_event *ev)
     c->n_prompt = ev->n_prompt;
     c->n_cached = ev->n_cached;
     c->n_generated = ev->n_generated;
+    c->ns_compute = ev->ns_compute;
     if (ev->done) {
         c->done = true;
         c->finish = ev->finish;
@@ -367,6 +382,8 @@ static int submit_choice(http_stream *st, http_choice *c, const int32_t *tokens,
     r.sampler.seed =
         (p->has_seed ? p->seed : core_time_ns() ^ (uint64_t)(uintptr_t)c) + seed_offset;
     r.n_tokens_max = p->n_tokens_max;
+    r.ignore_eog = p->ignore_eos;
+    r.logprobs = p->logprobs;
     core_str stops[16];
     for (size_t i = 0; i < p->n_stops && i < 16; i++) {
         stops[i] = core_str_c(p->stops[i]);

@@ -74,8 +74,8 @@ typedef struct http_params {
                              (default 256; -1 in n_predict means the cap) */
     float temperature;    /* default 0.8 (/v1: 1.0 as OpenAI) */
     float top_p;          /* default 0.95 (/v1: 1.0) */
-    int32_t top_k;        /* default 40 (/v1: 0, off) */
-    float min_p;          /* default 0.05 (/v1: 0) */
+    int32_t top_k;        /* default 40 */
+    float min_p;          /* default 0.05 */
     float repeat_penalty; /* default 1 */
     size_t n_choices;     /* "n" (default 1) */
     const char **stops;   /* (n_stops) "stop": string or array */
@@ -86,6 +86,7 @@ typedef struct http_params {
     bool include_usage;  /* "stream_options": {"include_usage"} */
     bool logprobs;       /* "logprobs" (bool, or a number for completions) */
     bool echo;           /* "echo" */
+    bool ignore_eos;     /* llama.cpp's "ignore_eos": generate past end-of-generation tokens */
     const char *grammar; /* kiln: "python" or "c", NULL when absent */
     bool add_special;    /* /tokenize "add_special" (default false) */
     bool parse_special;  /* /tokenize "parse_special" (default true) */

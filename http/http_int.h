@@ -38,12 +38,13 @@ typedef struct http_stream http_stream;
 typedef struct http_choice {
     http_stream *stream; /* back pointer */
     size_t index;
-    uint64_t id;       /* the queue's job id, 0 before submit */
-    bool done;         /* its done event came (guarded by stream->mu) */
-    core_buf text;     /* non-streaming: the text so far */
-    core_buf tokens;   /* logprobs: int32 token ids */
-    core_buf logprobs; /* logprobs: floats */
-    size_t n_lp_sent;  /* streaming: logprobs sent so far */
+    uint64_t id;         /* the queue's job id, 0 before submit */
+    bool done;           /* its done event came (guarded by stream->mu) */
+    core_buf text;       /* non-streaming: the text so far */
+    core_buf tokens;     /* logprobs: int32 token ids */
+    core_buf logprobs;   /* logprobs: floats */
+    size_t n_lp_sent;    /* streaming: logprobs sent so far */
+    uint64_t ns_compute; /* the model's own time for this choice */
     gen_finish finish;
     size_t n_prompt;
     size_t n_cached;

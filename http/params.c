@@ -386,8 +386,10 @@ static void set_defaults(http_params *o, http_endpoint ep)
     const bool openai = ep == HTTP_ENDPOINT_COMPLETIONS || ep == HTTP_ENDPOINT_CHAT;
     o->temperature = openai ? 1.0f : 0.8f;
     o->top_p = openai ? 1.0f : 0.95f;
-    o->top_k = openai ? 0 : 40;
-    o->min_p = openai ? 0.0f : 0.05f;
+    /* top_k and min_p are not OpenAI's; like llama.cpp's server, kiln applies its own defaults
+     * there too (they also spare sorting the whole vocabulary each token). */
+    o->top_k = 40;
+    o->min_p = 0.05f;
     o->repeat_penalty = 1.0f;
     o->n_choices = 1;
     o->parse_special = true;
@@ -482,6 +484,9 @@ static int parse_sampling(parser *p, const cJSON *root, const http_limits *lim)
     }
     if (rc == 0) {
         rc = get_bool(p, root, "echo", &o->echo);
+    }
+    if (rc == 0) {
+        rc = get_bool(p, root, "ignore_eos", &o->ignore_eos);
     }
     if (rc == 0) {
         const cJSON *g = cJSON_GetObjectItemCaseSensitive(root, "grammar");

@@ -399,7 +399,7 @@ static enum MHD_Result dispatch_work(struct MHD_Connection *conn, conn_state *cs
     http_server *srv = cs->srv;
     http_stream *st = NULL;
     core_err err = {0};
-    if (http__stream_new(&st, srv, cs->route, &err) < 0) {
+    if (http__stream_new(&st, srv, cs->route, &err) < 0 || !st) {
         return respond_error(conn, cs, 500, err.msg, NULL);
     }
     const union MHD_ConnectionInfo *ci =

@@ -2,7 +2,8 @@
  * Tests of gen/sched.c (the request queue) on the default model: a request that joins a running
  * batch and outlives it samples the same tokens as alone with the same seed; a cancel ends a
  * request within one step; identical prompt prefixes are decoded once; stop strings cut the
- * text; bad requests are refused with named errors and their constraint is released.
+ * text; bad requests are refused with named errors and their constraint is released; a failed
+ * allocation while the queue is made leaks nothing.
  */
 #include "tests/gen/tests.h"
 
@@ -386,6 +387,30 @@ START_TEST(sched__bad_requests_are_refused)
 }
 END_TEST
 
+START_TEST(sched__enomem_leaks_nothing)
+{
+    gen_queue_options o = gen_queue_options_default();
+    o.n_parallel = 2;
+    o.n_ctx = 32;
+    const long live = core_alloc_live();
+    for (long n = 1;; n++) {
+        gen_queue *q = NULL;
+        core_err err = {0};
+        core_alloc_fail_after(n);
+        int rc = gen_queue_new(&q, model, &o, &err);
+        core_alloc_fail_after(0);
+        if (rc == 0) {
+            gen_queue_free(q);
+            ck_assert_int_gt(n, 4);
+            break;
+        }
+        ck_assert_int_eq(rc, CORE_ENOMEM);
+        ck_assert_int_eq(core_alloc_live(), live);
+    }
+    ck_assert_int_eq(core_alloc_live(), live);
+}
+END_TEST
+
 TCase *tcase_sched(void)
 {
     TCase *tc = tcase_create("sched");
@@ -396,5 +421,6 @@ TCase *tcase_sched(void)
     tcase_add_test(tc, sched__shared_prefix_is_decoded_once);
     tcase_add_test(tc, sched__stop_string_cuts_the_text);
     tcase_add_test(tc, sched__bad_requests_are_refused);
+    tcase_add_test(tc, sched__enomem_leaks_nothing);
     return tc;
 }

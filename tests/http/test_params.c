@@ -38,7 +38,7 @@ START_TEST(params__completions_every_field)
         "\"temperature\":0.5,\"top_p\":0.9,\"top_k\":7,\"min_p\":0.1,\"repeat_penalty\":1.1,"
         "\"n\":3,\"stop\":[\"\\n\\n\",\"\",\"END\"],\"seed\":-5,\"stream\":true,"
         "\"stream_options\":{\"include_usage\":true},\"logprobs\":2,\"echo\":true,"
-        "\"grammar\":\"c\",\"unknown\":{\"nested\":[1,2]},\"user\":\"u\"}";
+        "\"grammar\":\"c\",\"ignore_eos\":true,\"unknown\":{\"nested\":[1,2]},\"user\":\"u\"}";
     ck_assert_msg(parse(&p, HTTP_ENDPOINT_COMPLETIONS, body, &err) == 0, "%s", err.msg);
     ck_assert_str_eq(p.model, "m");
     ck_assert_uint_eq(p.n_prompts, 1);
@@ -61,6 +61,7 @@ START_TEST(params__completions_every_field)
     ck_assert(p.logprobs);
     ck_assert(p.echo);
     ck_assert_str_eq(p.grammar, "c");
+    ck_assert(p.ignore_eos);
 }
 END_TEST
 
@@ -183,6 +184,7 @@ static const struct {
     {HTTP_ENDPOINT_COMPLETIONS, "{\"prompt\":\"x\",\"logprobs\":\"yes\"}", "logprobs"},
     {HTTP_ENDPOINT_COMPLETIONS, "{\"prompt\":\"x\",\"logprobs\":50}", "logprobs"},
     {HTTP_ENDPOINT_COMPLETIONS, "{\"prompt\":\"x\",\"echo\":\"no\"}", "echo"},
+    {HTTP_ENDPOINT_COMPLETIONS, "{\"prompt\":\"x\",\"ignore_eos\":0}", "ignore_eos"},
     {HTTP_ENDPOINT_COMPLETIONS, "{\"prompt\":\"x\",\"grammar\":\"rust\"}", "grammar"},
     {HTTP_ENDPOINT_COMPLETIONS, "{\"prompt\":\"x\",\"grammar\":1}", "grammar"},
     {HTTP_ENDPOINT_COMPLETION, "{\"prompt\":\"x\",\"n_predict\":-2}", "n_predict"},
