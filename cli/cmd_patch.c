@@ -358,6 +358,9 @@ static int write_outputs(const patch_args *a, patch_repo *repo, const patch_resu
         fflush(stdout);
     }
     core_buf_dispose(&out);
+    if (rc == 0 && a->commit_to != NULL && res->n_verified == 0) {
+        fprintf(stderr, "kiln: nothing verified: no commit on %s\n", a->commit_to);
+    }
     if (rc == 0 && a->commit_to != NULL && res->n_verified > 0) {
         char hex[41];
         rc = patch_result_commit(hex, repo, res, a->commit_to, &a->info, err);

@@ -197,6 +197,22 @@ static int default_message(core_buf *out, const patch_result *result)
     return 0;
 }
 
+/* The author's signature (now) and the message: info's, else the default one. */
+static int author_and_message(git_signature **sig, core_buf *msg, const patch_result *result,
+                              const patch_commit_info *info, core_err *err)
+{
+    int rc = make_signature(sig, info, err);
+    if (rc < 0) {
+        return rc;
+    }
+    if (info != NULL && info->message != NULL) {
+        rc = core_buf_append(msg, info->message, strlen(info->message));
+    } else {
+        rc = default_message(msg, result);
+    }
+    return rc < 0 ? core_err_set(err, CORE_ENOMEM, "commit message: out of memory") : 0;
+}
+
 int patch_result_mbox(core_buf *out, patch_repo *repo, const patch_result *result,
                       const patch_commit_info *info, core_err *err)
 {
@@ -208,17 +224,8 @@ int patch_result_mbox(core_buf *out, patch_repo *repo, const patch_result *resul
     if (rc < 0 || diff_text.len == 0) {
         goto done;
     }
-    rc = make_signature(&sig, info, err);
+    rc = author_and_message(&sig, &msg, result, info, err);
     if (rc < 0) {
-        goto done;
-    }
-    if (info != NULL && info->message != NULL) {
-        rc = core_buf_append(&msg, info->message, strlen(info->message));
-    } else {
-        rc = default_message(&msg, result);
-    }
-    if (rc < 0) {
-        rc = core_err_set(err, CORE_ENOMEM, "mbox: out of memory");
         goto done;
     }
     /* summary: the first line; body: the rest */
@@ -271,19 +278,10 @@ static int add_update(void *payload, const char *path, git_filemode_t mode, core
 {
     (void)old;
     tree_updates *u = payload;
-    if (u->n == u->cap) {
-        size_t cap = u->cap ? u->cap * 2 : 8;
-        git_tree_update *ups = core_realloc(u->ups, cap * sizeof *ups);
-        if (ups == NULL) {
-            return core_err_set(err, CORE_ENOMEM, "commit: out of memory");
-        }
-        u->ups = ups;
-        char **paths = core_realloc(u->paths, cap * sizeof *paths);
-        if (paths == NULL) {
-            return core_err_set(err, CORE_ENOMEM, "commit: out of memory");
-        }
-        u->paths = paths;
-        u->cap = cap;
+    size_t cap = u->cap;
+    if (patch__grow((void **)&u->ups, &cap, u->n, sizeof *u->ups) < 0 ||
+        patch__grow((void **)&u->paths, &u->cap, u->n, sizeof *u->paths) < 0) {
+        return core_err_set(err, CORE_ENOMEM, "commit: out of memory");
     }
     git_tree_update *up = &u->ups[u->n];
     memset(up, 0, sizeof *up);
@@ -339,17 +337,8 @@ int patch_result_commit(char hex[41], patch_repo *repo, const patch_result *resu
                           git_error_last() ? git_error_last()->message : "libgit2");
         goto done;
     }
-    rc = make_signature(&sig, info, err);
+    rc = author_and_message(&sig, &msg, result, info, err);
     if (rc < 0) {
-        goto done;
-    }
-    if (info != NULL && info->message != NULL) {
-        rc = core_buf_append(&msg, info->message, strlen(info->message));
-    } else {
-        rc = default_message(&msg, result);
-    }
-    if (rc < 0) {
-        rc = core_err_set(err, CORE_ENOMEM, "commit: out of memory");
         goto done;
     }
     const git_commit *parents[] = {repo->commit};

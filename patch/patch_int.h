@@ -33,6 +33,10 @@ typedef struct patch__snap {
     size_t cap;
 } patch__snap;
 
+/** Makes room for one more item in *items (n used of *cap, each size bytes), doubling from
+ *  16. CORE_ENOMEM (nothing changed). */
+int patch__grow(void **items, size_t *cap, size_t n, size_t size);
+
 /** Reads every blob of the revision's tree. CORE_ELIMIT (a blob over blob_max, named),
  *  CORE_EPARSE (a corrupt object), CORE_ENOMEM. */
 int patch__snap_read(patch__snap *out, patch_repo *repo, size_t blob_max, core_err *err);

@@ -100,16 +100,25 @@ typedef struct snap_walk {
     int rc;
 } snap_walk;
 
+int patch__grow(void **items, size_t *cap, size_t n, size_t size)
+{
+    if (n < *cap) {
+        return 0;
+    }
+    size_t grown = *cap ? *cap * 2 : 16;
+    void *p = core_realloc(*items, grown * size);
+    if (p == NULL) {
+        return CORE_ENOMEM;
+    }
+    *items = p;
+    *cap = grown;
+    return 0;
+}
+
 static int snap_push(patch__snap *snap, patch__file *f)
 {
-    if (snap->n_files == snap->cap) {
-        size_t cap = snap->cap ? snap->cap * 2 : 64;
-        patch__file *files = core_realloc(snap->files, cap * sizeof *files);
-        if (files == NULL) {
-            return CORE_ENOMEM;
-        }
-        snap->files = files;
-        snap->cap = cap;
+    if (patch__grow((void **)&snap->files, &snap->cap, snap->n_files, sizeof *f) < 0) {
+        return CORE_ENOMEM;
     }
     snap->files[snap->n_files++] = *f;
     return 0;
@@ -230,14 +239,8 @@ const patch__file *patch__snap_find(const patch__snap *snap, const char *path)
 
 static int hunk_add(patch__changes *c, const char *path, uint32_t line, uint32_t n)
 {
-    if (c->n_hunks == c->cap) {
-        size_t cap = c->cap ? c->cap * 2 : 32;
-        patch__hunk *h = core_realloc(c->hunks, cap * sizeof *h);
-        if (h == NULL) {
-            return CORE_ENOMEM;
-        }
-        c->hunks = h;
-        c->cap = cap;
+    if (patch__grow((void **)&c->hunks, &c->cap, c->n_hunks, sizeof *c->hunks) < 0) {
+        return CORE_ENOMEM;
     }
     size_t len = strlen(path);
     char *p = core_malloc(len + 1);

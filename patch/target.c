@@ -276,14 +276,8 @@ static int add_target(find_ctx *c, const patch__file *file, const gram_func *fun
 {
     core_str text = {file->data, file->len};
     patch_result *r = c->result;
-    if (r->n_targets == c->cap) {
-        size_t cap = c->cap ? c->cap * 2 : 16;
-        patch_target *t = core_realloc(r->targets, cap * sizeof *t);
-        if (t == NULL) {
-            return CORE_ENOMEM;
-        }
-        r->targets = t;
-        c->cap = cap;
+    if (patch__grow((void **)&r->targets, &c->cap, r->n_targets, sizeof *r->targets) < 0) {
+        return CORE_ENOMEM;
     }
     patch_target *t = &r->targets[r->n_targets];
     memset(t, 0, sizeof *t);

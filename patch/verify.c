@@ -133,7 +133,9 @@ int patch__tests_run(patch_test_run *run, sbx_tree *tree, const patch__snap *sna
     size_t n = 0;
     for (size_t i = 0; i < snap->n_files; i++) {
         const patch__file *f = &snap->files[i];
-        if (f->gitlink) {
+        /* submodules are not in the object database; a link whose target the archive cannot
+         * hold (ustar: under 100 bytes) is left out rather than failing the whole run */
+        if (f->gitlink || (f->symlink && (f->len == 0 || f->len >= 100))) {
             continue;
         }
         core_str data = {f->data, f->len};

@@ -100,7 +100,8 @@ int sbx_tree_new(sbx_tree **out, const sbx_tree_options *opts, core_err *err)
     }
     t->filter_ok = true;
     char tag[64];
-    snprintf(tag, sizeof tag, "kiln-tree-%d-%lx", (int)getpid(), (unsigned long)(uintptr_t)t);
+    /* the pool's naming, so that its sweep removes what a killed process left */
+    snprintf(tag, sizeof tag, "kiln-sbx-%d-tree%lx", (int)getpid(), (unsigned long)(uintptr_t)t);
     rc = sbx__cg_host_init(&t->cg_host, tag, err);
     if (rc < 0) {
         goto done;

@@ -8,13 +8,10 @@
 #include <string.h>
 #include <unistd.h>
 
-const char *fx_dir(const char *name)
+void fx_dir(char out[FX_PATH_MAX], const char *name)
 {
-    char *path = malloc(512); /* freed with the test's process (fork mode) */
-    ck_assert_ptr_nonnull(path);
-    snprintf(path, 512, "%s/patch-%d-%s", KILN_TEST_TMP, (int)getpid(), name);
-    fx_sh("rm -rf '%s'", path);
-    return path;
+    snprintf(out, FX_PATH_MAX, "%s/patch-%d-%s", KILN_TEST_TMP, (int)getpid(), name);
+    fx_sh("rm -rf '%s'", out);
 }
 
 int fx_sh(const char *fmt, ...)

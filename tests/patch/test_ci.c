@@ -25,7 +25,8 @@ END_TEST
 
 START_TEST(ci__command_line_exit_codes)
 {
-    const char *dir = fx_dir("cli");
+    char dir[FX_PATH_MAX];
+    fx_dir(dir, "cli");
     fx_python_project(dir);
     ck_assert_int_eq(fx_sh("'%s' patch /nonexistent/kiln 2>/dev/null", KILN_BIN), 2);
     ck_assert_int_eq(fx_sh("'%s' patch '%s' --rev nosuch 2>/dev/null", KILN_BIN, dir), 2);

@@ -22,9 +22,8 @@ static void write_buf(const char *path, const core_buf *b)
 
 START_TEST(output__diff_mbox_commit_report)
 {
-    const char *d = fx_dir("out");
-    char dir[512];
-    snprintf(dir, sizeof dir, "%s", d);
+    char dir[FX_PATH_MAX];
+    fx_dir(dir, "out");
     fx_python_project(dir);
     char *state0 = fx_state(dir);
     fx_gen gen = {

@@ -17,7 +17,8 @@
 
 START_TEST(patch__verified_only_when_tests_go_green)
 {
-    const char *dir = fx_dir("verdicts");
+    char dir[FX_PATH_MAX];
+    fx_dir(dir, "verdicts");
     fx_python_project(dir);
     char *before = fx_state(dir);
     /* square: the wrong candidate, the evil one (breaks test_zdata), then the right one */
@@ -76,7 +77,8 @@ END_TEST
 
 START_TEST(patch__c_project_with_make)
 {
-    const char *dir = fx_dir("cproj");
+    char dir[FX_PATH_MAX];
+    fx_dir(dir, "cproj");
     fx_c_project(dir);
     fx_gen gen = {.pairs = (const char *const[]){
                       "max2", "int max2(int a, int b)\n{\n    return a - b;\n}\n", "max2",
@@ -103,7 +105,8 @@ END_TEST
 
 START_TEST(patch__hostile_tests_are_contained)
 {
-    const char *dir = fx_dir("hostile");
+    char dir[FX_PATH_MAX];
+    fx_dir(dir, "hostile");
     char marker[256];
     snprintf(marker, sizeof marker, "/tmp/kiln-patch-escape-%d", (int)getpid());
     unlink(marker);

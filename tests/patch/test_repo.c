@@ -16,7 +16,8 @@ static int open_rc(const char *dir, const char *rev, core_err *err)
 
 START_TEST(repo__revisions_and_bad_repositories)
 {
-    const char *dir = fx_dir("revs");
+    char dir[FX_PATH_MAX];
+    fx_dir(dir, "revs");
     fx_python_project(dir);
     core_err err = {0};
     ck_assert_int_eq(open_rc(dir, NULL, &err), 0);
@@ -31,7 +32,8 @@ START_TEST(repo__revisions_and_bad_repositories)
     ck_assert_int_eq(open_rc(sub, NULL, &err), CORE_ENOTFOUND); /* never searched upwards */
     ck_assert_ptr_nonnull(strstr(err.msg, "not a repository"));
     ck_assert_int_eq(open_rc("/nonexistent/kiln", NULL, &err), CORE_ENOTFOUND);
-    const char *empty = fx_dir("empty");
+    char empty[FX_PATH_MAX];
+    fx_dir(empty, "empty");
     git_repository_free(fx_repo_new(empty, false));
     ck_assert_int_eq(open_rc(empty, NULL, &err), CORE_ENOTFOUND);
     ck_assert_ptr_nonnull(strstr(err.msg, "empty repository"));
@@ -41,10 +43,12 @@ END_TEST
 START_TEST(repo__object_database_not_work_tree)
 {
     /* a dirty checkout and a bare repository read the same as the commit */
-    const char *dir = fx_dir("dirty");
+    char dir[FX_PATH_MAX];
+    fx_dir(dir, "dirty");
     fx_python_project(dir);
     ck_assert_int_eq(fx_sh("echo 'def square(x):\n    return 0\n' > '%s/calc/ops.py'", dir), 0);
-    const char *bare = fx_dir("bare");
+    char bare[FX_PATH_MAX];
+    fx_dir(bare, "bare");
     git_repository *b = fx_repo_new(bare, true);
     git_oid c;
     fx_file f[] = {{.path = "m.py", .data = "def f():\n    pass\n"}};
@@ -67,7 +71,8 @@ END_TEST
 
 START_TEST(repo__corrupt_and_shallow)
 {
-    const char *dir = fx_dir("corrupt");
+    char dir[FX_PATH_MAX];
+    fx_dir(dir, "corrupt");
     fx_python_project(dir);
     /* the blob of calc/ops.py at HEAD goes missing */
     ck_assert_int_eq(fx_sh("cd '%s' && o=$(git rev-parse HEAD:calc/ops.py) && "
@@ -82,9 +87,11 @@ START_TEST(repo__corrupt_and_shallow)
     ck_assert_ptr_nonnull(strstr(err.msg, "calc/ops.py"));
     ck_assert_ptr_null(r);
     /* a shallow clone reads its tip; a base beyond it is an unknown revision */
-    const char *src = fx_dir("shallow-src");
+    char src[FX_PATH_MAX];
+    fx_dir(src, "shallow-src");
     fx_python_project(src);
-    const char *dir2 = fx_dir("shallow");
+    char dir2[FX_PATH_MAX];
+    fx_dir(dir2, "shallow");
     ck_assert_int_eq(fx_sh("git clone -q --depth 1 'file://%s' '%s'", src, dir2), 0);
     ck_assert_int_eq(fx_patch(&r, dir2, NULL, &o, &gen, &err), 0);
     ck_assert_uint_eq(r->n_targets, 3);
@@ -98,7 +105,8 @@ END_TEST
 
 START_TEST(repo__big_blobs_binaries_submodules_links)
 {
-    const char *dir = fx_dir("odd");
+    char dir[FX_PATH_MAX];
+    fx_dir(dir, "odd");
     git_repository *repo = fx_repo_new(dir, false);
     size_t big_len = (size_t)100 << 20;
     char *big = calloc(1, big_len);

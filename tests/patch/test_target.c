@@ -22,7 +22,8 @@ static patch_result *targets(const char *dir, const char *rev, patch_options *o,
 
 START_TEST(target__stubs_functions_and_base)
 {
-    const char *dir = fx_dir("targets");
+    char dir[FX_PATH_MAX];
+    fx_dir(dir, "targets");
     fx_python_project(dir);
     fx_gen gen = {.pairs = (const char *const[]){NULL}};
     patch_options o = patch_options_default();
@@ -83,7 +84,8 @@ static int capture(void *payload, solve_result **out, const solve_task *task, co
 
 START_TEST(target__task_has_context)
 {
-    const char *dir = fx_dir("context");
+    char dir[FX_PATH_MAX];
+    fx_dir(dir, "context");
     fx_python_project(dir);
     char *seen[2] = {NULL, NULL};
     fx_gen gen = {.pairs = (const char *const *)seen};
@@ -107,7 +109,8 @@ END_TEST
 
 START_TEST(target__c_project)
 {
-    const char *dir = fx_dir("ctargets");
+    char dir[FX_PATH_MAX];
+    fx_dir(dir, "ctargets");
     fx_c_project(dir);
     fx_gen gen = {.pairs = (const char *const[]){NULL}};
     patch_options o = patch_options_default();

@@ -24,8 +24,10 @@ typedef struct fx_file {
     unsigned mode;    /* 0: 0100644; 0100755, 0120000 (symlink), 0160000 (gitlink) */
 } fx_file;
 
-/** A fresh folder under the build tree's scratch folder (removed first). Static storage. */
-const char *fx_dir(const char *name);
+#define FX_PATH_MAX 512
+
+/** Names a fresh folder under the build tree's scratch folder (removed first) in out. */
+void fx_dir(char out[FX_PATH_MAX], const char *name);
 
 /** A new repository at dir (bare or with a working tree). */
 git_repository *fx_repo_new(const char *dir, bool bare);
