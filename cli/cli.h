@@ -37,6 +37,10 @@ const char *cli_model_path(const char *path);
 /** Parses --device's argument (cpu, cuda or auto); prints an error and returns false if bad. */
 bool cli_parse_device(const char *arg, int *out);
 
+/** Parses --kernels' argument (ref, generic, avx2, avx512, amx, best) into a kern_backend_kind,
+ * refusing a variant this CPU lacks; prints an error and returns false if bad. */
+bool cli_parse_kernels(const char *arg, int *out);
+
 /**
  * Loads the model at path (cli_model_path) on device (a gen_device). When CUDA was asked for
  * and there is none, prints a one-line notice and loads it on the CPU.

@@ -21,7 +21,8 @@ typedef struct bench_args {
     size_t n_tg;    /* generated tokens */
     size_t n_reps;
     bool json;
-    bool ref; /* plain reference kernels */
+    bool ref;    /* plain reference kernels */
+    int kernels; /* kern_backend_kind */
     int device;
     bool no_fuse;
 } bench_args;
@@ -34,7 +35,8 @@ static void bench_usage(FILE *f)
                "  -p, --pp N        prompt tokens (default 128)\n"
                "  -n, --tg N        generated tokens (default 128)\n"
                "  -r, --reps N      repetitions; medians are reported (default 5)\n"
-               "      --ref         use the plain reference kernels\n"
+               "      --ref         use the plain reference kernels (--kernels ref)\n"
+               "      --kernels K   CPU kernels: ref, generic, avx2, avx512, amx (default best)\n"
                "      --device D    cpu, cuda or auto (default: cuda when a GPU is present)\n"
                "      --no-fuse     CUDA: one kernel per operation (to measure fusion)\n"
                "      --json        print one JSON object\n");
@@ -42,7 +44,7 @@ static void bench_usage(FILE *f)
 
 static int parse_args(bench_args *a, int argc, char **argv)
 {
-    enum { OPT_JSON = 256, OPT_REF, OPT_DEVICE, OPT_NO_FUSE };
+    enum { OPT_JSON = 256, OPT_REF, OPT_DEVICE, OPT_NO_FUSE, OPT_KERNELS };
     static const struct option longs[] = {{"model", required_argument, NULL, 'm'},
                                           {"threads", required_argument, NULL, 't'},
                                           {"batch", required_argument, NULL, 'b'},
@@ -53,6 +55,7 @@ static int parse_args(bench_args *a, int argc, char **argv)
                                           {"ref", no_argument, NULL, OPT_REF},
                                           {"device", required_argument, NULL, OPT_DEVICE},
                                           {"no-fuse", no_argument, NULL, OPT_NO_FUSE},
+                                          {"kernels", required_argument, NULL, OPT_KERNELS},
                                           {"help", no_argument, NULL, 'h'},
                                           {NULL, 0, NULL, 0}};
     memset(a, 0, sizeof(*a));
@@ -62,6 +65,7 @@ static int parse_args(bench_args *a, int argc, char **argv)
     a->n_tg = 128;
     a->n_reps = 5;
     a->device = GEN_DEVICE_AUTO;
+    a->kernels = KERN_BACKEND_KIND_BEST;
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "m:t:b:p:n:r:h", longs, NULL)) != -1) {
@@ -90,6 +94,10 @@ static int parse_args(bench_args *a, int argc, char **argv)
             break;
         case OPT_REF:
             a->ref = true;
+            a->kernels = KERN_BACKEND_KIND_REF;
+            break;
+        case OPT_KERNELS:
+            ok = cli_parse_kernels(optarg, &a->kernels);
             break;
         case OPT_DEVICE:
             ok = cli_parse_device(optarg, &a->device);
@@ -163,7 +171,7 @@ int cli_cmd_bench(int argc, char **argv)
     double *bt = NULL;
     int rc = 0;
     gen_model_options mo = gen_model_options_default();
-    mo.kernels = a.ref ? KERN_BACKEND_KIND_REF : KERN_BACKEND_KIND_BEST;
+    mo.kernels = (kern_backend_kind)a.kernels;
     const size_t n_tok = a.n_pp > a.n_batch ? a.n_pp : a.n_batch;
     tokens = core_malloc(n_tok * sizeof(*tokens));
     seqs = core_malloc(a.n_batch * sizeof(*seqs));

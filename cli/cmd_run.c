@@ -36,6 +36,7 @@ static void run_usage(FILE *f)
             "  -c, --ctx N           context length (default: prompt + n-predict)\n"
             "      --device D        cpu, cuda or auto (default: cuda when a GPU is present)\n"
             "      --no-fuse         CUDA: one kernel per operation (to measure fusion)\n"
+            "      --kernels K       CPU kernels: ref, generic, avx2, avx512, amx (default best)\n"
             "      --stats           print timing to stderr at the end\n"
             "  -v, --verbose         log loading details to stderr\n",
             RUN_MAX_STOPS);
@@ -57,6 +58,7 @@ typedef struct run_args {
     bool verbose;
     int device;
     bool no_fuse;
+    int kernels; /* kern_backend_kind */
 } run_args;
 
 static int parse_args(run_args *a, int argc, char **argv)
@@ -73,7 +75,8 @@ static int parse_args(run_args *a, int argc, char **argv)
         OPT_STOP,
         OPT_STATS,
         OPT_DEVICE,
-        OPT_NO_FUSE
+        OPT_NO_FUSE,
+        OPT_KERNELS
     };
     static const struct option longs[] = {{"model", required_argument, NULL, 'm'},
                                           {"prompt", required_argument, NULL, 'p'},
@@ -93,6 +96,7 @@ static int parse_args(run_args *a, int argc, char **argv)
                                           {"stats", no_argument, NULL, OPT_STATS},
                                           {"device", required_argument, NULL, OPT_DEVICE},
                                           {"no-fuse", no_argument, NULL, OPT_NO_FUSE},
+                                          {"kernels", required_argument, NULL, OPT_KERNELS},
                                           {"verbose", no_argument, NULL, 'v'},
                                           {"help", no_argument, NULL, 'h'},
                                           {NULL, 0, NULL, 0}};
@@ -100,6 +104,7 @@ static int parse_args(run_args *a, int argc, char **argv)
     a->n_predict = 128;
     a->n_threads = 1;
     a->device = GEN_DEVICE_AUTO;
+    a->kernels = KERN_BACKEND_KIND_BEST;
     a->sampling = gen_sampler_options_default();
     a->sampling.temp = 0.0f;
     int c;
@@ -168,6 +173,9 @@ static int parse_args(run_args *a, int argc, char **argv)
             break;
         case OPT_NO_FUSE:
             a->no_fuse = true;
+            break;
+        case OPT_KERNELS:
+            ok = cli_parse_kernels(optarg, &a->kernels);
             break;
         case 'v':
             a->verbose = true;
@@ -249,6 +257,7 @@ int cli_cmd_run(int argc, char **argv)
 
     gen_model_options mo = gen_model_options_default();
     mo.log = &log;
+    mo.kernels = (kern_backend_kind)a.kernels;
     if (cli_model_load(&model, cli_model_path(a.model), &mo, a.device, &err) < 0) {
         goto done;
     }

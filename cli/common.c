@@ -106,6 +106,18 @@ bool cli_parse_device(const char *arg, int *out)
     return true;
 }
 
+bool cli_parse_kernels(const char *arg, int *out)
+{
+    core_err err = {0};
+    kern_backend_kind kind = KERN_BACKEND_KIND_BEST;
+    if (kern_backend_kind_parse(&kind, arg, &err) < 0) {
+        fprintf(stderr, "kiln: %s\n", err.msg);
+        return false;
+    }
+    *out = (int)kind;
+    return true;
+}
+
 int cli_model_load(gen_model **out, const char *path, const gen_model_options *opts, int device,
                    core_err *err)
 {
