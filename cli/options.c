@@ -18,37 +18,18 @@ void cli_model_opts_init(cli_model_opts *o)
     o->load = gen_model_options_default();
 }
 
-/* --kernels NAME: ref is the reference kind; the others are variants this CPU must run. */
+/* --kernels NAME: kern_backend_kind_parse refuses, by name, a variant this CPU lacks. */
 static bool parse_kernels(cli_model_opts *o, const char *arg)
 {
-    static const char *const known[] = {"ref", "generic", "avx2", "avx512", "amx"};
-    bool is_known = false;
-    for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++) {
-        is_known = is_known || strcmp(arg, known[i]) == 0;
-    }
-    if (!is_known) {
-        fprintf(stderr, "kiln: --kernels: expected ref, generic, avx2, avx512 or amx, got '%s'\n",
-                arg);
+    core_err err = {0};
+    kern_backend_kind kind = KERN_BACKEND_KIND_BEST;
+    if (kern_backend_kind_parse(&kind, arg, &err) < 0) {
+        fprintf(stderr, "kiln: --kernels: %s\n", err.msg);
         return false;
     }
-    if (strcmp(arg, "ref") == 0) {
-        o->load.kernels = KERN_BACKEND_KIND_REF;
-        o->load.kernel_variant = -1;
-        return true;
-    }
-    size_t n = kern_backend_n_variants();
-    for (size_t i = 0; i < n; i++) {
-        const char *name = NULL;
-        kern_backend_variant(i, &name);
-        if (strcmp(name, arg) == 0) {
-            o->load.kernel_variant = (int)i;
-            return true;
-        }
-    }
-    const char *best = NULL;
-    kern_backend_variant(n - 1, &best);
-    fprintf(stderr, "kiln: --kernels %s: this CPU lacks it (the best it runs is %s)\n", arg, best);
-    return false;
+    o->load.kernels = kind;
+    o->load.kernel_variant = -1;
+    return true;
 }
 
 int cli_model_option(cli_model_opts *o, int c, const char *arg)

@@ -168,7 +168,7 @@ int gen_ctx_new(gen_ctx **out, const gen_model *model, const gen_ctx_options *op
     }
     if (!cpu) {
         kern_cuda_ctx_options go = {o.n_ctx, o.n_seq_max, B, o.n_outputs_max, o.no_fuse, false};
-        rc = kern_cuda_ctx_new(&c->gpu, model->gpu, &go, err);
+        rc = model->cu->ctx_new(&c->gpu, model->gpu, &go, err);
         if (rc < 0) {
             gen_ctx_free(c);
             return rc;
@@ -189,7 +189,9 @@ void gen_ctx_free(gen_ctx *ctx)
     if (!ctx) {
         return;
     }
-    kern_cuda_ctx_free(ctx->gpu);
+    if (ctx->gpu) {
+        ctx->model->cu->ctx_free(ctx->gpu);
+    }
     core_free(ctx->argmax);
     core_free(ctx->have_logits);
     gen__pool_free(ctx->pool);
@@ -468,8 +470,8 @@ static bool keeps_logits(const gen_batch *b, size_t i)
 static int gpu_pass(gen_ctx *ctx, bool last, core_err *err)
 {
     const size_t first = ctx->n_out_total;
-    int rc = kern_cuda_ctx_forward(ctx->gpu, ctx->tokens, ctx->seq, ctx->pos, ctx->n_tokens,
-                                   ctx->out_rows, ctx->n_out_pass, ctx->argmax + first, err);
+    int rc = ctx->model->cu->ctx_forward(ctx->gpu, ctx->tokens, ctx->seq, ctx->pos, ctx->n_tokens,
+                                         ctx->out_rows, ctx->n_out_pass, ctx->argmax + first, err);
     if (rc < 0) {
         return rc;
     }
@@ -478,7 +480,7 @@ static int gpu_pass(gen_ctx *ctx, bool last, core_err *err)
         ctx->have_logits[first + j] = false;
         if (!last) {
             float *dst = ctx->logits + (first + j) * ctx->model->hp.n_vocab;
-            rc = kern_cuda_ctx_logits(ctx->gpu, j, dst, err);
+            rc = ctx->model->cu->ctx_logits(ctx->gpu, j, dst, err);
             if (rc < 0) {
                 return rc;
             }
@@ -567,7 +569,7 @@ float *gen_ctx_logits(gen_ctx *ctx, size_t i)
     if (ctx->gpu && !ctx->have_logits[i]) {
         core_err err = {0};
         if (i < ctx->gpu_first ||
-            kern_cuda_ctx_logits(ctx->gpu, i - ctx->gpu_first, row, &err) < 0) {
+            ctx->model->cu->ctx_logits(ctx->gpu, i - ctx->gpu_first, row, &err) < 0) {
             return NULL;
         }
         ctx->have_logits[i] = true;
@@ -623,7 +625,7 @@ int gen_ctx_seq_copy(gen_ctx *ctx, int32_t dst, int32_t src, size_t n_pos, core_
                             ctx->seq_len[src], n_pos);
     }
     if (dst != src && ctx->gpu) {
-        int rc = kern_cuda_ctx_seq_copy(ctx->gpu, dst, src, n_pos, err);
+        int rc = ctx->model->cu->ctx_seq_copy(ctx->gpu, dst, src, n_pos, err);
         if (rc < 0) {
             return rc;
         }

@@ -1,8 +1,9 @@
 /*
- * The bridge from a loaded model to the CUDA engine (kernels/cuda/kern_cuda.h): describes the
- * model's weights as the engine wants them and uploads them. Weights of a type the engine does
- * not read are converted to F16 on the host first (the buffers live only until the upload is
- * done). Contexts of a model with weights on the GPU run there (gen/ctx.c). With fallback
+ * The bridge from a loaded model to the CUDA engine (kernels/cuda/kern_cuda.h): loads the
+ * engine module where the machine shows a device (a CPU-only run maps no CUDA library),
+ * describes the model's weights as the engine wants them and uploads them. Weights of a type the
+ * engine does not read are converted to F16 on the host first (the buffers live only until the
+ * upload is done). Contexts of a model with weights on the GPU run there (gen/ctx.c). With fallback
  * (GEN_DEVICE_AUTO) a machine without CUDA stays on the CPU silently, and a device that cannot
  * take the model leaves a warning in the log.
  */
@@ -18,15 +19,15 @@ typedef struct converted {
 
 /* Describes w; converts it to F16 (into a buffer recorded in conv) when the engine lacks its
  * type. */
-static int describe(kern_cuda_matrix *out, const gen_weight *w, const kern_ops *ops,
-                    converted *conv, core_err *err)
+static int describe(kern_cuda_matrix *out, const gen_weight *w, const gen_model *m, converted *conv,
+                    core_err *err)
 {
     out->type = w->type;
     out->data = w->data;
     out->row_bytes = w->row_bytes;
     out->n_rows = w->n_rows;
     out->n_cols = w->n_cols;
-    if (kern_cuda_type_supported(w->type)) {
+    if (m->cu->type_supported(w->type)) {
         return 0;
     }
     if (conv->n == conv->cap) {
@@ -47,8 +48,8 @@ static int describe(kern_cuda_matrix *out, const gen_weight *w, const kern_ops *
         return core_err_set(err, CORE_ENOMEM, "cuda: out of memory converting weights");
     }
     for (size_t r = 0; r < w->n_rows; r++) {
-        ops->dequantize_row(w->type, (const char *)w->data + r * w->row_bytes, row, w->n_cols);
-        ops->quantize_row(KERN_TYPE_F16, row, h + r * w->n_cols, w->n_cols);
+        m->ops->dequantize_row(w->type, (const char *)w->data + r * w->row_bytes, row, w->n_cols);
+        m->ops->quantize_row(KERN_TYPE_F16, row, h + r * w->n_cols, w->n_cols);
     }
     core_free(row);
     conv->bufs[conv->n++] = h;
@@ -80,12 +81,12 @@ static int describe_model(kern_cuda_model_desc *d, kern_cuda_layer *layers, cons
     d->gelu = m->arch == GEN_ARCH_GEMMA3;
     d->output_norm = m->output_norm;
     d->layers = layers;
-    int rc = describe(&d->tok_embd, &m->tok_embd, m->ops, conv, err);
+    int rc = describe(&d->tok_embd, &m->tok_embd, m, conv, err);
     if (rc == 0) {
         if (m->output.data == m->tok_embd.data) {
             d->output = d->tok_embd;
         } else {
-            rc = describe(&d->output, &m->output, m->ops, conv, err);
+            rc = describe(&d->output, &m->output, m, conv, err);
         }
     }
     for (size_t il = 0; rc == 0 && il < hp->n_layer; il++) {
@@ -105,7 +106,7 @@ static int describe_model(kern_cuda_model_desc *d, kern_cuda_layer *layers, cons
         const gen_weight *w[7] = {&l->wq, &l->wk, &l->wv, &l->wo, &l->w_gate, &l->w_up, &l->w_down};
         kern_cuda_matrix *o[7] = {&c->wq, &c->wk, &c->wv, &c->wo, &c->w_gate, &c->w_up, &c->w_down};
         for (size_t i = 0; rc == 0 && i < 7; i++) {
-            rc = describe(o[i], w[i], m->ops, conv, err);
+            rc = describe(o[i], w[i], m, conv, err);
         }
     }
     return rc;
@@ -113,14 +114,23 @@ static int describe_model(kern_cuda_model_desc *d, kern_cuda_layer *layers, cons
 
 int gen__cuda_upload(gen_model *m, bool fallback, const core_log *log, core_err *err)
 {
-    int n_dev = 0;
     core_err e2 = {0};
-    int rc = kern_cuda_device_count(&n_dev, &e2);
-    if (rc == 0 && n_dev == 0) {
+    int rc = 0;
+    int n_dev = 0;
+    bool absent = !kern_cuda_device_present();
+    if (absent) {
         rc = core_err_set(&e2, CORE_EUNSUPPORTED, "cuda: no CUDA device");
     }
-    if (rc == CORE_EUNSUPPORTED && fallback) {
-        return 0; /* nothing to use: the CPU is the expected place, say nothing */
+    if (rc == 0) {
+        rc = kern_cuda_module_open(&m->cuda, NULL, &e2);
+    }
+    if (rc == 0) {
+        m->cu = kern_cuda_module_api(m->cuda);
+        rc = m->cu->device_count(&n_dev, &e2);
+    }
+    if (rc == 0 && n_dev == 0) {
+        absent = true;
+        rc = core_err_set(&e2, CORE_EUNSUPPORTED, "cuda: no CUDA device");
     }
     converted conv = {0};
     kern_cuda_layer *layers = NULL;
@@ -132,7 +142,7 @@ int gen__cuda_upload(gen_model *m, bool fallback, const core_log *log, core_err 
         kern_cuda_model_desc d;
         rc = describe_model(&d, layers, m, &conv, &e2);
         if (rc == 0) {
-            rc = kern_cuda_model_new(&m->gpu, &d, &e2);
+            rc = m->cu->model_new(&m->gpu, &d, &e2);
         }
     }
     for (size_t i = 0; i < conv.n; i++) {
@@ -140,8 +150,18 @@ int gen__cuda_upload(gen_model *m, bool fallback, const core_log *log, core_err 
     }
     core_free(conv.bufs);
     core_free(layers);
+    if (rc < 0) {
+        /* The module stays loaded only for a model on the device. */
+        kern_cuda_module_close(m->cuda);
+        m->cuda = NULL;
+        m->cu = NULL;
+    }
     if (rc < 0 && fallback) {
-        core_log_write(log, CORE_LOG_LEVEL_WARN, "%s; running on the CPU", e2.msg);
+        /* Without a device the CPU is the expected place: say nothing. A device that kiln
+         * cannot use (no module, a broken one, a failed upload) is worth a warning. */
+        if (!absent) {
+            core_log_write(log, CORE_LOG_LEVEL_WARN, "%s; running on the CPU", e2.msg);
+        }
         return 0;
     }
     if (rc < 0 && err) {

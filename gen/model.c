@@ -381,7 +381,10 @@ void gen_model_free(gen_model *model)
     if (!model) {
         return;
     }
-    kern_cuda_model_free(model->gpu);
+    if (model->gpu) {
+        model->cu->model_free(model->gpu);
+    }
+    kern_cuda_module_close(model->cuda);
     kern_backend_free(model->backend);
     gen__tokenizer_free(model->tokenizer);
     core_free(model->layers);

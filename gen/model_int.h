@@ -78,13 +78,16 @@ struct gen_model {
     const float *output_norm; /* (n_embd) */
     gen_layer *layers;        /* (n_layer), owned */
     size_t n_bytes;           /* tensor bytes */
+    kern_cuda_module *cuda;   /* owned; the loaded CUDA engine, NULL when running on the CPU */
+    const kern_cuda_api *cu;  /* borrowed from cuda; NULL with it */
     kern_cuda_model *gpu;     /* owned; the weights on the GPU, NULL when running on the CPU */
 };
 
 /**
- * Uploads m's weights to CUDA device 0 and sets m->gpu (gen/cuda.c). Matrices of types the
- * engine cannot read are converted to F16 first. With fallback, a missing device leaves m on
- * the CPU silently and a failed upload logs a warning and leaves it there (both return 0).
+ * Loads the CUDA engine module where a device is present, uploads m's weights to device 0 and
+ * sets m->cuda, m->cu and m->gpu (gen/cuda.c). Matrices of types the engine cannot read are
+ * converted to F16 first. With fallback, a missing device leaves m on the CPU silently, and a
+ * missing or broken module or a failed upload logs a warning and leaves it there (all return 0).
  */
 int gen__cuda_upload(gen_model *m, bool fallback, const core_log *log, core_err *err);
 

@@ -9,6 +9,7 @@
 #include "kernels/kern_impl.h"
 
 #include <stdio.h>
+#include <string.h>
 
 typedef enum variant {
     VARIANT_REF = 0,
@@ -117,9 +118,70 @@ static int backend_new(kern_backend **out, variant v, core_err *err)
     return 0;
 }
 
+/* The variant a kind names; VARIANT_AMX + 1 for an unknown kind. */
+static variant kind_variant(kern_backend_kind kind)
+{
+    switch (kind) {
+    case KERN_BACKEND_KIND_REF:
+        return VARIANT_REF;
+    case KERN_BACKEND_KIND_BEST:
+        return variant_best();
+    case KERN_BACKEND_KIND_GENERIC:
+        return VARIANT_GENERIC;
+    case KERN_BACKEND_KIND_AVX2:
+        return VARIANT_AVX2;
+    case KERN_BACKEND_KIND_AVX512:
+        return VARIANT_AVX512;
+    case KERN_BACKEND_KIND_AMX:
+        return VARIANT_AMX;
+    }
+    return (variant)(VARIANT_AMX + 1);
+}
+
+/* Refuses a variant beyond the best this CPU runs. */
+static int check_variant(variant v, core_err *err)
+{
+    const variant best = variant_best();
+    if (v > VARIANT_AMX) {
+        return core_err_set(err, CORE_EINVAL, "kernels: unknown kind %d", (int)v);
+    }
+    if (v > best) {
+        return core_err_set(err, CORE_EUNSUPPORTED,
+                            "kernels: %s: this CPU lacks it (best here: %s)", VARIANT_NAMES[v],
+                            VARIANT_NAMES[best]);
+    }
+    return 0;
+}
+
+int kern_backend_kind_parse(kern_backend_kind *out, const char *name, core_err *err)
+{
+    static const kern_backend_kind KINDS[] = {KERN_BACKEND_KIND_REF, KERN_BACKEND_KIND_GENERIC,
+                                              KERN_BACKEND_KIND_AVX2, KERN_BACKEND_KIND_AVX512,
+                                              KERN_BACKEND_KIND_AMX};
+    if (strcmp(name, "best") == 0) {
+        *out = KERN_BACKEND_KIND_BEST;
+        return 0;
+    }
+    for (size_t i = 0; i < sizeof(KINDS) / sizeof(KINDS[0]); i++) {
+        if (strcmp(name, VARIANT_NAMES[kind_variant(KINDS[i])]) == 0) {
+            const int rc = check_variant(kind_variant(KINDS[i]), err);
+            if (rc == 0) {
+                *out = KINDS[i];
+            }
+            return rc;
+        }
+    }
+    return core_err_set(err, CORE_EINVAL,
+                        "kernels: unknown variant '%s' (ref, generic, avx2, avx512, amx, best)",
+                        name);
+}
+
 int kern_backend_new(kern_backend **out, kern_backend_kind kind, core_err *err)
 {
-    return backend_new(out, kind == KERN_BACKEND_KIND_REF ? VARIANT_REF : variant_best(), err);
+    *out = NULL;
+    const variant v = kind_variant(kind);
+    const int rc = check_variant(v, err);
+    return rc < 0 ? rc : backend_new(out, v, err);
 }
 
 int kern_backend_new_variant(kern_backend **out, size_t i, core_err *err)

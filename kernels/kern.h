@@ -152,10 +152,26 @@ typedef struct kern_ops {
 /* Backends                                                                                   */
 /* ------------------------------------------------------------------------------------------ */
 
+/*
+ * Which kernels a backend runs. Each named variant layers on the ones below it (ref, generic,
+ * avx2, avx512, amx): it implements some operations and takes the rest from below.
+ */
 typedef enum kern_backend_kind {
-    KERN_BACKEND_KIND_REF = 0,  /* plain scalar reference kernels only */
-    KERN_BACKEND_KIND_BEST = 1, /* the fastest variants this CPU supports */
+    KERN_BACKEND_KIND_REF = 0,     /* plain scalar reference kernels only */
+    KERN_BACKEND_KIND_BEST = 1,    /* the fastest variants this CPU supports */
+    KERN_BACKEND_KIND_GENERIC = 2, /* portable C */
+    KERN_BACKEND_KIND_AVX2 = 3,    /* AVX2 + FMA + F16C */
+    KERN_BACKEND_KIND_AVX512 = 4,  /* AVX-512 F/BW/VL/VNNI */
+    KERN_BACKEND_KIND_AMX = 5,     /* AMX int8 tiles for batched products, AVX-512 elsewhere */
 } kern_backend_kind;
+
+/**
+ * Maps a variant's name ("ref", "generic", "avx2", "avx512", "amx", or "best") to its kind,
+ * refusing a variant this CPU (or this build) cannot run, so that a benchmark never silently
+ * measures something else. Codes: CORE_EINVAL (an unknown name; the message lists the names),
+ * CORE_EUNSUPPORTED ("kernels: amx: this CPU lacks it (best here: avx512)").
+ */
+int kern_backend_kind_parse(kern_backend_kind *out, const char *name, core_err *err);
 
 /**
  * A set of kernels chosen once. Immutable after creation: share freely between threads.
@@ -164,7 +180,7 @@ typedef struct kern_backend kern_backend;
 
 /**
  * Creates a backend of the given kind, detecting CPU features once. Caller frees it with
- * kern_backend_free. Returns CORE_ENOMEM.
+ * kern_backend_free. Returns CORE_ENOMEM, CORE_EUNSUPPORTED (a named variant this CPU lacks).
  */
 int kern_backend_new(kern_backend **out, kern_backend_kind kind, core_err *err);
 void kern_backend_free(kern_backend *backend);

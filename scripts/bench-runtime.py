@@ -18,10 +18,15 @@ spread are reported; the table comes last (with --json: JSON on stdout, the tabl
 
 Token ids are the same fixed pseudo-random values `kiln bench` uses. llama.cpp runs with
 n_ctx=1024, n_batch=n_ubatch=512 and flash attention off, as in the project's llama-bench
-reference measurements; kiln runs as `kiln bench ... -r 1` child processes, one per measurement.
+reference measurements, and with use_extra_bufts = False: llama-cpp-python 0.3.36 built with
+native flags segfaults in its first decode on CPUs with AMX tiles when the model is loaded with
+its extra (AMX-repacked) buffer types, so llama.cpp runs its AVX-512 kernels there. kiln runs as
+`kiln bench ... -r 1` child processes, one per measurement (--kernels picks its variant). Where
+the CPU has AMX tiles (amx_tile in /proc/cpuinfo), kiln's pp512 with --kernels avx512 is measured
+too, and AMX against AVX-512 is printed after the table.
 
 Usage: python3 scripts/bench-runtime.py [--model PATH] [--threads 1,2] [--reps 5] [--quick]
-                                        [--kiln PATH] [--json]
+                                        [--kiln PATH] [--kernels NAME] [--json]
 Needs llama-cpp-python (pip install llama-cpp-python==0.3.36) and a Release build of kiln
 (cmake --preset release && cmake --build --preset release --target kiln). Not run by CI.
 """
@@ -58,6 +63,45 @@ TTFT_PROMPT = "def add(a, b):"
 REF_BW_GBS = {1: 14.4, 2: 28.4}
 MIB = 1 << 20
 GNU_TIME = "/usr/bin/time"
+NO_EXTRA_BUFTS = ("llama.cpp loaded with use_extra_bufts = False (llama-cpp-python 0.3.36 "
+                  "segfaults on AMX CPUs otherwise): no AMX-repacked weights")
+
+
+def no_extra_bufts():
+    """Makes every later Llama() load its model with use_extra_bufts = False (the class has no
+    argument for it): its default model parameters come from this function."""
+    low = llama_cpp.llama_cpp
+    default = low.llama_model_default_params
+    if not any(f[0] == "use_extra_bufts" for f in low.llama_model_params._fields_):
+        return False
+
+    def params():
+        p = default()
+        p.use_extra_bufts = False
+        return p
+
+    low.llama_model_default_params = params
+    llama_cpp.llama_model_default_params = params
+    return True
+
+
+def cpu_model():
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return "unknown CPU"
+
+
+def cpu_has_amx():
+    try:
+        with open("/proc/cpuinfo") as f:
+            return any("amx_tile" in line.split() for line in f if line.startswith("flags"))
+    except OSError:
+        return False
 
 
 def log(msg):
@@ -299,9 +343,9 @@ def run_child(cmd, rss=False):
     return out.decode("utf-8", "replace"), err, ru, (t_exit - t_spawn) / 1e9, t_spawn, t_exit
 
 
-def kiln_bench(kiln, model, threads, pp, tg, batch, meter):
+def kiln_bench(kiln, model, threads, pp, tg, batch, meter, kernels="best"):
     cmd = [kiln, "bench", "-m", model, "-t", str(threads), "-p", str(pp), "-n", str(tg),
-           "-b", str(batch), "-r", "1", "--json"]
+           "-b", str(batch), "-r", "1", "--kernels", kernels, "--json"]
     out, _, ru, _, _, _ = run_child(cmd)
     meter.child_cpu = ru.ru_utime + ru.ru_stime
     return json.loads(out)
@@ -418,6 +462,14 @@ import json, resource, sys
 import llama_cpp
 import numpy as np
 t_import = time.monotonic_ns()
+low = llama_cpp.llama_cpp
+default = low.llama_model_default_params
+def params():
+    p = default()
+    p.use_extra_bufts = False  # llama-cpp-python 0.3.36 segfaults on AMX CPUs otherwise
+    return p
+if any(f[0] == "use_extra_bufts" for f in low.llama_model_params._fields_):
+    low.llama_model_default_params = params
 rss_import = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 model, threads, prompt = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 llm = llama_cpp.Llama(model_path=model, n_ctx=512, n_batch=512, n_ubatch=512,
@@ -553,6 +605,8 @@ def main():
     ap.add_argument("--batch", type=int, default=8, help="sequences decoding together")
     ap.add_argument("--kiln", default=None, help="kiln binary (default: $KILN_BIN, then "
                     "build/release/cli/kiln)")
+    ap.add_argument("--kernels", default="best", help="kiln's CPU kernels (ref, generic, avx2, "
+                    "avx512, amx, best; default best)")
     ap.add_argument("--quick", action="store_true", help="smoke test: 2 reps, 3 start-up runs")
     ap.add_argument("--json", action="store_true", help="print one JSON object, no table")
     ap.add_argument("--idle-window", type=float, default=None,
@@ -587,13 +641,19 @@ def main():
     t_begin = time.monotonic()
 
     shape = model_shape(model)
+    extra_bufts_off = no_extra_bufts()
     sysinfo = llama_cpp.llama_print_system_info().decode()
     amx = "AMX" in sysinfo
+    cpu_amx = cpu_has_amx()
+    amx_vs = cpu_amx and a.kernels in ("best", "amx")  # measure kiln's AVX-512 pp512 as well
     log(f"model: {model}\n  {shape['arch']}, {shape['n_layer']} layers, {shape['n_embd']} embd,"
         f" {shape['n_head']}/{shape['n_head_kv']} heads, tensors {shape['tensor_bytes'] / 1e6:.2f}"
         f" MB, file {shape['file_bytes'] / 1e6:.2f} MB")
     log(f"kiln: {kiln}" + (f"  WARNING: {warn}" if warn else ""))
     log(f"llama.cpp: llama-cpp-python {llama_cpp.__version__}; {sysinfo.strip()}")
+    log(f"  {NO_EXTRA_BUFTS}" if extra_bufts_off else
+        "  note: this llama-cpp-python has no use_extra_bufts model parameter")
+    log(f"kiln kernels: {a.kernels}; CPU {'has' if cpu_amx else 'lacks'} AMX tiles (amx_tile)")
     if not amx:
         log("  note: this llama.cpp build reports no AMX (the CPU performance reference measured "
             "an AMX build)")
@@ -628,13 +688,16 @@ def main():
                 for rt in order:
                     if rt == "kiln":
                         b.measure(f"pp{n}", rt, T, lambda m, n=n: kiln_bench(
-                            kiln, model, T, n, 1, 1, m)["pp_tok_s"])
+                            kiln, model, T, n, 1, 1, m, a.kernels)["pp_tok_s"])
+                        if amx_vs and n == 512:
+                            b.measure("pp512 avx512", rt, T, lambda m: kiln_bench(
+                                kiln, model, T, 512, 1, 1, m, "avx512")["pp_tok_s"])
                     else:
                         b.measure(f"pp{n}", rt, T, lambda m, n=n: lr.pp(toks[:n]))
             for rt in order:
                 if rt == "kiln":
                     def fn(m):
-                        j = kiln_bench(kiln, model, T, 1, n_tg, a.batch, m)
+                        j = kiln_bench(kiln, model, T, 1, n_tg, a.batch, m, a.kernels)
                         return {"tg": j["tg_tok_s"], "batch": j["batch_tok_s"]}
                 else:
                     def fn(m):
@@ -646,7 +709,8 @@ def main():
     # Start to first token, and peak RSS, alternating the two.
     log(f"start to first token: kiln run -n 1 -t 2 vs a fresh Python process, "
         f"{a.ttft_runs} runs each")
-    kiln_cmd = [kiln, "run", "-m", model, "-p", TTFT_PROMPT, "-n", "1", "-t", "2", "--stats"]
+    kiln_cmd = [kiln, "run", "-m", model, "-p", TTFT_PROMPT, "-n", "1", "-t", "2", "--kernels",
+                a.kernels, "--stats"]
     py_cmd = [sys.executable, "-c", TTFT_CHILD, model, "2", TTFT_PROMPT]
     n_prompt_kiln = None
 
@@ -799,6 +863,23 @@ def main():
                 stat([v / budget for v in ks["values"]]), None, False, "{:.0%}",
                 f"peak {ks['median']:.1f} MiB; budget {budget:.1f} MiB = file + KV "
                 f"{kv_bytes(shape, n_ctx) / MIB:.1f} + 64 MiB")
+    amx_lines = []
+    res["amx_vs_avx512"] = {}
+    for T in threads_list:
+        if not amx_vs:
+            break
+        ka, kv = b.kept("pp512", "kiln", T), b.kept("pp512 avx512", "kiln", T)
+        if ka and kv:
+            r = ka["median"] / kv["median"]
+            res["amx_vs_avx512"][T] = {"amx": ka, "avx512": kv, "ratio": r}
+            amx_lines.append(f"kiln pp512, {T} thr: AMX {ka['median']:.1f} tok/s against "
+                             f"AVX-512 {kv['median']:.1f} tok/s = {r:.2f}x")
+    if not cpu_amx:
+        amx_lines.append("AMX against AVX-512: not measured, this CPU has no AMX tiles "
+                         "(no amx_tile in /proc/cpuinfo)")
+    res["llama_cpp_use_extra_bufts"] = not extra_bufts_off
+    res["kiln_kernels"] = a.kernels
+    res["cpu_amx"] = cpu_amx
     res["elapsed_s"] = round(time.monotonic() - t_begin, 1)
 
     n_busy = sum(1 for r in b.runs if r.get("kept") and r["foreign_busy"] > a.retry_busy)
@@ -822,7 +903,10 @@ def main():
           f"{bytes_per_tok / 1e6:.2f} MB/token ({shape['weight_read_bytes_per_token'] / 1e6:.2f}"
           f" weights + {kv_mean_tg / 1e6:.2f} mean KV over tg{n_tg})", file=out)
     print(f"llama.cpp: llama-cpp-python {llama_cpp.__version__}, "
-          f"{'AMX' if amx else 'no AMX'} in its system info", file=out)
+          f"{'AMX' if amx else 'no AMX'} in its system info; "
+          f"{NO_EXTRA_BUFTS if extra_bufts_off else 'use_extra_bufts not settable'}", file=out)
+    print(f"kiln: --kernels {a.kernels}; CPU: {cpu_model()} ({'AMX' if cpu_amx else 'no AMX'})",
+          file=out)
     print(f"bandwidth: reference {REF_BW_GBS[1]} GB/s (1 thr), {REF_BW_GBS[2]} GB/s (2 thr); "
           f"numpy read here {bw_numpy['dram'][1]:.1f} / {bw_numpy['dram'][2]:.1f} GB/s (1 / 2 "
           f"thr, {bw_numpy['dram']['mib']} MiB), {bw_numpy['model'][1]:.1f} / "
@@ -855,6 +939,8 @@ def main():
                         for j, (c, w) in enumerate(zip(r[:4], widths))) + "  " + r[4], file=out)
         if i == 0:
             print("-" * (sum(widths) + 8 + max(len(x[4]) for x in table)), file=out)
+    for line in amx_lines:
+        print(line, file=out)
 
 
 if __name__ == "__main__":

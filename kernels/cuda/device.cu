@@ -1,9 +1,10 @@
 /*
- * CUDA device queries and a smoke-test kernel (Q8_0 dequantization), behind the C-linkage entry
- * points of kern_cuda.h. Every runtime call goes through KERN_CUDA_CHECK, which turns a failure
- * into a core_err naming the call, file and line. The engine itself is in engine.cu.
+ * CUDA device queries and a smoke-test kernel (Q8_0 dequantization), and the module's table of
+ * entry points (kern_cuda_engine_api, the one symbol libkiln-cuda.so exports). Every runtime
+ * call goes through KERN_CUDA_CHECK, which turns a failure into a core_err naming the call, file
+ * and line. The engine itself is in engine.cu.
  */
-#include "kernels/cuda/kern_cuda.h"
+#include "kernels/cuda/engine_int.h"
 
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
@@ -39,7 +40,7 @@ __global__ static void dequantize_q8_0(float *__restrict__ y, const block_q8_0 *
     }
 }
 
-extern "C" int kern_cuda_device_count(int *out, core_err *err)
+extern "C" int kern_cuda__device_count(int *out, core_err *err)
 {
     int rc = 0;
     int n = 0;
@@ -55,7 +56,7 @@ done:
     return rc;
 }
 
-extern "C" int kern_cuda_device_name(char *buf, size_t size, core_err *err)
+extern "C" int kern_cuda__device_name(char *buf, size_t size, core_err *err)
 {
     int rc = 0;
     int n = 0;
@@ -63,7 +64,7 @@ extern "C" int kern_cuda_device_name(char *buf, size_t size, core_err *err)
     if (size > 0) {
         buf[0] = '\0';
     }
-    rc = kern_cuda_device_count(&n, err);
+    rc = kern_cuda__device_count(&n, err);
     if (rc != 0) {
         return rc;
     }
@@ -76,14 +77,14 @@ done:
     return rc;
 }
 
-extern "C" int kern_cuda_dequantize_q8_0(float *y, const void *x, size_t n, core_err *err)
+extern "C" int kern_cuda__dequantize_q8_0(float *y, const void *x, size_t n, core_err *err)
 {
     int rc = 0;
     int n_devices = 0;
     float *dy = NULL;
     block_q8_0 *dx = NULL;
     const size_t x_bytes = n / 32 * sizeof(block_q8_0);
-    rc = kern_cuda_device_count(&n_devices, err);
+    rc = kern_cuda__device_count(&n_devices, err);
     if (rc != 0) {
         return rc;
     }
@@ -107,4 +108,27 @@ done:
     cudaFree(dx);
     cudaFree(dy);
     return rc;
+}
+
+static const kern_cuda_api ENGINE_API = {
+    KERN_CUDA_ABI,
+    sizeof(kern_cuda_api),
+    sizeof(kern_cuda_model_desc),
+    kern_cuda__device_count,
+    kern_cuda__device_name,
+    kern_cuda__dequantize_q8_0,
+    kern_cuda__type_supported,
+    kern_cuda__model_new,
+    kern_cuda__model_free,
+    kern_cuda__model_n_bytes,
+    kern_cuda__ctx_new,
+    kern_cuda__ctx_free,
+    kern_cuda__ctx_forward,
+    kern_cuda__ctx_logits,
+    kern_cuda__ctx_seq_copy,
+};
+
+extern "C" const kern_cuda_api *kern_cuda_engine_api(void)
+{
+    return &ENGINE_API;
 }

@@ -16,7 +16,7 @@
  * by the graph's first node from pinned host memory, and every kernel reads them from the
  * device, so one graph serves every step of that shape.
  */
-#include "kernels/cuda/kern_cuda.h"
+#include "kernels/cuda/engine_int.h"
 #include "kernels/cuda/mv.cuh"
 
 #include <cublas_v2.h>
@@ -150,7 +150,7 @@ static cudaError_t kc_go(const kern_cuda_ctx *c, void (*kernel)(KArgs...), dim3 
 /* Model upload                                                                               */
 /* ------------------------------------------------------------------------------------------ */
 
-extern "C" bool kern_cuda_type_supported(kern_type t)
+extern "C" bool kern_cuda__type_supported(kern_type t)
 {
     return kq_block_values((int)t) > 0;
 }
@@ -204,7 +204,7 @@ static int kc_upload_vec(kern_cuda_model *m, float **out, const float *src, size
 static int kc_upload_mat(kern_cuda_model *m, kc_mat *out, const kern_cuda_matrix *src,
                          const char *name, core_err *err)
 {
-    if (!kern_cuda_type_supported(src->type) || src->n_cols % (size_t)kq_block_values(src->type) ||
+    if (!kern_cuda__type_supported(src->type) || src->n_cols % (size_t)kq_block_values(src->type) ||
         src->n_cols % 32 || src->n_rows > (size_t)INT32_MAX || src->n_cols > (size_t)INT32_MAX) {
         return core_err_set(err, CORE_EUNSUPPORTED,
                             "cuda: %s: type %d with %zu columns is not supported", name,
@@ -295,12 +295,12 @@ static int kc_check_desc(const kern_cuda_model_desc *d, core_err *err)
     return 0;
 }
 
-extern "C" int kern_cuda_model_new(kern_cuda_model **out, const kern_cuda_model_desc *desc,
-                                   core_err *err)
+extern "C" int kern_cuda__model_new(kern_cuda_model **out, const kern_cuda_model_desc *desc,
+                                    core_err *err)
 {
     *out = nullptr;
     int n_dev = 0;
-    KC_RET(kern_cuda_device_count(&n_dev, err));
+    KC_RET(kern_cuda__device_count(&n_dev, err));
     if (n_dev == 0) {
         return core_err_set(err, CORE_EUNSUPPORTED, "cuda: no CUDA device");
     }
@@ -369,14 +369,14 @@ extern "C" int kern_cuda_model_new(kern_cuda_model **out, const kern_cuda_model_
         }
     }
     if (rc != 0) {
-        kern_cuda_model_free(m);
+        kern_cuda__model_free(m);
         return rc;
     }
     *out = m;
     return 0;
 }
 
-extern "C" void kern_cuda_model_free(kern_cuda_model *m)
+extern "C" void kern_cuda__model_free(kern_cuda_model *m)
 {
     if (!m) {
         return;
@@ -389,7 +389,7 @@ extern "C" void kern_cuda_model_free(kern_cuda_model *m)
     core_free(m);
 }
 
-extern "C" size_t kern_cuda_model_n_bytes(const kern_cuda_model *m)
+extern "C" size_t kern_cuda__model_n_bytes(const kern_cuda_model *m)
 {
     return m->n_bytes;
 }
@@ -471,8 +471,8 @@ static int kc_ctx_init(kern_cuda_ctx *c, core_err *err)
     return 0;
 }
 
-extern "C" int kern_cuda_ctx_new(kern_cuda_ctx **out, kern_cuda_model *model,
-                                 const kern_cuda_ctx_options *opts, core_err *err)
+extern "C" int kern_cuda__ctx_new(kern_cuda_ctx **out, kern_cuda_model *model,
+                                  const kern_cuda_ctx_options *opts, core_err *err)
 {
     *out = nullptr;
     if (opts->n_ctx == 0 || opts->n_seq_max == 0 || opts->n_batch_max == 0 ||
@@ -487,14 +487,14 @@ extern "C" int kern_cuda_ctx_new(kern_cuda_ctx **out, kern_cuda_model *model,
     c->o = *opts;
     const int rc = kc_ctx_init(c, err);
     if (rc != 0) {
-        kern_cuda_ctx_free(c);
+        kern_cuda__ctx_free(c);
         return rc;
     }
     *out = c;
     return 0;
 }
 
-extern "C" void kern_cuda_ctx_free(kern_cuda_ctx *c)
+extern "C" void kern_cuda__ctx_free(kern_cuda_ctx *c)
 {
     if (!c) {
         return;
@@ -967,9 +967,9 @@ static int kc_graph_get(kern_cuda_ctx *c, size_t n, size_t n_out, cudaGraphExec_
     return 0;
 }
 
-extern "C" int kern_cuda_ctx_forward(kern_cuda_ctx *c, const int32_t *tokens, const int32_t *seq,
-                                     const int32_t *pos, size_t n, const int32_t *out_rows,
-                                     size_t n_out, int32_t *argmax, core_err *err)
+extern "C" int kern_cuda__ctx_forward(kern_cuda_ctx *c, const int32_t *tokens, const int32_t *seq,
+                                      const int32_t *pos, size_t n, const int32_t *out_rows,
+                                      size_t n_out, int32_t *argmax, core_err *err)
 {
     const size_t B = c->o.n_batch_max;
     if (n == 0 || n > B || n_out > c->o.n_outputs_max) {
@@ -996,7 +996,7 @@ extern "C" int kern_cuda_ctx_forward(kern_cuda_ctx *c, const int32_t *tokens, co
     return 0;
 }
 
-extern "C" int kern_cuda_ctx_logits(kern_cuda_ctx *c, size_t i, float *dst, core_err *err)
+extern "C" int kern_cuda__ctx_logits(kern_cuda_ctx *c, size_t i, float *dst, core_err *err)
 {
     if (i >= c->n_out_last) {
         return core_err_set(err, CORE_EINVAL, "cuda: output %zu of %zu", i, c->n_out_last);
@@ -1008,8 +1008,8 @@ extern "C" int kern_cuda_ctx_logits(kern_cuda_ctx *c, size_t i, float *dst, core
     return 0;
 }
 
-extern "C" int kern_cuda_ctx_seq_copy(kern_cuda_ctx *c, int32_t dst, int32_t src, size_t n_pos,
-                                      core_err *err)
+extern "C" int kern_cuda__ctx_seq_copy(kern_cuda_ctx *c, int32_t dst, int32_t src, size_t n_pos,
+                                       core_err *err)
 {
     if (dst == src || n_pos == 0) {
         return 0;

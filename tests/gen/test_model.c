@@ -146,9 +146,8 @@ START_TEST(model__cuda_absent)
 {
     const char *path = KILN_TEST_TMP "/model-cuda.gguf";
     write_variant(path, NULL, NULL, 0, 0);
-    int n_dev = 0;
     core_err err = {0};
-    if (kern_cuda_device_count(&n_dev, &err) == 0 && n_dev > 0) {
+    if (kern_cuda_device_present()) {
         return; /* a GPU machine: kiln-gpu-check covers the device path */
     }
     gen_model_options o = gen_model_options_default();
@@ -160,6 +159,16 @@ START_TEST(model__cuda_absent)
     o.device = GEN_DEVICE_AUTO;
     ck_assert_msg(gen_model_load(&m, path, &o, &err) == 0, "%s", err.msg);
     ck_assert_str_eq(gen_model_device(m), "cpu");
+    /* A CPU run pays nothing for CUDA: neither the engine module nor a CUDA library is mapped. */
+    FILE *maps = fopen("/proc/self/maps", "r");
+    ck_assert_ptr_nonnull(maps);
+    char line[4096];
+    while (fgets(line, sizeof(line), maps)) {
+        ck_assert_msg(!strstr(line, "libkiln-cuda") && !strstr(line, "libcublas") &&
+                          !strstr(line, "libcudart"),
+                      "mapped: %s", line);
+    }
+    fclose(maps);
     gen_model_free(m);
 }
 END_TEST

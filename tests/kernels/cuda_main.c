@@ -15,10 +15,14 @@ int main(void)
 {
     int n_devices = 0;
     core_err err = {0};
-    if (kern_cuda_device_count(&n_devices, &err) != 0 || n_devices == 0) {
+    kern_cuda_module *cuda = NULL;
+    if (!kern_cuda_device_present() || kern_cuda_module_open(&cuda, NULL, &err) != 0 ||
+        kern_cuda_module_api(cuda)->device_count(&n_devices, &err) != 0 || n_devices == 0) {
         printf("kernels_cuda: skipped: %s\n", err.code != 0 ? err.msg : "no cuda device");
+        kern_cuda_module_close(cuda);
         return 77;
     }
+    kern_cuda_module_close(cuda);
     Suite *s = suite_create("kernels_cuda");
     suite_add_tcase(s, tcase_device());
     SRunner *sr = srunner_create(s);

@@ -70,6 +70,7 @@ int main(void)
     suite_add_tcase(s, tcase_quants());
     suite_add_tcase(s, tcase_matmul());
     suite_add_tcase(s, tcase_ops());
+    suite_add_tcase(s, tcase_module());
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
     int n_failed = srunner_ntests_failed(sr);

@@ -79,6 +79,44 @@ START_TEST(backend__new_fails_cleanly_without_memory)
 }
 END_TEST
 
+/* --kernels: every name maps to the variant of that name where the CPU has it, and is refused by
+ * name (CORE_EUNSUPPORTED) where it does not; unknown names are CORE_EINVAL. */
+START_TEST(backend__kind_parse_names_and_refuses)
+{
+    static const char *const NAMES[] = {"ref", "generic", "avx2", "avx512", "amx"};
+    const size_t n_have = kern_backend_n_variants();
+    for (size_t i = 0; i < sizeof(NAMES) / sizeof(NAMES[0]); i++) {
+        kern_backend_kind kind = KERN_BACKEND_KIND_BEST;
+        core_err err = {0};
+        const int rc = kern_backend_kind_parse(&kind, NAMES[i], &err);
+        if (i >= n_have) {
+            ck_assert_int_eq(rc, CORE_EUNSUPPORTED);
+            ck_assert_ptr_nonnull(strstr(err.msg, NAMES[i]));
+            ck_assert_ptr_nonnull(strstr(err.msg, "lacks"));
+            kern_backend *b = NULL;
+            ck_assert_int_eq(kern_backend_new(&b, (kern_backend_kind)(i == 0 ? 0 : i + 1), &err),
+                             CORE_EUNSUPPORTED);
+            ck_assert_ptr_null(b);
+            continue;
+        }
+        ck_assert_msg(rc == 0, "%s: %s", NAMES[i], err.msg);
+        kern_backend *b = NULL;
+        ck_assert_int_eq(kern_backend_new(&b, kind, &err), 0);
+        char want[64];
+        snprintf(want, sizeof(want), "cpu: %s", NAMES[i]);
+        ck_assert_str_eq(kern_backend_name(b), want);
+        kern_backend_free(b);
+    }
+    kern_backend_kind kind = KERN_BACKEND_KIND_REF;
+    core_err err = {0};
+    ck_assert_int_eq(kern_backend_kind_parse(&kind, "best", &err), 0);
+    ck_assert_int_eq(kind, KERN_BACKEND_KIND_BEST);
+    ck_assert_int_eq(kern_backend_kind_parse(&kind, "avx9000", &err), CORE_EINVAL);
+    ck_assert_ptr_nonnull(strstr(err.msg, "avx9000"));
+    ck_assert_int_eq(kind, KERN_BACKEND_KIND_BEST);
+}
+END_TEST
+
 TCase *tcase_backend(void)
 {
     TCase *tc = tcase_create("backend");
@@ -86,5 +124,6 @@ TCase *tcase_backend(void)
     tcase_add_test(tc, backend__ref_and_best_fill_every_required_op);
     tcase_add_test(tc, backend__variants_start_with_ref_and_generic);
     tcase_add_test(tc, backend__new_fails_cleanly_without_memory);
+    tcase_add_test(tc, backend__kind_parse_names_and_refuses);
     return tc;
 }

@@ -25,7 +25,10 @@ START_TEST(device__dequantize_q8_0_matches_ref)
     ref->quantize_row(KERN_TYPE_Q8_0, x, q, N);
     ref->dequantize_row(KERN_TYPE_Q8_0, q, want, N);
     core_err err = {0};
-    ck_assert_int_eq(kern_cuda_dequantize_q8_0(got, q, N, &err), 0);
+    kern_cuda_module *cuda = NULL;
+    ck_assert_int_eq(kern_cuda_module_open(&cuda, NULL, &err), 0);
+    ck_assert_int_eq(kern_cuda_module_api(cuda)->dequantize_q8_0(got, q, N, &err), 0);
+    kern_cuda_module_close(cuda);
     for (int i = 0; i < N; i++) {
         ck_assert_double_eq((double)got[i], (double)want[i]);
     }

@@ -15,6 +15,7 @@ TCase *tcase_backend(void);
 TCase *tcase_quants(void);
 TCase *tcase_matmul(void);
 TCase *tcase_ops(void);
+TCase *tcase_module(void);
 
 /* A small deterministic generator (xorshift64*), so every run sees the same data. */
 typedef struct test_rng {

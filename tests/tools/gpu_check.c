@@ -509,13 +509,25 @@ int main(int argc, char **argv)
     core_err err = {0};
     int n_dev = 0;
     char dev_name[256] = "";
-    if (!write_only && (kern_cuda_device_count(&n_dev, &err) != 0 || n_dev == 0)) {
+    kern_cuda_module *cuda = NULL;
+    if (!write_only && !kern_cuda_device_present()) {
         printf("skipped: no CUDA device\n");
         return 77;
     }
-    if (!write_only && kern_cuda_device_name(dev_name, sizeof(dev_name), &err) != 0) {
+    if (!write_only && kern_cuda_module_open(&cuda, NULL, &err) != 0) {
+        return fail("module", &err);
+    }
+    const kern_cuda_api *cu = cuda ? kern_cuda_module_api(cuda) : NULL;
+    if (cu && (cu->device_count(&n_dev, &err) != 0 || n_dev == 0)) {
+        printf("skipped: no CUDA device\n");
+        kern_cuda_module_close(cuda);
+        return 77;
+    }
+    if (cu && cu->device_name(dev_name, sizeof(dev_name), &err) != 0) {
+        kern_cuda_module_close(cuda);
         return fail("device", &err);
     }
+    kern_cuda_module_close(cuda);
     printf("{\"check\": \"device\", \"name\": \"%s\"}\n", dev_name);
     const shape tinies[] = {
         {"tiny-llama-q4_0", tiny(TINY_ARCH_LLAMA, KERN_TYPE_Q4_0)},
