@@ -96,15 +96,14 @@ int kern_cuda_module_open(kern_cuda_module **out, const char *path, core_err *er
     *out = NULL;
     char buf[PATH_MAX];
     if (path == NULL) {
-#if !KERN_CUDA_BUILT
-        return core_err_set(err, CORE_EUNSUPPORTED, "cuda: kiln was built without CUDA");
-#else
+        if (!KERN_CUDA_BUILT) {
+            return core_err_set(err, CORE_EUNSUPPORTED, "cuda: kiln was built without CUDA");
+        }
         const int rc = default_path(buf, sizeof(buf), err);
         if (rc < 0) {
             return rc;
         }
         path = buf;
-#endif
     }
     if (access(path, F_OK) != 0) {
         return core_err_set(err, CORE_EUNSUPPORTED, "cuda: no engine module at %s", path);

@@ -1,14 +1,14 @@
 /*
  * Register-tiled matmul (AVX-512 F/BW/VL/VNNI), which kern_matmul_avx512 uses for Q4_0, Q4_1,
- * Q5_0, Q5_1, Q8_0, Q4_K and Q6_K at every batch size. Weights are repacked on the fly, one
- * panel of 32 rows by a K chunk (1024 values) at a time, into the layout vpdpbusd wants: one
- * 512-bit vector holds 4 consecutive unsigned weight bytes of each of 16 rows, so a broadcast of
- * 4 activation bytes accumulates 16 rows' integer dots in 16 lanes with no horizontal
- * reduction. The microkernel keeps 32 rows x up to 4 tokens of integer accumulators for one
- * block and float accumulators for the K chunk, and applies each block's scales with one FMA
- * per vector, as the reference does per block:
- *   32-value types: sumi * (d_w * d_x) (+ m_w * s_x for Q4_1/Q5_1); signed weights are stored
- *     as level + offset (Q4_0 8, Q5_0 16, Q8_0 128) and the accumulator starts at
+ * Q5_0, Q5_1, Q8_0, Q4_K and Q6_K at every batch size (one token of Q4_0, Q4_1 or Q8_0 takes
+ * gemv32 instead, which gives the same results without the repacking). Weights are repacked on the
+ * fly, one panel of 32 rows by a K chunk (1024 values) at a time, into the layout vpdpbusd wants:
+ * one 512-bit vector holds 4 consecutive unsigned weight bytes of each of 16 rows, so a broadcast
+ * of 4 activation bytes accumulates 16 rows' integer dots in 16 lanes with no horizontal reduction.
+ * The microkernel keeps 32 rows x up to 4 tokens of integer accumulators for one block and float
+ * accumulators for the K chunk, and applies each block's scales with one FMA per vector, as the
+ * reference does per block: 32-value types: sumi * (d_w * d_x) (+ m_w * s_x for Q4_1/Q5_1); signed
+ * weights are stored as level + offset (Q4_0 8, Q5_0 16, Q8_0 128) and the accumulator starts at
  *     -offset * sum(x) of the block, so sumi is the reference's exact integer;
  *   Q4_K: sum over sub-blocks of scale * dot in int32, then d * d_x * sumi - dmin * d_x * summ,
  *     the mins dotted with the activation's bsums by vpdpwssd;
@@ -317,6 +317,130 @@ static void gemm32(const kern_matmul *m, size_t lo, size_t hi)
                     const int nt = (int)(ntc - i0 < NT ? ntc - i0 : NT);
                     tile32_run(m, &p, &ti, i0, tc0 + i0, nt, has_min, r0, nr, kc0, nb);
                 }
+            }
+        }
+    }
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* One token: 32-value types without fifth bits (Q4_0, Q4_1, Q8_0)                            */
+/* ------------------------------------------------------------------------------------------ */
+
+/*
+ * For a batch of one token (decoding) the panel repacking costs more than the products it
+ * feeds. gemv32 reads each row's blocks of a K chunk in order (next rows prefetched), takes each
+ * block's integer dot with one 256-bit vpdpbusd of the unsigned levels and the token's signed
+ * bytes, sums the eight lanes of 16 rows into one vector of 16 rows, and from there does per
+ * lane what tile32 does: the same integer (the same offset start), the same two FMAs per block
+ * in block order, the same K chunks and the same store or add. So each row's result is bit for
+ * bit the one the batched kernel gives it in any batch.
+ */
+#define GR 16 /* rows per group: one vector of results */
+
+/* The eight partial dots of each of 16 rows -> one vector of the 16 rows' sums, in row order. */
+static inline __m512i sum16(const __m256i v[GR])
+{
+    __m256i h[2];
+    for (int g = 0; g < 2; g++) {
+        const __m256i *a = v + 8 * g;
+        const __m256i s01 = _mm256_hadd_epi32(a[0], a[1]);
+        const __m256i s23 = _mm256_hadd_epi32(a[2], a[3]);
+        const __m256i s45 = _mm256_hadd_epi32(a[4], a[5]);
+        const __m256i s67 = _mm256_hadd_epi32(a[6], a[7]);
+        const __m256i s03 = _mm256_hadd_epi32(s01, s23); /* rows 0-3: low halves | high */
+        const __m256i s47 = _mm256_hadd_epi32(s45, s67);
+        h[g] = _mm256_add_epi32(_mm256_permute2x128_si256(s03, s47, 0x20),
+                                _mm256_permute2x128_si256(s03, s47, 0x31));
+    }
+    return _mm512_inserti64x4(_mm512_castsi256_si512(h[0]), h[1], 1);
+}
+
+/* One group of up to 16 rows (nr) from r0, K chunk [kc0, kc0 + nb), against the one token. */
+static inline __attribute__((always_inline)) void gemv32_group(const kern_type t,
+                                                               const kern_matmul *m, size_t r0,
+                                                               size_t nr, size_t n_ahead,
+                                                               size_t kc0, size_t nb)
+{
+    const bool has_min = t == KERN_TYPE_Q4_1;
+    const int32_t offset = t == KERN_TYPE_Q4_0 ? 8 : (t == KERN_TYPE_Q8_0 ? 128 : 0);
+    const size_t bb = kern_type_block_bytes(t);
+    /* Quants follow 2 bytes (d) or 4 (d and m, or d and s), in weights and activations alike. */
+    const size_t qs = has_min ? 4 : 2;
+    const size_t xb = has_min ? sizeof(kern_block_q8_1) : sizeof(kern_block_q8_0);
+    const char *xrow = (const char *)m->xq + kc0 * xb;
+    const __m256i m4 = _mm256_set1_epi8(0x0F);
+    const __m256i x80 = _mm256_set1_epi8((char)0x80);
+    __m256i part[KB][GR];
+    uint32_t head[KB][GR];
+    for (size_t r = 0; r < GR; r++) {
+        if (r >= nr) {
+            for (size_t b = 0; b < nb; b++) {
+                part[b][r] = _mm256_setzero_si256();
+                head[b][r] = 0;
+            }
+            continue;
+        }
+        const char *row = (const char *)m->w + (r0 + r) * m->w_row_bytes + kc0 * bb;
+        const char *pf = r < n_ahead ? row + GR * m->w_row_bytes : NULL;
+        for (size_t b = 0; b < nb; b++) {
+            const char *blk = row + b * bb;
+            if (pf != NULL) {
+                _mm_prefetch(pf + b * bb, _MM_HINT_T0);
+            }
+            memcpy(&head[b][r], blk, sizeof(uint32_t));
+            __m256i q;
+            if (t == KERN_TYPE_Q8_0) {
+                q = _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(blk + qs)), x80);
+            } else {
+                const __m128i raw = _mm_loadu_si128((const __m128i *)(blk + qs));
+                q = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(raw, 4), raw), m4);
+            }
+            const __m256i xv = _mm256_loadu_si256((const __m256i *)(xrow + b * xb + qs));
+            part[b][r] = _mm256_dpbusd_epi32(_mm256_setzero_si256(), q, xv);
+        }
+    }
+    __m512 acc = _mm512_setzero_ps();
+    for (size_t b = 0; b < nb; b++) {
+        const char *x = xrow + b * xb;
+        __m512i ai = sum16(part[b]);
+        if (offset != 0) {
+            ai = _mm512_add_epi32(ai, _mm512_set1_epi32(-offset * sum_i8x32(x + 2)));
+        }
+        const __m512i hd = _mm512_loadu_si512((const void *)head[b]);
+        const __m512 dx = _mm512_set1_ps(load_f16(x));
+        acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(ai), _mm512_mul_ps(f16x16_to_ps(hd), dx), acc);
+        if (has_min) {
+            const __m512 sx = _mm512_set1_ps(load_f16(x + 2));
+            acc = _mm512_fmadd_ps(f16x16_to_ps(_mm512_srli_epi32(hd, 16)), sx, acc);
+        }
+    }
+    const __mmask16 k = nr >= GR ? (__mmask16)0xFFFF : (__mmask16)((1u << nr) - 1);
+    float *y = m->y + r0;
+    if (kc0 > 0) {
+        acc = _mm512_add_ps(acc, _mm512_maskz_loadu_ps(k, y));
+    }
+    _mm512_mask_storeu_ps(y, k, acc);
+}
+
+static void gemv32(const kern_matmul *m, size_t lo, size_t hi)
+{
+    const kern_type t = m->w_type;
+    const size_t n_blocks = m->n_cols / KERN_QK;
+    for (size_t r0 = lo; r0 < hi; r0 += GR) {
+        const size_t nr = hi - r0 < GR ? hi - r0 : GR;
+        const size_t n_ahead = hi - r0 - nr;
+        for (size_t kc0 = 0; kc0 < n_blocks; kc0 += KB) {
+            const size_t nb = n_blocks - kc0 < KB ? n_blocks - kc0 : KB;
+            switch (t) {
+            case KERN_TYPE_Q4_0:
+                gemv32_group(KERN_TYPE_Q4_0, m, r0, nr, n_ahead, kc0, nb);
+                break;
+            case KERN_TYPE_Q4_1:
+                gemv32_group(KERN_TYPE_Q4_1, m, r0, nr, n_ahead, kc0, nb);
+                break;
+            default:
+                gemv32_group(KERN_TYPE_Q8_0, m, r0, nr, n_ahead, kc0, nb);
+                break;
             }
         }
     }
@@ -645,9 +769,15 @@ bool kern__gemm_avx512(const kern_matmul *m, size_t lo, size_t hi)
     switch (m->w_type) {
     case KERN_TYPE_Q4_0:
     case KERN_TYPE_Q4_1:
+    case KERN_TYPE_Q8_0:
+        if (m->n_batch == 1) {
+            gemv32(m, lo, hi);
+        } else {
+            gemm32(m, lo, hi);
+        }
+        return true;
     case KERN_TYPE_Q5_0:
     case KERN_TYPE_Q5_1:
-    case KERN_TYPE_Q8_0:
         gemm32(m, lo, hi);
         return true;
     case KERN_TYPE_Q4_K:
