@@ -9,5 +9,6 @@ TCase *tcase_doctest(void);
 TCase *tcase_passk(void);
 TCase *tcase_rank(void);
 TCase *tcase_report(void);
+TCase *tcase_results(void);
 
 #endif
