@@ -15,7 +15,8 @@ log() { printf 'setup: %s\n' "$*" >&2; }
 packages=(build-essential cmake pkg-config git python3 ca-certificates
           libtree-sitter-dev libgit2-dev libmicrohttpd-dev libcjson-dev check
           libpcre2-dev libseccomp-dev libcap-dev
-          clang lld libclang-rt-14-dev clang-format clang-tidy cppcheck bubblewrap time)
+          clang lld libclang-rt-14-dev clang-format clang-tidy cppcheck bubblewrap time
+          python3-yaml nginx)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
