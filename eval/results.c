@@ -283,8 +283,12 @@ static int file_read(shard_file *f, core_str text, const char *name, core_err *e
         size_t len = nl ? (size_t)(nl - start) : text.len - pos;
         pos += len + (nl ? 1 : 0);
         const char *end = NULL;
-        /* A line that does not parse is a record torn by a crash; a rerun skips it too. */
-        cJSON *line = len ? cJSON_ParseWithLengthOpts(start, len, &end, false) : NULL;
+        /* A line that does not parse is a record torn by a crash; a rerun skips it too. So is
+           one with a NUL byte, which no record holds (JSON escapes it) and which would cut the
+           merged text. */
+        cJSON *line = len && !memchr(start, '\0', len)
+                          ? cJSON_ParseWithLengthOpts(start, len, &end, false)
+                          : NULL;
         if (!line) {
             continue;
         }

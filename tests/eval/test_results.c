@@ -285,6 +285,9 @@ START_TEST(results__merge_resumed_and_torn_files)
        ones wrote the same task twice (the first counts) */
     record_append(&files[0], 0, 3, CONFIG_B);
     ck_assert_int_eq(core_buf_appendf(&files[0], "{\"task_id\":\"t/2\",\"ind\n"), 0);
+    /* a NUL byte inside a line (fuzz_eval_merge found the merged text cut there) */
+    static const char nul_line[] = "{\"task_id\":\"t/4\0\",\"index\":4,\"config\":" CONFIG_A "}\n";
+    ck_assert_int_eq(core_buf_append(&files[0], nul_line, sizeof(nul_line) - 1), 0);
     shard_file(&files[0], 0, 2, 4.0, CONFIG_A);
     record_append(&files[0], 2, 3, CONFIG_A);
     shard_file(&files[1], 1, 2, 3.0, CONFIG_A);
