@@ -52,54 +52,50 @@ def post(conn, path, body, timeout):
     return conn.getresponse()
 
 
+def call(conn, kind, what, path, body, field, timeout, tally):
+    """A non-streaming request: the answer's field, or None once the outcome is counted (a 5xx,
+    or a failure: another status, a body that is not whole JSON with the field)."""
+    r = post(conn, path, body, timeout)
+    data = r.read()
+    if 500 <= r.status < 600:
+        tally.add("%s:5xx:%d" % (kind, r.status))
+        return None
+    if r.status != 200:
+        tally.add("%s:fail:status-%d" % (kind, r.status), "%s: %d %r" % (what, r.status, data[:200]))
+        return None
+    try:
+        return field(json.loads(data))
+    except (ValueError, KeyError, IndexError, TypeError):
+        tally.add("%s:fail:bad-body" % kind, "%s: %r" % (what, data[:200]))
+        return None
+
+
 def one_completion(conn, uid, max_tokens, timeout, tally):
     prompt = PROMPTS[uid % len(PROMPTS)] % uid
-    r = post(conn, "/v1/completions", {"prompt": prompt, "max_tokens": max_tokens,
-                                       "temperature": 0, "echo": True}, timeout)
-    data = r.read()
-    if r.status == 200:
-        try:
-            text = json.loads(data)["choices"][0]["text"]
-        except (ValueError, KeyError, IndexError, TypeError):
-            tally.add("complete:fail:bad-body", "completion %d: %r" % (uid, data[:200]))
-            return
-        if not text.startswith(prompt):
-            tally.add("complete:fail:mixed-up", "completion %d: got %r" % (uid, text[:120]))
-            return
-        tally.add("complete:ok")
-    elif 500 <= r.status < 600:
-        tally.add("complete:5xx:%d" % r.status)
-    else:
-        tally.add("complete:fail:status-%d" % r.status, "completion %d: %d %r" % (uid, r.status, data[:200]))
+    text = call(conn, "complete", "completion %d" % uid, "/v1/completions",
+                {"prompt": prompt, "max_tokens": max_tokens, "temperature": 0, "echo": True},
+                lambda o: o["choices"][0]["text"], timeout, tally)
+    if text is None:
+        return
+    if not isinstance(text, str) or not text.startswith(prompt):
+        tally.add("complete:fail:mixed-up", "completion %d: got %s" % (uid, repr(text)[:120]))
+        return
+    tally.add("complete:ok")
 
 
 def one_tokenize(conn, uid, timeout, tally):
     text = "token round trip %d: naïve café, x = [%d] * 3" % (uid, uid)
-    r = post(conn, "/tokenize", {"content": text}, timeout)
-    data = r.read()
-    if r.status != 200:
-        tally.add(("tokens:5xx:%d" if 500 <= r.status < 600 else "tokens:fail:status-%d") % r.status,
-                  None if 500 <= r.status < 600 else "tokenize %d: %d %r" % (uid, r.status, data[:200]))
+    tokens = call(conn, "tokens", "tokenize %d" % uid, "/tokenize", {"content": text},
+                  lambda o: o["tokens"], timeout, tally)
+    if tokens is None:
         return
-    try:
-        tokens = json.loads(data)["tokens"]
-    except (ValueError, KeyError, TypeError):
-        tally.add("tokens:fail:bad-body", "tokenize %d: %r" % (uid, data[:200]))
-        return
-    r = post(conn, "/detokenize", {"tokens": tokens}, timeout)
-    data = r.read()
-    if r.status != 200:
-        tally.add(("tokens:5xx:%d" if 500 <= r.status < 600 else "tokens:fail:status-%d") % r.status,
-                  None if 500 <= r.status < 600 else "detokenize %d: %d %r" % (uid, r.status, data[:200]))
-        return
-    try:
-        back = json.loads(data)["content"]
-    except (ValueError, KeyError, TypeError):
-        tally.add("tokens:fail:bad-body", "detokenize %d: %r" % (uid, data[:200]))
+    back = call(conn, "tokens", "detokenize %d" % uid, "/detokenize", {"tokens": tokens},
+                lambda o: o["content"], timeout, tally)
+    if back is None:
         return
     # SentencePiece-style tokenizers may add a leading space; byte-level BPE gives it back exactly.
-    if back != text and back.lstrip(" ") != text:
-        tally.add("tokens:fail:mixed-up", "round trip %d: %r != %r" % (uid, back[:80], text[:80]))
+    if not isinstance(back, str) or (back != text and back.lstrip(" ") != text):
+        tally.add("tokens:fail:mixed-up", "round trip %d: %s != %r" % (uid, repr(back)[:80], text))
         return
     tally.add("tokens:ok")
 
