@@ -21,7 +21,7 @@ mkdir -p "$tmp"
 cd "$tmp"
 head -n "$n_tasks" "$tasks" >tasks.jsonl
 opts=(-m "$models/SmolLM2-135M-Instruct.Q4_1.gguf" -n 2 -k 1,2 --no-plan --no-repair
-    --max-tokens 40 -t 1 --jobs 1 --json)
+    --max-tokens 32 -t 1 --jobs 1 --json)
 
 now() { date +%s.%N; }
 t0=$(now)
