@@ -44,7 +44,9 @@ cleanup() {
     for p in "${pids[@]}"; do
         kill -TERM "$p" 2>/dev/null || true
     done
-    [ -f "$tmp/nginx.pid" ] && kill -QUIT "$(cat "$tmp/nginx.pid")" 2>/dev/null || true
+    if [ -f "$tmp/nginx.pid" ]; then
+        kill -QUIT "$(cat "$tmp/nginx.pid")" 2>/dev/null || true
+    fi
     wait 2>/dev/null || true
     rm -rf "$tmp"
 }
@@ -83,7 +85,7 @@ start_replica() { # index (0-based)
     local i=$1
     "$kiln" serve -m "$model" --port "${ports[$i]}" --parallel 4 --ctx 512 -t 1 --no-sandbox \
         --queue 256 --grace-ms 2000 2>>"$tmp/replica$i.log" &
-    pids[$i]=$!
+    pids[i]=$!
 }
 wait_ready() { # index
     local i=$1 n=0
@@ -117,7 +119,7 @@ echo "== $clients clients, ${one_s} s, replica 1 alone"
 cat "$tmp/one.json"
 before=()
 for i in 0 1 2; do
-    before[$i]=$(metric_sum "${ports[$i]}")
+    before[i]=$(metric_sum "${ports[$i]}")
 done
 
 # 2. Three replicas behind nginx; replica 2 killed at a third and restarted at half time.

@@ -20,7 +20,7 @@ rm -rf "$tmp"
 mkdir -p "$tmp"
 cd "$tmp"
 head -n "$n_tasks" "$tasks" >tasks.jsonl
-opts=(-m "$models/SmolLM2-135M-Instruct.Q4_1.gguf" -n 2 -k 1,2 --no-plan --no-repair
+opts=(-m "$models/SmolLM2-135M-Instruct.Q4_1.gguf" -n 2 -k "1,2" --no-plan --no-repair
     --max-tokens 32 -t 1 --jobs 1 --json)
 
 now() { date +%s.%N; }
