@@ -8,6 +8,7 @@
  * the problems already there (resumable). --json prints the summary as the last stdout line.
  */
 #include "cli/pipeline.h"
+#include "cli/eval_int.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -28,6 +29,8 @@ typedef struct cli_eval_args {
     size_t n_ks;
     size_t limit; /* 0: all */
     bool json;
+    /* --shard I/N: every N-th task from I ({0, 1}: all) */
+    eval_shard shard;
 } cli_eval_args;
 
 static void usage(FILE *f)
@@ -47,25 +50,15 @@ static void usage(FILE *f)
             "  --limit N          only the first N tasks\n"
             "  --json             print the summary as one JSON object (last line)\n"
             "  --report FILE      write an HTML report of the results\n");
+    /* sharding (eval/results.c, cli/cmd_eval_merge.c) */
+    fprintf(f, "  --shard I/N        only the tasks whose 0-based index is I modulo N (default\n"
+               "                     --out: FILE's name with .shard-I-of-N.results.jsonl)\n");
     cli_pipe_usage(f);
 }
 
 static bool parse_ks(cli_eval_args *a, const char *arg)
 {
-    a->n_ks = 0;
-    const char *p = arg;
-    while (*p) {
-        char *end = NULL;
-        errno = 0;
-        unsigned long v = strtoul(p, &end, 10);
-        if (errno || end == p || v == 0 || a->n_ks == EVAL_K_MAX || (*end && *end != ',')) {
-            fprintf(stderr, "kiln eval: -k: expected a list like 1,10, got '%s'\n", arg);
-            return false;
-        }
-        a->ks[a->n_ks++] = v;
-        p = *end ? end + 1 : end;
-    }
-    return a->n_ks > 0;
+    return cli_eval_parse_ks(arg, a->ks, &a->n_ks, EVAL_K_MAX);
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -217,7 +210,8 @@ static cJSON *grade_json(const grade *g)
 }
 
 /* The record of one problem: the pipeline's JSON with the task id, configuration and grades. */
-static char *record_build(const eval_task *task, const cli_pipe *p, const solve_result *res,
+static char *record_build(const eval_task *task, size_t index, const cli_pipe *p,
+                          const solve_result *res,
                           const grade *grades)
 {
     core_buf js = {0};
@@ -232,6 +226,8 @@ static char *record_build(const eval_task *task, const cli_pipe *p, const solve_
         goto done;
     }
     cJSON_AddStringToObject(rec, "task_id", task->task_id);
+    /* the task's place in its file: `kiln eval merge` puts shards' records back in order */
+    cJSON_AddNumberToObject(rec, "index", (double)index);
     cJSON_AddItemToObject(rec, "language", cJSON_DetachItemFromObject(sol, "language"));
     cJSON_AddItemToObject(rec, "config", config_json(p));
     size_t n_samples_passed = 0;
@@ -279,12 +275,14 @@ done:
  * The record of a task the pipeline refused (a prompt it cannot use): it stays in the results,
  * counts n samples of which none passed, and names the reason.
  */
-static char *refused_record(const eval_task *task, const cli_pipe *p, const char *why)
+static char *refused_record(const eval_task *task, size_t index, const cli_pipe *p,
+                            const char *why)
 {
     cJSON *rec = cJSON_CreateObject();
     char *text = NULL;
     if (rec) {
         cJSON_AddStringToObject(rec, "task_id", task->task_id);
+        cJSON_AddNumberToObject(rec, "index", (double)index);
         cJSON_AddStringToObject(rec, "language", task->language);
         cJSON_AddItemToObject(rec, "config", config_json(p));
         cJSON_AddStringToObject(rec, "refused", why);
@@ -298,93 +296,13 @@ static char *refused_record(const eval_task *task, const cli_pipe *p, const char
     return text;
 }
 
-/* What the summary needs from one record. */
-typedef struct tally {
-    size_t n_problems;
-    size_t *n; /* (n_problems) samples */
-    size_t *c; /* (n_problems) of those passing */
-    size_t cap;
-    size_t ranked;
-    size_t oracle;
-    size_t refused;                /* problems the pipeline could not use */
-    double ms[SOLVE_N_STAGES + 1]; /* plan, write, test, repair, rank, total */
-    double tokens;
-} tally;
-
-static int tally_add(tally *t, const cJSON *rec)
+/* Adds a record read back from --out to the summary (the library reads records as text). */
+static int summary_add(eval_summary *s, const cJSON *rec)
 {
-    if (t->n_problems == t->cap) {
-        size_t cap = t->cap ? 2 * t->cap : 64;
-        size_t *n = core_realloc(t->n, cap * sizeof(*n));
-        if (!n) {
-            return CORE_ENOMEM;
-        }
-        t->n = n;
-        size_t *c = core_realloc(t->c, cap * sizeof(*c));
-        if (!c) {
-            return CORE_ENOMEM;
-        }
-        t->c = c;
-        t->cap = cap;
-    }
-    t->n[t->n_problems] = (size_t)cJSON_GetNumberValue(cJSON_GetObjectItem(rec, "n_samples"));
-    t->c[t->n_problems] =
-        (size_t)cJSON_GetNumberValue(cJSON_GetObjectItem(rec, "n_samples_passed"));
-    t->n_problems++;
-    t->ranked += cJSON_IsTrue(cJSON_GetObjectItem(rec, "ranked_pass"));
-    t->oracle += cJSON_IsTrue(cJSON_GetObjectItem(rec, "oracle_pass"));
-    t->refused += cJSON_IsString(cJSON_GetObjectItem(rec, "refused"));
-    const cJSON *tm = cJSON_GetObjectItem(rec, "timings_ms");
-    static const char *const names[] = {"plan", "write", "test", "repair", "rank", "total"};
-    for (size_t i = 0; i < SOLVE_N_STAGES + 1; i++) {
-        const cJSON *v = cJSON_GetObjectItem(tm, names[i]);
-        t->ms[i] += cJSON_IsNumber(v) ? v->valuedouble : 0.0;
-    }
-    const cJSON *tok = cJSON_GetObjectItem(rec, "tokens");
-    t->tokens += cJSON_IsNumber(tok) ? tok->valuedouble : 0.0;
-    return 0;
-}
-
-static char *summary_build(const tally *t, const cli_eval_args *a, size_t n, double wall_s)
-{
-    cJSON *s = cJSON_CreateObject();
-    if (!s) {
-        return NULL;
-    }
-    cJSON_AddNumberToObject(s, "problems", (double)t->n_problems);
-    cJSON_AddNumberToObject(s, "refused", (double)t->refused);
-    cJSON_AddNumberToObject(s, "n", (double)n);
-    cJSON *pk = cJSON_AddObjectToObject(s, "pass_at_k");
-    for (size_t i = 0; i < a->n_ks; i++) {
-        double v = 0.0;
-        size_t k = a->ks[i];
-        bool fits = true;
-        for (size_t j = 0; j < t->n_problems; j++) {
-            fits = fits && k <= t->n[j];
-        }
-        if (!fits || eval_passk_mean(&v, t->n, t->c, t->n_problems, k, NULL) < 0) {
-            continue;
-        }
-        char key[24];
-        snprintf(key, sizeof(key), "%zu", k);
-        cJSON_AddNumberToObject(pk, key, v);
-    }
-    double np = t->n_problems ? (double)t->n_problems : 1.0;
-    cJSON_AddNumberToObject(s, "ranked_top1", (double)t->ranked / np);
-    cJSON_AddNumberToObject(s, "oracle", (double)t->oracle / np);
-    double secs = t->ms[SOLVE_N_STAGES] / 1000.0;
-    cJSON_AddNumberToObject(s, "seconds", secs);
-    cJSON_AddNumberToObject(s, "tokens_per_s", secs > 0 ? t->tokens / secs : 0.0);
-    /* this invocation's wall time, grading included (records reused from --out cost none) */
-    cJSON_AddNumberToObject(s, "wall_seconds", wall_s);
-    cJSON *st = cJSON_AddObjectToObject(s, "stage_seconds");
-    static const char *const names[] = {"plan", "write", "test", "repair"};
-    for (size_t i = 0; i < 4; i++) {
-        cJSON_AddNumberToObject(st, names[i], t->ms[i] / 1000.0);
-    }
-    char *text = cJSON_PrintUnformatted(s);
-    cJSON_Delete(s);
-    return text;
+    char *text = cJSON_PrintUnformatted(rec);
+    int rc = text ? eval_summary_add(s, core_str_c(text), NULL) : CORE_ENOMEM;
+    cJSON_free(text);
+    return rc;
 }
 
 /* Reads the records already in out_path whose configuration matches; returns a cJSON array. */
@@ -430,7 +348,7 @@ static const cJSON *done_find(const cJSON *done, const char *task_id)
     return NULL;
 }
 
-static char *default_out(const char *path)
+static char *default_out(const char *path, eval_shard shard)
 {
     const char *base = strrchr(path, '/');
     base = base ? base + 1 : path;
@@ -438,9 +356,12 @@ static char *default_out(const char *path)
     if (len > 6 && strcmp(base + len - 6, ".jsonl") == 0) {
         len -= 6;
     }
-    char *out = core_malloc(len + 16);
-    if (out) {
-        snprintf(out, len + 16, "%.*s.results.jsonl", (int)len, base);
+    char *out = core_malloc(len + 64);
+    if (out && shard.n > 1) {
+        snprintf(out, len + 64, "%.*s.shard-%zu-of-%zu.results.jsonl", (int)len, base, shard.i,
+                 shard.n);
+    } else if (out) {
+        snprintf(out, len + 64, "%.*s.results.jsonl", (int)len, base);
     }
     return out;
 }
@@ -479,8 +400,9 @@ static int write_report(const char *out_path, const char *report_path, core_err 
 /* Parses kiln eval's arguments; returns 0 to go on, -1 after --help, else an exit status. */
 static int parse_args(cli_pipe *pipe, cli_eval_args *a, int argc, char **argv)
 {
-    enum { O_K = CLI_PIPE_OPT_END, O_LIMIT, O_OUT, O_JSON, O_REPORT };
+    enum { O_K = CLI_PIPE_OPT_END, O_LIMIT, O_OUT, O_JSON, O_REPORT, O_SHARD };
     static const struct option longopts[] = {{"limit", required_argument, NULL, O_LIMIT},
+                                             {"shard", required_argument, NULL, O_SHARD},
                                              {"out", required_argument, NULL, O_OUT},
                                              {"json", no_argument, NULL, O_JSON},
                                              {"report", required_argument, NULL, O_REPORT},
@@ -491,6 +413,7 @@ static int parse_args(cli_pipe *pipe, cli_eval_args *a, int argc, char **argv)
     a->ks[0] = 1;
     a->ks[1] = 10;
     a->n_ks = 2;
+    a->shard = (eval_shard){0, 1};
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "m:t:n:k:h", longopts, NULL)) != -1) {
@@ -514,6 +437,11 @@ static int parse_args(cli_pipe *pipe, cli_eval_args *a, int argc, char **argv)
             break;
         case O_OUT:
             a->out_path = optarg;
+            break;
+        case O_SHARD:
+            if (!cli_eval_parse_shard(optarg, &a->shard)) {
+                return CLI_EXIT_BAD;
+            }
             break;
         case O_JSON:
             a->json = true;
@@ -542,8 +470,8 @@ static int parse_args(cli_pipe *pipe, cli_eval_args *a, int argc, char **argv)
  * adds it to t. Returns 0 (a task the pipeline cannot take is reported and skipped), or
  * CORE_ENOMEM / CORE_ECANCELED, which end the evaluation.
  */
-static int task_run(cli_pipe *pipe, core_arena *arena, const eval_task *task, size_t n_jobs,
-                    FILE *out, tally *t, bool tty, core_err *err)
+static int task_run(cli_pipe *pipe, core_arena *arena, const eval_task *task, size_t index,
+                    size_t n_jobs, FILE *out, eval_summary *t, bool tty, core_err *err)
 {
     /* The hidden `test` is never part of the task the pipeline sees. */
     const char *prompt = NULL;
@@ -559,14 +487,12 @@ static int task_run(cli_pipe *pipe, core_arena *arena, const eval_task *task, si
             return err->code;
         }
         /* a task the pipeline cannot take (a bad prompt): say so, count it unsolved, go on */
-        char *rec = refused_record(task, pipe, err->msg);
-        cJSON *parsed = rec ? cJSON_Parse(rec) : NULL;
-        int trc = parsed ? tally_add(t, parsed) : CORE_ENOMEM;
+        char *rec = refused_record(task, index, pipe, err->msg);
+        int trc = rec ? eval_summary_add(t, core_str_c(rec), NULL) : CORE_ENOMEM;
         if (rec) {
             fprintf(out, "%s\n", rec);
             fflush(out);
         }
-        cJSON_Delete(parsed);
         cJSON_free(rec);
         core_err_clear(err);
         return trc < 0 ? core_err_set(err, CORE_ENOMEM, "eval: out of memory") : 0;
@@ -576,10 +502,10 @@ static int task_run(cli_pipe *pipe, core_arena *arena, const eval_task *task, si
     char *rec = NULL;
     if (grades && same_as) {
         grade_all(pipe->pool, n_jobs, task, res, grades, same_as);
-        rec = record_build(task, pipe, res, grades);
+        rec = record_build(task, index, pipe, res, grades);
     }
     cJSON *parsed = rec ? cJSON_Parse(rec) : NULL;
-    int rc = parsed ? tally_add(t, parsed) : CORE_ENOMEM;
+    int rc = parsed ? eval_summary_add(t, core_str_c(rec), NULL) : CORE_ENOMEM;
     if (rec) {
         fprintf(out, "%s\n", rec);
         fflush(out);
@@ -596,29 +522,13 @@ static int task_run(cli_pipe *pipe, core_arena *arena, const eval_task *task, si
     return rc < 0 ? core_err_set(err, CORE_ENOMEM, "eval: out of memory") : 0;
 }
 
-/* Prints the summary: one JSON line with --json, else a few lines of text. */
-static void summary_print(const char *summary, const tally *t, size_t n, bool json)
-{
-    if (json) {
-        printf("%s\n", summary);
-        return;
-    }
-    cJSON *s = cJSON_Parse(summary);
-    printf("problems %zu, n %zu, refused %zu\n", t->n_problems, n, t->refused);
-    const cJSON *kv = NULL;
-    cJSON_ArrayForEach(kv, cJSON_GetObjectItem(s, "pass_at_k"))
-    {
-        printf("pass@%s      %.3f\n", kv->string, kv->valuedouble);
-    }
-    printf("ranked top-1 %.3f\noracle       %.3f\nseconds      %.1f\n",
-           cJSON_GetNumberValue(cJSON_GetObjectItem(s, "ranked_top1")),
-           cJSON_GetNumberValue(cJSON_GetObjectItem(s, "oracle")),
-           cJSON_GetNumberValue(cJSON_GetObjectItem(s, "seconds")));
-    cJSON_Delete(s);
-}
 
 int cli_cmd_eval(int argc, char **argv)
 {
+    /* `kiln eval merge`: joining shards' results (cli/cmd_eval_merge.c) */
+    if (argc > 1 && strcmp(argv[1], "merge") == 0) {
+        return cli_cmd_eval_merge(argc - 1, argv + 1);
+    }
     cli_pipe pipe;
     cli_pipe_init(&pipe);
     pipe.opts.n_candidates = 10;
@@ -635,20 +545,19 @@ int cli_cmd_eval(int argc, char **argv)
     cJSON *config = NULL;
     cJSON *done = NULL;
     FILE *out = NULL;
-    tally t;
-    memset(&t, 0, sizeof(t));
-    char *summary = NULL;
+    eval_summary *t = NULL;
+    core_buf summary = {0};
     int status = CLI_EXIT_BAD;
     bool tty = isatty(2) != 0;
     uint64_t t_start = core_time_ns();
 
-    if (core_arena_new(&arena, 1 << 16, &err) < 0 ||
+    if (core_arena_new(&arena, 1 << 16, &err) < 0 || eval_summary_new(&t, &err) < 0 ||
         eval_task_set_load(&set, arena, a.path, &err) < 0) {
         status = cli_fail(&err);
         goto done;
     }
     if (!a.out_path) {
-        out_default = default_out(a.path);
+        out_default = default_out(a.path, a.shard);
         if (!out_default) {
             fprintf(stderr, "kiln eval: out of memory\n");
             goto done;
@@ -673,10 +582,13 @@ int cli_cmd_eval(int argc, char **argv)
     size_t n_tasks = a.limit && a.limit < set.n_tasks ? a.limit : set.n_tasks;
     size_t n_jobs = pipe.n_jobs ? pipe.n_jobs : sbx_pool_n_slots(pipe.pool);
     for (size_t i = 0; i < n_tasks; i++) {
+        if (!eval_shard_has(a.shard, i)) {
+            continue;
+        }
         const eval_task *task = &set.tasks[i];
         const cJSON *old = done_find(done, task->task_id);
         if (old) {
-            if (tally_add(&t, old) < 0) {
+            if (summary_add(t, old) < 0) {
                 fprintf(stderr, "kiln eval: out of memory\n");
                 goto done;
             }
@@ -685,7 +597,7 @@ int cli_cmd_eval(int argc, char **argv)
         if (tty) {
             fprintf(stderr, "\r\033[K[%zu/%zu] %s", i + 1, n_tasks, task->task_id);
         }
-        if (task_run(&pipe, arena, task, n_jobs, out, &t, tty, &err) < 0) {
+        if (task_run(&pipe, arena, task, i, n_jobs, out, t, tty, &err) < 0) {
             if (err.code == CORE_ENOMEM) {
                 fprintf(stderr, "kiln eval: out of memory\n");
             }
@@ -695,23 +607,30 @@ int cli_cmd_eval(int argc, char **argv)
     if (tty) {
         fprintf(stderr, "\r\033[K");
     }
-    summary =
-        summary_build(&t, &a, pipe.opts.n_candidates, (double)(core_time_ns() - t_start) / 1e9);
-    if (!summary) {
+    eval_summary_options so = eval_summary_options_default();
+    so.ks = a.ks;
+    so.n_ks = a.n_ks;
+    so.n = pipe.opts.n_candidates;
+    so.wall_s = (double)(core_time_ns() - t_start) / 1e9;
+    so.shard = a.shard;
+    so.n_tasks = n_tasks;
+    if (eval_summary_json(&summary, t, &so, &err) < 0) {
         fprintf(stderr, "kiln eval: out of memory\n");
         goto done;
     }
-    fprintf(out, "{\"summary\":%s}\n", summary);
+    fprintf(out, "{\"summary\":%s}\n", summary.ptr);
     fflush(out);
-    summary_print(summary, &t, pipe.opts.n_candidates, a.json);
+    cli_eval_summary_print(summary.ptr, a.json);
     /* Refused tasks are a negative answer; none usable at all is input kiln could not use. */
-    status = t.refused == 0 ? CLI_EXIT_OK : t.refused < t.n_problems ? CLI_EXIT_FAIL : CLI_EXIT_BAD;
-    if (t.n_problems == 0) {
+    size_t n_problems = eval_summary_n_problems(t);
+    size_t n_refused = eval_summary_n_refused(t);
+    status = n_refused == 0 ? CLI_EXIT_OK : n_refused < n_problems ? CLI_EXIT_FAIL : CLI_EXIT_BAD;
+    if (n_problems == 0) {
         fprintf(stderr, "kiln eval: %s: no task to evaluate\n", a.path);
         status = CLI_EXIT_BAD;
-    } else if (t.refused > 0) {
-        fprintf(stderr, "kiln eval: %zu of %zu tasks refused (counted as not solved)\n", t.refused,
-                t.n_problems);
+    } else if (n_refused > 0) {
+        fprintf(stderr, "kiln eval: %zu of %zu tasks refused (counted as not solved)\n", n_refused,
+                n_problems);
     }
     if (a.report_path) {
         fclose(out);
@@ -725,9 +644,8 @@ done:
     if (out) {
         fclose(out);
     }
-    cJSON_free(summary);
-    core_free(t.n);
-    core_free(t.c);
+    core_buf_dispose(&summary);
+    eval_summary_free(t);
     cJSON_Delete(config);
     cJSON_Delete(done);
     cli_pipe_close(&pipe);

@@ -275,4 +275,96 @@ int eval_rank(size_t *order, eval_score *scores, const eval_card *cards, size_t 
  */
 int eval_report_html(core_buf *out, core_str results_jsonl, core_err *err);
 
+/* ------------------------------------------------------------------------------------------ */
+/* Shards, summaries and merging results (`kiln eval --shard`, `kiln eval merge`)              */
+/* ------------------------------------------------------------------------------------------ */
+
+/**
+ * A shard of a task file: the tasks whose 0-based index in the file is i modulo n. {0, 1} is
+ * the whole file. Plain value.
+ */
+typedef struct eval_shard {
+    size_t i; /* 0 <= i < n */
+    size_t n; /* shards in all, >= 1 */
+} eval_shard;
+
+/**
+ * Parses "I/N" (decimal, 0 <= I < N, N >= 1) into out. Codes: CORE_EPARSE (named; out
+ * unchanged).
+ */
+int eval_shard_parse(eval_shard *out, core_str text, core_err *err);
+
+/** Whether the task at index (0-based, in file order) belongs to shard. */
+bool eval_shard_has(eval_shard shard, size_t index);
+
+/** How many of n_tasks tasks (indices 0 .. n_tasks-1) belong to shard. */
+size_t eval_shard_size(eval_shard shard, size_t n_tasks);
+
+/**
+ * The summary of a `kiln eval` run, accumulated from its records (the JSON lines it writes per
+ * problem: n_samples, n_samples_passed, ranked_pass, oracle_pass, timings_ms, tokens) in task
+ * order. One thread at a time.
+ */
+typedef struct eval_summary eval_summary;
+
+/** What the summary states besides the records' sums. Plain value. */
+typedef struct eval_summary_options {
+    const size_t *ks; /* (n_ks) pass@k values, borrowed; a k above some problem's samples is
+                         left out. Default 1, 10 */
+    size_t n_ks;
+    size_t n;         /* candidates per problem of the configuration ("n") */
+    double wall_s;    /* the run's wall time, seconds ("wall_seconds") */
+    eval_shard shard; /* a shard's summary (n > 1) names it and the tasks of the whole file */
+    size_t n_tasks;   /* tasks in the file (after --limit), stated with the shard */
+} eval_summary_options;
+
+eval_summary_options eval_summary_options_default(void);
+
+/** A new, empty summary. Codes: CORE_ENOMEM. */
+int eval_summary_new(eval_summary **out, core_err *err);
+void eval_summary_free(eval_summary *s);
+
+/**
+ * Adds one record (a JSON object with a task_id; missing numbers count as 0). Codes:
+ * CORE_EPARSE (not such an object, or sample counts that are not counts), CORE_ENOMEM; the
+ * summary is unchanged on failure. record is borrowed for the call.
+ */
+int eval_summary_add(eval_summary *s, core_str record, core_err *err);
+
+/** Problems added so far. */
+size_t eval_summary_n_problems(const eval_summary *s);
+
+/** Problems whose record says the pipeline refused the task ("refused": the reason). */
+size_t eval_summary_n_refused(const eval_summary *s);
+
+/**
+ * Appends the summary as one JSON object (no newline): problems, n, pass_at_k (unbiased
+ * estimator, eval_passk_mean, over the problems in the order added), ranked_top1, oracle,
+ * seconds and tokens_per_s (summed from the records), wall_seconds, stage_seconds, and for a
+ * shard "shard": "I/N" and "tasks". The same records added in the same order with the same
+ * options give the same bytes. Codes: CORE_ENOMEM.
+ */
+int eval_summary_json(core_buf *out, const eval_summary *s, const eval_summary_options *opts,
+                      core_err *err);
+
+/**
+ * Merges the results files of the shards of one `kiln eval` run (files_text[f] is the text of
+ * the file called names[f] in messages; both borrowed for the call). Each file must end its run
+ * with a summary line naming its shard ("shard": "I/N"; a summary without one is the whole run,
+ * 0/1); together they must be every shard 0..N-1 once, of one configuration. In each file the
+ * records of its last run's configuration count (a rerun's resumed file may hold others), the
+ * first record of a task if it appears twice; every record needs its task's "index", which
+ * must belong to the file's shard. The records are sorted by index and appended to records, one
+ * line each, followed by the line {"summary": ...}: the file one unsharded run writes, ready for
+ * eval_report_html. summary gets the summary object alone, as eval_summary_json writes it with
+ * ks, the configuration's n and the longest shard's wall_seconds: for the same records, the
+ * bytes the unsharded run prints. Codes: CORE_EPARSE (a file without a summary line, a bad
+ * shard name, a record without an index, bad counts), CORE_EINVAL (shards missing, repeated
+ * or of different counts, configurations that differ, a task in the wrong shard: each
+ * named), CORE_ENOMEM. Pure function of its inputs; any thread.
+ */
+int eval_results_merge(core_buf *records, core_buf *summary, const core_str *files_text,
+                       const char *const *names, size_t n_files, const size_t *ks, size_t n_ks,
+                       core_err *err);
+
 #endif /* KILN_EVAL_H */

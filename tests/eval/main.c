@@ -12,6 +12,7 @@ int main(void)
     suite_add_tcase(s, tcase_passk());
     suite_add_tcase(s, tcase_rank());
     suite_add_tcase(s, tcase_report());
+    suite_add_tcase(s, tcase_results());
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
     int n_failed = srunner_ntests_failed(sr);

@@ -12,6 +12,7 @@ TCase *tcase_examples(void);
 TCase *tcase_passk(void);
 TCase *tcase_rank(void);
 TCase *tcase_report(void);
+TCase *tcase_results(void);
 
 /* An extractor under test: name is the case's name from the fixture ("=== name"). */
 typedef int (*test_extract_fn)(const char ***out, size_t *n_out, size_t *n_skipped,
