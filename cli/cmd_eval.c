@@ -211,8 +211,7 @@ static cJSON *grade_json(const grade *g)
 
 /* The record of one problem: the pipeline's JSON with the task id, configuration and grades. */
 static char *record_build(const eval_task *task, size_t index, const cli_pipe *p,
-                          const solve_result *res,
-                          const grade *grades)
+                          const solve_result *res, const grade *grades)
 {
     core_buf js = {0};
     char *text = NULL;
@@ -275,8 +274,7 @@ done:
  * The record of a task the pipeline refused (a prompt it cannot use): it stays in the results,
  * counts n samples of which none passed, and names the reason.
  */
-static char *refused_record(const eval_task *task, size_t index, const cli_pipe *p,
-                            const char *why)
+static char *refused_record(const eval_task *task, size_t index, const cli_pipe *p, const char *why)
 {
     cJSON *rec = cJSON_CreateObject();
     char *text = NULL;
@@ -481,8 +479,7 @@ static int task_run(cli_pipe *pipe, core_arena *arena, const eval_task *task, si
                      core_str_c(task->visible_tests)};
     solve_result *res = NULL;
     if (prc < 0 || solve_run(&res, pipe->engine, &st, &pipe->opts, NULL, NULL, err) < 0) {
-        fprintf(stderr, "%skiln eval: %s: refused: %s\n", tty ? "\n" : "", task->task_id,
-                err->msg);
+        fprintf(stderr, "%skiln eval: %s: refused: %s\n", tty ? "\n" : "", task->task_id, err->msg);
         if (err->code == CORE_ENOMEM || err->code == CORE_ECANCELED) {
             return err->code;
         }
@@ -521,7 +518,6 @@ static int task_run(cli_pipe *pipe, core_arena *arena, const eval_task *task, si
     solve_result_free(res);
     return rc < 0 ? core_err_set(err, CORE_ENOMEM, "eval: out of memory") : 0;
 }
-
 
 int cli_cmd_eval(int argc, char **argv)
 {

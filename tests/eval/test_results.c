@@ -187,10 +187,11 @@ START_TEST(results__summary_format)
     core_buf b = {0};
     ck_assert_int_eq(eval_summary_json(&b, s, &o, NULL), 0);
     /* pass@10 is left out: k above the problems' samples */
-    ck_assert_str_eq(b.ptr, "{\"problems\":2,\"refused\":0,\"n\":2,\"pass_at_k\":{\"1\":0.25},\"ranked_top1\":"
-                            "0.5,\"oracle\":0.5,\"seconds\":2,\"tokens_per_s\":5,\"wall_seconds\":"
-                            "3.5,\"stage_seconds\":{\"plan\":0,\"write\":1,\"test\":0,\"repair\":"
-                            "0}}");
+    ck_assert_str_eq(
+        b.ptr, "{\"problems\":2,\"refused\":0,\"n\":2,\"pass_at_k\":{\"1\":0.25},\"ranked_top1\":"
+               "0.5,\"oracle\":0.5,\"seconds\":2,\"tokens_per_s\":5,\"wall_seconds\":"
+               "3.5,\"stage_seconds\":{\"plan\":0,\"write\":1,\"test\":0,\"repair\":"
+               "0}}");
     b.len = 0;
     o.shard = (eval_shard){1, 3};
     o.n_tasks = 7;
