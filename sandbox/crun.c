@@ -96,6 +96,19 @@ typedef struct box_run {
     bool canceled;
 } box_run;
 
+/* Points w at the candidate's cgroup and limits, from t0 and the counters st0. */
+static void watch_candidate(sbx__watch *w, const sbx__env *env, const sbx_limits *lim, uint64_t t0,
+                            const sbx__cg_stat *st0, const core_cancel *cancel)
+{
+    w->cg = env->cg_cand;
+    w->limits = lim;
+    w->t0_ns = t0;
+    w->cpu0_us = st0->cpu_us;
+    w->oom0 = st0->n_oom_kills;
+    w->pids0 = st0->n_pids_max;
+    w->cancel = cancel;
+}
+
 /* The limit a run reached: the watch's finding, else what the candidate cgroup's counters
  * say happened between st0 and st1. */
 static sbx_limit limit_reached(sbx_limit hit, const sbx__cg_stat *st0, const sbx__cg_stat *st1,
@@ -181,14 +194,8 @@ static int run_box(const sbx__env *env, box_run *r, const core_cancel *cancel, c
         .in_counted = {true, true, false, false},
         .end_fd = pidfd,
         .end_pipe = -1,
-        .cg = env->cg_cand,
-        .limits = lim,
-        .t0_ns = t0,
-        .cpu0_us = st0.cpu_us,
-        .oom0 = st0.n_oom_kills,
-        .pids0 = st0.n_pids_max,
-        .cancel = cancel,
     };
+    watch_candidate(&w, env, lim, t0, &st0, cancel);
     rc = sbx__watch_run(&w, err);
     /* the run's time ends here; the namespace teardown below is the sandbox's, not the run's */
     r->wall_ms = (core_time_ns() - t0) / 1000000u;
@@ -441,14 +448,8 @@ static int run_pair(const sbx__env *env, pair_run *r, const core_cancel *cancel,
         .in_counted = {false, true, true, false},
         .end_fd = pidfd, /* the tests' init, which exits when the tests do */
         .end_pipe = -1,
-        .cg = env->cg_cand,
-        .limits = lim,
-        .t0_ns = t0,
-        .cpu0_us = st0.cpu_us,
-        .oom0 = st0.n_oom_kills,
-        .pids0 = st0.n_pids_max,
-        .cancel = cancel,
     };
+    watch_candidate(&w, env, lim, t0, &st0, cancel);
     rc = sbx__watch_run(&w, err);
     r->wall_ms = (core_time_ns() - t0) / 1000000u;
     if (rc == 0 && w.hit == SBX_LIMIT_NONE && !record_is_ok(r->rec)) {

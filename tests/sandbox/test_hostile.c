@@ -2,12 +2,14 @@
  * The hostile suite: every case in the .cases files of tests/fixtures/sandbox (fork and thread
  * bombs, CPU spin, sleeps, memory hogs, output floods, disk and inode fills, daemons, kills,
  * ptrace, secret reads, writes outside the box, symlink and /proc escapes, network, TIOCSTI, raw
- * syscalls, state left for the next run and fake-pass tricks) must end with its expected
- * verdict, and the host must be unchanged afterwards: no process of the sandbox uids left, no
- * file written outside the box, no connection to the host's loopback. The Python cases run
- * with and without prefork, with boxes forked from the slots' zygotes and with an interpreter
- * exec'd per box, every case runs twice in a row, and a concurrent pass runs the whole set from
- * two threads at once.
+ * syscalls, state left for the next run, fake-pass tricks, forged completion records on every
+ * descriptor, C attacks run from inside the entry function, and C tasks for each type the
+ * stub marshals) must end with its expected verdict, and with its named reason where the case
+ * gives one (`reason:`), and the host must be unchanged afterwards: no process of the sandbox
+ * uids left, no file written outside the box, no connection to the host's loopback. The Python
+ * cases run with and without prefork, with boxes forked from the slots' zygotes and with an
+ * interpreter exec'd per box, every case runs twice in a row, and a concurrent pass runs the
+ * whole set from two threads at once; the C cases run half from each of two threads.
  */
 #include <arpa/inet.h>
 #include <fcntl.h>
