@@ -38,7 +38,7 @@ static bool get_u32(const cJSON *obj, const char *key, uint32_t *out)
     return true;
 }
 
-static bool get_position(const cJSON *pos, uint32_t *line, uint32_t *character)
+bool lsp__position(const cJSON *pos, uint32_t *line, uint32_t *character)
 {
     return get_u32(pos, "line", line) && get_u32(pos, "character", character);
 }
@@ -53,7 +53,7 @@ static cJSON *position_json(uint32_t line, uint32_t character)
     return p;
 }
 
-static cJSON *range_json(const lsp_server *s, core_str text, size_t start, size_t end)
+cJSON *lsp__range_json(const lsp_server *s, core_str text, size_t start, size_t end)
 {
     uint32_t l0 = 0;
     uint32_t c0 = 0;
@@ -163,7 +163,7 @@ void lsp__docs_free(lsp_server *s)
     s->cap_docs = 0;
 }
 
-static lsp__doc *doc_find(lsp_server *s, const char *uri)
+lsp__doc *lsp__doc_find(lsp_server *s, const char *uri)
 {
     for (size_t i = 0; uri && i < s->n_docs; i++) {
         if (strcmp(s->docs[i].uri, uri) == 0) {
@@ -188,7 +188,7 @@ static void did_open(lsp_server *s, const cJSON *params)
     if (!uri || !cJSON_IsString(text)) {
         return;
     }
-    lsp__doc *d = doc_find(s, uri);
+    lsp__doc *d = lsp__doc_find(s, uri);
     if (d) {
         doc_dispose(d); /* opened again: start over */
         *d = s->docs[--s->n_docs];
@@ -229,7 +229,7 @@ static void did_open(lsp_server *s, const cJSON *params)
 
 static void did_close(lsp_server *s, const cJSON *params)
 {
-    lsp__doc *d = doc_find(s, get_str(get(params, "textDocument"), "uri"));
+    lsp__doc *d = lsp__doc_find(s, get_str(get(params, "textDocument"), "uri"));
     if (d) {
         doc_dispose(d);
         *d = s->docs[--s->n_docs];
@@ -253,8 +253,8 @@ static int apply_change(lsp_server *s, lsp__doc *d, const cJSON *change, core_er
     uint32_t c0 = 0;
     uint32_t l1 = 0;
     uint32_t c1 = 0;
-    if (!get_position(get(range, "start"), &l0, &c0) ||
-        !get_position(get(range, "end"), &l1, &c1)) {
+    if (!lsp__position(get(range, "start"), &l0, &c0) ||
+        !lsp__position(get(range, "end"), &l1, &c1)) {
         return core_err_set(err, CORE_EINVAL, "a content change with a malformed range");
     }
     size_t start = lsp_text_offset(cur, s->enc, l0, c0);
@@ -266,7 +266,7 @@ static void did_change(lsp_server *s, const cJSON *params)
 {
     const cJSON *td = get(params, "textDocument");
     const char *uri = get_str(td, "uri");
-    lsp__doc *d = doc_find(s, uri);
+    lsp__doc *d = lsp__doc_find(s, uri);
     if (!d) {
         core_log_write(&s->opts.log, CORE_LOG_LEVEL_WARN, "lsp: change of %s, which is not open",
                        uri ? uri : "(no uri)");
@@ -375,7 +375,7 @@ static cJSON *completion_items(const lsp_server *s, core_str text, size_t at,
                  it->logprob_mean, it->parses ? ", parses" : "");
         cJSON_AddStringToObject(item, "detail", detail);
         cJSON *edit = cJSON_AddObjectToObject(item, "textEdit");
-        cJSON_AddItemToObject(edit, "range", range_json(s, text, word, at));
+        cJSON_AddItemToObject(edit, "range", lsp__range_json(s, text, word, at));
         cJSON_AddStringToObject(edit, "newText", nt.ptr);
         core_buf_dispose(&nt);
     }
@@ -393,7 +393,7 @@ static cJSON *inline_items(const lsp_server *s, core_str text, size_t at,
         cJSON *item = cJSON_CreateObject();
         cJSON_AddItemToArray(items, item);
         cJSON_AddStringToObject(item, "insertText", res->items[i].text);
-        cJSON_AddItemToObject(item, "range", range_json(s, text, at, at));
+        cJSON_AddItemToObject(item, "range", lsp__range_json(s, text, at, at));
     }
     return items;
 }
@@ -417,10 +417,10 @@ static cJSON *stats_json(const solve_completions *res)
 static void complete(lsp_server *s, const lsp__msg *m, bool inline_style)
 {
     const cJSON *params = get(m->json, "params");
-    lsp__doc *d = doc_find(s, get_str(get(params, "textDocument"), "uri"));
+    lsp__doc *d = lsp__doc_find(s, get_str(get(params, "textDocument"), "uri"));
     uint32_t line = 0;
     uint32_t character = 0;
-    if (!d || !get_position(get(params, "position"), &line, &character)) {
+    if (!d || !lsp__position(get(params, "position"), &line, &character)) {
         lsp__reply_error(s, m->id, LSP_ERR_INVALID_PARAMS,
                          d ? "completion needs a position" : "the document is not open");
         return;

@@ -301,28 +301,7 @@ static lsp__doc *doc_of(lsp_server *s, const cJSON *params)
 {
     const cJSON *td = cJSON_GetObjectItemCaseSensitive(params, "textDocument");
     const cJSON *uri = cJSON_GetObjectItemCaseSensitive(td, "uri");
-    if (!cJSON_IsString(uri)) {
-        return NULL;
-    }
-    for (size_t i = 0; i < s->n_docs; i++) {
-        if (strcmp(s->docs[i].uri, uri->valuestring) == 0) {
-            return &s->docs[i];
-        }
-    }
-    return NULL;
-}
-
-static bool position_of(const cJSON *pos, uint32_t *line, uint32_t *character)
-{
-    const cJSON *l = cJSON_GetObjectItemCaseSensitive(pos, "line");
-    const cJSON *c = cJSON_GetObjectItemCaseSensitive(pos, "character");
-    if (!cJSON_IsNumber(l) || !cJSON_IsNumber(c) || l->valuedouble < 0 || c->valuedouble < 0 ||
-        l->valuedouble > 4e9 || c->valuedouble > 4e9) {
-        return false;
-    }
-    *line = (uint32_t)l->valuedouble;
-    *character = (uint32_t)c->valuedouble;
-    return true;
+    return cJSON_IsString(uri) ? lsp__doc_find(s, uri->valuestring) : NULL;
 }
 
 void lsp__code_action(lsp_server *s, const lsp__msg *m)
@@ -335,7 +314,7 @@ void lsp__code_action(lsp_server *s, const lsp__msg *m)
     const cJSON *range = cJSON_GetObjectItemCaseSensitive(params, "range");
     stub st;
     if (d && s->opts.model && d->known_lang &&
-        position_of(cJSON_GetObjectItemCaseSensitive(range, "start"), &line, &character)) {
+        lsp__position(cJSON_GetObjectItemCaseSensitive(range, "start"), &line, &character)) {
         core_str t = {d->text.ptr ? d->text.ptr : "", d->text.len};
         size_t at = lsp_text_offset(t, s->enc, line, character);
         if (find_stub(t, d->lang, at, &st)) {
@@ -391,7 +370,7 @@ void lsp__hover(lsp_server *s, const lsp__msg *m)
     uint32_t line = 0;
     uint32_t character = 0;
     if (!d ||
-        !position_of(cJSON_GetObjectItemCaseSensitive(params, "position"), &line, &character)) {
+        !lsp__position(cJSON_GetObjectItemCaseSensitive(params, "position"), &line, &character)) {
         lsp__reply(s, m->id, NULL);
         return;
     }
@@ -481,21 +460,9 @@ static void publish(lsp_server *s, lsp__doc *d, size_t start, size_t end, const 
     cJSON_AddStringToObject(p, "uri", d->uri);
     cJSON *list = cJSON_AddArrayToObject(p, "diagnostics");
     if (message) {
-        uint32_t l0 = 0;
-        uint32_t c0 = 0;
-        uint32_t l1 = 0;
-        uint32_t c1 = 0;
-        lsp_text_position(t, s->enc, start, &l0, &c0);
-        lsp_text_position(t, s->enc, end, &l1, &c1);
         cJSON *dg = cJSON_CreateObject();
         cJSON_AddItemToArray(list, dg);
-        cJSON *r = cJSON_AddObjectToObject(dg, "range");
-        cJSON *a = cJSON_AddObjectToObject(r, "start");
-        cJSON_AddNumberToObject(a, "line", l0);
-        cJSON_AddNumberToObject(a, "character", c0);
-        cJSON *b = cJSON_AddObjectToObject(r, "end");
-        cJSON_AddNumberToObject(b, "line", l1);
-        cJSON_AddNumberToObject(b, "character", c1);
+        cJSON_AddItemToObject(dg, "range", lsp__range_json(s, t, start, end));
         cJSON_AddNumberToObject(dg, "severity", 2); /* warning */
         cJSON_AddStringToObject(dg, "source", "kiln");
         cJSON_AddStringToObject(dg, "message", message);
@@ -562,12 +529,7 @@ void lsp__implement(lsp_server *s, const lsp__msg *m)
     const cJSON *arg = cJSON_GetArrayItem(args, 0);
     const cJSON *uri = cJSON_GetObjectItemCaseSensitive(arg, "uri");
     const cJSON *line = cJSON_GetObjectItemCaseSensitive(arg, "line");
-    lsp__doc *d = NULL;
-    for (size_t i = 0; cJSON_IsString(uri) && i < s->n_docs; i++) {
-        if (strcmp(s->docs[i].uri, uri->valuestring) == 0) {
-            d = &s->docs[i];
-        }
-    }
+    lsp__doc *d = cJSON_IsString(uri) ? lsp__doc_find(s, uri->valuestring) : NULL;
     stub st;
     core_str t = {d && d->text.ptr ? d->text.ptr : "", d ? d->text.len : 0};
     if (!d || !cJSON_IsNumber(line) || !s->opts.model || !d->known_lang ||
@@ -630,19 +592,7 @@ void lsp__implement(lsp_server *s, const lsp__msg *m)
         cJSON *list = cJSON_AddArrayToObject(changes, d->uri);
         cJSON *te = cJSON_CreateObject();
         cJSON_AddItemToArray(list, te);
-        uint32_t l0 = 0;
-        uint32_t c0 = 0;
-        uint32_t l1 = 0;
-        uint32_t c1 = 0;
-        lsp_text_position(t, s->enc, from, &l0, &c0);
-        lsp_text_position(t, s->enc, st.body_end, &l1, &c1);
-        cJSON *r = cJSON_AddObjectToObject(te, "range");
-        cJSON *a = cJSON_AddObjectToObject(r, "start");
-        cJSON_AddNumberToObject(a, "line", l0);
-        cJSON_AddNumberToObject(a, "character", c0);
-        cJSON *b = cJSON_AddObjectToObject(r, "end");
-        cJSON_AddNumberToObject(b, "line", l1);
-        cJSON_AddNumberToObject(b, "character", c1);
+        cJSON_AddItemToObject(te, "range", lsp__range_json(s, t, from, st.body_end));
         cJSON_AddStringToObject(te, "newText", nt.ptr ? nt.ptr : "");
         cJSON_AddStringToObject(edit, "label", "kiln: implement and test");
         cJSON *req = cJSON_CreateObject();

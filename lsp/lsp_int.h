@@ -107,6 +107,13 @@ cJSON *lsp__initialize(lsp_server *s, const cJSON *params);
 /** Frees every document and its state. */
 void lsp__docs_free(lsp_server *s);
 
+/** The open document uri (may be NULL: none), or NULL. */
+lsp__doc *lsp__doc_find(lsp_server *s, const char *uri);
+/** Reads an LSP Position; false when pos is not one (numbers in 0..2^32-1). */
+bool lsp__position(const cJSON *pos, uint32_t *line, uint32_t *character);
+/** An LSP Range of bytes [start, end) of text, in the negotiated encoding. */
+cJSON *lsp__range_json(const lsp_server *s, core_str text, size_t start, size_t end);
+
 /** textDocument/codeAction: kiln.implement on a stub function (lsp/implement.c). */
 void lsp__code_action(lsp_server *s, const lsp__msg *m);
 /** workspace/executeCommand kiln.implement: runs the pipeline, applies, diagnoses. */
