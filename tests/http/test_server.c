@@ -163,6 +163,12 @@ START_TEST(server__completion_whole_and_streamed)
     ck_assert_int_eq(status, 200);
     ck_assert_ptr_nonnull(strstr(b.ptr, "\"finish_reason\":\"length\""));
     ck_assert_ptr_nonnull(strstr(b.ptr, "\"completion_tokens\":6"));
+    request(&b, &status, port, "POST", "/v1/completions", NULL,
+            "{\"prompt\":[\"def a():\",\"def b():\"],\"max_tokens\":2,\"echo\":true,"
+            "\"temperature\":0}");
+    ck_assert_int_eq(status, 200);
+    ck_assert_ptr_nonnull(strstr(b.ptr, "\"index\":0,\"text\":\"def a():"));
+    ck_assert_ptr_nonnull(strstr(b.ptr, "\"index\":1,\"text\":\"def b():"));
     request(&b, &status, port, "POST", "/v1/chat/completions", NULL,
             "{\"messages\":[{\"role\":\"user\",\"content\":\"Hi\"}],\"max_tokens\":5,"
             "\"stream\":true,\"stream_options\":{\"include_usage\":true}}");
