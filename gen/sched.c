@@ -26,7 +26,7 @@
 #include <string.h>
 
 const double gen_queue_step_buckets_ms[12] = {1,   2,   5,   10,   20,   50,
-                                              100, 200, 500, 1000, 2000, INFINITY};
+                                              100, 200, 500, 1000, 2000, HUGE_VAL};
 
 typedef struct job {
     uint64_t id;

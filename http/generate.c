@@ -222,8 +222,8 @@ static int answer(http_stream *st, core_err *err)
         for (size_t i = 0; i < st->n_choices; i++) {
             http_choice *c = &st->choices[i];
             core_buf full = {0};
-            if (st->params.echo && st->echo_text) {
-                (void)core_buf_append(&full, st->echo_text, strlen(st->echo_text));
+            if (st->params.echo && c->echo) {
+                (void)core_buf_append(&full, c->echo, strlen(c->echo));
             }
             (void)core_buf_append(&full, c->text.ptr ? c->text.ptr : "", c->text.len);
             char *clean = http__utf8_clean((core_str){full.ptr, full.len});
@@ -486,8 +486,9 @@ int http__generate_start(http_stream *st, core_str body, int *status, core_err *
             p->bad_param = "prompt";
             rc = core_err_set(err, CORE_EINVAL, "'prompt': is empty");
         }
-        if (rc == 0 && k == 0 && p->echo && text.ptr) {
-            st->echo_text = core_arena_strndup(st->arena, text.ptr, text.len);
+        const char *echo = NULL;
+        if (rc == 0 && p->echo && text.ptr) {
+            echo = core_arena_strndup(st->arena, text.ptr, text.len);
         }
         const core_str code = st->route == HTTP_ROUTE_CHAT
                                   ? (core_str){"", 0}
@@ -497,6 +498,7 @@ int http__generate_start(http_stream *st, core_str body, int *status, core_err *
             c->stream = st;
             c->index = k * p->n_choices + j;
             c->n_prompt = n_tokens;
+            c->echo = echo;
             pthread_mutex_lock(&st->mu);
             st->n_choices++;
             pthread_mutex_unlock(&st->mu);

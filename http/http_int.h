@@ -49,7 +49,8 @@ typedef struct http_choice {
     size_t n_prompt;
     size_t n_cached;
     size_t n_generated;
-    bool sent_role; /* chat streaming: the first delta carried the role */
+    bool sent_role;   /* chat streaming: the first delta carried the role */
+    const char *echo; /* "echo": the prompt's text (arena), else NULL */
 } http_choice;
 
 /*
@@ -82,8 +83,7 @@ struct http_stream {
     char id[48];
     long created;
     size_t n_prompt_total;
-    char *echo_text; /* arena */
-    core_err err;    /* the first job error */
+    core_err err; /* the first job error */
     /* Solve: */
     atomic_bool solve_cancel; /* set by the HTTP side, polled by solve_run */
     struct http_stream *next; /* the server's list of live streams (server->mu) */

@@ -9,7 +9,7 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 kiln=${KILN:?KILN=path to the kiln binary}
-venv=${VENV:-$root/build/e2e-venv}
+venv=${VENV:-$root/.cache/e2e-venv}
 py=${KILN_PYTHON:-python3}
 if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c 'import openai, prometheus_client' 2>/dev/null; then
     "$py" -m venv "$venv"

@@ -137,6 +137,11 @@ START_TEST(server__health_key_and_errors)
     ck_assert_ptr_nonnull(strstr(b.ptr, "\"param\":\"n\""));
     request(&b, &status, port, "POST", "/v1/completions", key, "{\"prompt\":");
     ck_assert_int_eq(status, 400);
+    /* The grammar is fed the prompt: Python is not the start of a C program. */
+    request(&b, &status, port, "POST", "/v1/completions", key,
+            "{\"prompt\":\"def add(a, b):\\n\",\"grammar\":\"c\"}");
+    ck_assert_int_eq(status, 400);
+    ck_assert_ptr_nonnull(strstr(b.ptr, "\"param\":\"prompt\""));
     request(&b, &status, port, "POST", "/tokenize", key, "{\"content\":\"hello world\"}");
     ck_assert_int_eq(status, 200);
     ck_assert_ptr_nonnull(strstr(b.ptr, "{\"tokens\":["));
@@ -145,7 +150,7 @@ START_TEST(server__health_key_and_errors)
     request(&b, &status, port, "GET", "/metrics", key, NULL);
     ck_assert_int_eq(status, 200);
     ck_assert_ptr_nonnull(
-        strstr(b.ptr, "kiln_requests_total{route=\"/v1/completions\",status=\"400\"} 2"));
+        strstr(b.ptr, "kiln_requests_total{route=\"/v1/completions\",status=\"400\"} 3"));
     core_buf_dispose(&b);
     stop();
 }
@@ -163,6 +168,12 @@ START_TEST(server__completion_whole_and_streamed)
     ck_assert_int_eq(status, 200);
     ck_assert_ptr_nonnull(strstr(b.ptr, "\"finish_reason\":\"length\""));
     ck_assert_ptr_nonnull(strstr(b.ptr, "\"completion_tokens\":6"));
+    request(&b, &status, port, "POST", "/v1/completions", NULL,
+            "{\"prompt\":[\"def a():\",\"def b():\"],\"max_tokens\":2,\"echo\":true,"
+            "\"temperature\":0}");
+    ck_assert_int_eq(status, 200);
+    ck_assert_ptr_nonnull(strstr(b.ptr, "\"index\":0,\"text\":\"def a():"));
+    ck_assert_ptr_nonnull(strstr(b.ptr, "\"index\":1,\"text\":\"def b():"));
     request(&b, &status, port, "POST", "/v1/chat/completions", NULL,
             "{\"messages\":[{\"role\":\"user\",\"content\":\"Hi\"}],\"max_tokens\":5,"
             "\"stream\":true,\"stream_options\":{\"include_usage\":true}}");
