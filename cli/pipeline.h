@@ -57,6 +57,14 @@ typedef struct cli_pipe {
 void cli_pipe_init(cli_pipe *p);
 /* Handles a shared option; returns 1 when handled, 0 when not one of them, -1 when bad. */
 int cli_pipe_option(cli_pipe *p, int c, const char *arg);
+/*
+ * The getopt loop of kiln solve and kiln eval: each option goes to cli_pipe_option, then to
+ * own(payload, c, arg), which returns 0 when it took it, -1 after printing --help, or an exit
+ * status (bad or unknown option, usage printed). Returns 0, -1 or that status.
+ */
+int cli_pipe_getopt(cli_pipe *p, int argc, char **argv, const char *shorts,
+                    const struct option *longs, int (*own)(void *payload, int c, const char *arg),
+                    void *payload);
 /* Help text of the shared options. */
 void cli_pipe_usage(FILE *f);
 /* Loads the model, the weights file, the sandbox pool (a host without the sandbox's features
