@@ -492,24 +492,20 @@ static int eval_option(void *payload, int c, const char *arg)
     cli_eval_args *a = payload;
     switch (c) {
     case 'k':
-        return parse_ks(a, arg) ? 0 : CLI_EXIT_BAD;
+        return parse_ks(a, arg) ? 1 : -1;
     case O_LIMIT:
-        return cli_parse_size("--limit", arg, &a->limit) ? 0 : CLI_EXIT_BAD;
+        return cli_parse_size("--limit", arg, &a->limit) ? 1 : -1;
     case O_OUT:
         a->out_path = arg;
-        return 0;
+        return 1;
     case O_JSON:
         a->json = true;
-        return 0;
+        return 1;
     case O_REPORT:
         a->report_path = arg;
-        return 0;
-    case 'h':
-        usage(stdout);
-        return -1;
+        return 1;
     default:
-        usage(stderr);
-        return CLI_EXIT_BAD;
+        return 0;
     }
 }
 
@@ -527,11 +523,7 @@ static int parse_args(cli_pipe *pipe, cli_eval_args *a, int argc, char **argv)
     a->ks[0] = 1;
     a->ks[1] = 10;
     a->n_ks = 2;
-    int rc = cli_pipe_getopt(pipe, argc, argv, "m:t:n:k:h", longopts, eval_option, a);
-    if (rc == 0 && optind != argc - 1) {
-        usage(stderr);
-        return CLI_EXIT_BAD;
-    }
+    int rc = cli_pipe_getopt(pipe, argc, argv, "m:t:n:k:h", longopts, eval_option, a, usage, 1);
     if (rc == 0) {
         a->path = argv[optind];
     }
