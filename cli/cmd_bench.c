@@ -138,6 +138,31 @@ static int clear_all(gen_ctx *ctx, size_t n_seq, core_err *err)
     return 0;
 }
 
+/* Prints the medians (and ranges) of the three measurements, as JSON with --json. */
+static void report_print(const bench_args *a, const gen_model *model, stat3 spp, stat3 stg,
+                         stat3 sbt)
+{
+    if (a->json) {
+        printf("{\"model\": \"%s\", \"model_desc\": \"%s\", \"device\": \"%s\", \"threads\": %zu, "
+               "\"reps\": %zu, "
+               "\"pp_tokens\": %zu, \"pp_tok_s\": %.2f, \"pp_tok_s_min\": %.2f, "
+               "\"pp_tok_s_max\": %.2f, \"tg_tokens\": %zu, \"tg_tok_s\": %.2f, "
+               "\"tg_tok_s_min\": %.2f, \"tg_tok_s_max\": %.2f, \"batch\": %zu, "
+               "\"batch_tok_s\": %.2f, \"batch_tok_s_min\": %.2f, \"batch_tok_s_max\": %.2f}\n",
+               cli_model_path(a->model.path), gen_model_desc(model), gen_model_device(model),
+               a->model.n_threads, a->n_reps, a->n_pp, spp.median, spp.min, spp.max, a->n_tg,
+               stg.median, stg.min, stg.max, a->n_batch, sbt.median, sbt.min, sbt.max);
+    } else {
+        printf("model: %s\ndevice: %s%s, threads: %zu, repetitions: %zu (median [min, max])\n",
+               gen_model_desc(model), gen_model_device(model), a->no_fuse ? " (unfused)" : "",
+               a->model.n_threads, a->n_reps);
+        printf("pp%-5zu %9.1f tok/s  [%.1f, %.1f]\n", a->n_pp, spp.median, spp.min, spp.max);
+        printf("tg%-5zu %9.1f tok/s  [%.1f, %.1f]\n", a->n_tg, stg.median, stg.min, stg.max);
+        printf("batch %zu x tg%zu %9.1f tok/s aggregate  [%.1f, %.1f]  (%.2fx one sequence)\n",
+               a->n_batch, a->n_tg, sbt.median, sbt.min, sbt.max, sbt.median / stg.median);
+    }
+}
+
 int cli_cmd_bench(int argc, char **argv)
 {
     bench_args a;
@@ -229,28 +254,8 @@ int cli_cmd_bench(int argc, char **argv)
         }
         bt[r] = (double)(a.n_tg * a.n_batch) / ((double)(core_time_ns() - t0) / 1e9);
     }
-    stat3 spp = summarize(pp, a.n_reps);
-    stat3 stg = summarize(tg, a.n_reps);
-    stat3 sbt = summarize(bt, a.n_reps);
-    if (a.json) {
-        printf("{\"model\": \"%s\", \"model_desc\": \"%s\", \"device\": \"%s\", \"threads\": %zu, "
-               "\"reps\": %zu, "
-               "\"pp_tokens\": %zu, \"pp_tok_s\": %.2f, \"pp_tok_s_min\": %.2f, "
-               "\"pp_tok_s_max\": %.2f, \"tg_tokens\": %zu, \"tg_tok_s\": %.2f, "
-               "\"tg_tok_s_min\": %.2f, \"tg_tok_s_max\": %.2f, \"batch\": %zu, "
-               "\"batch_tok_s\": %.2f, \"batch_tok_s_min\": %.2f, \"batch_tok_s_max\": %.2f}\n",
-               cli_model_path(a.model.path), gen_model_desc(model), gen_model_device(model),
-               a.model.n_threads, a.n_reps, a.n_pp, spp.median, spp.min, spp.max, a.n_tg,
-               stg.median, stg.min, stg.max, a.n_batch, sbt.median, sbt.min, sbt.max);
-    } else {
-        printf("model: %s\ndevice: %s%s, threads: %zu, repetitions: %zu (median [min, max])\n",
-               gen_model_desc(model), gen_model_device(model), a.no_fuse ? " (unfused)" : "",
-               a.model.n_threads, a.n_reps);
-        printf("pp%-5zu %9.1f tok/s  [%.1f, %.1f]\n", a.n_pp, spp.median, spp.min, spp.max);
-        printf("tg%-5zu %9.1f tok/s  [%.1f, %.1f]\n", a.n_tg, stg.median, stg.min, stg.max);
-        printf("batch %zu x tg%zu %9.1f tok/s aggregate  [%.1f, %.1f]  (%.2fx one sequence)\n",
-               a.n_batch, a.n_tg, sbt.median, sbt.min, sbt.max, sbt.median / stg.median);
-    }
+    report_print(&a, model, summarize(pp, a.n_reps), summarize(tg, a.n_reps),
+                 summarize(bt, a.n_reps));
 done:
     core_free(tokens);
     core_free(seqs);

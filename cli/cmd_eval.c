@@ -395,10 +395,36 @@ static int write_report(const char *out_path, const char *report_path, core_err 
 #endif
 }
 
+enum { O_K = CLI_PIPE_OPT_END, O_LIMIT, O_OUT, O_JSON, O_REPORT, O_SHARD };
+
+/* One of kiln eval's own options (cli_pipe_getopt's own). */
+static int eval_option(void *payload, int c, const char *arg)
+{
+    cli_eval_args *a = payload;
+    switch (c) {
+    case 'k':
+        return parse_ks(a, arg) ? 1 : -1;
+    case O_LIMIT:
+        return cli_parse_size("--limit", arg, &a->limit) ? 1 : -1;
+    case O_OUT:
+        a->out_path = arg;
+        return 1;
+    case O_JSON:
+        a->json = true;
+        return 1;
+    case O_REPORT:
+        a->report_path = arg;
+        return 1;
+    case O_SHARD:
+        return cli_eval_parse_shard(arg, &a->shard) ? 1 : -1;
+    default:
+        return 0;
+    }
+}
+
 /* Parses kiln eval's arguments; returns 0 to go on, -1 after --help, else an exit status. */
 static int parse_args(cli_pipe *pipe, cli_eval_args *a, int argc, char **argv)
 {
-    enum { O_K = CLI_PIPE_OPT_END, O_LIMIT, O_OUT, O_JSON, O_REPORT, O_SHARD };
     static const struct option longopts[] = {{"limit", required_argument, NULL, O_LIMIT},
                                              {"shard", required_argument, NULL, O_SHARD},
                                              {"out", required_argument, NULL, O_OUT},
@@ -412,55 +438,11 @@ static int parse_args(cli_pipe *pipe, cli_eval_args *a, int argc, char **argv)
     a->ks[1] = 10;
     a->n_ks = 2;
     a->shard = (eval_shard){0, 1};
-    int c;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "m:t:n:k:h", longopts, NULL)) != -1) {
-        int h = cli_pipe_option(pipe, c, optarg);
-        if (h < 0) {
-            return CLI_EXIT_BAD;
-        }
-        if (h > 0) {
-            continue;
-        }
-        switch (c) {
-        case 'k':
-            if (!parse_ks(a, optarg)) {
-                return CLI_EXIT_BAD;
-            }
-            break;
-        case O_LIMIT:
-            if (!cli_parse_size("--limit", optarg, &a->limit)) {
-                return CLI_EXIT_BAD;
-            }
-            break;
-        case O_OUT:
-            a->out_path = optarg;
-            break;
-        case O_SHARD:
-            if (!cli_eval_parse_shard(optarg, &a->shard)) {
-                return CLI_EXIT_BAD;
-            }
-            break;
-        case O_JSON:
-            a->json = true;
-            break;
-        case O_REPORT:
-            a->report_path = optarg;
-            break;
-        case 'h':
-            usage(stdout);
-            return -1;
-        default:
-            usage(stderr);
-            return CLI_EXIT_BAD;
-        }
+    int rc = cli_pipe_getopt(pipe, argc, argv, "m:t:n:k:h", longopts, eval_option, a, usage, 1);
+    if (rc == 0) {
+        a->path = argv[optind];
     }
-    if (optind != argc - 1) {
-        usage(stderr);
-        return CLI_EXIT_BAD;
-    }
-    a->path = argv[optind];
-    return 0;
+    return rc;
 }
 
 /*

@@ -84,6 +84,33 @@ int cli_pipe_option(cli_pipe *p, int c, const char *arg)
     }
 }
 
+int cli_pipe_getopt(cli_pipe *p, int argc, char **argv, const char *shorts,
+                    const struct option *longs, int (*own)(void *payload, int c, const char *arg),
+                    void *payload, void (*usage)(FILE *f), int n_operands)
+{
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, shorts, longs, NULL)) != -1) {
+        int h = cli_pipe_option(p, c, optarg);
+        h = h ? h : own(payload, c, optarg);
+        if (h == 0 && c == 'h') {
+            usage(stdout);
+            return -1;
+        }
+        if (h <= 0) {
+            if (h == 0) {
+                usage(stderr);
+            }
+            return CLI_EXIT_BAD;
+        }
+    }
+    if (argc - optind != n_operands) {
+        usage(stderr);
+        return CLI_EXIT_BAD;
+    }
+    return 0;
+}
+
 void cli_pipe_usage(FILE *f)
 {
     fprintf(f,
@@ -264,10 +291,30 @@ typedef struct cmd_solve_args {
     bool json;
 } cmd_solve_args;
 
+enum { O_LANG = CLI_PIPE_OPT_END, O_PROMPT, O_PROMPT_FILE, O_ENTRY, O_TESTS, O_TASK, O_JSON };
+
+/* One of kiln solve's own options (cli_pipe_getopt's own). */
+static int solve_option(void *payload, int c, const char *arg)
+{
+    cmd_solve_args *a = payload;
+    const char **field = c == O_LANG          ? &a->lang
+                         : c == O_PROMPT      ? &a->prompt_text
+                         : c == O_PROMPT_FILE ? &a->prompt_file
+                         : c == O_ENTRY       ? &a->entry
+                         : c == O_TESTS       ? &a->tests_file
+                         : c == O_TASK        ? &a->task_file
+                                              : NULL;
+    if (field) {
+        *field = arg;
+        return 1;
+    }
+    a->json = a->json || c == O_JSON;
+    return c == O_JSON;
+}
+
 /* Parses kiln solve's arguments; returns 0 to go on, -1 after --help, else an exit status. */
 static int parse_args(cli_pipe *pipe, cmd_solve_args *a, int argc, char **argv)
 {
-    enum { O_LANG = CLI_PIPE_OPT_END, O_PROMPT, O_PROMPT_FILE, O_ENTRY, O_TESTS, O_TASK, O_JSON };
     static const struct option longopts[] = {
         {"lang", required_argument, NULL, O_LANG},
         {"prompt", required_argument, NULL, O_PROMPT},
@@ -280,51 +327,7 @@ static int parse_args(cli_pipe *pipe, cmd_solve_args *a, int argc, char **argv)
         CLI_PIPE_LONGOPTS,
         {NULL, 0, NULL, 0}};
     memset(a, 0, sizeof(*a));
-    int c;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "m:t:n:h", longopts, NULL)) != -1) {
-        int h = cli_pipe_option(pipe, c, optarg);
-        if (h < 0) {
-            return CLI_EXIT_BAD;
-        }
-        if (h > 0) {
-            continue;
-        }
-        switch (c) {
-        case O_LANG:
-            a->lang = optarg;
-            break;
-        case O_PROMPT:
-            a->prompt_text = optarg;
-            break;
-        case O_PROMPT_FILE:
-            a->prompt_file = optarg;
-            break;
-        case O_ENTRY:
-            a->entry = optarg;
-            break;
-        case O_TESTS:
-            a->tests_file = optarg;
-            break;
-        case O_TASK:
-            a->task_file = optarg;
-            break;
-        case O_JSON:
-            a->json = true;
-            break;
-        case 'h':
-            usage(stdout);
-            return -1;
-        default:
-            usage(stderr);
-            return CLI_EXIT_BAD;
-        }
-    }
-    if (optind != argc) {
-        usage(stderr);
-        return CLI_EXIT_BAD;
-    }
-    return 0;
+    return cli_pipe_getopt(pipe, argc, argv, "m:t:n:h", longopts, solve_option, a, usage, 0);
 }
 
 /* Where the task's text lives while it runs (all owned). */

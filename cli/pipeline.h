@@ -59,6 +59,15 @@ typedef struct cli_pipe {
 void cli_pipe_init(cli_pipe *p);
 /* Handles a shared option; returns 1 when handled, 0 when not one of them, -1 when bad. */
 int cli_pipe_option(cli_pipe *p, int c, const char *arg);
+/*
+ * The getopt loop of kiln solve and kiln eval: each option goes to cli_pipe_option, then to
+ * own(payload, c, arg) (1: taken, 0: not one of its, -1: bad argument, message printed); -h
+ * prints usage to stdout, an unknown option or a count of operands other than n_operands
+ * prints it to stderr. Returns 0 to go on, -1 after --help, or CLI_EXIT_BAD.
+ */
+int cli_pipe_getopt(cli_pipe *p, int argc, char **argv, const char *shorts,
+                    const struct option *longs, int (*own)(void *payload, int c, const char *arg),
+                    void *payload, void (*usage)(FILE *f), int n_operands);
 /* Help text of the shared options. */
 void cli_pipe_usage(FILE *f);
 /* Loads the model, the weights file, the sandbox pool (a host without the sandbox's features

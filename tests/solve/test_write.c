@@ -61,7 +61,7 @@ static void expect_same_as_pipeline(solve_lang lang, const char *task_prompt, co
     o.plan = false;
     o.repair = false;
     o.seed = seed;
-    o.n_code_tokens_max = 96;
+    o.n_code_tokens_max = 32;
     solve_result *r = NULL;
     core_err err = {0};
     ck_assert_msg(solve_run(&r, f.engine, &t, &o, NULL, NULL, &err) == 0, "%s", err.msg);
@@ -131,7 +131,7 @@ START_TEST(write__stop_none_makes_exactly_the_cap)
     write_inputs(&f, &t, &prompt, &suffix, &code);
     solve_generate_options go = solve_generate_options_default();
     go.stop = SOLVE_STOP_NONE;
-    go.n_tokens_max = 40;
+    go.n_tokens_max = 16;
     go.sampling.seed = 5;
     solve_generation g;
     core_err err = {0};
@@ -140,7 +140,7 @@ START_TEST(write__stop_none_makes_exactly_the_cap)
                                  (core_str){suffix.ptr, suffix.len}, (core_str){code.ptr, code.len},
                                  &go, NULL, &err) == 0,
                   "%s", err.msg);
-    ck_assert_uint_eq(g.n_tokens, 40);
+    ck_assert_uint_eq(g.n_tokens, 16);
     ck_assert(!g.ended);
     ck_assert_uint_gt(g.n_checks, 0);
     for (size_t i = 0; i < g.n_tokens; i++) {
