@@ -24,24 +24,36 @@ static bool target_counts(const patch_target *t, bool include_unverified)
 int patch__apply(core_buf *out, core_str old, const patch_result *result, const char *path,
                  bool include_unverified, const patch_target *only, core_err *err)
 {
-    /* splices of one file, applied from the start; targets never overlap (distinct functions) */
+    /* splices of one file, applied from the start in (start, index) order; targets never
+     * overlap (distinct functions), but a splice may be empty (a docstring-only stub's range
+     * ends where it starts), so each is taken once by its index */
     size_t pos = 0;
+    size_t last_start = 0;
+    size_t n_done = 0; /* index + 1 of the last splice applied, 0: none */
     for (;;) {
         const patch_target *next = NULL;
+        size_t next_i = 0;
         for (size_t i = 0; i < result->n_targets; i++) {
             const patch_target *t = &result->targets[i];
             if ((only != NULL && t != only) || strcmp(t->path, path) != 0 ||
                 !target_counts(t, include_unverified) || t->splice_start < pos ||
-                t->splice_end > old.len) {
+                t->splice_end > old.len || t->splice_end < t->splice_start) {
+                continue;
+            }
+            if (n_done > 0 &&
+                (t->splice_start < last_start || (t->splice_start == last_start && i < n_done))) {
                 continue;
             }
             if (next == NULL || t->splice_start < next->splice_start) {
                 next = t;
+                next_i = i;
             }
         }
         if (next == NULL) {
             break;
         }
+        last_start = next->splice_start;
+        n_done = next_i + 1;
         if (core_buf_append(out, old.ptr + pos, next->splice_start - pos) < 0 ||
             core_buf_append(out, next->splice, strlen(next->splice)) < 0) {
             return core_err_set(err, CORE_ENOMEM, "patch: out of memory");

@@ -123,10 +123,44 @@ START_TEST(output__diff_mbox_commit_report)
 }
 END_TEST
 
+START_TEST(output__docstring_only_stub)
+{
+    /* a docstring-only stub's splice is empty (it ends where it starts): applied once */
+    char dir[FX_PATH_MAX];
+    fx_dir(dir, "docstub");
+    fx_python_project(dir);
+    fx_gen gen = {.pairs =
+                      (const char *const[]){"negate", "def negate(x):\n    return -x\n", NULL}};
+    const char *fns[] = {"calc/ops.py:negate"};
+    patch_options o = patch_options_default();
+    o.functions = fns;
+    o.n_functions = 1;
+    patch_result *r = NULL;
+    core_err err = {0};
+    ck_assert_msg(fx_patch(&r, dir, "feature", &o, &gen, &err) == 0, "%s", err.msg);
+    ck_assert_int_eq(r->targets[0].verdict, PATCH_VERDICT_VERIFIED);
+    ck_assert_uint_eq(r->targets[0].splice_start, r->targets[0].splice_end);
+    patch_repo *repo = NULL;
+    ck_assert_int_eq(patch_repo_open(&repo, dir, "feature", &err), 0);
+    core_buf diff = {0};
+    ck_assert_int_eq(patch_result_diff(&diff, repo, r, false, &err), 0);
+    ck_assert_ptr_nonnull(strstr(diff.ptr, "     \"\"\"Return -x.\"\"\"\n+    return -x\n"));
+    char path[FX_PATH_MAX + 8];
+    snprintf(path, sizeof path, "%s.diff", dir);
+    write_buf(path, &diff);
+    ck_assert_int_eq(
+        fx_sh("cd '%s' && git checkout -q feature && git apply --check '%s'", dir, path), 0);
+    core_buf_dispose(&diff);
+    patch_repo_free(repo);
+    patch_result_free(r);
+}
+END_TEST
+
 TCase *tcase_output(void)
 {
     TCase *tc = tcase_create("output");
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, output__diff_mbox_commit_report);
+    tcase_add_test(tc, output__docstring_only_stub);
     return tc;
 }
