@@ -233,7 +233,9 @@ START_TEST(server__stop_answers_running_requests)
     const uint16_t port = http_server_port(server);
     int fd = connect_to(port);
     send_request(fd, "POST", "/v1/completions", NULL,
-                 "{\"prompt\":\"Once\",\"max_tokens\":4000,\"n_predict\":200}");
+                 "{\"prompt\":\"Once\",\"max_tokens\":4000,\"n_predict\":200,"
+                 "\"ignore_eos\":true}");
+    /* ignore_eos: the model's end of text must not finish the request before the stop */
     struct timespec ts = {0, 200000000};
     nanosleep(&ts, NULL);
     http_server_stop(server, 100);
