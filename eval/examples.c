@@ -100,12 +100,10 @@ static value_kind literal_kind(const char *s, size_t len)
             n_digits++;
         } else if (ch == '.' || ch == 'e' || ch == 'E') {
             is_float = true;
-        } else if ((ch == '-' || ch == '+') && (s[i - 1] == 'e' || s[i - 1] == 'E')) {
-            continue;
-        } else if ((ch == 'u' || ch == 'U' || ch == 'l' || ch == 'L' || ch == 'f') && i > 0 &&
-                   n_digits > 0) {
-            continue;
-        } else {
+        } else if (!(((ch == '-' || ch == '+') && (s[i - 1] == 'e' || s[i - 1] == 'E')) ||
+                     ((ch == 'u' || ch == 'U' || ch == 'l' || ch == 'L' || ch == 'f') &&
+                      n_digits > 0))) {
+            /* anything but an exponent's sign or an integer or float suffix */
             return VALUE_NONE;
         }
     }

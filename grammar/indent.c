@@ -189,10 +189,8 @@ bool gram__indent_scan(gram__indent *in, const char *text, size_t len, size_t ba
             } else if (ch == '\t') {
                 in->col = (in->col / 8 + 1) * 8;
                 in->alt++;
-            } else if (ch == '\f') {
-                in->col = 0;
-                in->alt = 0;
-            } else if (ch == '\n' || ch == '\r') {
+            } else if (ch == '\f' || ch == '\n' || ch == '\r') {
+                /* a form feed resets the column, as in CPython; a line break starts anew */
                 in->col = 0;
                 in->alt = 0;
             } else if (ch == '#') {
