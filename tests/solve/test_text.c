@@ -1,11 +1,16 @@
 /* Tests of solve/solve_text.c: where a function ends, the code prefix, the choice of tests. */
 #include "tests/solve/tests.h"
 
+#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "solve/solve_int.h"
+
+extern char **environ;
 
 static size_t end_of(solve_lang lang, const char *text, bool *complete)
 {
@@ -215,6 +220,16 @@ START_TEST(text__tests_from_field_docstring_or_none)
 }
 END_TEST
 
+/* Runs argv[0] (searched in PATH) and returns its exit status, -1 when it did not exit. */
+static int run_program(char *const argv[])
+{
+    pid_t pid = 0;
+    ck_assert_int_eq(posix_spawnp(&pid, argv[0], NULL, NULL, argv, environ), 0);
+    int status = 0;
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
 /* C comments' examples become a test program that compiles against the declaration. */
 START_TEST(text__c_tests_from_comment_examples)
 {
@@ -243,11 +258,14 @@ START_TEST(text__c_tests_from_comment_examples)
             "    for (; *s; s++) {\n        n += *s == c;\n    }\n    return n;\n}\n",
             tests);
     fclose(f);
-    char cmd[256];
-    snprintf(cmd, sizeof(cmd), "cc -x c -o %s.bin %s && %s.bin", path, path, path);
-    ck_assert_int_eq(system(cmd), 0);
-    snprintf(cmd, sizeof(cmd), "rm -f %s %s.bin", path, path);
-    ck_assert_int_eq(system(cmd), 0);
+    char bin[64];
+    snprintf(bin, sizeof(bin), "%s.bin", path);
+    char *const cc[] = {"cc", "-x", "c", "-o", bin, path, NULL};
+    ck_assert_int_eq(run_program(cc), 0);
+    char *const prog[] = {bin, NULL};
+    ck_assert_int_eq(run_program(prog), 0);
+    unlink(bin);
+    unlink(path);
     core_arena_free(a);
 }
 END_TEST
