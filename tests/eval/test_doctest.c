@@ -70,7 +70,7 @@ void test_extract_cases(const char *path, test_extract_fn extract, size_t n_case
         size_t n_got = 0;
         size_t skipped = 99;
         core_str in = {input.ptr ? input.ptr : "", input.len};
-        ck_assert_int_eq(extract(&got, &n_got, &skipped, a, in, name), 0);
+        ck_assert_int_eq(extract(&got, &n_got, &skipped, a, in, name, NULL), 0);
         for (size_t i = 0; i < n_got && i < n_expect; i++) {
             ck_assert_msg(strcmp(got[i], expect[i]) == 0, "case '%s' line %zu: got [%s] want [%s]",
                           name, i, got[i], expect[i]);
@@ -88,10 +88,10 @@ void test_extract_cases(const char *path, test_extract_fn extract, size_t n_case
 }
 
 static int doctest_extract(const char ***out, size_t *n_out, size_t *n_skipped, core_arena *arena,
-                           core_str text, const char *name)
+                           core_str text, const char *name, core_err *err)
 {
     (void)name;
-    return eval_doctest_extract(out, n_out, n_skipped, arena, text, NULL);
+    return eval_doctest_extract(out, n_out, n_skipped, arena, text, err);
 }
 
 START_TEST(doctest__fixture_cases)
@@ -100,10 +100,9 @@ START_TEST(doctest__fixture_cases)
 }
 END_TEST
 
-START_TEST(doctest__enomem_leaks_nothing)
+void test_extract_enomem(test_extract_fn extract, const char *name, const char *text, size_t n_want,
+                         const char *msg_want)
 {
-    const char *text = ">>> f([1,\n...  2])\n[2,\n 1]\n>>> print(g('x'))\nx'y\n>>> h()\n1.25\n\n"
-                       "assert k(1) == 1\n";
     long live = core_alloc_live();
     for (long n = 1;; n++) {
         core_arena *a = NULL;
@@ -112,18 +111,25 @@ START_TEST(doctest__enomem_leaks_nothing)
         size_t n_got = 0;
         core_err err = {0};
         core_alloc_fail_after(n);
-        int rc = eval_doctest_extract(&got, &n_got, NULL, a, core_str_c(text), &err);
+        int rc = extract(&got, &n_got, NULL, a, core_str_c(text), name, &err);
         core_alloc_fail_after(0);
         core_arena_free(a);
         if (rc == 0) {
-            ck_assert_uint_eq(n_got, 4);
+            ck_assert_uint_eq(n_got, n_want);
             break;
         }
         ck_assert_int_eq(rc, CORE_ENOMEM);
-        ck_assert_str_eq(err.msg, "doctest: out of memory");
+        ck_assert_str_eq(err.msg, msg_want);
         ck_assert_int_lt(n, 1000);
     }
     ck_assert_int_eq(core_alloc_live(), live);
+}
+
+START_TEST(doctest__enomem_leaks_nothing)
+{
+    const char *text = ">>> f([1,\n...  2])\n[2,\n 1]\n>>> print(g('x'))\nx'y\n>>> h()\n1.25\n\n"
+                       "assert k(1) == 1\n";
+    test_extract_enomem(doctest_extract, "", text, 4, "doctest: out of memory");
 }
 END_TEST
 
