@@ -320,7 +320,7 @@ def stats(recs):
         s[stage] = sum(num(x.get(stage)) for x in t) / 1000.0 / len(recs)
     s["vis_not_hidden"] = 0
     s["candidates"] = 0
-    s["finished"] = s["compiles"] = s["cut"] = 0
+    s["finished"] = s["compiles"] = s["cut"] = s["syntax"] = 0
     s["cheat"] = []
     for r in recs:
         lang = r.get("language", "python")
@@ -337,7 +337,9 @@ def stats(recs):
                 s["cheat"].append(r.get("task_id"))
             if cand.get("ended"):
                 s["finished"] += 1
-                s["compiles"] += compile_rate.compiles(lang, code)[0]
+                good, why = compile_rate.compiles(lang, code)
+                s["compiles"] += good
+                s["syntax"] += not good and compile_rate.is_syntax_error(lang, why)
             else:
                 s["cut"] += 1
     return s
@@ -363,8 +365,9 @@ print("|---|---|---|---:|---:|---:|---:|---:|---:|---|---:|")
 for model, tset, cfg, s in rows:
     if s["problems"] == 0:
         continue
-    comp = "%d/%d (%s)" % (s["compiles"], s["finished"],
-                           pct(s["compiles"] / s["finished"]) if s["finished"] else "—")
+    comp = "%d/%d (%s), %d syntax" % (s["compiles"], s["finished"],
+                                       pct(s["compiles"] / s["finished"]) if s["finished"] else "—",
+                                       s["syntax"])
     print("| %s | %s | %s | %d%s | %s | %s | %s | %s | %.1f | %s | %s |" % (
         model, tset, cfg, s["problems"], " (%d refused)" % s["refused"] if s["refused"] else "",
         pct(s.get("pass@1")), pct(s.get("pass@%d" % k)), pct(s["ranked"]), pct(s["oracle"]),
@@ -413,7 +416,8 @@ cheats = [(t, c, x) for m, t, c, s in rows for x in s.get("cheat", [])]
 print("hidden-test passes whose code exits early or prints a verdict: %d%s" % (
     len(cheats), "" if not cheats else " (" + ", ".join("%s %s %s" % c for c in cheats[:10]) + ")"))
 print("finished = candidates that ended by themselves (the token cap cut %d); compile = CPython's "
-      "compile() / cc -fsyntax-only" % sum(s.get("cut", 0) for _, _, _, s in rows))
+      "compile() / cc -fsyntax-only; syntax = rejections for syntax (the rest: C names and types)"
+      % sum(s.get("cut", 0) for _, _, _, s in rows))
 if bad_total:
     print("result lines that did not parse: %d" % bad_total)
 missing = ["%s/%s/%s" % (m, t, c) for m, t, c, s in rows if s["problems"] == 0]

@@ -6,10 +6,14 @@ for every candidate, asks the real front end: CPython's compile() for Python, `c
 -fsyntax-only` for C. A candidate that ended by itself ("ended": true) is finished; one the
 token cap cut is counted apart and never as accepted. Prints one line per file:
 
-  FILE: finished F (cut C), compiler accepts A of F (P%), kiln says parses K of F
+  FILE: finished F (cut C), compiler accepts A of F (P%), kiln says parses K of F; of the
+        rejected, S for syntax, T for names or types
 
-and exits 1 when --require-all is given and some finished candidate does not compile (the
-grammar constraint's promise: 100% of finished constrained candidates compile).
+(`cc -fsyntax-only` also resolves names and types, which no grammar can promise: a C
+candidate that uses an undeclared name parses but does not compile.)
+
+and exits 1 when --require-all is given and some finished candidate is rejected for syntax
+(the grammar constraint's promise: 100% of finished constrained candidates parse).
 
 usage: scripts/compile-rate.py [--require-all] [--show N] RESULTS.jsonl...
 """
@@ -18,11 +22,23 @@ import subprocess
 import sys
 
 
+# gcc's messages for text that does not parse, as opposed to names and types it rejects
+C_SYNTAX = ("expected", "stray", "unterminated", "missing terminating", "before", "at end of input")
+
+
+def is_syntax_error(lang, why):
+    """Whether the compiler's first message is about syntax (Python: always)."""
+    if lang != "c":
+        return True
+    return any(k in " ".join(why) for k in C_SYNTAX)
+
+
 def compiles(lang, code):
     if lang == "c":
         r = subprocess.run(["cc", "-fsyntax-only", "-w", "-x", "c", "-"], input=code.encode(),
                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, check=False)
-        return r.returncode == 0, r.stderr.decode(errors="replace").strip().splitlines()[:1]
+        errors = [l for l in r.stderr.decode(errors="replace").splitlines() if "error:" in l]
+        return r.returncode == 0, [e.split("error:", 1)[1].strip() for e in errors[:1]]
     try:
         compile(code, "<candidate>", "exec")
         return True, []
@@ -50,7 +66,7 @@ def main(argv):
         return 2
     status = 0
     for path in files:
-        finished = cut = ok = says = 0
+        finished = cut = ok = says = syntax = 0
         bad = []
         with open(path, encoding="utf-8", errors="replace") as f:
             for line in f:
@@ -71,14 +87,17 @@ def main(argv):
                     good, why = compiles(lang, code)
                     ok += good
                     if not good:
+                        syntax += is_syntax_error(lang, why)
                         bad.append((rec.get("task_id"), why, code))
         pct = 100.0 * ok / finished if finished else 0.0
         print("%s: finished %d (cut %d), compiler accepts %d of %d (%.1f%%), kiln says parses "
-              "%d of %d" % (path, finished, cut, ok, finished, pct, says, finished))
+              "%d of %d; of the rejected, %d for syntax, %d for names or types" % (
+                  path, finished, cut, ok, finished, pct, says, finished, syntax,
+                  finished - ok - syntax))
         for task_id, why, code in bad[:show]:
             print("  %s: %s\n    %s" % (task_id, " ".join(why),
                                         code.replace("\n", "\n    ")[:600]))
-        if require_all and ok < finished:
+        if require_all and syntax > 0:
             status = 1
     return status
 
