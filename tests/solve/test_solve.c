@@ -257,6 +257,33 @@ START_TEST(solve__without_tests_ranks_by_generated_tests)
 }
 END_TEST
 
+/* A candidate the token cap cuts is marked so and never counts as parsing. */
+START_TEST(solve__cut_candidates_never_parse)
+{
+    gen_model *m = model_load(false);
+    solve_engine *e = engine_new(m, NULL, 2);
+    solve_task t = {SOLVE_LANG_PYTHON,
+                    core_str_c("def double(x):\n    \"\"\"Return x times two.\"\"\"\n"),
+                    core_str_c("double"), core_str_c("")};
+    solve_options o = solve_options_default();
+    o.n_candidates = 2;
+    o.plan = false;
+    o.n_code_tokens_max = 2; /* `return x` alone takes more */
+    solve_result *r = NULL;
+    core_err err = {0};
+    ck_assert_msg(solve_run(&r, e, &t, &o, NULL, NULL, &err) == 0, "%s", err.msg);
+    ck_assert_uint_eq(r->n_candidates, 2);
+    for (size_t i = 0; i < r->n_candidates; i++) {
+        ck_assert(!r->candidates[i].ended);
+        ck_assert(!r->candidates[i].parses);
+        ck_assert(!r->candidates[i].card.parses);
+    }
+    solve_result_free(r);
+    solve_engine_free(e);
+    gen_model_free(m);
+}
+END_TEST
+
 typedef struct counter {
     int calls;
     int stop_after;
@@ -356,6 +383,7 @@ TCase *tcase_solve(void)
     tcase_add_test(tc, solve__c_task_with_field_tests);
     tcase_add_test(tc, solve__without_tests_ranks_without_execution);
     tcase_add_test(tc, solve__without_tests_ranks_by_generated_tests);
+    tcase_add_test(tc, solve__cut_candidates_never_parse);
     tcase_add_test(tc, solve__cancel_stops_with_ecanceled);
     tcase_add_test(tc, solve__bad_arguments);
     return tc;
