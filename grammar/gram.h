@@ -4,6 +4,8 @@
  * continuations keep a program a viable prefix of some complete program. The checker drives the
  * grammar's LR parse table and lexers directly (no error recovery), so it rejects a piece of
  * text exactly when no continuation can repair it, and never because a prefix is incomplete.
+ * For Python it also holds the indentation rules that tree-sitter-python leaves to CPython (an
+ * indented block after each header, dedents only to an enclosing level, consistent tabs).
  * The constraint wraps a checker for the sampler's logits hook (gen_constraint in gen/gen.h);
  * this module does not depend on gen/.
  */
