@@ -26,9 +26,13 @@ struct gram_lang {
     const TSLanguage *ts;    /* the grammar's tables, static storage */
     gram__keyword *keywords; /* (n_keywords), owned */
     size_t n_keywords;
-    char *keyword_text; /* the keywords' strings, owned */
-    bool indent;        /* Python: the indentation rules of indent.c apply too */
+    char *keyword_text;          /* the keywords' strings, owned */
+    bool indent;                 /* Python: the indentation rules of indent.c apply too */
+    const char *const *reserved; /* words that are never names, NULL-terminated; static */
 };
+
+/* Whether word[0..len) is one of the language's reserved words (never an identifier). */
+bool gram__lang_is_reserved(const gram_lang *lang, const char *word, size_t len);
 
 /* ---- parse table ---- */
 
