@@ -235,7 +235,7 @@ START_TEST(solve__without_tests_ranks_by_generated_tests)
     ck_assert_msg(solve_run(&r, e, &t, &o, NULL, NULL, &err) == 0, "%s", err.msg);
     ck_assert_int_eq(r->tests_source, SOLVE_TESTS_GENERATED);
     ck_assert_str_eq(solve_tests_source_name(r->tests_source), "generated");
-    ck_assert_int_eq(strncmp(r->visible_tests, "assert add_three(", 17), 0);
+    ck_assert_int_eq(strncmp(r->visible_tests, "assert (_v := add_three(", 24), 0);
     ck_assert_uint_eq(r->n_candidates, 4); /* generated tests never drive repairs */
     for (size_t i = 0; i < r->n_candidates; i++) {
         const solve_candidate *c = &r->candidates[i];
