@@ -27,6 +27,7 @@ enum {
     CLI_PIPE_OPT_JOBS,
     CLI_PIPE_OPT_DEVICE,
     CLI_PIPE_OPT_GEN_TESTS,
+    CLI_PIPE_OPT_PLAN,
     CLI_PIPE_OPT_END,
 };
 
@@ -47,7 +48,8 @@ enum {
     {"weights", required_argument, NULL, CLI_PIPE_OPT_WEIGHTS},                                    \
     {"jobs", required_argument, NULL, CLI_PIPE_OPT_JOBS},                                          \
     {"device", required_argument, NULL, CLI_PIPE_OPT_DEVICE},                                      \
-    {"gen-tests", required_argument, NULL, CLI_PIPE_OPT_GEN_TESTS}
+    {"gen-tests", required_argument, NULL, CLI_PIPE_OPT_GEN_TESTS},                                \
+    {"plan", no_argument, NULL, CLI_PIPE_OPT_PLAN}
 /* clang-format on */
 
 typedef struct cli_pipe {

@@ -64,7 +64,7 @@ const char *solve_tests_source_name(solve_tests_source source);
 typedef struct solve_options {
     size_t n_candidates;      /* N candidates per round (default 8), at most SOLVE_N_MAX */
     size_t n_rounds;          /* repair rounds after the first write (default 2) */
-    bool plan;                /* write a plan first (default true) */
+    bool plan;                /* write a plan first (default false: measured not to pay) */
     bool grammar;             /* grammar-constrained writing (default true) */
     bool repair;              /* repair rounds (default true) */
     bool greedy_first;        /* candidate 0 of each round is greedy (default false) */

@@ -95,6 +95,7 @@ START_TEST(solve__end_to_end_python_passes_and_ranks)
     solve_options o = solve_options_default();
     o.n_candidates = 4;
     o.seed = 1;
+    o.plan = true; /* off by default; every stage runs here */
     solve_result *r = NULL;
     core_err err = {0};
     ck_assert_msg(solve_run(&r, e, &t, &o, NULL, NULL, &err) == 0, "%s", err.msg);
@@ -314,6 +315,7 @@ START_TEST(solve__cancel_stops_with_ecanceled)
     solve_task t = {SOLVE_LANG_PYTHON, core_str_c(add_prompt), core_str_c("add"), core_str_c("")};
     solve_options o = solve_options_default();
     o.n_candidates = 2;
+    o.plan = true; /* cancels land in the plan and in the write stage */
     long live = core_alloc_live();
     for (int stop = 0; stop <= 40; stop += 20) {
         counter c = {0, stop};
