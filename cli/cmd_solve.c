@@ -106,7 +106,7 @@ void cli_pipe_usage(FILE *f)
             "      --jobs J       sandbox runs at once (default: one per CPU)\n"
             "      --device D     cpu, cuda or auto (default auto: CUDA when present)\n"
             "      --gen-tests N  with no visible tests, N test inputs the model proposes\n"
-            "                     rank the candidates by dual agreement (default 8, 0: off)\n",
+            "                     rank the candidates by dual agreement (default 0: off)\n",
             SOLVE_N_MAX);
 }
 

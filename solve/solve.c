@@ -37,7 +37,9 @@ solve_options solve_options_default(void)
     o.n_plan_tokens_max = 96;
     o.n_code_tokens_max = 256;
     o.n_test_jobs = 0;
-    o.n_gen_tests = 8;
+    /* Off: on kiln's first 8 Python tasks without tests (n 10) the default model's tests
+       ranked 3 of 8 first against 4 of 8 without execution, for 4.8 s more a task. */
+    o.n_gen_tests = 0;
     o.limits = sbx_limits_default();
     o.rank = eval_rank_options_default();
     return o;

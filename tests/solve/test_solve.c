@@ -231,6 +231,7 @@ START_TEST(solve__without_tests_ranks_by_generated_tests)
     o.n_candidates = 4;
     o.plan = false;
     o.n_code_tokens_max = 48;
+    o.n_gen_tests = 8; /* off by default */
     solve_result *r = NULL;
     core_err err = {0};
     ck_assert_msg(solve_run(&r, e, &t, &o, NULL, NULL, &err) == 0, "%s", err.msg);
