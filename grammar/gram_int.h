@@ -91,6 +91,10 @@ typedef struct gram__indent {
     bool header;       /* the logical line's last token so far is `:` */
     bool want_block;   /* a header ended: the next logical line must indent */
     bool failed;       /* a violation was found (at err_byte) */
+    bool as_ok;        /* the logical line has had with, except, import or case */
+    char word[8];      /* the word of code being read (its first bytes) */
+    uint8_t n_word;    /* its length so far (saturates) */
+    size_t word_start; /* byte offset of its first byte */
     uint32_t depth;    /* open brackets */
     uint32_t col, alt; /* indentation of the line being measured */
     uint32_t n_levels; /* >= 1; levels[0] is 0 */
