@@ -74,6 +74,9 @@ int cli_pipe_option(cli_pipe *p, int c, const char *arg)
         return 1;
     case CLI_PIPE_OPT_JOBS:
         return cli_parse_size("--jobs", arg, &p->n_jobs) ? 1 : -1;
+    case CLI_PIPE_OPT_PLAN:
+        p->opts.plan = true;
+        return 1;
     case CLI_PIPE_OPT_GEN_TESTS:
         return cli_parse_size("--gen-tests", arg, &p->opts.n_gen_tests) &&
                        p->opts.n_gen_tests <= SOLVE_N_MAX
@@ -120,11 +123,12 @@ void cli_pipe_usage(FILE *f)
             "      --temp T       sampling temperature (default 0.8)\n"
             "      --max-tokens N tokens per candidate (default 256)\n"
             "      --greedy-first candidate 0 of each round is greedy\n"
+            "      --plan         write a plan first (off by default: measured not to pay)\n"
             "      --no-plan, --no-grammar, --no-repair  switch a stage off\n"
             "      --weights FILE ranking weights, a JSON object (see eval/eval.h)\n"
             "      --jobs J       sandbox runs at once (default: one per CPU)\n"
             "      --gen-tests N  with no visible tests, N test inputs the model proposes\n"
-            "                     rank the candidates by dual agreement (default 8, 0: off)\n",
+            "                     rank the candidates by dual agreement (default 0: off)\n",
             SOLVE_N_MAX);
     cli_model_usage(f, 2);
 }

@@ -24,6 +24,7 @@ enum {
     CLI_PIPE_OPT_WEIGHTS,
     CLI_PIPE_OPT_JOBS,
     CLI_PIPE_OPT_GEN_TESTS,
+    CLI_PIPE_OPT_PLAN,
     CLI_PIPE_OPT_END,
 };
 
@@ -42,7 +43,8 @@ enum {
     {"greedy-first", no_argument, NULL, CLI_PIPE_OPT_GREEDY_FIRST},                                \
     {"weights", required_argument, NULL, CLI_PIPE_OPT_WEIGHTS},                                    \
     {"jobs", required_argument, NULL, CLI_PIPE_OPT_JOBS},                                          \
-    {"gen-tests", required_argument, NULL, CLI_PIPE_OPT_GEN_TESTS}
+    {"gen-tests", required_argument, NULL, CLI_PIPE_OPT_GEN_TESTS},                                \
+    {"plan", no_argument, NULL, CLI_PIPE_OPT_PLAN}
 /* clang-format on */
 
 typedef struct cli_pipe {

@@ -193,9 +193,11 @@ typedef struct eval_card {
  *                pass 1, parse_fail 1, limit 0.5
  *  agreement   = agreement * group_score / max group_score over the candidates (0..1), where a
  *                group is the candidates with identical behavior and group_score = group size
- *                x n_gen_passed (CodeT's dual agreement; the largest n_gen_passed in the
- *                group) when any candidate ran generated tests, otherwise the group size
- *                (AlphaCode-style clustering). agreement 1
+ *                x (1 + n_gen_passed) (CodeT's dual agreement, the largest n_gen_passed in the
+ *                group, plus one so that where no group passes a generated test, which a small
+ *                model's tests often are, the size still counts) when any candidate ran
+ *                generated tests, otherwise the group size (AlphaCode-style clustering).
+ *                agreement 1
  *  quality     = -(cyclomatic * max(0, cyclomatic - cyclomatic_free)
  *                  + nesting * max(0, nesting_max - nesting_free) + lines * n_lines
  *                  + tokens * n_tokens + bad_name * n_names_bad + short_name * n_names_short)

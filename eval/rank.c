@@ -234,7 +234,9 @@ int eval_rank(size_t *order, eval_score *scores, const eval_card *cards, size_t 
             gen_passed = card->n_gen_passed > gen_passed ? card->n_gen_passed : gen_passed;
         }
         double size = (double)(end - start);
-        double value = any_gen ? size * (double)gen_passed : size;
+        /* CodeT's size x passes, plus one: with a small model's tests mostly wrong, groups
+           that pass none still rank by their size (AlphaCode's clustering). */
+        double value = any_gen ? size * (double)(gen_passed + 1) : size;
         for (size_t j = start; j < end; j++) {
             eval_score *s = &scores[groups[j].i];
             s->group = first;

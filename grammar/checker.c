@@ -378,9 +378,12 @@ static int lex(gram_checker *c, const work *w, const char *text, size_t len, boo
         if (lexer->hit_end) {
             return LEX_PENDING;
         }
-        tok->is_keyword = is_keyword;
-        if (is_keyword && lexer->token_end == end &&
-            has_actions(ts, state, lexer->data.result_symbol)) {
+        /* A reserved word is the keyword or nothing: it never falls back to a name, here or
+           after the reductions (parse_token, can_shift). */
+        bool whole = is_keyword && lexer->token_end == end;
+        bool reserved = whole && gram__lang_is_reserved(c->lang, text + start, end - start);
+        tok->is_keyword = is_keyword && !reserved;
+        if (whole && (reserved || has_actions(ts, state, lexer->data.result_symbol))) {
             tok->symbol = lexer->data.result_symbol;
         }
     }

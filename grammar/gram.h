@@ -4,8 +4,10 @@
  * continuations keep a program a viable prefix of some complete program. The checker drives the
  * grammar's LR parse table and lexers directly (no error recovery), so it rejects a piece of
  * text exactly when no continuation can repair it, and never because a prefix is incomplete.
- * For Python it also holds the indentation rules that tree-sitter-python leaves to CPython (an
- * indented block after each header, dedents only to an enclosing level, consistent tabs).
+ * For Python it also holds the rules that tree-sitter-python leaves to CPython (an indented
+ * block after each header, dedents only to an enclosing level, consistent tabs, `as` only in
+ * with items, except clauses, imports and match cases), and in both languages a reserved word
+ * is never a name.
  * The constraint wraps a checker for the sampler's logits hook (gen_constraint in gen/gen.h);
  * this module does not depend on gen/.
  */
@@ -56,7 +58,7 @@ typedef struct gram_source_report {
     uint32_t err_line; /* 1-based line of err_byte */
     uint32_t err_col;  /* 1-based byte column of err_byte */
     const char *what;  /* static text naming the error ("syntax error", "unexpected end of
-                          input", or the Python indentation rule broken); NULL when ok */
+                          input", or the Python rule broken); NULL when ok */
 } gram_source_report;
 
 /**

@@ -26,9 +26,13 @@ struct gram_lang {
     const TSLanguage *ts;    /* the grammar's tables, static storage */
     gram__keyword *keywords; /* (n_keywords), owned */
     size_t n_keywords;
-    char *keyword_text; /* the keywords' strings, owned */
-    bool indent;        /* Python: the indentation rules of indent.c apply too */
+    char *keyword_text;          /* the keywords' strings, owned */
+    bool indent;                 /* Python: the indentation rules of indent.c apply too */
+    const char *const *reserved; /* words that are never names, NULL-terminated; static */
 };
+
+/* Whether word[0..len) is one of the language's reserved words (never an identifier). */
+bool gram__lang_is_reserved(const gram_lang *lang, const char *word, size_t len);
 
 /* ---- parse table ---- */
 
@@ -87,6 +91,10 @@ typedef struct gram__indent {
     bool header;       /* the logical line's last token so far is `:` */
     bool want_block;   /* a header ended: the next logical line must indent */
     bool failed;       /* a violation was found (at err_byte) */
+    bool as_ok;        /* the logical line has had with, except, import or case */
+    char word[8];      /* the word of code being read (its first bytes) */
+    uint8_t n_word;    /* its length so far (saturates) */
+    size_t word_start; /* byte offset of its first byte */
     uint32_t depth;    /* open brackets */
     uint32_t col, alt; /* indentation of the line being measured */
     uint32_t n_levels; /* >= 1; levels[0] is 0 */

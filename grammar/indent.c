@@ -91,45 +91,87 @@ static void code_newline(gram__indent *in)
         in->want_block = true;
     }
     in->header = false;
+    in->as_ok = false;
     in->mode = IND_LINE;
     in->col = 0;
     in->alt = 0;
 }
 
-static void code_byte(gram__indent *in, char ch)
+static bool is_word_byte(char ch)
 {
+    return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+           ch == '_' || (unsigned char)ch >= 0x80;
+}
+
+static bool word_is(const gram__indent *in, const char *w)
+{
+    size_t n = strlen(w);
+    return in->n_word == n && memcmp(in->word, w, n) == 0;
+}
+
+/*
+ * A word of code ended. `as` belongs only to with items, except clauses, imports and match
+ * cases; tree-sitter-python's as_pattern takes it after any expression (`return x as y`).
+ */
+static bool word_ends(gram__indent *in)
+{
+    bool ok = true;
+    if (word_is(in, "with") || word_is(in, "except") || word_is(in, "import") ||
+        word_is(in, "case")) {
+        in->as_ok = true;
+    } else if (word_is(in, "as") && !in->as_ok) {
+        ok = fail(in, in->word_start, "'as' outside with, except, import or case");
+    }
+    in->n_word = 0;
+    return ok;
+}
+
+/* One byte of code at byte offset at; false at a violation. */
+static bool code_byte(gram__indent *in, char ch, size_t at)
+{
+    if (is_word_byte(ch)) {
+        if (in->n_word == 0) {
+            in->word_start = at;
+        }
+        if (in->n_word < sizeof(in->word)) {
+            in->word[in->n_word] = ch;
+        }
+        in->n_word = in->n_word < UINT8_MAX ? (uint8_t)(in->n_word + 1) : UINT8_MAX;
+    } else if (in->n_word > 0 && !word_ends(in)) {
+        return false;
+    }
     if (in->joined) {
         in->joined = false;
         if (ch == '\n') {
-            return; /* a backslash joined the next physical line */
+            return true; /* a backslash joined the next physical line */
         }
         if (ch == '\r') {
             in->joined = true;
-            return;
+            return true;
         }
     }
     switch (ch) {
     case '\n':
         code_newline(in);
-        return;
+        return true;
     case ' ':
     case '\t':
     case '\f':
     case '\r':
-        return;
+        return true;
     case '#':
         in->mode = IND_COMMENT;
         in->blank_line = false;
-        return;
+        return true;
     case '\\':
         in->joined = true;
-        return;
+        return true;
     case '\'':
     case '"':
         in->mode = IND_QUOTE;
         in->quote = ch;
         in->header = false;
-        return;
+        return true;
     case '(':
     case '[':
     case '{':
@@ -146,6 +188,7 @@ static void code_byte(gram__indent *in, char ch)
         break;
     }
     in->header = ch == ':';
+    return true;
 }
 
 static void string_byte(gram__indent *in, char ch)
@@ -201,11 +244,15 @@ bool gram__indent_scan(gram__indent *in, const char *text, size_t len, size_t ba
                     return false;
                 }
                 in->mode = IND_CODE;
-                code_byte(in, ch);
+                if (!code_byte(in, ch, base + i)) {
+                    return false;
+                }
             }
             break;
         case IND_CODE:
-            code_byte(in, ch);
+            if (!code_byte(in, ch, base + i)) {
+                return false;
+            }
             break;
         case IND_COMMENT:
             if (ch == '\n') {
@@ -229,7 +276,9 @@ bool gram__indent_scan(gram__indent *in, const char *text, size_t len, size_t ba
             } else if (in->n_quotes == 1) {
                 in->mode = IND_CODE; /* the empty string ended */
                 in->n_quotes = 0;
-                code_byte(in, ch);
+                if (!code_byte(in, ch, base + i)) {
+                    return false;
+                }
             } else {
                 in->mode = IND_STRING;
                 in->triple = false;

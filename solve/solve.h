@@ -96,7 +96,7 @@ typedef struct solve_candidate_sink {
 typedef struct solve_options {
     size_t n_candidates;      /* N candidates per round (default 8), at most SOLVE_N_MAX */
     size_t n_rounds;          /* repair rounds after the first write (default 2) */
-    bool plan;                /* write a plan first (default true) */
+    bool plan;                /* write a plan first (default false: measured not to pay) */
     bool grammar;             /* grammar-constrained writing (default true) */
     bool repair;              /* repair rounds (default true) */
     bool greedy_first;        /* candidate 0 of each round is greedy (default false) */
@@ -111,7 +111,8 @@ typedef struct solve_options {
     size_t n_code_tokens_max; /* tokens per candidate (default 256) */
     size_t n_test_jobs;       /* sandbox runs at once (default: the pool's slots) */
     size_t n_gen_tests;       /* Python tasks with no visible tests: test inputs the model
-                                 proposes (CodeT, solve_gentests.c; default 8, 0: off) */
+                                 proposes (CodeT, solve_gentests.c; default 0: off, measured
+                                 not to pay with the default model; 8 is a good start) */
     sbx_limits limits;        /* per sandbox run (default sbx_limits_default) */
     eval_rank_options rank;   /* ranking weights (default eval_rank_options_default) */
     solve_candidate_sink on_candidate; /* candidate events (default none) */

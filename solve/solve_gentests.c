@@ -13,7 +13,9 @@
  *      `assert ENTRY(`, each up to the ')' that closes the call (a line break, a stop token
  *      or the token cap discards it); distinct calls that parse are kept;
  *   2. expected values: for each call, the model continues `assert CALL ==` greedily to the
- *      end of the line; the assert is kept when it parses.
+ *      end of the line; the assert is kept when it parses. Its message is the candidate's
+ *      value (`assert (_v := CALL) == VALUE, repr(_v)`), so candidates that return the same
+ *      values agree even where the model's expected value is wrong.
  * The context's sequences 1.. are used (sequence 0 keeps the shared write prompt). Python
  * only: a C task gets no generated tests.
  */
@@ -324,7 +326,10 @@ int solve__gentests(const char **out, solve_engine *e, const solve_task *task, s
             continue;
         }
         size_t at = result.len;
-        if (core_buf_appendf(&result, "assert %s == %.*s\n", calls[i].ptr, (int)v.len, v.ptr) < 0) {
+        /* The message carries the candidate's value, so that candidates that fail a test
+           with the same output still agree (behavior is compared with the messages). */
+        if (core_buf_appendf(&result, "assert (_v := %s) == %.*s, repr(_v)\n", calls[i].ptr,
+                             (int)v.len, v.ptr) < 0) {
             rc = CORE_ENOMEM;
             break;
         }

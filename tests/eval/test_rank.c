@@ -67,19 +67,27 @@ END_TEST
 
 START_TEST(rank__codet_score_is_size_times_generated_passes)
 {
-    /* Group {0, 1} passes 1 generated test: 2 x 1; candidate 2 alone passes 3: 1 x 3. */
+    /* Group {0, 1} passes 1 generated test: 2 x (1 + 1); candidate 2 alone passes 4 of 4:
+       1 x (1 + 4). */
     eval_card cards[3] = {card(0), card(0), card(0)};
     cards[0].behavior = core_str_c("a");
     cards[1].behavior = core_str_c("a");
     cards[2].behavior = core_str_c("b");
-    cards[0].n_gen_run = cards[1].n_gen_run = cards[2].n_gen_run = 3;
+    cards[0].n_gen_run = cards[1].n_gen_run = cards[2].n_gen_run = 4;
     cards[0].n_gen_passed = cards[1].n_gen_passed = 1;
-    cards[2].n_gen_passed = 3;
+    cards[2].n_gen_passed = 4;
     size_t order[3];
     eval_score scores[3];
     rank(order, scores, cards, 3, NULL);
     ck_assert_uint_eq(order[0], 2);
-    ck_assert_double_eq_tol(scores[0].agreement, 2.0 / 3.0, 1e-12);
+    ck_assert_double_eq_tol(scores[0].agreement, 4.0 / 5.0, 1e-12);
+    /* No group passes a generated test: the larger group wins, as in plain clustering. */
+    cards[0].n_gen_passed = cards[1].n_gen_passed = cards[2].n_gen_passed = 0;
+    rank(order, scores, cards, 3, NULL);
+    ck_assert_uint_eq(order[0], 0);
+    ck_assert_double_eq_tol(scores[2].agreement, 0.5, 1e-12);
+    cards[0].n_gen_passed = cards[1].n_gen_passed = 1;
+    cards[2].n_gen_passed = 4;
     /* Empty behavior: each candidate is its own group. */
     cards[0].behavior = cards[1].behavior = (core_str){NULL, 0};
     rank(order, scores, cards, 3, NULL);

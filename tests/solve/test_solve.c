@@ -95,6 +95,7 @@ START_TEST(solve__end_to_end_python_passes_and_ranks)
     solve_options o = solve_options_default();
     o.n_candidates = 4;
     o.seed = 1;
+    o.plan = true; /* off by default; every stage runs here */
     solve_result *r = NULL;
     core_err err = {0};
     ck_assert_msg(solve_run(&r, e, &t, &o, NULL, NULL, &err) == 0, "%s", err.msg);
@@ -230,12 +231,13 @@ START_TEST(solve__without_tests_ranks_by_generated_tests)
     o.n_candidates = 4;
     o.plan = false;
     o.n_code_tokens_max = 48;
+    o.n_gen_tests = 8; /* off by default */
     solve_result *r = NULL;
     core_err err = {0};
     ck_assert_msg(solve_run(&r, e, &t, &o, NULL, NULL, &err) == 0, "%s", err.msg);
     ck_assert_int_eq(r->tests_source, SOLVE_TESTS_GENERATED);
     ck_assert_str_eq(solve_tests_source_name(r->tests_source), "generated");
-    ck_assert_int_eq(strncmp(r->visible_tests, "assert add_three(", 17), 0);
+    ck_assert_int_eq(strncmp(r->visible_tests, "assert (_v := add_three(", 24), 0);
     ck_assert_uint_eq(r->n_candidates, 4); /* generated tests never drive repairs */
     for (size_t i = 0; i < r->n_candidates; i++) {
         const solve_candidate *c = &r->candidates[i];
@@ -314,6 +316,7 @@ START_TEST(solve__cancel_stops_with_ecanceled)
     solve_task t = {SOLVE_LANG_PYTHON, core_str_c(add_prompt), core_str_c("add"), core_str_c("")};
     solve_options o = solve_options_default();
     o.n_candidates = 2;
+    o.plan = true; /* cancels land in the plan and in the write stage */
     long live = core_alloc_live();
     for (int stop = 0; stop <= 40; stop += 20) {
         counter c = {0, stop};
