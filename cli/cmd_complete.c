@@ -45,21 +45,16 @@ static size_t offset_of(core_str text, size_t line, size_t col)
     return at;
 }
 
+/* Prints s as a JSON string (core_buf_append_json: escapes, and U+FFFD for bad UTF-8). */
 static void json_string(const char *s)
 {
-    putchar('"');
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        if (*p == '"' || *p == '\\') {
-            printf("\\%c", *p);
-        } else if (*p == '\n') {
-            fputs("\\n", stdout);
-        } else if (*p < 0x20) {
-            printf("\\u%04x", *p);
-        } else {
-            putchar(*p);
-        }
+    core_buf b = {0};
+    if (core_buf_append_json(&b, core_str_c(s)) == 0) {
+        fwrite(b.ptr, 1, b.len, stdout);
+    } else {
+        fputs("\"\"", stdout);
     }
-    putchar('"');
+    core_buf_dispose(&b);
 }
 
 static void print_json(const solve_completions *r)

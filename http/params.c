@@ -22,39 +22,13 @@ http_limits http_limits_default(void)
 
 size_t http__utf8_check(const unsigned char *s, size_t len)
 {
+    const core_str text = {(const char *)s, len};
     size_t i = 0;
-    while (i < len) {
-        unsigned char c = s[i];
-        size_t n = 0;
-        uint32_t cp = 0;
-        if (c < 0x80) {
-            i++;
-            continue;
-        } else if (c >= 0xC2 && c <= 0xDF) {
-            n = 1;
-            cp = c & 0x1F;
-        } else if (c >= 0xE0 && c <= 0xEF) {
-            n = 2;
-            cp = c & 0x0F;
-        } else if (c >= 0xF0 && c <= 0xF4) {
-            n = 3;
-            cp = c & 0x07;
-        } else {
-            return i;
-        }
-        for (size_t k = 1; k <= n; k++) {
-            if (i + k >= len || (s[i + k] & 0xC0) != 0x80) {
-                return i;
-            }
-            cp = (cp << 6) | (s[i + k] & 0x3F);
-        }
-        if ((n == 2 && cp < 0x800) || (n == 3 && (cp < 0x10000 || cp > 0x10FFFF)) ||
-            (cp >= 0xD800 && cp <= 0xDFFF)) {
-            return i;
-        }
-        i += n + 1;
+    size_t n = 0;
+    while (i < len && (n = core_utf8_len(text, i)) > 0) {
+        i += n;
     }
-    return len;
+    return i;
 }
 
 typedef struct parser {
