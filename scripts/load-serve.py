@@ -8,8 +8,10 @@ logprobs and usage), streaming chat and /v1/solve (one task at a time: a 429 wit
 is the expected answer while another runs). Checks: no unexpected status or broken stream
 (every stream has one finish_reason per choice, one [DONE], nothing after it, one id, and as
 many logprob tokens as usage's completion_tokens, give or take the end-of-generation token);
-with --pid, the server's RSS after warm-up (the first fifth) stays within 10% of its value
-then. Prints one summary line; exit 1 on any failure. Python's standard library only.
+with --pid, the server's RSS after warm-up stays within 10% of its value then. Warm-up is the
+first fifth of the run and at least one answer of each kind (the first requests of clients 0,
+1 and 2 are a solve, a chat and a completion), since each kind first touches memory of its
+own (the solve pipeline's contexts, the chat template's tokens). Prints one summary line; exit 1 on any failure. Python's standard library only.
 """
 import argparse
 import http.client
@@ -35,9 +37,12 @@ class Stats:
         self.busy = 0
         self.errors = []
         self.tokens = 0
+        self.kinds = set()  # the kinds of request answered at least once
 
-    def add(self, kind, detail=""):
+    def add(self, kind, detail="", path=""):
         with self.lock:
+            if kind != "err":
+                self.kinds.add(path)
             if kind == "ok":
                 self.ok += 1
             elif kind == "busy":
@@ -105,7 +110,7 @@ def one_stream(conn, key, path, body, st):
     else:
         with st.lock:
             st.tokens += usage["completion_tokens"] if usage else 0
-        st.add("ok")
+        st.add("ok", path=path)
 
 
 def solve(conn, key, st):
@@ -115,9 +120,9 @@ def solve(conn, key, st):
     resp = conn.getresponse()
     body = resp.read()
     if resp.status == 429 and resp.getheader("Retry-After"):
-        st.add("busy")
+        st.add("busy", path="/v1/solve")
     elif resp.status == 200 and b"candidates" in body:
-        st.add("ok")
+        st.add("ok", path="/v1/solve")
     else:
         st.add("err", f"/v1/solve: status {resp.status}: {body[:120]!r}")
 
@@ -126,10 +131,14 @@ def client(i, a, st, stop_at):
     rng = random.Random(i)
     prompts = ["def fibonacci(n):", "int main(void) {", "# Sort a list in Python\n",
                "Once upon a time", "def parse_args(argv):"]
+    first = True
     while time.time() < stop_at:
         conn = http.client.HTTPConnection("127.0.0.1", a.port, timeout=300)
         try:
             r = rng.random()
+            if first and i < 3:  # warm-up: one request of each kind at the start
+                r = (0.99, 0.9, 0.1)[i]
+            first = False
             if r < 0.5:
                 one_stream(conn, a.key, "/v1/completions",
                            {"prompt": rng.choice(prompts), "max_tokens": rng.randint(4, 48),
@@ -162,10 +171,13 @@ def main():
     threads = [threading.Thread(target=client, args=(i, a, st, stop_at)) for i in range(a.clients)]
     for t in threads:
         t.start()
-    rss = []
+    rss = []  # (warmed up, kB)
+    kinds = {"/v1/completions", "/v1/chat/completions", "/v1/solve"}
     while any(t.is_alive() for t in threads):
         if a.pid:
-            rss.append((time.time() - t0, rss_kb(a.pid)))
+            with st.lock:
+                warmed = time.time() - t0 >= a.seconds / 5 and kinds <= st.kinds
+            rss.append((warmed, rss_kb(a.pid)))
         time.sleep(1)
     for t in threads:
         t.join()
@@ -173,8 +185,11 @@ def main():
     rss_note = ""
     ok_rss = True
     if rss:
-        warm = [kb for s, kb in rss if s >= a.seconds / 5]
-        if warm:
+        warm = [kb for w, kb in rss if w]
+        if not warm:
+            ok_rss = False
+            rss_note = ", RSS not checked: the run ended before every kind of request was answered"
+        else:
             base, peak = warm[0], max(warm)
             ok_rss = peak <= base * 1.10
             rss_note = f", RSS after warm-up {base} kB -> peak {peak} kB ({peak / base - 1:+.1%})"
