@@ -328,90 +328,153 @@ static void gemm32(const kern_matmul *m, size_t lo, size_t hi)
 
 /*
  * For a batch of one token (decoding) the panel repacking costs more than the products it
- * feeds. gemv32 reads each row's blocks of a K chunk in order (next rows prefetched), takes each
- * block's integer dot with one 256-bit vpdpbusd of the unsigned levels and the token's signed
- * bytes, sums the eight lanes of 16 rows into one vector of 16 rows, and from there does per
- * lane what tile32 does: the same integer (the same offset start), the same two FMAs per block
- * in block order, the same K chunks and the same store or add. So each row's result is bit for
- * bit the one the batched kernel gives it in any batch.
+ * feeds. gemv32 works on groups of 16 rows, one vector of results, and per block puts four
+ * rows' 16 quant bytes in the four 128-bit lanes of one register: quad j holds rows j, j + 4,
+ * j + 8, j + 12, so that one vpdpbusd against the token's 16 bytes broadcast to every lane
+ * (bytes 0-15 with the low nibbles, 16-31 with the high ones or the second half of Q8_0) leaves
+ * four partial dots per row, and two unpack-and-add rounds over the four quads sum them into one
+ * vector of the 16 rows' integers in row order. From there it does per lane what tile32 does:
+ * the same integer (the same offset start), the same two FMAs per block in block order, the same
+ * K chunks and the same store or add. So each row's result is bit for bit the one the batched
+ * kernel gives it in any batch. The blocks' scales are copied row by row into a small table
+ * first, which also brings the group's lines in while the next group's are prefetched.
  */
 #define GR 16 /* rows per group: one vector of results */
 
-/* The eight partial dots of each of 16 rows -> one vector of the 16 rows' sums, in row order. */
-static inline __m512i sum16(const __m256i v[GR])
+/* The token's quants of one K chunk, each half of each block broadcast to the four lanes, and
+ * the start value of each block's integer sum. */
+typedef struct gemv_x {
+    __m512i lo[KB];
+    __m512i hi[KB];
+    int32_t start[KB];
+    float d[KB];
+    float s[KB];
+} gemv_x;
+
+/* Four rows' 16 bytes at p, p + stride, p + 2 stride, p + 3 stride, one per 128-bit lane. */
+static inline __m512i load4x16(const char *p, size_t stride)
 {
-    __m256i h[2];
-    for (int g = 0; g < 2; g++) {
-        const __m256i *a = v + 8 * g;
-        const __m256i s01 = _mm256_hadd_epi32(a[0], a[1]);
-        const __m256i s23 = _mm256_hadd_epi32(a[2], a[3]);
-        const __m256i s45 = _mm256_hadd_epi32(a[4], a[5]);
-        const __m256i s67 = _mm256_hadd_epi32(a[6], a[7]);
-        const __m256i s03 = _mm256_hadd_epi32(s01, s23); /* rows 0-3: low halves | high */
-        const __m256i s47 = _mm256_hadd_epi32(s45, s67);
-        h[g] = _mm256_add_epi32(_mm256_permute2x128_si256(s03, s47, 0x20),
-                                _mm256_permute2x128_si256(s03, s47, 0x31));
-    }
-    return _mm512_inserti64x4(_mm512_castsi256_si512(h[0]), h[1], 1);
+    const __m256i a =
+        _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)p)),
+                                _mm_loadu_si128((const __m128i *)(p + stride)), 1);
+    const __m256i b = _mm256_inserti128_si256(
+        _mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)(p + 2 * stride))),
+        _mm_loadu_si128((const __m128i *)(p + 3 * stride)), 1);
+    return _mm512_inserti64x4(_mm512_castsi256_si512(a), b, 1);
 }
 
-/* One group of up to 16 rows (nr) from r0, K chunk [kc0, kc0 + nb), against the one token. */
-static inline __attribute__((always_inline)) void gemv32_group(const kern_type t,
-                                                               const kern_matmul *m, size_t r0,
-                                                               size_t nr, size_t n_ahead,
-                                                               size_t kc0, size_t nb)
+/* Quads a..d (lane i of quad j: four partial sums of row 4i + j) -> the 16 rows' sums. */
+static inline __m512i sum_quads(__m512i a, __m512i b, __m512i c, __m512i d)
+{
+    const __m512i ab = _mm512_add_epi32(_mm512_unpacklo_epi32(a, b), _mm512_unpackhi_epi32(a, b));
+    const __m512i cd = _mm512_add_epi32(_mm512_unpacklo_epi32(c, d), _mm512_unpackhi_epi32(c, d));
+    return _mm512_add_epi32(_mm512_unpacklo_epi64(ab, cd), _mm512_unpackhi_epi64(ab, cd));
+}
+
+static inline __attribute__((always_inline)) void
+gemv_x_fill(const kern_type t, const kern_matmul *m, size_t kc0, size_t nb, gemv_x *restrict gx)
 {
     const bool has_min = t == KERN_TYPE_Q4_1;
     const int32_t offset = t == KERN_TYPE_Q4_0 ? 8 : (t == KERN_TYPE_Q8_0 ? 128 : 0);
-    const size_t bb = kern_type_block_bytes(t);
-    /* Quants follow 2 bytes (d) or 4 (d and m, or d and s), in weights and activations alike. */
-    const size_t qs = has_min ? 4 : 2;
     const size_t xb = has_min ? sizeof(kern_block_q8_1) : sizeof(kern_block_q8_0);
-    const char *xrow = (const char *)m->xq + kc0 * xb;
-    const __m256i m4 = _mm256_set1_epi8(0x0F);
-    const __m256i x80 = _mm256_set1_epi8((char)0x80);
-    __m256i part[KB][GR];
+    const size_t qs = has_min ? 4 : 2;
+    for (size_t b = 0; b < nb; b++) {
+        const char *x = (const char *)m->xq + (kc0 + b) * xb;
+        gx->lo[b] = _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)(x + qs)));
+        gx->hi[b] = _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)(x + qs + 16)));
+        gx->start[b] = offset != 0 ? -offset * sum_i8x32(x + 2) : 0;
+        gx->d[b] = load_f16(x);
+        gx->s[b] = has_min ? load_f16(x + 2) : 0.0f;
+    }
+}
+
+/* The integer dot of quad rows at p (rows stride apart) with the token's block b. */
+static inline __attribute__((always_inline)) __m512i
+quad_dot(const kern_type t, const char *p, size_t stride, const gemv_x *gx, size_t b)
+{
+    if (t == KERN_TYPE_Q8_0) {
+        const __m512i x80 = _mm512_set1_epi8((char)0x80);
+        const __m512i v0 = _mm512_xor_si512(load4x16(p, stride), x80);
+        const __m512i v1 = _mm512_xor_si512(load4x16(p + 16, stride), x80);
+        return _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), v0, gx->lo[b]), v1,
+                                   gx->hi[b]);
+    }
+    const __m512i m4 = _mm512_set1_epi8(0x0F);
+    const __m512i v = load4x16(p, stride);
+    const __m512i lo = _mm512_and_si512(v, m4);
+    const __m512i hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), m4);
+    return _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), lo, gx->lo[b]), hi,
+                               gx->hi[b]);
+}
+
+/* One group of up to 16 rows (nr) from r0, K chunk [kc0, kc0 + nb), against the one token;
+ * n_ahead rows follow the group in this thread's share (prefetched while this one runs). */
+static inline __attribute__((always_inline)) void
+gemv32_group(const kern_type t, const kern_matmul *m, const gemv_x *gx, size_t r0, size_t nr,
+             size_t n_ahead, size_t kc0, size_t nb)
+{
+    const bool has_min = t == KERN_TYPE_Q4_1;
+    const size_t bb = kern_type_block_bytes(t);
+    /* Quants follow 2 bytes (d) or 4 (d and m). */
+    const size_t qs = has_min ? 4 : 2;
+    const size_t rb = m->w_row_bytes;
+    /* Rows past nr repeat row r0 (their results are not stored). */
+    const char *base = (const char *)m->w + r0 * rb + kc0 * bb;
+    const size_t span = nb * bb;
     uint32_t head[KB][GR];
     for (size_t r = 0; r < GR; r++) {
-        if (r >= nr) {
-            for (size_t b = 0; b < nb; b++) {
-                part[b][r] = _mm256_setzero_si256();
-                head[b][r] = 0;
+        const char *row = base + (r < nr ? r : 0) * rb;
+        if (r < n_ahead) {
+            const char *pf = row + GR * rb;
+            for (size_t o = 0; o < span; o += 64) {
+                _mm_prefetch(pf + o, _MM_HINT_T0);
             }
-            continue;
         }
-        const char *row = (const char *)m->w + (r0 + r) * m->w_row_bytes + kc0 * bb;
-        const char *pf = r < n_ahead ? row + GR * m->w_row_bytes : NULL;
         for (size_t b = 0; b < nb; b++) {
-            const char *blk = row + b * bb;
-            if (pf != NULL) {
-                _mm_prefetch(pf + b * bb, _MM_HINT_T0);
-            }
-            memcpy(&head[b][r], blk, sizeof(uint32_t));
-            __m256i q;
-            if (t == KERN_TYPE_Q8_0) {
-                q = _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(blk + qs)), x80);
-            } else {
-                const __m128i raw = _mm_loadu_si128((const __m128i *)(blk + qs));
-                q = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(raw, 4), raw), m4);
-            }
-            const __m256i xv = _mm256_loadu_si256((const __m256i *)(xrow + b * xb + qs));
-            part[b][r] = _mm256_dpbusd_epi32(_mm256_setzero_si256(), q, xv);
+            memcpy(&head[b][r], row + b * bb, sizeof(uint32_t));
         }
     }
     __m512 acc = _mm512_setzero_ps();
-    for (size_t b = 0; b < nb; b++) {
-        const char *x = xrow + b * xb;
-        __m512i ai = sum16(part[b]);
-        if (offset != 0) {
-            ai = _mm512_add_epi32(ai, _mm512_set1_epi32(-offset * sum_i8x32(x + 2)));
+    if (nr == GR) {
+        const size_t st = 4 * rb;
+        for (size_t b = 0; b < nb; b++) {
+            const char *p = base + b * bb + qs;
+            __m512i ai =
+                sum_quads(quad_dot(t, p, st, gx, b), quad_dot(t, p + rb, st, gx, b),
+                          quad_dot(t, p + 2 * rb, st, gx, b), quad_dot(t, p + 3 * rb, st, gx, b));
+            ai = _mm512_add_epi32(ai, _mm512_set1_epi32(gx->start[b]));
+            const __m512i hd = _mm512_loadu_si512((const void *)head[b]);
+            acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(ai),
+                                  _mm512_mul_ps(f16x16_to_ps(hd), _mm512_set1_ps(gx->d[b])), acc);
+            if (has_min) {
+                acc = _mm512_fmadd_ps(f16x16_to_ps(_mm512_srli_epi32(hd, 16)),
+                                      _mm512_set1_ps(gx->s[b]), acc);
+            }
         }
-        const __m512i hd = _mm512_loadu_si512((const void *)head[b]);
-        const __m512 dx = _mm512_set1_ps(load_f16(x));
-        acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(ai), _mm512_mul_ps(f16x16_to_ps(hd), dx), acc);
-        if (has_min) {
-            const __m512 sx = _mm512_set1_ps(load_f16(x + 2));
-            acc = _mm512_fmadd_ps(f16x16_to_ps(_mm512_srli_epi32(hd, 16)), sx, acc);
+    } else {
+        /* A partial group: quad j's rows are j, j + 4, ..., each clamped to a real row. */
+        const char *rows[GR];
+        for (size_t r = 0; r < GR; r++) {
+            rows[r] = base + (r < nr ? r : 0) * rb + qs;
+        }
+        for (size_t b = 0; b < nb; b++) {
+            __m512i q[4];
+            for (size_t j = 0; j < 4; j++) {
+                char tmp[4][32];
+                for (size_t i = 0; i < 4; i++) {
+                    memcpy(tmp[i], rows[4 * i + j] + b * bb, t == KERN_TYPE_Q8_0 ? 32 : 16);
+                }
+                q[j] = quad_dot(t, tmp[0], 32, gx, b);
+            }
+            __m512i ai = sum_quads(q[0], q[1], q[2], q[3]);
+            ai = _mm512_add_epi32(ai, _mm512_set1_epi32(gx->start[b]));
+            const __m512i hd = _mm512_loadu_si512((const void *)head[b]);
+            acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(ai),
+                                  _mm512_mul_ps(f16x16_to_ps(hd), _mm512_set1_ps(gx->d[b])), acc);
+            if (has_min) {
+                acc = _mm512_fmadd_ps(f16x16_to_ps(_mm512_srli_epi32(hd, 16)),
+                                      _mm512_set1_ps(gx->s[b]), acc);
+            }
         }
     }
     const __mmask16 k = nr >= GR ? (__mmask16)0xFFFF : (__mmask16)((1u << nr) - 1);
@@ -422,27 +485,33 @@ static inline __attribute__((always_inline)) void gemv32_group(const kern_type t
     _mm512_mask_storeu_ps(y, k, acc);
 }
 
+static inline __attribute__((always_inline)) void
+gemv32_type(const kern_type t, const kern_matmul *m, size_t lo, size_t hi)
+{
+    const size_t n_blocks = m->n_cols / KERN_QK;
+    gemv_x gx;
+    for (size_t kc0 = 0; kc0 < n_blocks; kc0 += KB) {
+        const size_t nb = n_blocks - kc0 < KB ? n_blocks - kc0 : KB;
+        gemv_x_fill(t, m, kc0, nb, &gx);
+        for (size_t r0 = lo; r0 < hi; r0 += GR) {
+            const size_t nr = hi - r0 < GR ? hi - r0 : GR;
+            gemv32_group(t, m, &gx, r0, nr, hi - r0 - nr, kc0, nb);
+        }
+    }
+}
+
 static void gemv32(const kern_matmul *m, size_t lo, size_t hi)
 {
-    const kern_type t = m->w_type;
-    const size_t n_blocks = m->n_cols / KERN_QK;
-    for (size_t r0 = lo; r0 < hi; r0 += GR) {
-        const size_t nr = hi - r0 < GR ? hi - r0 : GR;
-        const size_t n_ahead = hi - r0 - nr;
-        for (size_t kc0 = 0; kc0 < n_blocks; kc0 += KB) {
-            const size_t nb = n_blocks - kc0 < KB ? n_blocks - kc0 : KB;
-            switch (t) {
-            case KERN_TYPE_Q4_0:
-                gemv32_group(KERN_TYPE_Q4_0, m, r0, nr, n_ahead, kc0, nb);
-                break;
-            case KERN_TYPE_Q4_1:
-                gemv32_group(KERN_TYPE_Q4_1, m, r0, nr, n_ahead, kc0, nb);
-                break;
-            default:
-                gemv32_group(KERN_TYPE_Q8_0, m, r0, nr, n_ahead, kc0, nb);
-                break;
-            }
-        }
+    switch (m->w_type) {
+    case KERN_TYPE_Q4_0:
+        gemv32_type(KERN_TYPE_Q4_0, m, lo, hi);
+        return;
+    case KERN_TYPE_Q4_1:
+        gemv32_type(KERN_TYPE_Q4_1, m, lo, hi);
+        return;
+    default:
+        gemv32_type(KERN_TYPE_Q8_0, m, lo, hi);
+        return;
     }
 }
 
