@@ -42,18 +42,33 @@ void kern_softmax_ref(float *x, size_t n, float scale)
     }
 }
 
+/* Pairs whose angles are computed once per call and shared by every head. */
+#define ROPE_PAIRS_MAX 256
+
 void kern_rope_ref(float *x, size_t n_heads, size_t head_dim, size_t n_rot, int32_t pos,
                    float theta_base, kern_rope_mode mode)
 {
     const float theta_scale = powf(theta_base, -2.0f / (float)n_rot);
+    const size_t n_pairs = n_rot / 2;
+    /* Every head sees the same angles: take their cosines and sines once (the same values). */
+    float cs[ROPE_PAIRS_MAX][2];
+    const bool cached = n_pairs <= ROPE_PAIRS_MAX;
+    if (cached) {
+        float theta = (float)pos;
+        for (size_t i = 0; i < n_pairs; i++) {
+            cs[i][0] = cosf(theta);
+            cs[i][1] = sinf(theta);
+            theta *= theta_scale;
+        }
+    }
     for (size_t h = 0; h < n_heads; h++) {
         float *v = x + h * head_dim;
         float theta = (float)pos;
-        for (size_t i = 0; i < n_rot / 2; i++) {
-            const float c = cosf(theta);
-            const float s = sinf(theta);
+        for (size_t i = 0; i < n_pairs; i++) {
+            const float c = cached ? cs[i][0] : cosf(theta);
+            const float s = cached ? cs[i][1] : sinf(theta);
             const size_t i0 = mode == KERN_ROPE_MODE_NEOX ? i : 2 * i;
-            const size_t i1 = mode == KERN_ROPE_MODE_NEOX ? i + n_rot / 2 : 2 * i + 1;
+            const size_t i1 = mode == KERN_ROPE_MODE_NEOX ? i + n_pairs : 2 * i + 1;
             const float x0 = v[i0];
             const float x1 = v[i1];
             v[i0] = x0 * c - x1 * s;

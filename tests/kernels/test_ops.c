@@ -85,6 +85,47 @@ START_TEST(ops__rope_norm_and_neox_rotate_their_pairs)
 }
 END_TEST
 
+START_TEST(ops__rope_every_head_gets_the_same_angles)
+{
+    /* The angles are taken once per call and shared by the heads; past 256 pairs they are
+     * recomputed per head. Both must give each head what a lone head gets, bit for bit, and
+     * the angles ggml's cache builds (repeated products by base^(-2/n_rot)), up to FMA
+     * contraction. */
+    const size_t rots[] = {64, 1024};
+    for (size_t k = 0; k < 2; k++) {
+        const size_t n_rot = rots[k];
+        const size_t hd = n_rot + 2;
+        float *x = test_alloc(3 * hd * sizeof(float));
+        float *one = test_alloc(hd * sizeof(float));
+        for (size_t i = 0; i < 3 * hd; i++) {
+            x[i] = (float)((i * 37) % 101) / 50.0f - 1.0f;
+        }
+        float *orig = test_alloc(3 * hd * sizeof(float));
+        memcpy(orig, x, 3 * hd * sizeof(float));
+        ref_ops()->rope(x, 3, hd, n_rot, 17, 10000.0f, KERN_ROPE_MODE_NEOX);
+        for (size_t h = 0; h < 3; h++) {
+            memcpy(one, orig + h * hd, hd * sizeof(float));
+            ref_ops()->rope(one, 1, hd, n_rot, 17, 10000.0f, KERN_ROPE_MODE_NEOX);
+            ck_assert_int_eq(memcmp(one, x + h * hd, hd * sizeof(float)), 0);
+        }
+        /* The last pair's angle, built as ggml builds it. */
+        const float scale = powf(10000.0f, -2.0f / (float)n_rot);
+        float theta = 17.0f;
+        for (size_t i = 0; i + 1 < n_rot / 2; i++) {
+            theta *= scale;
+        }
+        const size_t i0 = n_rot / 2 - 1;
+        const size_t i1 = n_rot - 1;
+        KT_NEAR(x[i0], orig[i0] * cosf(theta) - orig[i1] * sinf(theta), 1e-6f);
+        KT_NEAR(x[i1], orig[i0] * sinf(theta) + orig[i1] * cosf(theta), 1e-6f);
+        KT_EQ(x[hd - 1], orig[hd - 1]); /* beyond n_rot: untouched */
+        test_free(orig);
+        test_free(one);
+        test_free(x);
+    }
+}
+END_TEST
+
 START_TEST(ops__glu_known_values)
 {
     const float g[4] = {1.0f, -2.0f, 0.0f, 12.0f};
@@ -249,6 +290,7 @@ TCase *tcase_ops(void)
     tcase_add_test(tc, ops__rmsnorm_known_values);
     tcase_add_test(tc, ops__softmax_known_values);
     tcase_add_test(tc, ops__rope_norm_and_neox_rotate_their_pairs);
+    tcase_add_test(tc, ops__rope_every_head_gets_the_same_angles);
     tcase_add_test(tc, ops__glu_known_values);
     tcase_add_test(tc, ops__attn_known_values);
     tcase_add_test(tc, ops__every_variant_matches_ref);
