@@ -407,6 +407,24 @@ quad_dot(const kern_type t, const char *p, size_t stride, const gemv_x *gx, size
                                gx->hi[b]);
 }
 
+/* acc + block b's terms for 16 rows, as tile32 adds them: the integer ai plus the block's start
+ * value times d_w * d_x, then (Q4_1) m_w * s_x; head holds the rows' first 4 block bytes. */
+static inline __attribute__((always_inline)) __m512 block_fma(const bool has_min, __m512i ai,
+                                                              const uint32_t head[GR],
+                                                              const gemv_x *gx, size_t b,
+                                                              __m512 acc)
+{
+    ai = _mm512_add_epi32(ai, _mm512_set1_epi32(gx->start[b]));
+    const __m512i hd = _mm512_loadu_si512((const void *)head);
+    acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(ai),
+                          _mm512_mul_ps(f16x16_to_ps(hd), _mm512_set1_ps(gx->d[b])), acc);
+    if (has_min) {
+        acc =
+            _mm512_fmadd_ps(f16x16_to_ps(_mm512_srli_epi32(hd, 16)), _mm512_set1_ps(gx->s[b]), acc);
+    }
+    return acc;
+}
+
 /* One group of up to 16 rows (nr) from r0, K chunk [kc0, kc0 + nb), against the one token;
  * n_ahead rows follow the group in this thread's share (prefetched while this one runs). */
 static inline __attribute__((always_inline)) void
@@ -442,14 +460,7 @@ gemv32_group(const kern_type t, const kern_matmul *m, const gemv_x *gx, size_t r
             __m512i ai =
                 sum_quads(quad_dot(t, p, st, gx, b), quad_dot(t, p + rb, st, gx, b),
                           quad_dot(t, p + 2 * rb, st, gx, b), quad_dot(t, p + 3 * rb, st, gx, b));
-            ai = _mm512_add_epi32(ai, _mm512_set1_epi32(gx->start[b]));
-            const __m512i hd = _mm512_loadu_si512((const void *)head[b]);
-            acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(ai),
-                                  _mm512_mul_ps(f16x16_to_ps(hd), _mm512_set1_ps(gx->d[b])), acc);
-            if (has_min) {
-                acc = _mm512_fmadd_ps(f16x16_to_ps(_mm512_srli_epi32(hd, 16)),
-                                      _mm512_set1_ps(gx->s[b]), acc);
-            }
+            acc = block_fma(has_min, ai, head[b], gx, b, acc);
         }
     } else {
         /* A partial group: quad j's rows are j, j + 4, ..., each clamped to a real row. */
@@ -467,14 +478,7 @@ gemv32_group(const kern_type t, const kern_matmul *m, const gemv_x *gx, size_t r
                 q[j] = quad_dot(t, tmp[0], 32, gx, b);
             }
             __m512i ai = sum_quads(q[0], q[1], q[2], q[3]);
-            ai = _mm512_add_epi32(ai, _mm512_set1_epi32(gx->start[b]));
-            const __m512i hd = _mm512_loadu_si512((const void *)head[b]);
-            acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(ai),
-                                  _mm512_mul_ps(f16x16_to_ps(hd), _mm512_set1_ps(gx->d[b])), acc);
-            if (has_min) {
-                acc = _mm512_fmadd_ps(f16x16_to_ps(_mm512_srli_epi32(hd, 16)),
-                                      _mm512_set1_ps(gx->s[b]), acc);
-            }
+            acc = block_fma(has_min, ai, head[b], gx, b, acc);
         }
     }
     const __mmask16 k = nr >= GR ? (__mmask16)0xFFFF : (__mmask16)((1u << nr) - 1);
