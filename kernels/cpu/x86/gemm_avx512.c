@@ -337,7 +337,7 @@ static void gemm32(const kern_matmul *m, size_t lo, size_t hi)
  * the same integer (the same offset start), the same two FMAs per block in block order, the same
  * K chunks and the same store or add. So each row's result is bit for bit the one the batched
  * kernel gives it in any batch. The blocks' scales are copied row by row into a small table
- * first, which also brings the group's lines in while the next group's are prefetched.
+ * first, which also brings the group's lines in while the next group's are prefetched into L2.
  */
 #define GR 16 /* rows per group: one vector of results */
 
@@ -443,9 +443,11 @@ gemv32_group(const kern_type t, const kern_matmul *m, const gemv_x *gx, size_t r
     for (size_t r = 0; r < GR; r++) {
         const char *row = base + (r < nr ? r : 0) * rb;
         if (r < n_ahead) {
+            /* Into L2 only: prefetches into L1 take its few miss buffers from the demand loads
+             * of this pass, and measured slower than none at all. */
             const char *pf = row + GR * rb;
             for (size_t o = 0; o < span; o += 64) {
-                _mm_prefetch(pf + o, _MM_HINT_T0);
+                _mm_prefetch(pf + o, _MM_HINT_T1);
             }
         }
         for (size_t b = 0; b < nb; b++) {
