@@ -257,8 +257,8 @@ static char *record_build(const eval_task *task, size_t index, const cli_pipe *p
     cJSON_AddNumberToObject(rec, "n_samples_passed", (double)n_samples_passed);
     cJSON_AddBoolToObject(rec, "ranked_pass", ranked);
     cJSON_AddBoolToObject(rec, "oracle_pass", oracle);
-    static const char *const tail[] = {"rounds_run", "timings_ms", "tokens", "tokens_prompt",
-                                       "tokens_generated"};
+    static const char *const tail[] = {"rounds_run",    "timings_ms",       "tokens",
+                                       "tokens_prompt", "tokens_generated", "resampled"};
     for (size_t i = 0; i < sizeof(tail) / sizeof(tail[0]); i++) {
         cJSON_AddItemToObject(rec, tail[i], cJSON_DetachItemFromObject(sol, tail[i]));
     }

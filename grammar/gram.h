@@ -175,6 +175,32 @@ int gram_funcs_find(gram_func **out, size_t *n_out, const gram_lang *lang, core_
                     core_err *err);
 
 /* ------------------------------------------------------------------------------------------ */
+/* C names that resolve to nothing (names.c)                                                  */
+/* ------------------------------------------------------------------------------------------ */
+
+/**
+ * What the system headers declare, learnt from the compiler (`cc -E -dD -P` of `#include
+ * <NAME>`, once per header) and kept for later texts. One thread at a time.
+ */
+typedef struct gram_names gram_names;
+
+/** Creates an empty cache that asks compiler cc (NULL: "cc" on PATH; borrowed). CORE_ENOMEM. */
+int gram_names_new(gram_names **out, const char *cc, core_err *err);
+void gram_names_free(gram_names *names);
+
+/**
+ * For a C text that parses: *undeclared is the byte offset of the first name it uses that
+ * resolves to nothing (neither declared anywhere in the text, as a variable, parameter,
+ * function, typedef, enumerator or macro, nor by a system header it includes, nor starting
+ * with `__`), else SIZE_MAX. Scopes are not followed: a name declared anywhere counts. The
+ * answer is SIZE_MAX (unknown) too when the text includes a header with quotes or one the
+ * compiler could not preprocess, and for a language other than C. Codes: those of
+ * gram_text_validate, CORE_ENOMEM, CORE_ERROR (the runtime refused the grammar).
+ */
+int gram_names_check(size_t *undeclared, gram_names *names, const gram_lang *lang, core_str text,
+                     core_err *err);
+
+/* ------------------------------------------------------------------------------------------ */
 /* The incremental checker                                                                    */
 /* ------------------------------------------------------------------------------------------ */
 

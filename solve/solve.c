@@ -140,6 +140,7 @@ void solve_engine_free(solve_engine *engine)
     gen_ctx_free(engine->ctx);
     gram_lang_free(engine->langs[0]);
     gram_lang_free(engine->langs[1]);
+    gram_names_free(engine->names);
     core_free(engine->pieces);
     core_free(engine->is_stop);
     core_free(engine->scratch);
@@ -428,6 +429,94 @@ static solve__cand_options cand_options(const run *r, size_t round, size_t i)
     return co;
 }
 
+/* Whether a finished C candidate uses a name that resolves to nothing (gram_names_check). */
+static int uses_undeclared(run *r, const solve__cand *w, bool *out, core_err *err)
+{
+    *out = false;
+    const gram_lang *gl = r->e->langs[SOLVE_LANG_C];
+    if (!w->ended || !w->checker || r->task->lang != SOLVE_LANG_C || !gl) {
+        return 0;
+    }
+    if (!r->e->names) {
+        int rc = gram_names_new(&r->e->names, NULL, err);
+        if (rc < 0) {
+            return rc;
+        }
+    }
+    core_buf code = {0};
+    if (core_buf_append(&code, r->prefix.ptr, r->prefix.len) < 0 ||
+        core_buf_append(&code, w->text.ptr, w->end) < 0) {
+        core_buf_dispose(&code);
+        return core_err_set(err, CORE_ENOMEM, "solve: out of memory");
+    }
+    size_t at = SIZE_MAX;
+    int rc = gram_names_check(&at, r->e->names, gl, (core_str){code.ptr, code.len}, err);
+    core_buf_dispose(&code);
+    if (rc == CORE_ENOMEM) {
+        return rc;
+    }
+    if (rc < 0) {
+        core_err_clear(err); /* a text the check cannot read is not refused for its names */
+        return 0;
+    }
+    *out = at != SIZE_MAX;
+    return 0;
+}
+
+/*
+ * C: a finished candidate that uses a name resolving to nothing (cc would refuse it) is
+ * written again with a fresh seed, up to SOLVE_RESAMPLES times; the last try stays.
+ */
+static int resample_undeclared(run *r, solve__cand *cands, solve__cand_options *opts,
+                               int32_t *const *suffixes, const size_t *n_suffixes, size_t n,
+                               core_err *err)
+{
+    for (size_t attempt = 1; attempt <= SOLVE_RESAMPLES; attempt++) {
+        size_t idx[SOLVE_N_MAX];
+        int32_t *sub_suffixes[SOLVE_N_MAX];
+        size_t sub_n_suffixes[SOLVE_N_MAX];
+        solve__cand_options sub_opts[SOLVE_N_MAX];
+        size_t k = 0;
+        for (size_t i = 0; i < n; i++) {
+            bool bad = false;
+            int rc = uses_undeclared(r, &cands[i], &bad, err);
+            if (rc < 0) {
+                return rc;
+            }
+            if (bad) {
+                idx[k] = i;
+                sub_suffixes[k] = suffixes[i];
+                sub_n_suffixes[k] = n_suffixes[i];
+                sub_opts[k] = opts[i];
+                sub_opts[k].sampling.seed ^= (uint64_t)attempt * 0x9E3779B97F4A7C15ULL;
+                k++;
+            }
+        }
+        if (k == 0) {
+            return 0;
+        }
+        solve__cand fresh[SOLVE_N_MAX];
+        memset(fresh, 0, sizeof(fresh));
+        int rc = solve__write(r->e, fresh, sub_opts, sub_suffixes, sub_n_suffixes, k, r->cancel,
+                              &r->res->n_tokens_prompt, err);
+        for (size_t j = 0; j < k; j++) {
+            r->res->n_tokens_generated += fresh[j].n_tokens;
+            if (rc == 0) {
+                solve__cand_dispose(&cands[idx[j]]);
+                cands[idx[j]] = fresh[j];
+                opts[idx[j]] = sub_opts[j];
+            } else {
+                solve__cand_dispose(&fresh[j]);
+            }
+        }
+        if (rc < 0) {
+            return rc;
+        }
+        r->res->n_resampled += k;
+    }
+    return 0;
+}
+
 /* Stages 2 and 4: writes n candidates from suffixes and adds them to the result. */
 static int write_round(run *r, int32_t *const *suffixes, const size_t *n_suffixes, size_t n,
                        size_t round, core_err *err)
@@ -445,6 +534,9 @@ static int write_round(run *r, int32_t *const *suffixes, const size_t *n_suffixe
         for (size_t i = 0; i < n; i++) {
             r->res->n_tokens_generated += cands[i].n_tokens;
         }
+        rc = resample_undeclared(r, cands, opts, suffixes, n_suffixes, n, err);
+    }
+    if (rc == 0) {
         rc = add_candidates(r, cands, n, round, err);
     }
     for (size_t i = 0; rc == 0 && i < n; i++) {

@@ -172,6 +172,7 @@ typedef struct solve_result {
     uint64_t ns_total;
     size_t n_tokens_prompt;    /* prompt tokens decoded (cached prefixes count once) */
     size_t n_tokens_generated; /* tokens sampled */
+    size_t n_resampled;        /* C candidates written again: a name resolved to nothing */
 } solve_result;
 
 void solve_result_free(solve_result *result);

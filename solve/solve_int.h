@@ -13,6 +13,7 @@ struct solve_engine {
     sbx_pool *pool;         /* borrowed, may be NULL */
     gen_ctx *ctx;           /* owned; sequence 0 holds the shared prompt, 1.. the candidates */
     gram_lang *langs[2];    /* owned, by solve_lang; NULL when not compiled in */
+    gram_names *names;      /* owned, made at first use: the C headers' names */
     core_str *pieces;       /* (n_vocab) owned array; the bytes are the model's */
     bool *is_stop;          /* (n_vocab) owned: end of generation or a closing ``` fence */
     gram_vocab vocab;       /* pieces + is_stop for the constraint */
@@ -26,6 +27,9 @@ struct solve_engine {
 /* ------------------------------------------------------------------------------------------ */
 /* The decode loop (solve_write.c): one for the write stage, solve_generate and completions    */
 /* ------------------------------------------------------------------------------------------ */
+
+/** Times a finished C candidate whose names resolve to nothing is written again. */
+#define SOLVE_RESAMPLES 2
 
 /** How one candidate is written: plain value; the strings are copied by solve__cand_start. */
 typedef struct solve__cand_options {
