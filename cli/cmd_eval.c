@@ -190,6 +190,7 @@ static cJSON *config_json(const cli_pipe *p)
     cJSON_AddBoolToObject(c, "plan", p->opts.plan);
     cJSON_AddBoolToObject(c, "grammar", p->opts.grammar);
     cJSON_AddBoolToObject(c, "repair", p->opts.repair);
+    cJSON_AddBoolToObject(c, "end_gate", p->opts.end_gate);
     cJSON_AddNumberToObject(c, "seed", (double)p->opts.seed);
     cJSON_AddNumberToObject(c, "gen_tests", (double)p->opts.n_gen_tests);
     cJSON_AddStringToObject(c, "model", model_name(cli_model_path(p->model_opts.path)));

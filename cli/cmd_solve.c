@@ -77,6 +77,9 @@ int cli_pipe_option(cli_pipe *p, int c, const char *arg)
     case CLI_PIPE_OPT_PLAN:
         p->opts.plan = true;
         return 1;
+    case CLI_PIPE_OPT_NO_END_GATE:
+        p->opts.end_gate = false;
+        return 1;
     case CLI_PIPE_OPT_GEN_TESTS:
         return cli_parse_size("--gen-tests", arg, &p->opts.n_gen_tests) &&
                        p->opts.n_gen_tests <= SOLVE_N_MAX
@@ -125,6 +128,8 @@ void cli_pipe_usage(FILE *f)
             "      --greedy-first candidate 0 of each round is greedy\n"
             "      --plan         write a plan first (off by default: measured not to pay)\n"
             "      --no-plan, --no-grammar, --no-repair  switch a stage off\n"
+            "      --no-end-gate  accept a finished candidate's end without asking the\n"
+            "                     language's own front end (C names, cc, CPython)\n"
             "      --weights FILE ranking weights, a JSON object (see eval/eval.h)\n"
             "      --jobs J       sandbox runs at once (default: one per CPU)\n"
             "      --gen-tests N  with no visible tests, N test inputs the model proposes\n"

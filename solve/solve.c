@@ -28,6 +28,7 @@ solve_options solve_options_default(void)
     o.repair = true;
     o.greedy_first = false;
     o.repair_resample = true;
+    o.end_gate = true;
     o.seed = 1;
     o.temp = 0.8f;
     o.top_p = 0.95f;
@@ -141,6 +142,7 @@ void solve_engine_free(solve_engine *engine)
     gram_lang_free(engine->langs[0]);
     gram_lang_free(engine->langs[1]);
     gram_names_free(engine->names);
+    sbx_tree_free(engine->gate);
     core_free(engine->pieces);
     core_free(engine->is_stop);
     core_free(engine->scratch);
@@ -383,6 +385,7 @@ static int add_candidates(run *r, solve__cand *cands, size_t n, size_t round, co
         c->n_tokens = w->n_tokens;
         c->logprob_mean = w->n_tokens ? w->logprob_sum / (double)w->n_tokens : 0.0;
         c->ended = w->ended;
+        c->end_refused = w->end_refused;
         c->parses = true;
         c->card.has_logprob = w->n_tokens > 0;
         c->card.logprob_mean = c->logprob_mean;
@@ -429,49 +432,34 @@ static solve__cand_options cand_options(const run *r, size_t round, size_t i)
     return co;
 }
 
-/* Whether a finished C candidate uses a name that resolves to nothing (gram_names_check). */
-static int uses_undeclared(run *r, const solve__cand *w, bool *out, core_err *err)
+/* Whether the end gate refuses a finished candidate (solve__end_refused). */
+static int end_refused(run *r, const solve__cand *w, bool *out, core_err *err)
 {
     *out = false;
-    const gram_lang *gl = r->e->langs[SOLVE_LANG_C];
-    if (!w->ended || !w->checker || r->task->lang != SOLVE_LANG_C || !gl) {
+    if (!w->ended || !w->checker || !r->opts->end_gate) {
         return 0;
-    }
-    if (!r->e->names) {
-        int rc = gram_names_new(&r->e->names, NULL, err);
-        if (rc < 0) {
-            return rc;
-        }
     }
     core_buf code = {0};
     if (core_buf_append(&code, r->prefix.ptr, r->prefix.len) < 0 ||
-        core_buf_append(&code, w->text.ptr, w->end) < 0) {
+        core_buf_append(&code, w->text.ptr, w->end) < 0 || core_buf_append(&code, "\n", 1) < 0) {
         core_buf_dispose(&code);
         return core_err_set(err, CORE_ENOMEM, "solve: out of memory");
     }
-    size_t at = SIZE_MAX;
-    int rc = gram_names_check(&at, r->e->names, gl, (core_str){code.ptr, code.len}, err);
+    int rc = solve__end_refused(r->e, r->task->lang, (core_str){code.ptr, code.len}, out, err);
     core_buf_dispose(&code);
-    if (rc == CORE_ENOMEM) {
-        return rc;
-    }
-    if (rc < 0) {
-        core_err_clear(err); /* a text the check cannot read is not refused for its names */
-        return 0;
-    }
-    *out = at != SIZE_MAX;
-    return 0;
+    return rc;
 }
 
 /*
- * C: a finished candidate that uses a name resolving to nothing (cc would refuse it) is
- * written again with a fresh seed, up to SOLVE_RESAMPLES times; the last try stays.
+ * A finished candidate that the end gate refuses (the language's own front end would) is
+ * written again with a fresh seed, up to SOLVE_RESAMPLES times; when the last try is refused
+ * too, its end is not accepted: it stays as written, unfinished (end_refused).
  */
-static int resample_undeclared(run *r, solve__cand *cands, solve__cand_options *opts,
-                               int32_t *const *suffixes, const size_t *n_suffixes, size_t n,
-                               core_err *err)
+static int resample_refused(run *r, solve__cand *cands, solve__cand_options *opts,
+                            int32_t *const *suffixes, const size_t *n_suffixes, size_t n,
+                            core_err *err)
 {
-    for (size_t attempt = 1; attempt <= SOLVE_RESAMPLES; attempt++) {
+    for (size_t attempt = 1; attempt <= SOLVE_RESAMPLES + 1; attempt++) {
         size_t idx[SOLVE_N_MAX];
         int32_t *sub_suffixes[SOLVE_N_MAX];
         size_t sub_n_suffixes[SOLVE_N_MAX];
@@ -479,11 +467,14 @@ static int resample_undeclared(run *r, solve__cand *cands, solve__cand_options *
         size_t k = 0;
         for (size_t i = 0; i < n; i++) {
             bool bad = false;
-            int rc = uses_undeclared(r, &cands[i], &bad, err);
+            int rc = end_refused(r, &cands[i], &bad, err);
             if (rc < 0) {
                 return rc;
             }
-            if (bad) {
+            if (bad && attempt > SOLVE_RESAMPLES) {
+                cands[i].ended = false;
+                cands[i].end_refused = true;
+            } else if (bad) {
                 idx[k] = i;
                 sub_suffixes[k] = suffixes[i];
                 sub_n_suffixes[k] = n_suffixes[i];
@@ -534,7 +525,7 @@ static int write_round(run *r, int32_t *const *suffixes, const size_t *n_suffixe
         for (size_t i = 0; i < n; i++) {
             r->res->n_tokens_generated += cands[i].n_tokens;
         }
-        rc = resample_undeclared(r, cands, opts, suffixes, n_suffixes, n, err);
+        rc = resample_refused(r, cands, opts, suffixes, n_suffixes, n, err);
     }
     if (rc == 0) {
         rc = add_candidates(r, cands, n, round, err);

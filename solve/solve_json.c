@@ -22,10 +22,12 @@ static int candidate_json(core_buf *out, const solve_candidate *c)
     rc = rc < 0 ? rc
                 : core_buf_appendf(out,
                                    ",\"round\":%zu,\"n_tokens\":%zu,\"logprob_mean\":%.4f,"
-                                   "\"ended\":%s,\"parses\":%s,\"visible\":{\"verdict\":\"%s\","
+                                   "\"ended\":%s,\"end_refused\":%s,\"parses\":%s,"
+                                   "\"visible\":{\"verdict\":\"%s\","
                                    "\"run\":%zu,\"passed\":%zu,\"message\":",
                                    c->round, c->n_tokens, finite_or_zero(c->logprob_mean),
-                                   c->ended ? "true" : "false", c->parses ? "true" : "false",
+                                   c->ended ? "true" : "false", c->end_refused ? "true" : "false",
+                                   c->parses ? "true" : "false",
                                    c->tested ? sbx_verdict_name(c->verdict) : "not-run",
                                    c->n_tests_run, c->n_tests_passed);
     rc = rc < 0 ? rc : core_buf_append_json(out, core_str_c(c->message));
