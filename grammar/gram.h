@@ -7,7 +7,8 @@
  * For Python it also holds the rules that tree-sitter-python leaves to CPython (an indented
  * block after each header, dedents only to an enclosing level, consistent tabs, `as` only in
  * with items, except clauses, imports and match cases, a comprehension alone in its brackets,
- * a conditional's condition never itself a conditional), and in both languages a reserved word
+ * a conditional's condition never itself a conditional, no logical line ending
+ * right after an operator such as `and` or `+`), and in both languages a reserved word
  * is never a name.
  * The constraint wraps a checker for the sampler's logits hook (gen_constraint in gen/gen.h);
  * this module does not depend on gen/.

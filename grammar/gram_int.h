@@ -91,6 +91,7 @@ typedef struct gram__indent {
     bool joined;       /* the previous code byte was a backslash */
     bool blank_line;   /* the comment being skipped started its line */
     bool header;       /* the logical line's last token so far is `:` */
+    bool dangling;     /* its last token so far is an operator that needs a right operand */
     bool want_block;   /* a header ended: the next logical line must indent */
     bool failed;       /* a violation was found (at err_byte) */
     bool as_ok;        /* the logical line has had with, except, import or case */

@@ -22,7 +22,9 @@
  * comma or the `for`; the commas of a comprehension's targets and of a lambda's parameters are
  * allowed), and a conditional expression's condition is not itself a conditional
  * (`a if b if c else d else e`, refused at the second `if`; a comprehension's `if` clauses and
- * a statement's leading `if` are not conditionals).
+ * a statement's leading `if` are not conditionals). A logical line never ends right after an
+ * operator that needs a right operand (`return a and` then a new line, which
+ * tree-sitter-python's scanner lets continue on the next line).
  */
 #include "grammar/gram_int.h"
 
@@ -101,10 +103,13 @@ static bool line_starts(gram__indent *in, size_t at)
 }
 
 /* The end of a physical line in code: the logical line ends unless brackets are open. */
-static void code_newline(gram__indent *in)
+static bool code_newline(gram__indent *in, size_t at)
 {
     if (in->depth > 0) {
-        return;
+        return true;
+    }
+    if (in->dangling) {
+        return fail(in, at, "the line ends after an operator");
     }
     if (in->header) {
         in->want_block = true;
@@ -114,6 +119,7 @@ static void code_newline(gram__indent *in)
     in->mode = IND_LINE;
     in->col = 0;
     in->alt = 0;
+    return true;
 }
 
 static bool is_word_byte(char ch)
@@ -192,6 +198,9 @@ static bool word_ends(gram__indent *in)
     } else if (ok && !in->line_first && in->depth < GRAM__INDENT_NEST) {
         ok = nest_word(in);
     }
+    in->dangling = word_is(in, "and") || word_is(in, "or") || word_is(in, "not") ||
+                   word_is(in, "is") || word_is(in, "in") || word_is(in, "if") ||
+                   word_is(in, "else") || word_is(in, "lambda") || word_is(in, "await");
     in->line_first = false;
     in->n_word = 0;
     return ok;
@@ -221,10 +230,14 @@ static bool code_byte(gram__indent *in, char ch, size_t at)
             return true;
         }
     }
+    if (ch == '\0' || is_word_byte(ch) || strchr("+-/%&|^~<>=@ \t\f\r\n#\\", ch) == NULL) {
+        in->dangling = false;
+    } else if (strchr("+-/%&|^~<>=@", ch) != NULL) {
+        in->dangling = true;
+    }
     switch (ch) {
     case '\n':
-        code_newline(in);
-        return true;
+        return code_newline(in, at);
     case ' ':
     case '\t':
     case '\f':
@@ -285,9 +298,11 @@ static void string_byte(gram__indent *in, char ch)
     if (ch != in->quote) {
         in->n_quotes = 0;
         if (ch == '\n' && !in->triple) {
-            /* An unterminated string: the grammar rejects it; resume in code. */
+            /* An unterminated string: the grammar rejects it; resume in code (a string is
+               an operand, so the line does not dangle). */
             in->mode = IND_CODE;
-            code_newline(in);
+            in->dangling = false;
+            (void)code_newline(in, 0);
         }
         return;
     }
@@ -342,7 +357,9 @@ bool gram__indent_scan(gram__indent *in, const char *text, size_t len, size_t ba
                     in->alt = 0;
                 } else {
                     in->mode = IND_CODE;
-                    code_newline(in);
+                    if (!code_newline(in, base + i)) {
+                        return false;
+                    }
                 }
             }
             break;
