@@ -22,6 +22,7 @@
 #   plan        kiln with the plan (--plan)
 #   gentests    kiln with 8 generated tests where a task has no visible ones (--gen-tests 8)
 #   no-grammar, no-repair, no-gentests   kiln without that stage (no-plan: --no-plan)
+#   no-end-gate kiln accepting a finished candidate's end without asking cc / CPython
 # Models (--models): default (SmolLM2-135M), gemma (models/gemma-3-270m-q4_k_m.gguf), or paths.
 # Each run is `kiln eval FILE --json --out DIR/<model>.<set>.<config>.results.jsonl`; kiln eval
 # skips the tasks already in its --out, so an interrupted bench resumes where it stopped. The
@@ -90,6 +91,7 @@ flags_of() {
     no-grammar) echo "--no-grammar" ;;
     no-repair) echo "--no-repair" ;;
     no-gentests) echo "--gen-tests 0" ;;
+    no-end-gate) echo "--no-end-gate" ;;
     *) return 1 ;;
     esac
 }
@@ -324,7 +326,7 @@ def stats(recs):
         s[stage] = sum(num(x.get(stage)) for x in t) / 1000.0 / len(recs)
     s["vis_not_hidden"] = 0
     s["candidates"] = 0
-    s["finished"] = s["compiles"] = s["cut"] = s["syntax"] = 0
+    s["finished"] = s["compiles"] = s["cut"] = s["syntax"] = s["gated"] = 0
     s["cheat"] = []
     for r in recs:
         lang = r.get("language", "python")
@@ -346,6 +348,7 @@ def stats(recs):
                 s["syntax"] += not good and compile_rate.is_syntax_error(lang, why)
             else:
                 s["cut"] += 1
+                s["gated"] += bool(cand.get("end_refused"))
     return s
 
 
@@ -387,6 +390,7 @@ for model in models:
         for with_cfg, cfg, stage in (("plan", "kiln", "plan"), ("kiln", "no-plan", "plan"),
                                      ("kiln", "no-repair", "repair"),
                                      ("kiln", "no-grammar", "grammar"),
+                                     ("kiln", "no-end-gate", "end gate"),
                                      ("kiln", "no-gentests", "generated tests"),
                                      ("gentests", "kiln", "generated tests"),
                                      ("kiln", "plain", "all of kiln over plain sampling")):
@@ -421,9 +425,11 @@ print("candidates that passed the visible tests but failed the hidden ones: " + 
 cheats = [(t, c, x) for m, t, c, s in rows for x in s.get("cheat", [])]
 print("hidden-test passes whose code exits early or prints a verdict: %d%s" % (
     len(cheats), "" if not cheats else " (" + ", ".join("%s %s %s" % c for c in cheats[:10]) + ")"))
-print("finished = candidates that ended by themselves (the token cap cut %d); compile = CPython's "
-      "compile() / cc -fsyntax-only; syntax = rejections for syntax (the rest: C names and types)"
-      % sum(s.get("cut", 0) for _, _, _, s in rows))
+print("finished = candidates that ended by themselves (the token cap cut %d, the end gate "
+      "refused %d more after their fresh tries); compile = CPython's compile() / cc "
+      "-fsyntax-only; syntax = rejections for syntax (the rest: C names and types)"
+      % (sum(s.get("cut", 0) - s.get("gated", 0) for _, _, _, s in rows),
+         sum(s.get("gated", 0) for _, _, _, s in rows)))
 if bad_total:
     print("result lines that did not parse: %d" % bad_total)
 missing = ["%s/%s/%s" % (m, t, c) for m, t, c, s in rows if s["problems"] == 0]
