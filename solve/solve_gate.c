@@ -57,9 +57,11 @@ static int compiler_accepts(solve_engine *e, solve_lang lang, core_str code, boo
         core_log_write(&e->log, CORE_LOG_LEVEL_WARN, "solve: compiler gate off: %s",
                        lang == SOLVE_LANG_C ? "no /usr/bin/gcc" : "no /usr/bin/python3");
         e->gate_failed = true;
-    } else if (rc == 0) {
+    } else if (rc == 0 && res.limit == SBX_LIMIT_NONE) {
+        /* a limit (a loaded machine's wall clock) decides nothing: the answer must not
+           depend on timing, so that runs stay reproducible */
         *known = true;
-        *ok = res.exit_code == 0 && res.limit == SBX_LIMIT_NONE;
+        *ok = res.exit_code == 0;
     } else if (rc != CORE_ENOMEM && rc != CORE_ECANCELED) {
         core_log_write(&e->log, CORE_LOG_LEVEL_WARN, "solve: compiler gate off: %s", err->msg);
         core_err_clear(err);
