@@ -42,7 +42,8 @@
 #   --out DIR      results folder (default build/bench-pipeline[-limitN])
 #   --sets LIST    task sets (default: kiln-python,kiln-c)
 #   --configs LIST configurations (default: plain,kiln,plan,no-grammar,no-repair)
-#   --table-only   run nothing, print the tables from the results already in DIR
+#   --table-only   run nothing, print the tables from the results already in DIR (with
+#                  --limit N: of the first N tasks only, so rows of unequal progress compare)
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -55,7 +56,7 @@ out=""
 sets="kiln-python,kiln-c"
 configs="plain,kiln,plan,no-grammar,no-repair"
 table_only=0
-usage() { sed -n '2,42p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,45p' "$0" | sed 's/^# \{0,1\}//'; }
 while [ $# -gt 0 ]; do
     case "$1" in
     --limit) limit="$2"; shift 2 ;;
@@ -296,6 +297,8 @@ def load(model, tset, cfg):
                 bad += 1
                 continue
             if not isinstance(r, dict) or "summary" in r or "task_id" not in r:
+                continue
+            if limit and isinstance(r.get("index"), int) and r["index"] >= limit:
                 continue
             if r["task_id"] not in recs:
                 order.append(r["task_id"])
