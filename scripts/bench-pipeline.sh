@@ -56,7 +56,7 @@ out=""
 sets="kiln-python,kiln-c"
 configs="plain,kiln,plan,no-grammar,no-repair"
 table_only=0
-usage() { sed -n '2,45p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,46p' "$0" | sed 's/^# \{0,1\}//'; }
 while [ $# -gt 0 ]; do
     case "$1" in
     --limit) limit="$2"; shift 2 ;;
