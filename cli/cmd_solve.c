@@ -77,6 +77,9 @@ int cli_pipe_option(cli_pipe *p, int c, const char *arg)
     case CLI_PIPE_OPT_PLAN:
         p->opts.plan = true;
         return 1;
+    case CLI_PIPE_OPT_REPAIR:
+        p->opts.repair = true;
+        return 1;
     case CLI_PIPE_OPT_NO_END_GATE:
         p->opts.end_gate = false;
         return 1;
@@ -121,7 +124,9 @@ void cli_pipe_usage(FILE *f)
 {
     fprintf(f,
             "  -n N               candidates per round (default 8, at most %d)\n"
-            "      --rounds R     repair rounds when no candidate passes (default 2)\n"
+            "      --repair       repair rounds when no candidate passes (off by default:\n"
+            "                     measured not to pay)\n"
+            "      --rounds R     how many repair rounds (default 2)\n"
             "      --seed S       sampling seed (default 1)\n"
             "      --temp T       sampling temperature (default 0.8)\n"
             "      --max-tokens N tokens per candidate (default 256)\n"

@@ -26,6 +26,7 @@ enum {
     CLI_PIPE_OPT_GEN_TESTS,
     CLI_PIPE_OPT_PLAN,
     CLI_PIPE_OPT_NO_END_GATE,
+    CLI_PIPE_OPT_REPAIR,
     CLI_PIPE_OPT_END,
 };
 
@@ -46,7 +47,8 @@ enum {
     {"jobs", required_argument, NULL, CLI_PIPE_OPT_JOBS},                                          \
     {"gen-tests", required_argument, NULL, CLI_PIPE_OPT_GEN_TESTS},                                \
     {"plan", no_argument, NULL, CLI_PIPE_OPT_PLAN},                                                \
-    {"no-end-gate", no_argument, NULL, CLI_PIPE_OPT_NO_END_GATE}
+    {"no-end-gate", no_argument, NULL, CLI_PIPE_OPT_NO_END_GATE},                                  \
+    {"repair", no_argument, NULL, CLI_PIPE_OPT_REPAIR}
 /* clang-format on */
 
 typedef struct cli_pipe {

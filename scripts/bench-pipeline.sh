@@ -18,8 +18,10 @@
 #                   that call the function removed): generated tests only
 # Configurations (--configs):
 #   plain       --no-plan --no-grammar --no-repair --gen-tests 0 (raw sampling: pass@1, pass@n)
-#   kiln        the defaults (plan and generated tests off: measured not to pay, see README)
+#   kiln        the defaults (plan, repair and generated tests off: measured not to pay, see
+#               README)
 #   plan        kiln with the plan (--plan)
+#   repair      kiln with repair rounds (--repair)
 #   gentests    kiln with 8 generated tests where a task has no visible ones (--gen-tests 8)
 #   no-grammar, no-repair, no-gentests   kiln without that stage (no-plan: --no-plan)
 #   no-end-gate kiln accepting a finished candidate's end without asking cc / CPython
@@ -41,7 +43,7 @@
 #   --jobs J       passed to kiln eval --jobs
 #   --out DIR      results folder (default build/bench-pipeline[-limitN])
 #   --sets LIST    task sets (default: kiln-python,kiln-c)
-#   --configs LIST configurations (default: plain,kiln,plan,no-grammar,no-repair)
+#   --configs LIST configurations (default: plain,kiln,plan,repair,no-grammar)
 #   --table-only   run nothing, print the tables from the results already in DIR (with
 #                  --limit N: of the first N tasks only, so rows of unequal progress compare)
 set -euo pipefail
@@ -54,7 +56,7 @@ n=10
 jobs=""
 out=""
 sets="kiln-python,kiln-c"
-configs="plain,kiln,plan,no-grammar,no-repair"
+configs="plain,kiln,plan,repair,no-grammar"
 table_only=0
 usage() { sed -n '2,46p' "$0" | sed 's/^# \{0,1\}//'; }
 while [ $# -gt 0 ]; do
@@ -87,6 +89,7 @@ flags_of() {
     plain) echo "--no-plan --no-grammar --no-repair --gen-tests 0" ;;
     kiln) echo "" ;;
     plan) echo "--plan" ;;
+    repair) echo "--repair" ;;
     gentests) echo "--gen-tests 8" ;;
     no-plan) echo "--no-plan" ;;
     no-grammar) echo "--no-grammar" ;;
@@ -392,6 +395,7 @@ for model in models:
     for tset in sets:
         for with_cfg, cfg, stage in (("plan", "kiln", "plan"), ("kiln", "no-plan", "plan"),
                                      ("kiln", "no-repair", "repair"),
+                                     ("repair", "kiln", "repair"),
                                      ("kiln", "no-grammar", "grammar"),
                                      ("kiln", "no-end-gate", "end gate"),
                                      ("kiln", "no-gentests", "generated tests"),

@@ -98,7 +98,7 @@ typedef struct solve_options {
     size_t n_rounds;          /* repair rounds after the first write (default 2) */
     bool plan;                /* write a plan first (default false: measured not to pay) */
     bool grammar;             /* grammar-constrained writing (default true) */
-    bool repair;              /* repair rounds (default true) */
+    bool repair;              /* repair rounds (default false: measured not to pay) */
     bool greedy_first;        /* candidate 0 of each round is greedy (default false) */
     bool end_gate;            /* a finished candidate's end is accepted only when the
                                  language's own front end accepts it (C names, cc, CPython),
