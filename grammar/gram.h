@@ -193,7 +193,8 @@ void gram_names_free(gram_names *names);
  * For a C text that parses: *undeclared is the byte offset of the first name it uses that
  * resolves to nothing (neither declared anywhere in the text, as a variable, parameter,
  * function, typedef, enumerator or macro, nor by a system header it includes, nor starting
- * with `__`), else SIZE_MAX. Scopes are not followed: a name declared anywhere counts. The
+ * with `__`), else SIZE_MAX. A called function counts as a use (C99 removed implicit
+ * declarations). Scopes are not followed: a name declared anywhere counts. The
  * answer is SIZE_MAX (unknown) too when the text includes a header with quotes or one the
  * compiler could not preprocess, and for a language other than C. Codes: those of
  * gram_text_validate, CORE_ENOMEM, CORE_ERROR (the runtime refused the grammar).
