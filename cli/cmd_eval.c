@@ -190,6 +190,7 @@ static cJSON *config_json(const cli_pipe *p)
     cJSON_AddBoolToObject(c, "plan", p->opts.plan);
     cJSON_AddBoolToObject(c, "grammar", p->opts.grammar);
     cJSON_AddBoolToObject(c, "repair", p->opts.repair);
+    cJSON_AddBoolToObject(c, "end_gate", p->opts.end_gate);
     cJSON_AddNumberToObject(c, "seed", (double)p->opts.seed);
     cJSON_AddNumberToObject(c, "gen_tests", (double)p->opts.n_gen_tests);
     cJSON_AddStringToObject(c, "model", model_name(cli_model_path(p->model_opts.path)));
@@ -257,8 +258,8 @@ static char *record_build(const eval_task *task, size_t index, const cli_pipe *p
     cJSON_AddNumberToObject(rec, "n_samples_passed", (double)n_samples_passed);
     cJSON_AddBoolToObject(rec, "ranked_pass", ranked);
     cJSON_AddBoolToObject(rec, "oracle_pass", oracle);
-    static const char *const tail[] = {"rounds_run", "timings_ms", "tokens", "tokens_prompt",
-                                       "tokens_generated"};
+    static const char *const tail[] = {"rounds_run",    "timings_ms",       "tokens",
+                                       "tokens_prompt", "tokens_generated", "resampled"};
     for (size_t i = 0; i < sizeof(tail) / sizeof(tail[0]); i++) {
         cJSON_AddItemToObject(rec, tail[i], cJSON_DetachItemFromObject(sol, tail[i]));
     }

@@ -77,6 +77,12 @@ int cli_pipe_option(cli_pipe *p, int c, const char *arg)
     case CLI_PIPE_OPT_PLAN:
         p->opts.plan = true;
         return 1;
+    case CLI_PIPE_OPT_REPAIR:
+        p->opts.repair = true;
+        return 1;
+    case CLI_PIPE_OPT_NO_END_GATE:
+        p->opts.end_gate = false;
+        return 1;
     case CLI_PIPE_OPT_GEN_TESTS:
         return cli_parse_size("--gen-tests", arg, &p->opts.n_gen_tests) &&
                        p->opts.n_gen_tests <= SOLVE_N_MAX
@@ -118,13 +124,17 @@ void cli_pipe_usage(FILE *f)
 {
     fprintf(f,
             "  -n N               candidates per round (default 8, at most %d)\n"
-            "      --rounds R     repair rounds when no candidate passes (default 2)\n"
+            "      --repair       repair rounds when no candidate passes (off by default:\n"
+            "                     measured not to pay)\n"
+            "      --rounds R     how many repair rounds (default 2)\n"
             "      --seed S       sampling seed (default 1)\n"
             "      --temp T       sampling temperature (default 0.8)\n"
             "      --max-tokens N tokens per candidate (default 256)\n"
             "      --greedy-first candidate 0 of each round is greedy\n"
             "      --plan         write a plan first (off by default: measured not to pay)\n"
             "      --no-plan, --no-grammar, --no-repair  switch a stage off\n"
+            "      --no-end-gate  accept a finished candidate's end without asking the\n"
+            "                     language's own front end (C names, cc, CPython)\n"
             "      --weights FILE ranking weights, a JSON object (see eval/eval.h)\n"
             "      --jobs J       sandbox runs at once (default: one per CPU)\n"
             "      --gen-tests N  with no visible tests, N test inputs the model proposes\n"

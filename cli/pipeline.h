@@ -25,6 +25,8 @@ enum {
     CLI_PIPE_OPT_JOBS,
     CLI_PIPE_OPT_GEN_TESTS,
     CLI_PIPE_OPT_PLAN,
+    CLI_PIPE_OPT_NO_END_GATE,
+    CLI_PIPE_OPT_REPAIR,
     CLI_PIPE_OPT_END,
 };
 
@@ -44,7 +46,9 @@ enum {
     {"weights", required_argument, NULL, CLI_PIPE_OPT_WEIGHTS},                                    \
     {"jobs", required_argument, NULL, CLI_PIPE_OPT_JOBS},                                          \
     {"gen-tests", required_argument, NULL, CLI_PIPE_OPT_GEN_TESTS},                                \
-    {"plan", no_argument, NULL, CLI_PIPE_OPT_PLAN}
+    {"plan", no_argument, NULL, CLI_PIPE_OPT_PLAN},                                                \
+    {"no-end-gate", no_argument, NULL, CLI_PIPE_OPT_NO_END_GATE},                                  \
+    {"repair", no_argument, NULL, CLI_PIPE_OPT_REPAIR}
 /* clang-format on */
 
 typedef struct cli_pipe {

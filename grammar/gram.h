@@ -6,7 +6,9 @@
  * text exactly when no continuation can repair it, and never because a prefix is incomplete.
  * For Python it also holds the rules that tree-sitter-python leaves to CPython (an indented
  * block after each header, dedents only to an enclosing level, consistent tabs, `as` only in
- * with items, except clauses, imports and match cases), and in both languages a reserved word
+ * with items, except clauses, imports and match cases, a comprehension alone in its brackets,
+ * a conditional's condition never itself a conditional, no logical line ending
+ * right after an operator such as `and` or `+`), and in both languages a reserved word
  * is never a name.
  * The constraint wraps a checker for the sampler's logits hook (gen_constraint in gen/gen.h);
  * this module does not depend on gen/.
@@ -172,6 +174,33 @@ typedef struct gram_func {
  */
 int gram_funcs_find(gram_func **out, size_t *n_out, const gram_lang *lang, core_str text,
                     core_err *err);
+
+/* ------------------------------------------------------------------------------------------ */
+/* C names that resolve to nothing (names.c)                                                  */
+/* ------------------------------------------------------------------------------------------ */
+
+/**
+ * What the system headers declare, learnt from the compiler (`cc -E -dD -P` of `#include
+ * <NAME>`, once per header) and kept for later texts. One thread at a time.
+ */
+typedef struct gram_names gram_names;
+
+/** Creates an empty cache that asks compiler cc (NULL: "cc" on PATH; borrowed). CORE_ENOMEM. */
+int gram_names_new(gram_names **out, const char *cc, core_err *err);
+void gram_names_free(gram_names *names);
+
+/**
+ * For a C text that parses: *undeclared is the byte offset of the first name it uses that
+ * resolves to nothing (neither declared anywhere in the text, as a variable, parameter,
+ * function, typedef, enumerator or macro, nor by a system header it includes, nor starting
+ * with `__`), else SIZE_MAX. A called function counts as a use (C99 removed implicit
+ * declarations). Scopes are not followed: a name declared anywhere counts. The
+ * answer is SIZE_MAX (unknown) too when the text includes a header with quotes or one the
+ * compiler could not preprocess, and for a language other than C. Codes: those of
+ * gram_text_validate, CORE_ENOMEM, CORE_ERROR (the runtime refused the grammar).
+ */
+int gram_names_check(size_t *undeclared, gram_names *names, const gram_lang *lang, core_str text,
+                     core_err *err);
 
 /* ------------------------------------------------------------------------------------------ */
 /* The incremental checker                                                                    */

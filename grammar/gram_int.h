@@ -75,6 +75,8 @@ void gram__lexer_finish(gram__lexer *lexer);
 
 /* Indentation levels CPython allows (its tokenizer's MAXINDENT). */
 #define GRAM__INDENT_MAX 100
+/* Bracket depths whose expressions indent.c follows (0: the logical line; deeper: unchecked). */
+#define GRAM__INDENT_NEST 32
 
 /*
  * The indentation scanner's state: a plain value, copied to try a piece and saved in
@@ -89,9 +91,12 @@ typedef struct gram__indent {
     bool joined;       /* the previous code byte was a backslash */
     bool blank_line;   /* the comment being skipped started its line */
     bool header;       /* the logical line's last token so far is `:` */
+    bool dangling;     /* its last token so far is an operator that needs a right operand */
     bool want_block;   /* a header ended: the next logical line must indent */
     bool failed;       /* a violation was found (at err_byte) */
     bool as_ok;        /* the logical line has had with, except, import or case */
+    bool line_first;   /* no word or punctuation of the logical line yet (a statement's
+                          keyword comes first) */
     char word[8];      /* the word of code being read (its first bytes) */
     uint8_t n_word;    /* its length so far (saturates) */
     size_t word_start; /* byte offset of its first byte */
@@ -100,8 +105,9 @@ typedef struct gram__indent {
     uint32_t n_levels; /* >= 1; levels[0] is 0 */
     uint32_t levels[GRAM__INDENT_MAX];
     uint32_t alts[GRAM__INDENT_MAX];
-    size_t err_byte; /* byte offset of the violation; SIZE_MAX: none */
-    const char *why; /* static text naming the violation */
+    uint8_t nest[GRAM__INDENT_NEST]; /* per bracket depth: what its expression has had (indent.c) */
+    size_t err_byte;                 /* byte offset of the violation; SIZE_MAX: none */
+    const char *why;                 /* static text naming the violation */
 } gram__indent;
 
 void gram__indent_init(gram__indent *in);

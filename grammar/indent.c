@@ -15,6 +15,16 @@
  * A violation is found at the first byte of code of the offending line, so feeding text byte
  * by byte rejects exactly the piece that makes the text impossible to continue: blank and
  * comment lines, and the blanks of an indentation, never fail.
+ *
+ * It also follows, per bracket depth, two expression rules of CPython's grammar that
+ * tree-sitter-python's is looser about: a comprehension inside brackets is the brackets' only
+ * element (`f(x for x in a, y)`, `[x for x in a, b]` and `f(y, x for x in a)` are refused at the
+ * comma or the `for`; the commas of a comprehension's targets and of a lambda's parameters are
+ * allowed), and a conditional expression's condition is not itself a conditional
+ * (`a if b if c else d else e`, refused at the second `if`; a comprehension's `if` clauses and
+ * a statement's leading `if` are not conditionals). A logical line never ends right after an
+ * operator that needs a right operand (`return a and` then a new line, which
+ * tree-sitter-python's scanner lets continue on the next line).
  */
 #include "grammar/gram_int.h"
 
@@ -37,6 +47,15 @@ void gram__indent_init(gram__indent *in)
     in->err_byte = SIZE_MAX;
 }
 
+/* What an expression at one bracket depth has had (gram__indent.nest). */
+enum {
+    NEST_COMMA = 1,  /* a comma that separates elements */
+    NEST_FOR = 2,    /* a comprehension's `for` */
+    NEST_TARGET = 4, /* between a comprehension's `for` and its `in` */
+    NEST_LAMBDA = 8, /* between `lambda` and its `:` */
+    NEST_COND = 16,  /* a conditional's `if` still waiting for its `else` */
+};
+
 static bool fail(gram__indent *in, size_t at, const char *why)
 {
     in->failed = true;
@@ -48,6 +67,8 @@ static bool fail(gram__indent *in, size_t at, const char *why)
 /* The first byte of code of a logical line: judge its indentation. */
 static bool line_starts(gram__indent *in, size_t at)
 {
+    in->line_first = true;
+    in->nest[0] = 0;
     uint32_t top = in->levels[in->n_levels - 1];
     uint32_t top_alt = in->alts[in->n_levels - 1];
     if (in->want_block) {
@@ -82,10 +103,13 @@ static bool line_starts(gram__indent *in, size_t at)
 }
 
 /* The end of a physical line in code: the logical line ends unless brackets are open. */
-static void code_newline(gram__indent *in)
+static bool code_newline(gram__indent *in, size_t at)
 {
     if (in->depth > 0) {
-        return;
+        return true;
+    }
+    if (in->dangling) {
+        return fail(in, at, "the line ends after an operator");
     }
     if (in->header) {
         in->want_block = true;
@@ -95,6 +119,7 @@ static void code_newline(gram__indent *in)
     in->mode = IND_LINE;
     in->col = 0;
     in->alt = 0;
+    return true;
 }
 
 static bool is_word_byte(char ch)
@@ -109,6 +134,55 @@ static bool word_is(const gram__indent *in, const char *w)
     return in->n_word == n && memcmp(in->word, w, n) == 0;
 }
 
+/* A word of code that is not its logical line's first: the comprehension and conditional rules. */
+static bool nest_word(gram__indent *in)
+{
+    uint8_t *f = &in->nest[in->depth];
+    if (word_is(in, "for") && in->depth > 0) {
+        if (*f & NEST_COMMA) {
+            return fail(in, in->word_start,
+                        "a comprehension among other elements needs parentheses");
+        }
+        *f |= NEST_FOR | NEST_TARGET;
+    } else if (word_is(in, "in")) {
+        *f &= (uint8_t)~NEST_TARGET;
+    } else if (word_is(in, "lambda")) {
+        *f |= NEST_LAMBDA;
+    } else if (word_is(in, "if") && (*f & (NEST_FOR | NEST_TARGET)) != NEST_FOR) {
+        if (*f & NEST_COND) {
+            return fail(in, in->word_start,
+                        "a conditional expression as a condition needs parentheses");
+        }
+        *f |= NEST_COND;
+    } else if (word_is(in, "else")) {
+        *f &= (uint8_t)~NEST_COND;
+    }
+    return true;
+}
+
+/* Punctuation of code at bracket depth in->depth: commas and lambdas' colons. */
+static bool nest_punct(gram__indent *in, char ch, size_t at)
+{
+    if (in->depth >= GRAM__INDENT_NEST) {
+        return true;
+    }
+    uint8_t *f = &in->nest[in->depth];
+    if (ch == ':') {
+        *f &= (uint8_t)~NEST_LAMBDA;
+    } else if (ch == ',' && in->depth > 0 && !(*f & (NEST_TARGET | NEST_LAMBDA))) {
+        if (*f & NEST_FOR) {
+            return fail(in, at, "a comprehension among other elements needs parentheses");
+        }
+        *f |= NEST_COMMA;
+    } else if (ch == ';' && in->depth == 0) {
+        *f = 0;
+        in->line_first = true;
+        return true;
+    }
+    in->line_first = false;
+    return true;
+}
+
 /*
  * A word of code ended. `as` belongs only to with items, except clauses, imports and match
  * cases; tree-sitter-python's as_pattern takes it after any expression (`return x as y`).
@@ -121,7 +195,13 @@ static bool word_ends(gram__indent *in)
         in->as_ok = true;
     } else if (word_is(in, "as") && !in->as_ok) {
         ok = fail(in, in->word_start, "'as' outside with, except, import or case");
+    } else if (ok && !in->line_first && in->depth < GRAM__INDENT_NEST) {
+        ok = nest_word(in);
     }
+    in->dangling = word_is(in, "and") || word_is(in, "or") || word_is(in, "not") ||
+                   word_is(in, "is") || word_is(in, "in") || word_is(in, "if") ||
+                   word_is(in, "else") || word_is(in, "lambda") || word_is(in, "await");
+    in->line_first = false;
     in->n_word = 0;
     return ok;
 }
@@ -150,10 +230,14 @@ static bool code_byte(gram__indent *in, char ch, size_t at)
             return true;
         }
     }
+    if (ch == '\0' || is_word_byte(ch) || strchr("+-/%&|^~<>=@ \t\f\r\n#\\", ch) == NULL) {
+        in->dangling = false;
+    } else if (strchr("+-/%&|^~<>=@", ch) != NULL) {
+        in->dangling = true;
+    }
     switch (ch) {
     case '\n':
-        code_newline(in);
-        return true;
+        return code_newline(in, at);
     case ' ':
     case '\t':
     case '\f':
@@ -171,20 +255,29 @@ static bool code_byte(gram__indent *in, char ch, size_t at)
         in->mode = IND_QUOTE;
         in->quote = ch;
         in->header = false;
+        in->line_first = false;
         return true;
     case '(':
     case '[':
     case '{':
+        in->line_first = false;
         in->depth++;
+        if (in->depth < GRAM__INDENT_NEST) {
+            in->nest[in->depth] = 0;
+        }
         break;
     case ')':
     case ']':
     case '}':
+        in->line_first = false;
         if (in->depth > 0) {
             in->depth--;
         }
         break;
     default:
+        if (!is_word_byte(ch) && !nest_punct(in, ch, at)) {
+            return false;
+        }
         break;
     }
     in->header = ch == ':';
@@ -205,9 +298,11 @@ static void string_byte(gram__indent *in, char ch)
     if (ch != in->quote) {
         in->n_quotes = 0;
         if (ch == '\n' && !in->triple) {
-            /* An unterminated string: the grammar rejects it; resume in code. */
+            /* An unterminated string: the grammar rejects it; resume in code (a string is
+               an operand, so the line does not dangle). */
             in->mode = IND_CODE;
-            code_newline(in);
+            in->dangling = false;
+            (void)code_newline(in, 0);
         }
         return;
     }
@@ -262,7 +357,9 @@ bool gram__indent_scan(gram__indent *in, const char *text, size_t len, size_t ba
                     in->alt = 0;
                 } else {
                     in->mode = IND_CODE;
-                    code_newline(in);
+                    if (!code_newline(in, base + i)) {
+                        return false;
+                    }
                 }
             }
             break;

@@ -18,10 +18,13 @@
 #                   that call the function removed): generated tests only
 # Configurations (--configs):
 #   plain       --no-plan --no-grammar --no-repair --gen-tests 0 (raw sampling: pass@1, pass@n)
-#   kiln        the defaults (plan and generated tests off: measured not to pay, see README)
+#   kiln        the defaults (plan, repair and generated tests off: measured not to pay, see
+#               README)
 #   plan        kiln with the plan (--plan)
+#   repair      kiln with repair rounds (--repair)
 #   gentests    kiln with 8 generated tests where a task has no visible ones (--gen-tests 8)
 #   no-grammar, no-repair, no-gentests   kiln without that stage (no-plan: --no-plan)
+#   no-end-gate kiln accepting a finished candidate's end without asking cc / CPython
 # Models (--models): default (SmolLM2-135M), gemma (models/gemma-3-270m-q4_k_m.gguf), or paths.
 # Each run is `kiln eval FILE --json --out DIR/<model>.<set>.<config>.results.jsonl`; kiln eval
 # skips the tasks already in its --out, so an interrupted bench resumes where it stopped. The
@@ -40,8 +43,9 @@
 #   --jobs J       passed to kiln eval --jobs
 #   --out DIR      results folder (default build/bench-pipeline[-limitN])
 #   --sets LIST    task sets (default: kiln-python,kiln-c)
-#   --configs LIST configurations (default: plain,kiln,plan,no-grammar,no-repair)
-#   --table-only   run nothing, print the tables from the results already in DIR
+#   --configs LIST configurations (default: plain,kiln,plan,repair,no-grammar)
+#   --table-only   run nothing, print the tables from the results already in DIR (with
+#                  --limit N: of the first N tasks only, so rows of unequal progress compare)
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -52,9 +56,9 @@ n=10
 jobs=""
 out=""
 sets="kiln-python,kiln-c"
-configs="plain,kiln,plan,no-grammar,no-repair"
+configs="plain,kiln,plan,repair,no-grammar"
 table_only=0
-usage() { sed -n '2,42p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,46p' "$0" | sed 's/^# \{0,1\}//'; }
 while [ $# -gt 0 ]; do
     case "$1" in
     --limit) limit="$2"; shift 2 ;;
@@ -85,11 +89,13 @@ flags_of() {
     plain) echo "--no-plan --no-grammar --no-repair --gen-tests 0" ;;
     kiln) echo "" ;;
     plan) echo "--plan" ;;
+    repair) echo "--repair" ;;
     gentests) echo "--gen-tests 8" ;;
     no-plan) echo "--no-plan" ;;
     no-grammar) echo "--no-grammar" ;;
     no-repair) echo "--no-repair" ;;
     no-gentests) echo "--gen-tests 0" ;;
+    no-end-gate) echo "--no-end-gate" ;;
     *) return 1 ;;
     esac
 }
@@ -295,6 +301,8 @@ def load(model, tset, cfg):
                 continue
             if not isinstance(r, dict) or "summary" in r or "task_id" not in r:
                 continue
+            if limit and isinstance(r.get("index"), int) and r["index"] >= limit:
+                continue
             if r["task_id"] not in recs:
                 order.append(r["task_id"])
             recs[r["task_id"]] = r
@@ -324,7 +332,7 @@ def stats(recs):
         s[stage] = sum(num(x.get(stage)) for x in t) / 1000.0 / len(recs)
     s["vis_not_hidden"] = 0
     s["candidates"] = 0
-    s["finished"] = s["compiles"] = s["cut"] = s["syntax"] = 0
+    s["finished"] = s["compiles"] = s["cut"] = s["syntax"] = s["gated"] = 0
     s["cheat"] = []
     for r in recs:
         lang = r.get("language", "python")
@@ -346,6 +354,7 @@ def stats(recs):
                 s["syntax"] += not good and compile_rate.is_syntax_error(lang, why)
             else:
                 s["cut"] += 1
+                s["gated"] += bool(cand.get("end_refused"))
     return s
 
 
@@ -386,7 +395,9 @@ for model in models:
     for tset in sets:
         for with_cfg, cfg, stage in (("plan", "kiln", "plan"), ("kiln", "no-plan", "plan"),
                                      ("kiln", "no-repair", "repair"),
+                                     ("repair", "kiln", "repair"),
                                      ("kiln", "no-grammar", "grammar"),
+                                     ("kiln", "no-end-gate", "end gate"),
                                      ("kiln", "no-gentests", "generated tests"),
                                      ("gentests", "kiln", "generated tests"),
                                      ("kiln", "plain", "all of kiln over plain sampling")):
@@ -421,9 +432,11 @@ print("candidates that passed the visible tests but failed the hidden ones: " + 
 cheats = [(t, c, x) for m, t, c, s in rows for x in s.get("cheat", [])]
 print("hidden-test passes whose code exits early or prints a verdict: %d%s" % (
     len(cheats), "" if not cheats else " (" + ", ".join("%s %s %s" % c for c in cheats[:10]) + ")"))
-print("finished = candidates that ended by themselves (the token cap cut %d); compile = CPython's "
-      "compile() / cc -fsyntax-only; syntax = rejections for syntax (the rest: C names and types)"
-      % sum(s.get("cut", 0) for _, _, _, s in rows))
+print("finished = candidates that ended by themselves (the token cap cut %d, the end gate "
+      "refused %d more after their fresh tries); compile = CPython's compile() / cc "
+      "-fsyntax-only; syntax = rejections for syntax (the rest: C names and types)"
+      % (sum(s.get("cut", 0) - s.get("gated", 0) for _, _, _, s in rows),
+         sum(s.get("gated", 0) for _, _, _, s in rows)))
 if bad_total:
     print("result lines that did not parse: %d" % bad_total)
 missing = ["%s/%s/%s" % (m, t, c) for m, t, c, s in rows if s["problems"] == 0]

@@ -4,10 +4,12 @@
 Reads kiln eval result files (JSON lines, one record per problem with its candidates) and,
 for every candidate, asks the real front end: CPython's compile() for Python, `cc
 -fsyntax-only` for C. A candidate that ended by itself ("ended": true) is finished; one the
-token cap cut is counted apart and never as accepted. Prints one line per file:
+token cap cut is counted apart and never as accepted, and so is one whose end kiln's end gate
+refused ("end_refused": the compiler refused it after its fresh tries). Prints one line per
+file:
 
-  FILE: finished F (cut C), compiler accepts A of F (P%), kiln says parses K of F; of the
-        rejected, S for syntax, T for names or types
+  FILE: finished F (cut C, of which G refused by the end gate), compiler accepts A of F (P%),
+        kiln says parses K of F; of the rejected, S for syntax, T for names or types
 
 (`cc -fsyntax-only` also resolves names and types, which no grammar can promise: a C
 candidate that uses an undeclared name parses but does not compile.)
@@ -66,7 +68,7 @@ def main(argv):
         return 2
     status = 0
     for path in files:
-        finished = cut = ok = says = syntax = 0
+        finished = cut = gated = ok = says = syntax = 0
         bad = []
         with open(path, encoding="utf-8", errors="replace") as f:
             for line in f:
@@ -81,6 +83,7 @@ def main(argv):
                     code = cand.get("code") or ""
                     if not cand.get("ended"):
                         cut += 1
+                        gated += bool(cand.get("end_refused"))
                         continue
                     finished += 1
                     says += bool(cand.get("parses"))
@@ -90,10 +93,10 @@ def main(argv):
                         syntax += is_syntax_error(lang, why)
                         bad.append((rec.get("task_id"), why, code))
         pct = 100.0 * ok / finished if finished else 0.0
-        print("%s: finished %d (cut %d), compiler accepts %d of %d (%.1f%%), kiln says parses "
-              "%d of %d; of the rejected, %d for syntax, %d for names or types" % (
-                  path, finished, cut, ok, finished, pct, says, finished, syntax,
-                  finished - ok - syntax))
+        print("%s: finished %d (cut %d, of which %d refused by the end gate), compiler accepts "
+              "%d of %d (%.1f%%), kiln says parses %d of %d; of the rejected, %d for syntax, %d "
+              "for names or types" % (path, finished, cut, gated, ok, finished, pct, says,
+                                      finished, syntax, finished - ok - syntax))
         for task_id, why, code in bad[:show]:
             print("  %s: %s\n    %s" % (task_id, " ".join(why),
                                         code.replace("\n", "\n    ")[:600]))

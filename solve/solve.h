@@ -98,8 +98,11 @@ typedef struct solve_options {
     size_t n_rounds;          /* repair rounds after the first write (default 2) */
     bool plan;                /* write a plan first (default false: measured not to pay) */
     bool grammar;             /* grammar-constrained writing (default true) */
-    bool repair;              /* repair rounds (default true) */
+    bool repair;              /* repair rounds (default false: measured not to pay) */
     bool greedy_first;        /* candidate 0 of each round is greedy (default false) */
+    bool end_gate;            /* a finished candidate's end is accepted only when the
+                                 language's own front end accepts it (C names, cc, CPython),
+                                 else it is written again (default true) */
     bool repair_resample;     /* half of each repair round (the later half) samples afresh from
                                  the task's prompt instead of repairing (default true: this
                                  tiny model's repairs rarely succeed, fresh samples often do) */
@@ -145,7 +148,9 @@ typedef struct solve_candidate {
     size_t round;        /* 0: first write; r: repair round r */
     size_t n_tokens;     /* tokens generated */
     double logprob_mean; /* mean log-probability of the generated tokens (unconstrained model) */
-    bool ended;          /* the function ended by itself (else the token cap cut it) */
+    bool ended;          /* the function ended by itself (else the token cap cut it, or the
+                            end gate refused its end: end_refused) */
+    bool end_refused;    /* the language's own front end refused the text where it ended */
     bool parses;         /* it ended and parses (tree-sitter, Python's indentation) */
     bool tested;         /* the visible tests ran (else verdict and counts are meaningless) */
     sbx_verdict verdict; /* visible tests' verdict */
@@ -172,6 +177,7 @@ typedef struct solve_result {
     uint64_t ns_total;
     size_t n_tokens_prompt;    /* prompt tokens decoded (cached prefixes count once) */
     size_t n_tokens_generated; /* tokens sampled */
+    size_t n_resampled;        /* candidates written again: the end gate refused them */
 } solve_result;
 
 void solve_result_free(solve_result *result);

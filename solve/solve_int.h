@@ -13,6 +13,9 @@ struct solve_engine {
     sbx_pool *pool;         /* borrowed, may be NULL */
     gen_ctx *ctx;           /* owned; sequence 0 holds the shared prompt, 1.. the candidates */
     gram_lang *langs[2];    /* owned, by solve_lang; NULL when not compiled in */
+    gram_names *names;      /* owned, made at first use: the C headers' names */
+    sbx_tree *gate;         /* owned, made at first use when pool is set: the compiler's box */
+    bool gate_failed;       /* the box could not be made or run: the gate is off */
     core_str *pieces;       /* (n_vocab) owned array; the bytes are the model's */
     bool *is_stop;          /* (n_vocab) owned: end of generation or a closing ``` fence */
     gram_vocab vocab;       /* pieces + is_stop for the constraint */
@@ -26,6 +29,19 @@ struct solve_engine {
 /* ------------------------------------------------------------------------------------------ */
 /* The decode loop (solve_write.c): one for the write stage, solve_generate and completions    */
 /* ------------------------------------------------------------------------------------------ */
+
+/** Times a finished candidate that the end gate refuses is written again. */
+#define SOLVE_RESAMPLES 2
+
+/**
+ * The end gate (solve_gate.c): whether the language's own front end refuses code, a finished
+ * candidate with its prefix. C: a name that resolves to nothing (gram_names_check), then
+ * `cc -fsyntax-only`; Python: CPython's compile(); the compilers run in a sandbox box (only
+ * when e->pool is set), and a gate that cannot run refuses nothing. CORE_ENOMEM,
+ * CORE_ECANCELED.
+ */
+int solve__end_refused(solve_engine *e, solve_lang lang, core_str code, bool *refused,
+                       core_err *err);
 
 /** How one candidate is written: plain value; the strings are copied by solve__cand_start. */
 typedef struct solve__cand_options {
@@ -57,6 +73,7 @@ typedef struct solve__cand {
     uint64_t ns_sample; /* time in the sampler, constraint included */
     bool live;
     bool ended;       /* an end rule ended it (else the cap, the context or the constraint) */
+    bool end_refused; /* the end gate refused its end, after SOLVE_RESAMPLES fresh tries */
     bool forbade_all; /* the constraint forbade every token */
     bool has_body;    /* a non-blank character was generated */
 } solve__cand;

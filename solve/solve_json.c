@@ -22,10 +22,12 @@ static int candidate_json(core_buf *out, const solve_candidate *c)
     rc = rc < 0 ? rc
                 : core_buf_appendf(out,
                                    ",\"round\":%zu,\"n_tokens\":%zu,\"logprob_mean\":%.4f,"
-                                   "\"ended\":%s,\"parses\":%s,\"visible\":{\"verdict\":\"%s\","
+                                   "\"ended\":%s,\"end_refused\":%s,\"parses\":%s,"
+                                   "\"visible\":{\"verdict\":\"%s\","
                                    "\"run\":%zu,\"passed\":%zu,\"message\":",
                                    c->round, c->n_tokens, finite_or_zero(c->logprob_mean),
-                                   c->ended ? "true" : "false", c->parses ? "true" : "false",
+                                   c->ended ? "true" : "false", c->end_refused ? "true" : "false",
+                                   c->parses ? "true" : "false",
                                    c->tested ? sbx_verdict_name(c->verdict) : "not-run",
                                    c->n_tests_run, c->n_tests_passed);
     rc = rc < 0 ? rc : core_buf_append_json(out, core_str_c(c->message));
@@ -73,7 +75,7 @@ int solve_result_to_json(core_buf *out, const solve_result *r, core_err *err)
                       "],\"chosen\":%ld,\"n_samples\":%zu,\"rounds_run\":%zu,\"timings_ms\":{"
                       "\"plan\":%.1f,\"write\":%.1f,\"test\":%.1f,\"repair\":%.1f,"
                       "\"rank\":%.1f,\"total\":%.1f},\"tokens\":%zu,\"tokens_prompt\":%zu,"
-                      "\"tokens_generated\":%zu}",
+                      "\"tokens_generated\":%zu,\"resampled\":%zu}",
                       r->chosen, r->n_round0, r->n_rounds_run,
                       (double)r->ns_stage[SOLVE_STAGE_PLAN] / 1e6,
                       (double)r->ns_stage[SOLVE_STAGE_WRITE] / 1e6,
@@ -81,7 +83,7 @@ int solve_result_to_json(core_buf *out, const solve_result *r, core_err *err)
                       (double)r->ns_stage[SOLVE_STAGE_REPAIR] / 1e6,
                       (double)r->ns_stage[SOLVE_STAGE_RANK] / 1e6, (double)r->ns_total / 1e6,
                       r->n_tokens_prompt + r->n_tokens_generated, r->n_tokens_prompt,
-                      r->n_tokens_generated);
+                      r->n_tokens_generated, r->n_resampled);
     if (rc < 0) {
         return core_err_set(err, CORE_ENOMEM, "solve: out of memory for the json");
     }

@@ -1,8 +1,10 @@
 /*
  * libFuzzer target: the incremental grammar checker on arbitrary text, as a model would feed
  * it. The first byte picks the language and how the rest is cut into pieces; every piece is
- * fed (rejections are fine), and completeness is asked at the end and halfway. Built only
- * with clang and -DFUZZ=ON.
+ * fed (rejections are fine), and completeness is asked at the end and halfway; the whole text
+ * then goes through the source check and the C name check (with a compiler that does not
+ * exist, so no header is preprocessed and no process starts). Built only with clang and
+ * -DFUZZ=ON.
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -36,6 +38,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         gram_checker_is_complete_at(checker, gram_checker_text(checker).len / 2, &complete, NULL);
         gram_source_report report;
         gram_source_check(&report, lang, gram_checker_text(checker), NULL);
+        gram_names *names = NULL;
+        if (gram_names_new(&names, "/nonexistent/kiln-fuzz-cc", NULL) == 0) {
+            size_t at = 0;
+            gram_names_check(&at, names, lang, gram_checker_text(checker), NULL);
+        }
+        gram_names_free(names);
     }
     gram_checker_free(checker);
     gram_lang_free(lang);

@@ -55,6 +55,7 @@ int main(void)
     suite_add_tcase(s, tcase_replay());
     suite_add_tcase(s, tcase_metrics());
     suite_add_tcase(s, tcase_funcs());
+    suite_add_tcase(s, tcase_names());
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
     int n_failed = srunner_ntests_failed(sr);

@@ -97,6 +97,31 @@ START_TEST(lang__source_check_holds_python_indentation)
 }
 END_TEST
 
+/* Two rules of CPython's expressions that tree-sitter-python's grammar is looser about. */
+START_TEST(lang__source_check_holds_python_expression_rules)
+{
+    gram_lang *py = test_lang_load("python");
+    gram_source_report rep;
+    ck_assert_int_eq(gram_source_check(&rep, py, core_str_c("y = sum(x for x in a, b)\n"), NULL),
+                     0);
+    ck_assert(!rep.ok);
+    ck_assert_str_eq(rep.what, "a comprehension among other elements needs parentheses");
+    ck_assert_uint_eq(rep.err_byte, 20);
+    ck_assert_int_eq(
+        gram_source_check(&rep, py, core_str_c("y = a if b if c else d else e\n"), NULL), 0);
+    ck_assert(!rep.ok);
+    ck_assert_str_eq(rep.what, "a conditional expression as a condition needs parentheses");
+    ck_assert_uint_eq(rep.err_col, 12);
+    ck_assert_int_eq(gram_source_check(&rep, py,
+                                       core_str_c("y = sum((x for x in a), b)\n"
+                                                  "z = a if (b if c else d) else e\n"),
+                                       NULL),
+                     0);
+    ck_assert(rep.ok);
+    gram_lang_free(py);
+}
+END_TEST
+
 /* A missing `)` deep in a long file is reported where the parse fails, not at 1:1. */
 START_TEST(lang__source_check_error_is_where_the_parse_fails)
 {
@@ -160,6 +185,7 @@ TCase *tcase_lang(void)
     tcase_add_test(tc, lang__load_enomem_leaks_nothing);
     tcase_add_test(tc, lang__source_check_reports_first_error);
     tcase_add_test(tc, lang__source_check_holds_python_indentation);
+    tcase_add_test(tc, lang__source_check_holds_python_expression_rules);
     tcase_add_test(tc, lang__source_check_error_is_where_the_parse_fails);
     tcase_add_test(tc, lang__validate_rejects_binary_bad_utf8_and_huge);
     return tc;

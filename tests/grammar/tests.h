@@ -14,6 +14,7 @@ TCase *tcase_constraint(void);
 TCase *tcase_replay(void);
 TCase *tcase_metrics(void);
 TCase *tcase_funcs(void);
+TCase *tcase_names(void);
 
 /* Loads a language or fails the test. */
 gram_lang *test_lang_load(const char *name);

@@ -21,6 +21,7 @@ int main(void)
         suite_add_tcase(s, tcase_solve());
         suite_add_tcase(s, tcase_write());
         suite_add_tcase(s, tcase_complete_model());
+        suite_add_tcase(s, tcase_gate());
     } else {
         fprintf(stderr, "test_solve: no model in " KILN_MODELS ": model tests skipped\n");
     }

@@ -163,6 +163,7 @@ START_TEST(solve__c_task_with_field_tests)
                                "    return !(max2(1, 2) == 2 && max2(5, -3) == 5);\n}\n")};
     solve_options o = solve_options_default();
     o.n_candidates = 4;
+    o.repair = true;
     o.n_rounds = 1;
     o.seed = 2;
     solve_result *r = NULL;
@@ -389,6 +390,7 @@ START_TEST(solve__candidate_events_carry_index_code_and_verdict)
     solve_options o = solve_options_default();
     o.n_candidates = 2;
     o.plan = false;
+    o.repair = true;
     o.n_rounds = 1;
     o.n_code_tokens_max = 32;
     cand_events ce;
@@ -450,7 +452,7 @@ END_TEST
 TCase *tcase_solve(void)
 {
     TCase *tc = tcase_create("solve");
-    tcase_set_timeout(tc, 120);
+    tcase_set_timeout(tc, 300); /* whole runs under the sanitizers on a loaded machine */
     tcase_set_tags(tc, "slow");
     tcase_add_test(tc, solve__prompts_hold_example_task_plan_and_failure);
     tcase_add_test(tc, solve__end_to_end_python_passes_and_ranks);
