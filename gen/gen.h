@@ -300,6 +300,15 @@ typedef struct gen_queue_request {
     void (*on_event)(void *payload, const gen_queue_event *event); /* worker thread; must not
                                                                      block */
     void *payload;
+    /* Optional: the request picks its own tokens (kiln's solve pipeline, which has its own
+     * sampler, grammar and end rules per candidate). When set, the queue hands it each row of
+     * logits (n_vocab floats, read-only; n_past: positions the request holds in the cache)
+     * instead of sampling, and it returns 1 with *token to go on, 0 to end the request
+     * (GEN_FINISH_STOP) or a negative code with err set (GEN_FINISH_ERROR). Then sampler,
+     * stops, constraint.base, ignore_eog and logprobs are not used, and events carry tokens
+     * but no text. Worker thread, with payload. */
+    int (*sample)(void *payload, const float *logits, size_t n_past, int32_t *token,
+                  core_err *err);
 } gen_queue_request;
 
 /** Statistics (for /metrics). Plain value. */

@@ -72,6 +72,10 @@ static void run_task(http_server *srv, http_stream *st)
         eo.n_threads = srv->opts.n_compute;
         eo.n_candidates_max = SOLVE_N_MAX < 16 ? SOLVE_N_MAX : 16;
         rc = solve_engine_new(&srv->engine, srv->model, srv->sandbox, &eo, &err);
+        if (rc == 0 && srv->queue) {
+            /* Candidates decode in the queue's batch, beside the completions. */
+            solve_engine_set_queue(srv->engine, srv->queue);
+        }
     }
     const http_params *p = &st->params;
     solve_task task;
