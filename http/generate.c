@@ -329,37 +329,20 @@ static void on_event(void *payload, const gen_queue_event *ev)
     }
 }
 
-/* The chat prompt: system messages joined, earlier turns folded into the user's text. */
+/* The chat prompt: every message a turn of the model's template. */
 static int chat_prompt(core_buf *out, const http_stream *st, core_err *err)
 {
     const http_params *p = &st->params;
-    core_buf system = {0};
-    core_buf user = {0};
-    size_t last_user = p->n_messages;
+    gen_chat_message *m = core_calloc(p->n_messages ? p->n_messages : 1, sizeof(*m));
+    if (!m) {
+        return core_err_set(err, CORE_ENOMEM, "chat: out of memory");
+    }
     for (size_t i = 0; i < p->n_messages; i++) {
-        if (strcmp(p->messages[i].role, "user") == 0) {
-            last_user = i;
-        }
+        m[i].role = core_str_c(p->messages[i].role);
+        m[i].content = core_str_c(p->messages[i].content);
     }
-    int rc = 0;
-    for (size_t i = 0; i < p->n_messages && rc == 0; i++) {
-        const http_message *m = &p->messages[i];
-        if (strcmp(m->role, "system") == 0 || strcmp(m->role, "developer") == 0) {
-            rc = core_buf_appendf(&system, "%s%s", system.len ? "\n\n" : "", m->content);
-        } else if (i == last_user) {
-            rc = core_buf_appendf(&user, "%s", m->content);
-        } else {
-            rc = core_buf_appendf(&user, "%s: %s\n\n", m->role, m->content);
-        }
-    }
-    if (rc < 0) {
-        rc = core_err_set(err, CORE_ENOMEM, "chat: out of memory");
-    } else {
-        rc = gen_model_chat_apply(st->server->model, (core_str){system.ptr, system.len},
-                                  (core_str){user.ptr, user.len}, out, err);
-    }
-    core_buf_dispose(&system);
-    core_buf_dispose(&user);
+    int rc = gen_model_chat_apply_messages(st->server->model, m, p->n_messages, out, err);
+    core_free(m);
     return rc;
 }
 
