@@ -324,8 +324,7 @@ typedef struct gen_queue_request {
      * (GEN_FINISH_STOP) or a negative code with err set (GEN_FINISH_ERROR). Then sampler,
      * stops, constraint.base, ignore_eog and logprobs are not used, and events carry tokens
      * but no text. Worker thread, with payload. */
-    int (*sample)(void *payload, const float *logits, size_t n_past, int32_t *token,
-                  core_err *err);
+    int (*sample)(void *payload, const float *logits, size_t n_past, int32_t *token, core_err *err);
 } gen_queue_request;
 
 /** Statistics (for /metrics). Plain value. */

@@ -346,6 +346,46 @@ static int chat_prompt(core_buf *out, const http_stream *st, core_err *err)
     return rc;
 }
 
+int http__fim_prompt(const gen_model *model, const int32_t fim[3], core_str prefix, core_str suffix,
+                     int32_t **out, size_t *n_out, core_err *err)
+{
+    int32_t *pre = NULL;
+    int32_t *suf = NULL;
+    size_t n_pre = 0;
+    size_t n_suf = 0;
+    int rc = gen_model_tokenize(model, prefix, false, false, &pre, &n_pre, err);
+    if (rc == 0) {
+        rc = gen_model_tokenize(model, suffix, false, false, &suf, &n_suf, err);
+    }
+    int32_t *ids = rc == 0 ? core_malloc((n_pre + n_suf + 4) * sizeof(int32_t)) : NULL;
+    if (rc == 0 && !ids) {
+        rc = core_err_set(err, CORE_ENOMEM, "request: out of memory");
+    }
+    if (rc == 0) {
+        size_t n = 0;
+        const int32_t bos = gen_model_token_bos(model);
+        if (bos >= 0) {
+            ids[n++] = bos;
+        }
+        ids[n++] = fim[0];
+        if (n_pre > 0) {
+            memcpy(ids + n, pre, n_pre * sizeof(int32_t));
+        }
+        n += n_pre;
+        ids[n++] = fim[1];
+        if (n_suf > 0) {
+            memcpy(ids + n, suf, n_suf * sizeof(int32_t));
+        }
+        n += n_suf;
+        ids[n++] = fim[2];
+        *out = ids;
+        *n_out = n;
+    }
+    core_free(pre);
+    core_free(suf);
+    return rc;
+}
+
 /* Submits one job for choice c with prompt tokens. */
 static int submit_choice(http_stream *st, http_choice *c, const int32_t *tokens, size_t n_tokens,
                          core_str code_prefix, size_t seed_offset, core_err *err)
@@ -458,6 +498,13 @@ int http__generate_start(http_stream *st, core_str body, int *status, core_err *
             if (rc == CORE_EINVAL) {
                 p->bad_param = "prompt";
             }
+        }
+        if (rc == 0 && !tokens && st->route != HTTP_ROUTE_CHAT && p->suffix && p->suffix[0] &&
+            srv->fim[0] >= 0) {
+            rc = http__fim_prompt(srv->model, srv->fim,
+                                  (core_str){text.ptr ? text.ptr : "", text.len},
+                                  core_str_c(p->suffix), &tokens, &n_tokens, err);
+            owned = rc == 0;
         }
         if (rc == 0 && !tokens) {
             const bool chat = st->route == HTTP_ROUTE_CHAT;

@@ -492,6 +492,8 @@ int solve_completer_new(solve_completer **out, const gen_model *model, core_err 
 void solve_completer_free(solve_completer *completer);
 /** Whether the model's vocabulary has fill-in-the-middle tokens. */
 bool solve_completer_has_fim(const solve_completer *completer);
+/** The FIM tokens (prefix, suffix, middle) into ids, or false (ids untouched) without them. */
+bool solve_completer_fim_tokens(const solve_completer *completer, int32_t ids[3]);
 
 /**
  * One document's model state: a decoding context whose sequence 0 keeps the last prompt's

@@ -21,8 +21,8 @@ struct solve_engine {
     size_t n_candidates_max;
     size_t n_ctx;
     core_log log;
-    gen_queue *queue;    /* borrowed, NULL: the write stage decodes in ctx (solve_engine_set_queue) */
-    int32_t *shared;     /* (n_ctx) owned: the n_shared tokens of the last shared prompt */
+    gen_queue *queue; /* borrowed, NULL: the write stage decodes in ctx (solve_engine_set_queue) */
+    int32_t *shared;  /* (n_ctx) owned: the n_shared tokens of the last shared prompt */
     size_t n_shared;
     bool shared_decoded; /* sequence 0 of ctx holds them */
 };

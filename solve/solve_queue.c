@@ -35,8 +35,7 @@ struct qwrite {
     qcand q[SOLVE_N_MAX]; /* (n) */
 };
 
-static int on_pick(void *payload, const float *logits, size_t n_past, int32_t *token,
-                   core_err *err)
+static int on_pick(void *payload, const float *logits, size_t n_past, int32_t *token, core_err *err)
 {
     qcand *qc = payload;
     return solve__cand_next(qc->w->e, qc->c, logits, n_past, qc->w->n_ctx, token, err);

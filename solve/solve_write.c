@@ -332,8 +332,8 @@ int solve__decode(solve_engine *e, gen_ctx *ctx, solve__cand *cands, const int32
                 return core_err_set(err, CORE_ERROR, "solve: no logits for row %zu", r);
             }
             int32_t tok = 0;
-            int rc =
-                solve__cand_next(e, c, logits, gen_ctx_seq_len(ctx, seqs[idx[r]]), n_ctx, &tok, err);
+            int rc = solve__cand_next(e, c, logits, gen_ctx_seq_len(ctx, seqs[idx[r]]), n_ctx, &tok,
+                                      err);
             if (rc < 0) {
                 return rc;
             }

@@ -234,8 +234,7 @@ START_TEST(write__queue_gives_the_local_candidates)
         ck_assert_str_eq(b->candidates[i].code, a->candidates[i].code);
         ck_assert_uint_eq(b->candidates[i].n_tokens, a->candidates[i].n_tokens);
         ck_assert_int_eq(b->candidates[i].ended, a->candidates[i].ended);
-        ck_assert_double_eq_tol(b->candidates[i].logprob_mean, a->candidates[i].logprob_mean,
-                                1e-9);
+        ck_assert_double_eq_tol(b->candidates[i].logprob_mean, a->candidates[i].logprob_mean, 1e-9);
         n_distinct += i > 0 && strcmp(a->candidates[i].code, a->candidates[0].code) != 0;
     }
     /* the seeds differ per candidate, so the comparison covers different samples */
