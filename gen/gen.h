@@ -72,6 +72,23 @@ core_str gen_model_chat_template(const gen_model *model);
 int gen_model_chat_apply(const gen_model *model, core_str system, core_str user, core_buf *out,
                          core_err *err);
 
+/** One chat message: role "system", "developer" (as system), "user", "assistant" or "tool". */
+typedef struct gen_chat_message {
+    core_str role;
+    core_str content;
+} gen_chat_message;
+
+/**
+ * Appends a conversation of n messages in the model's template, every turn in its own role,
+ * ending with the assistant's turn opened for generation. ChatML writes each message as a turn
+ * (SmolLM2's default system message first when none leads); Gemma writes user and model turns,
+ * with system messages folded into the next user turn and tool results as user turns. Tokenize
+ * with parse_special. Codes: CORE_EINVAL (no messages), CORE_EUNSUPPORTED (unknown template),
+ * CORE_ENOMEM.
+ */
+int gen_model_chat_apply_messages(const gen_model *model, const gen_chat_message *messages,
+                                  size_t n, core_buf *out, core_err *err);
+
 /* ------------------------------------------------------------------------------------------ */
 /* Tokens                                                                                     */
 /* ------------------------------------------------------------------------------------------ */
@@ -300,6 +317,14 @@ typedef struct gen_queue_request {
     void (*on_event)(void *payload, const gen_queue_event *event); /* worker thread; must not
                                                                      block */
     void *payload;
+    /* Optional: the request picks its own tokens (kiln's solve pipeline, which has its own
+     * sampler, grammar and end rules per candidate). When set, the queue hands it each row of
+     * logits (n_vocab floats, read-only; n_past: positions the request holds in the cache)
+     * instead of sampling, and it returns 1 with *token to go on, 0 to end the request
+     * (GEN_FINISH_STOP) or a negative code with err set (GEN_FINISH_ERROR). Then sampler,
+     * stops, constraint.base, ignore_eog and logprobs are not used, and events carry tokens
+     * but no text. Worker thread, with payload. */
+    int (*sample)(void *payload, const float *logits, size_t n_past, int32_t *token, core_err *err);
 } gen_queue_request;
 
 /** Statistics (for /metrics). Plain value. */

@@ -43,6 +43,8 @@ typedef struct job {
     gen_queue_constraint cons;
     void (*on_event)(void *payload, const gen_queue_event *event);
     void *payload;
+    int (*pick)(void *payload, const float *logits, size_t n_past, int32_t *token,
+                core_err *err); /* gen_queue_request.sample */
     uint64_t t_submit;
     atomic_bool cancel; /* set by gen_queue_cancel (any thread), read by the worker */
     struct job *next;   /* the queue's list of live jobs; guarded by the mutex */
@@ -170,6 +172,7 @@ static int job_new(job **out, const gen_queue_request *req, core_err *err)
     j->cons = req->constraint;
     j->on_event = req->on_event;
     j->payload = req->payload;
+    j->pick = req->sample;
     j->t_submit = core_time_ns();
     atomic_init(&j->cancel, false);
     *out = j;
@@ -730,10 +733,49 @@ static bool take_jobs(gen_queue *q)
     return true;
 }
 
+/* The next token of slot s from a request that picks its own (gen_queue_request.sample);
+ * returns false when the request ended. */
+static bool pick(gen_queue *q, slot *s, const float *row)
+{
+    job *j = s->job;
+    core_err err = {0};
+    int32_t tok = -1;
+    const uint64_t t0 = core_time_ns();
+    const int rc = j->pick(j->payload, row, s->n_past, &tok, &err);
+    s->ns_compute += core_time_ns() - t0;
+    if (rc < 0) {
+        finish(q, s, GEN_FINISH_ERROR, &err, 0);
+        return false;
+    }
+    if (rc == 0) {
+        finish(q, s, GEN_FINISH_STOP, NULL, 0);
+        return false;
+    }
+    if (tok < 0 || (size_t)tok >= q->n_vocab) {
+        core_err_set(&err, CORE_EINVAL, "queue: request %llu: picked token %d out of range",
+                     (unsigned long long)j->id, tok);
+        finish(q, s, GEN_FINISH_ERROR, &err, 0);
+        return false;
+    }
+    s->tokens[s->n_tokens++] = tok;
+    s->n_generated++;
+    if (s->n_generated >= j->n_tokens_max || s->n_tokens >= q->opts.n_ctx) {
+        finish_token(q, s, GEN_FINISH_LENGTH, NULL, 0, tok, 0.0f);
+        return false;
+    }
+    gen_queue_event ev = {0};
+    ev.token = tok;
+    emit(j, s, &ev);
+    return true;
+}
+
 /* Samples the next token of slot s from logits row; returns false when the request ended. */
 static bool sample(gen_queue *q, slot *s, const float *row)
 {
     job *j = s->job;
+    if (j->pick) {
+        return pick(q, s, row);
+    }
     core_err err = {0};
     const uint64_t t0 = core_time_ns();
     memcpy(s->scratch, row, q->n_vocab * sizeof(float));

@@ -329,37 +329,60 @@ static void on_event(void *payload, const gen_queue_event *ev)
     }
 }
 
-/* The chat prompt: system messages joined, earlier turns folded into the user's text. */
+/* The chat prompt: every message a turn of the model's template. */
 static int chat_prompt(core_buf *out, const http_stream *st, core_err *err)
 {
     const http_params *p = &st->params;
-    core_buf system = {0};
-    core_buf user = {0};
-    size_t last_user = p->n_messages;
+    gen_chat_message *m = core_calloc(p->n_messages ? p->n_messages : 1, sizeof(*m));
+    if (!m) {
+        return core_err_set(err, CORE_ENOMEM, "chat: out of memory");
+    }
     for (size_t i = 0; i < p->n_messages; i++) {
-        if (strcmp(p->messages[i].role, "user") == 0) {
-            last_user = i;
+        m[i].role = core_str_c(p->messages[i].role);
+        m[i].content = core_str_c(p->messages[i].content);
+    }
+    int rc = gen_model_chat_apply_messages(st->server->model, m, p->n_messages, out, err);
+    core_free(m);
+    return rc;
+}
+
+int http__fim_prompt(const gen_model *model, const int32_t fim[3], core_str prefix, core_str suffix,
+                     int32_t **out, size_t *n_out, core_err *err)
+{
+    int32_t *pre = NULL;
+    int32_t *suf = NULL;
+    size_t n_pre = 0;
+    size_t n_suf = 0;
+    int rc = gen_model_tokenize(model, prefix, false, false, &pre, &n_pre, err);
+    if (rc == 0) {
+        rc = gen_model_tokenize(model, suffix, false, false, &suf, &n_suf, err);
+    }
+    int32_t *ids = rc == 0 ? core_malloc((n_pre + n_suf + 4) * sizeof(int32_t)) : NULL;
+    if (rc == 0 && !ids) {
+        rc = core_err_set(err, CORE_ENOMEM, "request: out of memory");
+    }
+    if (rc == 0) {
+        size_t n = 0;
+        const int32_t bos = gen_model_token_bos(model);
+        if (bos >= 0) {
+            ids[n++] = bos;
         }
-    }
-    int rc = 0;
-    for (size_t i = 0; i < p->n_messages && rc == 0; i++) {
-        const http_message *m = &p->messages[i];
-        if (strcmp(m->role, "system") == 0 || strcmp(m->role, "developer") == 0) {
-            rc = core_buf_appendf(&system, "%s%s", system.len ? "\n\n" : "", m->content);
-        } else if (i == last_user) {
-            rc = core_buf_appendf(&user, "%s", m->content);
-        } else {
-            rc = core_buf_appendf(&user, "%s: %s\n\n", m->role, m->content);
+        ids[n++] = fim[0];
+        if (n_pre > 0) {
+            memcpy(ids + n, pre, n_pre * sizeof(int32_t));
         }
+        n += n_pre;
+        ids[n++] = fim[1];
+        if (n_suf > 0) {
+            memcpy(ids + n, suf, n_suf * sizeof(int32_t));
+        }
+        n += n_suf;
+        ids[n++] = fim[2];
+        *out = ids;
+        *n_out = n;
     }
-    if (rc < 0) {
-        rc = core_err_set(err, CORE_ENOMEM, "chat: out of memory");
-    } else {
-        rc = gen_model_chat_apply(st->server->model, (core_str){system.ptr, system.len},
-                                  (core_str){user.ptr, user.len}, out, err);
-    }
-    core_buf_dispose(&system);
-    core_buf_dispose(&user);
+    core_free(pre);
+    core_free(suf);
     return rc;
 }
 
@@ -475,6 +498,13 @@ int http__generate_start(http_stream *st, core_str body, int *status, core_err *
             if (rc == CORE_EINVAL) {
                 p->bad_param = "prompt";
             }
+        }
+        if (rc == 0 && !tokens && st->route != HTTP_ROUTE_CHAT && p->suffix && p->suffix[0] &&
+            srv->fim[0] >= 0) {
+            rc = http__fim_prompt(srv->model, srv->fim,
+                                  (core_str){text.ptr ? text.ptr : "", text.len},
+                                  core_str_c(p->suffix), &tokens, &n_tokens, err);
+            owned = rc == 0;
         }
         if (rc == 0 && !tokens) {
             const bool chat = st->route == HTTP_ROUTE_CHAT;

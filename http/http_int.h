@@ -102,8 +102,9 @@ struct http_server {
     core_str *pieces;       /* (n_vocab) for the grammar vocabulary, owned */
     bool *is_eog;           /* (n_vocab), owned */
     gram_vocab vocab;
-    atomic_bool ready;               /* the model is loaded (read by HTTP threads) */
-    atomic_bool stopping;            /* new requests get 503 */
+    int32_t fim[3];       /* fill-in-the-middle tokens (prefix, suffix, middle); -1: none */
+    atomic_bool ready;    /* the model is loaded (read by HTTP threads) */
+    atomic_bool stopping; /* new requests get 503 */
     atomic_uint_fast64_t n_requests; /* ids of requests */
 
     pthread_mutex_t mu; /* guards the counters, streams and the solve mailbox below */
@@ -154,5 +155,13 @@ void *http__solver_main(void *arg);
 int http__grammar_constraint(gen_queue_constraint *out, const gram_lang *lang,
                              const gram_vocab *vocab, core_str prefix, core_str suffix,
                              core_err *err);
+
+/**
+ * The fill-in-the-middle prompt (PSM, as kiln complete writes it) of a request with a suffix:
+ * [BOS] fim[0] prefix fim[1] suffix fim[2], with fim the vocabulary's prefix, suffix and middle
+ * tokens. *out is the caller's (core_free). CORE_ENOMEM.
+ */
+int http__fim_prompt(const gen_model *model, const int32_t fim[3], core_str prefix, core_str suffix,
+                     int32_t **out, size_t *n_out, core_err *err);
 
 #endif /* KILN_HTTP_INT_H */

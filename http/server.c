@@ -722,6 +722,13 @@ int http_server_ready(http_server *server, const gen_model *model, sbx_pool *san
             server->langs[i] = NULL;
         }
     }
+    /* The FIM tokens, found as kiln complete finds them, for prompts with a suffix. */
+    server->fim[0] = server->fim[1] = server->fim[2] = -1;
+    solve_completer *completer = NULL;
+    if (solve_completer_new(&completer, model, NULL) == 0) {
+        (void)solve_completer_fim_tokens(completer, server->fim);
+    }
+    solve_completer_free(completer);
     gen_queue_options qo = gen_queue_options_default();
     qo.n_parallel = server->opts.n_parallel;
     qo.n_ctx = server->opts.n_ctx;

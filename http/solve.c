@@ -71,7 +71,15 @@ static void run_task(http_server *srv, http_stream *st)
         solve_engine_options eo = solve_engine_options_default();
         eo.n_threads = srv->opts.n_compute;
         eo.n_candidates_max = SOLVE_N_MAX < 16 ? SOLVE_N_MAX : 16;
+        if (srv->queue) {
+            /* The candidates live in the queue's slots: the same room as a completion. */
+            eo.n_ctx = gen_queue_options_get(srv->queue).n_ctx;
+        }
         rc = solve_engine_new(&srv->engine, srv->model, srv->sandbox, &eo, &err);
+        if (rc == 0 && srv->queue) {
+            /* Candidates decode in the queue's batch, beside the completions. */
+            solve_engine_set_queue(srv->engine, srv->queue);
+        }
     }
     const http_params *p = &st->params;
     solve_task task;

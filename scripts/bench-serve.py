@@ -15,7 +15,9 @@ Starts its own server (--parallel 8) on a free loopback port and prints, as medi
   3. server overhead of a 1-token completion: request-to-answer time minus the model's own
      time (the answer's timings.model_ms);
   4. a 500-token system prompt sent by 8 clients at once: prompt tokens decoded against prompt
-     tokens received (/metrics).
+     tokens received (/metrics);
+  5. the engine alone (`kiln bench -b 8`, no server, same model and threads): 8 sequences
+     decoding together against one, the ceiling of figure 1 that the batched step sets.
 Generation ignores end-of-generation tokens (ignore_eos) so every request makes --tokens tokens.
 Python's standard library only. On a shared machine the absolute figures are noisy; the ratios
 come from interleaved measurements.
@@ -230,6 +232,10 @@ def main():
             t.join()
         got = metric(port, "kiln_prompt_tokens_total") - got0
         dec = metric(port, "kiln_prompt_tokens_decoded_total") - dec0
+        engine = json.loads(subprocess.run(
+            [a.kiln, "bench", "-m", a.model, "-t", str(a.threads), "-b", "8", "-p", "20", "-n",
+             str(a.tokens), "-r", str(a.reps), "--json"], check=True, capture_output=True,
+            text=True).stdout)
 
         print(f"bench-serve: {os.path.basename(a.model)}, {a.threads} threads, --parallel 8, "
               f"{a.tokens} tokens a request, {a.reps} reps (median [min, max]); shared machine")
@@ -247,6 +253,8 @@ def main():
         print(f"  1-token overhead    {fmt(overhead, 'ms')}   (request-to-answer minus model time)")
         print(f"  shared 500-token prefix, 8 clients: {dec:.0f} prompt tokens decoded of "
               f"{got:.0f} received ({dec / got:.1%})")
+        print(f"  engine alone (kiln bench): 8 sequences {engine['batch_tok_s']:.1f} tok/s, one "
+              f"{engine['tg_tok_s']:.1f} tok/s, {engine['batch_tok_s'] / engine['tg_tok_s']:.2f}x")
     finally:
         srv.terminate()
         srv.wait()

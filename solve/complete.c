@@ -445,6 +445,15 @@ bool solve_completer_has_fim(const solve_completer *completer)
     return completer->fim[0] >= 0;
 }
 
+bool solve_completer_fim_tokens(const solve_completer *completer, int32_t ids[3])
+{
+    if (completer->fim[0] < 0) {
+        return false;
+    }
+    memcpy(ids, completer->fim, sizeof(completer->fim));
+    return true;
+}
+
 int solve_session_new(solve_session **out, const solve_completer *completer,
                       const solve_session_options *opts, core_err *err)
 {

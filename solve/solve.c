@@ -106,7 +106,8 @@ int solve_engine_new(solve_engine **out, const gen_model *model, sbx_pool *pool,
     e->pieces = core_calloc(e->n_vocab, sizeof(*e->pieces));
     e->is_stop = core_calloc(e->n_vocab, sizeof(*e->is_stop));
     e->scratch = core_calloc(e->n_vocab, sizeof(*e->scratch));
-    if (!e->pieces || !e->is_stop || !e->scratch) {
+    e->shared = core_malloc(e->n_ctx * sizeof(*e->shared));
+    if (!e->pieces || !e->is_stop || !e->scratch || !e->shared) {
         rc = core_err_set(err, CORE_ENOMEM, "solve: out of memory for the vocabulary");
         goto done;
     }
@@ -142,6 +143,7 @@ void solve_engine_free(solve_engine *engine)
         return;
     }
     gen_ctx_free(engine->ctx);
+    core_free(engine->shared);
     gram_lang_free(engine->langs[0]);
     gram_lang_free(engine->langs[1]);
     gram_names_free(engine->names);
@@ -216,6 +218,8 @@ int solve__decode_shared(solve_engine *e, core_str text, size_t *n_tokens, core_
 {
     int32_t *ids = NULL;
     size_t n = 0;
+    e->n_shared = 0;
+    e->shared_decoded = false;
     int rc = gen_ctx_seq_truncate(e->ctx, 0, 0, err);
     if (rc == 0) {
         rc = gen_model_tokenize(e->model, text, true, true, &ids, &n, err);
@@ -227,12 +231,34 @@ int solve__decode_shared(solve_engine *e, core_str text, size_t *n_tokens, core_
                           n, e->n_ctx);
     }
     if (rc == 0) {
-        gen_batch b = {ids, NULL, NULL, n};
-        rc = gen_ctx_decode(e->ctx, &b, err);
+        memcpy(e->shared, ids, n * sizeof(int32_t));
+        e->n_shared = n;
         *n_tokens += n;
+        /* With a queue the write stage sends these tokens there; what reads sequence 0
+           decodes them first (solve__shared_ensure). */
+        rc = e->queue ? 0 : solve__shared_ensure(e, err);
     }
     core_free(ids);
     return rc;
+}
+
+int solve__shared_ensure(solve_engine *e, core_err *err)
+{
+    if (e->shared_decoded) {
+        return 0;
+    }
+    int rc = gen_ctx_seq_truncate(e->ctx, 0, 0, err);
+    if (rc == 0) {
+        gen_batch b = {e->shared, NULL, NULL, e->n_shared};
+        rc = gen_ctx_decode(e->ctx, &b, err);
+    }
+    e->shared_decoded = rc == 0;
+    return rc;
+}
+
+void solve_engine_set_queue(solve_engine *engine, gen_queue *queue)
+{
+    engine->queue = queue;
 }
 
 static int decode_shared(run *r, core_str text, core_err *err)
@@ -270,6 +296,9 @@ static int stage_plan(run *r, core_err *err)
     int rc = solve_prompt_build(&prompt, e->model, r->task, true, core_str_c(""), err);
     if (rc == 0) {
         rc = decode_shared(r, (core_str){prompt.ptr, prompt.len}, err);
+    }
+    if (rc == 0) {
+        rc = solve__shared_ensure(e, err);
     }
     gen_sampler_options so = gen_sampler_options_default();
     so.temp = r->opts->temp_plan;

@@ -264,6 +264,15 @@ int solve_engine_new(solve_engine **out, const gen_model *model, sbx_pool *pool,
 void solve_engine_free(solve_engine *engine);
 
 /**
+ * Makes the write stage decode on queue (borrowed; NULL: the engine's own context again): each
+ * candidate is one request of the queue, with the engine's sampler, grammar constraint and end
+ * rules as the request's own token choice (gen_queue_request.sample), so a server's completions
+ * and solve candidates share one batch. The queue must run over the engine's model and outlive
+ * its use; candidates are the same as on the engine's context for the same seed.
+ */
+void solve_engine_set_queue(solve_engine *engine, gen_queue *queue);
+
+/**
  * Runs the pipeline on task. *out belongs to the caller (solve_result_free). progress and
  * cancel may be NULL; cancel is polled between decode steps and while sandbox runs wait.
  * Codes: CORE_EINVAL (bad task or options: named), CORE_ECANCELED, CORE_ELIMIT (the prompt does
@@ -489,6 +498,8 @@ int solve_completer_new(solve_completer **out, const gen_model *model, core_err 
 void solve_completer_free(solve_completer *completer);
 /** Whether the model's vocabulary has fill-in-the-middle tokens. */
 bool solve_completer_has_fim(const solve_completer *completer);
+/** The FIM tokens (prefix, suffix, middle) into ids, or false (ids untouched) without them. */
+bool solve_completer_fim_tokens(const solve_completer *completer, int32_t ids[3]);
 
 /**
  * One document's model state: a decoding context whose sequence 0 keeps the last prompt's

@@ -24,6 +24,10 @@ struct solve_engine {
     size_t n_candidates_max;
     size_t n_ctx;
     core_log log;
+    gen_queue *queue; /* borrowed, NULL: the write stage decodes in ctx (solve_engine_set_queue) */
+    int32_t *shared;  /* (n_ctx) owned: the n_shared tokens of the last shared prompt */
+    size_t n_shared;
+    bool shared_decoded; /* sequence 0 of ctx holds them */
 };
 
 /* ------------------------------------------------------------------------------------------ */
@@ -136,7 +140,32 @@ int solve__write(solve_engine *engine, solve__cand *cands, const solve__cand_opt
                  const core_cancel *cancel, size_t *n_prompt_tokens, core_err *err);
 
 /** Decodes text (tokenized with special tokens, BOS first) into sequence 0, cleared first;
-    adds its tokens to *n_tokens. CORE_ELIMIT (it does not fit), those of the runtime. */
+    adds its tokens to *n_tokens. With a queue (solve_engine_set_queue) it only keeps the tokens,
+    which the write stage sends to the queue; solve__shared_ensure decodes them for the stages
+    that read sequence 0. CORE_ELIMIT (it does not fit), those of the runtime. */
 int solve__decode_shared(solve_engine *engine, core_str text, size_t *n_tokens, core_err *err);
+
+/** Decodes the shared prompt into sequence 0 if solve__decode_shared left it to the queue. */
+int solve__shared_ensure(solve_engine *engine, core_err *err);
+
+/**
+ * One step of candidate c (see solve__decode) from its row of logits, its sequence holding
+ * seq_len positions of n_ctx: returns 1 with the next token in *tok, 0 when c has stopped (or
+ * was not live), or a negative code. Uses e's scratch.
+ */
+int solve__cand_next(solve_engine *e, solve__cand *c, const float *logits, size_t seq_len,
+                     size_t n_ctx, int32_t *tok, core_err *err);
+
+/**
+ * The write stage on the engine's queue (solve_queue.c): candidate i, started, is submitted as
+ * one request of the shared prompt and suffixes[i], which picks its tokens with
+ * solve__cand_next, so the candidates join the queue's running batch. Waits for all of them.
+ * Adds the suffixes' tokens to *n_prompt_tokens. Codes: CORE_ECANCELED,
+ * CORE_ELIMIT (the queue is full, the prompt does not fit), CORE_ENOMEM, those of the
+ * candidates' steps.
+ */
+int solve__write_queue(solve_engine *engine, solve__cand *cands, int32_t *const *suffixes,
+                       const size_t *n_suffixes, size_t n, const core_cancel *cancel,
+                       size_t *n_prompt_tokens, core_err *err);
 
 #endif /* KILN_SOLVE_INT_H */

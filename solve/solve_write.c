@@ -299,6 +299,16 @@ static int cand_step(solve_engine *e, solve__cand *c, const float *logits, size_
     return 1;
 }
 
+int solve__cand_next(solve_engine *e, solve__cand *c, const float *logits, size_t seq_len,
+                     size_t n_ctx, int32_t *tok, core_err *err)
+{
+    size_t n_max = c->n_tokens_max;
+    if (seq_len + 1 >= n_ctx && c->n_tokens < n_max) {
+        n_max = c->n_tokens + 1; /* the context is full: this token is the last */
+    }
+    return c->live ? cand_step(e, c, logits, n_max, tok, err) : 0;
+}
+
 int solve__decode(solve_engine *e, gen_ctx *ctx, solve__cand *cands, const int32_t *seqs, size_t n,
                   size_t n_ctx, const core_cancel *cancel, core_err *err)
 {
@@ -310,7 +320,6 @@ int solve__decode(solve_engine *e, gen_ctx *ctx, solve__cand *cands, const int32
         idx[i] = i;
     }
     size_t n_rows = n;
-    size_t n_ctx_room = n_ctx - 1;
     for (;;) {
         if (core_cancel_is_requested(cancel)) {
             return core_err_set(err, CORE_ECANCELED, "solve: canceled while writing");
@@ -322,12 +331,9 @@ int solve__decode(solve_engine *e, gen_ctx *ctx, solve__cand *cands, const int32
             if (!CORE_ALWAYS(logits)) {
                 return core_err_set(err, CORE_ERROR, "solve: no logits for row %zu", r);
             }
-            size_t n_max = c->n_tokens_max;
-            if (gen_ctx_seq_len(ctx, seqs[idx[r]]) >= n_ctx_room && c->n_tokens < n_max) {
-                n_max = c->n_tokens + 1; /* the context is full: this token is the last */
-            }
             int32_t tok = 0;
-            int rc = c->live ? cand_step(e, c, logits, n_max, &tok, err) : 0;
+            int rc = solve__cand_next(e, c, logits, gen_ctx_seq_len(ctx, seqs[idx[r]]), n_ctx, &tok,
+                                      err);
             if (rc < 0) {
                 return rc;
             }
@@ -358,13 +364,16 @@ int solve__write(solve_engine *e, solve__cand *cands, const solve__cand_options 
     CORE_ASSERT(n <= e->n_candidates_max && n <= SOLVE_N_MAX);
     for (size_t i = 0; i < n; i++) {
         int rc = solve__cand_start(e, &cands[i], &opts[i], err);
-        if (rc == 0) {
+        if (rc == 0 && !e->queue) {
             rc = gen_ctx_seq_truncate(e->ctx, (int32_t)(i + 1), 0, err);
         }
         if (rc < 0) {
             return rc;
         }
         seqs[i] = (int32_t)(i + 1);
+    }
+    if (e->queue) {
+        return solve__write_queue(e, cands, suffixes, n_suffixes, n, cancel, n_prompt_tokens, err);
     }
     int rc = decode_suffixes(e, suffixes, n_suffixes, n, n_prompt_tokens, err);
     if (rc < 0) {
@@ -443,6 +452,9 @@ int solve_generate(solve_generation *out, solve_engine *e, solve_lang lang, core
                               o.grammar,  o.stop, o.n_tokens_max};
     gen_ctx_set_cancel(e->ctx, cancel);
     int rc = solve__decode_shared(e, prompt, &n_prompt, err);
+    if (rc == 0) {
+        rc = solve__shared_ensure(e, err);
+    }
     if (rc == 0) {
         rc = gen_model_tokenize(e->model, suffix, false, true, &ids, &n_ids, err);
     }

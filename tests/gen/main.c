@@ -15,6 +15,7 @@ int main(void)
     suite_add_tcase(s, tcase_forward());
     suite_add_tcase(s, tcase_golden());
     suite_add_tcase(s, tcase_sched());
+    suite_add_tcase(s, tcase_chat());
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
     int n_failed = srunner_ntests_failed(sr);

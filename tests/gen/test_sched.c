@@ -411,6 +411,96 @@ START_TEST(sched__enomem_leaks_nothing)
 }
 END_TEST
 
+/* A request that picks its own tokens (gen_queue_request.sample): the greedy choice for
+ * n_stop tokens, then stop (mode 0); a token out of range (1) or an error (2) at the second. */
+typedef struct picker {
+    collect c; /* first: on_event gets the same payload */
+    size_t n_vocab;
+    size_t n_picked;
+    size_t n_stop;
+    int mode;
+    size_t n_past_first; /* n_past at the first call */
+} picker;
+
+static int pick_greedy(void *payload, const float *logits, size_t n_past, int32_t *token,
+                       core_err *err)
+{
+    picker *p = payload;
+    if (p->n_picked == 0) {
+        p->n_past_first = n_past;
+    }
+    if (p->n_picked == p->n_stop) {
+        return 0;
+    }
+    p->n_picked++;
+    if (p->mode == 1 && p->n_picked == 2) {
+        *token = (int32_t)p->n_vocab;
+        return 1;
+    }
+    if (p->mode == 2 && p->n_picked == 2) {
+        return core_err_set(err, CORE_EPARSE, "picker: no");
+    }
+    size_t best = 0;
+    for (size_t v = 1; v < p->n_vocab; v++) {
+        best = logits[v] > logits[best] ? v : best;
+    }
+    *token = (int32_t)best;
+    return 1;
+}
+
+START_TEST(sched__request_picks_its_own_tokens)
+{
+    size_t na = 0;
+    int32_t *pa = tokenize(text_a, &na);
+    gen_queue *q = make_queue(2, 0);
+    /* The queue's own greedy sampling, for reference. */
+    collect ref;
+    collect_init(&ref);
+    gen_queue_request r = {0};
+    r.prompt = pa;
+    r.n_prompt = na;
+    r.sampler = gen_sampler_options_default();
+    r.sampler.temp = 0.0f;
+    r.n_tokens_max = 8;
+    r.ignore_eog = true;
+    r.on_event = on_event;
+    r.payload = &ref;
+    uint64_t id = 0;
+    ck_assert_int_eq(gen_queue_submit(q, &id, &r, NULL), 0);
+    wait_done(&ref);
+    ck_assert_uint_eq(ref.n_tokens, 8);
+
+    for (int mode = 0; mode < 3; mode++) {
+        picker p;
+        memset(&p, 0, sizeof(p));
+        collect_init(&p.c);
+        p.n_vocab = gen_model_n_vocab(model);
+        p.n_stop = 6;
+        p.mode = mode;
+        r.sampler.temp = 0.8f; /* not used: the request picks */
+        r.sample = pick_greedy;
+        r.payload = &p;
+        ck_assert_int_eq(gen_queue_submit(q, &id, &r, NULL), 0);
+        wait_done(&p.c);
+        ck_assert_uint_eq(p.n_past_first, na);
+        if (mode == 0) {
+            /* the greedy tokens, then the request's own stop */
+            ck_assert_int_eq(p.c.finish, GEN_FINISH_STOP);
+            ck_assert_uint_eq(p.c.n_tokens, 6);
+            ck_assert_int_eq(memcmp(p.c.tokens, ref.tokens, 6 * sizeof(int32_t)), 0);
+            ck_assert_uint_eq(p.c.len, 0); /* events carry tokens, no text */
+        } else {
+            ck_assert_int_eq(p.c.finish, GEN_FINISH_ERROR);
+            ck_assert_uint_eq(p.c.n_tokens, 1);
+        }
+        collect_dispose(&p.c);
+    }
+    gen_queue_free(q);
+    collect_dispose(&ref);
+    core_free(pa);
+}
+END_TEST
+
 TCase *tcase_sched(void)
 {
     TCase *tc = tcase_create("sched");
@@ -422,5 +512,6 @@ TCase *tcase_sched(void)
     tcase_add_test(tc, sched__stop_string_cuts_the_text);
     tcase_add_test(tc, sched__bad_requests_are_refused);
     tcase_add_test(tc, sched__enomem_leaks_nothing);
+    tcase_add_test(tc, sched__request_picks_its_own_tokens);
     return tc;
 }

@@ -14,5 +14,6 @@ TCase *tcase_golden(void);
 
 TCase *tcase_forward(void);
 TCase *tcase_sched(void);
+TCase *tcase_chat(void);
 
 #endif

@@ -18,6 +18,7 @@
 #include "core/core.h"
 #include "gen/gen.h"
 #include "http/http.h"
+#include "http/http_int.h"
 
 #define SERVER_MODEL KILN_MODELS "/SmolLM2-135M-Instruct.Q4_1.gguf"
 
@@ -193,6 +194,77 @@ START_TEST(server__completion_whole_and_streamed)
 }
 END_TEST
 
+/* The "prompt_tokens" of an answer. */
+static long prompt_tokens(const core_buf *b)
+{
+    const char *at = strstr(b->ptr, "\"prompt_tokens\":");
+    ck_assert_ptr_nonnull(at);
+    return strtol(at + strlen("\"prompt_tokens\":"), NULL, 10);
+}
+
+/* Tokens of text (special tokens parsed); add_special as /v1/completions does. */
+static long n_tokens_as(const char *text, bool add_special)
+{
+    int32_t *ids = NULL;
+    size_t n = 0;
+    ck_assert_int_eq(gen_model_tokenize(model, core_str_c(text), add_special, true, &ids, &n, NULL),
+                     0);
+    core_free(ids);
+    return (long)n;
+}
+
+/* Tokens of text as the chat endpoint tokenizes its prompt. */
+static long n_tokens_of(const char *text)
+{
+    return n_tokens_as(text, false);
+}
+
+START_TEST(server__chat_turns_and_fim_prompt)
+{
+    start(NULL);
+    make_ready();
+    const uint16_t port = http_server_port(server);
+    core_buf b = {0};
+    int status = 0;
+    /* Every message is a turn of the template: the prompt is the whole conversation. */
+    request(&b, &status, port, "POST", "/v1/chat/completions", NULL,
+            "{\"messages\":[{\"role\":\"user\",\"content\":\"My name is Ann.\"},"
+            "{\"role\":\"assistant\",\"content\":\"Hello Ann!\"},"
+            "{\"role\":\"user\",\"content\":\"What is my name?\"}],\"max_tokens\":1}");
+    ck_assert_int_eq(status, 200);
+    const gen_chat_message turns[3] = {{core_str_c("user"), core_str_c("My name is Ann.")},
+                                       {core_str_c("assistant"), core_str_c("Hello Ann!")},
+                                       {core_str_c("user"), core_str_c("What is my name?")}};
+    core_buf want = {0};
+    ck_assert_int_eq(gen_model_chat_apply_messages(model, turns, 3, &want, NULL), 0);
+    ck_assert_ptr_nonnull(strstr(want.ptr, "<|im_start|>assistant\nHello Ann!<|im_end|>"));
+    ck_assert_int_eq(prompt_tokens(&b), n_tokens_of(want.ptr));
+    /* SmolLM2 has no FIM tokens: a suffix leaves the prompt as it is. */
+    request(&b, &status, port, "POST", "/v1/completions", NULL,
+            "{\"prompt\":\"def add(a, b):\",\"suffix\":\"\\n    return c\\n\",\"max_tokens\":1}");
+    ck_assert_int_eq(status, 200);
+    ck_assert_int_eq(prompt_tokens(&b), n_tokens_as("def add(a, b):", true));
+    /* With FIM tokens the prompt is [BOS] <prefix> prefix <suffix> suffix <middle>. */
+    const int32_t fim[3] = {7, 8, 9};
+    int32_t *ids = NULL;
+    size_t n = 0;
+    ck_assert_int_eq(http__fim_prompt(model, fim, core_str_c("def f(x):"),
+                                      core_str_c("\n    return y\n"), &ids, &n, NULL),
+                     0);
+    const long n_pre = n_tokens_of("def f(x):");
+    const long n_suf = n_tokens_of("\n    return y\n");
+    const size_t at = gen_model_token_bos(model) >= 0 ? 1 : 0;
+    ck_assert_uint_eq(n, at + (size_t)n_pre + (size_t)n_suf + 3);
+    ck_assert_int_eq(ids[at], 7);
+    ck_assert_int_eq(ids[at + 1 + (size_t)n_pre], 8);
+    ck_assert_int_eq(ids[n - 1], 9);
+    core_free(ids);
+    core_buf_dispose(&want);
+    core_buf_dispose(&b);
+    stop();
+}
+END_TEST
+
 START_TEST(server__hang_up_cancels)
 {
     start(NULL);
@@ -255,6 +327,7 @@ TCase *tcase_server(void)
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, server__health_key_and_errors);
     tcase_add_test(tc, server__completion_whole_and_streamed);
+    tcase_add_test(tc, server__chat_turns_and_fim_prompt);
     tcase_add_test(tc, server__hang_up_cancels);
     tcase_add_test(tc, server__stop_answers_running_requests);
     return tc;

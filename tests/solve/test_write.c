@@ -5,6 +5,7 @@
  */
 #include "tests/solve/tests.h"
 
+#include <stdatomic.h>
 #include <string.h>
 
 #include "solve/solve.h"
@@ -160,6 +161,100 @@ START_TEST(write__stop_none_makes_exactly_the_cap)
 }
 END_TEST
 
+/* The write stage through a gen_queue (kiln serve's path) gives the candidates of the engine's
+ * own context for the same seed: 4 candidates joining a queue where another request is
+ * already decoding. */
+static void on_bystander(void *payload, const gen_queue_event *ev)
+{
+    if (ev->done) {
+        atomic_store((atomic_int *)payload, 1);
+    }
+}
+
+START_TEST(write__queue_gives_the_local_candidates)
+{
+    fixture f = fixture_new();
+    solve_engine_options eo = solve_engine_options_default();
+    eo.n_candidates_max = 4;
+    eo.n_ctx = 1024;
+    eo.n_threads = 2;
+    core_err err = {0};
+    solve_engine *local = NULL;
+    solve_engine *queued = NULL;
+    ck_assert_msg(solve_engine_new(&local, f.model, NULL, &eo, &err) == 0, "%s", err.msg);
+    ck_assert_msg(solve_engine_new(&queued, f.model, NULL, &eo, &err) == 0, "%s", err.msg);
+    gen_queue_options qo = gen_queue_options_default();
+    qo.n_parallel = 6;
+    qo.n_ctx = 1024;
+    qo.n_threads = 2;
+    qo.n_chunk = 16; /* prompts in several steps, beside the other request */
+    gen_queue *q = NULL;
+    ck_assert_msg(gen_queue_new(&q, f.model, &qo, &err) == 0, "%s", err.msg);
+    solve_engine_set_queue(queued, q);
+
+    solve_task t = {SOLVE_LANG_PYTHON,
+                    core_str_c("def describe(items):\n    \"\"\"Return a short text about the "
+                               "items.\"\"\"\n"),
+                    core_str_c("describe"), core_str_c("")};
+    solve_options o = solve_options_default();
+    o.n_candidates = 4;
+    o.temp = 1.0f;
+    o.plan = false;
+    o.repair = false;
+    o.seed = 11;
+    o.n_code_tokens_max = 40;
+    solve_result *a = NULL;
+    solve_result *b = NULL;
+    ck_assert_msg(solve_run(&a, local, &t, &o, NULL, NULL, &err) == 0, "%s", err.msg);
+    /* A request that keeps decoding while the candidates join and leave. */
+    int32_t *ids = NULL;
+    size_t n_ids = 0;
+    ck_assert_int_eq(gen_model_tokenize(f.model, core_str_c("Once upon a time"), true, false, &ids,
+                                        &n_ids, NULL),
+                     0);
+    atomic_int bystander_done;
+    atomic_init(&bystander_done, 0);
+    gen_queue_request br;
+    memset(&br, 0, sizeof(br));
+    br.prompt = ids;
+    br.n_prompt = n_ids;
+    br.sampler = gen_sampler_options_default();
+    br.n_tokens_max = 1000; /* one token a step: far more steps than the candidates take */
+    br.ignore_eog = true;
+    br.on_event = on_bystander;
+    br.payload = &bystander_done;
+    uint64_t bid = 0;
+    ck_assert_int_eq(gen_queue_submit(q, &bid, &br, NULL), 0);
+
+    ck_assert_msg(solve_run(&b, queued, &t, &o, NULL, NULL, &err) == 0, "%s", err.msg);
+    ck_assert_uint_eq(a->n_candidates, 4);
+    ck_assert_uint_eq(b->n_candidates, a->n_candidates);
+    size_t n_distinct = 0;
+    for (size_t i = 0; i < a->n_candidates; i++) {
+        ck_assert_str_eq(b->candidates[i].code, a->candidates[i].code);
+        ck_assert_uint_eq(b->candidates[i].n_tokens, a->candidates[i].n_tokens);
+        ck_assert_int_eq(b->candidates[i].ended, a->candidates[i].ended);
+        ck_assert_double_eq_tol(b->candidates[i].logprob_mean, a->candidates[i].logprob_mean, 1e-9);
+        n_distinct += i > 0 && strcmp(a->candidates[i].code, a->candidates[0].code) != 0;
+    }
+    /* the seeds differ per candidate, so the comparison covers different samples */
+    ck_assert_uint_gt(n_distinct, 0);
+    ck_assert_int_eq(atomic_load(&bystander_done), 0);
+    /* the candidates' prompts went to the queue */
+    gen_queue_stats st = gen_queue_stats_get(q);
+    ck_assert_uint_gt(st.n_tokens_prompt, n_ids);
+
+    solve_result_free(a);
+    solve_result_free(b);
+    gen_queue_free(q); /* cancels the bystander */
+    ck_assert_int_eq(atomic_load(&bystander_done), 1);
+    core_free(ids);
+    solve_engine_free(local);
+    solve_engine_free(queued);
+    fixture_free(&f);
+}
+END_TEST
+
 static bool always(void *payload)
 {
     (void)payload;
@@ -191,5 +286,6 @@ TCase *tcase_write(void)
     tcase_add_test(tc, write__generate_matches_the_pipeline_c);
     tcase_add_test(tc, write__stop_none_makes_exactly_the_cap);
     tcase_add_test(tc, write__cancel_stops_generate);
+    tcase_add_test(tc, write__queue_gives_the_local_candidates);
     return tc;
 }
