@@ -292,8 +292,11 @@ static int request_body(core_buf *out, const solve_backend *b, const solve_backe
     rc = rc < 0 ? rc
                 : core_buf_appendf(out,
                                    ",\"stream\":true,\"max_tokens\":%zu,\"temperature\":%.4g,"
-                                   "\"top_p\":%.4g,\"seed\":%llu",
+                                   "\"top_p\":%.4g,\"top_k\":%d,\"min_p\":%.4g,"
+                                   "\"repeat_penalty\":%.4g,\"seed\":%llu",
                                    req->n_tokens_max, (double)req->temp, (double)req->top_p,
+                                   (int)req->top_k, (double)req->min_p,
+                                   (double)req->repeat_penalty,
                                    (unsigned long long)(req->seed & 0x1fffffffffffffULL));
     if (req->n_stop > 0) {
         rc = rc < 0 ? rc : core_buf_appendf(out, ",\"stop\":[");
@@ -379,7 +382,7 @@ static int on_event(void *payload, core_str data, core_err *err)
     x->chunk.text.len = 0;
     int rc = solve__chunk_parse(&x->chunk, data, err);
     if (rc < 0) {
-        return rc;
+        return core_err_wrap(err, rc, "%s", x->b->base);
     }
     if (x->chunk.text.len > 0) {
         x->n_pieces++;

@@ -584,6 +584,10 @@ typedef struct solve_backend_request {
     size_t n_tokens_max;         /* "max_tokens" */
     float temp;                  /* "temperature" (0: greedy) */
     float top_p;                 /* "top_p" */
+    int32_t top_k;               /* "top_k" (llama.cpp's and vLLM's; 0: off) */
+    float min_p;                 /* "min_p" (theirs too) */
+    float repeat_penalty;        /* "repeat_penalty" (llama.cpp's: its servers' default is 1.1,
+                                    kiln's 1, so it is always sent) */
     uint64_t seed;               /* "seed" */
     const char *const *stop;     /* (n_stop) "stop" strings */
     size_t n_stop;

@@ -10,5 +10,6 @@ TCase *tcase_json(void);
 TCase *tcase_write(void);
 TCase *tcase_complete(void);
 TCase *tcase_complete_model(void);
+TCase *tcase_remote(void);
 
 #endif
