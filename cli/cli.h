@@ -79,7 +79,8 @@ enum {
     CLI_OPT_TOP_P,
     CLI_OPT_MIN_P,
     CLI_OPT_REPEAT_PENALTY,
-    CLI_OPT_BACKEND,
+    /* apart from the others: kiln patch numbers its own options from 400 */
+    CLI_OPT_BACKEND = 450,
     CLI_OPT_BACKEND_KEY,
     CLI_OPT_BACKEND_KEY_FILE,
     CLI_OPT_BACKEND_MODEL,
@@ -115,10 +116,10 @@ enum {
 
 /** What -m, -t, --device and --kernels chose. */
 typedef struct cli_model_opts {
-    const char *path;       /* -m, NULL: cli_model_path's default */
-    size_t n_threads;       /* -t (default 1) */
-    int device;             /* --device: a gen_device (default GEN_DEVICE_AUTO) */
-    gen_model_options load; /* --kernels sets load.kernels / load.kernel_variant */
+    const char *path;             /* -m, NULL: cli_model_path's default */
+    size_t n_threads;             /* -t (default 1) */
+    int device;                   /* --device: a gen_device (default GEN_DEVICE_AUTO) */
+    gen_model_options load;       /* --kernels sets load.kernels / load.kernel_variant */
     const char *backend;          /* --backend URL: write with this remote server (NULL: local) */
     const char *backend_key_file; /* --backend-key-file; else $KILN_BACKEND_KEY */
     const char *backend_model;    /* --backend-model: the "model" field sent */

@@ -87,8 +87,8 @@ static int sse_line(solve__sse *sse, solve__sse_fn fn, void *payload, core_err *
     return 0;
 }
 
-int solve__sse_feed(solve__sse *sse, const char *bytes, size_t len, solve__sse_fn fn,
-                    void *payload, core_err *err)
+int solve__sse_feed(solve__sse *sse, const char *bytes, size_t len, solve__sse_fn fn, void *payload,
+                    core_err *err)
 {
     for (size_t i = 0; i < len; i++) {
         char ch = bytes[i];
@@ -170,7 +170,7 @@ int solve__chunk_parse(solve__chunk *chunk, core_str data, core_err *err)
         }
         chunk->finished = true;
         chunk->finish = strcmp(fr->valuestring, "length") == 0 ? SOLVE_BACKEND_FINISH_LENGTH
-                                                                : SOLVE_BACKEND_FINISH_STOP;
+                                                               : SOLVE_BACKEND_FINISH_STOP;
     }
 
 done:
@@ -295,8 +295,7 @@ static int request_body(core_buf *out, const solve_backend *b, const solve_backe
                                    "\"top_p\":%.4g,\"top_k\":%d,\"min_p\":%.4g,"
                                    "\"repeat_penalty\":%.4g,\"seed\":%llu",
                                    req->n_tokens_max, (double)req->temp, (double)req->top_p,
-                                   (int)req->top_k, (double)req->min_p,
-                                   (double)req->repeat_penalty,
+                                   (int)req->top_k, (double)req->min_p, (double)req->repeat_penalty,
                                    (unsigned long long)(req->seed & 0x1fffffffffffffULL));
     if (req->n_stop > 0) {
         rc = rc < 0 ? rc : core_buf_appendf(out, ",\"stop\":[");
@@ -331,12 +330,12 @@ typedef struct xfer {
     long retry_after_s; /* Retry-After in seconds, -1 when none */
     solve__sse sse;
     solve__chunk chunk;
-    core_buf body;      /* a non-200 answer's first bytes (for the message) */
-    size_t n_events;    /* events parsed */
-    size_t n_pieces;    /* pieces passed to fn */
-    int rc;             /* what stopped the write callback: fn's code, a parse error, or 1 */
-    bool cut;           /* fn asked to cut */
-    bool ended;         /* a finish_reason or [DONE] came */
+    core_buf body;   /* a non-200 answer's first bytes (for the message) */
+    size_t n_events; /* events parsed */
+    size_t n_pieces; /* pieces passed to fn */
+    int rc;          /* what stopped the write callback: fn's code, a parse error, or 1 */
+    bool cut;        /* fn asked to cut */
+    bool ended;      /* a finish_reason or [DONE] came */
     solve_backend_finish finish;
 } xfer;
 
@@ -350,8 +349,8 @@ static size_t on_header(char *buf, size_t size, size_t n, void *userdata)
     static const char name[] = "retry-after:";
     if (len > sizeof(name) - 1 && strncasecmp(buf, name, sizeof(name) - 1) == 0) {
         char tmp[64];
-        size_t m = len - (sizeof(name) - 1) < sizeof(tmp) - 1 ? len - (sizeof(name) - 1)
-                                                              : sizeof(tmp) - 1;
+        size_t m =
+            len - (sizeof(name) - 1) < sizeof(tmp) - 1 ? len - (sizeof(name) - 1) : sizeof(tmp) - 1;
         memcpy(tmp, buf + sizeof(name) - 1, m);
         tmp[m] = '\0';
         char *end = NULL;
@@ -395,8 +394,8 @@ static int on_event(void *payload, core_str data, core_err *err)
     }
     if (x->chunk.done || x->chunk.finished) {
         x->ended = true;
-        x->finish = x->chunk.done && !x->chunk.finished ? SOLVE_BACKEND_FINISH_STOP
-                                                         : x->chunk.finish;
+        x->finish =
+            x->chunk.done && !x->chunk.finished ? SOLVE_BACKEND_FINISH_STOP : x->chunk.finish;
     }
     return 0;
 }
@@ -632,7 +631,7 @@ int solve_backend_complete(solve_backend_finish *finish, size_t *n_http_out,
         long wait = backoff;
         if (x.retry_after_s >= 0) {
             wait = x.retry_after_s * 1000 < o->retry_after_max_ms ? x.retry_after_s * 1000
-                                                                   : o->retry_after_max_ms;
+                                                                  : o->retry_after_max_ms;
         }
         backoff = backoff < o->retry_after_max_ms / 2 ? backoff * 2 : o->retry_after_max_ms;
         rc = wait_ms(wait, cancel, err);

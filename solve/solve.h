@@ -155,6 +155,7 @@ typedef struct solve_candidate {
     char *behavior;   /* what card.behavior points to: test outcomes, or the normalized code */
     eval_card card;   /* card.behavior points into the result */
     eval_score score; /* score.rank: 0 = best */
+
     size_t n_requests; /* remote backend: requests it took (1 + the grammar's retries); 0 local */
 } solve_candidate;
 
@@ -245,16 +246,16 @@ typedef struct solve_engine solve_engine;
 struct solve_backend;
 
 typedef struct solve_engine_options {
-    size_t n_candidates_max;       /* largest n_candidates solve_run will get (default 8) */
-    size_t n_ctx;                  /* positions per sequence (default 1536) */
-    size_t n_threads;              /* compute threads (default 1) */
-    core_log log;                  /* borrowed sink; fn may be NULL */
-    struct solve_backend *backend; /* borrowed, default NULL: the write stage runs on the
-                                      model here. Set: candidates are written by this remote
-                                      server (see "Remote backend" below); the model is then
-                                      used for its vocabulary and chat template only (load it
-                                      vocab_only), no context is made, and plans and generated
-                                      tests are refused (CORE_EUNSUPPORTED) */
+    size_t n_candidates_max; /* largest n_candidates solve_run will get (default 8) */
+    size_t n_ctx;            /* positions per sequence (default 1536) */
+    size_t n_threads;        /* compute threads (default 1) */
+    core_log log;            /* borrowed sink; fn may be NULL */
+
+    /* Borrowed, default NULL: the write stage runs on the model here. Set: candidates are
+       written by this remote server (see "Remote backend" below); the model is then used for
+       its vocabulary and chat template only (load it vocab_only), no context is made, and
+       plans and generated tests are refused (CORE_EUNSUPPORTED). */
+    struct solve_backend *backend;
 } solve_engine_options;
 
 solve_engine_options solve_engine_options_default(void);
@@ -553,21 +554,21 @@ size_t solve_complete_depth(solve_lang lang, core_str text);
 typedef struct solve_backend solve_backend;
 
 typedef struct solve_backend_options {
-    const char *url;          /* base URL, e.g. "https://llm.example:8000" (a trailing "/v1"
-                                 is accepted); copied */
-    const char *key;          /* bearer key, NULL for none; copied. Front ends read it from a
-                                 file or the environment, never from the command line */
-    const char *model;        /* "model" field sent, NULL to send none; copied */
-    long connect_timeout_ms;  /* (default 10000) */
-    long idle_timeout_ms;     /* no byte for this long ends the request (default 60000) */
-    long timeout_ms;          /* a whole request at most (default 600000) */
-    size_t n_retries;         /* retries on 429, 502, 503, 504 and failed connections before
-                                 the first piece (default 4) */
-    long backoff_ms;          /* the first retry's wait, doubled each time (default 500); a
-                                 Retry-After header (seconds) replaces it */
-    long retry_after_max_ms;  /* longest wait honoured (default 30000) */
-    bool tls_verify;          /* verify the server's certificate and name (default true) */
-    const char *ca_file;      /* CA bundle, NULL for the system's; copied */
+    const char *url;         /* base URL, e.g. "https://llm.example:8000" (a trailing "/v1"
+                                is accepted); copied */
+    const char *key;         /* bearer key, NULL for none; copied. Front ends read it from a
+                                file or the environment, never from the command line */
+    const char *model;       /* "model" field sent, NULL to send none; copied */
+    long connect_timeout_ms; /* (default 10000) */
+    long idle_timeout_ms;    /* no byte for this long ends the request (default 60000) */
+    long timeout_ms;         /* a whole request at most (default 600000) */
+    size_t n_retries;        /* retries on 429, 502, 503, 504 and failed connections before
+                                the first piece (default 4) */
+    long backoff_ms;         /* the first retry's wait, doubled each time (default 500); a
+                                Retry-After header (seconds) replaces it */
+    long retry_after_max_ms; /* longest wait honoured (default 30000) */
+    bool tls_verify;         /* verify the server's certificate and name (default true) */
+    const char *ca_file;     /* CA bundle, NULL for the system's; copied */
 } solve_backend_options;
 
 solve_backend_options solve_backend_options_default(void);
@@ -580,18 +581,18 @@ const char *solve_backend_url(const solve_backend *backend);
 
 /** One completion request. Plain value; everything borrowed for the call. */
 typedef struct solve_backend_request {
-    core_str prompt;             /* the whole prompt text (chat template applied) */
-    size_t n_tokens_max;         /* "max_tokens" */
-    float temp;                  /* "temperature" (0: greedy) */
-    float top_p;                 /* "top_p" */
-    int32_t top_k;               /* "top_k" (llama.cpp's and vLLM's; 0: off) */
-    float min_p;                 /* "min_p" (theirs too) */
-    float repeat_penalty;        /* "repeat_penalty" (llama.cpp's: its servers' default is 1.1,
-                                    kiln's 1, so it is always sent) */
-    uint64_t seed;               /* "seed" */
-    const char *const *stop;     /* (n_stop) "stop" strings */
+    core_str prompt;         /* the whole prompt text (chat template applied) */
+    size_t n_tokens_max;     /* "max_tokens" */
+    float temp;              /* "temperature" (0: greedy) */
+    float top_p;             /* "top_p" */
+    int32_t top_k;           /* "top_k" (llama.cpp's and vLLM's; 0: off) */
+    float min_p;             /* "min_p" (theirs too) */
+    float repeat_penalty;    /* "repeat_penalty" (llama.cpp's: its servers' default is 1.1,
+                                kiln's 1, so it is always sent) */
+    uint64_t seed;           /* "seed" */
+    const char *const *stop; /* (n_stop) "stop" strings */
     size_t n_stop;
-    const int32_t *bias_tokens;  /* (n_bias) token ids sent with "logit_bias" -100 */
+    const int32_t *bias_tokens; /* (n_bias) token ids sent with "logit_bias" -100 */
     size_t n_bias;
 } solve_backend_request;
 

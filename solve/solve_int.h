@@ -61,6 +61,7 @@ typedef struct solve__cand {
     bool ended;       /* an end rule ended it (else the cap, the context or the constraint) */
     bool forbade_all; /* the constraint forbade every token */
     bool has_body;    /* a non-blank character was generated */
+
     size_t n_requests; /* remote: completion requests made for it */
 } solve__cand;
 
@@ -135,10 +136,10 @@ int solve__decode_shared(solve_engine *engine, core_str text, size_t *n_tokens, 
 
 /** An SSE reader (the WHATWG "server-sent events" format): bytes in, events out. */
 typedef struct solve__sse {
-    core_buf line;  /* the line being read, owned */
-    core_buf data;  /* the event's data lines, joined by '\n', owned */
-    bool has_data;  /* a data line came since the last event */
-    bool skip_lf;   /* the last line ended with '\r': a following '\n' belongs to it */
+    core_buf line; /* the line being read, owned */
+    core_buf data; /* the event's data lines, joined by '\n', owned */
+    bool has_data; /* a data line came since the last event */
+    bool skip_lf;  /* the last line ended with '\r': a following '\n' belongs to it */
 } solve__sse;
 
 /** Longest SSE line accepted (CORE_EPARSE past it). */
@@ -152,16 +153,16 @@ typedef int (*solve__sse_fn)(void *payload, core_str data, core_err *err);
  * Returns 0, 1 when fn asked to stop, or a negative code: CORE_EPARSE (a line past
  * SOLVE__SSE_LINE_MAX or with a NUL byte), CORE_ENOMEM, fn's.
  */
-int solve__sse_feed(solve__sse *sse, const char *bytes, size_t len, solve__sse_fn fn,
-                    void *payload, core_err *err);
+int solve__sse_feed(solve__sse *sse, const char *bytes, size_t len, solve__sse_fn fn, void *payload,
+                    core_err *err);
 void solve__sse_dispose(solve__sse *sse);
 
 /** What a completion chunk said (solve__chunk_parse). */
 typedef struct solve__chunk {
-    bool done;           /* the "[DONE]" sentinel */
-    bool finished;       /* finish_reason was set */
+    bool done;     /* the "[DONE]" sentinel */
+    bool finished; /* finish_reason was set */
     solve_backend_finish finish;
-    core_buf text;       /* choices[0].text, owned by the caller (appended to) */
+    core_buf text; /* choices[0].text, owned by the caller (appended to) */
 } solve__chunk;
 
 /**

@@ -115,17 +115,17 @@ static int bias_add(solve_engine *e, int32_t *bias, size_t *n_bias, const core_b
 }
 
 /* Writes one started candidate c from prompt (the text before the code's continuation). */
-static int write_one(solve_engine *e, solve__cand *c, const solve__cand_options *o,
-                     core_str prompt, const core_cancel *cancel, core_err *err)
+static int write_one(solve_engine *e, solve__cand *c, const solve__cand_options *o, core_str prompt,
+                     const core_cancel *cancel, core_err *err)
 {
     static const char *const stop[] = {"```"};
     int32_t bias[SOLVE_REMOTE_BIAS_MAX];
     size_t n_bias = 0;
-    size_t bias_at = 0;      /* the text length the bias list is for */
-    bool sample = false;     /* the server ignored the bias here: sample instead */
+    size_t bias_at = 0;       /* the text length the bias list is for */
+    bool sample = false;      /* the server ignored the bias here: sample instead */
     bool stop_banned = false; /* the stop tokens are in the bias list */
     size_t n_rejects = 0;
-    core_buf last = {0};     /* the previous rejected piece at bias_at */
+    core_buf last = {0}; /* the previous rejected piece at bias_at */
     core_buf req_prompt = {0};
     remote st = {e, c, false, {0}};
     int rc = 0;
@@ -243,8 +243,7 @@ int solve__write_remote(solve_engine *e, solve__cand *cands, const solve__cand_o
             rc = gen_model_detokenize(e->model, suffixes[i], n_suffixes[i], true, &prompt, err);
         }
         if (rc == 0) {
-            rc = write_one(e, &cands[i], &opts[i], (core_str){prompt.ptr, prompt.len}, cancel,
-                           err);
+            rc = write_one(e, &cands[i], &opts[i], (core_str){prompt.ptr, prompt.len}, cancel, err);
         }
     }
     core_buf_dispose(&prompt);

@@ -119,8 +119,8 @@ START_TEST(remote__chunks)
     ck_assert_int_eq(parse(&c, "{\"choices\":[{\"text\":\"urn\",\"logprobs\":null}]}", &err), 0);
     ck_assert_str_eq(c.text.ptr, " return");
     ck_assert(!c.finished);
-    ck_assert_int_eq(parse(&c, "{\"choices\":[{\"text\":\"\",\"finish_reason\":\"length\"}]}", &err),
-                     0);
+    ck_assert_int_eq(
+        parse(&c, "{\"choices\":[{\"text\":\"\",\"finish_reason\":\"length\"}]}", &err), 0);
     ck_assert(c.finished);
     ck_assert_int_eq(c.finish, SOLVE_BACKEND_FINISH_LENGTH);
     ck_assert_int_eq(parse(&c, "{\"choices\":[{\"finish_reason\":\"eos\"}]}", &err), 0);
@@ -135,8 +135,13 @@ END_TEST
 START_TEST(remote__chunk_garbage_named)
 {
     static const char *const bad[] = {
-        "not json", "[1,2]", "{\"choices\":[]}", "{\"choices\":[{\"text\":3}]}",
-        "{\"choices\":[{\"text\":\"a\",\"finish_reason\":1}]}", "{\"object\":\"x\"}", "",
+        "not json",
+        "[1,2]",
+        "{\"choices\":[]}",
+        "{\"choices\":[{\"text\":3}]}",
+        "{\"choices\":[{\"text\":\"a\",\"finish_reason\":1}]}",
+        "{\"object\":\"x\"}",
+        "",
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         solve__chunk c;
