@@ -7,19 +7,25 @@
  * from the valid prefix (the prompt plus the text accepted so far) with the rejected
  * continuation's first token excluded through "logit_bias" (a stop refused because the code is
  * not complete excludes the stop tokens). A server that ignores logit_bias sends the same piece
- * again: the following requests at that position then sample (temperature at least
- * SOLVE_REMOTE_TEMP_RETRY, a new seed each). After SOLVE_REMOTE_REJECTS_MAX rejections the
- * candidate ends unfinished, as a local candidate whose constraint forbade every token. So a
- * candidate that ends by itself was accepted piece by piece and judged complete by the checker,
- * exactly as a local one. Candidates are written one after another.
+ * again: the following requests at that position then sample from the whole vocabulary
+ * (top-k, top-p and min-p off, a temperature from SOLVE_REMOTE_TEMP_RETRY rising with each
+ * try, a new seed each), since the truncated distribution may hold nothing else. After
+ * SOLVE_REMOTE_REJECTS_MAX rejections the candidate ends unfinished, as a local candidate whose
+ * constraint forbade every token. So a candidate that ends by itself was accepted piece by piece
+ * and judged complete by the checker, exactly as a local one. The candidates are written at once,
+ * one thread and one connection each (the engine's tables and the model are only read; each
+ * candidate has its own checker).
  */
 #include "solve/solve_int.h"
 
+#include <pthread.h>
 #include <string.h>
 
 #define SOLVE_REMOTE_REJECTS_MAX 8
 #define SOLVE_REMOTE_BIAS_MAX    64
-#define SOLVE_REMOTE_TEMP_RETRY  0.8f
+#define SOLVE_REMOTE_TEMP_RETRY  1.0f
+#define SOLVE_REMOTE_TEMP_STEP   0.25f
+#define SOLVE_REMOTE_TEMP_MAX    2.0f
 
 /* One candidate's streaming state. */
 typedef struct remote {
@@ -124,6 +130,7 @@ static int write_one(solve_engine *e, solve__cand *c, const solve__cand_options 
     size_t bias_at = 0;       /* the text length the bias list is for */
     bool sample = false;      /* the server ignored the bias here: sample instead */
     bool stop_banned = false; /* the stop tokens are in the bias list */
+    size_t n_sampled = 0;     /* requests that sampled at bias_at */
     size_t n_rejects = 0;
     core_buf last = {0}; /* the previous rejected piece at bias_at */
     core_buf req_prompt = {0};
@@ -140,16 +147,20 @@ static int write_one(solve_engine *e, solve__cand *c, const solve__cand_options 
             rc = core_err_set(err, CORE_ENOMEM, "solve: out of memory");
             break;
         }
-        float temp = o->sampling.temp;
-        if (sample && temp < SOLVE_REMOTE_TEMP_RETRY) {
-            temp = SOLVE_REMOTE_TEMP_RETRY;
+        gen_sampler_options so = o->sampling;
+        if (sample) {
+            float t = SOLVE_REMOTE_TEMP_RETRY + SOLVE_REMOTE_TEMP_STEP * (float)n_sampled++;
+            so.temp = t < SOLVE_REMOTE_TEMP_MAX ? t : SOLVE_REMOTE_TEMP_MAX;
+            so.top_k = 0;
+            so.top_p = 1.0f;
+            so.min_p = 0.0f;
         }
         solve_backend_request req = {{req_prompt.ptr, req_prompt.len},
                                      c->n_tokens_max - c->n_tokens,
-                                     temp,
-                                     o->sampling.top_p,
-                                     o->sampling.top_k,
-                                     o->sampling.min_p,
+                                     so.temp,
+                                     so.top_p,
+                                     so.top_k,
+                                     so.min_p,
                                      o->sampling.repeat_penalty,
                                      o->sampling.seed + c->n_requests,
                                      stop,
@@ -193,6 +204,10 @@ static int write_one(solve_engine *e, solve__cand *c, const solve__cand_options 
             rc = core_err_set(err, CORE_ERROR, "solve: the backend's stream was cut for no reason");
             break;
         }
+        core_log_write(&e->log, CORE_LOG_LEVEL_DEBUG,
+                       "solve: remote candidate: %s refused after %zu bytes: \"%.40s\"",
+                       stop_refused ? "a stop" : "a piece", c->text.len,
+                       stop_refused ? "" : st.rejected_text.ptr);
         if (++n_rejects > SOLVE_REMOTE_REJECTS_MAX) {
             c->live = false;
             c->forbade_all = true;
@@ -203,6 +218,7 @@ static int write_one(solve_engine *e, solve__cand *c, const solve__cand_options 
             n_bias = 0;
             bias_at = c->text.len;
             sample = false;
+            n_sampled = 0;
             stop_banned = false;
             last.len = 0;
         }
@@ -227,25 +243,65 @@ static int write_one(solve_engine *e, solve__cand *c, const solve__cand_options 
     return rc;
 }
 
+/* One candidate's writing on its own thread. */
+typedef struct job {
+    solve_engine *e;
+    solve__cand *c;
+    const solve__cand_options *o;
+    core_buf prompt; /* owned */
+    const core_cancel *cancel;
+    core_err err;
+    int rc;
+} job;
+
+static void *job_run(void *payload)
+{
+    job *j = payload;
+    j->rc =
+        write_one(j->e, j->c, j->o, (core_str){j->prompt.ptr, j->prompt.len}, j->cancel, &j->err);
+    return NULL;
+}
+
 int solve__write_remote(solve_engine *e, solve__cand *cands, const solve__cand_options *opts,
                         int32_t *const *suffixes, const size_t *n_suffixes, size_t n,
                         const core_cancel *cancel, core_err *err)
 {
-    core_buf prompt = {0};
+    job jobs[SOLVE_N_MAX];
+    pthread_t threads[SOLVE_N_MAX];
+    bool started[SOLVE_N_MAX];
+    CORE_ASSERT(n <= SOLVE_N_MAX);
+    memset(jobs, 0, sizeof(jobs));
+    memset(started, 0, sizeof(started));
     int rc = 0;
     for (size_t i = 0; i < n && rc == 0; i++) {
+        job *j = &jobs[i];
+        *j = (job){e, &cands[i], &opts[i], {0}, cancel, {0}, 0};
         rc = solve__cand_start(e, &cands[i], &opts[i], err);
-        prompt.len = 0;
-        if (rc == 0 && core_buf_append(&prompt, e->shared_text.ptr, e->shared_text.len) < 0) {
+        if (rc == 0 && core_buf_append(&j->prompt, e->shared_text.ptr, e->shared_text.len) < 0) {
             rc = core_err_set(err, CORE_ENOMEM, "solve: out of memory");
         }
         if (rc == 0) {
-            rc = gen_model_detokenize(e->model, suffixes[i], n_suffixes[i], true, &prompt, err);
-        }
-        if (rc == 0) {
-            rc = write_one(e, &cands[i], &opts[i], (core_str){prompt.ptr, prompt.len}, cancel, err);
+            rc = gen_model_detokenize(e->model, suffixes[i], n_suffixes[i], true, &j->prompt, err);
         }
     }
-    core_buf_dispose(&prompt);
+    /* The candidates' requests go out at once (the server batches or queues them); the last
+       one runs on this thread, and one whose thread cannot start runs here too. */
+    for (size_t i = 0; rc == 0 && i + 1 < n; i++) {
+        started[i] = pthread_create(&threads[i], NULL, job_run, &jobs[i]) == 0;
+    }
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        if (!started[i]) {
+            job_run(&jobs[i]);
+        }
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (started[i]) {
+            (void)pthread_join(threads[i], NULL);
+        }
+        if (rc == 0 && jobs[i].rc < 0) {
+            rc = core_err_set(err, jobs[i].rc, "%s", jobs[i].err.msg);
+        }
+        core_buf_dispose(&jobs[i].prompt);
+    }
     return rc;
 }
