@@ -78,6 +78,13 @@ int solve__cand_start(solve_engine *e, solve__cand *c, const solve__cand_options
 bool solve__body_start_ok(solve_lang lang, core_str piece, bool at_line_start);
 
 /**
+ * Appends an accepted piece (its token already counted in c->n_tokens) to the candidate's text
+ * and applies the end rule and the cap n_max: returns 1 when the candidate stopped there (live
+ * false, end and ended set), 0 when it goes on. CORE_ENOMEM, solve__cand_end's codes.
+ */
+int solve__cand_take(solve__cand *c, core_str piece, size_t n_max, core_err *err);
+
+/**
  * Where the candidate's function ends (solve_text.c), asked after each token and at a stop
  * token (at_stop): *ended and the kept length *end. Under the grammar, only where the checker
  * judges the code prefix plus text[0..*end) complete; otherwise as solve_body_end says (at a

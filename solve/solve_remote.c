@@ -58,32 +58,7 @@ static int on_piece(void *payload, core_str piece, core_err *err)
         return 1;
     }
     c->n_tokens++;
-    for (size_t j = 0; j < piece.len && !c->has_body; j++) {
-        c->has_body = piece.ptr[j] != ' ' && piece.ptr[j] != '\n' && piece.ptr[j] != '\t';
-    }
-    if (core_buf_append(&c->text, piece.ptr, piece.len) < 0) {
-        return core_err_set(err, CORE_ENOMEM, "solve: out of memory");
-    }
-    if (c->stop == SOLVE_STOP_END) {
-        size_t end = 0;
-        bool ended = false;
-        int rc = solve__cand_end(c, c->lang, false, &ended, &end, err);
-        if (rc < 0) {
-            return rc;
-        }
-        if (ended) {
-            c->live = false;
-            c->ended = true;
-            c->end = end;
-            return 1;
-        }
-    }
-    if (c->n_tokens >= c->n_tokens_max) {
-        c->live = false;
-        c->end = c->text.len;
-        return 1;
-    }
-    return 0;
+    return solve__cand_take(c, piece, c->n_tokens_max, err);
 }
 
 static bool has_token(const int32_t *ids, size_t n, int32_t id)

@@ -228,6 +228,36 @@ static void mask_next(solve_engine *e, const solve__cand *c)
     }
 }
 
+int solve__cand_take(solve__cand *c, core_str piece, size_t n_max, core_err *err)
+{
+    for (size_t j = 0; j < piece.len && !c->has_body; j++) {
+        c->has_body = piece.ptr[j] != ' ' && piece.ptr[j] != '\n' && piece.ptr[j] != '\t';
+    }
+    if (core_buf_append(&c->text, piece.ptr, piece.len) < 0) {
+        return core_err_set(err, CORE_ENOMEM, "solve: out of memory");
+    }
+    size_t end = 0;
+    bool ended = false;
+    if (c->stop == SOLVE_STOP_END) {
+        int rc = solve__cand_end(c, c->lang, false, &ended, &end, err);
+        if (rc < 0) {
+            return rc;
+        }
+    }
+    if (ended) {
+        c->live = false;
+        c->ended = true;
+        c->end = end;
+        return 1;
+    }
+    if (c->n_tokens >= n_max) {
+        c->live = false;
+        c->end = c->text.len;
+        return 1;
+    }
+    return 0;
+}
+
 /* Samples c's next token from logits (n_max: its cap for this step); returns 1 with the
    token in *tok_out, or 0 when c has stopped. */
 static int cand_step(solve_engine *e, solve__cand *c, const float *logits, size_t n_max,
@@ -268,31 +298,9 @@ static int cand_step(solve_engine *e, solve__cand *c, const float *logits, size_
         }
     }
     gen_sampler_accept(c->sampler, tok);
-    core_str piece = e->pieces[tok];
-    for (size_t j = 0; j < piece.len && !c->has_body; j++) {
-        c->has_body = piece.ptr[j] != ' ' && piece.ptr[j] != '\n' && piece.ptr[j] != '\t';
-    }
-    if (core_buf_append(&c->text, piece.ptr, piece.len) < 0) {
-        return core_err_set(err, CORE_ENOMEM, "solve: out of memory");
-    }
-    size_t end = 0;
-    bool ended = false;
-    if (c->stop == SOLVE_STOP_END) {
-        rc = solve__cand_end(c, c->lang, false, &ended, &end, err);
-        if (rc < 0) {
-            return rc;
-        }
-    }
-    if (ended) {
-        c->live = false;
-        c->ended = true;
-        c->end = end;
-        return 0;
-    }
-    if (c->n_tokens >= n_max) {
-        c->live = false;
-        c->end = c->text.len;
-        return 0;
+    rc = solve__cand_take(c, e->pieces[tok], n_max, err);
+    if (rc != 0) {
+        return rc < 0 ? rc : 0;
     }
     *tok_out = tok;
     return 1;
