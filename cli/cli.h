@@ -79,6 +79,12 @@ enum {
     CLI_OPT_TOP_P,
     CLI_OPT_MIN_P,
     CLI_OPT_REPEAT_PENALTY,
+    /* apart from the others: kiln patch numbers its own options from 400 */
+    CLI_OPT_BACKEND = 450,
+    CLI_OPT_BACKEND_KEY,
+    CLI_OPT_BACKEND_KEY_FILE,
+    CLI_OPT_BACKEND_MODEL,
+    CLI_OPT_BACKEND_CA,
 };
 
 /* The model options, for appending to a command's table (no terminator): -m, -t, --device,
@@ -99,21 +105,34 @@ enum {
     {"top-p", required_argument, NULL, CLI_OPT_TOP_P},                                             \
     {"min-p", required_argument, NULL, CLI_OPT_MIN_P},                                             \
     {"repeat-penalty", required_argument, NULL, CLI_OPT_REPEAT_PENALTY}
+/* the remote backend (--backend-key is there only to be refused with a reason) */
+#define CLI_BACKEND_LONGOPTS                                                                       \
+    {"backend", required_argument, NULL, CLI_OPT_BACKEND},                                         \
+    {"backend-key", optional_argument, NULL, CLI_OPT_BACKEND_KEY},                                 \
+    {"backend-key-file", required_argument, NULL, CLI_OPT_BACKEND_KEY_FILE},                       \
+    {"backend-model", required_argument, NULL, CLI_OPT_BACKEND_MODEL},                             \
+    {"backend-ca", required_argument, NULL, CLI_OPT_BACKEND_CA}
 /* clang-format on */
 
 /** What -m, -t, --device and --kernels chose. */
 typedef struct cli_model_opts {
-    const char *path;       /* -m, NULL: cli_model_path's default */
-    size_t n_threads;       /* -t (default 1) */
-    int device;             /* --device: a gen_device (default GEN_DEVICE_AUTO) */
-    gen_model_options load; /* --kernels sets load.kernels / load.kernel_variant */
+    const char *path;             /* -m, NULL: cli_model_path's default */
+    size_t n_threads;             /* -t (default 1) */
+    int device;                   /* --device: a gen_device (default GEN_DEVICE_AUTO) */
+    gen_model_options load;       /* --kernels sets load.kernels / load.kernel_variant */
+    const char *backend;          /* --backend URL: write with this remote server (NULL: local) */
+    const char *backend_key_file; /* --backend-key-file; else $KILN_BACKEND_KEY */
+    const char *backend_model;    /* --backend-model: the "model" field sent */
+    const char *backend_ca;       /* --backend-ca: CA bundle for https */
 } cli_model_opts;
 
 void cli_model_opts_init(cli_model_opts *o);
 /**
- * Handles getopt code c of CLI_MODEL_LONGOPTS (with its argument); returns 1 when handled, 0
- * when c is not one of them, -1 when the argument is bad (the message is printed). --kernels
- * NAME (ref, generic, avx2, avx512, amx) is refused by name where this CPU lacks the variant.
+ * Handles getopt code c of CLI_MODEL_LONGOPTS or CLI_BACKEND_LONGOPTS (with its argument);
+ * returns 1 when handled, 0 when c is not one of them, -1 when the argument is bad (the message
+ * is printed). --kernels NAME (ref, generic, avx2, avx512, amx) is refused by name where this
+ * CPU lacks the variant; --backend-key is always refused (a key on the command line shows in
+ * ps and in shell histories).
  */
 int cli_model_option(cli_model_opts *o, int c, const char *arg);
 /** The same for CLI_SEED_TEMP_LONGOPTS and CLI_SAMPLER_LONGOPTS, into s. */
@@ -121,6 +140,7 @@ int cli_sampling_option(gen_sampler_options *s, int c, const char *arg);
 /** Help lines of the shared options. */
 void cli_model_usage(FILE *f, size_t n_threads_default);
 void cli_sampling_usage(FILE *f, bool seed_temp_only);
+void cli_backend_usage(FILE *f);
 /** Loads the model o names on its device (cli_model_load), vocab_only as asked. */
 int cli_model_open(gen_model **out, const cli_model_opts *o, bool vocab_only, core_err *err);
 

@@ -194,6 +194,10 @@ static cJSON *config_json(const cli_pipe *p)
     cJSON_AddNumberToObject(c, "seed", (double)p->opts.seed);
     cJSON_AddNumberToObject(c, "gen_tests", (double)p->opts.n_gen_tests);
     cJSON_AddStringToObject(c, "model", model_name(cli_model_path(p->model_opts.path)));
+    if (p->model_opts.backend) {
+        /* Remote writing is another configuration: a rerun does not mix it with local records. */
+        cJSON_AddStringToObject(c, "backend", p->model_opts.backend);
+    }
     return c;
 }
 

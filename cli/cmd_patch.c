@@ -6,7 +6,7 @@
  * the commit and the report where asked. Exit codes: 0 at least one verified patch, 1 none,
  * 2 bad input (named on stderr).
  */
-#include "cli/cli.h"
+#include "cli/pipeline.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -46,10 +46,12 @@ typedef struct patch_gen {
     const char *model_path;
     size_t n_threads;
     solve_options opts;
+    cli_model_opts backend_opts; /* only its --backend fields are used */
     bool opened;
     gen_model *model;
     sbx_pool *pool;
     solve_engine *engine;
+    solve_backend *backend; /* --backend, else NULL */
 } patch_gen;
 
 static void log_quiet(void *payload, core_log_level level, const char *msg)
@@ -64,7 +66,12 @@ static int gen_open(patch_gen *g, core_err *err)
 {
     g->opened = true;
     gen_model_options mo = gen_model_options_default();
-    int rc = cli_model_load(&g->model, cli_model_path(g->model_path), &mo, GEN_DEVICE_AUTO, err);
+    int rc = cli_backend_open(&g->backend, &g->backend_opts, err);
+    if (rc < 0) {
+        return rc;
+    }
+    mo.vocab_only = g->backend != NULL; /* its tokenizer and chat template only */
+    rc = cli_model_load(&g->model, cli_model_path(g->model_path), &mo, GEN_DEVICE_AUTO, err);
     if (rc < 0) {
         return rc;
     }
@@ -79,6 +86,7 @@ static int gen_open(patch_gen *g, core_err *err)
     eo.n_candidates_max = g->opts.n_candidates;
     eo.n_threads = g->n_threads;
     eo.log = (core_log){log_quiet, NULL, CORE_LOG_LEVEL_WARN};
+    eo.backend = g->backend;
     return solve_engine_new(&g->engine, g->model, g->pool, &eo, err);
 }
 
@@ -102,6 +110,7 @@ static void gen_close(patch_gen *g)
     solve_engine_free(g->engine);
     sbx_pool_free(g->pool);
     gen_model_free(g->model);
+    solve_backend_free(g->backend);
 }
 
 static void usage(FILE *f)
@@ -134,8 +143,9 @@ static void usage(FILE *f)
         "  -n N                   candidates per round (default 8)\n"
         "  --rounds R             repair rounds (default 2)\n"
         "  --seed S, --temp T, --max-tokens N, --no-plan\n"
-        "  -v, --verbose          progress on stderr\n\n"
-        "exit: 0 at least one verified patch, 1 none, 2 bad input\n");
+        "  -v, --verbose          progress on stderr\n");
+    cli_backend_usage(f);
+    fprintf(f, "\nexit: 0 at least one verified patch, 1 none, 2 bad input\n");
 }
 
 static int write_file(const char *path, const core_buf *buf, core_err *err)
@@ -216,12 +226,19 @@ static int parse_args(patch_args *a, int argc, char **argv)
         {"threads", required_argument, NULL, 't'},
         {"verbose", no_argument, NULL, 'v'},
         {"help", no_argument, NULL, 'h'},
+        CLI_BACKEND_LONGOPTS,
         {NULL, 0, NULL, 0},
     };
     size_t v = 0;
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "m:t:n:vh", longopts, NULL)) != -1) {
+        if (c >= CLI_OPT_BACKEND && c <= CLI_OPT_BACKEND_CA) {
+            if (cli_model_option(&a->gen.backend_opts, c, optarg) < 0) {
+                return CLI_EXIT_BAD;
+            }
+            continue;
+        }
         switch (c) {
         case OPT_REV:
             a->rev = optarg;
@@ -384,6 +401,7 @@ int cli_cmd_patch(int argc, char **argv)
     a.popts = patch_options_default();
     a.gen.opts = solve_options_default();
     a.gen.n_threads = 1;
+    cli_model_opts_init(&a.gen.backend_opts);
     int prc = parse_args(&a, argc, argv);
     if (prc != 0) {
         return prc < 0 ? CLI_EXIT_OK : prc;

@@ -141,6 +141,7 @@ void cli_pipe_usage(FILE *f)
             "                     rank the candidates by dual agreement (default 0: off)\n",
             SOLVE_N_MAX);
     cli_model_usage(f, 2);
+    cli_backend_usage(f);
 }
 
 static void log_quiet(void *payload, core_log_level level, const char *msg)
@@ -170,7 +171,12 @@ int cli_pipe_open(cli_pipe *p, core_err *err)
         }
     }
     p->opts.n_test_jobs = p->n_jobs;
-    rc = cli_model_open(&p->model, &p->model_opts, false, err);
+    rc = cli_backend_open(&p->backend, &p->model_opts, err);
+    if (rc < 0) {
+        return rc;
+    }
+    /* With a remote backend the model here gives only its tokenizer and chat template. */
+    rc = cli_model_open(&p->model, &p->model_opts, p->backend != NULL, err);
     if (rc < 0) {
         return rc;
     }
@@ -191,6 +197,7 @@ int cli_pipe_open(cli_pipe *p, core_err *err)
     eo.n_candidates_max = p->opts.n_candidates;
     eo.n_threads = p->model_opts.n_threads;
     eo.log = (core_log){log_quiet, NULL, CORE_LOG_LEVEL_WARN};
+    eo.backend = p->backend;
     return solve_engine_new(&p->engine, p->model, p->pool, &eo, err);
 }
 
@@ -199,6 +206,8 @@ void cli_pipe_close(cli_pipe *p)
     solve_engine_free(p->engine);
     sbx_pool_free(p->pool);
     gen_model_free(p->model);
+    solve_backend_free(p->backend);
+    p->backend = NULL;
     p->engine = NULL;
     p->pool = NULL;
     p->model = NULL;

@@ -1,8 +1,9 @@
 /*
  * The options every model command shares, parsed in one place: the model (-m), threads (-t),
- * device (--device), kernel variant (--kernels) and sampling (--seed, --temp, --top-k, --top-p,
- * --min-p, --repeat-penalty). Commands append the long-option macros of cli/cli.h to their own
- * table and pass each getopt code here first.
+ * device (--device), kernel variant (--kernels), the remote backend (--backend and its key,
+ * model and CA) and sampling (--seed, --temp, --top-k, --top-p, --min-p, --repeat-penalty).
+ * Commands append the long-option macros of cli/cli.h to their own table and pass each getopt
+ * code here first.
  */
 #include "cli/cli.h"
 
@@ -51,6 +52,23 @@ int cli_model_option(cli_model_opts *o, int c, const char *arg)
         break;
     case CLI_OPT_KERNELS:
         ok = parse_kernels(o, arg);
+        break;
+    case CLI_OPT_BACKEND:
+        o->backend = arg;
+        break;
+    case CLI_OPT_BACKEND_KEY:
+        fprintf(stderr, "kiln: --backend-key: a key is never taken on the command line; use "
+                        "--backend-key-file FILE or the environment's KILN_BACKEND_KEY\n");
+        ok = false;
+        break;
+    case CLI_OPT_BACKEND_KEY_FILE:
+        o->backend_key_file = arg;
+        break;
+    case CLI_OPT_BACKEND_MODEL:
+        o->backend_model = arg;
+        break;
+    case CLI_OPT_BACKEND_CA:
+        o->backend_ca = arg;
         break;
     default:
         return 0;
@@ -110,6 +128,16 @@ void cli_sampling_usage(FILE *f, bool seed_temp_only)
                    "      --min-p P         drop tokens below P x the best one (default 0.05)\n"
                    "      --repeat-penalty R  penalty for recent tokens (default 1: off)\n");
     }
+}
+
+void cli_backend_usage(FILE *f)
+{
+    fprintf(f, "      --backend URL     write candidates with this OpenAI-compatible server\n"
+               "                        (URL/v1/completions, streamed; plan, tests, repair\n"
+               "                        and ranking stay here; -m names its tokenizer)\n"
+               "      --backend-key-file FILE  its bearer key (else $KILN_BACKEND_KEY)\n"
+               "      --backend-model NAME     the \"model\" field sent\n"
+               "      --backend-ca FILE CA bundle for https (certificates are verified)\n");
 }
 
 int cli_model_open(gen_model **out, const cli_model_opts *o, bool vocab_only, core_err *err)

@@ -35,6 +35,7 @@ enum {
 /* clang-format off */
 #define CLI_PIPE_LONGOPTS                                                                          \
     CLI_MODEL_LONGOPTS,                                                                            \
+    CLI_BACKEND_LONGOPTS,                                                                          \
     CLI_SEED_TEMP_LONGOPTS,                                                                        \
     {"n", required_argument, NULL, 'n'},                                                           \
     {"rounds", required_argument, NULL, CLI_PIPE_OPT_ROUNDS},                                      \
@@ -52,7 +53,7 @@ enum {
 /* clang-format on */
 
 typedef struct cli_pipe {
-    cli_model_opts model_opts; /* -m, -t (default 2), --device, --kernels */
+    cli_model_opts model_opts; /* -m, -t (default 2), --device, --kernels, --backend... */
     size_t n_jobs;             /* --jobs: sandbox runs at once (0: the pool's slots) */
     const char *weights;       /* --weights FILE */
     solve_options opts;
@@ -60,6 +61,7 @@ typedef struct cli_pipe {
     gen_model *model;
     sbx_pool *pool;
     solve_engine *engine;
+    solve_backend *backend; /* --backend, else NULL */
 } cli_pipe;
 
 void cli_pipe_init(cli_pipe *p);
@@ -80,5 +82,8 @@ void cli_pipe_usage(FILE *f);
    gets a warning and no pool) and the engine. */
 int cli_pipe_open(cli_pipe *p, core_err *err);
 void cli_pipe_close(cli_pipe *p);
+/* The backend o->backend names, its key read from o->backend_key_file or $KILN_BACKEND_KEY
+   (cli/backend.c); *out stays NULL without --backend. */
+int cli_backend_open(solve_backend **out, const cli_model_opts *o, core_err *err);
 
 #endif /* KILN_CLI_PIPELINE_H */

@@ -20,7 +20,7 @@ packages=(build-essential cmake pkg-config git python3 ca-certificates
           clang lld libclang-rt-14-dev clang-format clang-tidy cppcheck bubblewrap time
           curl python3-venv
           neovim emacs-nox elpa-eglot
-          patch python3-pytest python3-yaml nginx)
+          patch python3-pytest python3-yaml nginx libcurl4-openssl-dev)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

@@ -89,6 +89,7 @@ int solve_engine_new(solve_engine **out, const gen_model *model, sbx_pool *pool,
     e->log = o.log;
     e->n_candidates_max = o.n_candidates_max;
     e->n_vocab = gen_model_n_vocab(model);
+    e->backend = o.backend;
     gen_ctx_options co = gen_ctx_options_default();
     co.n_ctx = o.n_ctx;
     if (gen_model_n_ctx_train(model) > 0 && co.n_ctx > gen_model_n_ctx_train(model)) {
@@ -99,7 +100,7 @@ int solve_engine_new(solve_engine **out, const gen_model *model, sbx_pool *pool,
     co.n_batch_max = 512;
     co.n_threads = o.n_threads ? o.n_threads : 1;
     e->n_ctx = co.n_ctx;
-    rc = gen_ctx_new(&e->ctx, model, &co, err);
+    rc = e->backend ? 0 : gen_ctx_new(&e->ctx, model, &co, err);
     if (rc < 0) {
         goto done;
     }
@@ -144,6 +145,7 @@ void solve_engine_free(solve_engine *engine)
     }
     gen_ctx_free(engine->ctx);
     core_free(engine->shared);
+    core_buf_dispose(&engine->shared_text);
     gram_lang_free(engine->langs[0]);
     gram_lang_free(engine->langs[1]);
     gram_names_free(engine->names);
@@ -220,6 +222,14 @@ int solve__decode_shared(solve_engine *e, core_str text, size_t *n_tokens, core_
     size_t n = 0;
     e->n_shared = 0;
     e->shared_decoded = false;
+    if (e->backend) {
+        /* The server tokenizes the prompt itself: keep the text. */
+        e->shared_text.len = 0;
+        if (core_buf_append(&e->shared_text, text.ptr, text.len) < 0) {
+            return core_err_set(err, CORE_ENOMEM, "solve: out of memory for the prompt");
+        }
+        return 0;
+    }
     int rc = gen_ctx_seq_truncate(e->ctx, 0, 0, err);
     if (rc == 0) {
         rc = gen_model_tokenize(e->model, text, true, true, &ids, &n, err);
@@ -419,7 +429,8 @@ static int add_candidates(run *r, solve__cand *cands, size_t n, size_t round, co
         c->ended = w->ended;
         c->end_refused = w->end_refused;
         c->parses = true;
-        c->card.has_logprob = w->n_tokens > 0;
+        c->card.has_logprob = w->n_tokens > 0 && w->n_requests == 0; /* remote: none */
+        c->n_requests = w->n_requests;
         c->card.logprob_mean = c->logprob_mean;
         if (gl) {
             gram_metrics m;
@@ -556,6 +567,8 @@ static int write_round(run *r, int32_t *const *suffixes, const size_t *n_suffixe
     if (rc == 0) {
         for (size_t i = 0; i < n; i++) {
             r->res->n_tokens_generated += cands[i].n_tokens;
+            r->res->n_requests += cands[i].n_requests;
+            r->res->n_requests_extra += cands[i].n_requests ? cands[i].n_requests - 1 : 0;
         }
         rc = resample_refused(r, cands, opts, suffixes, n_suffixes, n, err);
     }
@@ -908,6 +921,12 @@ static int check_args(const solve_engine *e, const solve_task *task, const solve
     if (o->n_code_tokens_max == 0) {
         return core_err_set(err, CORE_EINVAL, "solve: n_code_tokens_max is 0");
     }
+    if (e->backend && (o->plan || o->n_gen_tests > 0)) {
+        return core_err_set(err, CORE_EUNSUPPORTED,
+                            "solve: a plan and generated tests need the local model, "
+                            "not the remote backend %s",
+                            solve_backend_url(e->backend));
+    }
     return 0;
 }
 
@@ -1001,7 +1020,9 @@ int solve_run(solve_result **out, solve_engine *engine, const solve_task *task,
     }
     r.res->lang = task->lang;
     r.res->chosen = -1;
-    gen_ctx_set_cancel(engine->ctx, cancel);
+    if (engine->ctx) {
+        gen_ctx_set_cancel(engine->ctx, cancel);
+    }
     rc = core_arena_new(&arena, 4096, err);
     if (rc < 0) {
         goto done;
@@ -1086,7 +1107,9 @@ int solve_run(solve_result **out, solve_engine *engine, const solve_task *task,
     r.res = NULL;
 
 done:
-    gen_ctx_set_cancel(engine->ctx, NULL);
+    if (engine->ctx) {
+        gen_ctx_set_cancel(engine->ctx, NULL);
+    }
     if (rc == CORE_ECANCELED && err && err->code != CORE_ECANCELED) {
         core_err_set(err, CORE_ECANCELED, "solve: canceled");
     }

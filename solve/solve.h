@@ -160,6 +160,8 @@ typedef struct solve_candidate {
     char *behavior;   /* what card.behavior points to: test outcomes, or the normalized code */
     eval_card card;   /* card.behavior points into the result */
     eval_score score; /* score.rank: 0 = best */
+
+    size_t n_requests; /* remote backend: requests it took (1 + the grammar's retries); 0 local */
 } solve_candidate;
 
 /** What solve_run found. Free with solve_result_free. */
@@ -178,6 +180,9 @@ typedef struct solve_result {
     size_t n_tokens_prompt;    /* prompt tokens decoded (cached prefixes count once) */
     size_t n_tokens_generated; /* tokens sampled */
     size_t n_resampled;        /* candidates written again: the end gate refused them */
+    size_t n_requests;         /* remote backend: completion requests, all candidates (0 local) */
+    size_t n_requests_extra;   /* of those, the grammar's (cut and continued from the valid
+                                  prefix); HTTP retries on 429/503 are not counted */
 } solve_result;
 
 void solve_result_free(solve_result *result);
@@ -244,11 +249,19 @@ typedef struct solve_progress {
  */
 typedef struct solve_engine solve_engine;
 
+struct solve_backend;
+
 typedef struct solve_engine_options {
     size_t n_candidates_max; /* largest n_candidates solve_run will get (default 8) */
     size_t n_ctx;            /* positions per sequence (default 1536) */
     size_t n_threads;        /* compute threads (default 1) */
     core_log log;            /* borrowed sink; fn may be NULL */
+
+    /* Borrowed, default NULL: the write stage runs on the model here. Set: candidates are
+       written by this remote server (see "Remote backend" below); the model is then used for
+       its vocabulary and chat template only (load it vocab_only), no context is made, and
+       plans and generated tests are refused (CORE_EUNSUPPORTED). */
+    struct solve_backend *backend;
 } solve_engine_options;
 
 solve_engine_options solve_engine_options_default(void);
@@ -545,5 +558,89 @@ bool solve_complete_end(solve_lang lang, solve_scope scope, core_str line, size_
 
 /** C brace depth at the end of text (braces in strings, characters and comments ignored). */
 size_t solve_complete_depth(solve_lang lang, core_str text);
+
+/* ------------------------------------------------------------------------------------------ */
+/* Remote backend: an OpenAI-compatible server's /v1/completions (solve/remote.c)             */
+/* ------------------------------------------------------------------------------------------ */
+
+/**
+ * A model served elsewhere (vLLM, llama.cpp's server, TGI, another `kiln serve`), reached
+ * with libcurl at URL/v1/completions with "stream": true. Immutable after creation: share it
+ * between threads (each request has its own connection).
+ */
+typedef struct solve_backend solve_backend;
+
+typedef struct solve_backend_options {
+    const char *url;         /* base URL, e.g. "https://llm.example:8000" (a trailing "/v1"
+                                is accepted); copied */
+    const char *key;         /* bearer key, NULL for none; copied. Front ends read it from a
+                                file or the environment, never from the command line */
+    const char *model;       /* "model" field sent, NULL to send none; copied */
+    long connect_timeout_ms; /* (default 10000) */
+    long idle_timeout_ms;    /* no byte for this long ends the request (default 60000) */
+    long timeout_ms;         /* a whole request at most (default 600000) */
+    size_t n_retries;        /* retries on 429, 502, 503, 504 and failed connections before
+                                the first piece (default 4) */
+    long backoff_ms;         /* the first retry's wait, doubled each time (default 500); a
+                                Retry-After header (seconds) replaces it */
+    long retry_after_max_ms; /* longest wait honoured (default 30000) */
+    bool tls_verify;         /* verify the server's certificate and name (default true) */
+    const char *ca_file;     /* CA bundle, NULL for the system's; copied */
+} solve_backend_options;
+
+solve_backend_options solve_backend_options_default(void);
+
+/** Creates a backend. CORE_EINVAL (no URL, or not http:// or https://), CORE_ENOMEM. */
+int solve_backend_new(solve_backend **out, const solve_backend_options *opts, core_err *err);
+void solve_backend_free(solve_backend *backend);
+/** The base URL. Borrowed, as long as the backend. */
+const char *solve_backend_url(const solve_backend *backend);
+
+/** One completion request. Plain value; everything borrowed for the call. */
+typedef struct solve_backend_request {
+    core_str prompt;         /* the whole prompt text (chat template applied) */
+    size_t n_tokens_max;     /* "max_tokens" */
+    float temp;              /* "temperature" (0: greedy) */
+    float top_p;             /* "top_p" */
+    int32_t top_k;           /* "top_k" (llama.cpp's and vLLM's; 0: off) */
+    float min_p;             /* "min_p" (theirs too) */
+    float repeat_penalty;    /* "repeat_penalty" (llama.cpp's: its servers' default is 1.1,
+                                kiln's 1, so it is always sent) */
+    uint64_t seed;           /* "seed" */
+    const char *const *stop; /* (n_stop) "stop" strings */
+    size_t n_stop;
+    const int32_t *bias_tokens; /* (n_bias) token ids sent with "logit_bias" -100 */
+    size_t n_bias;
+} solve_backend_request;
+
+/** Why a completion ended. */
+typedef enum solve_backend_finish {
+    SOLVE_BACKEND_FINISH_STOP = 0,   /* the model stopped (end of generation or a stop string) */
+    SOLVE_BACKEND_FINISH_LENGTH = 1, /* max_tokens */
+    SOLVE_BACKEND_FINISH_CUT = 2,    /* the piece callback cut the stream */
+} solve_backend_finish;
+
+/**
+ * Called for each streamed piece of text (borrowed for the call), in order, on the calling
+ * thread. Returns 0 to go on, 1 to cut the stream there (the connection is closed), or a
+ * negative code (with err set) that solve_backend_complete returns.
+ */
+typedef int (*solve_backend_piece_fn)(void *payload, core_str piece, core_err *err);
+
+/**
+ * Streams one completion of req from the backend, passing each piece to fn. Retries (with
+ * backoff, honouring Retry-After) on 429, 502, 503, 504 and failed connections while no piece
+ * has come; *n_http_out (may be NULL) gets the HTTP requests made. cancel (may be NULL) is
+ * polled while waiting. Codes: CORE_ETIMEOUT (connect, idle or total timeout), CORE_ECANCELED,
+ * CORE_EPARSE (the server's answer is not an SSE stream of completion chunks: garbage),
+ * CORE_EIO (the connection failed, or the stream died before its end: nothing of the cut
+ * completion is to be trusted), CORE_EUNSUPPORTED (401 or 403: the key), CORE_ERROR (another
+ * HTTP status, or retries spent; the message has the status and the server's error text),
+ * CORE_ENOMEM, and fn's codes.
+ */
+int solve_backend_complete(solve_backend_finish *finish, size_t *n_http_out,
+                           const solve_backend *backend, const solve_backend_request *req,
+                           solve_backend_piece_fn fn, void *payload, const core_cancel *cancel,
+                           core_err *err);
 
 #endif /* KILN_SOLVE_H */

@@ -28,6 +28,8 @@ struct solve_engine {
     int32_t *shared;  /* (n_ctx) owned: the n_shared tokens of the last shared prompt */
     size_t n_shared;
     bool shared_decoded; /* sequence 0 of ctx holds them */
+    solve_backend *backend; /* borrowed, NULL: local writing (solve_remote.c) */
+    core_buf shared_text;   /* remote: the shared prompt's text (solve__decode_shared), owned */
 };
 
 /* ------------------------------------------------------------------------------------------ */
@@ -80,6 +82,8 @@ typedef struct solve__cand {
     bool end_refused; /* the end gate refused its end, after SOLVE_RESAMPLES fresh tries */
     bool forbade_all; /* the constraint forbade every token */
     bool has_body;    /* a non-blank character was generated */
+
+    size_t n_requests; /* remote: completion requests made for it */
 } solve__cand;
 
 /**
@@ -89,6 +93,17 @@ typedef struct solve__cand {
  * Borrows e's tables for the candidate's life. CORE_EINVAL (bad sampling options), CORE_ENOMEM.
  */
 int solve__cand_start(solve_engine *e, solve__cand *c, const solve__cand_options *o, core_err *err);
+
+/** Whether piece may come while the body is still blank (what mask_next forbids then: stop
+    tokens aside, Python text at column 0 and C's closing brace). */
+bool solve__body_start_ok(solve_lang lang, core_str piece, bool at_line_start);
+
+/**
+ * Appends an accepted piece (its token already counted in c->n_tokens) to the candidate's text
+ * and applies the end rule and the cap n_max: returns 1 when the candidate stopped there (live
+ * false, end and ended set), 0 when it goes on. CORE_ENOMEM, solve__cand_end's codes.
+ */
+int solve__cand_take(solve__cand *c, core_str piece, size_t n_max, core_err *err);
 
 /**
  * Where the candidate's function ends (solve_text.c), asked after each token and at a stop
@@ -167,5 +182,57 @@ int solve__cand_next(solve_engine *e, solve__cand *c, const float *logits, size_
 int solve__write_queue(solve_engine *engine, solve__cand *cands, int32_t *const *suffixes,
                        const size_t *n_suffixes, size_t n, const core_cancel *cancel,
                        size_t *n_prompt_tokens, core_err *err);
+/* ------------------------------------------------------------------------------------------ */
+/* The remote backend's stream (remote.c) and writing through it (solve_remote.c)             */
+/* ------------------------------------------------------------------------------------------ */
+
+/** An SSE reader (the WHATWG "server-sent events" format): bytes in, events out. */
+typedef struct solve__sse {
+    core_buf line; /* the line being read, owned */
+    core_buf data; /* the event's data lines, joined by '\n', owned */
+    bool has_data; /* a data line came since the last event */
+    bool skip_lf;  /* the last line ended with '\r': a following '\n' belongs to it */
+} solve__sse;
+
+/** Longest SSE line accepted (CORE_EPARSE past it). */
+#define SOLVE__SSE_LINE_MAX (1u << 20)
+
+/** Called with each event's data (borrowed for the call): 0 to go on, 1 to stop, or < 0. */
+typedef int (*solve__sse_fn)(void *payload, core_str data, core_err *err);
+
+/**
+ * Feeds len bytes of a stream; each complete event (a blank line after data lines) goes to fn.
+ * Returns 0, 1 when fn asked to stop, or a negative code: CORE_EPARSE (a line past
+ * SOLVE__SSE_LINE_MAX or with a NUL byte), CORE_ENOMEM, fn's.
+ */
+int solve__sse_feed(solve__sse *sse, const char *bytes, size_t len, solve__sse_fn fn, void *payload,
+                    core_err *err);
+void solve__sse_dispose(solve__sse *sse);
+
+/** What a completion chunk said (solve__chunk_parse). */
+typedef struct solve__chunk {
+    bool done;     /* the "[DONE]" sentinel */
+    bool finished; /* finish_reason was set */
+    solve_backend_finish finish;
+    core_buf text; /* choices[0].text, owned by the caller (appended to) */
+} solve__chunk;
+
+/**
+ * Parses one SSE data payload of /v1/completions: "[DONE]", or a JSON object whose
+ * choices[0] has "text" (a string) and "finish_reason" (null, "stop", "length", or another
+ * string, read as "stop"); an "error" object is the server's error. Appends the text to
+ * chunk->text. Codes: CORE_EPARSE (garbage, named), CORE_EIO (the server's error, with its
+ * message), CORE_ENOMEM.
+ */
+int solve__chunk_parse(solve__chunk *chunk, core_str data, core_err *err);
+
+/**
+ * The write stage through engine->backend: as solve__write, but each candidate's prompt is
+ * the shared prompt's text followed by suffix_text, streamed and checked piece by piece.
+ * Codes: CORE_ECANCELED, CORE_ENOMEM, those of solve_backend_complete and the grammar.
+ */
+int solve__write_remote(solve_engine *engine, solve__cand *cands, const solve__cand_options *opts,
+                        int32_t *const *suffixes, const size_t *n_suffixes, size_t n,
+                        const core_cancel *cancel, core_err *err);
 
 #endif /* KILN_SOLVE_INT_H */

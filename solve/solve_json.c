@@ -42,6 +42,10 @@ static int candidate_json(core_buf *out, const solve_candidate *c)
                                    q->n_names_bad, q->n_names_short,
                                    c->card.limit_hit ? "true" : "false", c->card.n_gen_run,
                                    c->card.n_gen_passed);
+    if (c->n_requests > 0) {
+        /* Written by a remote backend: its requests (local records stay as they were). */
+        rc = rc < 0 ? rc : core_buf_appendf(out, "\"requests\":%zu,", c->n_requests);
+    }
     rc = rc < 0 ? rc
                 : core_buf_appendf(
                       out,
@@ -75,7 +79,7 @@ int solve_result_to_json(core_buf *out, const solve_result *r, core_err *err)
                       "],\"chosen\":%ld,\"n_samples\":%zu,\"rounds_run\":%zu,\"timings_ms\":{"
                       "\"plan\":%.1f,\"write\":%.1f,\"test\":%.1f,\"repair\":%.1f,"
                       "\"rank\":%.1f,\"total\":%.1f},\"tokens\":%zu,\"tokens_prompt\":%zu,"
-                      "\"tokens_generated\":%zu,\"resampled\":%zu}",
+                      "\"tokens_generated\":%zu,\"resampled\":%zu",
                       r->chosen, r->n_round0, r->n_rounds_run,
                       (double)r->ns_stage[SOLVE_STAGE_PLAN] / 1e6,
                       (double)r->ns_stage[SOLVE_STAGE_WRITE] / 1e6,
@@ -84,6 +88,12 @@ int solve_result_to_json(core_buf *out, const solve_result *r, core_err *err)
                       (double)r->ns_stage[SOLVE_STAGE_RANK] / 1e6, (double)r->ns_total / 1e6,
                       r->n_tokens_prompt + r->n_tokens_generated, r->n_tokens_prompt,
                       r->n_tokens_generated, r->n_resampled);
+    if (r->n_requests > 0) {
+        rc = rc < 0 ? rc
+                    : core_buf_appendf(out, ",\"requests\":%zu,\"requests_extra\":%zu",
+                                       r->n_requests, r->n_requests_extra);
+    }
+    rc = rc < 0 ? rc : core_buf_append(out, "}", 1);
     if (rc < 0) {
         return core_err_set(err, CORE_ENOMEM, "solve: out of memory for the json");
     }

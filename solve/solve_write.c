@@ -188,8 +188,7 @@ int solve__cand_start(solve_engine *e, solve__cand *c, const solve__cand_options
     return rc;
 }
 
-/* Whether piece may come while the body is still blank (see cand_step). */
-static bool body_start_ok(solve_lang lang, core_str piece, bool at_line_start)
+bool solve__body_start_ok(solve_lang lang, core_str piece, bool at_line_start)
 {
     bool col0 = at_line_start;
     for (size_t i = 0; i < piece.len; i++) {
@@ -223,10 +222,40 @@ static void mask_next(solve_engine *e, const solve__cand *c)
     bool at_line_start =
         c->text.len > 0 ? c->text.ptr[c->text.len - 1] == '\n' : c->prefix_ends_line;
     for (size_t t = 0; t < e->n_vocab; t++) {
-        if (e->is_stop[t] || !body_start_ok(c->lang, e->pieces[t], at_line_start)) {
+        if (e->is_stop[t] || !solve__body_start_ok(c->lang, e->pieces[t], at_line_start)) {
             e->scratch[t] = -INFINITY;
         }
     }
+}
+
+int solve__cand_take(solve__cand *c, core_str piece, size_t n_max, core_err *err)
+{
+    for (size_t j = 0; j < piece.len && !c->has_body; j++) {
+        c->has_body = piece.ptr[j] != ' ' && piece.ptr[j] != '\n' && piece.ptr[j] != '\t';
+    }
+    if (core_buf_append(&c->text, piece.ptr, piece.len) < 0) {
+        return core_err_set(err, CORE_ENOMEM, "solve: out of memory");
+    }
+    size_t end = 0;
+    bool ended = false;
+    if (c->stop == SOLVE_STOP_END) {
+        int rc = solve__cand_end(c, c->lang, false, &ended, &end, err);
+        if (rc < 0) {
+            return rc;
+        }
+    }
+    if (ended) {
+        c->live = false;
+        c->ended = true;
+        c->end = end;
+        return 1;
+    }
+    if (c->n_tokens >= n_max) {
+        c->live = false;
+        c->end = c->text.len;
+        return 1;
+    }
+    return 0;
 }
 
 /* Samples c's next token from logits (n_max: its cap for this step); returns 1 with the
@@ -269,31 +298,9 @@ static int cand_step(solve_engine *e, solve__cand *c, const float *logits, size_
         }
     }
     gen_sampler_accept(c->sampler, tok);
-    core_str piece = e->pieces[tok];
-    for (size_t j = 0; j < piece.len && !c->has_body; j++) {
-        c->has_body = piece.ptr[j] != ' ' && piece.ptr[j] != '\n' && piece.ptr[j] != '\t';
-    }
-    if (core_buf_append(&c->text, piece.ptr, piece.len) < 0) {
-        return core_err_set(err, CORE_ENOMEM, "solve: out of memory");
-    }
-    size_t end = 0;
-    bool ended = false;
-    if (c->stop == SOLVE_STOP_END) {
-        rc = solve__cand_end(c, c->lang, false, &ended, &end, err);
-        if (rc < 0) {
-            return rc;
-        }
-    }
-    if (ended) {
-        c->live = false;
-        c->ended = true;
-        c->end = end;
-        return 0;
-    }
-    if (c->n_tokens >= n_max) {
-        c->live = false;
-        c->end = c->text.len;
-        return 0;
+    rc = solve__cand_take(c, e->pieces[tok], n_max, err);
+    if (rc != 0) {
+        return rc < 0 ? rc : 0;
     }
     *tok_out = tok;
     return 1;
@@ -362,6 +369,9 @@ int solve__write(solve_engine *e, solve__cand *cands, const solve__cand_options 
 {
     int32_t seqs[SOLVE_N_MAX];
     CORE_ASSERT(n <= e->n_candidates_max && n <= SOLVE_N_MAX);
+    if (e->backend) {
+        return solve__write_remote(e, cands, opts, suffixes, n_suffixes, n, cancel, err);
+    }
     for (size_t i = 0; i < n; i++) {
         int rc = solve__cand_start(e, &cands[i], &opts[i], err);
         if (rc == 0 && !e->queue) {
@@ -447,6 +457,9 @@ int solve_generate(solve_generation *out, solve_engine *e, solve_lang lang, core
     }
     if (o.n_tokens_max == 0) {
         return core_err_set(err, CORE_EINVAL, "solve: n_tokens_max is 0");
+    }
+    if (e->backend) {
+        return core_err_set(err, CORE_EUNSUPPORTED, "solve: solve_generate is local only");
     }
     solve__cand_options co = {o.sampling, lang,   code_prefix,   core_str_c(""),
                               o.grammar,  o.stop, o.n_tokens_max};

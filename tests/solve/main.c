@@ -17,6 +17,7 @@ int main(void)
     suite_add_tcase(s, tcase_text());
     suite_add_tcase(s, tcase_json());
     suite_add_tcase(s, tcase_complete());
+    suite_add_tcase(s, tcase_remote());
     if (have_model) {
         suite_add_tcase(s, tcase_solve());
         suite_add_tcase(s, tcase_write());

@@ -11,5 +11,6 @@ TCase *tcase_write(void);
 TCase *tcase_complete(void);
 TCase *tcase_complete_model(void);
 TCase *tcase_gate(void);
+TCase *tcase_remote(void);
 
 #endif

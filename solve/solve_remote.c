@@ -1,0 +1,282 @@
+/*
+ * The write stage through a remote backend (solve_backend): each candidate is streamed from
+ * the server's /v1/completions, and every piece goes through the same rules as a token of the
+ * local decode loop (solve_write.c): the blank-body rule, the grammar checker (the piece must
+ * keep the code viable), the end rule, the cap. A remote server cannot be told which tokens the
+ * grammar forbids, so the first rejected piece cuts the stream, and a new request continues
+ * from the valid prefix (the prompt plus the text accepted so far) with the rejected
+ * continuation's first token excluded through "logit_bias" (a stop refused because the code is
+ * not complete excludes the stop tokens). A server that ignores logit_bias sends the same piece
+ * again: the following requests at that position then sample from the whole vocabulary
+ * (top-k, top-p and min-p off, a temperature from SOLVE_REMOTE_TEMP_RETRY rising with each
+ * try, a new seed each), since the truncated distribution may hold nothing else. After
+ * SOLVE_REMOTE_REJECTS_MAX rejections the candidate ends unfinished, as a local candidate whose
+ * constraint forbade every token. So a candidate that ends by itself was accepted piece by piece
+ * and judged complete by the checker, exactly as a local one. The candidates are written at once,
+ * one thread and one connection each (the engine's tables and the model are only read; each
+ * candidate has its own checker).
+ */
+#include "solve/solve_int.h"
+
+#include <pthread.h>
+#include <string.h>
+
+#define SOLVE_REMOTE_REJECTS_MAX 8
+#define SOLVE_REMOTE_BIAS_MAX    64
+#define SOLVE_REMOTE_TEMP_RETRY  1.0f
+#define SOLVE_REMOTE_TEMP_STEP   0.25f
+#define SOLVE_REMOTE_TEMP_MAX    2.0f
+
+/* One candidate's streaming state. */
+typedef struct remote {
+    solve_engine *e;
+    solve__cand *c;
+    bool rejected;          /* the last piece was refused (stream cut before it) */
+    core_buf rejected_text; /* that piece, owned */
+} remote;
+
+/* Accepts a piece into the candidate, or refuses it; returns 1 to cut the stream. */
+static int on_piece(void *payload, core_str piece, core_err *err)
+{
+    remote *st = payload;
+    solve__cand *c = st->c;
+    bool at_line_start =
+        c->text.len > 0 ? c->text.ptr[c->text.len - 1] == '\n' : c->prefix_ends_line;
+    bool ok = c->has_body || solve__body_start_ok(c->lang, piece, at_line_start);
+    if (ok && c->checker) {
+        int rc = gram_checker_feed(c->checker, piece, &ok, err);
+        if (rc < 0) {
+            return rc;
+        }
+    }
+    if (!ok) {
+        st->rejected = true;
+        st->rejected_text.len = 0;
+        if (core_buf_append(&st->rejected_text, piece.ptr, piece.len) < 0) {
+            return core_err_set(err, CORE_ENOMEM, "solve: out of memory");
+        }
+        return 1;
+    }
+    c->n_tokens++;
+    return solve__cand_take(c, piece, c->n_tokens_max, err);
+}
+
+static bool has_token(const int32_t *ids, size_t n, int32_t id)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (ids[i] == id) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Adds the tokens to exclude after a rejection: the stop tokens (piece NULL), or the first
+   token of the rejected piece. */
+static int bias_add(solve_engine *e, int32_t *bias, size_t *n_bias, const core_buf *piece,
+                    core_err *err)
+{
+    if (!piece) {
+        for (size_t t = 0; t < e->n_vocab && *n_bias < SOLVE_REMOTE_BIAS_MAX; t++) {
+            if (e->is_stop[t] && !has_token(bias, *n_bias, (int32_t)t)) {
+                bias[(*n_bias)++] = (int32_t)t;
+            }
+        }
+        return 0;
+    }
+    int32_t *ids = NULL;
+    size_t n = 0;
+    int rc = gen_model_tokenize(e->model, (core_str){piece->ptr, piece->len}, false, false, &ids,
+                                &n, err);
+    if (rc == 0 && n > 0 && *n_bias < SOLVE_REMOTE_BIAS_MAX && !has_token(bias, *n_bias, ids[0])) {
+        bias[(*n_bias)++] = ids[0];
+    }
+    core_free(ids);
+    return rc;
+}
+
+/* Writes one started candidate c from prompt (the text before the code's continuation). */
+static int write_one(solve_engine *e, solve__cand *c, const solve__cand_options *o, core_str prompt,
+                     const core_cancel *cancel, core_err *err)
+{
+    static const char *const stop[] = {"```"};
+    int32_t bias[SOLVE_REMOTE_BIAS_MAX];
+    size_t n_bias = 0;
+    size_t bias_at = 0;       /* the text length the bias list is for */
+    bool sample = false;      /* the server ignored the bias here: sample instead */
+    bool stop_banned = false; /* the stop tokens are in the bias list */
+    size_t n_sampled = 0;     /* requests that sampled at bias_at */
+    size_t n_rejects = 0;
+    core_buf last = {0}; /* the previous rejected piece at bias_at */
+    core_buf req_prompt = {0};
+    remote st = {e, c, false, {0}};
+    int rc = 0;
+    while (c->live) {
+        if (core_cancel_is_requested(cancel)) {
+            rc = core_err_set(err, CORE_ECANCELED, "solve: canceled while writing");
+            break;
+        }
+        req_prompt.len = 0;
+        if (core_buf_append(&req_prompt, prompt.ptr, prompt.len) < 0 ||
+            core_buf_append(&req_prompt, c->text.ptr ? c->text.ptr : "", c->text.len) < 0) {
+            rc = core_err_set(err, CORE_ENOMEM, "solve: out of memory");
+            break;
+        }
+        gen_sampler_options so = o->sampling;
+        if (sample) {
+            float t = SOLVE_REMOTE_TEMP_RETRY + SOLVE_REMOTE_TEMP_STEP * (float)n_sampled++;
+            so.temp = t < SOLVE_REMOTE_TEMP_MAX ? t : SOLVE_REMOTE_TEMP_MAX;
+            so.top_k = 0;
+            so.top_p = 1.0f;
+            so.min_p = 0.0f;
+        }
+        solve_backend_request req = {{req_prompt.ptr, req_prompt.len},
+                                     c->n_tokens_max - c->n_tokens,
+                                     so.temp,
+                                     so.top_p,
+                                     so.top_k,
+                                     so.min_p,
+                                     o->sampling.repeat_penalty,
+                                     o->sampling.seed + c->n_requests,
+                                     stop,
+                                     c->stop == SOLVE_STOP_END ? 1u : 0u,
+                                     bias,
+                                     n_bias};
+        solve_backend_finish finish = SOLVE_BACKEND_FINISH_STOP;
+        st.rejected = false;
+        c->n_requests++;
+        rc = solve_backend_complete(&finish, NULL, e->backend, &req, on_piece, &st, cancel, err);
+        if (rc < 0) {
+            break;
+        }
+        if (!c->live) {
+            break; /* ended, or the cap */
+        }
+        bool stop_refused = false;
+        if (finish == SOLVE_BACKEND_FINISH_LENGTH) {
+            c->live = false; /* the server's token count reached the cap first */
+            c->end = c->text.len;
+            break;
+        }
+        if (finish == SOLVE_BACKEND_FINISH_STOP) {
+            bool ended = false;
+            size_t end = 0;
+            if (c->has_body) {
+                rc = solve__cand_end(c, c->lang, true, &ended, &end, err);
+                if (rc < 0) {
+                    break;
+                }
+            }
+            if (ended) {
+                c->live = false;
+                c->ended = true;
+                c->end = end;
+                break;
+            }
+            stop_refused = true; /* a blank body, or code the checker does not call complete */
+        }
+        if (CORE_NEVER(!stop_refused && !st.rejected)) {
+            rc = core_err_set(err, CORE_ERROR, "solve: the backend's stream was cut for no reason");
+            break;
+        }
+        core_log_write(&e->log, CORE_LOG_LEVEL_DEBUG,
+                       "solve: remote candidate: %s refused after %zu bytes: \"%.40s\"",
+                       stop_refused ? "a stop" : "a piece", c->text.len,
+                       stop_refused ? "" : st.rejected_text.ptr);
+        if (++n_rejects > SOLVE_REMOTE_REJECTS_MAX) {
+            c->live = false;
+            c->forbade_all = true;
+            c->end = c->text.len;
+            break;
+        }
+        if (c->text.len != bias_at) {
+            n_bias = 0;
+            bias_at = c->text.len;
+            sample = false;
+            n_sampled = 0;
+            stop_banned = false;
+            last.len = 0;
+        }
+        const core_buf *piece = stop_refused ? NULL : &st.rejected_text;
+        bool again = piece && last.len > 0 && last.len == piece->len &&
+                     memcmp(last.ptr, piece->ptr, piece->len) == 0;
+        sample = sample || again || (stop_refused && stop_banned);
+        stop_banned = stop_banned || stop_refused;
+        last.len = 0;
+        if (piece && core_buf_append(&last, piece->ptr, piece->len) < 0) {
+            rc = core_err_set(err, CORE_ENOMEM, "solve: out of memory");
+            break;
+        }
+        rc = bias_add(e, bias, &n_bias, piece, err);
+        if (rc < 0) {
+            break;
+        }
+    }
+    core_buf_dispose(&last);
+    core_buf_dispose(&req_prompt);
+    core_buf_dispose(&st.rejected_text);
+    return rc;
+}
+
+/* One candidate's writing on its own thread. */
+typedef struct job {
+    solve_engine *e;
+    solve__cand *c;
+    const solve__cand_options *o;
+    core_buf prompt; /* owned */
+    const core_cancel *cancel;
+    core_err err;
+    int rc;
+} job;
+
+static void *job_run(void *payload)
+{
+    job *j = payload;
+    j->rc =
+        write_one(j->e, j->c, j->o, (core_str){j->prompt.ptr, j->prompt.len}, j->cancel, &j->err);
+    return NULL;
+}
+
+int solve__write_remote(solve_engine *e, solve__cand *cands, const solve__cand_options *opts,
+                        int32_t *const *suffixes, const size_t *n_suffixes, size_t n,
+                        const core_cancel *cancel, core_err *err)
+{
+    job jobs[SOLVE_N_MAX];
+    pthread_t threads[SOLVE_N_MAX];
+    bool started[SOLVE_N_MAX];
+    CORE_ASSERT(n <= SOLVE_N_MAX);
+    memset(jobs, 0, sizeof(jobs));
+    memset(started, 0, sizeof(started));
+    int rc = 0;
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        job *j = &jobs[i];
+        *j = (job){e, &cands[i], &opts[i], {0}, cancel, {0}, 0};
+        rc = solve__cand_start(e, &cands[i], &opts[i], err);
+        if (rc == 0 && core_buf_append(&j->prompt, e->shared_text.ptr, e->shared_text.len) < 0) {
+            rc = core_err_set(err, CORE_ENOMEM, "solve: out of memory");
+        }
+        if (rc == 0) {
+            rc = gen_model_detokenize(e->model, suffixes[i], n_suffixes[i], true, &j->prompt, err);
+        }
+    }
+    /* The candidates' requests go out at once (the server batches or queues them); the last
+       one runs on this thread, and one whose thread cannot start runs here too. */
+    for (size_t i = 0; rc == 0 && i + 1 < n; i++) {
+        started[i] = pthread_create(&threads[i], NULL, job_run, &jobs[i]) == 0;
+    }
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        if (!started[i]) {
+            job_run(&jobs[i]);
+        }
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (started[i]) {
+            (void)pthread_join(threads[i], NULL);
+        }
+        if (rc == 0 && jobs[i].rc < 0) {
+            rc = core_err_set(err, jobs[i].rc, "%s", jobs[i].err.msg);
+        }
+        core_buf_dispose(&jobs[i].prompt);
+    }
+    return rc;
+}

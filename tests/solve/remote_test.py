@@ -1,0 +1,154 @@
+#!/usr/bin/env python3
+"""ctest remote_backend: `kiln solve --backend URL` against two servers on loopback.
+
+1. Agreement: another `kiln serve` (the binary under test, on a free port); with greedy
+   decoding, remote and local writing choose the same candidate on the first few tasks of
+   eval/bench/kiln-python.jsonl (all but at most one of them, since prompt batching may break a
+   near tie differently), and no candidate that ended parses badly.
+2. Errors, against tests/solve/fake_backend.py: a good stream; a piece the grammar rejects (cut,
+   continued by a second request that excludes the rejected token through logit_bias, and the
+   candidate parses); garbage and a stream without events (CORE_EPARSE); a stream that dies
+   midway (CORE_EIO); 429 with Retry-After twice, then success (three requests, at least a
+   second apart); 401 without the key, success with KILN_BACKEND_KEY or --backend-key-file;
+   --backend-key on the command line refused.
+Each failure of kiln must be exit status 2 with the error named, never a crash or a candidate.
+No wall-clock limit is asserted. Usage: remote_test.py KILN MODEL TASKS [N_TASKS]. Exits 77
+when KILN has no serve command or the model is missing.
+"""
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import urllib.request
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+spec = importlib.util.spec_from_file_location("bench_remote",
+                                              os.path.join(ROOT, "scripts/bench-remote.py"))
+bench = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(bench)
+
+FAILURES = []
+
+
+def check(cond, what):
+    print("%s: %s" % ("ok" if cond else "FAIL", what), flush=True)
+    if not cond:
+        FAILURES.append(what)
+
+
+def start_fake(log):
+    proc = subprocess.Popen([sys.executable, os.path.join(HERE, "fake_backend.py")],
+                            stdout=subprocess.PIPE, stderr=log, text=True)
+    port = int(proc.stdout.readline())
+    return proc, "http://127.0.0.1:%d" % port
+
+
+def fake_log(base):
+    with urllib.request.urlopen(base + "/log", timeout=30) as r:
+        return json.loads(r.read())
+
+
+def main():
+    if len(sys.argv) < 4:
+        print(__doc__)
+        return 2
+    kiln, model, tasks_path = sys.argv[1:4]
+    n_tasks = int(sys.argv[4]) if len(sys.argv) > 4 else 3
+    helptext = subprocess.run([kiln, "--help"], capture_output=True, text=True).stdout
+    if "  serve " not in helptext:
+        print("skipped: %s has no serve command" % kiln)
+        return 77
+    if not os.path.isfile(model):
+        print("skipped: no model at %s" % model)
+        return 77
+    tasks = bench.load_tasks(tasks_path, n_tasks)
+    task0 = tasks[0]  # sum_of_squares, whose body the fake server sends
+    procs = []
+    log = open(os.devnull, "w")
+    try:
+        # 1. agreement with kiln serve
+        proc, base = bench.start_kiln_serve(kiln, model, log)
+        check(proc is not None, "kiln serve started")
+        if proc is None:
+            return 1
+        procs.append(proc)
+        summary, rows = bench.compare(kiln, model, tasks, [("local", None), ("kiln-serve", base)])
+        remote = summary["kiln-serve"]
+        check(remote["failed"] == 0, "every remote solve ran")
+        check(remote["agree"] >= len(tasks) - 1,
+              "greedy remote agrees with local on %d of %d tasks" % (remote["agree"], len(tasks)))
+        check(remote["ended_unparsed"] == 0, "remote candidates that ended all parse")
+        check(all(r["requests"] >= 1 for r in rows["kiln-serve"]), "requests are counted")
+        bench.stop(proc)
+        procs.remove(proc)
+
+        # 2. errors
+        proc, fake = start_fake(log)
+        procs.append(proc)
+
+        rc, res, _, err = bench.solve(kiln, model, task0, fake + "/ok")
+        check(rc == 0 and res and res["candidates"][0]["parses"] and res["requests"] == 1,
+              "a good stream gives a parsing candidate (rc=%d %s)" % (rc, err.strip()))
+
+        rc, res, _, err = bench.solve(kiln, model, task0, fake + "/reject")
+        cand = res["candidates"][0] if res else {}
+        check(rc == 0 and cand.get("parses") and cand.get("requests") == 2 and
+              res["requests_extra"] == 1,
+              "a rejected piece is cut and continued by one more request (rc=%d %s)" %
+              (rc, err.strip()))
+        sent = [e["body"] for e in fake_log(fake) if e["mode"] == "reject"]
+        check(len(sent) == 2 and "logit_bias" not in sent[0] and sent[1].get("logit_bias"),
+              "the retry excludes the rejected token with logit_bias")
+        check(len(sent) == 2 and sent[1]["prompt"] == sent[0]["prompt"],
+              "the retry continues from the same valid prefix")
+
+        for mode, code in (("garbage", "not a JSON object"), ("noevents", "server-sent events"),
+                           ("midstream", "died")):
+            rc, res, _, err = bench.solve(kiln, model, task0, fake + "/" + mode)
+            check(rc == 2 and res is None and code in err and "backend" in err,
+                  "%s: exit 2 with a named error (rc=%d: %s)" % (mode, rc, err.strip()[-160:]))
+
+        rc, res, _, err = bench.solve(kiln, model, task0, fake + "/busy")
+        times = [e["t"] for e in fake_log(fake) if e["mode"] == "busy"]
+        check(rc == 0 and res and res["candidates"][0]["parses"],
+              "429 twice, then success (rc=%d %s)" % (rc, err.strip()))
+        check(len(times) == 3 and all(b - a >= 0.9 for a, b in zip(times, times[1:])),
+              "Retry-After: 1 is honoured (%d requests)" % len(times))
+
+        env = dict(os.environ)
+        env.pop("KILN_BACKEND_KEY", None)
+        rc, res, _, err = bench.solve(kiln, model, task0, fake + "/auth", env=env)
+        check(rc == 2 and "401" in err and "key" in err,
+              "401 without a key: exit 2, named (%s)" % err.strip()[-160:])
+        env["KILN_BACKEND_KEY"] = "sesame"
+        rc, res, _, err = bench.solve(kiln, model, task0, fake + "/auth", env=env)
+        check(rc == 0, "KILN_BACKEND_KEY is sent (rc=%d %s)" % (rc, err.strip()))
+        env.pop("KILN_BACKEND_KEY")
+        with tempfile.NamedTemporaryFile("w", suffix=".key", delete=False) as f:
+            f.write("sesame\n")
+            keyfile = f.name
+        rc, res, _, err = bench.solve(kiln, model, task0, fake + "/auth",
+                                      extra=["--backend-key-file", keyfile], env=env)
+        os.unlink(keyfile)
+        check(rc == 0, "--backend-key-file is read (rc=%d %s)" % (rc, err.strip()))
+        rc, res, _, err = bench.solve(kiln, model, task0, fake + "/auth",
+                                      extra=["--backend-key=sesame"], env=env)
+        check(rc == 2 and "never" in err, "--backend-key on the command line is refused")
+
+        rc, res, _, err = bench.solve(kiln, model, task0, "ftp://127.0.0.1/")
+        check(rc == 2 and "http" in err, "a URL that is not http(s) is refused")
+    finally:
+        for p in procs:
+            bench.stop(p)
+    if FAILURES:
+        print("%d failures" % len(FAILURES))
+        return 1
+    print("all passed")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
