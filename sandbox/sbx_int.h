@@ -19,6 +19,10 @@
 /* Seccomp filter (filter.c)                                                                  */
 /* ------------------------------------------------------------------------------------------ */
 
+/** The uid and gid of every box inside its user namespace: the only id mapped there, so no
+ *  process in a box can hold any other (box.c sets it, filter.c lets set*id name only it). */
+#define SBX__BOX_ID 1000u
+
 /** A compiled BPF program, exported once from libseccomp so that a forked child can load it
  *  without allocating. */
 typedef struct sbx__filter {

@@ -84,17 +84,23 @@ START_TEST(patch__c_project_with_make)
                       "max2", "int max2(int a, int b)\n{\n    return a - b;\n}\n", "max2",
                       "int max2(int a, int b)\n{\n    return a > b ? a : b;\n}\n", NULL}};
     patch_options o = patch_options_default();
-    /* a configured command (GNU make's posix_spawn asks for setresuid, which the sandbox's
-     * filter refuses, so `make test` cannot run in the box yet) */
-    o.test_cmd = "sh tests/run.sh";
     patch_result *r = NULL;
     core_err err = {0};
-    ck_assert_msg(fx_patch(&r, dir, NULL, &o, &gen, &err) == 0, "%s", err.msg);
-    ck_assert_uint_eq(r->n_targets, 1);
-    ck_assert_int_eq(r->targets[0].verdict, PATCH_VERDICT_VERIFIED);
-    ck_assert_uint_eq(r->targets[0].n_tried, 2);
-    ck_assert_str_eq(r->targets[0].splice, "{\n    return a > b ? a : b;\n}");
-    patch_result_free(r);
+    /* the default command: the Makefile's test target, GNU make inside the box (its set*id calls
+     * to the box's own ids pass the filter), then a configured command */
+    const char *cmds[] = {NULL, "sh tests/run.sh"};
+    for (size_t i = 0; i < 2; i++) {
+        o.test_cmd = cmds[i];
+        gen.n_calls = 0;
+        ck_assert_msg(fx_patch(&r, dir, NULL, &o, &gen, &err) == 0, "%s", err.msg);
+        ck_assert_uint_eq(r->n_targets, 1);
+        ck_assert_str_eq(r->targets[0].command, i == 0 ? "make -s test" : "sh tests/run.sh");
+        ck_assert_msg(r->targets[0].verdict == PATCH_VERDICT_VERIFIED, "%s", r->targets[0].message);
+        ck_assert_uint_eq(r->targets[0].n_tried, 2);
+        ck_assert_str_eq(r->targets[0].splice, "{\n    return a > b ? a : b;\n}");
+        patch_result_free(r);
+        r = NULL;
+    }
 }
 END_TEST
 
