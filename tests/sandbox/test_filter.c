@@ -26,12 +26,18 @@ START_TEST(filter__exports_program)
 }
 END_TEST
 
+/* Loads the filter into this process, as a box does before exec. */
+static bool load(const sbx__filter *f)
+{
+    return prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0 &&
+           syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &f->prog) == 0;
+}
+
 /* In a child: load the filter, then each refused call must fail with EPERM (or ENOSYS for
  * clone3) and allowed ones must work. The exit code is the number of the first mismatch. */
 static int probe(const sbx__filter *f)
 {
-    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 ||
-        syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &f->prog) < 0) {
+    if (!load(f)) {
         return 1;
     }
     if (syscall(SYS_ptrace, PTRACE_TRACEME, 0, 0, 0) != -1 || errno != EPERM) {
@@ -66,20 +72,26 @@ static int probe(const sbx__filter *f)
     return 0;
 }
 
-START_TEST(filter__refuses_in_child)
+/* Runs probe in a child with the filter; it must exit 0. */
+static void run_probe(int (*probe_fn)(const sbx__filter *))
 {
     sbx__filter f;
     ck_assert_int_eq(sbx__filter_init(&f, NULL), 0);
     pid_t pid = fork();
     ck_assert_int_ge(pid, 0);
     if (pid == 0) {
-        _exit(probe(&f));
+        _exit(probe_fn(&f));
     }
     int st = 0;
     ck_assert_int_eq(waitpid(pid, &st, 0), pid);
     ck_assert(WIFEXITED(st));
     ck_assert_int_eq(WEXITSTATUS(st), 0);
     sbx__filter_dispose(&f);
+}
+
+START_TEST(filter__refuses_in_child)
+{
+    run_probe(probe);
 }
 END_TEST
 
@@ -91,8 +103,7 @@ static int probe_ids(const sbx__filter *f)
     const long box = (long)SBX__BOX_ID;
     const long keep = -1;
     const bool root = geteuid() == 0;
-    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 ||
-        syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &f->prog) < 0) {
+    if (!load(f)) {
         return 1;
     }
     if (syscall(SYS_setresuid, keep, 0L, keep) != -1 || errno != EPERM) {
@@ -119,18 +130,7 @@ static int probe_ids(const sbx__filter *f)
 
 START_TEST(filter__set_ids_only_to_own)
 {
-    sbx__filter f;
-    ck_assert_int_eq(sbx__filter_init(&f, NULL), 0);
-    pid_t pid = fork();
-    ck_assert_int_ge(pid, 0);
-    if (pid == 0) {
-        _exit(probe_ids(&f));
-    }
-    int st = 0;
-    ck_assert_int_eq(waitpid(pid, &st, 0), pid);
-    ck_assert(WIFEXITED(st));
-    ck_assert_int_eq(WEXITSTATUS(st), 0);
-    sbx__filter_dispose(&f);
+    run_probe(probe_ids);
 }
 END_TEST
 
