@@ -82,6 +82,12 @@ static void on_progress(void *payload, const solve_event *ev)
 
 void http__worker_answer(http_stream *st, int status, const char *error, const core_buf *json)
 {
+    /* The worker takes the next task once the client can see this answer: a client that sends
+     * its next request as soon as it reads the answer must not get 429. */
+    http_server *srv = st->server;
+    pthread_mutex_lock(&srv->mu);
+    srv->solve_busy = false;
+    pthread_mutex_unlock(&srv->mu);
     pthread_mutex_lock(&st->mu);
     if (st->streaming) {
         if (error != NULL) {
