@@ -6,7 +6,7 @@
  * the commit and the report where asked. Exit codes: 0 at least one verified patch, 1 none,
  * 2 bad input (named on stderr).
  */
-#include "cli/pipeline.h"
+#include "cli/cli.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -14,16 +14,16 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli/pipeline.h"
 #include "patch/patch.h"
 #include "sandbox/sbx.h"
 #include "solve/solve.h"
 
 enum {
-    OPT_REV = 400,
+    OPT_REV = CLI_PIPE_OPT_END,
     OPT_BASE,
     OPT_FUNCTION,
     OPT_TEST_CMD,
-    OPT_ROUNDS,
     OPT_FORMAT,
     OPT_COMMIT_TO,
     OPT_AUTHOR,
@@ -32,85 +32,33 @@ enum {
     OPT_UNVERIFIED,
     OPT_VERIFY_MAX,
     OPT_BLOB_MAX,
-    OPT_SEED,
-    OPT_NO_PLAN,
-    OPT_TEMP,
-    OPT_MAX_TOKENS,
     OPT_TEST_TIMEOUT,
 };
 
 #define FUNCTIONS_MAX 64
 
-/* The pipeline, opened on the first target that needs candidates. */
+/* The pipeline (kiln solve's options and opening), opened on the first target that needs
+ * candidates. */
 typedef struct patch_gen {
-    const char *model_path;
-    size_t n_threads;
-    solve_options opts;
-    cli_model_opts backend_opts; /* only its --backend fields are used */
+    cli_pipe pipe;
     bool opened;
-    gen_model *model;
-    sbx_pool *pool;
-    solve_engine *engine;
-    solve_backend *backend; /* --backend, else NULL */
+    int rc; /* the opening's code */
 } patch_gen;
-
-static void log_quiet(void *payload, core_log_level level, const char *msg)
-{
-    (void)payload;
-    if (level >= CORE_LOG_LEVEL_ERROR) {
-        fprintf(stderr, "kiln: %s\n", msg);
-    }
-}
-
-static int gen_open(patch_gen *g, core_err *err)
-{
-    g->opened = true;
-    gen_model_options mo = gen_model_options_default();
-    int rc = cli_backend_open(&g->backend, &g->backend_opts, err);
-    if (rc < 0) {
-        return rc;
-    }
-    mo.vocab_only = g->backend != NULL; /* its tokenizer and chat template only */
-    rc = cli_model_load(&g->model, cli_model_path(g->model_path), &mo, GEN_DEVICE_AUTO, err);
-    if (rc < 0) {
-        return rc;
-    }
-    sbx_pool_options po = sbx_pool_options_default();
-    po.log = cli_log_stderr(false);
-    core_err perr = {0};
-    if (sbx_pool_new(&g->pool, &po, &perr) < 0) {
-        fprintf(stderr, "kiln: warning: no sandbox for the pipeline's own tests (%s)\n", perr.msg);
-        g->pool = NULL;
-    }
-    solve_engine_options eo = solve_engine_options_default();
-    eo.n_candidates_max = g->opts.n_candidates;
-    eo.n_threads = g->n_threads;
-    eo.log = (core_log){log_quiet, NULL, CORE_LOG_LEVEL_WARN};
-    eo.backend = g->backend;
-    return solve_engine_new(&g->engine, g->model, g->pool, &eo, err);
-}
 
 static int gen_run(void *payload, solve_result **out, const solve_task *task, core_err *err)
 {
     patch_gen *g = payload;
     if (!g->opened) {
-        int rc = gen_open(g, err);
-        if (rc < 0) {
-            return rc;
+        g->opened = true;
+        g->rc = cli_pipe_open(&g->pipe, err);
+        if (g->rc < 0) {
+            return g->rc;
         }
     }
-    if (g->engine == NULL) {
+    if (g->rc < 0 || g->pipe.engine == NULL) {
         return core_err_set(err, CORE_ERROR, "the pipeline could not be opened");
     }
-    return solve_run(out, g->engine, task, &g->opts, NULL, NULL, err);
-}
-
-static void gen_close(patch_gen *g)
-{
-    solve_engine_free(g->engine);
-    sbx_pool_free(g->pool);
-    gen_model_free(g->model);
-    solve_backend_free(g->backend);
+    return solve_run(out, g->pipe.engine, task, &g->pipe.opts, NULL, NULL, err);
 }
 
 static void usage(FILE *f)
@@ -138,13 +86,9 @@ static void usage(FILE *f)
         "  --include-unverified   also print proposed, unverified patches\n"
         "  --verify-max K         candidates verified per target (default 3)\n"
         "  --blob-max BYTES       largest blob read (default 16 MiB)\n"
-        "  -m, --model PATH       GGUF model (default: $KILN_MODEL, else the default model)\n"
-        "  -t, --threads N        compute threads (default 1)\n"
-        "  -n N                   candidates per round (default 8)\n"
-        "  --rounds R             repair rounds (default 2)\n"
-        "  --seed S, --temp T, --max-tokens N, --no-plan\n"
-        "  -v, --verbose          progress on stderr\n");
-    cli_backend_usage(f);
+        "  -v, --verbose          progress on stderr\n\n"
+        "The pipeline's options, as in kiln solve:\n");
+    cli_pipe_usage(f);
     fprintf(f, "\nexit: 0 at least one verified patch, 1 none, 2 bad input\n");
 }
 
@@ -191,7 +135,7 @@ typedef struct patch_args {
     const char *rev;
     const char *format;
     const char *commit_to;
-    char *author;
+    char author[512]; /* --author's copy, split into info's name and email */
     const char *report;
     bool unverified;
     bool verbose;
@@ -201,15 +145,86 @@ typedef struct patch_args {
     patch_gen gen;
 } patch_args;
 
+/* One of kiln patch's own options (cli_pipe_getopt's own). */
+static int patch_option(void *payload, int c, const char *arg)
+{
+    patch_args *a = payload;
+    size_t v = 0;
+    switch (c) {
+    case OPT_REV:
+        a->rev = arg;
+        return 1;
+    case OPT_BASE:
+        a->popts.base = arg;
+        return 1;
+    case OPT_FUNCTION:
+        if (a->popts.n_functions == FUNCTIONS_MAX || strchr(arg, ':') == NULL) {
+            fprintf(stderr, "kiln: --function %s: expected PATH:NAME (at most %d)\n", arg,
+                    FUNCTIONS_MAX);
+            return -1;
+        }
+        a->functions[a->popts.n_functions++] = arg;
+        return 1;
+    case OPT_TEST_CMD:
+        a->popts.test_cmd = arg;
+        return 1;
+    case OPT_TEST_TIMEOUT:
+        if (!cli_parse_size("--test-timeout", arg, &v) || v == 0 || v > 86400) {
+            return -1;
+        }
+        a->popts.limits.wall_ms = (uint32_t)(v * 1000);
+        a->popts.limits.cpu_ms = (uint32_t)(v * 1000);
+        return 1;
+    case OPT_FORMAT:
+        if (strcmp(arg, "diff") != 0 && strcmp(arg, "mbox") != 0) {
+            fprintf(stderr, "kiln: --format %s: expected diff or mbox\n", arg);
+            return -1;
+        }
+        a->format = arg;
+        return 1;
+    case OPT_COMMIT_TO:
+        a->commit_to = arg;
+        return 1;
+    case OPT_AUTHOR:
+        if (snprintf(a->author, sizeof a->author, "%s", arg) >= (int)sizeof a->author ||
+            !parse_author(a->author, &a->info.author_name, &a->info.author_email)) {
+            fprintf(stderr, "kiln: --author: expected 'NAME <EMAIL>'\n");
+            return -1;
+        }
+        return 1;
+    case OPT_MESSAGE:
+        a->info.message = arg;
+        return 1;
+    case OPT_REPORT:
+        a->report = arg;
+        return 1;
+    case OPT_UNVERIFIED:
+        a->unverified = true;
+        return 1;
+    case OPT_VERIFY_MAX:
+        return cli_parse_size("--verify-max", arg, &a->popts.n_verify_max) &&
+                       a->popts.n_verify_max > 0
+                   ? 1
+                   : -1;
+    case OPT_BLOB_MAX:
+        return cli_parse_size("--blob-max", arg, &a->popts.blob_max) ? 1 : -1;
+    case 'v':
+        a->verbose = true;
+        return 1;
+    default:
+        return 0;
+    }
+}
+
 static int parse_args(patch_args *a, int argc, char **argv)
 {
     static const struct option longopts[] = {
+        CLI_PIPE_LONGOPTS,
         {"rev", required_argument, NULL, OPT_REV},
         {"base", required_argument, NULL, OPT_BASE},
         {"function", required_argument, NULL, OPT_FUNCTION},
         {"test-cmd", required_argument, NULL, OPT_TEST_CMD},
         {"test-timeout", required_argument, NULL, OPT_TEST_TIMEOUT},
-        {"rounds", required_argument, NULL, OPT_ROUNDS},
         {"format", required_argument, NULL, OPT_FORMAT},
         {"commit-to", required_argument, NULL, OPT_COMMIT_TO},
         {"author", required_argument, NULL, OPT_AUTHOR},
@@ -218,143 +233,14 @@ static int parse_args(patch_args *a, int argc, char **argv)
         {"include-unverified", no_argument, NULL, OPT_UNVERIFIED},
         {"verify-max", required_argument, NULL, OPT_VERIFY_MAX},
         {"blob-max", required_argument, NULL, OPT_BLOB_MAX},
-        {"seed", required_argument, NULL, OPT_SEED},
-        {"no-plan", no_argument, NULL, OPT_NO_PLAN},
-        {"temp", required_argument, NULL, OPT_TEMP},
-        {"max-tokens", required_argument, NULL, OPT_MAX_TOKENS},
-        {"model", required_argument, NULL, 'm'},
-        {"threads", required_argument, NULL, 't'},
         {"verbose", no_argument, NULL, 'v'},
         {"help", no_argument, NULL, 'h'},
-        CLI_BACKEND_LONGOPTS,
         {NULL, 0, NULL, 0},
     };
-    size_t v = 0;
-    int c;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "m:t:n:vh", longopts, NULL)) != -1) {
-        if (c >= CLI_OPT_BACKEND && c <= CLI_OPT_BACKEND_CA) {
-            if (cli_model_option(&a->gen.backend_opts, c, optarg) < 0) {
-                return CLI_EXIT_BAD;
-            }
-            continue;
-        }
-        switch (c) {
-        case OPT_REV:
-            a->rev = optarg;
-            break;
-        case OPT_BASE:
-            a->popts.base = optarg;
-            break;
-        case OPT_FUNCTION:
-            if (a->popts.n_functions == FUNCTIONS_MAX || strchr(optarg, ':') == NULL) {
-                fprintf(stderr, "kiln: --function %s: expected PATH:NAME (at most %d)\n", optarg,
-                        FUNCTIONS_MAX);
-                return CLI_EXIT_BAD;
-            }
-            a->functions[a->popts.n_functions++] = optarg;
-            break;
-        case OPT_TEST_CMD:
-            a->popts.test_cmd = optarg;
-            break;
-        case OPT_TEST_TIMEOUT:
-            if (!cli_parse_size("--test-timeout", optarg, &v) || v == 0 || v > 86400) {
-                return CLI_EXIT_BAD;
-            }
-            a->popts.limits.wall_ms = (uint32_t)(v * 1000);
-            a->popts.limits.cpu_ms = (uint32_t)(v * 1000);
-            break;
-        case OPT_ROUNDS:
-            if (!cli_parse_size("--rounds", optarg, &a->gen.opts.n_rounds)) {
-                return CLI_EXIT_BAD;
-            }
-            a->gen.opts.repair = a->gen.opts.n_rounds > 0;
-            break;
-        case OPT_FORMAT:
-            if (strcmp(optarg, "diff") != 0 && strcmp(optarg, "mbox") != 0) {
-                fprintf(stderr, "kiln: --format %s: expected diff or mbox\n", optarg);
-                return CLI_EXIT_BAD;
-            }
-            a->format = optarg;
-            break;
-        case OPT_COMMIT_TO:
-            a->commit_to = optarg;
-            break;
-        case OPT_AUTHOR:
-            a->author = optarg;
-            if (!parse_author(a->author, &a->info.author_name, &a->info.author_email)) {
-                fprintf(stderr, "kiln: --author: expected 'NAME <EMAIL>'\n");
-                return CLI_EXIT_BAD;
-            }
-            break;
-        case OPT_MESSAGE:
-            a->info.message = optarg;
-            break;
-        case OPT_REPORT:
-            a->report = optarg;
-            break;
-        case OPT_UNVERIFIED:
-            a->unverified = true;
-            break;
-        case OPT_VERIFY_MAX:
-            if (!cli_parse_size("--verify-max", optarg, &a->popts.n_verify_max) ||
-                a->popts.n_verify_max == 0) {
-                return CLI_EXIT_BAD;
-            }
-            break;
-        case OPT_BLOB_MAX:
-            if (!cli_parse_size("--blob-max", optarg, &a->popts.blob_max)) {
-                return CLI_EXIT_BAD;
-            }
-            break;
-        case OPT_SEED:
-            if (!cli_parse_size("--seed", optarg, &v)) {
-                return CLI_EXIT_BAD;
-            }
-            a->gen.opts.seed = v;
-            break;
-        case OPT_NO_PLAN:
-            a->gen.opts.plan = false;
-            break;
-        case OPT_TEMP:
-            if (!cli_parse_float("--temp", optarg, &a->gen.opts.temp)) {
-                return CLI_EXIT_BAD;
-            }
-            break;
-        case OPT_MAX_TOKENS:
-            if (!cli_parse_size("--max-tokens", optarg, &a->gen.opts.n_code_tokens_max)) {
-                return CLI_EXIT_BAD;
-            }
-            break;
-        case 'm':
-            a->gen.model_path = optarg;
-            break;
-        case 't':
-            if (!cli_parse_size("--threads", optarg, &a->gen.n_threads) || a->gen.n_threads == 0) {
-                return CLI_EXIT_BAD;
-            }
-            break;
-        case 'n':
-            if (!cli_parse_size("-n", optarg, &a->gen.opts.n_candidates) ||
-                a->gen.opts.n_candidates == 0 || a->gen.opts.n_candidates > SOLVE_N_MAX) {
-                fprintf(stderr, "kiln: -n must be 1..%d\n", SOLVE_N_MAX);
-                return CLI_EXIT_BAD;
-            }
-            break;
-        case 'v':
-            a->verbose = true;
-            break;
-        case 'h':
-            usage(stdout);
-            return -1;
-        default:
-            usage(stderr);
-            return CLI_EXIT_BAD;
-        }
-    }
-    if (optind + 1 != argc) {
-        usage(stderr);
-        return CLI_EXIT_BAD;
+    int rc =
+        cli_pipe_getopt(&a->gen.pipe, argc, argv, "m:t:n:vh", longopts, patch_option, a, usage, 1);
+    if (rc != 0) {
+        return rc;
     }
     a->repo_path = argv[optind];
     return 0;
@@ -399,9 +285,7 @@ int cli_cmd_patch(int argc, char **argv)
 {
     patch_args a = {0};
     a.popts = patch_options_default();
-    a.gen.opts = solve_options_default();
-    a.gen.n_threads = 1;
-    cli_model_opts_init(&a.gen.backend_opts);
+    cli_pipe_init(&a.gen.pipe);
     int prc = parse_args(&a, argc, argv);
     if (prc != 0) {
         return prc < 0 ? CLI_EXIT_OK : prc;
@@ -449,6 +333,6 @@ done:
     patch_result_free(res);
     sbx_tree_free(tree);
     patch_repo_free(repo);
-    gen_close(&a.gen);
+    cli_pipe_close(&a.gen.pipe);
     return code;
 }

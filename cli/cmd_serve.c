@@ -36,6 +36,7 @@ static void serve_usage(FILE *f)
             "      --log-format F     text or json: one line per request on stderr\n"
             "      --alias NAME       the model's id in /v1/models (default: file name)\n"
             "      --no-sandbox       /v1/solve ranks candidates without running tests\n"
+            "      --patch-root DIR   POST /v1/patch may read the git repositories under DIR\n"
             "      --device D         cpu, cuda or auto (default: cuda when a GPU is present)\n");
 }
 
@@ -67,7 +68,8 @@ static int parse_args(serve_args *a, int argc, char **argv)
         O_LOGF,
         O_ALIAS,
         O_NOSBX,
-        O_DEVICE
+        O_DEVICE,
+        O_PATCH_ROOT
     };
     static const struct option longs[] = {{"model", required_argument, NULL, 'm'},
                                           {"host", required_argument, NULL, O_HOST},
@@ -85,6 +87,7 @@ static int parse_args(serve_args *a, int argc, char **argv)
                                           {"alias", required_argument, NULL, O_ALIAS},
                                           {"no-sandbox", no_argument, NULL, O_NOSBX},
                                           {"device", required_argument, NULL, O_DEVICE},
+                                          {"patch-root", required_argument, NULL, O_PATCH_ROOT},
                                           {"help", no_argument, NULL, 'h'},
                                           {NULL, 0, NULL, 0}};
     size_t v = 0;
@@ -155,6 +158,9 @@ static int parse_args(serve_args *a, int argc, char **argv)
             break;
         case O_NOSBX:
             a->no_sandbox = true;
+            break;
+        case O_PATCH_ROOT:
+            a->http.patch_root = optarg;
             break;
         case O_DEVICE:
             if (!cli_parse_device(optarg, &a->device)) {

@@ -1,7 +1,8 @@
 /*
  * http: kiln's HTTP front end (`kiln serve`). An OpenAI-compatible service on libmicrohttpd:
  * completions and chat (streamed as server-sent events or whole), llama.cpp's /completion,
- * /infill, /tokenize and /detokenize, kiln's /v1/solve (the pipeline), /health, /v1/models,
+ * /infill, /tokenize and /detokenize, kiln's /v1/solve (the pipeline) and /v1/patch (kiln patch
+ * on a repository under the operator's --patch-root), /health, /v1/models,
  * /props and Prometheus /metrics. Generation goes through gen's request queue, so concurrent
  * requests decode together; the grammar module's constraint is wired in per request. The
  * request parsing, SSE framing and metrics text are exposed for tests and fuzzing.
@@ -171,6 +172,8 @@ typedef struct http_server_options {
     http_limits limits;
     bool log_json;          /* one JSON object per request line instead of text */
     const char *model_name; /* id in /v1/models; borrowed for http_server_new */
+    const char *patch_root; /* /v1/patch reads repositories under this folder only; NULL: the
+                               endpoint answers 403. Borrowed for http_server_new */
     core_log log;           /* request lines and errors; borrowed sink */
 } http_server_options;
 
@@ -184,7 +187,8 @@ typedef struct http_server http_server;
 
 /**
  * Binds host:port and starts serving; /health answers 503 until http_server_ready. Codes:
- * CORE_EINVAL (bad host), CORE_EIO (bind or start failed: the message says why), CORE_ENOMEM.
+ * CORE_EINVAL (bad host), CORE_ENOTFOUND (patch_root does not exist), CORE_EIO (bind or start
+ * failed: the message says why), CORE_ENOMEM.
  */
 int http_server_new(http_server **out, const http_server_options *opts, core_err *err);
 

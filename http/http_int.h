@@ -1,18 +1,21 @@
 /*
  * http's private declarations: the server state shared by server.c (the daemon, routing,
  * simple endpoints), generate.c (completions and chat through the request queue), solve.c
- * (the pipeline on its own worker) and grammar.c (the per-request grammar constraint).
+ * (the pipeline on its own worker), patch.c (kiln patch on that worker) and grammar.c (the
+ * per-request grammar constraint).
  */
 #ifndef KILN_HTTP_INT_H
 #define KILN_HTTP_INT_H
 
 #include "http/http.h"
 
+#include <limits.h>
 #include <microhttpd.h>
 #include <pthread.h>
 #include <stdatomic.h>
 
 #include "grammar/gram.h"
+#include "patch/patch.h"
 #include "solve/solve.h"
 
 /* Routes, also the rows of the request counters. */
@@ -28,11 +31,34 @@ typedef enum http_route {
     HTTP_ROUTE_TOKENIZE,
     HTTP_ROUTE_DETOKENIZE,
     HTTP_ROUTE_SOLVE,
+    HTTP_ROUTE_PATCH,
     HTTP_ROUTE_OTHER,
     HTTP_ROUTE_COUNT,
 } http_route;
 
 typedef struct http_stream http_stream;
+
+/* A /v1/patch request (patch.c). Strings point into the stream's arena or the parsed body. */
+typedef struct http_patch_req {
+    const char *repository; /* as the client named it */
+    const char *rev;        /* NULL: HEAD */
+    const char *base;       /* NULL: every stub */
+    const char **functions; /* (n_functions) "PATH:NAME" */
+    size_t n_functions;
+    const char *test_cmd; /* NULL: the default */
+    size_t n_candidates;  /* "n", 1..16 (default 4) */
+    size_t n_rounds;      /* "rounds", 0..4 (default 1) */
+    size_t n_tokens_max;  /* "max_tokens" per candidate, 16..4096 (0: the pipeline's) */
+    bool plan;            /* "plan" (default true) */
+    bool has_seed;
+    uint64_t seed;
+    size_t n_verify_max;     /* "verify_max", 1..8 (default 3) */
+    uint32_t test_timeout_s; /* "test_timeout", 1..600 s (default 60) */
+    bool stream;             /* "stream": SSE */
+    bool include_unverified; /* "include_unverified": the diff has the proposed patches too */
+    const char *bad_param;   /* the field a 400 names */
+    patch_repo *repo;        /* opened by http__patch_start, freed by the worker */
+} http_patch_req;
 
 /* One generated choice of a request (a job of the queue). */
 typedef struct http_choice {
@@ -86,6 +112,7 @@ struct http_stream {
     core_err err; /* the first job error */
     /* Solve: */
     atomic_bool solve_cancel; /* set by the HTTP side, polled by solve_run */
+    http_patch_req *patch;    /* /v1/patch: the request (arena) */
     struct http_stream *next; /* the server's list of live streams (server->mu) */
 };
 
@@ -124,6 +151,11 @@ struct http_server {
     http_stream *solve_next; /* the task handed to the worker, NULL when none */
     bool solve_busy;
     solve_engine *engine; /* created on first use by the worker */
+
+    /* /v1/patch: repositories under patch_root only (empty: the endpoint is off). */
+    char patch_root[PATH_MAX]; /* realpath of --patch-root */
+    sbx_tree *tree;            /* the tests' sandbox, created on first use by the worker */
+    bool tree_tried;
 };
 
 /* params.c: the offset of the first byte of s that is not UTF-8 (overlongs, surrogates and
@@ -149,6 +181,21 @@ int http__tokens(http_server *srv, http_route route, core_str body, core_buf *ou
 int http__solve_start(http_stream *st, core_str body, int *status, const char **param,
                       core_err *err);
 void *http__solver_main(void *arg);
+/* Hands st to the solve worker (a reference for it); 429 (CORE_ELIMIT) while it is busy. */
+int http__worker_submit(http_stream *st, int *status, core_err *err);
+/* The worker's pipeline, created on first use (worker thread only). */
+int http__engine_open(http_server *srv, core_err *err);
+/* The worker's answer: error (then status says which) or json, as SSE when streaming. */
+void http__worker_answer(http_stream *st, int status, const char *error, const core_buf *json);
+
+/* patch.c: /v1/patch. init resolves --patch-root (NULL: off; CORE_ENOTFOUND); parse reads a
+ * request body (CORE_EINVAL naming the field in req->bad_param, CORE_ENOMEM); start parses,
+ * opens the repository and hands the request to the worker, which calls run. */
+int http__patch_init(http_server *srv, const char *root, core_err *err);
+int http__patch_parse(http_patch_req *req, core_arena *arena, core_str body, core_err *err);
+int http__patch_start(http_stream *st, core_str body, int *status, const char **param,
+                      core_err *err);
+void http__patch_run(http_server *srv, http_stream *st);
 
 /* grammar.c: a grammar constraint for the queue, fed prefix first (the code before the
  * cursor). CORE_EINVAL when prefix is not a viable start of a program. */

@@ -44,9 +44,11 @@ http_server_options http_server_options_default(void)
 }
 
 static const char *const route_names[HTTP_ROUTE_COUNT] = {
-    "/health",         "/v1/models",           "/props",      "/metrics",
-    "/v1/completions", "/v1/chat/completions", "/completion", "/infill",
-    "/tokenize",       "/detokenize",          "/v1/solve",   "other"};
+    "/health",     "/v1/models",      "/props",
+    "/metrics",    "/v1/completions", "/v1/chat/completions",
+    "/completion", "/infill",         "/tokenize",
+    "/detokenize", "/v1/solve",       "/v1/patch",
+    "other"};
 
 /* Path -> route and whether it takes POST (else GET). */
 static http_route route_of(const char *path, bool *post)
@@ -71,6 +73,7 @@ static http_route route_of(const char *path, bool *post)
         {"/tokenize", HTTP_ROUTE_TOKENIZE, true},
         {"/detokenize", HTTP_ROUTE_DETOKENIZE, true},
         {"/v1/solve", HTTP_ROUTE_SOLVE, true},
+        {"/v1/patch", HTTP_ROUTE_PATCH, true},
     };
     for (size_t i = 0; i < sizeof(table) / sizeof(table[0]); i++) {
         if (strcmp(path, table[i].path) == 0) {
@@ -415,6 +418,8 @@ static enum MHD_Result dispatch_work(struct MHD_Connection *conn, conn_state *cs
     int rc = 0;
     if (cs->route == HTTP_ROUTE_SOLVE) {
         rc = http__solve_start(st, body, &status, &param, &err);
+    } else if (cs->route == HTTP_ROUTE_PATCH) {
+        rc = http__patch_start(st, body, &status, &param, &err);
     } else {
         rc = http__generate_start(st, body, &status, &err);
         param = st->params.bad_param;
@@ -679,6 +684,12 @@ int http_server_new(http_server **out, const http_server_options *opts, core_err
     srv->opts.api_key = NULL;
     srv->opts.host = NULL;
     srv->opts.model_name = NULL;
+    srv->opts.patch_root = NULL;
+    int prc = http__patch_init(srv, o.patch_root, err);
+    if (prc < 0) {
+        http_server_free(srv);
+        return prc;
+    }
     unsigned flags = MHD_USE_AUTO | MHD_USE_INTERNAL_POLLING_THREAD | MHD_ALLOW_SUSPEND_RESUME;
     srv->daemon = MHD_start_daemon(
         flags, o.port, NULL, NULL, on_request, srv, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
@@ -820,6 +831,7 @@ void http_server_free(http_server *server)
     }
     gen_queue_free(server->queue);
     solve_engine_free(server->engine);
+    sbx_tree_free(server->tree);
     for (size_t i = 0; i < 2; i++) {
         gram_lang_free(server->langs[i]);
     }

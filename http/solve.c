@@ -4,7 +4,8 @@
  * solve engine on first use. With "stream": true the answer is SSE: one "stage" event per
  * progress report (plan, write, test, repair, rank, with the candidates done and passing), then
  * a "result" event with solve_result_to_json's object, then "data: [DONE]". A client that hangs
- * up sets the stream's cancel flag, which solve_run polls.
+ * up sets the stream's cancel flag, which solve_run polls. The same worker runs /v1/patch
+ * (http/patch.c), so one pipeline serves both, one request at a time.
  */
 #include "http/http_int.h"
 
@@ -26,6 +27,12 @@ int http__solve_start(http_stream *st, core_str body, int *status, const char **
     pthread_mutex_lock(&st->mu);
     st->streaming = st->params.stream;
     pthread_mutex_unlock(&st->mu);
+    return http__worker_submit(st, status, err);
+}
+
+int http__worker_submit(http_stream *st, int *status, core_err *err)
+{
+    http_server *srv = st->server;
     pthread_mutex_lock(&srv->mu);
     if (!srv->solver_started || srv->solve_busy || srv->solve_next) {
         pthread_mutex_unlock(&srv->mu);
@@ -39,6 +46,26 @@ int http__solve_start(http_stream *st, core_str body, int *status, const char **
     pthread_cond_broadcast(&srv->solve_cv);
     pthread_mutex_unlock(&srv->mu);
     return 0;
+}
+
+int http__engine_open(http_server *srv, core_err *err)
+{
+    if (srv->engine) {
+        return 0;
+    }
+    solve_engine_options eo = solve_engine_options_default();
+    eo.n_threads = srv->opts.n_compute;
+    eo.n_candidates_max = SOLVE_N_MAX < 16 ? SOLVE_N_MAX : 16;
+    if (srv->queue) {
+        /* The candidates live in the queue's slots: the same room as a completion. */
+        eo.n_ctx = gen_queue_options_get(srv->queue).n_ctx;
+    }
+    int rc = solve_engine_new(&srv->engine, srv->model, srv->sandbox, &eo, err);
+    if (rc == 0 && srv->queue) {
+        /* Candidates decode in the queue's batch, beside the completions. */
+        solve_engine_set_queue(srv->engine, srv->queue);
+    }
+    return rc;
 }
 
 static bool canceled(void *payload)
@@ -62,25 +89,41 @@ static void on_progress(void *payload, const solve_event *ev)
     pthread_mutex_unlock(&st->mu);
 }
 
+void http__worker_answer(http_stream *st, int status, const char *error, const core_buf *json)
+{
+    /* The worker takes the next task once the client can see this answer: a client that sends
+     * its next request as soon as it reads the answer must not get 429. */
+    http_server *srv = st->server;
+    pthread_mutex_lock(&srv->mu);
+    srv->solve_busy = false;
+    pthread_mutex_unlock(&srv->mu);
+    pthread_mutex_lock(&st->mu);
+    if (st->streaming) {
+        if (error != NULL) {
+            core_buf e = {0};
+            (void)http_error_json(&e, status, error, NULL, NULL);
+            (void)http_sse_event(&st->out, "error", (core_str){e.ptr, e.len}, NULL);
+            core_buf_dispose(&e);
+        } else {
+            (void)http_sse_event(&st->out, "result", (core_str){json->ptr, json->len}, NULL);
+        }
+        (void)http_sse_event(&st->out, NULL, core_str_c("[DONE]"), NULL);
+    } else if (error != NULL) {
+        (void)http_error_json(&st->out, status, error, NULL, NULL);
+    } else {
+        (void)core_buf_append(&st->out, json->ptr, json->len);
+    }
+    st->status = status;
+    st->finished = true;
+    http__stream_wake(st);
+    pthread_mutex_unlock(&st->mu);
+}
+
 /* Runs one task and writes its answer into st. */
 static void run_task(http_server *srv, http_stream *st)
 {
     core_err err = {0};
-    int rc = 0;
-    if (!srv->engine) {
-        solve_engine_options eo = solve_engine_options_default();
-        eo.n_threads = srv->opts.n_compute;
-        eo.n_candidates_max = SOLVE_N_MAX < 16 ? SOLVE_N_MAX : 16;
-        if (srv->queue) {
-            /* The candidates live in the queue's slots: the same room as a completion. */
-            eo.n_ctx = gen_queue_options_get(srv->queue).n_ctx;
-        }
-        rc = solve_engine_new(&srv->engine, srv->model, srv->sandbox, &eo, &err);
-        if (rc == 0 && srv->queue) {
-            /* Candidates decode in the queue's batch, beside the completions. */
-            solve_engine_set_queue(srv->engine, srv->queue);
-        }
-    }
+    int rc = http__engine_open(srv, &err);
     const http_params *p = &st->params;
     solve_task task;
     memset(&task, 0, sizeof(task));
@@ -120,27 +163,8 @@ static void run_task(http_server *srv, http_stream *st)
     if (rc == 0) {
         rc = solve_result_to_json(&json, res, &err);
     }
-    pthread_mutex_lock(&st->mu);
     const int status = rc == CORE_EINVAL ? 400 : rc == CORE_ECANCELED ? 503 : rc < 0 ? 500 : 200;
-    if (st->streaming) {
-        if (rc < 0) {
-            core_buf e = {0};
-            (void)http_error_json(&e, status, err.msg, NULL, NULL);
-            (void)http_sse_event(&st->out, "error", (core_str){e.ptr, e.len}, NULL);
-            core_buf_dispose(&e);
-        } else {
-            (void)http_sse_event(&st->out, "result", (core_str){json.ptr, json.len}, NULL);
-        }
-        (void)http_sse_event(&st->out, NULL, core_str_c("[DONE]"), NULL);
-    } else if (rc < 0) {
-        (void)http_error_json(&st->out, status, err.msg, NULL, NULL);
-    } else {
-        (void)core_buf_append(&st->out, json.ptr, json.len);
-    }
-    st->status = status;
-    st->finished = true;
-    http__stream_wake(st);
-    pthread_mutex_unlock(&st->mu);
+    http__worker_answer(st, status, rc < 0 ? err.msg : NULL, &json);
     core_buf_dispose(&json);
     solve_result_free(res);
 }
@@ -160,7 +184,11 @@ void *http__solver_main(void *arg)
         srv->solve_next = NULL;
         srv->solve_busy = true;
         pthread_mutex_unlock(&srv->mu);
-        run_task(srv, st);
+        if (st->route == HTTP_ROUTE_PATCH) {
+            http__patch_run(srv, st);
+        } else {
+            run_task(srv, st);
+        }
         http__stream_release(st);
         pthread_mutex_lock(&srv->mu);
         srv->solve_busy = false;

@@ -57,6 +57,24 @@ static bool is_c_test(const char *path)
            (has_suffix(path, ".c") || has_suffix(path, ".h") || has_suffix(path, ".sh"));
 }
 
+/* Whether a Makefile defines a rule for "test" (a line that starts with "test:" or "test :",
+ * the first line included). */
+static bool has_make_target(core_str text)
+{
+    for (size_t i = 0; i + 5 <= text.len; i++) {
+        if ((i == 0 || text.ptr[i - 1] == '\n') && memcmp(text.ptr + i, "test", 4) == 0) {
+            size_t j = i + 4;
+            while (j < text.len && (text.ptr[j] == ' ' || text.ptr[j] == '\t')) {
+                j++;
+            }
+            if (j < text.len && text.ptr[j] == ':') {
+                return true;
+            }
+        }
+    }
+    return false;
+}
+
 static bool is_word_byte(char c)
 {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
@@ -407,7 +425,7 @@ int patch__targets_find(patch_result *result, const patch__snap *snap, const pat
     }
     find_ctx c = {.snap = snap, .opts = opts, .base = base, .result = result};
     const patch__file *mk = patch__snap_find(snap, "Makefile");
-    c.make_test = mk != NULL && mk->data != NULL && strstr(mk->data, "\ntest:") != NULL;
+    c.make_test = mk != NULL && mk->data != NULL && has_make_target((core_str){mk->data, mk->len});
     found = core_calloc(opts->n_functions + 1, sizeof *found);
     if (found == NULL) {
         rc = core_err_set(err, CORE_ENOMEM, "targets: out of memory");

@@ -297,8 +297,8 @@ _Noreturn static void child_main(const sbx__box_spec *spec, int sync_fd, int sta
             fail(sync_fd, ST_CAPS);
         }
     }
-    if (syscall(SYS_setresgid, 1000, 1000, 1000) < 0 ||
-        syscall(SYS_setresuid, 1000, 1000, 1000) < 0) {
+    if (syscall(SYS_setresgid, SBX__BOX_ID, SBX__BOX_ID, SBX__BOX_ID) < 0 ||
+        syscall(SYS_setresuid, SBX__BOX_ID, SBX__BOX_ID, SBX__BOX_ID) < 0) {
         fail(sync_fd, ST_IDS);
     }
     if (cap_set_proc(no_caps) < 0 || cap_reset_ambient() < 0) {
@@ -420,7 +420,7 @@ static int write_map(pid_t pid, const char *file, const char *text)
 int sbx__box_map_ids(pid_t pid, uint32_t host_uid, core_err *err)
 {
     char map[64];
-    snprintf(map, sizeof map, "1000 %u 1\n", host_uid);
+    snprintf(map, sizeof map, "%u %u 1\n", SBX__BOX_ID, host_uid);
     if (write_map(pid, "uid_map", map) < 0 || write_map(pid, "gid_map", map) < 0) {
         return core_err_set(err, CORE_EUNSUPPORTED, "box: writing the uid map of %d: %s", (int)pid,
                             strerror(errno));

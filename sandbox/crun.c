@@ -96,19 +96,6 @@ typedef struct box_run {
     bool canceled;
 } box_run;
 
-/* Points w at the candidate's cgroup and limits, from t0 and the counters st0. */
-static void watch_candidate(sbx__watch *w, const sbx__env *env, const sbx_limits *lim, uint64_t t0,
-                            const sbx__cg_stat *st0, const core_cancel *cancel)
-{
-    w->cg = env->cg_cand;
-    w->limits = lim;
-    w->t0_ns = t0;
-    w->cpu0_us = st0->cpu_us;
-    w->oom0 = st0->n_oom_kills;
-    w->pids0 = st0->n_pids_max;
-    w->cancel = cancel;
-}
-
 /* The limit a run reached: the watch's finding, else what the candidate cgroup's counters
  * say happened between st0 and st1. */
 static sbx_limit limit_reached(sbx_limit hit, const sbx__cg_stat *st0, const sbx__cg_stat *st1,
@@ -195,20 +182,16 @@ static int run_box(const sbx__env *env, box_run *r, const core_cancel *cancel, c
         .end_fd = pidfd,
         .end_pipe = -1,
     };
-    watch_candidate(&w, env, lim, t0, &st0, cancel);
+    sbx__watch_baseline(&w, env->cg_cand, lim, t0, &st0, cancel);
     rc = sbx__watch_run(&w, err);
     /* the run's time ends here; the namespace teardown below is the sandbox's, not the run's */
     r->wall_ms = (core_time_ns() - t0) / 1000000u;
-    sbx__cg_kill(env->cg_cand);
-    waitpid(pid, NULL, 0);
-    pid = 0;
-    r->status = sbx__box_status(status_fd);
     uint64_t extra = 0;
-    sbx__drain(out[0], r->out, r->out_cap, &extra);
-    sbx__drain(errp[0], r->err, r->err_cap, &extra);
-    sbx__cg_wait_empty(env->cg_cand, 2000);
     sbx__cg_stat st1;
-    sbx__cg_read(env->cg_cand, &st1);
+    r->status = sbx__watch_reap(
+        &st1, &extra, pid, status_fd, env->cg_cand, (const int[2]){out[0], errp[0]},
+        (core_buf *const[2]){r->out, r->err}, (const size_t[2]){r->out_cap, r->err_cap});
+    pid = 0;
     r->cpu_ms = (st1.cpu_us - st0.cpu_us) / 1000u;
     r->rss_kb = st1.mem_peak / 1024u;
     r->n_out_bytes = w.n_out_bytes + extra;
@@ -449,7 +432,7 @@ static int run_pair(const sbx__env *env, pair_run *r, const core_cancel *cancel,
         .end_fd = pidfd, /* the tests' init, which exits when the tests do */
         .end_pipe = -1,
     };
-    watch_candidate(&w, env, lim, t0, &st0, cancel);
+    sbx__watch_baseline(&w, env->cg_cand, lim, t0, &st0, cancel);
     rc = sbx__watch_run(&w, err);
     r->wall_ms = (core_time_ns() - t0) / 1000000u;
     if (rc == 0 && w.hit == SBX_LIMIT_NONE && !record_is_ok(r->rec)) {

@@ -5,8 +5,10 @@
  * clone3 fails with ENOSYS so that libc falls back to clone, whose flags we can inspect; the
  * namespace flags of clone, ioctls other than a few terminal queries (so TIOCSTI and TIOCLINUX
  * fail) and socket families other than unix and
- * inet are refused. Syscalls of other ABIs (x32, i386) kill the process (libseccomp's default
- * bad-arch action).
+ * inet are refused. The set*id calls are allowed only when every id they name is the box's own
+ * (SBX__BOX_ID) or -1, "unchanged": GNU make switches between its real and effective ids around
+ * each job, which in a box are the same, so those calls change nothing. Syscalls of other ABIs
+ * (x32, i386) kill the process (libseccomp's default bad-arch action).
  */
 #include "sandbox/sbx_int.h"
 
@@ -25,7 +27,7 @@
  * mount/umount, pivot_root, chroot, unshare, setns, keyctl/add_key/request_key, bpf,
  * io_uring_*, perf_event_open, userfaultfd, process_vm_*, kcmp, *_module, kexec_*, reboot,
  * swapon, acct, settimeofday, open_by_handle_at, name_to_handle_at, iopl, ioperm, syslog,
- * seccomp, personality, add_key, fanotify_*, quotactl. */
+ * seccomp, personality, add_key, fanotify_*, quotactl, setgroups; the set*id calls are below. */
 static const char *const allowed[] = {
     "read",
     "write",
@@ -247,6 +249,47 @@ static const char *const allowed[] = {
     "socketpair",
 };
 
+/* The id-changing calls, with the number of ids each takes. */
+static const struct {
+    const char *name;
+    unsigned n_ids;
+} id_calls[] = {
+    {"setresuid", 3}, {"setresgid", 3}, {"setreuid", 2}, {"setregid", 2},
+    {"setuid", 1},    {"setgid", 1},    {"setfsuid", 1}, {"setfsgid", 1},
+};
+
+/* One rule per way of naming each id as the box's or as -1 (2^n rules for n ids), so a call
+ * passes only when it changes nothing. Why that stays safe even beyond the filter: every id of
+ * a box process already is SBX__BOX_ID, its user namespace maps no other id, it holds no
+ * capability (bounding set dropped, no_new_privs), so the kernel would refuse a real change
+ * anyway; the filter keeps that true should any of those layers fail. The kernel reads ids as
+ * 32 bits, so only the low 32 bits are compared. */
+static int add_id_rules(scmp_filter_ctx ctx)
+{
+    const scmp_datum_t values[2] = {SBX__BOX_ID, 0xffffffffu};
+    for (size_t i = 0; i < sizeof id_calls / sizeof id_calls[0]; i++) {
+        int nr = seccomp_syscall_resolve_name(id_calls[i].name);
+        if (nr == __NR_SCMP_ERROR) {
+            continue;
+        }
+        const unsigned n = id_calls[i].n_ids;
+        for (unsigned pick = 0; pick < (1u << n); pick++) {
+            struct scmp_arg_cmp cmp[3];
+            for (unsigned a = 0; a < n; a++) {
+                cmp[a] = (struct scmp_arg_cmp){.arg = a,
+                                               .op = SCMP_CMP_MASKED_EQ,
+                                               .datum_a = 0xffffffffu,
+                                               .datum_b = values[(pick >> a) & 1u]};
+            }
+            int rc = seccomp_rule_add_array(ctx, SCMP_ACT_ALLOW, nr, n, cmp);
+            if (rc < 0) {
+                return rc;
+            }
+        }
+    }
+    return 0;
+}
+
 static int add_rules(scmp_filter_ctx ctx)
 {
     int rc = 0;
@@ -286,6 +329,10 @@ static int add_rules(scmp_filter_ctx ctx)
                                   CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWCGROUP;
     rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(clone), 1,
                           SCMP_A0(SCMP_CMP_MASKED_EQ, ns_flags, 0));
+    if (rc < 0) {
+        return rc;
+    }
+    rc = add_id_rules(ctx);
     if (rc < 0) {
         return rc;
     }

@@ -373,14 +373,8 @@ int sbx__pybox_run(sbx__pybox *box, const sbx__env *env, const sbx_job *job, sbx
         .in_counted = {false, true, true, false},
         .end_fd = pidfd,
         .end_pipe = 0,
-        .cg = env->cg_cand,
-        .limits = lim,
-        .t0_ns = t0,
-        .cpu0_us = st0.cpu_us,
-        .oom0 = st0.n_oom_kills,
-        .pids0 = st0.n_pids_max,
-        .cancel = &job->cancel,
     };
+    sbx__watch_baseline(&w, env->cg_cand, lim, t0, &st0, &job->cancel);
     rc = sbx__watch_run(&w, err);
     bool full = disk_full(box->root_c);
     sbx__report rec;

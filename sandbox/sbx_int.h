@@ -19,6 +19,10 @@
 /* Seccomp filter (filter.c)                                                                  */
 /* ------------------------------------------------------------------------------------------ */
 
+/** The uid and gid of every box inside its user namespace: the only id mapped there, so no
+ *  process in a box can hold any other (box.c sets it, filter.c lets set*id name only it). */
+#define SBX__BOX_ID 1000u
+
 /** A compiled BPF program, exported once from libseccomp so that a forked child can load it
  *  without allocating. */
 typedef struct sbx__filter {
@@ -291,6 +295,17 @@ typedef struct sbx__watch {
 } sbx__watch;
 
 int sbx__watch_run(sbx__watch *w, core_err *err);
+/** Points w at the cgroup cg and the limits lim of a run that started at t0 with the counters
+ *  st0, and at cancel (borrowed, like lim, for the run). */
+void sbx__watch_baseline(sbx__watch *w, const sbx__cg *cg, const sbx_limits *lim, uint64_t t0,
+                         const sbx__cg_stat *st0, const core_cancel *cancel);
+/** Ends a box's run once its watch is over: kills what is left in cg, reaps pid, drains the
+ *  output pipes fds (-1: none) into bufs (capped at caps; *n_extra counts the bytes), waits
+ *  (up to 2 s) for cg to empty and reads its counters into st1. Returns the payload's wait
+ *  status (sbx__box_status of status_fd). */
+int sbx__watch_reap(sbx__cg_stat *st1, uint64_t *n_extra, pid_t pid, int status_fd,
+                    const sbx__cg *cg, const int fds[2], core_buf *const bufs[2],
+                    const size_t caps[2]);
 
 /* Shared helpers (result.c). */
 int sbx__result_add_test(sbx_result *res, const char *name, size_t name_len, sbx_test_status status,

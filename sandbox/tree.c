@@ -352,25 +352,16 @@ int sbx_tree_run(sbx_tree_result *res, sbx_tree *t, const sbx_tree_job *job, cor
         .in_counted = {true, false, false, false},
         .end_fd = pidfd,
         .end_pipe = -1,
-        .cg = &t->cg,
-        .limits = &lim,
-        .t0_ns = t0,
-        .cpu0_us = st0.cpu_us,
-        .oom0 = st0.n_oom_kills,
-        .pids0 = st0.n_pids_max,
-        .cancel = &job->cancel,
     };
+    sbx__watch_baseline(&w, &t->cg, &lim, t0, &st0, &job->cancel);
     rc = sbx__watch_run(&w, err);
     res->wall_ms = (core_time_ns() - t0) / 1000000u;
-    sbx__cg_kill(&t->cg);
-    waitpid(pid, NULL, 0);
-    pid = 0;
-    int status = sbx__box_status(status_fd);
     uint64_t extra = 0;
-    sbx__drain(outp[0], &res->out, TREE_OUT_CAP, &extra);
-    sbx__cg_wait_empty(&t->cg, 2000);
     sbx__cg_stat st1;
-    sbx__cg_read(&t->cg, &st1);
+    const int status =
+        sbx__watch_reap(&st1, &extra, pid, status_fd, &t->cg, (const int[2]){outp[0], -1},
+                        (core_buf *const[2]){&res->out, NULL}, (const size_t[2]){TREE_OUT_CAP, 0});
+    pid = 0;
     res->n_out_bytes = w.n_out_bytes + extra;
     if (rc < 0) {
         goto done;

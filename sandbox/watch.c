@@ -13,6 +13,7 @@
 #include <poll.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 
 /* How often the cgroup counters are read while the run is still going. */
 #define SAMPLE_NS 4000000u
@@ -147,4 +148,33 @@ int sbx__watch_run(sbx__watch *w, core_err *err)
             return 0;
         }
     }
+}
+
+void sbx__watch_baseline(sbx__watch *w, const sbx__cg *cg, const sbx_limits *lim, uint64_t t0,
+                         const sbx__cg_stat *st0, const core_cancel *cancel)
+{
+    w->cg = cg;
+    w->limits = lim;
+    w->t0_ns = t0;
+    w->cpu0_us = st0->cpu_us;
+    w->oom0 = st0->n_oom_kills;
+    w->pids0 = st0->n_pids_max;
+    w->cancel = cancel;
+}
+
+int sbx__watch_reap(sbx__cg_stat *st1, uint64_t *n_extra, pid_t pid, int status_fd,
+                    const sbx__cg *cg, const int fds[2], core_buf *const bufs[2],
+                    const size_t caps[2])
+{
+    sbx__cg_kill(cg);
+    waitpid(pid, NULL, 0);
+    const int status = sbx__box_status(status_fd);
+    for (size_t i = 0; i < 2; i++) {
+        if (fds[i] >= 0) {
+            sbx__drain(fds[i], bufs[i], caps[i], n_extra);
+        }
+    }
+    sbx__cg_wait_empty(cg, 2000);
+    sbx__cg_read(cg, st1);
+    return status;
 }

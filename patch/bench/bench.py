@@ -37,20 +37,26 @@ def py_repo(name, module, header, funcs, tests):
     }
 
 
-def c_repo(name, funcs, tests):
-    """funcs: (comment, prototype, stub body); tests: {func: [assert lines]}."""
+def c_repo(name, funcs, tests, make=True):
+    """funcs: (comment, prototype, stub body); tests: {func: [assert lines]}. The tests run with
+    `make test T=NAME` (GNU make in the box), or with make=False through `sh tests/run.sh NAME`."""
     h = "".join(f"{proto};\n" for _, proto, _ in funcs)
     src = f"#include \"{name}.h\"\n"
     for comment, proto, stub in funcs:
         src += f"\n/* {comment} */\n{proto}\n{{\n{stub}}}\n"
-    files = {f"src/{name}.h": h, f"src/{name}.c": src,
-             "tests/run.sh": "set -e\ngcc -std=c11 -O1 -o t \"tests/test_$1.c\" src/*.c\n./t\n"}
+    files = {f"src/{name}.h": h, f"src/{name}.c": src}
+    if make:
+        files["Makefile"] = ("CFLAGS = -std=c11 -O1\n\n.PHONY: test\ntest:\n"
+                             "\tgcc $(CFLAGS) -o t tests/test_$(T).c src/*.c\n\t./t\n")
+    else:
+        files["tests/run.sh"] = "set -e\ngcc -std=c11 -O1 -o t \"tests/test_$1.c\" src/*.c\n./t\n"
     for fn, lines in tests.items():
         files[f"tests/test_{fn}.c"] = (
             f"#include <assert.h>\n#include <string.h>\n#include \"../src/{name}.h\"\n\n"
             "int main(void)\n{\n" + "".join(f"    assert({l});\n" for l in lines) +
             "    return 0;\n}\n")
-    return {"name": name, "lang": "c", "test_cmd": "sh tests/run.sh {name}", "files": files}
+    test_cmd = "make -s test T={name}" if make else "sh tests/run.sh {name}"
+    return {"name": name, "lang": "c", "test_cmd": test_cmd, "files": files}
 
 
 REPOS = [
@@ -144,7 +150,7 @@ REPOS = [
         "is_digit": ["is_digit('5') == 1", "is_digit('x') == 0"],
         "str_eq": ["str_eq(\"ab\", \"ab\") == 1", "str_eq(\"ab\", \"abc\") == 0"],
         "count_words": ["count_words(\"one two  three\") == 3", "count_words(\"\") == 0"],
-    }),
+    }, make=False),
 ]
 
 

@@ -1,6 +1,7 @@
 /*
  * The http suite: request parsing, SSE framing and error bodies, the metrics text, and the
- * server on a loopback port with the default model (skipped without the model file).
+ * server on a loopback port with the default model, /v1/patch included (skipped without the
+ * model file).
  */
 #include <stdbool.h>
 #include <stdio.h>
@@ -18,6 +19,7 @@ int main(void)
     suite_add_tcase(s, tcase_metrics());
     if (have_model) {
         suite_add_tcase(s, tcase_server());
+        suite_add_tcase(s, tcase_patch());
     } else {
         fprintf(stderr, "test_http: no model in " KILN_MODELS ": server tests skipped\n");
     }

@@ -16,6 +16,7 @@ int main(void)
     suite_add_tcase(s, tcase_repo());
     suite_add_tcase(s, tcase_target());
     suite_add_tcase(s, tcase_patch());
+    suite_add_tcase(s, tcase_agree());
     suite_add_tcase(s, tcase_output());
     suite_add_tcase(s, tcase_ci());
     SRunner *sr = srunner_create(s);

@@ -4,6 +4,7 @@
  * contained and change nothing on the host. */
 #include "tests/patch/tests.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -84,17 +85,23 @@ START_TEST(patch__c_project_with_make)
                       "max2", "int max2(int a, int b)\n{\n    return a - b;\n}\n", "max2",
                       "int max2(int a, int b)\n{\n    return a > b ? a : b;\n}\n", NULL}};
     patch_options o = patch_options_default();
-    /* a configured command (GNU make's posix_spawn asks for setresuid, which the sandbox's
-     * filter refuses, so `make test` cannot run in the box yet) */
-    o.test_cmd = "sh tests/run.sh";
     patch_result *r = NULL;
     core_err err = {0};
-    ck_assert_msg(fx_patch(&r, dir, NULL, &o, &gen, &err) == 0, "%s", err.msg);
-    ck_assert_uint_eq(r->n_targets, 1);
-    ck_assert_int_eq(r->targets[0].verdict, PATCH_VERDICT_VERIFIED);
-    ck_assert_uint_eq(r->targets[0].n_tried, 2);
-    ck_assert_str_eq(r->targets[0].splice, "{\n    return a > b ? a : b;\n}");
-    patch_result_free(r);
+    /* the default command: the Makefile's test target, GNU make inside the box (its set*id calls
+     * to the box's own ids pass the filter), then a configured command */
+    const char *cmds[] = {NULL, "sh tests/run.sh"};
+    for (size_t i = 0; i < 2; i++) {
+        o.test_cmd = cmds[i];
+        gen.n_calls = 0;
+        ck_assert_msg(fx_patch(&r, dir, NULL, &o, &gen, &err) == 0, "%s", err.msg);
+        ck_assert_uint_eq(r->n_targets, 1);
+        ck_assert_str_eq(r->targets[0].command, i == 0 ? "make -s test" : "sh tests/run.sh");
+        ck_assert_msg(r->targets[0].verdict == PATCH_VERDICT_VERIFIED, "%s", r->targets[0].message);
+        ck_assert_uint_eq(r->targets[0].n_tried, 2);
+        ck_assert_str_eq(r->targets[0].splice, "{\n    return a > b ? a : b;\n}");
+        patch_result_free(r);
+        r = NULL;
+    }
 }
 END_TEST
 
@@ -175,6 +182,187 @@ START_TEST(patch__hostile_tests_are_contained)
 }
 END_TEST
 
+/* ---- the same verdicts as kiln solve ------------------------------------------------------ */
+
+/* One stub corpus posed twice: as solve tasks (the function's asserts as visible tests, run by
+ * solve_test_all in the pool, the pipeline's test stage) and as stubs in fixture repositories
+ * (the asserts in the repository's tests, run by kiln patch over the tree). Each candidate must
+ * pass solve's tests exactly when kiln patch verifies it, and both must match the expected
+ * verdict: right answers, wrong ones, a crash, a partial answer, an endless loop, an exit. */
+typedef struct agree_case {
+    bool c;            /* the C repository, else the Python one */
+    const char *entry; /* the stub's name */
+    const char *code;  /* the candidate, the whole function */
+    bool passes;
+} agree_case;
+
+#define AGREE_PY_MOD                                                                               \
+    "def add(a, b):\n    \"\"\"Return a plus b.\"\"\"\n    pass\n\n\n"                             \
+    "def first_word(s):\n    \"\"\"Return the first word of s, '' when none.\"\"\"\n    "          \
+    "pass\n\n\n"                                                                                   \
+    "def is_even(n):\n    \"\"\"Return True when n is even.\"\"\"\n    pass\n\n\n"                 \
+    "def mean(xs):\n    \"\"\"Return the mean of the numbers in xs.\"\"\"\n    pass\n"
+#define AGREE_ADD "assert add(1, 2) == 3\nassert add(-1, 1) == 0\n"
+#define AGREE_FIRST_WORD                                                                           \
+    "assert first_word('hello big world') == 'hello'\nassert first_word('') == ''\n"
+#define AGREE_IS_EVEN "assert is_even(2)\nassert is_even(4)\nassert not is_even(3)\n"
+#define AGREE_MEAN    "assert mean([1, 2, 3]) == 2\n"
+#define AGREE_MAX2    "    assert(max2(1, 2) == 2);\n    assert(max2(5, 3) == 5);\n"
+
+static const char *agree_asserts(const char *entry)
+{
+    static const char *const table[][2] = {{"add", AGREE_ADD},
+                                           {"first_word", AGREE_FIRST_WORD},
+                                           {"is_even", AGREE_IS_EVEN},
+                                           {"mean", AGREE_MEAN},
+                                           {"max2", AGREE_MAX2}};
+    for (size_t i = 0; i < sizeof table / sizeof table[0]; i++) {
+        if (strcmp(table[i][0], entry) == 0) {
+            return table[i][1];
+        }
+    }
+    ck_abort_msg("no asserts for %s", entry);
+    return NULL;
+}
+
+/* A pytest function per stub: its asserts, indented. */
+static void agree_py_test(char *out, size_t cap, const char *entry)
+{
+    size_t n = (size_t)snprintf(out, cap, "\n\ndef test_%s():\n", entry);
+    for (const char *line = agree_asserts(entry); *line != '\0';) {
+        const char *nl = strchr(line, '\n');
+        n += (size_t)snprintf(out + n, cap - n, "    %.*s\n", (int)(nl - line), line);
+        line = nl + 1;
+    }
+    ck_assert_uint_lt(n, cap);
+}
+
+static void agree_repos(const char *py, const char *c)
+{
+    char tests[2048] = "from corp.m import *\n";
+    const char *entries[] = {"add", "first_word", "is_even", "mean"};
+    for (size_t i = 0; i < 4; i++) {
+        size_t n = strlen(tests);
+        agree_py_test(tests + n, sizeof tests - n, entries[i]);
+    }
+    git_repository *repo = fx_repo_new(py, false);
+    const fx_file py_files[] = {
+        {.path = "corp/__init__.py", .data = "\n"},
+        {.path = "corp/m.py", .data = AGREE_PY_MOD},
+        {.path = "tests/test_m.py", .data = tests},
+    };
+    git_oid id;
+    fx_commit(&id, repo, "HEAD", py_files, 3, "corp: stubs\n");
+    git_repository_free(repo);
+    repo = fx_repo_new(c, false);
+    const fx_file c_files[] = {
+        {.path = "Makefile",
+         .data = "test:\n\tgcc -std=c11 -o t tests/test_mx.c src/mx.c && ./t\n"},
+        {.path = "src/mx.h", .data = "int max2(int a, int b);\n"},
+        {.path = "src/mx.c",
+         .data = "#include \"mx.h\"\n\n/* Returns the larger of a and b. */\n"
+                 "int max2(int a, int b)\n{\n}\n"},
+        {.path = "tests/test_mx.c",
+         .data = "#include <assert.h>\n#include \"../src/mx.h\"\n\nint main(void)\n{\n" AGREE_MAX2
+                 "    return 0;\n}\n"},
+    };
+    fx_commit(&id, repo, "HEAD", c_files, 4, "mx: max2\n");
+    git_repository_free(repo);
+}
+
+typedef struct agree_solve {
+    bool passed;
+    char message[600];
+} agree_solve;
+
+static int agree_on_result(void *payload, size_t i, int rc, const sbx_result *result,
+                           const core_err *run_err, core_err *err)
+{
+    (void)i;
+    (void)err;
+    agree_solve *s = payload;
+    s->passed = rc == 0 && result->verdict == SBX_VERDICT_PASSED;
+    snprintf(s->message, sizeof s->message, "%s: %.500s",
+             rc == 0 ? sbx_verdict_name(result->verdict) : "",
+             rc == 0 ? result->message : run_err->msg);
+    return 0;
+}
+
+START_TEST(patch__same_verdicts_as_solve)
+{
+    // NOLINTBEGIN(bugprone-suspicious-missing-comma)
+    static const agree_case cases[] = {
+        {false, "add", "def add(a, b):\n    return a + b\n", true},
+        {false, "add", "def add(a, b):\n    return a - b\n", false},
+        {false, "first_word",
+         "def first_word(s):\n    w = s.split()\n    return w[0] if w else ''\n", true},
+        {false, "first_word", "def first_word(s):\n    return s.split()[0]\n", false},
+        {false, "is_even", "def is_even(n):\n    return n == 2\n", false},
+        {false, "is_even", "def is_even(n):\n    while True:\n        pass\n", false},
+        {false, "mean", "def mean(xs):\n    import sys\n    sys.exit(0)\n", false},
+        {true, "max2", "int max2(int a, int b)\n{\n    return a > b ? a : b;\n}\n", true},
+        {true, "max2", "int max2(int a, int b)\n{\n    return a - b;\n}\n", false},
+        {true, "max2", "int max2(int a, int b)\n{\n    return *(volatile int *)0 + a + b;\n}\n",
+         false},
+    };
+    // NOLINTEND(bugprone-suspicious-missing-comma)
+    char py[FX_PATH_MAX], c[FX_PATH_MAX];
+    fx_dir(py, "agree-py");
+    fx_dir(c, "agree-c");
+    agree_repos(py, c);
+    sbx_pool *pool = NULL;
+    sbx_pool_options po = sbx_pool_options_default();
+    po.n_slots = 1;
+    core_err err = {0};
+    ck_assert_msg(sbx_pool_new(&pool, &po, &err) == 0, "%s", err.msg);
+    sbx_limits lim = sbx_limits_default();
+    lim.cpu_ms = 1500;
+    lim.wall_ms = 20000;
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const agree_case *k = &cases[i];
+        /* kiln solve's test stage */
+        char c_tests[512];
+        snprintf(c_tests, sizeof c_tests,
+                 "#include <assert.h>\n\nint max2(int a, int b);\n\nint main(void)\n{\n%s"
+                 "    return 0;\n}\n",
+                 AGREE_MAX2);
+        const char *codes[] = {k->code};
+        const solve_test_batch batch = {
+            .lang = k->c ? SOLVE_LANG_C : SOLVE_LANG_PYTHON,
+            .codes = codes,
+            .n = 1,
+            .tests = core_str_c(k->c ? c_tests : agree_asserts(k->entry)),
+            .entry = core_str_c(k->entry),
+            .limits = lim,
+        };
+        agree_solve s = {0};
+        ck_assert_msg(solve_test_all(pool, &batch, agree_on_result, &s, &err) == 0, "%s", err.msg);
+        /* kiln patch's verification */
+        const char *const pairs[] = {k->entry, k->code, NULL};
+        fx_gen gen = {.pairs = pairs};
+        char fn[64];
+        snprintf(fn, sizeof fn, "%s:%s", k->c ? "src/mx.c" : "corp/m.py", k->entry);
+        const char *fns[] = {fn};
+        patch_options o = patch_options_default();
+        o.functions = fns;
+        o.n_functions = 1;
+        o.n_verify_max = 1;
+        o.limits.cpu_ms = lim.cpu_ms;
+        o.limits.wall_ms = lim.wall_ms;
+        patch_result *r = NULL;
+        ck_assert_msg(fx_patch(&r, k->c ? c : py, NULL, &o, &gen, &err) == 0, "%s", err.msg);
+        ck_assert_uint_eq(r->n_targets, 1);
+        const bool verified = r->targets[0].verdict == PATCH_VERDICT_VERIFIED;
+        ck_assert_msg(s.passed == k->passes && verified == k->passes,
+                      "case %zu (%s): expected %s, solve %s (%s), patch %s (%s)", i, k->entry,
+                      k->passes ? "pass" : "fail", s.passed ? "passed" : "failed", s.message,
+                      patch_verdict_name(r->targets[0].verdict), r->targets[0].message);
+        patch_result_free(r);
+    }
+    sbx_pool_free(pool);
+}
+END_TEST
+
 TCase *tcase_patch(void)
 {
     TCase *tc = tcase_create("patch");
@@ -182,5 +370,14 @@ TCase *tcase_patch(void)
     tcase_add_test(tc, patch__verified_only_when_tests_go_green);
     tcase_add_test(tc, patch__c_project_with_make);
     tcase_add_test(tc, patch__hostile_tests_are_contained);
+    return tc;
+}
+
+TCase *tcase_agree(void)
+{
+    TCase *tc = tcase_create("agree");
+    tcase_set_timeout(tc, 300);
+    tcase_set_tags(tc, "slow");
+    tcase_add_test(tc, patch__same_verdicts_as_solve);
     return tc;
 }

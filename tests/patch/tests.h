@@ -13,6 +13,7 @@
 TCase *tcase_repo(void);
 TCase *tcase_target(void);
 TCase *tcase_patch(void);
+TCase *tcase_agree(void); /* test_patch.c: kiln solve's and kiln patch's verdicts */
 TCase *tcase_output(void);
 TCase *tcase_ci(void);
 
