@@ -103,6 +103,9 @@ static void configure(lsp_server *s, const cJSON *kiln)
     if (cJSON_IsBool(grammar)) {
         s->complete.grammar = cJSON_IsTrue(grammar);
     }
+    if (get_u32(kiln, "contextTokens", &v) && v <= 4096) {
+        s->n_context_tokens_max = v;
+    }
 }
 
 cJSON *lsp__initialize(lsp_server *s, const cJSON *params)
@@ -118,6 +121,7 @@ cJSON *lsp__initialize(lsp_server *s, const cJSON *params)
         }
     }
     s->inline_ok = get(get(caps, "textDocument"), "inlineCompletion") != NULL;
+    lsp__root_set(s, params);
     configure(s, get(get(params, "initializationOptions"), "kiln"));
 
     cJSON *res = cJSON_CreateObject();
@@ -438,11 +442,18 @@ static void complete(lsp_server *s, const lsp__msg *m, bool inline_style)
     solve_complete_options o = s->complete;
     o.lang = d->lang;
     core_cancel cancel = {lsp__cancel_requested, s};
-    int rc = doc_session(s, d, &err);
+    core_buf context = {0};
+    size_t n_context = 0;
+    int rc = lsp__context(&context, &n_context, s, d, false, &err);
+    o.context = (core_str){context.ptr ? context.ptr : "", context.len};
+    if (rc == 0) {
+        rc = doc_session(s, d, &err);
+    }
     if (rc == 0) {
         rc = solve_complete(&res, d->session, (core_str){text.ptr, at},
                             (core_str){text.ptr + at, text.len - at}, &o, &cancel, &err);
     }
+    core_buf_dispose(&context);
     if (rc == CORE_ECANCELED) {
         int why = atomic_load(&s->cancel_reason);
         lsp__reply_error(s, m->id, LSP_ERR_REQUEST_CANCELLED,
@@ -466,7 +477,9 @@ static void complete(lsp_server *s, const lsp__msg *m, bool inline_style)
         cJSON_AddBoolToObject(out, "isIncomplete", true);
         cJSON_AddItemToObject(out, "items", completion_items(s, text, at, res));
     }
-    cJSON_AddItemToObject(out, "kiln", stats_json(res));
+    cJSON *stats = stats_json(res);
+    cJSON_AddNumberToObject(stats, "contextTokens", (double)n_context);
+    cJSON_AddItemToObject(out, "kiln", stats);
     solve_completions_free(res);
     lsp__reply(s, m->id, out);
 }

@@ -549,6 +549,13 @@ void lsp__implement(lsp_server *s, const lsp__msg *m)
     /* The task's prompt: the document up to the docstring's end (Python) or the prototype
        (C; an empty body's signature gets the ';' of a prototype). */
     core_buf pb = {0};
+    size_t n_context = 0;
+    if (rc == 0) {
+        /* The repository context goes first, as comments: the prompt becomes the candidate's
+           code, where definitions would shadow the real imports. */
+        rc = lsp__context(&pb, &n_context, s, d, true, &err);
+    }
+    size_t context_len = pb.len;
     if (core_buf_append(&pb, t.ptr, st.prompt_end) < 0 ||
         (st.semicolon && core_buf_append(&pb, ";\n", 2) < 0)) {
         rc = core_err_set(&err, CORE_ENOMEM, "kiln.implement: out of memory");
@@ -577,11 +584,15 @@ void lsp__implement(lsp_server *s, const lsp__msg *m)
         const solve_candidate *c = &res->candidates[res->chosen];
         /* The edit: from where the code departs from the document (its longest common
            prefix with the prompt) to the stub's end. */
+        const char *code = c->code;
+        if (context_len > 0 && strncmp(code, pb.ptr, context_len) == 0) {
+            code += context_len;
+        }
         size_t from = 0;
-        while (from < st.prompt_end && c->code[from] == t.ptr[from]) {
+        while (from < st.prompt_end && code[from] == t.ptr[from]) {
             from++;
         }
-        const char *body = c->code + from;
+        const char *body = code + from;
         core_buf nt = {0};
         bool nl = body[0] && body[strlen(body) - 1] != '\n';
         if (core_buf_appendf(&nt, "%s%s", body, nl ? "\n" : "") < 0) {
@@ -617,7 +628,7 @@ void lsp__implement(lsp_server *s, const lsp__msg *m)
         cJSON_AddBoolToObject(out, "tested", c->tested);
         cJSON_AddNumberToObject(out, "testsRun", (double)c->n_tests_run);
         cJSON_AddNumberToObject(out, "testsPassed", (double)c->n_tests_passed);
-        cJSON_AddStringToObject(out, "code", c->code);
+        cJSON_AddStringToObject(out, "code", code);
         lsp__reply(s, m->id, out);
     }
     core_buf_dispose(&pb);

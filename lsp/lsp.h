@@ -87,6 +87,13 @@ void lsp_text_position(core_str text, lsp_encoding enc, size_t offset, uint32_t 
  */
 int lsp_text_replace(core_buf *text, size_t start, size_t end, core_str repl, core_err *err);
 
+/**
+ * The local path of a file:// URI (percent-escapes decoded; an empty or `localhost` authority;
+ * query and fragment dropped) into out (cap bytes with its NUL). False for another scheme or
+ * host, a bad or NUL escape, or a path that does not fit.
+ */
+bool lsp_uri_path(char *out, size_t cap, const char *uri);
+
 /* ------------------------------------------------------------------------------------------ */
 /* The server (lsp/server.c, lsp/handlers.c)                                                  */
 /* ------------------------------------------------------------------------------------------ */
@@ -111,6 +118,9 @@ typedef struct lsp_server_options {
                                         document); workspace/didChangeConfiguration's
                                         "kiln" section changes candidates, maxTokens, scope,
                                         grammar */
+    size_t n_context_tokens_max;     /* repository context of completions and kiln.implement
+                                        (solve_context_build; default 384, 0: none); the
+                                        "kiln" section's contextTokens changes it */
     core_log log;                    /* borrowed sink for the trace (--log); fn may be NULL */
 } lsp_server_options;
 

@@ -88,6 +88,8 @@ struct lsp_server {
     solve_engine *engine;            /* owned, made by the first kiln.implement */
     sbx_pool *pool;                  /* owned, NULL without a sandbox */
     lsp__card cards[LSP__CARDS_MAX]; /* the last score cards, for hover */
+    char *root;                      /* owned: the workspace's root folder, NULL: none */
+    size_t n_context_tokens_max;     /* current configuration (0: no repository context) */
     size_t n_cards_made;             /* cards written so far (the next slot, modulo) */
 };
 
@@ -123,6 +125,15 @@ void lsp__hover(lsp_server *s, const lsp__msg *m);
 /** The cancel callback of long requests (payload: the server): the running request was
     canceled or superseded, or the server is stopping. */
 bool lsp__cancel_requested(void *payload);
+/** Takes the workspace root from initialize's params (lsp/context.c). */
+void lsp__root_set(lsp_server *s, const cJSON *params);
+/**
+ * Appends document d's repository context (solve_context_build: its imports' and the other
+ * open documents' definitions; as comments when comment) to out; *n_tokens its tokens.
+ * Nothing without a model, a known language or a file path. CORE_ENOMEM.
+ */
+int lsp__context(core_buf *out, size_t *n_tokens, lsp_server *s, const lsp__doc *d, bool comment,
+                 core_err *err);
 /** Frees the kept score cards. */
 void lsp__cards_free(lsp_server *s);
 

@@ -442,6 +442,8 @@ typedef struct solve_complete_options {
                                   it starts at a line boundary that moves in quarter-window
                                   steps, so the cached tokens survive typing */
     size_t n_suffix_bytes_max; /* text after the cursor the model sees with FIM (default 1024) */
+    core_str context;          /* text the prompt starts with, before the prefix's window
+                                  (solve_context_build; borrowed; default none) */
 } solve_complete_options;
 
 solve_complete_options solve_complete_options_default(void);
@@ -528,5 +530,68 @@ bool solve_complete_end(solve_lang lang, solve_scope scope, core_str line, size_
 
 /** C brace depth at the end of text (braces in strings, characters and comments ignored). */
 size_t solve_complete_depth(solve_lang lang, core_str text);
+
+/* ------------------------------------------------------------------------------------------ */
+/* Repository context (solve/context.c)                                                       */
+/* ------------------------------------------------------------------------------------------ */
+
+#define SOLVE_IMPORT_PATH_MAX  256
+#define SOLVE_IMPORT_NAME_MAX  64
+#define SOLVE_IMPORT_NAMES_MAX 16
+
+/** One import of a document. Plain value. */
+typedef struct solve_import {
+    char path[SOLVE_IMPORT_PATH_MAX];  /* Python: the module as a path without ".py" ("pkg/mod";
+                                          a relative import's extra levels as "../"); C: the
+                                          include's path as written ("util.h") */
+    char alias[SOLVE_IMPORT_NAME_MAX]; /* Python `import m [as a]`: the name the document uses
+                                          for the module ("" for from-imports and C) */
+    bool relative;                     /* resolved from the document's folder only */
+    size_t n_names;                    /* Python from-imports: the names (0: whole module) */
+    char names[SOLVE_IMPORT_NAMES_MAX][SOLVE_IMPORT_NAME_MAX];
+} solve_import;
+
+/**
+ * Lists the imports of doc (Python `import a.b [as c], d`, `from [..]m import x [as y], (...)`
+ * over several lines; C `#include "h"`; `<system>` headers and star imports add nothing) into
+ * out, at most n_max. Returns how many. Never fails: what it cannot read is skipped.
+ */
+size_t solve_context_imports(solve_import *out, size_t n_max, solve_lang lang, core_str doc);
+
+/** A workspace file the caller holds (an editor's open document). Borrowed. */
+typedef struct solve_context_file {
+    const char *path; /* its path (absolute, or relative to the working directory) */
+    core_str text;
+} solve_context_file;
+
+typedef struct solve_context_options {
+    const char *dir;                 /* the document's folder: imports resolve from it first
+                                        (NULL: the working directory) */
+    const char *root;                /* the workspace's root, where absolute imports resolve
+                                        next (NULL: none) */
+    const char *self;                /* the document's own path, never its own context */
+    const solve_context_file *files; /* (n_files) open documents: read instead of the disk,
+                                        and searched for the functions doc calls */
+    size_t n_files;
+    size_t n_tokens_max; /* budget (default 384; 0: no context) */
+    bool comment;        /* every line as a comment (default false), for a prompt
+                            that ends up in the code (kiln.implement) */
+} solve_context_options;
+
+solve_context_options solve_context_options_default(void);
+
+/**
+ * Appends to out the repository context of doc: the definitions doc uses from the workspace,
+ * found with tree-sitter in the files doc imports (resolved beside doc, then under the root;
+ * at most 16 files of at most 1 MiB) and in the other open documents of its language, shown as
+ * signatures with their docstrings (Python, bodies as `...`; C: prototypes with the comment
+ * above them, and included headers as they are) under a `# file: PATH` line. Names doc imports
+ * or calls come first, the other public functions of a whole-module import next, while they fit
+ * opts->n_tokens_max tokens of the completer's model (*n_tokens: the tokens used). Files that
+ * are missing or unreadable add nothing. Codes: CORE_ENOMEM (out unchanged).
+ */
+int solve_context_build(core_buf *out, size_t *n_tokens, const solve_completer *completer,
+                        solve_lang lang, core_str doc, const solve_context_options *opts,
+                        core_err *err);
 
 #endif /* KILN_SOLVE_H */

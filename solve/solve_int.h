@@ -122,4 +122,8 @@ int solve__write(solve_engine *engine, solve__cand *cands, const solve__cand_opt
     adds its tokens to *n_tokens. CORE_ELIMIT (it does not fit), those of the runtime. */
 int solve__decode_shared(solve_engine *engine, core_str text, size_t *n_tokens, core_err *err);
 
+/** The completer's model and its grammar of lang (NULL when not compiled in) (complete.c). */
+const gen_model *solve__completer_model(const solve_completer *completer);
+const gram_lang *solve__completer_lang(const solve_completer *completer, solve_lang lang);
+
 #endif /* KILN_SOLVE_INT_H */

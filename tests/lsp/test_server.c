@@ -431,6 +431,52 @@ START_TEST(server__c_prototypes_and_empty_bodies_are_stubs)
 }
 END_TEST
 
+/* A document's completions see what it imports from another open document (the editor's
+   unsaved text: the files exist nowhere on disk), until the configuration turns it off. */
+START_TEST(server__completion_context_from_open_documents)
+{
+    harness h;
+    start(&h, true);
+    send_json(&h, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"initialize\",\"params\":{"
+                  "\"rootUri\":\"file:///kiln-ws%20test\",\"capabilities\":{}}}");
+    cJSON *r = next_message(&h, true);
+    cJSON_Delete(r);
+    send_json(&h, "{\"jsonrpc\":\"2.0\",\"method\":\"textDocument/didOpen\",\"params\":{"
+                  "\"textDocument\":{\"uri\":\"file:///kiln-ws%20test/pkg/helpers.py\","
+                  "\"languageId\":\"python\",\"version\":1,\"text\":\"def scale(value, "
+                  "factor):\\n    \\\"\\\"\\\"Scales.\\\"\\\"\\\"\\n    return value * "
+                  "factor\\n\"}}}");
+    send_json(&h, "{\"jsonrpc\":\"2.0\",\"method\":\"textDocument/didOpen\",\"params\":{"
+                  "\"textDocument\":{\"uri\":\"file:///kiln-ws%20test/main.py\","
+                  "\"languageId\":\"python\",\"version\":1,\"text\":\"from pkg.helpers "
+                  "import scale\\n\\ndef twice(x):\\n    return scale(\\n\"}}}");
+#define CONTEXT_REQ                                                                                \
+    "{\"jsonrpc\":\"2.0\",\"id\":%d,\"method\":\"textDocument/completion\",\"params\":{"           \
+    "\"textDocument\":{\"uri\":\"file:///kiln-ws%%20test/main.py\"},\"position\":{\"line\":3,"     \
+    "\"character\":17}}}"
+    char msg[512];
+    snprintf(msg, sizeof(msg), CONTEXT_REQ, 2);
+    send_json(&h, msg);
+    r = next_message(&h, true);
+    ck_assert_int_eq(response_id(r), 2);
+    const cJSON *stats = cJSON_GetObjectItem(cJSON_GetObjectItem(r, "result"), "kiln");
+    ck_assert_int_gt(cJSON_GetObjectItem(stats, "contextTokens")->valueint, 5);
+    int with_context = cJSON_GetObjectItem(stats, "promptTokens")->valueint;
+    cJSON_Delete(r);
+    send_json(&h, "{\"jsonrpc\":\"2.0\",\"method\":\"workspace/didChangeConfiguration\","
+                  "\"params\":{\"settings\":{\"kiln\":{\"contextTokens\":0}}}}");
+    snprintf(msg, sizeof(msg), CONTEXT_REQ, 3);
+    send_json(&h, msg);
+    r = next_message(&h, true);
+    ck_assert_int_eq(response_id(r), 3);
+    stats = cJSON_GetObjectItem(cJSON_GetObjectItem(r, "result"), "kiln");
+    ck_assert_int_eq(cJSON_GetObjectItem(stats, "contextTokens")->valueint, 0);
+    ck_assert_int_lt(cJSON_GetObjectItem(stats, "promptTokens")->valueint, with_context);
+    cJSON_Delete(r);
+    ck_assert_int_eq(finish(&h), 1);
+}
+END_TEST
+
 TCase *tcase_server(void)
 {
     TCase *tc = tcase_create("server");
@@ -452,5 +498,6 @@ TCase *tcase_server_model(void)
     tcase_add_test(tc, server__cancel_and_supersession_answer_32800);
     tcase_add_test(tc, server__implement_applies_a_tested_candidate);
     tcase_add_test(tc, server__c_prototypes_and_empty_bodies_are_stubs);
+    tcase_add_test(tc, server__completion_context_from_open_documents);
     return tc;
 }

@@ -17,10 +17,12 @@ int main(void)
     suite_add_tcase(s, tcase_text());
     suite_add_tcase(s, tcase_json());
     suite_add_tcase(s, tcase_complete());
+    suite_add_tcase(s, tcase_context());
     if (have_model) {
         suite_add_tcase(s, tcase_solve());
         suite_add_tcase(s, tcase_write());
         suite_add_tcase(s, tcase_complete_model());
+        suite_add_tcase(s, tcase_context_model());
     } else {
         fprintf(stderr, "test_solve: no model in " KILN_MODELS ": model tests skipped\n");
     }

@@ -10,5 +10,7 @@ TCase *tcase_json(void);
 TCase *tcase_write(void);
 TCase *tcase_complete(void);
 TCase *tcase_complete_model(void);
+TCase *tcase_context(void);
+TCase *tcase_context_model(void);
 
 #endif
