@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "sandbox/sbx.h"
 #include "solve/solve.h"
 
 static void complete_usage(FILE *f)
@@ -26,6 +27,11 @@ static void complete_usage(FILE *f)
                "  --context-tokens N  repository context: definitions FILE imports from the\n"
                "                      files beside it or under --root (default 384, 0: none)\n"
                "  --root DIR          the workspace's root (default: the working directory)\n"
+               "  --tests T           run the completed function's tests in the sandbox before\n"
+               "                      answering: T is a file of tests (asserts, test_*\n"
+               "                      functions, check(candidate); C: a file with main), or\n"
+               "                      'auto': its docstring's examples and the workspace's\n"
+               "                      pytest tests (exit 1 when they fail)\n"
                "  --json              every candidate, scores and timings as JSON\n");
     cli_model_usage(f, 2);
 }
@@ -77,7 +83,61 @@ static void print_json(const solve_completions *r, core_str context, size_t n_co
            (double)r->ns_prompt / 1e6, (double)r->ns_total / 1e6);
     printf(",\"context\":");
     cli_print_json(stdout, context);
-    printf("}\n");
+}
+
+static void print_verdict_json(const solve_complete_verdict *v)
+{
+    printf(",\"tests\":{\"function\":");
+    cli_print_json(stdout, core_str_c(v->entry));
+    printf(",\"source\":\"%s\",\"workspace_tests\":%zu,\"tested\":%s",
+           solve_tests_source_name(v->source), v->n_workspace_tests, v->tested ? "true" : "false");
+    if (v->tested) {
+        printf(",\"verdict\":\"%s\",\"run\":%zu,\"passed\":%zu,\"message\":",
+               sbx_verdict_name(v->verdict), v->n_tests_run, v->n_tests_passed);
+        cli_print_json(stdout, core_str_c(v->message));
+    }
+    printf("}");
+}
+
+/* Runs the completed function's tests (tests_path: a file, or "auto") on the document with the
+   completion in it. Returns 0 or a code (err set). */
+static int run_tests(solve_complete_verdict *v, const char *tests_path,
+                     const solve_completer *completer, solve_lang lang, core_str doc, size_t at,
+                     const char *completion, const solve_context_options *xo, core_err *err)
+{
+    core_buf tests = {0};
+    core_buf whole = {0};
+    sbx_pool *pool = NULL;
+    int rc = 0;
+    bool automatic = strcmp(tests_path, "auto") == 0;
+    if (!automatic) {
+        FILE *f = fopen(tests_path, "rb");
+        if (!f) {
+            return core_err_set(err, CORE_EINVAL, "--tests %s: %s", tests_path, strerror(errno));
+        }
+        rc = cli_read_all(f, &tests, err);
+        fclose(f);
+    }
+    if (rc == 0 && (core_buf_append(&whole, doc.ptr, at) < 0 ||
+                    core_buf_append(&whole, completion, strlen(completion)) < 0 ||
+                    core_buf_append(&whole, doc.ptr + at, doc.len - at) < 0)) {
+        rc = core_err_set(err, CORE_ENOMEM, "out of memory");
+    }
+    sbx_pool_options po = sbx_pool_options_default();
+    po.n_slots = 1;
+    po.log = cli_log_stderr(false);
+    if (rc == 0) {
+        rc = sbx_pool_new(&pool, &po, err);
+    }
+    if (rc == 0) {
+        rc = solve_complete_test(v, pool, completer, lang, (core_str){whole.ptr, whole.len}, at,
+                                 (core_str){tests.ptr ? tests.ptr : "", tests.len}, xo, NULL, NULL,
+                                 err);
+    }
+    sbx_pool_free(pool);
+    core_buf_dispose(&tests);
+    core_buf_dispose(&whole);
+    return rc;
 }
 
 int cli_cmd_complete(int argc, char **argv)
@@ -91,6 +151,7 @@ int cli_cmd_complete(int argc, char **argv)
         OPT_JSON,
         OPT_CONTEXT,
         OPT_ROOT,
+        OPT_TESTS,
     };
     static const struct option longs[] = {
         {"at", required_argument, NULL, OPT_AT},
@@ -101,6 +162,7 @@ int cli_cmd_complete(int argc, char **argv)
         {"json", no_argument, NULL, OPT_JSON},
         {"context-tokens", required_argument, NULL, OPT_CONTEXT},
         {"root", required_argument, NULL, OPT_ROOT},
+        {"tests", required_argument, NULL, OPT_TESTS},
         {"help", no_argument, NULL, 'h'},
         CLI_MODEL_LONGOPTS,
         {NULL, 0, NULL, 0},
@@ -111,6 +173,7 @@ int cli_cmd_complete(int argc, char **argv)
     cli_model_opts_init(&mopts);
     mopts.n_threads = 2;
     const char *lang = NULL;
+    const char *tests_path = NULL;
     size_t line = 0;
     size_t col = 0;
     bool json = false;
@@ -165,6 +228,9 @@ int cli_cmd_complete(int argc, char **argv)
             break;
         case OPT_ROOT:
             xo.root = optarg;
+            break;
+        case OPT_TESTS:
+            tests_path = optarg;
             break;
         case 'n':
             if (!cli_parse_size("-n", optarg, &o.n_candidates) || o.n_candidates == 0 ||
@@ -246,16 +312,35 @@ int cli_cmd_complete(int argc, char **argv)
         rc = solve_complete(&res, session, (core_str){doc.ptr, at},
                             (core_str){doc.ptr + at, doc.len - at}, &o, NULL, &err);
     }
-    int status = CLI_EXIT_OK;
+    bool have = rc == 0 && res && res->n_items > 0 && res->items[0].text[0];
+    solve_complete_verdict verdict;
+    memset(&verdict, 0, sizeof(verdict));
+    if (have && tests_path) {
+        rc = run_tests(&verdict, tests_path, completer, o.lang, doc, at, res->items[0].text, &xo,
+                       &err);
+    }
+    int status = have ? CLI_EXIT_OK : CLI_EXIT_FAIL;
+    if (have && tests_path && verdict.tested && verdict.verdict != SBX_VERDICT_PASSED) {
+        status = CLI_EXIT_FAIL; /* the completed function fails its tests */
+    }
     if (rc < 0 || !res) {
         status = cli_fail(&err);
     } else if (json) {
         print_json(res, o.context, n_context);
-        status = res->n_items > 0 && res->items[0].text[0] ? CLI_EXIT_OK : CLI_EXIT_FAIL;
-    } else if (res->n_items > 0 && res->items[0].text[0]) {
+        if (tests_path) {
+            print_verdict_json(&verdict);
+        }
+        printf("}\n");
+    } else if (have) {
         printf("%s\n", res->items[0].text);
-    } else {
-        status = CLI_EXIT_FAIL;
+        if (tests_path && verdict.tested) {
+            fprintf(stderr, "kiln: tests of %s: %s, %zu/%zu passed%s%s\n", verdict.entry,
+                    sbx_verdict_name(verdict.verdict), verdict.n_tests_passed, verdict.n_tests_run,
+                    verdict.message[0] ? ": " : "", verdict.message);
+        } else if (tests_path) {
+            fprintf(stderr, "kiln: no tests ran (%s)\n",
+                    verdict.entry[0] ? "no tests found" : "the cursor is in no function");
+        }
     }
     solve_completions_free(res);
     solve_session_free(session);

@@ -252,7 +252,7 @@ size_t solve_context_imports(solve_import *out, size_t n_max, solve_lang lang, c
 /* ------------------------------------------------------------------------------------------ */
 
 /* out = a followed by b; false (out "") when it does not fit in cap bytes. */
-static bool str_cat(char *out, size_t cap, const char *a, const char *b)
+bool solve__str_cat(char *out, size_t cap, const char *a, const char *b)
 {
     size_t na = strlen(a);
     size_t nb = strlen(b);
@@ -266,7 +266,7 @@ static bool str_cat(char *out, size_t cap, const char *a, const char *b)
 }
 
 /* Joins dir and rel into out and folds "." and ".." segments. False when it does not fit. */
-static bool path_join(char *out, size_t cap, const char *dir, const char *rel)
+bool solve__path_join(char *out, size_t cap, const char *dir, const char *rel)
 {
     char tmp[1024];
     int w = rel[0] == '/' || !dir || !dir[0] ? snprintf(tmp, sizeof(tmp), "%s", rel)
@@ -329,11 +329,11 @@ static bool path_join(char *out, size_t cap, const char *dir, const char *rel)
 
 /* A file's text: an open document's, else the disk's (at most CONTEXT_FILE_BYTES_MAX). Returns
    1 when found, 0 when not, CORE_ENOMEM. */
-static int file_read(core_buf *out, const solve_context_options *o, const char *path, core_err *err)
+int solve__file_read(core_buf *out, const solve_context_options *o, const char *path, core_err *err)
 {
     for (size_t i = 0; i < o->n_files; i++) {
         char norm[1024];
-        if (o->files[i].path && path_join(norm, sizeof(norm), NULL, o->files[i].path) &&
+        if (o->files[i].path && solve__path_join(norm, sizeof(norm), NULL, o->files[i].path) &&
             strcmp(norm, path) == 0) {
             if (core_buf_append(out, o->files[i].text.ptr, o->files[i].text.len) < 0) {
                 return core_err_set(err, CORE_ENOMEM, "context: out of memory for %s", path);
@@ -366,7 +366,7 @@ static int file_read(core_buf *out, const solve_context_options *o, const char *
 }
 
 /* Resolves import im to a file and reads it into text; the path found goes into found. */
-static int import_read(core_buf *text, char *found, size_t cap, const solve_context_options *o,
+int solve__import_read(core_buf *text, char *found, size_t cap, const solve_context_options *o,
                        solve_lang lang, const solve_import *im, core_err *err)
 {
     const char *bases[2] = {o->dir, o->root};
@@ -378,13 +378,13 @@ static int import_read(core_buf *text, char *found, size_t cap, const solve_cont
         }
         for (size_t k = 0; k < (lang == SOLVE_LANG_PYTHON ? 2U : 1U); k++) {
             char rel[SOLVE_IMPORT_PATH_MAX + 16];
-            if (!str_cat(rel, sizeof(rel), im->path,
-                         lang == SOLVE_LANG_PYTHON ? py_tails[k] : "") ||
-                !path_join(found, cap, bases[b], rel)) {
+            if (!solve__str_cat(rel, sizeof(rel), im->path,
+                                lang == SOLVE_LANG_PYTHON ? py_tails[k] : "") ||
+                !solve__path_join(found, cap, bases[b], rel)) {
                 continue;
             }
             text->len = 0;
-            int rc = file_read(text, o, found, err);
+            int rc = solve__file_read(text, o, found, err);
             if (rc != 0) {
                 return rc;
             }
@@ -459,7 +459,7 @@ static int tier_of_import(const solve_import *im, core_str doc, core_str name, c
         return -1;
     }
     char dotted[SOLVE_IMPORT_NAME_MAX + 2];
-    str_cat(dotted, sizeof(dotted), im->alias, ".");
+    solve__str_cat(dotted, sizeof(dotted), im->alias, ".");
     return doc_uses(doc, core_str_c(dotted), name, 0) ? 0 : 1;
 }
 
@@ -621,7 +621,7 @@ static int files_gather(ctx_file *files, size_t *n_files, solve_import *imports,
         if (!imports[i].path[0]) {
             continue;
         }
-        rc = import_read(&f->text, found, sizeof(paths[0]), o, lang, &imports[i], err);
+        rc = solve__import_read(&f->text, found, sizeof(paths[0]), o, lang, &imports[i], err);
         bool dup = false;
         for (size_t k = 0; k < *n_files && rc == 1 && !dup; k++) {
             dup = strcmp(paths[k], found) == 0;
@@ -632,8 +632,8 @@ static int files_gather(ctx_file *files, size_t *n_files, solve_import *imports,
         if (rc == 1 && !dup && (!o->self || strcmp(found, o->self) != 0)) {
             f->ims[0] = &imports[i];
             f->n_ims = 1;
-            str_cat(f->label, sizeof(f->label), imports[i].path,
-                    lang == SOLVE_LANG_PYTHON ? ".py" : "");
+            solve__str_cat(f->label, sizeof(f->label), imports[i].path,
+                           lang == SOLVE_LANG_PYTHON ? ".py" : "");
             (*n_files)++;
         } else {
             core_buf_dispose(&f->text);
@@ -641,12 +641,13 @@ static int files_gather(ctx_file *files, size_t *n_files, solve_import *imports,
         rc = rc < 0 ? rc : 0;
     }
     char self[1024];
-    bool has_self = o->self && path_join(self, sizeof(self), NULL, o->self);
+    bool has_self = o->self && solve__path_join(self, sizeof(self), NULL, o->self);
     for (size_t i = 0; i < o->n_files && *n_files < CONTEXT_FILES_MAX && rc == 0; i++) {
         char norm[1024];
         const solve_context_file *of = &o->files[i];
         if (!of->path || !has_ext(of->path, lang) ||
-            !path_join(norm, sizeof(norm), NULL, of->path) || (has_self && !strcmp(norm, self))) {
+            !solve__path_join(norm, sizeof(norm), NULL, of->path) ||
+            (has_self && !strcmp(norm, self))) {
             continue;
         }
         bool dup = false;
@@ -662,7 +663,7 @@ static int files_gather(ctx_file *files, size_t *n_files, solve_import *imports,
         }
         memcpy(paths[*n_files], norm, strlen(norm) + 1);
         const char *base = strrchr(norm, '/');
-        str_cat(f->label, sizeof(f->label), "", base ? base + 1 : norm);
+        solve__str_cat(f->label, sizeof(f->label), "", base ? base + 1 : norm);
         f->n_ims = 0;
         (*n_files)++;
     }

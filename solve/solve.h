@@ -594,4 +594,48 @@ int solve_context_build(core_buf *out, size_t *n_tokens, const solve_completer *
                         solve_lang lang, core_str doc, const solve_context_options *opts,
                         core_err *err);
 
+/* ------------------------------------------------------------------------------------------ */
+/* The workspace's tests of a function (solve/workspace.c)                                    */
+/* ------------------------------------------------------------------------------------------ */
+
+/**
+ * Appends to out the workspace's tests of the Python function entry, ready for the sandbox:
+ * from the pytest files (test_*.py, *_test.py) among opts->files and under opts->root (else
+ * opts->dir; 4 folders deep, 32 files at most; hidden folders, __pycache__, venv, build and
+ * node_modules skipped) that mention entry, the test_* functions without parameters that
+ * mention it, with the file's other top-level statements; imports of workspace modules and of
+ * pytest, decorated definitions, classes and `if __name__` blocks are dropped (their lines
+ * left blank), and `module.name` uses of a dropped module become `name`. Each file taken starts
+ * with a `# PATH` line. *n_tests: the test functions taken (0: out unchanged). C: none.
+ * CORE_ENOMEM.
+ */
+int solve_workspace_tests(core_buf *out, size_t *n_tests, solve_lang lang, core_str entry,
+                          const solve_context_options *opts, core_err *err);
+
+/** What running a completed function's tests said. Plain value. */
+typedef struct solve_complete_verdict {
+    char entry[128];           /* the top-level function around the cursor ("": none) */
+    solve_tests_source source; /* FIELD: the given tests or the workspace's; DOCSTRING: its
+                                  examples (the workspace's may follow); NONE: none found */
+    size_t n_workspace_tests;  /* test functions taken from the workspace */
+    bool tested;               /* the sandbox ran them (else what follows is meaningless) */
+    sbx_verdict verdict;
+    size_t n_tests_run;
+    size_t n_tests_passed;
+    char message[512]; /* the first failure, or "" */
+} solve_complete_verdict;
+
+/**
+ * Tests the top-level function around byte offset at of doc (a document with a completion in
+ * it): runs the whole document (Python: its workspace imports dropped, as
+ * solve_workspace_tests does) in pool against tests when given, else the function's docstring
+ * examples followed by the workspace's tests (ws, may be NULL: none). Nothing runs (tested
+ * false) when the cursor is in no function, there are no tests, or pool is NULL. cancel is
+ * polled while the run waits. Codes: CORE_ECANCELED, CORE_ENOMEM, those of solve_test_all.
+ */
+int solve_complete_test(solve_complete_verdict *out, sbx_pool *pool,
+                        const solve_completer *completer, solve_lang lang, core_str doc, size_t at,
+                        core_str tests, const solve_context_options *ws, const sbx_limits *limits,
+                        const core_cancel *cancel, core_err *err);
+
 #endif /* KILN_SOLVE_H */
