@@ -131,7 +131,7 @@ cJSON *lsp__initialize(lsp_server *s, const cJSON *params)
     cJSON_AddBoolToObject(sync, "openClose", true);
     cJSON_AddNumberToObject(sync, "change", 2); /* incremental */
     cJSON *cp = cJSON_AddObjectToObject(c, "completionProvider");
-    cJSON_AddBoolToObject(cp, "resolveProvider", false);
+    cJSON_AddBoolToObject(cp, "resolveProvider", true);
     if (s->inline_ok) {
         cJSON_AddObjectToObject(c, "inlineCompletionProvider");
     }
@@ -342,7 +342,7 @@ static bool is_word(char ch)
 
 /* Completion items of res: textEdits from the word's start (so clients filter them against the
    typed word) to the cursor. */
-static cJSON *completion_items(const lsp_server *s, core_str text, size_t at,
+static cJSON *completion_items(const lsp_server *s, const lsp__doc *d, core_str text, size_t at,
                                const solve_completions *res)
 {
     size_t word = at;
@@ -381,6 +381,12 @@ static cJSON *completion_items(const lsp_server *s, core_str text, size_t at,
         cJSON *edit = cJSON_AddObjectToObject(item, "textEdit");
         cJSON_AddItemToObject(edit, "range", lsp__range_json(s, text, word, at));
         cJSON_AddStringToObject(edit, "newText", nt.ptr);
+        /* What completionItem/resolve needs to test the completed function. */
+        cJSON *data = cJSON_AddObjectToObject(item, "data");
+        cJSON_AddStringToObject(data, "uri", d->uri);
+        cJSON_AddNumberToObject(data, "version", (double)d->version);
+        cJSON_AddNumberToObject(data, "at", (double)at);
+        cJSON_AddStringToObject(data, "insert", it->text);
         core_buf_dispose(&nt);
     }
     return items;
@@ -475,7 +481,7 @@ static void complete(lsp_server *s, const lsp__msg *m, bool inline_style)
         cJSON_AddItemToObject(out, "items", inline_items(s, text, at, res));
     } else {
         cJSON_AddBoolToObject(out, "isIncomplete", true);
-        cJSON_AddItemToObject(out, "items", completion_items(s, text, at, res));
+        cJSON_AddItemToObject(out, "items", completion_items(s, d, text, at, res));
     }
     cJSON *stats = stats_json(res);
     cJSON_AddNumberToObject(stats, "contextTokens", (double)n_context);
@@ -524,7 +530,7 @@ void lsp__handle(lsp_server *s, lsp__msg *m)
                strcmp(get_str(params, "command"), "kiln.implement") == 0) {
         lsp__implement(s, m);
     } else if (m->id && strcmp(method, "completionItem/resolve") == 0) {
-        lsp__reply(s, m->id, params ? cJSON_Duplicate(params, true) : NULL);
+        lsp__resolve(s, m);
     } else if (m->id) {
         char msg[160];
         snprintf(msg, sizeof(msg), "method not found: %.100s", method);

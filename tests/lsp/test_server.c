@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "lsp/lsp.h"
+#include "sandbox/sbx.h"
 
 #define MODEL_PATH KILN_MODELS "/SmolLM2-135M-Instruct.Q4_1.gguf"
 
@@ -477,6 +478,71 @@ START_TEST(server__completion_context_from_open_documents)
 }
 END_TEST
 
+/* Resolving a completion item runs the completed function's docstring examples in the
+   sandbox (where the host has one); an item of an older version comes back as it was. */
+START_TEST(server__resolve_adds_the_tests_verdict)
+{
+    sbx_pool_options po = sbx_pool_options_default();
+    po.n_slots = 1;
+    sbx_pool *probe = NULL;
+    bool sandbox = sbx_pool_new(&probe, &po, NULL) == 0;
+    sbx_pool_free(probe);
+    harness h;
+    start(&h, true);
+    initialize(&h, "[\"utf-16\"]");
+    send_json(&h, "{\"jsonrpc\":\"2.0\",\"method\":\"textDocument/didOpen\",\"params\":{"
+                  "\"textDocument\":{\"uri\":\"file:///kiln-resolve/m.py\",\"languageId\":"
+                  "\"python\",\"version\":4,\"text\":\"def add(a, b):\\n    \\\"\\\"\\\"Adds."
+                  "\\n\\n    >>> add(2, 3)\\n    5\\n    \\\"\\\"\\\"\\n    return \\n\"}}}");
+    send_json(&h, "{\"jsonrpc\":\"2.0\",\"id\":40,\"method\":\"textDocument/completion\","
+                  "\"params\":{\"textDocument\":{\"uri\":\"file:///kiln-resolve/m.py\"},"
+                  "\"position\":{\"line\":6,\"character\":11}}}");
+    cJSON *r = next_message(&h, true);
+    ck_assert_int_eq(response_id(r), 40);
+    cJSON *item =
+        cJSON_GetArrayItem(cJSON_GetObjectItem(cJSON_GetObjectItem(r, "result"), "items"), 0);
+    ck_assert_ptr_nonnull(item);
+    const cJSON *data = cJSON_GetObjectItem(item, "data");
+    ck_assert_int_eq(cJSON_GetObjectItem(data, "version")->valueint, 4);
+    ck_assert_int_eq(cJSON_GetObjectItem(data, "at")->valueint, 72);
+    cJSON *req = cJSON_CreateObject();
+    cJSON_AddStringToObject(req, "jsonrpc", "2.0");
+    cJSON_AddNumberToObject(req, "id", 41);
+    cJSON_AddStringToObject(req, "method", "completionItem/resolve");
+    cJSON_AddItemToObject(req, "params", cJSON_Duplicate(item, true));
+    char *text = cJSON_PrintUnformatted(req);
+    send_json(&h, text);
+    cJSON_free(text);
+    cJSON *res = next_message(&h, true);
+    ck_assert_int_eq(response_id(res), 41);
+    const cJSON *k = cJSON_GetObjectItem(cJSON_GetObjectItem(res, "result"), "kiln");
+    if (sandbox) {
+        ck_assert_ptr_nonnull(k);
+        ck_assert_str_eq(cJSON_GetObjectItem(k, "function")->valuestring, "add");
+        ck_assert_int_eq(cJSON_GetObjectItem(k, "testsRun")->valueint, 1);
+        ck_assert_ptr_nonnull(
+            cJSON_GetObjectItem(cJSON_GetObjectItem(res, "result"), "documentation"));
+    } else {
+        ck_assert_ptr_null(k);
+    }
+    cJSON_Delete(res);
+    /* The same item once the document moved on: unchanged. */
+    cJSON_GetObjectItem(cJSON_GetObjectItem(cJSON_GetObjectItem(req, "params"), "data"), "version")
+        ->valuedouble = 3;
+    cJSON_GetObjectItem(req, "id")->valuedouble = 42;
+    text = cJSON_PrintUnformatted(req);
+    send_json(&h, text);
+    cJSON_free(text);
+    res = next_message(&h, true);
+    ck_assert_int_eq(response_id(res), 42);
+    ck_assert_ptr_null(cJSON_GetObjectItem(cJSON_GetObjectItem(res, "result"), "kiln"));
+    cJSON_Delete(res);
+    cJSON_Delete(req);
+    cJSON_Delete(r);
+    ck_assert_int_eq(finish(&h), 1);
+}
+END_TEST
+
 TCase *tcase_server(void)
 {
     TCase *tc = tcase_create("server");
@@ -499,5 +565,6 @@ TCase *tcase_server_model(void)
     tcase_add_test(tc, server__implement_applies_a_tested_candidate);
     tcase_add_test(tc, server__c_prototypes_and_empty_bodies_are_stubs);
     tcase_add_test(tc, server__completion_context_from_open_documents);
+    tcase_add_test(tc, server__resolve_adds_the_tests_verdict);
     return tc;
 }

@@ -9,11 +9,23 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include "sandbox/sbx.h"
 #include "solve/solve.h"
 
 #define MODEL_PATH KILN_MODELS "/SmolLM2-135M-Instruct.Q4_1.gguf"
+
+static void write_file(const char *dir, const char *name, const char *text)
+{
+    char path[512];
+    snprintf(path, sizeof(path), "%s/%s", dir, name);
+    FILE *f = fopen(path, "w");
+    ck_assert_ptr_nonnull(f);
+    fputs(text, f);
+    fclose(f);
+}
 
 START_TEST(context__python_imports)
 {
@@ -80,16 +92,6 @@ END_TEST
 /* ------------------------------------------------------------------------------------------ */
 /* On the model's completer                                                                   */
 /* ------------------------------------------------------------------------------------------ */
-
-static void write_file(const char *dir, const char *name, const char *text)
-{
-    char path[512];
-    snprintf(path, sizeof(path), "%s/%s", dir, name);
-    FILE *f = fopen(path, "w");
-    ck_assert_ptr_nonnull(f);
-    fputs(text, f);
-    fclose(f);
-}
 
 static const char geometry[] = "import math\n"
                                "\n"
@@ -252,6 +254,171 @@ START_TEST(context__c_headers_as_they_are)
 }
 END_TEST
 
+/* ------------------------------------------------------------------------------------------ */
+/* The workspace's tests                                                                      */
+/* ------------------------------------------------------------------------------------------ */
+
+static const char test_file[] = "import os\n"
+                                "import pytest\n"
+                                "from mathx import add\n"
+                                "import mathx as mx\n"
+                                "\n"
+                                "BASE = 1\n"
+                                "\n"
+                                "def helper():\n"
+                                "    return BASE\n"
+                                "\n"
+                                "def test_add():\n"
+                                "    assert add(BASE, 1) == 2\n"
+                                "\n"
+                                "def test_module():\n"
+                                "    assert mx.add(1, helper()) == 2\n"
+                                "\n"
+                                "@pytest.mark.parametrize('x', [1])\n"
+                                "def test_param(x):\n"
+                                "    assert add(x, 0) == x\n"
+                                "\n"
+                                "def test_fixture(tmp_path):\n"
+                                "    assert add(1, 1)\n"
+                                "\n"
+                                "class TestAdd:\n"
+                                "    def test_in_class(self):\n"
+                                "        assert add(0, 0) == 0\n"
+                                "\n"
+                                "def test_other():\n"
+                                "    assert os.sep\n";
+
+START_TEST(context__workspace_tests_of_a_function)
+{
+    char dir[64];
+    snprintf(dir, sizeof(dir), "/tmp/kiln-wstests-XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    char sub[128];
+    snprintf(sub, sizeof(sub), "%s/tests", dir);
+    ck_assert_int_eq(mkdir(sub, 0700), 0);
+    write_file(dir, "mathx.py", "def add(a, b):\n    return a + b\n");
+    write_file(sub, "test_mathx.py", test_file);
+    write_file(sub, "test_unrelated.py", "def test_x():\n    assert True\n");
+    solve_context_options o = solve_context_options_default();
+    o.root = dir;
+    core_buf out = {0};
+    size_t n = 0;
+    core_err err = {0};
+    ck_assert_int_eq(
+        solve_workspace_tests(&out, &n, SOLVE_LANG_PYTHON, core_str_c("add"), &o, &err), 0);
+    ck_assert_uint_eq(n, 2);
+    ck_assert_ptr_nonnull(out.ptr);
+    ck_assert_ptr_nonnull(strstr(out.ptr, "test_mathx.py\nimport os\n\n\n\n\nBASE = 1\n"));
+    ck_assert_ptr_nonnull(strstr(out.ptr, "def test_add():\n    assert add(BASE, 1) == 2\n"));
+    ck_assert_ptr_nonnull(strstr(out.ptr, "assert add(1, helper()) == 2")); /* mx. dropped */
+    ck_assert_ptr_nonnull(strstr(out.ptr, "def helper():"));
+    ck_assert_ptr_null(strstr(out.ptr, "pytest"));
+    ck_assert_ptr_null(strstr(out.ptr, "test_param"));
+    ck_assert_ptr_null(strstr(out.ptr, "test_fixture"));
+    ck_assert_ptr_null(strstr(out.ptr, "TestAdd"));
+    ck_assert_ptr_null(strstr(out.ptr, "test_other"));
+    ck_assert_ptr_null(strstr(out.ptr, "test_x"));
+    core_buf_dispose(&out);
+
+    /* An open test document wins over the disk; C and unknown functions get nothing. */
+    char open_path[160];
+    snprintf(open_path, sizeof(open_path), "%s/test_mathx.py", sub);
+    solve_context_file f = {open_path, core_str_c("def test_open():\n    assert add(2, 2) == 4\n")};
+    o.files = &f;
+    o.n_files = 1;
+    ck_assert_int_eq(
+        solve_workspace_tests(&out, &n, SOLVE_LANG_PYTHON, core_str_c("add"), &o, &err), 0);
+    ck_assert_uint_eq(n, 1);
+    ck_assert_ptr_nonnull(strstr(out.ptr, "def test_open():"));
+    core_buf_dispose(&out);
+    ck_assert_int_eq(solve_workspace_tests(&out, &n, SOLVE_LANG_C, core_str_c("add"), &o, &err), 0);
+    ck_assert_uint_eq(n, 0);
+    ck_assert_int_eq(
+        solve_workspace_tests(&out, &n, SOLVE_LANG_PYTHON, core_str_c("nope"), &o, &err), 0);
+    ck_assert_uint_eq(n, 0);
+    ck_assert_uint_eq(out.len, 0);
+    char path[192];
+    snprintf(path, sizeof(path), "%s/test_mathx.py", sub);
+    unlink(path);
+    snprintf(path, sizeof(path), "%s/test_unrelated.py", sub);
+    unlink(path);
+    snprintf(path, sizeof(path), "%s/mathx.py", dir);
+    unlink(path);
+    rmdir(sub);
+    rmdir(dir);
+}
+END_TEST
+
+/* A completed function runs against its docstring's examples and the workspace's tests;
+   a wrong completion fails them. Needs the sandbox (skipped where the host has none). */
+START_TEST(context__completed_function_is_tested)
+{
+    sbx_pool_options po = sbx_pool_options_default();
+    po.n_slots = 1;
+    sbx_pool *pool = NULL;
+    core_err err = {0};
+    if (sbx_pool_new(&pool, &po, &err) < 0) {
+        fprintf(stderr, "test_solve: no sandbox (%s): completion tests skipped\n", err.msg);
+        return;
+    }
+    ws w;
+    ws_open(&w);
+    char sub[128];
+    snprintf(sub, sizeof(sub), "%s/t", w.dir);
+    ck_assert_int_eq(mkdir(sub, 0700), 0);
+    write_file(sub, "test_geo.py",
+               "from geometry import scale\n\n"
+               "def test_scale():\n    assert scale(2, 3) == 6\n");
+    static const char good[] = "from geometry import rect_area\n\n"
+                               "def scale(x, k):\n"
+                               "    \"\"\"\n    >>> scale(1, 5)\n    5\n    \"\"\"\n"
+                               "    return x * k\n";
+    solve_context_options o = solve_context_options_default();
+    o.dir = w.dir;
+    o.root = w.dir;
+    solve_complete_verdict v;
+    size_t at = strstr(good, "x * k") - good;
+    ck_assert_int_eq(solve_complete_test(&v, pool, w.completer, SOLVE_LANG_PYTHON, core_str_c(good),
+                                         at, core_str_c(""), &o, NULL, NULL, &err),
+                     0);
+    ck_assert_str_eq(v.entry, "scale");
+    ck_assert(v.tested);
+    ck_assert_uint_eq(v.n_workspace_tests, 1);
+    ck_assert_uint_eq(v.n_tests_run, 2);
+    ck_assert_int_eq(v.verdict, SBX_VERDICT_PASSED);
+
+    char bad[sizeof(good)];
+    memcpy(bad, good, sizeof(good));
+    bad[at + 2] = '+';
+    ck_assert_int_eq(solve_complete_test(&v, pool, w.completer, SOLVE_LANG_PYTHON, core_str_c(bad),
+                                         at, core_str_c(""), &o, NULL, NULL, &err),
+                     0);
+    ck_assert(v.tested);
+    ck_assert_int_eq(v.verdict, SBX_VERDICT_FAILED);
+    ck_assert_uint_eq(v.n_tests_passed, 0);
+
+    /* Given tests replace the others; outside any function nothing runs. */
+    ck_assert_int_eq(solve_complete_test(&v, pool, w.completer, SOLVE_LANG_PYTHON, core_str_c(good),
+                                         at, core_str_c("assert scale(0, 9) == 0\n"), &o, NULL,
+                                         NULL, &err),
+                     0);
+    ck_assert_int_eq(v.source, SOLVE_TESTS_FIELD);
+    ck_assert_uint_eq(v.n_tests_run, 1);
+    ck_assert_int_eq(v.verdict, SBX_VERDICT_PASSED);
+    ck_assert_int_eq(solve_complete_test(&v, pool, w.completer, SOLVE_LANG_PYTHON, core_str_c(good),
+                                         3, core_str_c(""), &o, NULL, NULL, &err),
+                     0);
+    ck_assert(!v.tested);
+    ck_assert_str_eq(v.entry, "");
+    char path[192];
+    snprintf(path, sizeof(path), "%s/test_geo.py", sub);
+    unlink(path);
+    rmdir(sub);
+    ws_close(&w);
+    sbx_pool_free(pool);
+}
+END_TEST
+
 TCase *tcase_context(void)
 {
     TCase *tc = tcase_create("context");
@@ -259,6 +426,7 @@ TCase *tcase_context(void)
     tcase_add_test(tc, context__python_imports);
     tcase_add_test(tc, context__c_includes);
     tcase_add_test(tc, context__garbage_imports);
+    tcase_add_test(tc, context__workspace_tests_of_a_function);
     return tc;
 }
 
@@ -269,5 +437,6 @@ TCase *tcase_context_model(void)
     tcase_add_test(tc, context__named_definitions_without_bodies);
     tcase_add_test(tc, context__open_documents_win_over_the_disk);
     tcase_add_test(tc, context__c_headers_as_they_are);
+    tcase_add_test(tc, context__completed_function_is_tested);
     return tc;
 }
