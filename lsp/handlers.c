@@ -73,8 +73,7 @@ cJSON *lsp__range_json(const lsp_server *s, core_str text, size_t start, size_t 
 /* Initialize and configuration                                                               */
 /* ------------------------------------------------------------------------------------------ */
 
-/* window/showMessage of type (1 error, 2 warning, 3 info). */
-static void show_message(lsp_server *s, int type, const char *text)
+void lsp__show_message(lsp_server *s, int type, const char *text)
 {
     cJSON *p = cJSON_CreateObject();
     if (p) {
@@ -84,10 +83,22 @@ static void show_message(lsp_server *s, int type, const char *text)
     lsp__notify(s, "window/showMessage", p);
 }
 
-/* Applies a "kiln" settings object: candidates, maxTokens, scope, grammar. */
+/* Applies a "kiln" settings object: model, threads, candidates, maxTokens, scope, grammar,
+   contextTokens. */
 static void configure(lsp_server *s, const cJSON *kiln)
 {
     uint32_t v = 0;
+    const char *model = get_str(kiln, "model");
+    if (model && model[0]) {
+        lsp__model_switch(s, model);
+    }
+    if (get_u32(kiln, "threads", &v)) {
+        if (v >= 1 && v <= 256) {
+            lsp__threads_set(s, v);
+        } else {
+            lsp__show_message(s, 2, "kiln: threads must be in 1..256");
+        }
+    }
     if (get_u32(kiln, "candidates", &v) && v >= 1) {
         size_t max = s->opts.session.n_candidates_max;
         s->complete.n_candidates = v < max ? v : max;
@@ -97,7 +108,7 @@ static void configure(lsp_server *s, const cJSON *kiln)
     }
     const char *scope = get_str(kiln, "scope");
     if (scope && !solve_scope_parse(&s->complete.scope, scope)) {
-        show_message(s, 2, "kiln: scope must be line, statement, block or function");
+        lsp__show_message(s, 2, "kiln: scope must be line, statement, block or function");
     }
     const cJSON *grammar = get(kiln, "grammar");
     if (cJSON_IsBool(grammar)) {
@@ -201,7 +212,7 @@ static void did_open(lsp_server *s, const cJSON *params)
         size_t cap = s->cap_docs * 2 + 4;
         lsp__doc *grown = core_realloc(s->docs, cap * sizeof(*grown));
         if (!grown) {
-            show_message(s, 1, "kiln: out of memory opening a document");
+            lsp__show_message(s, 1, "kiln: out of memory opening a document");
             return;
         }
         s->docs = grown;

@@ -122,6 +122,9 @@ typedef struct lsp_server_options {
                                         (solve_context_build; default 384, 0: none); the
                                         "kiln" section's contextTokens changes it */
     core_log log;                    /* borrowed sink for the trace (--log); fn may be NULL */
+    gen_model_options load;          /* how a model the configuration names is loaded: the
+                                        "kiln" section's model (a GGUF path) switches to it,
+                                        threads sets the compute threads */
 } lsp_server_options;
 
 lsp_server_options lsp_server_options_default(void);

@@ -90,6 +90,10 @@ struct lsp_server {
     bool pool_tried;                 /* lsp__pool_ready ran (pool NULL: the host has none) */
     lsp__card cards[LSP__CARDS_MAX]; /* the last score cards, for hover */
     char *root;                      /* owned: the workspace's root folder, NULL: none */
+    gen_model *model_owned;          /* owned: a model the configuration switched to (then
+                                        opts.model points to it), NULL: opts.model is the
+                                        caller's */
+    char *model_path;                /* owned: model_owned's path, NULL: none */
     size_t n_context_tokens_max;     /* current configuration (0: no repository context) */
     size_t n_cards_made;             /* cards written so far (the next slot, modulo) */
 };
@@ -148,6 +152,14 @@ void lsp__root_set(lsp_server *s, const cJSON *params);
  */
 int lsp__context(core_buf *out, size_t *n_tokens, lsp_server *s, const lsp__doc *d, bool comment,
                  core_err *err);
+/** window/showMessage of type (1 error, 2 warning, 3 info). */
+void lsp__show_message(lsp_server *s, int type, const char *text);
+/** Frees every document's session and the engine (made again on first use) (lsp/model.c). */
+void lsp__sessions_drop(lsp_server *s);
+/** Loads the model at path and serves it; on failure the old one keeps serving (showMessage). */
+void lsp__model_switch(lsp_server *s, const char *path);
+/** Sets the compute threads of the sessions and the engine made from now on. */
+void lsp__threads_set(lsp_server *s, size_t n_threads);
 /** Makes the sandbox pool on first use (s->pool stays NULL where the host has none). */
 void lsp__pool_ready(lsp_server *s);
 /** completionItem/resolve: runs the completed function's tests (lsp/resolve.c). */

@@ -23,6 +23,7 @@ lsp_server_options lsp_server_options_default(void)
     o.session = solve_session_options_default();
     o.complete = solve_complete_options_default();
     o.n_context_tokens_max = 384;
+    o.load = gen_model_options_default();
     return o;
 }
 
@@ -60,6 +61,8 @@ void lsp_server_free(lsp_server *server)
     solve_engine_free(server->engine);
     sbx_pool_free(server->pool);
     solve_completer_free(server->completer);
+    gen_model_free(server->model_owned);
+    core_free(server->model_path);
     core_free(server->root);
     core_free(server);
 }

@@ -543,6 +543,69 @@ START_TEST(server__resolve_adds_the_tests_verdict)
 }
 END_TEST
 
+/* Waits for a window/showMessage and returns its type. */
+static int next_show_message(harness *h, char *text, size_t cap)
+{
+    for (;;) {
+        cJSON *m = next_message(h, false);
+        const cJSON *method = cJSON_GetObjectItem(m, "method");
+        if (method && strcmp(method->valuestring, "window/showMessage") == 0) {
+            const cJSON *p = cJSON_GetObjectItem(m, "params");
+            int type = cJSON_GetObjectItem(p, "type")->valueint;
+            snprintf(text, cap, "%s", cJSON_GetObjectItem(p, "message")->valuestring);
+            cJSON_Delete(m);
+            return type;
+        }
+        cJSON_Delete(m);
+    }
+}
+
+/* A completion of t.py (id) answered with a result; returns its decoded prompt tokens. */
+static int completion_ok(harness *h, int id)
+{
+    request_completion(h, id, "textDocument/completion", 14);
+    cJSON *r = next_message(h, true);
+    ck_assert_int_eq(response_id(r), id);
+    ck_assert_int_eq(error_code(r), 0);
+    const cJSON *stats = cJSON_GetObjectItem(cJSON_GetObjectItem(r, "result"), "kiln");
+    int decoded = cJSON_GetObjectItem(stats, "decodedTokens")->valueint;
+    cJSON_Delete(r);
+    return decoded;
+}
+
+/* The configuration switches the model: a path that does not load is an error message and the
+   old model keeps serving; a good one serves the requests after it, and the one queued before
+   it is answered first. */
+START_TEST(server__configuration_switches_the_model)
+{
+    harness h;
+    start(&h, true);
+    initialize(&h, "[\"utf-16\"]");
+    open_doc(&h);
+    ck_assert_int_gt(completion_ok(&h, 50), 0);
+    send_json(&h, "{\"jsonrpc\":\"2.0\",\"method\":\"workspace/didChangeConfiguration\","
+                  "\"params\":{\"settings\":{\"kiln\":{\"model\":\"/nonexistent/m.gguf\"}}}}");
+    char text[1024];
+    ck_assert_int_eq(next_show_message(&h, text, sizeof(text)), 1);
+    ck_assert_ptr_nonnull(strstr(text, "/nonexistent/m.gguf"));
+    ck_assert_int_le(completion_ok(&h, 51), 3); /* the same session: its cache survived */
+
+    /* A completion, the switch and another completion, back to back. */
+    request_completion(&h, 52, "textDocument/completion", 14);
+    send_json(&h, "{\"jsonrpc\":\"2.0\",\"method\":\"workspace/didChangeConfiguration\","
+                  "\"params\":{\"settings\":{\"kiln\":{\"model\":\"" MODEL_PATH "\","
+                  "\"threads\":1}}}}");
+    cJSON *r = next_message(&h, true);
+    ck_assert_int_eq(response_id(r), 52);
+    ck_assert_int_eq(error_code(r), 0);
+    cJSON_Delete(r);
+    ck_assert_int_eq(next_show_message(&h, text, sizeof(text)), 3);
+    ck_assert_ptr_nonnull(strstr(text, MODEL_PATH));
+    ck_assert_int_gt(completion_ok(&h, 53), 3); /* a new session on the new model */
+    ck_assert_int_eq(finish(&h), 1);
+}
+END_TEST
+
 TCase *tcase_server(void)
 {
     TCase *tc = tcase_create("server");
@@ -566,5 +629,6 @@ TCase *tcase_server_model(void)
     tcase_add_test(tc, server__c_prototypes_and_empty_bodies_are_stubs);
     tcase_add_test(tc, server__completion_context_from_open_documents);
     tcase_add_test(tc, server__resolve_adds_the_tests_verdict);
+    tcase_add_test(tc, server__configuration_switches_the_model);
     return tc;
 }
