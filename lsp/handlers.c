@@ -520,6 +520,7 @@ void lsp__handle(lsp_server *s, lsp__msg *m)
         cJSON_AddNumberToObject(p, "type", 3); /* Info */
         cJSON_AddStringToObject(p, "message", line);
         lsp__notify(s, "window/logMessage", p);
+        lsp__warm_up(s); /* the client is opening its files: the model is idle */
     } else if (strcmp(method, "textDocument/didOpen") == 0) {
         did_open(s, params);
     } else if (strcmp(method, "textDocument/didChange") == 0) {

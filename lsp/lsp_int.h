@@ -158,6 +158,8 @@ void lsp__show_message(lsp_server *s, int type, const char *text);
 void lsp__sessions_drop(lsp_server *s);
 /** Loads the model at path and serves it; on failure the old one keeps serving (showMessage). */
 void lsp__model_switch(lsp_server *s, const char *path);
+/** Runs one token through the model, so that the first completion finds its pages mapped. */
+void lsp__warm_up(lsp_server *s);
 /** Sets the compute threads of the sessions and the engine made from now on. */
 void lsp__threads_set(lsp_server *s, size_t n_threads);
 /** Makes the sandbox pool on first use (s->pool stays NULL where the host has none). */

@@ -59,6 +59,7 @@ void lsp__model_switch(lsp_server *s, const char *path)
     s->model_owned = model;
     s->model_path = owned_path;
     s->opts.model = model;
+    lsp__warm_up(s);
     snprintf(msg, sizeof(msg), "kiln: now serving %s (%.1000s)", gen_model_desc(model), path);
     lsp__show_message(s, 3, msg);
     core_log_write(&s->opts.log, CORE_LOG_LEVEL_INFO, "lsp: %s", msg);
@@ -71,4 +72,30 @@ void lsp__threads_set(lsp_server *s, size_t n_threads)
     }
     s->opts.session.n_threads = n_threads;
     lsp__sessions_drop(s); /* their contexts were made with the old count */
+}
+
+void lsp__warm_up(lsp_server *s)
+{
+    if (!s->opts.model) {
+        return;
+    }
+    /* One token through the whole model in a small context: the weights' pages are mapped and
+       the compute threads started before the first completion needs them. */
+    gen_ctx_options co = gen_ctx_options_default();
+    co.n_ctx = 16;
+    co.n_threads = s->opts.session.n_threads ? s->opts.session.n_threads : 1;
+    gen_ctx *ctx = NULL;
+    core_err err = {0};
+    uint64_t t0 = core_time_ns();
+    int32_t tok = gen_model_token_bos(s->opts.model);
+    tok = tok >= 0 ? tok : 0;
+    gen_batch b = {&tok, NULL, NULL, 1};
+    int rc = gen_ctx_new(&ctx, s->opts.model, &co, &err);
+    if (rc == 0) {
+        rc = gen_ctx_decode(ctx, &b, &err);
+    }
+    gen_ctx_free(ctx);
+    core_log_write(&s->opts.log, rc == 0 ? CORE_LOG_LEVEL_INFO : CORE_LOG_LEVEL_WARN,
+                   "lsp: warm-up %s in %.1f ms", rc == 0 ? "done" : err.msg,
+                   (double)(core_time_ns() - t0) / 1e6);
 }

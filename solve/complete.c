@@ -30,7 +30,7 @@ solve_complete_options solve_complete_options_default(void)
     o.grammar = true;
     o.temp = 0.7f;
     o.seed = 1;
-    o.n_prefix_bytes_max = 4096;
+    o.n_prefix_bytes_max = 3072;
     o.n_suffix_bytes_max = 1024;
     return o;
 }
