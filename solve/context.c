@@ -32,7 +32,7 @@ solve_context_options solve_context_options_default(void)
 /* Imports                                                                                    */
 /* ------------------------------------------------------------------------------------------ */
 
-static bool ident_char(char ch)
+bool solve__ident_char(char ch)
 {
     return ch == '_' || (ch >= '0' && ch <= '9') || ((ch | 0x20) >= 'a' && (ch | 0x20) <= 'z') ||
            (unsigned char)ch >= 0x80;
@@ -59,7 +59,7 @@ static bool keyword_at(core_str t, size_t i, size_t end, const char *word)
 static size_t read_name(core_str t, size_t i, size_t end, bool dots, char *out, size_t cap)
 {
     size_t j = i;
-    while (j < end && (ident_char(t.ptr[j]) || (dots && t.ptr[j] == '.'))) {
+    while (j < end && (solve__ident_char(t.ptr[j]) || (dots && t.ptr[j] == '.'))) {
         j++;
     }
     if (j == i || j - i >= cap) {
@@ -118,7 +118,7 @@ static size_t read_from_names(solve_import *im, core_str t, size_t i)
                 im->n_names += j > i;
             }
             if (j == i) {
-                while (j < t.len && ident_char(t.ptr[j])) {
+                while (j < t.len && solve__ident_char(t.ptr[j])) {
                     j++;
                 }
             }
@@ -422,7 +422,8 @@ static bool doc_uses(core_str doc, core_str prefix, core_str word, char follow)
 {
     size_t n = prefix.len + word.len;
     for (size_t i = 0; word.len > 0 && i + n <= doc.len; i++) {
-        if ((i > 0 && (ident_char(doc.ptr[i - 1]) || (prefix.len == 0 && doc.ptr[i - 1] == '.')))) {
+        if ((i > 0 &&
+             (solve__ident_char(doc.ptr[i - 1]) || (prefix.len == 0 && doc.ptr[i - 1] == '.')))) {
             continue;
         }
         if (memcmp(doc.ptr + i, prefix.ptr, prefix.len) != 0 ||
@@ -430,7 +431,7 @@ static bool doc_uses(core_str doc, core_str prefix, core_str word, char follow)
             continue;
         }
         char next = i + n < doc.len ? doc.ptr[i + n] : '\0';
-        if (ident_char(next)) {
+        if (solve__ident_char(next)) {
             continue;
         }
         size_t j = i + n;

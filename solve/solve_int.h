@@ -128,6 +128,8 @@ const gram_lang *solve__completer_lang(const solve_completer *completer, solve_l
 
 /* Workspace files (context.c), shared with workspace.c. */
 
+/** Whether ch may be part of an identifier (ASCII letters, digits, '_', any non-ASCII byte). */
+bool solve__ident_char(char ch);
 /** out = a then b; false (out "") when it does not fit in cap bytes. */
 bool solve__str_cat(char *out, size_t cap, const char *a, const char *b);
 /** Joins dir (NULL: none) and rel into out, folding "." and ".."; false when too long. */

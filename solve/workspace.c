@@ -21,18 +21,13 @@
 #define WALK_ENTRIES_MAX 4000
 #define TEST_FILES_MAX   32
 
-static bool ident_char(char ch)
-{
-    return ch == '_' || (ch >= '0' && ch <= '9') || ((ch | 0x20) >= 'a' && (ch | 0x20) <= 'z') ||
-           (unsigned char)ch >= 0x80;
-}
-
 /* Whether t has word as a whole identifier. */
 static bool has_word(core_str t, core_str word)
 {
     for (size_t i = 0; word.len > 0 && i + word.len <= t.len; i++) {
-        if (memcmp(t.ptr + i, word.ptr, word.len) == 0 && (i == 0 || !ident_char(t.ptr[i - 1])) &&
-            (i + word.len == t.len || !ident_char(t.ptr[i + word.len]))) {
+        if (memcmp(t.ptr + i, word.ptr, word.len) == 0 &&
+            (i == 0 || !solve__ident_char(t.ptr[i - 1])) &&
+            (i + word.len == t.len || !solve__ident_char(t.ptr[i + word.len]))) {
             return true;
         }
     }
@@ -109,10 +104,11 @@ static void strip_aliases(core_buf *text, core_str aliases)
         size_t n = e - a;
         size_t w = 0;
         for (size_t r = 0; r < text->len;) {
-            bool hit = n > 0 && r + n + 1 < text->len &&
-                       memcmp(text->ptr + r, aliases.ptr + a, n) == 0 && text->ptr[r + n] == '.' &&
-                       (r == 0 || (!ident_char(text->ptr[r - 1]) && text->ptr[r - 1] != '.')) &&
-                       ident_char(text->ptr[r + n + 1]);
+            bool hit =
+                n > 0 && r + n + 1 < text->len && memcmp(text->ptr + r, aliases.ptr + a, n) == 0 &&
+                text->ptr[r + n] == '.' &&
+                (r == 0 || (!solve__ident_char(text->ptr[r - 1]) && text->ptr[r - 1] != '.')) &&
+                solve__ident_char(text->ptr[r + n + 1]);
             if (hit) {
                 r += n + 1;
                 continue;
@@ -168,11 +164,10 @@ static int localize(core_buf *out, size_t *n_tests, core_str t, const char *dir,
             if (t.ptr[ls] == '@') {
                 keep = false;
                 skip_decorated = true; /* the definition it decorates goes with it */
-            } else if (decorated && (starts_with(t, ls, "def ") || starts_with(t, ls, "class ") ||
-                                     starts_with(t, ls, "async def "))) {
-                keep = false;
-            } else if (starts_with(t, ls, "class ") || starts_with(t, ls, "if __name__")) {
-                keep = false;
+            } else if ((decorated &&
+                        (starts_with(t, ls, "def ") || starts_with(t, ls, "async def "))) ||
+                       starts_with(t, ls, "class ") || starts_with(t, ls, "if __name__")) {
+                keep = false; /* a decorated definition, a class (tests or not), a main */
             } else if (starts_with(t, ls, "def test")) {
                 const char *paren = memchr(block.ptr, '(', block.len);
                 keep = paren && (size_t)(paren - block.ptr) + 1 < block.len && paren[1] == ')' &&
