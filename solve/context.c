@@ -109,8 +109,7 @@ static size_t read_from_names(solve_import *im, core_str t, size_t i)
             i += 2;
             i = skip_blanks(t, i, t.len);
             char alias[SOLVE_IMPORT_NAME_MAX];
-            size_t j = read_name(t, i, t.len, false, alias, sizeof(alias));
-            i = j > i ? j : i + 1;
+            i = read_name(t, i, t.len, false, alias, sizeof(alias)); /* i may be t.len */
         } else {
             size_t j = i;
             if (im->n_names < SOLVE_IMPORT_NAMES_MAX) {

@@ -75,7 +75,8 @@ END_TEST
 /* Bytes that are no import at all read as none, without reading past the text. */
 START_TEST(context__garbage_imports)
 {
-    static const char junk[] = "from\nimport\nfrom x\nfrom x import\nimport ,\n#include";
+    static const char junk[] = "from\nimport\nfrom x\nfrom x import\nimport ,\n#include\n"
+                               "from y import (a as  ";
     solve_import im[4];
     for (size_t len = 0; len <= sizeof(junk) - 1; len++) {
         char *copy = malloc(len ? len : 1);
