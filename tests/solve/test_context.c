@@ -86,7 +86,11 @@ START_TEST(context__garbage_imports)
         (void)solve_context_imports(im, 4, SOLVE_LANG_C, (core_str){copy, len});
         free(copy);
     }
-    ck_assert_uint_eq(solve_context_imports(im, 4, SOLVE_LANG_PYTHON, core_str_c(junk)), 0);
+    /* Only the last line is an import (cut short after its alias's 'as'). */
+    ck_assert_uint_eq(solve_context_imports(im, 4, SOLVE_LANG_PYTHON, core_str_c(junk)), 1);
+    ck_assert_str_eq(im[0].path, "y");
+    ck_assert_uint_eq(im[0].n_names, 1);
+    ck_assert_str_eq(im[0].names[0], "a");
 }
 END_TEST
 
