@@ -3,8 +3,9 @@
  * library calls it). JSON-RPC 2.0 over a byte stream framed as in LSP 3.17's base protocol
  * (Content-Length headers), documents kept in UTF-8 with positions converted at the edge
  * (UTF-16 or UTF-8 columns, as negotiated), and the server: lifecycle, text sync, completion
- * (textDocument/completion and textDocument/inlineCompletion) from solve_complete, with
- * cancellation and supersession.
+ * (textDocument/completion and textDocument/inlineCompletion) from solve_complete with the
+ * workspace's repository context, completionItem/resolve with the completed function's tests,
+ * kiln.implement, and configuration (the model among it), with cancellation and supersession.
  */
 #ifndef KILN_LSP_H
 #define KILN_LSP_H
