@@ -17,11 +17,11 @@
 static void lsp_usage(FILE *f)
 {
     fprintf(f, "usage: kiln lsp [options]   (a language server on standard input/output)\n"
-               "  -m, --model PATH  GGUF model\n"
-               "  -t, --threads N   compute threads (default 2)\n"
-               "  -n N              completion candidates (default 1)\n"
-               "  --max-tokens N    tokens per completion (default 48)\n"
-               "  --log FILE        write a trace of the session to FILE\n");
+               "  -n N                completion candidates (default 1)\n"
+               "  --max-tokens N      tokens per completion (default 48)\n"
+               "  --context-tokens N  repository context of a completion (default 384, 0: none)\n"
+               "  --log FILE          write a trace of the session to FILE\n");
+    cli_model_usage(f, 2);
 }
 
 static void log_file(void *payload, core_log_level level, const char *msg)
@@ -34,26 +34,33 @@ static void log_file(void *payload, core_log_level level, const char *msg)
 
 int cli_cmd_lsp(int argc, char **argv)
 {
-    enum { OPT_LOG = 256, OPT_MAX };
+    enum { OPT_LOG = 256, OPT_MAX, OPT_CONTEXT };
     static const struct option longs[] = {
-        {"model", required_argument, NULL, 'm'},   {"threads", required_argument, NULL, 't'},
-        {"log", required_argument, NULL, OPT_LOG}, {"max-tokens", required_argument, NULL, OPT_MAX},
-        {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0},
+        {"log", required_argument, NULL, OPT_LOG},
+        {"max-tokens", required_argument, NULL, OPT_MAX},
+        {"context-tokens", required_argument, NULL, OPT_CONTEXT},
+        {"help", no_argument, NULL, 'h'},
+        CLI_MODEL_LONGOPTS,
+        {NULL, 0, NULL, 0},
     };
     lsp_server_options o = lsp_server_options_default();
-    const char *model_path = NULL;
+    cli_model_opts mopts;
+    cli_model_opts_init(&mopts);
+    mopts.n_threads = 2;
     const char *log_path = NULL;
-    o.session.n_threads = 2;
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "m:t:n:h", longs, NULL)) != -1) {
+        int h = cli_model_option(&mopts, c, optarg);
+        if (h < 0) {
+            return CLI_EXIT_BAD;
+        }
+        if (h > 0) {
+            continue;
+        }
         switch (c) {
-        case 'm':
-            model_path = optarg;
-            break;
-        case 't':
-            if (!cli_parse_size("--threads", optarg, &o.session.n_threads) ||
-                !o.session.n_threads) {
+        case OPT_CONTEXT:
+            if (!cli_parse_size("--context-tokens", optarg, &o.n_context_tokens_max)) {
                 return CLI_EXIT_BAD;
             }
             break;
@@ -105,9 +112,12 @@ int cli_cmd_lsp(int argc, char **argv)
     gen_model *model = NULL;
     lsp_server *server = NULL;
     int exit_code = CLI_EXIT_BAD;
-    gen_model_options mo = gen_model_options_default();
-    mo.log = &o.log;
-    int rc = cli_model_load(&model, cli_model_path(model_path), &mo, GEN_DEVICE_AUTO, &err);
+    o.session.n_threads = mopts.n_threads;
+    mopts.load.log = &o.log;
+    o.load = mopts.load;
+    o.load.log = NULL;
+    o.load.device = mopts.device == GEN_DEVICE_CUDA ? GEN_DEVICE_AUTO : (gen_device)mopts.device;
+    int rc = cli_model_open(&model, &mopts, false, &err);
     o.model = model;
     if (rc == 0) {
         rc = lsp_server_new(&server, &o, &err);

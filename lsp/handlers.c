@@ -73,8 +73,7 @@ cJSON *lsp__range_json(const lsp_server *s, core_str text, size_t start, size_t 
 /* Initialize and configuration                                                               */
 /* ------------------------------------------------------------------------------------------ */
 
-/* window/showMessage of type (1 error, 2 warning, 3 info). */
-static void show_message(lsp_server *s, int type, const char *text)
+void lsp__show_message(lsp_server *s, int type, const char *text)
 {
     cJSON *p = cJSON_CreateObject();
     if (p) {
@@ -84,10 +83,22 @@ static void show_message(lsp_server *s, int type, const char *text)
     lsp__notify(s, "window/showMessage", p);
 }
 
-/* Applies a "kiln" settings object: candidates, maxTokens, scope, grammar. */
+/* Applies a "kiln" settings object: model, threads, candidates, maxTokens, scope, grammar,
+   contextTokens. */
 static void configure(lsp_server *s, const cJSON *kiln)
 {
     uint32_t v = 0;
+    const char *model = get_str(kiln, "model");
+    if (model && model[0]) {
+        lsp__model_switch(s, model);
+    }
+    if (get_u32(kiln, "threads", &v)) {
+        if (v >= 1 && v <= 256) {
+            lsp__threads_set(s, v);
+        } else {
+            lsp__show_message(s, 2, "kiln: threads must be in 1..256");
+        }
+    }
     if (get_u32(kiln, "candidates", &v) && v >= 1) {
         size_t max = s->opts.session.n_candidates_max;
         s->complete.n_candidates = v < max ? v : max;
@@ -97,11 +108,14 @@ static void configure(lsp_server *s, const cJSON *kiln)
     }
     const char *scope = get_str(kiln, "scope");
     if (scope && !solve_scope_parse(&s->complete.scope, scope)) {
-        show_message(s, 2, "kiln: scope must be line, statement, block or function");
+        lsp__show_message(s, 2, "kiln: scope must be line, statement, block or function");
     }
     const cJSON *grammar = get(kiln, "grammar");
     if (cJSON_IsBool(grammar)) {
         s->complete.grammar = cJSON_IsTrue(grammar);
+    }
+    if (get_u32(kiln, "contextTokens", &v) && v <= 4096) {
+        s->n_context_tokens_max = v;
     }
 }
 
@@ -118,6 +132,7 @@ cJSON *lsp__initialize(lsp_server *s, const cJSON *params)
         }
     }
     s->inline_ok = get(get(caps, "textDocument"), "inlineCompletion") != NULL;
+    lsp__root_set(s, params);
     configure(s, get(get(params, "initializationOptions"), "kiln"));
 
     cJSON *res = cJSON_CreateObject();
@@ -127,7 +142,7 @@ cJSON *lsp__initialize(lsp_server *s, const cJSON *params)
     cJSON_AddBoolToObject(sync, "openClose", true);
     cJSON_AddNumberToObject(sync, "change", 2); /* incremental */
     cJSON *cp = cJSON_AddObjectToObject(c, "completionProvider");
-    cJSON_AddBoolToObject(cp, "resolveProvider", false);
+    cJSON_AddBoolToObject(cp, "resolveProvider", true);
     if (s->inline_ok) {
         cJSON_AddObjectToObject(c, "inlineCompletionProvider");
     }
@@ -197,7 +212,7 @@ static void did_open(lsp_server *s, const cJSON *params)
         size_t cap = s->cap_docs * 2 + 4;
         lsp__doc *grown = core_realloc(s->docs, cap * sizeof(*grown));
         if (!grown) {
-            show_message(s, 1, "kiln: out of memory opening a document");
+            lsp__show_message(s, 1, "kiln: out of memory opening a document");
             return;
         }
         s->docs = grown;
@@ -338,7 +353,7 @@ static bool is_word(char ch)
 
 /* Completion items of res: textEdits from the word's start (so clients filter them against the
    typed word) to the cursor. */
-static cJSON *completion_items(const lsp_server *s, core_str text, size_t at,
+static cJSON *completion_items(const lsp_server *s, const lsp__doc *d, core_str text, size_t at,
                                const solve_completions *res)
 {
     size_t word = at;
@@ -377,6 +392,12 @@ static cJSON *completion_items(const lsp_server *s, core_str text, size_t at,
         cJSON *edit = cJSON_AddObjectToObject(item, "textEdit");
         cJSON_AddItemToObject(edit, "range", lsp__range_json(s, text, word, at));
         cJSON_AddStringToObject(edit, "newText", nt.ptr);
+        /* What completionItem/resolve needs to test the completed function. */
+        cJSON *data = cJSON_AddObjectToObject(item, "data");
+        cJSON_AddStringToObject(data, "uri", d->uri);
+        cJSON_AddNumberToObject(data, "version", (double)d->version);
+        cJSON_AddNumberToObject(data, "at", (double)at);
+        cJSON_AddStringToObject(data, "insert", it->text);
         core_buf_dispose(&nt);
     }
     return items;
@@ -438,11 +459,18 @@ static void complete(lsp_server *s, const lsp__msg *m, bool inline_style)
     solve_complete_options o = s->complete;
     o.lang = d->lang;
     core_cancel cancel = {lsp__cancel_requested, s};
-    int rc = doc_session(s, d, &err);
+    core_buf context = {0};
+    size_t n_context = 0;
+    int rc = lsp__context(&context, &n_context, s, d, false, &err);
+    o.context = (core_str){context.ptr ? context.ptr : "", context.len};
+    if (rc == 0) {
+        rc = doc_session(s, d, &err);
+    }
     if (rc == 0) {
         rc = solve_complete(&res, d->session, (core_str){text.ptr, at},
                             (core_str){text.ptr + at, text.len - at}, &o, &cancel, &err);
     }
+    core_buf_dispose(&context);
     if (rc == CORE_ECANCELED) {
         int why = atomic_load(&s->cancel_reason);
         lsp__reply_error(s, m->id, LSP_ERR_REQUEST_CANCELLED,
@@ -464,9 +492,11 @@ static void complete(lsp_server *s, const lsp__msg *m, bool inline_style)
         cJSON_AddItemToObject(out, "items", inline_items(s, text, at, res));
     } else {
         cJSON_AddBoolToObject(out, "isIncomplete", true);
-        cJSON_AddItemToObject(out, "items", completion_items(s, text, at, res));
+        cJSON_AddItemToObject(out, "items", completion_items(s, d, text, at, res));
     }
-    cJSON_AddItemToObject(out, "kiln", stats_json(res));
+    cJSON *stats = stats_json(res);
+    cJSON_AddNumberToObject(stats, "contextTokens", (double)n_context);
+    cJSON_AddItemToObject(out, "kiln", stats);
     solve_completions_free(res);
     lsp__reply(s, m->id, out);
 }
@@ -490,6 +520,7 @@ void lsp__handle(lsp_server *s, lsp__msg *m)
         cJSON_AddNumberToObject(p, "type", 3); /* Info */
         cJSON_AddStringToObject(p, "message", line);
         lsp__notify(s, "window/logMessage", p);
+        lsp__warm_up(s); /* the client is opening its files: the model is idle */
     } else if (strcmp(method, "textDocument/didOpen") == 0) {
         did_open(s, params);
     } else if (strcmp(method, "textDocument/didChange") == 0) {
@@ -511,7 +542,7 @@ void lsp__handle(lsp_server *s, lsp__msg *m)
                strcmp(get_str(params, "command"), "kiln.implement") == 0) {
         lsp__implement(s, m);
     } else if (m->id && strcmp(method, "completionItem/resolve") == 0) {
-        lsp__reply(s, m->id, params ? cJSON_Duplicate(params, true) : NULL);
+        lsp__resolve(s, m);
     } else if (m->id) {
         char msg[160];
         snprintf(msg, sizeof(msg), "method not found: %.100s", method);

@@ -499,12 +499,12 @@ static void card_keep(lsp_server *s, const char *uri, const char *name, const so
     }
 }
 
-/* Lazily made: the pipeline's engine and, where the host allows it, the sandbox. */
-static int engine_ready(lsp_server *s, core_err *err)
+void lsp__pool_ready(lsp_server *s)
 {
-    if (s->engine) {
-        return 0;
+    if (s->pool_tried) {
+        return;
     }
+    s->pool_tried = true;
     sbx_pool_options po = sbx_pool_options_default();
     po.n_slots = 2;
     po.log = s->opts.log;
@@ -515,11 +515,56 @@ static int engine_ready(lsp_server *s, core_err *err)
                        perr.msg);
         s->pool = NULL;
     }
+}
+
+/* Lazily made: the pipeline's engine and, where the host allows it, the sandbox. */
+static int engine_ready(lsp_server *s, core_err *err)
+{
+    if (s->engine) {
+        return 0;
+    }
+    lsp__pool_ready(s);
     solve_engine_options eo = solve_engine_options_default();
     eo.n_candidates_max = 4;
     eo.n_threads = s->opts.session.n_threads;
     eo.log = s->opts.log;
     return solve_engine_new(&s->engine, s->opts.model, s->pool, &eo, err);
+}
+
+/* The task's visible tests when the workspace has tests of the function: the docstring's
+   examples, then the workspace's (arena-owned; "" when the workspace has none, and the
+   pipeline then finds the docstring's examples itself). */
+static int workspace_tests(const char **out, size_t *n_tests, core_arena *arena, lsp_server *s,
+                           lsp__doc *d, const solve_task *task, core_err *err)
+{
+    *out = "";
+    *n_tests = 0;
+    lsp__ws ws;
+    core_buf wt = {0};
+    int rc = lsp__ws_init(&ws, s, d, err);
+    if (rc == 0 && ws.ok) {
+        rc = solve_workspace_tests(&wt, n_tests, d->lang, task->entry, &ws.o, err);
+    }
+    if (rc == 0 && *n_tests > 0) {
+        const char *doc_tests = "";
+        solve_tests_source source = SOLVE_TESTS_NONE;
+        rc = solve_tests_select(&doc_tests, &source, arena, task, err);
+        size_t nd = strlen(doc_tests);
+        char *all = rc == 0 ? core_arena_alloc(arena, nd + wt.len + 2) : NULL;
+        if (rc == 0 && !all) {
+            rc = core_err_set(err, CORE_ENOMEM, "kiln.implement: out of memory");
+        }
+        if (all) {
+            memcpy(all, doc_tests, nd);
+            all[nd] = '\n';
+            memcpy(all + nd + 1, wt.ptr, wt.len);
+            all[nd + 1 + wt.len] = '\0';
+            *out = all;
+        }
+    }
+    core_buf_dispose(&wt);
+    lsp__ws_dispose(&ws);
+    return rc;
 }
 
 void lsp__implement(lsp_server *s, const lsp__msg *m)
@@ -549,13 +594,31 @@ void lsp__implement(lsp_server *s, const lsp__msg *m)
     /* The task's prompt: the document up to the docstring's end (Python) or the prototype
        (C; an empty body's signature gets the ';' of a prototype). */
     core_buf pb = {0};
+    size_t n_context = 0;
+    if (rc == 0) {
+        /* The repository context goes first, as comments: the prompt becomes the candidate's
+           code, where definitions would shadow the real imports. */
+        rc = lsp__context(&pb, &n_context, s, d, true, &err);
+    }
+    size_t context_len = pb.len;
     if (core_buf_append(&pb, t.ptr, st.prompt_end) < 0 ||
         (st.semicolon && core_buf_append(&pb, ";\n", 2) < 0)) {
         rc = core_err_set(&err, CORE_ENOMEM, "kiln.implement: out of memory");
     }
     const char *prompt = pb.ptr;
+    core_arena *arena = NULL;
+    size_t n_ws_tests = 0;
     if (rc == 0 && prompt) {
-        solve_task task = {d->lang, core_str_c(prompt), core_str_c(st.name), core_str_c("")};
+        rc = core_arena_new(&arena, 4096, &err);
+    }
+    solve_task task = {d->lang, core_str_c(prompt ? prompt : ""), core_str_c(st.name),
+                       core_str_c("")};
+    if (rc == 0 && prompt) {
+        const char *visible = "";
+        rc = workspace_tests(&visible, &n_ws_tests, arena, s, d, &task, &err);
+        task.visible_tests = core_str_c(visible);
+    }
+    if (rc == 0 && prompt) {
         solve_options o = solve_options_default();
         o.n_candidates = 4;
         o.n_rounds = 1;
@@ -577,11 +640,15 @@ void lsp__implement(lsp_server *s, const lsp__msg *m)
         const solve_candidate *c = &res->candidates[res->chosen];
         /* The edit: from where the code departs from the document (its longest common
            prefix with the prompt) to the stub's end. */
+        const char *code = c->code;
+        if (context_len > 0 && strncmp(code, pb.ptr, context_len) == 0) {
+            code += context_len;
+        }
         size_t from = 0;
-        while (from < st.prompt_end && c->code[from] == t.ptr[from]) {
+        while (from < st.prompt_end && code[from] == t.ptr[from]) {
             from++;
         }
-        const char *body = c->code + from;
+        const char *body = code + from;
         core_buf nt = {0};
         bool nl = body[0] && body[strlen(body) - 1] != '\n';
         if (core_buf_appendf(&nt, "%s%s", body, nl ? "\n" : "") < 0) {
@@ -617,9 +684,11 @@ void lsp__implement(lsp_server *s, const lsp__msg *m)
         cJSON_AddBoolToObject(out, "tested", c->tested);
         cJSON_AddNumberToObject(out, "testsRun", (double)c->n_tests_run);
         cJSON_AddNumberToObject(out, "testsPassed", (double)c->n_tests_passed);
-        cJSON_AddStringToObject(out, "code", c->code);
+        cJSON_AddNumberToObject(out, "workspaceTests", (double)n_ws_tests);
+        cJSON_AddStringToObject(out, "code", code);
         lsp__reply(s, m->id, out);
     }
     core_buf_dispose(&pb);
+    core_arena_free(arena);
     solve_result_free(res);
 }

@@ -3,8 +3,9 @@
  * library calls it). JSON-RPC 2.0 over a byte stream framed as in LSP 3.17's base protocol
  * (Content-Length headers), documents kept in UTF-8 with positions converted at the edge
  * (UTF-16 or UTF-8 columns, as negotiated), and the server: lifecycle, text sync, completion
- * (textDocument/completion and textDocument/inlineCompletion) from solve_complete, with
- * cancellation and supersession.
+ * (textDocument/completion and textDocument/inlineCompletion) from solve_complete with the
+ * workspace's repository context, completionItem/resolve with the completed function's tests,
+ * kiln.implement, and configuration (the model among it), with cancellation and supersession.
  */
 #ifndef KILN_LSP_H
 #define KILN_LSP_H
@@ -87,6 +88,13 @@ void lsp_text_position(core_str text, lsp_encoding enc, size_t offset, uint32_t 
  */
 int lsp_text_replace(core_buf *text, size_t start, size_t end, core_str repl, core_err *err);
 
+/**
+ * The local path of a file:// URI (percent-escapes decoded; an empty or `localhost` authority;
+ * query and fragment dropped) into out (cap bytes with its NUL). False for another scheme or
+ * host, a bad or NUL escape, or a path that does not fit.
+ */
+bool lsp_uri_path(char *out, size_t cap, const char *uri);
+
 /* ------------------------------------------------------------------------------------------ */
 /* The server (lsp/server.c, lsp/handlers.c)                                                  */
 /* ------------------------------------------------------------------------------------------ */
@@ -111,7 +119,13 @@ typedef struct lsp_server_options {
                                         document); workspace/didChangeConfiguration's
                                         "kiln" section changes candidates, maxTokens, scope,
                                         grammar */
+    size_t n_context_tokens_max;     /* repository context of completions and kiln.implement
+                                        (solve_context_build; default 384, 0: none); the
+                                        "kiln" section's contextTokens changes it */
     core_log log;                    /* borrowed sink for the trace (--log); fn may be NULL */
+    gen_model_options load;          /* how a model the configuration names is loaded: the
+                                        "kiln" section's model (a GGUF path) switches to it,
+                                        threads sets the compute threads */
 } lsp_server_options;
 
 lsp_server_options lsp_server_options_default(void);

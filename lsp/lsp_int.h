@@ -87,7 +87,14 @@ struct lsp_server {
     solve_complete_options complete; /* current configuration */
     solve_engine *engine;            /* owned, made by the first kiln.implement */
     sbx_pool *pool;                  /* owned, NULL without a sandbox */
+    bool pool_tried;                 /* lsp__pool_ready ran (pool NULL: the host has none) */
     lsp__card cards[LSP__CARDS_MAX]; /* the last score cards, for hover */
+    char *root;                      /* owned: the workspace's root folder, NULL: none */
+    gen_model *model_owned;          /* owned: a model the configuration switched to (then
+                                        opts.model points to it), NULL: opts.model is the
+                                        caller's */
+    char *model_path;                /* owned: model_owned's path, NULL: none */
+    size_t n_context_tokens_max;     /* current configuration (0: no repository context) */
     size_t n_cards_made;             /* cards written so far (the next slot, modulo) */
 };
 
@@ -123,6 +130,42 @@ void lsp__hover(lsp_server *s, const lsp__msg *m);
 /** The cancel callback of long requests (payload: the server): the running request was
     canceled or superseded, or the server is stopping. */
 bool lsp__cancel_requested(void *payload);
+/** The workspace around a document, as solve_context_options (lsp/context.c). */
+typedef struct lsp__ws {
+    solve_context_options o;   /* its pointers point into this struct and the documents */
+    solve_context_file *files; /* owned: the other open documents with a file path */
+    char *paths;               /* owned: their paths */
+    char self[1024];           /* the document's path */
+    char dir[1024];            /* its folder */
+    bool ok;                   /* a path or a root to resolve from */
+} lsp__ws;
+
+/** Fills ws for document d (valid while the documents do not change). CORE_ENOMEM. */
+int lsp__ws_init(lsp__ws *ws, lsp_server *s, const lsp__doc *d, core_err *err);
+void lsp__ws_dispose(lsp__ws *ws);
+/** Takes the workspace root from initialize's params (lsp/context.c). */
+void lsp__root_set(lsp_server *s, const cJSON *params);
+/**
+ * Appends document d's repository context (solve_context_build: its imports' and the other
+ * open documents' definitions; as comments when comment) to out; *n_tokens its tokens.
+ * Nothing without a model, a known language or a file path. CORE_ENOMEM.
+ */
+int lsp__context(core_buf *out, size_t *n_tokens, lsp_server *s, const lsp__doc *d, bool comment,
+                 core_err *err);
+/** window/showMessage of type (1 error, 2 warning, 3 info). */
+void lsp__show_message(lsp_server *s, int type, const char *text);
+/** Frees every document's session and the engine (made again on first use) (lsp/model.c). */
+void lsp__sessions_drop(lsp_server *s);
+/** Loads the model at path and serves it; on failure the old one keeps serving (showMessage). */
+void lsp__model_switch(lsp_server *s, const char *path);
+/** Runs one token through the model, so that the first completion finds its pages mapped. */
+void lsp__warm_up(lsp_server *s);
+/** Sets the compute threads of the sessions and the engine made from now on. */
+void lsp__threads_set(lsp_server *s, size_t n_threads);
+/** Makes the sandbox pool on first use (s->pool stays NULL where the host has none). */
+void lsp__pool_ready(lsp_server *s);
+/** completionItem/resolve: runs the completed function's tests (lsp/resolve.c). */
+void lsp__resolve(lsp_server *s, const lsp__msg *m);
 /** Frees the kept score cards. */
 void lsp__cards_free(lsp_server *s);
 

@@ -22,6 +22,8 @@ lsp_server_options lsp_server_options_default(void)
     o.n_sessions_max = 4;
     o.session = solve_session_options_default();
     o.complete = solve_complete_options_default();
+    o.n_context_tokens_max = 384;
+    o.load = gen_model_options_default();
     return o;
 }
 
@@ -37,6 +39,7 @@ int lsp_server_new(lsp_server **out, const lsp_server_options *opts, core_err *e
         s->opts.n_sessions_max = 1;
     }
     s->complete = s->opts.complete;
+    s->n_context_tokens_max = s->opts.n_context_tokens_max;
     if (s->opts.model) {
         int rc = solve_completer_new(&s->completer, s->opts.model, err);
         if (rc < 0) {
@@ -58,6 +61,9 @@ void lsp_server_free(lsp_server *server)
     solve_engine_free(server->engine);
     sbx_pool_free(server->pool);
     solve_completer_free(server->completer);
+    gen_model_free(server->model_owned);
+    core_free(server->model_path);
+    core_free(server->root);
     core_free(server);
 }
 

@@ -126,3 +126,46 @@ int lsp_text_replace(core_buf *text, size_t start, size_t end, core_str repl, co
     text->ptr[text->len] = '\0';
     return 0;
 }
+
+static int hex_value(char ch)
+{
+    if (ch >= '0' && ch <= '9') {
+        return ch - '0';
+    }
+    ch = (char)(ch | 0x20);
+    return ch >= 'a' && ch <= 'f' ? ch - 'a' + 10 : -1;
+}
+
+bool lsp_uri_path(char *out, size_t cap, const char *uri)
+{
+    static const char scheme[] = "file://";
+    if (!uri || cap == 0 || strncmp(uri, scheme, sizeof(scheme) - 1) != 0) {
+        return false;
+    }
+    const char *p = uri + sizeof(scheme) - 1;
+    if (strncmp(p, "localhost/", 10) == 0) {
+        p += 9; /* file://localhost/x is file:///x */
+    }
+    if (*p != '/') {
+        return false; /* another host's file */
+    }
+    size_t n = 0;
+    for (; *p && *p != '?' && *p != '#'; p++) {
+        char ch = *p;
+        if (ch == '%') {
+            int hi = hex_value(p[1]);
+            int lo = hi >= 0 ? hex_value(p[2]) : -1;
+            if (lo < 0) {
+                return false;
+            }
+            ch = (char)(hi * 16 + lo);
+            p += 2;
+        }
+        if (ch == '\0' || n + 1 >= cap) {
+            return false; /* a NUL inside the path, or too long */
+        }
+        out[n++] = ch;
+    }
+    out[n] = '\0';
+    return true;
+}

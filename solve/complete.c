@@ -12,7 +12,7 @@
  * with it. Candidates stop at the end of their scope (line, statement, block, function), found
  * by a small scanner that skips strings and comments.
  */
-#include "solve/solve.h"
+#include "solve/solve_int.h"
 
 #include <math.h>
 #include <string.h>
@@ -30,7 +30,7 @@ solve_complete_options solve_complete_options_default(void)
     o.grammar = true;
     o.temp = 0.7f;
     o.seed = 1;
-    o.n_prefix_bytes_max = 4096;
+    o.n_prefix_bytes_max = 3072;
     o.n_suffix_bytes_max = 1024;
     return o;
 }
@@ -454,6 +454,16 @@ bool solve_completer_fim_tokens(const solve_completer *completer, int32_t ids[3]
     return true;
 }
 
+const gen_model *solve__completer_model(const solve_completer *completer)
+{
+    return completer ? completer->model : NULL;
+}
+
+const gram_lang *solve__completer_lang(const solve_completer *completer, solve_lang lang)
+{
+    return completer && (size_t)lang < 2 ? completer->langs[lang] : NULL;
+}
+
 int solve_session_new(solve_session **out, const solve_completer *completer,
                       const solve_session_options *opts, core_err *err)
 {
@@ -585,6 +595,24 @@ static int prompt_add_text(prompt *p, const gen_model *model, core_str text, boo
     return rc;
 }
 
+/* The repository context, at most half the room (its first tokens: it is written most
+   important first). */
+static int prompt_add_context(prompt *p, const gen_model *model, core_str context, size_t room,
+                              core_err *err)
+{
+    if (context.len == 0) {
+        return 0;
+    }
+    int32_t *ids = NULL;
+    size_t n = 0;
+    int rc = gen_model_tokenize(model, context, false, false, &ids, &n, err);
+    if (rc == 0) {
+        rc = prompt_add(p, ids, n < room / 2 ? n : room / 2, err);
+    }
+    core_free(ids);
+    return rc;
+}
+
 /* Builds the prompt tokens for the window of the document, within room tokens. */
 static int prompt_build(prompt *p, const solve_session *s, core_str prefix, core_str suffix,
                         const solve_complete_options *o, size_t room, bool *fim, core_err *err)
@@ -598,6 +626,9 @@ static int prompt_build(prompt *p, const solve_session *s, core_str prefix, core
         int32_t bos = gen_model_token_bos(c->model);
         if (bos >= 0) {
             rc = prompt_add(p, &bos, 1, err);
+        }
+        if (rc == 0) {
+            rc = prompt_add_context(p, c->model, o->context, room, err);
         }
         if (rc == 0) {
             rc = prompt_add_text(p, c->model, pre, false, room > p->n ? room - p->n : 0, err);
@@ -623,6 +654,9 @@ static int prompt_build(prompt *p, const solve_session *s, core_str prefix, core
     }
     if (rc == 0) {
         rc = prompt_add(p, &c->fim[0], 1, err);
+    }
+    if (rc == 0) {
+        rc = prompt_add_context(p, c->model, o->context, room, err);
     }
     if (rc == 0) {
         rc = prompt_add(&tail, &c->fim[1], 1, err);

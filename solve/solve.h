@@ -466,10 +466,13 @@ typedef struct solve_complete_options {
                                   true); off by itself when the prefix is not viable */
     float temp;                /* temperature of candidates after the first (default 0.7) */
     uint64_t seed;             /* (default 1) */
-    size_t n_prefix_bytes_max; /* window: text before the cursor the model sees (default 4096);
+    size_t n_prefix_bytes_max; /* window: text before the cursor the model sees (default 3072:
+                                  a cold completion of about 700 tokens decodes within 1 s);
                                   it starts at a line boundary that moves in quarter-window
                                   steps, so the cached tokens survive typing */
     size_t n_suffix_bytes_max; /* text after the cursor the model sees with FIM (default 1024) */
+    core_str context;          /* text the prompt starts with, before the prefix's window
+                                  (solve_context_build; borrowed; default none) */
 } solve_complete_options;
 
 solve_complete_options solve_complete_options_default(void);
@@ -642,5 +645,112 @@ int solve_backend_complete(solve_backend_finish *finish, size_t *n_http_out,
                            const solve_backend *backend, const solve_backend_request *req,
                            solve_backend_piece_fn fn, void *payload, const core_cancel *cancel,
                            core_err *err);
+
+/* ------------------------------------------------------------------------------------------ */
+/* Repository context (solve/context.c)                                                       */
+/* ------------------------------------------------------------------------------------------ */
+
+#define SOLVE_IMPORT_PATH_MAX  256
+#define SOLVE_IMPORT_NAME_MAX  64
+#define SOLVE_IMPORT_NAMES_MAX 16
+
+/** One import of a document. Plain value. */
+typedef struct solve_import {
+    char path[SOLVE_IMPORT_PATH_MAX];  /* Python: the module as a path without ".py" ("pkg/mod";
+                                          a relative import's extra levels as "../"); C: the
+                                          include's path as written ("util.h") */
+    char alias[SOLVE_IMPORT_NAME_MAX]; /* Python `import m [as a]`: the name the document uses
+                                          for the module ("" for from-imports and C) */
+    bool relative;                     /* resolved from the document's folder only */
+    size_t n_names;                    /* Python from-imports: the names (0: whole module) */
+    char names[SOLVE_IMPORT_NAMES_MAX][SOLVE_IMPORT_NAME_MAX];
+} solve_import;
+
+/**
+ * Lists the imports of doc (Python `import a.b [as c], d`, `from [..]m import x [as y], (...)`
+ * over several lines; C `#include "h"`; `<system>` headers and star imports add nothing) into
+ * out, at most n_max. Returns how many. Never fails: what it cannot read is skipped.
+ */
+size_t solve_context_imports(solve_import *out, size_t n_max, solve_lang lang, core_str doc);
+
+/** A workspace file the caller holds (an editor's open document). Borrowed. */
+typedef struct solve_context_file {
+    const char *path; /* its path (absolute, or relative to the working directory) */
+    core_str text;
+} solve_context_file;
+
+typedef struct solve_context_options {
+    const char *dir;                 /* the document's folder: imports resolve from it first
+                                        (NULL: the working directory) */
+    const char *root;                /* the workspace's root, where absolute imports resolve
+                                        next (NULL: none) */
+    const char *self;                /* the document's own path, never its own context */
+    const solve_context_file *files; /* (n_files) open documents: read instead of the disk,
+                                        and searched for the functions doc calls */
+    size_t n_files;
+    size_t n_tokens_max; /* budget (default 384; 0: no context) */
+    bool comment;        /* every line as a comment (default false), for a prompt
+                            that ends up in the code (kiln.implement) */
+} solve_context_options;
+
+solve_context_options solve_context_options_default(void);
+
+/**
+ * Appends to out the repository context of doc: the definitions doc uses from the workspace,
+ * found with tree-sitter in the files doc imports (resolved beside doc, then under the root;
+ * at most 16 files of at most 1 MiB) and in the other open documents of its language, shown as
+ * signatures with their docstrings (Python, bodies as `...`; C: prototypes with the comment
+ * above them, and included headers as they are) under a `# file: PATH` line. Names doc imports
+ * or calls come first, the other public functions of a whole-module import next, while they fit
+ * opts->n_tokens_max tokens of the completer's model (*n_tokens: the tokens used). Files that
+ * are missing or unreadable add nothing. Codes: CORE_ENOMEM (out unchanged).
+ */
+int solve_context_build(core_buf *out, size_t *n_tokens, const solve_completer *completer,
+                        solve_lang lang, core_str doc, const solve_context_options *opts,
+                        core_err *err);
+
+/* ------------------------------------------------------------------------------------------ */
+/* The workspace's tests of a function (solve/workspace.c)                                    */
+/* ------------------------------------------------------------------------------------------ */
+
+/**
+ * Appends to out the workspace's tests of the Python function entry, ready for the sandbox:
+ * from the pytest files (test_*.py, *_test.py) among opts->files and under opts->root (else
+ * opts->dir; 4 folders deep, 32 files at most; hidden folders, __pycache__, venv, build and
+ * node_modules skipped) that mention entry, the test_* functions without parameters that
+ * mention it, with the file's other top-level statements; imports of workspace modules and of
+ * pytest, decorated definitions, classes and `if __name__` blocks are dropped (their lines
+ * left blank), and `module.name` uses of a dropped module become `name`. Each file taken starts
+ * with a `# PATH` line. *n_tests: the test functions taken (0: out unchanged). C: none.
+ * CORE_ENOMEM.
+ */
+int solve_workspace_tests(core_buf *out, size_t *n_tests, solve_lang lang, core_str entry,
+                          const solve_context_options *opts, core_err *err);
+
+/** What running a completed function's tests said. Plain value. */
+typedef struct solve_complete_verdict {
+    char entry[128];           /* the top-level function around the cursor ("": none) */
+    solve_tests_source source; /* FIELD: the given tests or the workspace's; DOCSTRING: its
+                                  examples (the workspace's may follow); NONE: none found */
+    size_t n_workspace_tests;  /* test functions taken from the workspace */
+    bool tested;               /* the sandbox ran them (else what follows is meaningless) */
+    sbx_verdict verdict;
+    size_t n_tests_run;
+    size_t n_tests_passed;
+    char message[512]; /* the first failure, or "" */
+} solve_complete_verdict;
+
+/**
+ * Tests the top-level function around byte offset at of doc (a document with a completion in
+ * it): runs the whole document (Python: its workspace imports dropped, as
+ * solve_workspace_tests does) in pool against tests when given, else the function's docstring
+ * examples followed by the workspace's tests (ws, may be NULL: none). Nothing runs (tested
+ * false) when the cursor is in no function, there are no tests, or pool is NULL. cancel is
+ * polled while the run waits. Codes: CORE_ECANCELED, CORE_ENOMEM, those of solve_test_all.
+ */
+int solve_complete_test(solve_complete_verdict *out, sbx_pool *pool,
+                        const solve_completer *completer, solve_lang lang, core_str doc, size_t at,
+                        core_str tests, const solve_context_options *ws, const sbx_limits *limits,
+                        const core_cancel *cancel, core_err *err);
 
 #endif /* KILN_SOLVE_H */

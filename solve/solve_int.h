@@ -234,5 +234,25 @@ int solve__chunk_parse(solve__chunk *chunk, core_str data, core_err *err);
 int solve__write_remote(solve_engine *engine, solve__cand *cands, const solve__cand_options *opts,
                         int32_t *const *suffixes, const size_t *n_suffixes, size_t n,
                         const core_cancel *cancel, core_err *err);
+/** The completer's model and its grammar of lang (NULL when not compiled in) (complete.c). */
+const gen_model *solve__completer_model(const solve_completer *completer);
+const gram_lang *solve__completer_lang(const solve_completer *completer, solve_lang lang);
+
+/* Workspace files (context.c), shared with workspace.c. */
+
+/** Whether ch may be part of an identifier (ASCII letters, digits, '_', any non-ASCII byte). */
+bool solve__ident_char(char ch);
+/** out = a then b; false (out "") when it does not fit in cap bytes. */
+bool solve__str_cat(char *out, size_t cap, const char *a, const char *b);
+/** Joins dir (NULL: none) and rel into out, folding "." and ".."; false when too long. */
+bool solve__path_join(char *out, size_t cap, const char *dir, const char *rel);
+/** Appends path's text (an open document's of o->files, else the disk's, at most 1 MiB):
+    1 found, 0 not found or unreadable, CORE_ENOMEM. */
+int solve__file_read(core_buf *out, const solve_context_options *o, const char *path,
+                     core_err *err);
+/** Resolves import im from o->dir then o->root (relative imports: o->dir only) and reads it
+    into text (cleared first); its path into found. 1 found, 0 not, CORE_ENOMEM. */
+int solve__import_read(core_buf *text, char *found, size_t cap, const solve_context_options *o,
+                       solve_lang lang, const solve_import *im, core_err *err);
 
 #endif /* KILN_SOLVE_INT_H */

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "lsp/lsp.h"
+#include "sandbox/sbx.h"
 
 #define MODEL_PATH KILN_MODELS "/SmolLM2-135M-Instruct.Q4_1.gguf"
 
@@ -431,6 +432,180 @@ START_TEST(server__c_prototypes_and_empty_bodies_are_stubs)
 }
 END_TEST
 
+/* A document's completions see what it imports from another open document (the editor's
+   unsaved text: the files exist nowhere on disk), until the configuration turns it off. */
+START_TEST(server__completion_context_from_open_documents)
+{
+    harness h;
+    start(&h, true);
+    send_json(&h, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"initialize\",\"params\":{"
+                  "\"rootUri\":\"file:///kiln-ws%20test\",\"capabilities\":{}}}");
+    cJSON *r = next_message(&h, true);
+    cJSON_Delete(r);
+    send_json(&h, "{\"jsonrpc\":\"2.0\",\"method\":\"textDocument/didOpen\",\"params\":{"
+                  "\"textDocument\":{\"uri\":\"file:///kiln-ws%20test/pkg/helpers.py\","
+                  "\"languageId\":\"python\",\"version\":1,\"text\":\"def scale(value, "
+                  "factor):\\n    \\\"\\\"\\\"Scales.\\\"\\\"\\\"\\n    return value * "
+                  "factor\\n\"}}}");
+    send_json(&h, "{\"jsonrpc\":\"2.0\",\"method\":\"textDocument/didOpen\",\"params\":{"
+                  "\"textDocument\":{\"uri\":\"file:///kiln-ws%20test/main.py\","
+                  "\"languageId\":\"python\",\"version\":1,\"text\":\"from pkg.helpers "
+                  "import scale\\n\\ndef twice(x):\\n    return scale(\\n\"}}}");
+#define CONTEXT_REQ                                                                                \
+    "{\"jsonrpc\":\"2.0\",\"id\":%d,\"method\":\"textDocument/completion\",\"params\":{"           \
+    "\"textDocument\":{\"uri\":\"file:///kiln-ws%%20test/main.py\"},\"position\":{\"line\":3,"     \
+    "\"character\":17}}}"
+    char msg[512];
+    snprintf(msg, sizeof(msg), CONTEXT_REQ, 2);
+    send_json(&h, msg);
+    r = next_message(&h, true);
+    ck_assert_int_eq(response_id(r), 2);
+    const cJSON *stats = cJSON_GetObjectItem(cJSON_GetObjectItem(r, "result"), "kiln");
+    ck_assert_int_gt(cJSON_GetObjectItem(stats, "contextTokens")->valueint, 5);
+    int with_context = cJSON_GetObjectItem(stats, "promptTokens")->valueint;
+    cJSON_Delete(r);
+    send_json(&h, "{\"jsonrpc\":\"2.0\",\"method\":\"workspace/didChangeConfiguration\","
+                  "\"params\":{\"settings\":{\"kiln\":{\"contextTokens\":0}}}}");
+    snprintf(msg, sizeof(msg), CONTEXT_REQ, 3);
+    send_json(&h, msg);
+    r = next_message(&h, true);
+    ck_assert_int_eq(response_id(r), 3);
+    stats = cJSON_GetObjectItem(cJSON_GetObjectItem(r, "result"), "kiln");
+    ck_assert_int_eq(cJSON_GetObjectItem(stats, "contextTokens")->valueint, 0);
+    ck_assert_int_lt(cJSON_GetObjectItem(stats, "promptTokens")->valueint, with_context);
+    cJSON_Delete(r);
+    ck_assert_int_eq(finish(&h), 1);
+}
+END_TEST
+
+/* Resolving a completion item runs the completed function's docstring examples in the
+   sandbox (where the host has one); an item of an older version comes back as it was. */
+START_TEST(server__resolve_adds_the_tests_verdict)
+{
+    sbx_pool_options po = sbx_pool_options_default();
+    po.n_slots = 1;
+    sbx_pool *probe = NULL;
+    bool sandbox = sbx_pool_new(&probe, &po, NULL) == 0;
+    sbx_pool_free(probe);
+    harness h;
+    start(&h, true);
+    initialize(&h, "[\"utf-16\"]");
+    send_json(&h, "{\"jsonrpc\":\"2.0\",\"method\":\"textDocument/didOpen\",\"params\":{"
+                  "\"textDocument\":{\"uri\":\"file:///kiln-resolve/m.py\",\"languageId\":"
+                  "\"python\",\"version\":4,\"text\":\"def add(a, b):\\n    \\\"\\\"\\\"Adds."
+                  "\\n\\n    >>> add(2, 3)\\n    5\\n    \\\"\\\"\\\"\\n    return \\n\"}}}");
+    send_json(&h, "{\"jsonrpc\":\"2.0\",\"id\":40,\"method\":\"textDocument/completion\","
+                  "\"params\":{\"textDocument\":{\"uri\":\"file:///kiln-resolve/m.py\"},"
+                  "\"position\":{\"line\":6,\"character\":11}}}");
+    cJSON *r = next_message(&h, true);
+    ck_assert_int_eq(response_id(r), 40);
+    cJSON *item =
+        cJSON_GetArrayItem(cJSON_GetObjectItem(cJSON_GetObjectItem(r, "result"), "items"), 0);
+    ck_assert_ptr_nonnull(item);
+    const cJSON *data = cJSON_GetObjectItem(item, "data");
+    ck_assert_int_eq(cJSON_GetObjectItem(data, "version")->valueint, 4);
+    ck_assert_int_eq(cJSON_GetObjectItem(data, "at")->valueint, 72);
+    cJSON *req = cJSON_CreateObject();
+    cJSON_AddStringToObject(req, "jsonrpc", "2.0");
+    cJSON_AddNumberToObject(req, "id", 41);
+    cJSON_AddStringToObject(req, "method", "completionItem/resolve");
+    cJSON_AddItemToObject(req, "params", cJSON_Duplicate(item, true));
+    char *text = cJSON_PrintUnformatted(req);
+    send_json(&h, text);
+    cJSON_free(text);
+    cJSON *res = next_message(&h, true);
+    ck_assert_int_eq(response_id(res), 41);
+    const cJSON *k = cJSON_GetObjectItem(cJSON_GetObjectItem(res, "result"), "kiln");
+    if (sandbox) {
+        ck_assert_ptr_nonnull(k);
+        ck_assert_str_eq(cJSON_GetObjectItem(k, "function")->valuestring, "add");
+        ck_assert_int_eq(cJSON_GetObjectItem(k, "testsRun")->valueint, 1);
+        ck_assert_ptr_nonnull(
+            cJSON_GetObjectItem(cJSON_GetObjectItem(res, "result"), "documentation"));
+    } else {
+        ck_assert_ptr_null(k);
+    }
+    cJSON_Delete(res);
+    /* The same item once the document moved on: unchanged. */
+    cJSON_GetObjectItem(cJSON_GetObjectItem(cJSON_GetObjectItem(req, "params"), "data"), "version")
+        ->valuedouble = 3;
+    cJSON_GetObjectItem(req, "id")->valuedouble = 42;
+    text = cJSON_PrintUnformatted(req);
+    send_json(&h, text);
+    cJSON_free(text);
+    res = next_message(&h, true);
+    ck_assert_int_eq(response_id(res), 42);
+    ck_assert_ptr_null(cJSON_GetObjectItem(cJSON_GetObjectItem(res, "result"), "kiln"));
+    cJSON_Delete(res);
+    cJSON_Delete(req);
+    cJSON_Delete(r);
+    ck_assert_int_eq(finish(&h), 1);
+}
+END_TEST
+
+/* Waits for a window/showMessage and returns its type. */
+static int next_show_message(harness *h, char *text, size_t cap)
+{
+    for (;;) {
+        cJSON *m = next_message(h, false);
+        const cJSON *method = cJSON_GetObjectItem(m, "method");
+        if (method && strcmp(method->valuestring, "window/showMessage") == 0) {
+            const cJSON *p = cJSON_GetObjectItem(m, "params");
+            int type = cJSON_GetObjectItem(p, "type")->valueint;
+            snprintf(text, cap, "%s", cJSON_GetObjectItem(p, "message")->valuestring);
+            cJSON_Delete(m);
+            return type;
+        }
+        cJSON_Delete(m);
+    }
+}
+
+/* A completion of t.py (id) answered with a result; returns its decoded prompt tokens. */
+static int completion_ok(harness *h, int id)
+{
+    request_completion(h, id, "textDocument/completion", 14);
+    cJSON *r = next_message(h, true);
+    ck_assert_int_eq(response_id(r), id);
+    ck_assert_int_eq(error_code(r), 0);
+    const cJSON *stats = cJSON_GetObjectItem(cJSON_GetObjectItem(r, "result"), "kiln");
+    int decoded = cJSON_GetObjectItem(stats, "decodedTokens")->valueint;
+    cJSON_Delete(r);
+    return decoded;
+}
+
+/* The configuration switches the model: a path that does not load is an error message and the
+   old model keeps serving; a good one serves the requests after it, and the one queued before
+   it is answered first. */
+START_TEST(server__configuration_switches_the_model)
+{
+    harness h;
+    start(&h, true);
+    initialize(&h, "[\"utf-16\"]");
+    open_doc(&h);
+    ck_assert_int_gt(completion_ok(&h, 50), 0);
+    send_json(&h, "{\"jsonrpc\":\"2.0\",\"method\":\"workspace/didChangeConfiguration\","
+                  "\"params\":{\"settings\":{\"kiln\":{\"model\":\"/nonexistent/m.gguf\"}}}}");
+    char text[1024];
+    ck_assert_int_eq(next_show_message(&h, text, sizeof(text)), 1);
+    ck_assert_ptr_nonnull(strstr(text, "/nonexistent/m.gguf"));
+    ck_assert_int_le(completion_ok(&h, 51), 3); /* the same session: its cache survived */
+
+    /* A completion, the switch and another completion, back to back. */
+    request_completion(&h, 52, "textDocument/completion", 14);
+    send_json(&h, "{\"jsonrpc\":\"2.0\",\"method\":\"workspace/didChangeConfiguration\","
+                  "\"params\":{\"settings\":{\"kiln\":{\"model\":\"" MODEL_PATH "\","
+                  "\"threads\":1}}}}");
+    cJSON *r = next_message(&h, true);
+    ck_assert_int_eq(response_id(r), 52);
+    ck_assert_int_eq(error_code(r), 0);
+    cJSON_Delete(r);
+    ck_assert_int_eq(next_show_message(&h, text, sizeof(text)), 3);
+    ck_assert_ptr_nonnull(strstr(text, MODEL_PATH));
+    ck_assert_int_gt(completion_ok(&h, 53), 3); /* a new session on the new model */
+    ck_assert_int_eq(finish(&h), 1);
+}
+END_TEST
+
 TCase *tcase_server(void)
 {
     TCase *tc = tcase_create("server");
@@ -452,5 +627,8 @@ TCase *tcase_server_model(void)
     tcase_add_test(tc, server__cancel_and_supersession_answer_32800);
     tcase_add_test(tc, server__implement_applies_a_tested_candidate);
     tcase_add_test(tc, server__c_prototypes_and_empty_bodies_are_stubs);
+    tcase_add_test(tc, server__completion_context_from_open_documents);
+    tcase_add_test(tc, server__resolve_adds_the_tests_verdict);
+    tcase_add_test(tc, server__configuration_switches_the_model);
     return tc;
 }

@@ -135,11 +135,30 @@ START_TEST(text__replace_clamps_and_survives_out_of_memory)
 }
 END_TEST
 
+START_TEST(text__file_uris_become_paths)
+{
+    char p[32];
+    ck_assert(lsp_uri_path(p, sizeof(p), "file:///a%20b/c%2Fd.py?q#f"));
+    ck_assert_str_eq(p, "/a b/c/d.py");
+    ck_assert(lsp_uri_path(p, sizeof(p), "file://localhost/x.py"));
+    ck_assert_str_eq(p, "/x.py");
+    ck_assert(!lsp_uri_path(p, sizeof(p), "file://host/x.py"));
+    ck_assert(!lsp_uri_path(p, sizeof(p), "untitled:Untitled-1"));
+    ck_assert(!lsp_uri_path(p, sizeof(p), "file:///a%00b"));
+    ck_assert(!lsp_uri_path(p, sizeof(p), "file:///a%4"));
+    ck_assert(!lsp_uri_path(p, sizeof(p), "file:///a%zz"));
+    ck_assert(!lsp_uri_path(p, 4, "file:///abcd"));
+    ck_assert(lsp_uri_path(p, 5, "file:///abc"));
+    ck_assert_str_eq(p, "/abc");
+}
+END_TEST
+
 TCase *tcase_text(void)
 {
     TCase *tc = tcase_create("text");
     tcase_set_timeout(tc, 10);
     tcase_add_test(tc, text__utf16_columns_count_surrogate_pairs);
+    tcase_add_test(tc, text__file_uris_become_paths);
     tcase_add_test(tc, text__utf8_columns_are_bytes_clamped_to_characters);
     tcase_add_test(tc, text__positions_past_the_end_are_clamped);
     tcase_add_test(tc, text__offset_and_position_round_trip);

@@ -18,11 +18,13 @@ int main(void)
     suite_add_tcase(s, tcase_json());
     suite_add_tcase(s, tcase_complete());
     suite_add_tcase(s, tcase_remote());
+    suite_add_tcase(s, tcase_context());
     if (have_model) {
         suite_add_tcase(s, tcase_solve());
         suite_add_tcase(s, tcase_write());
         suite_add_tcase(s, tcase_complete_model());
         suite_add_tcase(s, tcase_gate());
+        suite_add_tcase(s, tcase_context_model());
     } else {
         fprintf(stderr, "test_solve: no model in " KILN_MODELS ": model tests skipped\n");
     }

@@ -12,5 +12,7 @@ TCase *tcase_complete(void);
 TCase *tcase_complete_model(void);
 TCase *tcase_gate(void);
 TCase *tcase_remote(void);
+TCase *tcase_context(void);
+TCase *tcase_context_model(void);
 
 #endif

@@ -1,0 +1,101 @@
+/*
+ * Switching the model and the compute threads through workspace/didChangeConfiguration. The
+ * server's main thread handles one message at a time, so a switch happens between requests:
+ * the request that was running has been answered, and those queued after the notification run
+ * on the new model. The new model and its completer are made before anything is torn down, so a
+ * path that does not load (or a model kiln cannot run) leaves the old model serving and is
+ * reported with window/showMessage. Every document's session and the pipeline's engine hold
+ * contexts of the old model: they are freed, and made again on first use.
+ */
+#include "lsp/lsp_int.h"
+
+#include <stdio.h>
+#include <string.h>
+
+void lsp__sessions_drop(lsp_server *s)
+{
+    for (size_t i = 0; i < s->n_docs; i++) {
+        solve_session_free(s->docs[i].session);
+        s->docs[i].session = NULL;
+    }
+    solve_engine_free(s->engine);
+    s->engine = NULL;
+}
+
+void lsp__model_switch(lsp_server *s, const char *path)
+{
+    if (s->model_path && strcmp(s->model_path, path) == 0) {
+        return; /* the model already serving */
+    }
+    gen_model *model = NULL;
+    solve_completer *completer = NULL;
+    char *owned_path = core_strndup(path, strlen(path));
+    core_err err = {0};
+    gen_model_options mo = s->opts.load;
+    mo.log = &s->opts.log;
+    int rc = owned_path ? 0 : core_err_set(&err, CORE_ENOMEM, "out of memory");
+    if (rc == 0) {
+        rc = gen_model_load(&model, path, &mo, &err);
+    }
+    if (rc == 0) {
+        rc = solve_completer_new(&completer, model, &err);
+    }
+    char msg[CORE_ERR_MSG_MAX + 1200];
+    if (rc < 0) {
+        snprintf(msg, sizeof(msg), "kiln: model %.1000s not loaded (%s); %s keeps serving", path,
+                 err.msg, s->opts.model ? gen_model_desc(s->opts.model) : "no model");
+        lsp__show_message(s, 1, msg);
+        core_log_write(&s->opts.log, CORE_LOG_LEVEL_WARN, "lsp: %s", msg);
+        solve_completer_free(completer);
+        gen_model_free(model);
+        core_free(owned_path);
+        return;
+    }
+    lsp__sessions_drop(s);
+    solve_completer_free(s->completer);
+    gen_model_free(s->model_owned);
+    core_free(s->model_path);
+    s->completer = completer;
+    s->model_owned = model;
+    s->model_path = owned_path;
+    s->opts.model = model;
+    lsp__warm_up(s);
+    snprintf(msg, sizeof(msg), "kiln: now serving %s (%.1000s)", gen_model_desc(model), path);
+    lsp__show_message(s, 3, msg);
+    core_log_write(&s->opts.log, CORE_LOG_LEVEL_INFO, "lsp: %s", msg);
+}
+
+void lsp__threads_set(lsp_server *s, size_t n_threads)
+{
+    if (n_threads == s->opts.session.n_threads) {
+        return;
+    }
+    s->opts.session.n_threads = n_threads;
+    lsp__sessions_drop(s); /* their contexts were made with the old count */
+}
+
+void lsp__warm_up(lsp_server *s)
+{
+    if (!s->opts.model) {
+        return;
+    }
+    /* One token through the whole model in a small context: the weights' pages are mapped and
+       the compute threads started before the first completion needs them. */
+    gen_ctx_options co = gen_ctx_options_default();
+    co.n_ctx = 16;
+    co.n_threads = s->opts.session.n_threads ? s->opts.session.n_threads : 1;
+    gen_ctx *ctx = NULL;
+    core_err err = {0};
+    uint64_t t0 = core_time_ns();
+    int32_t tok = gen_model_token_bos(s->opts.model);
+    tok = tok >= 0 ? tok : 0;
+    gen_batch b = {&tok, NULL, NULL, 1};
+    int rc = gen_ctx_new(&ctx, s->opts.model, &co, &err);
+    if (rc == 0) {
+        rc = gen_ctx_decode(ctx, &b, &err);
+    }
+    gen_ctx_free(ctx);
+    core_log_write(&s->opts.log, rc == 0 ? CORE_LOG_LEVEL_INFO : CORE_LOG_LEVEL_WARN,
+                   "lsp: warm-up %s in %.1f ms", rc == 0 ? "done" : err.msg,
+                   (double)(core_time_ns() - t0) / 1e6);
+}

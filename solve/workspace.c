@@ -1,0 +1,422 @@
+/*
+ * What the workspace says about a function: its tests, and the verdict of running them on a
+ * completed document. Tests come from the workspace's pytest files (test_*.py, *_test.py found
+ * under the root, or open in the editor): the test_* functions without parameters that mention
+ * the function, with the file's other top-level statements (imports, constants, helpers) so that
+ * they run as they would under pytest. The sandbox's tests process sees the candidate's
+ * functions as globals, so the imports of workspace modules are dropped (a `module.name` use
+ * becomes `name`), as are pytest's own import, decorated definitions (fixtures, parametrized
+ * tests) and classes. A completion is tested by running the whole document with the completion
+ * in it (its workspace imports dropped the same way) against the given tests, else the
+ * function's docstring examples and the workspace's tests.
+ */
+#include "solve/solve_int.h"
+
+#include <dirent.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#define WALK_DEPTH_MAX   4
+#define WALK_ENTRIES_MAX 4000
+#define TEST_FILES_MAX   32
+
+/* Whether t has word as a whole identifier. */
+static bool has_word(core_str t, core_str word)
+{
+    for (size_t i = 0; word.len > 0 && i + word.len <= t.len; i++) {
+        if (memcmp(t.ptr + i, word.ptr, word.len) == 0 &&
+            (i == 0 || !solve__ident_char(t.ptr[i - 1])) &&
+            (i + word.len == t.len || !solve__ident_char(t.ptr[i + word.len]))) {
+            return true;
+        }
+    }
+    return false;
+}
+
+static bool starts_with(core_str t, size_t at, const char *s)
+{
+    size_t n = strlen(s);
+    return t.len - at >= n && memcmp(t.ptr + at, s, n) == 0;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Dropping the workspace's imports                                                           */
+/* ------------------------------------------------------------------------------------------ */
+
+/* The end of the top-level block that starts at ls: its following lines that are blank,
+   indented, or close a bracket at column 0. */
+static size_t block_end(core_str t, size_t ls)
+{
+    const char *nl = memchr(t.ptr + ls, '\n', t.len - ls);
+    size_t i = nl ? (size_t)(nl - t.ptr) + 1 : t.len;
+    while (i < t.len) {
+        char ch = t.ptr[i];
+        bool cont = ch == ' ' || ch == '\t' || ch == '\n' || ch == '\r' || ch == ')' || ch == ']' ||
+                    ch == '}' || ch == '#';
+        if (!cont) {
+            break;
+        }
+        nl = memchr(t.ptr + i, '\n', t.len - i);
+        i = nl ? (size_t)(nl - t.ptr) + 1 : t.len;
+    }
+    return i;
+}
+
+/* Whether an import statement's module lives in the workspace (from the file's folder dir)
+   or is pytest; the aliases of whole-module imports go into aliases (a "\n"-separated list). */
+static int import_is_local(bool *local, core_buf *aliases, core_str stmt, const char *dir,
+                           const solve_context_options *o, core_err *err)
+{
+    solve_import im[8];
+    size_t n = solve_context_imports(im, 8, SOLVE_LANG_PYTHON, stmt);
+    solve_context_options fo = *o;
+    fo.dir = dir;
+    *local = false;
+    core_buf text = {0};
+    int rc = 0;
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        char found[1024];
+        bool is_pytest =
+            strcmp(im[i].path, "pytest") == 0 || strncmp(im[i].path, "_pytest", 7) == 0;
+        rc = is_pytest ? 1
+                       : solve__import_read(&text, found, sizeof(found), &fo, SOLVE_LANG_PYTHON,
+                                            &im[i], err);
+        if (rc == 1) {
+            *local = true;
+            if (im[i].alias[0] && core_buf_appendf(aliases, "%s\n", im[i].alias) < 0) {
+                rc = core_err_set(err, CORE_ENOMEM, "workspace: out of memory");
+            }
+        }
+        rc = rc < 0 ? rc : 0;
+    }
+    core_buf_dispose(&text);
+    return rc;
+}
+
+/* Removes "alias." before identifiers in text (in place), for every alias in aliases. */
+static void strip_aliases(core_buf *text, core_str aliases)
+{
+    size_t a = 0;
+    while (a < aliases.len) {
+        const char *nl = memchr(aliases.ptr + a, '\n', aliases.len - a);
+        size_t e = nl ? (size_t)(nl - aliases.ptr) : aliases.len;
+        size_t n = e - a;
+        size_t w = 0;
+        for (size_t r = 0; r < text->len;) {
+            bool hit =
+                n > 0 && r + n + 1 < text->len && memcmp(text->ptr + r, aliases.ptr + a, n) == 0 &&
+                text->ptr[r + n] == '.' &&
+                (r == 0 || (!solve__ident_char(text->ptr[r - 1]) && text->ptr[r - 1] != '.')) &&
+                solve__ident_char(text->ptr[r + n + 1]);
+            if (hit) {
+                r += n + 1;
+                continue;
+            }
+            text->ptr[w++] = text->ptr[r++];
+        }
+        text->len = w;
+        if (text->ptr) {
+            text->ptr[w] = '\0';
+        }
+        a = e + 1;
+    }
+}
+
+/* Appends a blank line for each line of [a, b): dropped code keeps the line numbers. */
+static int append_blank_lines(core_buf *out, core_str t, size_t a, size_t b)
+{
+    for (size_t i = a; i < b; i++) {
+        if (t.ptr[i] == '\n' && core_buf_append(out, "\n", 1) < 0) {
+            return CORE_ENOMEM;
+        }
+    }
+    return 0;
+}
+
+/* How a test file's or a document's top-level blocks are kept. */
+typedef enum keep_mode {
+    KEEP_ALL = 0,   /* a document: everything but the workspace's imports */
+    KEEP_TESTS = 1, /* a test file: the tests of entry and what they need */
+} keep_mode;
+
+/* Appends t, its workspace imports dropped, to out; KEEP_TESTS keeps only what is described
+   at the top of the file and counts the tests taken in *n_tests. */
+static int localize(core_buf *out, size_t *n_tests, core_str t, const char *dir, keep_mode mode,
+                    core_str entry, const solve_context_options *o, core_err *err)
+{
+    core_buf aliases = {0};
+    size_t start_len = out->len;
+    bool skip_decorated = false;
+    int rc = 0;
+    *n_tests = 0;
+    for (size_t ls = 0; ls < t.len && rc == 0;) {
+        size_t be = block_end(t, ls);
+        core_str block = {t.ptr + ls, be - ls};
+        bool keep = true;
+        bool decorated = skip_decorated;
+        skip_decorated = false;
+        if (starts_with(t, ls, "import ") || starts_with(t, ls, "from ")) {
+            bool local = false;
+            rc = import_is_local(&local, &aliases, block, dir, o, err);
+            keep = !local;
+        } else if (mode == KEEP_TESTS) {
+            if (t.ptr[ls] == '@') {
+                keep = false;
+                skip_decorated = true; /* the definition it decorates goes with it */
+            } else if ((decorated &&
+                        (starts_with(t, ls, "def ") || starts_with(t, ls, "async def "))) ||
+                       starts_with(t, ls, "class ") || starts_with(t, ls, "if __name__")) {
+                keep = false; /* a decorated definition, a class (tests or not), a main */
+            } else if (starts_with(t, ls, "def test")) {
+                const char *paren = memchr(block.ptr, '(', block.len);
+                keep = paren && (size_t)(paren - block.ptr) + 1 < block.len && paren[1] == ')' &&
+                       has_word(block, entry);
+                *n_tests += keep;
+            }
+        }
+        if (rc == 0) {
+            rc = keep ? (core_buf_append(out, block.ptr, block.len) < 0 ? CORE_ENOMEM : 0)
+                      : append_blank_lines(out, t, ls, be);
+        }
+        ls = be;
+    }
+    if (rc == 0 && aliases.len > 0) {
+        core_buf tail = {out->ptr + start_len, out->len - start_len, 0};
+        strip_aliases(&tail, (core_str){aliases.ptr, aliases.len});
+        out->len = start_len + tail.len;
+    }
+    core_buf_dispose(&aliases);
+    if (rc == CORE_ENOMEM && (!err || err->code != CORE_ENOMEM)) {
+        rc = core_err_set(err, CORE_ENOMEM, "workspace: out of memory");
+    }
+    if (rc < 0) {
+        out->len = start_len;
+    }
+    return rc;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* The workspace's tests                                                                      */
+/* ------------------------------------------------------------------------------------------ */
+
+static bool is_test_file(const char *name)
+{
+    size_t n = strlen(name);
+    return n > 3 && strcmp(name + n - 3, ".py") == 0 &&
+           (strncmp(name, "test_", 5) == 0 || (n > 8 && strcmp(name + n - 8, "_test.py") == 0));
+}
+
+typedef struct walk {
+    char (*paths)[1024]; /* (TEST_FILES_MAX) */
+    size_t n_paths;
+    size_t n_entries;
+} walk;
+
+/* Collects the test files under dir, depth levels deep at most. */
+static void walk_dir(walk *w, const char *dir, size_t depth)
+{
+    DIR *d = opendir(dir);
+    if (!d) {
+        return;
+    }
+    const struct dirent *e = NULL;
+    while ((e = readdir(d)) != NULL && w->n_paths < TEST_FILES_MAX &&
+           w->n_entries++ < WALK_ENTRIES_MAX) {
+        const char *name = e->d_name;
+        if (name[0] == '.' || strcmp(name, "__pycache__") == 0 ||
+            strcmp(name, "node_modules") == 0 || strcmp(name, "venv") == 0 ||
+            strcmp(name, "build") == 0 || strcmp(name, "site-packages") == 0) {
+            continue;
+        }
+        char path[1024];
+        if (!solve__path_join(path, sizeof(path), dir, name)) {
+            continue;
+        }
+        if (is_test_file(name)) {
+            memcpy(w->paths[w->n_paths++], path, strlen(path) + 1);
+        } else if (depth > 0 && !strchr(name, '.')) {
+            struct stat st;
+            if (lstat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
+                walk_dir(w, path, depth - 1); /* lstat: a link to a folder is not followed */
+            }
+        }
+    }
+    closedir(d);
+}
+
+int solve_workspace_tests(core_buf *out, size_t *n_tests, solve_lang lang, core_str entry,
+                          const solve_context_options *opts, core_err *err)
+{
+    *n_tests = 0;
+    solve_context_options o = opts ? *opts : solve_context_options_default();
+    if (lang != SOLVE_LANG_PYTHON || entry.len == 0) {
+        return 0;
+    }
+    walk w = {core_malloc(TEST_FILES_MAX * sizeof(*w.paths)), 0, 0};
+    if (!w.paths) {
+        return core_err_set(err, CORE_ENOMEM, "workspace: out of memory");
+    }
+    /* Open test documents first (the editor's text), then the disk's. */
+    for (size_t i = 0; i < o.n_files && w.n_paths < TEST_FILES_MAX; i++) {
+        const char *p = o.files[i].path;
+        const char *base = p ? strrchr(p, '/') : NULL;
+        if (p && is_test_file(base ? base + 1 : p) &&
+            solve__path_join(w.paths[w.n_paths], sizeof(w.paths[0]), NULL, p)) {
+            w.n_paths++;
+        }
+    }
+    size_t n_open = w.n_paths;
+    const char *top = o.root ? o.root : o.dir ? o.dir : ".";
+    walk_dir(&w, top, WALK_DEPTH_MAX);
+    int rc = 0;
+    core_buf text = {0};
+    for (size_t i = 0; i < w.n_paths && rc == 0; i++) {
+        bool dup = false;
+        for (size_t k = 0; k < i && i >= n_open && !dup; k++) {
+            dup = strcmp(w.paths[k], w.paths[i]) == 0;
+        }
+        text.len = 0;
+        rc = dup ? 0 : solve__file_read(&text, &o, w.paths[i], err);
+        core_str t = {text.ptr ? text.ptr : "", text.len};
+        if (rc != 1 || !has_word(t, entry) || memchr(t.ptr, '\0', t.len)) {
+            rc = rc < 0 ? rc : 0;
+            continue;
+        }
+        char dir[1024];
+        memcpy(dir, w.paths[i], strlen(w.paths[i]) + 1);
+        char *slash = strrchr(dir, '/');
+        if (slash) {
+            slash[slash == dir ? 1 : 0] = '\0';
+        }
+        core_buf one = {0};
+        size_t n = 0;
+        rc = localize(&one, &n, t, slash ? dir : ".", KEEP_TESTS, entry, &o, err);
+        if (rc == 0 && n > 0) {
+            if (core_buf_appendf(out, "# %s\n", w.paths[i]) < 0 ||
+                core_buf_append(out, one.ptr, one.len) < 0 ||
+                (one.len > 0 && one.ptr[one.len - 1] != '\n' &&
+                 core_buf_append(out, "\n", 1) < 0)) {
+                rc = core_err_set(err, CORE_ENOMEM, "workspace: out of memory");
+            }
+            *n_tests += n;
+        }
+        core_buf_dispose(&one);
+    }
+    core_buf_dispose(&text);
+    core_free(w.paths);
+    return rc;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Testing a completion                                                                       */
+/* ------------------------------------------------------------------------------------------ */
+
+typedef struct run_state {
+    solve_complete_verdict *v;
+} run_state;
+
+static int on_run(void *payload, size_t i, int rc, const sbx_result *r, const core_err *run_err,
+                  core_err *err)
+{
+    (void)i;
+    (void)err;
+    solve_complete_verdict *v = ((run_state *)payload)->v;
+    if (rc < 0) {
+        v->verdict = SBX_VERDICT_ERROR;
+        snprintf(v->message, sizeof(v->message), "%s", run_err ? run_err->msg : "sandbox failed");
+        return 0;
+    }
+    v->tested = true;
+    v->verdict = r->verdict;
+    v->n_tests_run = r->n_tests;
+    const char *first = r->message && r->message[0] ? r->message : "";
+    for (size_t k = 0; k < r->n_tests; k++) {
+        if (r->tests[k].status == SBX_TEST_PASSED) {
+            v->n_tests_passed++;
+        } else if (!first[0]) {
+            first = r->tests[k].message;
+        }
+    }
+    snprintf(v->message, sizeof(v->message), "%s", first);
+    return 0;
+}
+
+int solve_complete_test(solve_complete_verdict *out, sbx_pool *pool,
+                        const solve_completer *completer, solve_lang lang, core_str doc, size_t at,
+                        core_str tests, const solve_context_options *ws, const sbx_limits *limits,
+                        const core_cancel *cancel, core_err *err)
+{
+    memset(out, 0, sizeof(*out));
+    out->source = SOLVE_TESTS_NONE;
+    const gram_lang *gl = solve__completer_lang(completer, lang);
+    if (!gl) {
+        return 0;
+    }
+    gram_func *funcs = NULL;
+    size_t n_funcs = 0;
+    core_err ferr = {0};
+    int rc = gram_funcs_find(&funcs, &n_funcs, gl, doc, &ferr);
+    if (rc < 0) {
+        return rc == CORE_ENOMEM ? core_err_set(err, rc, "%s", ferr.msg) : 0;
+    }
+    const gram_func *f = NULL;
+    for (size_t i = 0; i < n_funcs; i++) {
+        if (funcs[i].def_start <= at && at <= funcs[i].def_end && funcs[i].scope_len == 0) {
+            f = &funcs[i];
+        }
+    }
+    if (!f || f->name_len >= sizeof(out->entry)) {
+        core_free(funcs);
+        return 0; /* not inside a top-level function: nothing to test */
+    }
+    memcpy(out->entry, doc.ptr + f->name_start, f->name_len);
+    out->entry[f->name_len] = '\0';
+    core_str entry = {out->entry, f->name_len};
+    core_arena *arena = NULL;
+    core_buf all = {0};
+    core_buf code = {0};
+    rc = core_arena_new(&arena, 4096, err);
+    if (rc == 0 && tests.len > 0) {
+        out->source = SOLVE_TESTS_FIELD;
+        rc = core_buf_append(&all, tests.ptr, tests.len) < 0 ? CORE_ENOMEM : 0;
+    } else if (rc == 0) {
+        /* The docstring's examples, then the workspace's tests. */
+        size_t head = f->head_end > f->def_start ? f->head_end : f->def_end;
+        solve_task task = {lang, {doc.ptr + f->def_start, head - f->def_start}, entry, {"", 0}};
+        const char *doc_tests = "";
+        rc = solve_tests_select(&doc_tests, &out->source, arena, &task, err);
+        if (rc == 0 && core_buf_append(&all, doc_tests, strlen(doc_tests)) < 0) {
+            rc = CORE_ENOMEM;
+        }
+        if (rc == 0 && ws) {
+            rc = solve_workspace_tests(&all, &out->n_workspace_tests, lang, entry, ws, err);
+            if (out->n_workspace_tests > 0 && out->source == SOLVE_TESTS_NONE) {
+                out->source = SOLVE_TESTS_FIELD;
+            }
+        }
+    }
+    core_free(funcs);
+    if (rc == 0 && all.len > 0 && lang == SOLVE_LANG_PYTHON) {
+        size_t n = 0;
+        solve_context_options o = ws ? *ws : solve_context_options_default();
+        rc = localize(&code, &n, doc, o.dir ? o.dir : ".", KEEP_ALL, entry, &o, err);
+    } else if (rc == 0 && all.len > 0) {
+        rc = core_buf_append(&code, doc.ptr, doc.len) < 0 ? CORE_ENOMEM : 0;
+    }
+    if (rc == 0 && all.len > 0 && code.ptr && pool) {
+        const char *codes[1] = {code.ptr};
+        solve_test_batch b = {
+            lang, codes, 1, {all.ptr, all.len}, entry, limits ? *limits : sbx_limits_default(),
+            1,    cancel};
+        run_state st = {out};
+        rc = solve_test_all(pool, &b, on_run, &st, err);
+    }
+    if (rc == CORE_ENOMEM && (!err || err->code != CORE_ENOMEM)) {
+        rc = core_err_set(err, CORE_ENOMEM, "workspace: out of memory");
+    }
+    core_buf_dispose(&all);
+    core_buf_dispose(&code);
+    core_arena_free(arena);
+    return rc;
+}
