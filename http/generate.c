@@ -361,7 +361,7 @@ int http__fim_prompt(const gen_model *model, const int32_t fim[3], core_str pref
     if (rc == 0 && !ids) {
         rc = core_err_set(err, CORE_ENOMEM, "request: out of memory");
     }
-    if (rc == 0) {
+    if (rc == 0 && ids) {
         size_t n = 0;
         const int32_t bos = gen_model_token_bos(model);
         if (bos >= 0) {
