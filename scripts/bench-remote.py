@@ -19,6 +19,7 @@ stopped at the end. The machine may be shared: compare the ways with each other,
 import argparse
 import json
 import os
+import re
 import signal
 import socket
 import statistics
@@ -65,13 +66,20 @@ def stop(proc):
 
 
 def start_kiln_serve(kiln, model, log):
-    """A `kiln serve` on a free port; returns (process, base URL) or (None, None)."""
-    port = free_port()
-    proc = subprocess.Popen([kiln, "serve", "-m", model, "--port", str(port), "-t", "1",
+    """A `kiln serve` on a port the kernel picks (--port 0, read from its first log line);
+    returns (process, base URL) or (None, None)."""
+    err = tempfile.TemporaryFile("w+")
+    proc = subprocess.Popen([kiln, "serve", "-m", model, "--port", "0", "-t", "1",
                              "--parallel", "1", "--no-sandbox"],
-                            stdout=log, stderr=log)
-    base = "http://127.0.0.1:%d" % port
-    if not wait_ready(base + "/health", proc, 300):
+                            stdout=log, stderr=err)
+    base = None
+    t_end = time.monotonic() + 120
+    while base is None and time.monotonic() < t_end and proc.poll() is None:
+        err.seek(0)
+        m = re.search(r"listening on (http://[0-9.]+:[0-9]+)", err.read())
+        base = m.group(1) if m else None
+        time.sleep(0.1)
+    if base is None or not wait_ready(base + "/health", proc, 300):
         stop(proc)
         return None, None
     return proc, base

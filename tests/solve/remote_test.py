@@ -5,7 +5,8 @@
    decoding, remote and local writing choose the same candidate on the first few tasks of
    eval/bench/kiln-python.jsonl (all but at most one of them, since prompt batching may break a
    near tie differently), and no candidate that ended parses badly.
-2. Errors, against tests/solve/fake_backend.py: a good stream; a piece the grammar rejects (cut,
+2. Errors, against tests/solve/fake_backend.py: a good stream (one candidate, and three at
+   once); a piece the grammar rejects (cut,
    continued by a second request that excludes the rejected token through logit_bias, and the
    candidate parses); garbage and a stream without events (CORE_EPARSE); a stream that dies
    midway (CORE_EIO); 429 with Retry-After twice, then success (three requests, at least a
@@ -92,6 +93,11 @@ def main():
         rc, res, _, err = bench.solve(kiln, model, task0, fake + "/ok")
         check(rc == 0 and res and res["candidates"][0]["parses"] and res["requests"] == 1,
               "a good stream gives a parsing candidate (rc=%d %s)" % (rc, err.strip()))
+
+        rc, res, _, err = bench.solve(kiln, model, task0, fake + "/ok", extra=["-n", "3"])
+        check(rc == 0 and res and len(res["candidates"]) == 3 and res["requests"] == 3 and
+              all(c["parses"] for c in res["candidates"]),
+              "three candidates are written at once (rc=%d %s)" % (rc, err.strip()))
 
         rc, res, _, err = bench.solve(kiln, model, task0, fake + "/reject")
         cand = res["candidates"][0] if res else {}

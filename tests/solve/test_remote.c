@@ -104,6 +104,20 @@ START_TEST(remote__sse_stop_and_limits)
 }
 END_TEST
 
+/* Parses each event as a chunk, into a chunk of its own; allocation failures pass up. */
+static int on_event_nomem(void *payload, core_str data, core_err *err)
+{
+    events *ev = payload;
+    solve__chunk c;
+    memset(&c, 0, sizeof(c));
+    int rc = solve__chunk_parse(&c, data, err);
+    core_buf_dispose(&c.text);
+    if (rc == 0) {
+        ev->n++;
+    }
+    return rc;
+}
+
 static int parse(solve__chunk *c, const char *data, core_err *err)
 {
     return solve__chunk_parse(c, core_str_c(data), err);
@@ -228,12 +242,39 @@ START_TEST(remote__refused_connection_retries_then_fails)
 }
 END_TEST
 
+/* Every allocation of the reader and the chunk parser failing in turn: CORE_ENOMEM, no leak. */
+START_TEST(remote__sse_alloc_failures)
+{
+    const char *text = "data: {\"choices\":[{\"text\":\" return x\"}]}\n\ndata: [DONE]\n\n";
+    for (long n = 1;; n++) {
+        long live = core_alloc_live();
+        solve__sse sse;
+        memset(&sse, 0, sizeof(sse));
+        events ev = {{0}, 0, 0};
+        core_err err = {0};
+        core_alloc_fail_after(n);
+        int rc = solve__sse_feed(&sse, text, strlen(text), on_event_nomem, &ev, &err);
+        core_alloc_fail_after(0);
+        solve__sse_dispose(&sse);
+        core_buf_dispose(&ev.all);
+        ck_assert_int_eq(core_alloc_live(), live);
+        if (rc == 0) {
+            ck_assert_uint_eq(ev.n, 2);
+            break;
+        }
+        ck_assert_int_eq(rc, CORE_ENOMEM);
+        ck_assert_int_lt(n, 1000);
+    }
+}
+END_TEST
+
 TCase *tcase_remote(void)
 {
     TCase *tc = tcase_create("remote");
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, remote__sse_events_any_split);
     tcase_add_test(tc, remote__sse_stop_and_limits);
+    tcase_add_test(tc, remote__sse_alloc_failures);
     tcase_add_test(tc, remote__chunks);
     tcase_add_test(tc, remote__chunk_garbage_named);
     tcase_add_test(tc, remote__options_checked);
