@@ -27,7 +27,7 @@ struct solve_engine {
     gen_queue *queue; /* borrowed, NULL: the write stage decodes in ctx (solve_engine_set_queue) */
     int32_t *shared;  /* (n_ctx) owned: the n_shared tokens of the last shared prompt */
     size_t n_shared;
-    bool shared_decoded; /* sequence 0 of ctx holds them */
+    bool shared_decoded;    /* sequence 0 of ctx holds them */
     solve_backend *backend; /* borrowed, NULL: local writing (solve_remote.c) */
     core_buf shared_text;   /* remote: the shared prompt's text (solve__decode_shared), owned */
 };
