@@ -41,6 +41,26 @@ void patch_repo_free(patch_repo *repo);
 /** The resolved commit's id in hex (40 characters). Valid as long as repo. */
 const char *patch_repo_commit(const patch_repo *repo);
 
+/** A file given by content: path relative to the repository's root ('/' between folders). */
+typedef struct patch_file {
+    core_str path;
+    core_str data;
+} patch_file;
+
+#define PATCH_FILES_MAX       1000               /* files at most in patch_repo_from_files */
+#define PATCH_FILES_BYTES_MAX ((size_t)16 << 20) /* their contents' bytes at most */
+
+/**
+ * Makes a repository that lives in memory (an object database of its own: no folder, nothing
+ * written to disk, all gone with patch_repo_free) holding one commit, with a fixed author and
+ * date, of files (regular, not executable), and opens it at that commit. Paths must be UTF-8,
+ * relative, without NUL, empty, '.', '..' or '.git' components, and each given once; neither
+ * files nor paths are kept. Caller frees with patch_repo_free. Codes: CORE_EINVAL (no files, a
+ * bad path, or a path that is also a folder; named with its index), CORE_ELIMIT (more than
+ * PATCH_FILES_MAX files or PATCH_FILES_BYTES_MAX bytes), CORE_ENOMEM, CORE_ERROR (libgit2).
+ */
+int patch_repo_from_files(patch_repo **out, const patch_file *files, size_t n_files, core_err *err);
+
 /* ------------------------------------------------------------------------------------------ */
 /* Options                                                                                    */
 /* ------------------------------------------------------------------------------------------ */

@@ -2,14 +2,18 @@
  * The repository side of kiln patch, all through libgit2: opening a repository at a revision
  * (work tree, .git folder or bare; never searched upwards), reading the revision's tree from the
  * object database into a snapshot (the working tree and index are never read, so a dirty
- * checkout reads like a clean one), and the lines changed since a base revision (a tree-to-tree
- * diff without context lines). Blob sizes are read from the object headers before any blob is
- * loaded, so a huge blob is refused without being inflated.
+ * checkout reads like a clean one), the lines changed since a base revision (a tree-to-tree diff
+ * without context lines), and a repository made in memory from files (an object database with
+ * libgit2's mempack backend: one commit, nothing on disk). Blob sizes are read from the object
+ * headers before any blob is loaded, so a huge blob is refused without being inflated.
  */
 #include "patch/patch_int.h"
 
+#include <git2/sys/mempack.h>
+#include <git2/sys/odb_backend.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 static int git_fail(core_err *err, int code, const char *what)
 {
@@ -87,6 +91,190 @@ done:
 const char *patch_repo_commit(const patch_repo *repo)
 {
     return repo->hex;
+}
+
+/* ---- a repository from files ------------------------------------------------------------- */
+
+/* Why path is not one a tree may hold, or NULL. */
+static const char *path_flaw(core_str path)
+{
+    if (path.len == 0) {
+        return "empty";
+    }
+    if (memchr(path.ptr, '\0', path.len) != NULL) {
+        return "a NUL byte";
+    }
+    for (size_t i = 0, k = 0; i < path.len; i += k) {
+        k = core_utf8_len(path, i);
+        if (k == 0) {
+            return "not UTF-8";
+        }
+    }
+    if (path.ptr[0] == '/') {
+        return "absolute";
+    }
+    size_t start = 0;
+    for (size_t i = 0; i <= path.len; i++) {
+        if (i < path.len && path.ptr[i] != '/') {
+            continue;
+        }
+        const core_str part = {path.ptr + start, i - start};
+        if (part.len == 0) {
+            return "an empty component";
+        }
+        if (core_str_eq_c(part, ".") || core_str_eq_c(part, "..")) {
+            return "a '.' or '..' component";
+        }
+        if (part.len == 4 && strncasecmp(part.ptr, ".git", 4) == 0) {
+            return "a '.git' component";
+        }
+        start = i + 1;
+    }
+    return NULL;
+}
+
+static int files_check(const patch_file *files, size_t n_files, core_err *err)
+{
+    if (n_files == 0) {
+        return core_err_set(err, CORE_EINVAL, "files: none given");
+    }
+    if (n_files > PATCH_FILES_MAX) {
+        return core_err_set(err, CORE_ELIMIT, "files: %zu, more than the %d allowed", n_files,
+                            PATCH_FILES_MAX);
+    }
+    size_t n_bytes = 0;
+    for (size_t i = 0; i < n_files; i++) {
+        const char *flaw = path_flaw(files[i].path);
+        if (flaw != NULL) {
+            return core_err_set(err, CORE_EINVAL, "files[%zu]: path '%.*s': %s", i,
+                                (int)(files[i].path.len > 200 ? 200 : files[i].path.len),
+                                files[i].path.ptr, flaw);
+        }
+        n_bytes += files[i].data.len;
+        if (n_bytes > PATCH_FILES_BYTES_MAX) {
+            return core_err_set(err, CORE_ELIMIT, "files: more than the %zu bytes allowed",
+                                PATCH_FILES_BYTES_MAX);
+        }
+    }
+    return 0;
+}
+
+/* Whether path is a folder of a file in idx or has a file of idx as a folder. path is a
+ * NUL-terminated copy with room for one more byte, which the function changes and restores. */
+static bool is_folder(git_index *idx, char *path)
+{
+    const size_t len = strlen(path);
+    bool found = false;
+    for (size_t i = 0; i < len && !found; i++) {
+        if (path[i] == '/') {
+            path[i] = '\0';
+            found = git_index_get_bypath(idx, path, 0) != NULL;
+            path[i] = '/';
+        }
+    }
+    size_t pos = 0;
+    memcpy(path + len, "/", 2);
+    found = found || git_index_find_prefix(&pos, idx, path) == 0;
+    path[len] = '\0';
+    return found;
+}
+
+/* The files' tree (blobs and trees written to repo's object database) in *tree_id. */
+static int tree_write(git_oid *tree_id, git_repository *repo, const patch_file *files,
+                      size_t n_files, core_err *err)
+{
+    git_index *idx = NULL;
+    char *path = NULL;
+    int rc = 0;
+    if (git_index_new(&idx) < 0) {
+        return git_fail(err, CORE_ERROR, "files: index");
+    }
+    for (size_t i = 0; i < n_files && rc == 0; i++) {
+        git_index_entry e;
+        memset(&e, 0, sizeof e);
+        e.mode = GIT_FILEMODE_BLOB;
+        core_free(path);
+        path = core_malloc(files[i].path.len + 2); /* room for is_folder's '/' */
+        if (path == NULL) {
+            rc = core_err_set(err, CORE_ENOMEM, "files: out of memory");
+            break;
+        }
+        memcpy(path, files[i].path.ptr, files[i].path.len);
+        path[files[i].path.len] = '\0';
+        e.path = path;
+        if (git_blob_create_from_buffer(&e.id, repo, files[i].data.ptr, files[i].data.len) < 0) {
+            rc = git_fail(err, CORE_ERROR, "files: writing a blob");
+        } else if (git_index_get_bypath(idx, path, 0) != NULL) {
+            rc = core_err_set(err, CORE_EINVAL, "files[%zu]: path '%s': given twice", i, path);
+        } else if (is_folder(idx, path)) {
+            rc = core_err_set(err, CORE_EINVAL, "files[%zu]: path '%s': also a folder", i, path);
+        } else if (git_index_add(idx, &e) < 0) {
+            const git_error *ge = git_error_last();
+            rc = core_err_set(err, CORE_EINVAL, "files[%zu]: path '%s': %s", i, path,
+                              ge != NULL && ge->message ? ge->message : "refused");
+        }
+    }
+    if (rc == 0 && git_index_write_tree_to(tree_id, idx, repo) < 0) {
+        rc = git_fail(err, CORE_ERROR, "files: writing the tree");
+    }
+    core_free(path);
+    git_index_free(idx);
+    return rc;
+}
+
+int patch_repo_from_files(patch_repo **out, const patch_file *files, size_t n_files, core_err *err)
+{
+    *out = NULL;
+    int rc = files_check(files, n_files, err);
+    if (rc < 0) {
+        return rc;
+    }
+    git_libgit2_init();
+    git_odb *odb = NULL;
+    git_odb_backend *mem = NULL;
+    git_signature *sig = NULL;
+    git_oid tree_id;
+    git_oid commit_id;
+    patch_repo *r = core_calloc(1, sizeof *r);
+    if (r == NULL) {
+        git_libgit2_shutdown();
+        return core_err_set(err, CORE_ENOMEM, "files: out of memory");
+    }
+    if (git_odb_new(&odb) < 0 || git_mempack_new(&mem) < 0) {
+        rc = git_fail(err, CORE_ERROR, "files: object database");
+        goto done;
+    }
+    if (git_odb_add_backend(odb, mem, 1) < 0) {
+        rc = git_fail(err, CORE_ERROR, "files: object database");
+        mem->free(mem);
+        goto done;
+    }
+    if (git_repository_wrap_odb(&r->git, odb) < 0) {
+        rc = git_fail(err, CORE_ERROR, "files: repository");
+        goto done;
+    }
+    rc = tree_write(&tree_id, r->git, files, n_files, err);
+    if (rc < 0) {
+        goto done;
+    }
+    if (git_tree_lookup(&r->tree, r->git, &tree_id) < 0 ||
+        git_signature_new(&sig, "kiln", "kiln@localhost", 0, 0) < 0 ||
+        git_commit_create(&commit_id, r->git, NULL, sig, sig, NULL, "files\n", r->tree, 0, NULL) <
+            0 ||
+        git_commit_lookup(&r->commit, r->git, &commit_id) < 0) {
+        rc = git_fail(err, CORE_ERROR, "files: commit");
+        goto done;
+    }
+    git_oid_tostr(r->hex, sizeof r->hex, &commit_id);
+done:
+    git_signature_free(sig);
+    git_odb_free(odb); /* the repository holds its own reference */
+    if (rc < 0) {
+        patch_repo_free(r);
+        return rc;
+    }
+    *out = r;
+    return 0;
 }
 
 /* ---- snapshot ---------------------------------------------------------------------------- */
