@@ -40,7 +40,9 @@ typedef struct http_stream http_stream;
 
 /* A /v1/patch request (patch.c). Strings point into the stream's arena or the parsed body. */
 typedef struct http_patch_req {
-    const char *repository; /* as the client named it */
+    const char *repository; /* as the client named it; NULL with files */
+    patch_file *files;      /* (n_files) "files": the tree given inline; NULL with repository */
+    size_t n_files;
     const char *rev;        /* NULL: HEAD */
     const char *base;       /* NULL: every stub */
     const char **functions; /* (n_functions) "PATH:NAME" */
@@ -57,7 +59,8 @@ typedef struct http_patch_req {
     bool stream;             /* "stream": SSE */
     bool include_unverified; /* "include_unverified": the diff has the proposed patches too */
     const char *bad_param;   /* the field a 400 names */
-    patch_repo *repo;        /* opened by http__patch_start, freed by the worker */
+    patch_repo *repo;        /* opened (or made in memory from files) by http__patch_start,
+                                freed by the worker */
 } http_patch_req;
 
 /* One generated choice of a request (a job of the queue). */

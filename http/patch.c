@@ -4,12 +4,16 @@
  * the folder the service may read with `kiln serve --patch-root DIR`; a request names a
  * repository under it ("repository": relative to DIR, or absolute), and the resolved path
  * (symlinks followed) must stay under DIR. Git URLs are refused: fetching is the caller's job.
- * The other fields are those of the command line: rev, base, functions, test_cmd, n, rounds,
- * plan, seed, max_tokens, verify_max, test_timeout, include_unverified. The answer is the JSON
- * report of `kiln patch --report FILE.json` with one more field, "diff" (the verified patches as a
- * unified diff, "" when none). With "stream": true it is SSE: a "target" event as each target
- * starts, "stage" events from the pipeline, then "result" (that object) or "error", then
- * "data: [DONE]". A client that hangs up cancels the run between targets and inside solve_run.
+ * Instead of "repository", a request may give its tree inline, "files": [{"path", "content"}]
+ * (tests included), which needs no --patch-root: patch_repo_from_files makes a one-commit
+ * repository of them in memory (nothing on disk, gone when the run ends however it ends); "rev"
+ * and "base" have no meaning then and are refused. The other fields are those of the command line:
+ * rev, base, functions, test_cmd, n, rounds, plan, seed, max_tokens, verify_max, test_timeout,
+ * include_unverified. The answer is the JSON report of `kiln patch --report FILE.json` with one
+ * more field, "diff" (the verified patches as a unified diff, "" when none). With "stream": true it
+ * is SSE: a "target" event as each target starts, "stage" events from the pipeline, then "result"
+ * (that object) or "error", then "data: [DONE]". A client that hangs up cancels the run between
+ * targets and inside solve_run.
  */
 #include "http/http_int.h"
 
@@ -116,6 +120,68 @@ static int get_functions(http_patch_req *req, core_arena *arena, const cJSON *ob
     return 0;
 }
 
+/* "\u0000" unescaped in the body: cJSON would cut the string there. */
+static bool has_nul_escape(core_str body)
+{
+    for (size_t i = 0; i + 6 <= body.len; i++) {
+        if (memcmp(body.ptr + i, "\\u0000", 6) != 0) {
+            continue;
+        }
+        size_t n_slashes = 0;
+        while (n_slashes < i && body.ptr[i - 1 - n_slashes] == '\\') {
+            n_slashes++;
+        }
+        if (n_slashes % 2 == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+static int get_files(http_patch_req *req, core_arena *arena, const cJSON *obj, core_str body,
+                     core_err *err)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, "files");
+    if (v == NULL || cJSON_IsNull(v)) {
+        return 0;
+    }
+    const int n = cJSON_IsArray(v) ? cJSON_GetArraySize(v) : -1;
+    if (n <= 0) {
+        return bad(req, err, "files", "expected a non-empty array of {\"path\", \"content\"}");
+    }
+    if ((size_t)n > PATCH_FILES_MAX) {
+        req->bad_param = "files";
+        return core_err_set(err, CORE_ELIMIT, "'files': %d, more than the %d allowed", n,
+                            PATCH_FILES_MAX);
+    }
+    if (has_nul_escape(body)) {
+        return bad(req, err, "files", "a \\u0000 (NUL) in a path or a content");
+    }
+    req->files = core_arena_alloc(arena, sizeof *req->files * (size_t)n);
+    if (req->files == NULL) {
+        return core_err_set(err, CORE_ENOMEM, "request: out of memory");
+    }
+    const cJSON *f = NULL;
+    cJSON_ArrayForEach(f, v)
+    {
+        const cJSON *path = cJSON_GetObjectItemCaseSensitive(f, "path");
+        const cJSON *content = cJSON_GetObjectItemCaseSensitive(f, "content");
+        if (!cJSON_IsString(path) || !cJSON_IsString(content)) {
+            return bad(req, err, "files",
+                       "expected objects with a string \"path\" and a string \"content\"");
+        }
+        const size_t n_path = strlen(path->valuestring);
+        const size_t n_content = strlen(content->valuestring);
+        const char *p = core_arena_strndup(arena, path->valuestring, n_path);
+        const char *c = core_arena_strndup(arena, content->valuestring, n_content);
+        if (p == NULL || c == NULL) {
+            return core_err_set(err, CORE_ENOMEM, "request: out of memory");
+        }
+        req->files[req->n_files++] = (patch_file){{p, n_path}, {c, n_content}};
+    }
+    return 0;
+}
+
 int http__patch_parse(http_patch_req *req, core_arena *arena, core_str body, core_err *err)
 {
     memset(req, 0, sizeof *req);
@@ -136,14 +202,27 @@ int http__patch_parse(http_patch_req *req, core_arena *arena, core_str body, cor
     size_t timeout = req->test_timeout_s;
     const cJSON *has_seed = cJSON_GetObjectItemCaseSensitive(root, "seed");
     int rc = get_string(req, arena, root, "repository", &req->repository, err);
-    if (rc == 0 && req->repository == NULL) {
-        rc = bad(req, err, "repository", "required: a repository under the server's --patch-root");
+    if (rc == 0) {
+        rc = get_files(req, arena, root, body, err);
+    }
+    if (rc == 0 && req->repository == NULL && req->files == NULL) {
+        rc = bad(req, err, "repository",
+                 "required: a repository under the server's --patch-root, or \"files\"");
+    }
+    if (rc == 0 && req->repository != NULL && req->files != NULL) {
+        rc = bad(req, err, "files", "give \"files\" or \"repository\", not both");
     }
     if (rc == 0) {
         rc = get_string(req, arena, root, "rev", &req->rev, err);
     }
     if (rc == 0) {
         rc = get_string(req, arena, root, "base", &req->base, err);
+    }
+    if (rc == 0 && req->files != NULL && req->rev != NULL) {
+        rc = bad(req, err, "rev", "not with inline \"files\" (one commit)");
+    }
+    if (rc == 0 && req->files != NULL && req->base != NULL) {
+        rc = bad(req, err, "base", "not with inline \"files\" (one commit, no history)");
     }
     if (rc == 0) {
         rc = get_string(req, arena, root, "test_cmd", &req->test_cmd, err);
@@ -227,28 +306,31 @@ int http__patch_start(http_stream *st, core_str body, int *status, const char **
     http_server *srv = st->server;
     *status = 400;
     *param = NULL;
-    if (srv->patch_root[0] == '\0') {
-        *status = 403;
-        return core_err_set(err, CORE_EINVAL,
-                            "/v1/patch is off: the server was started without --patch-root");
-    }
     http_patch_req *req = core_arena_alloc(st->arena, sizeof *req);
     if (req == NULL) {
         *status = 500;
         return core_err_set(err, CORE_ENOMEM, "request: out of memory");
     }
     int rc = http__patch_parse(req, st->arena, body, err);
-    char path[PATH_MAX];
-    if (rc == 0) {
+    if (rc == 0 && req->files != NULL) {
+        rc = patch_repo_from_files(&req->repo, req->files, req->n_files, err);
+        req->bad_param = "files";
+    } else if (rc == 0 && srv->patch_root[0] == '\0') {
+        *status = 403;
+        return core_err_set(err, CORE_EINVAL,
+                            "/v1/patch on a repository is off: the server was started without "
+                            "--patch-root (inline \"files\" need none)");
+    } else if (rc == 0) {
+        char path[PATH_MAX];
         rc = resolve(path, srv, req, err);
-    }
-    if (rc == 0) {
-        rc = patch_repo_open(&req->repo, path, req->rev, err);
-        req->bad_param = rc == CORE_ENOTFOUND && req->rev != NULL ? "rev" : "repository";
+        if (rc == 0) {
+            rc = patch_repo_open(&req->repo, path, req->rev, err);
+            req->bad_param = rc == CORE_ENOTFOUND && req->rev != NULL ? "rev" : "repository";
+        }
     }
     *param = req->bad_param;
     if (rc < 0) {
-        *status = rc == CORE_ENOMEM ? 500 : 400;
+        *status = rc == CORE_ENOMEM || rc == CORE_ERROR ? 500 : rc == CORE_ELIMIT ? 413 : 400;
         return rc;
     }
     req->bad_param = NULL;

@@ -1,6 +1,7 @@
 /*
  * libFuzzer target: a POST /v1/patch body (JSON) parsed into a request as http/patch.c does
- * before it resolves the repository. Built only with clang and -DFUZZ=ON.
+ * before it resolves the repository, and inline "files" made into a repository in memory. Built
+ * only with clang and -DFUZZ=ON.
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -17,7 +18,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     http_patch_req req;
     core_err err = {0};
-    (void)http__patch_parse(&req, arena, (core_str){(const char *)data, size}, &err);
+    if (http__patch_parse(&req, arena, (core_str){(const char *)data, size}, &err) == 0 &&
+        req.files != NULL) {
+        patch_repo *repo = NULL;
+        (void)patch_repo_from_files(&repo, req.files, req.n_files, &err);
+        patch_repo_free(repo);
+    }
     core_arena_free(arena);
     return 0;
 }

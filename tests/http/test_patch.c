@@ -4,13 +4,16 @@
  * under the server's --patch-root: 403 without a root, 400 for a path outside it, a git URL or
  * an unknown revision, a streamed run (target and stage events, the result, [DONE]) during
  * which a second request gets 429 with Retry-After, and a whole run whose JSON is the report
- * of `kiln patch --report FILE.json` plus the diff. The model's candidates are not asserted
+ * of `kiln patch --report FILE.json` plus the diff; the same files given inline ("files", no
+ * --patch-root needed) streamed, bad inline paths, too many files, "files" with "repository"
+ * or "base" refused by name. The model's candidates are not asserted
  * (they depend on the CPU's kernels), only what the server does with them.
  */
 #include "tests/http/tests.h"
 
 #include <cjson/cJSON.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -91,23 +94,107 @@ START_TEST(patch__request_fields)
 }
 END_TEST
 
-/* The fixture: root/calc, a package with one stub (add) and its test. */
+START_TEST(patch__request_inline_files)
+{
+    core_arena *arena = NULL;
+    core_err err = {0};
+    ck_assert_int_eq(core_arena_new(&arena, 4096, &err), 0);
+    http_patch_req req;
+    ck_assert_int_eq(parse(&req, arena,
+                           "{\"files\":[{\"path\":\"m.py\",\"content\":\"def f():\\n  pass\\n\"},"
+                           "{\"path\":\"t/e.py\",\"content\":\"\"}],\"functions\":[\"m.py:f\"]}",
+                           &err),
+                     0);
+    ck_assert_ptr_null(req.repository);
+    ck_assert_uint_eq(req.n_files, 2);
+    ck_assert(core_str_eq_c(req.files[0].path, "m.py"));
+    ck_assert(core_str_eq_c(req.files[0].data, "def f():\n  pass\n"));
+    ck_assert(core_str_eq_c(req.files[1].data, ""));
+    ck_assert_uint_eq(req.n_functions, 1);
+#define ONE "[{\"path\":\"a.py\",\"content\":\"x\"}]"
+    static const struct {
+        const char *body;
+        const char *param;
+    } bad[] = {
+        {"{\"files\":[]}", "files"},
+        {"{\"files\":\"a.py\"}", "files"},
+        {"{\"files\":[1]}", "files"},
+        {"{\"files\":[{\"path\":\"a.py\"}]}", "files"},
+        {"{\"files\":[{\"path\":\"a.py\",\"content\":1}]}", "files"},
+        {"{\"files\":[{\"path\":2,\"content\":\"\"}]}", "files"},
+        {"{\"files\":[{\"path\":\"a\\u0000b\",\"content\":\"\"}]}", "files"},
+        {"{\"files\":" ONE ",\"repository\":\"r\"}", "files"},
+        {"{\"files\":" ONE ",\"base\":\"main\"}", "base"},
+        {"{\"files\":" ONE ",\"rev\":\"v1\"}", "rev"},
+    };
+#undef ONE
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        ck_assert_msg(parse(&req, arena, bad[i].body, &err) == CORE_EINVAL, "%s", bad[i].body);
+        ck_assert_str_eq(req.bad_param, bad[i].param);
+    }
+    /* an escaped backslash before "u0000" is no NUL */
+    ck_assert_int_eq(
+        parse(&req, arena, "{\"files\":[{\"path\":\"a.py\",\"content\":\"\\\\u0000\"}]}", &err), 0);
+    ck_assert(core_str_eq_c(req.files[0].data, "\\u0000"));
+    core_buf many = {0};
+    ck_assert_int_eq(core_buf_appendf(&many, "{\"files\":["), 0);
+    for (size_t i = 0; i <= PATCH_FILES_MAX; i++) {
+        ck_assert_int_eq(
+            core_buf_appendf(&many, "%s{\"path\":\"f%zu.py\",\"content\":\"\"}", i ? "," : "", i),
+            0);
+    }
+    ck_assert_int_eq(core_buf_appendf(&many, "]}"), 0);
+    ck_assert_int_eq(parse(&req, arena, many.ptr, &err), CORE_ELIMIT);
+    ck_assert_str_eq(req.bad_param, "files");
+    core_buf_dispose(&many);
+    core_arena_free(arena);
+}
+END_TEST
+
+/* The fixture: a package with one stub (add) and its test. */
+static const fx_file calc_files[] = {
+    {.path = "calc/__init__.py", .data = "\n"},
+    {.path = "calc/ops.py",
+     .data = "def add(a, b):\n    \"\"\"Return the sum of a and b.\"\"\"\n    pass\n"},
+    {.path = "tests/test_ops.py",
+     .data = "from calc.ops import add\n\n\ndef test_add():\n    assert add(1, 2) == 3\n"},
+};
+
+/* calc_files committed at root/calc. */
 static void write_repo(char root[FX_PATH_MAX])
 {
     fx_dir(root, "http-root");
     char dir[FX_PATH_MAX + 8];
     snprintf(dir, sizeof dir, "%s/calc", root);
     git_repository *repo = fx_repo_new(dir, false);
-    const fx_file files[] = {
-        {.path = "calc/__init__.py", .data = "\n"},
-        {.path = "calc/ops.py",
-         .data = "def add(a, b):\n    \"\"\"Return the sum of a and b.\"\"\"\n    pass\n"},
-        {.path = "tests/test_ops.py",
-         .data = "from calc.ops import add\n\n\ndef test_add():\n    assert add(1, 2) == 3\n"},
-    };
     git_oid c1;
-    fx_commit(&c1, repo, "HEAD", files, 3, "calc: add\n");
+    fx_commit(&c1, repo, "HEAD", calc_files, 3, "calc: add\n");
     git_repository_free(repo);
+}
+
+/* A request body with calc_files inline and more members (JSON text, "" for none). Caller
+ * frees with free. */
+static char *inline_body(const char *more)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON *files = cJSON_AddArrayToObject(o, "files");
+    ck_assert_ptr_nonnull(files);
+    for (size_t i = 0; i < sizeof calc_files / sizeof calc_files[0]; i++) {
+        cJSON *f = cJSON_CreateObject();
+        ck_assert_ptr_nonnull(cJSON_AddStringToObject(f, "path", calc_files[i].path));
+        ck_assert_ptr_nonnull(cJSON_AddStringToObject(f, "content", calc_files[i].data));
+        ck_assert(cJSON_AddItemToArray(files, f));
+    }
+    char *text = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    ck_assert_ptr_nonnull(text);
+    const size_t len = strlen(text) + strlen(more) + 2;
+    char *body = malloc(len);
+    ck_assert_ptr_nonnull(body);
+    text[strlen(text) - 1] = '\0'; /* the closing brace */
+    snprintf(body, len, "%s%s%s}", text, more[0] != '\0' ? "," : "", more);
+    cJSON_free(text);
+    return body;
 }
 
 static http_server *serve(const gen_model *model, const char *root)
@@ -159,6 +246,34 @@ static void check_report(const char *json)
     cJSON_Delete(o);
 }
 
+/* A streamed request on port: reads the events to the end, checks the target and stage events,
+ * the report and [DONE]. */
+static void stream_and_check(uint16_t port, const char *body)
+{
+    int fd = connect_to(port);
+    send_request(fd, "POST", "/v1/patch", NULL, body);
+    core_buf s = {0};
+    char buf[4096];
+    ssize_t n = 0;
+    while ((n = recv(fd, buf, sizeof buf, 0)) > 0) {
+        ck_assert_int_eq(core_buf_append(&s, buf, (size_t)n), 0);
+    }
+    close(fd);
+    ck_assert_ptr_nonnull(s.ptr);
+    ck_assert_ptr_nonnull(strstr(s.ptr, "Content-Type: text/event-stream"));
+    ck_assert_ptr_nonnull(strstr(s.ptr, "data: {\"target\":\"add\"}\n"));
+    ck_assert_ptr_nonnull(strstr(s.ptr, "event: stage\ndata: {\"target\":\"add\",\"stage\":"));
+    char *result = strstr(s.ptr, "event: result\ndata: ");
+    ck_assert_ptr_nonnull(result);
+    result += strlen("event: result\ndata: ");
+    char *end = strchr(result, '\n');
+    ck_assert_ptr_nonnull(end);
+    *end = '\0';
+    check_report(result);
+    ck_assert_ptr_nonnull(strstr(end + 1, "data: [DONE]\n\n"));
+    core_buf_dispose(&s);
+}
+
 START_TEST(patch__endpoint)
 {
     char root[FX_PATH_MAX];
@@ -168,11 +283,49 @@ START_TEST(patch__endpoint)
     ck_assert_msg(gen_model_load(&model, PATCH_MODEL, NULL, &err) == 0, "%s", err.msg);
     core_buf b = {0};
     int status = 0;
-    /* off without --patch-root */
+    /* repositories are off without --patch-root; inline files are not */
     http_server *srv = serve(model, NULL);
     request(&b, &status, http_server_port(srv), "POST", "/v1/patch", NULL,
             "{\"repository\":\"calc\"}");
     ck_assert_int_eq(status, 403);
+    static const struct {
+        const char *body;
+        int status;
+        const char *param;
+    } refused_inline[] = {
+        {"{\"files\":[{\"path\":\"../x\",\"content\":\"\"}]}", 400, "files"},
+        {"{\"files\":[{\"path\":\"/etc/passwd\",\"content\":\"\"}]}", 400, "files"},
+        {"{\"files\":[{\"path\":\"a/.git/config\",\"content\":\"\"}]}", 400, "files"},
+        {"{\"files\":[{\"path\":\"\",\"content\":\"\"}]}", 400, "files"},
+        {"{\"files\":[{\"path\":\"a\",\"content\":\"\"}],\"repository\":\"calc\"}", 400, "files"},
+        {"{\"files\":[{\"path\":\"a\",\"content\":\"\"}],\"base\":\"HEAD~1\"}", 400, "base"},
+    };
+    for (size_t i = 0; i < sizeof refused_inline / sizeof refused_inline[0]; i++) {
+        request(&b, &status, http_server_port(srv), "POST", "/v1/patch", NULL,
+                refused_inline[i].body);
+        ck_assert_msg(status == refused_inline[i].status, "%s: %d", refused_inline[i].body, status);
+        char param[64];
+        snprintf(param, sizeof param, "\"param\":\"%s\"", refused_inline[i].param);
+        ck_assert_msg(strstr(b.ptr, param) != NULL, "%s: %s", refused_inline[i].body, b.ptr);
+    }
+    core_buf many = {0};
+    ck_assert_int_eq(core_buf_appendf(&many, "{\"files\":["), 0);
+    for (size_t i = 0; i <= PATCH_FILES_MAX; i++) {
+        ck_assert_int_eq(
+            core_buf_appendf(&many, "%s{\"path\":\"%zu\",\"content\":\"\"}", i ? "," : "", i), 0);
+    }
+    ck_assert_int_eq(core_buf_appendf(&many, "]}"), 0);
+    request(&b, &status, http_server_port(srv), "POST", "/v1/patch", NULL, many.ptr);
+    ck_assert_int_eq(status, 413);
+    ck_assert_ptr_nonnull(strstr(b.ptr, "\"param\":\"files\""));
+    core_buf_dispose(&many);
+    /* streamed, the tree inline */
+    const char *small = "\"n\":2,\"rounds\":0,\"plan\":false,\"max_tokens\":48,\"seed\":1";
+    char more[256];
+    snprintf(more, sizeof more, "\"stream\":true,%s", small);
+    char *inline_req = inline_body(more);
+    stream_and_check(http_server_port(srv), inline_req);
+    free(inline_req);
     http_server_free(srv);
 
     srv = serve(model, root);
@@ -198,7 +351,6 @@ START_TEST(patch__endpoint)
     }
 
     /* streamed; a second request while it runs is refused */
-    const char *small = "\"n\":2,\"rounds\":0,\"plan\":false,\"max_tokens\":48,\"seed\":1";
     char body[FX_PATH_MAX + 256];
     snprintf(body, sizeof body, "{\"repository\":\"calc\",\"stream\":true,%s}", small);
     int fd = connect_to(port);
@@ -237,6 +389,23 @@ START_TEST(patch__endpoint)
     const char *json = strstr(b.ptr, "\r\n\r\n");
     ck_assert_ptr_nonnull(json);
     check_report(json + 4);
+    /* the same files inline: the same verdict and diff */
+    cJSON *by_repo = cJSON_Parse(json + 4);
+    snprintf(more, sizeof more, "\"functions\":[\"calc/ops.py:add\"],%s", small);
+    inline_req = inline_body(more);
+    request(&b, &status, port, "POST", "/v1/patch", NULL, inline_req);
+    free(inline_req);
+    ck_assert_int_eq(status, 200);
+    cJSON *by_files = cJSON_Parse(strstr(b.ptr, "\r\n\r\n") + 4);
+    ck_assert_ptr_nonnull(by_files);
+    const cJSON *t1 = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(by_repo, "targets"), 0);
+    const cJSON *t2 = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(by_files, "targets"), 0);
+    ck_assert_str_eq(cJSON_GetObjectItemCaseSensitive(t1, "verdict")->valuestring,
+                     cJSON_GetObjectItemCaseSensitive(t2, "verdict")->valuestring);
+    ck_assert_str_eq(cJSON_GetObjectItemCaseSensitive(by_repo, "diff")->valuestring,
+                     cJSON_GetObjectItemCaseSensitive(by_files, "diff")->valuestring);
+    cJSON_Delete(by_repo);
+    cJSON_Delete(by_files);
     /* a function the tree does not have is the client's mistake */
     request(&b, &status, port, "POST", "/v1/patch", NULL,
             "{\"repository\":\"calc\",\"functions\":[\"calc/ops.py:nothing\"]}");
@@ -255,6 +424,7 @@ TCase *tcase_patch(void)
     tcase_set_timeout(tc, 600);
     tcase_set_tags(tc, "slow");
     tcase_add_test(tc, patch__request_fields);
+    tcase_add_test(tc, patch__request_inline_files);
     tcase_add_test(tc, patch__endpoint);
     return tc;
 }
