@@ -29,6 +29,9 @@ static int parse(http_patch_req *req, core_arena *arena, const char *body, core_
     return http__patch_parse(req, arena, core_str_c(body), err);
 }
 
+/* A valid "files" value. */
+#define ONE_FILE "[{\"path\":\"a.py\",\"content\":\"x\"}]"
+
 START_TEST(patch__request_fields)
 {
     core_arena *arena = NULL;
@@ -83,6 +86,16 @@ START_TEST(patch__request_fields)
         {"{\"repository\":\"r\",\"test_timeout\":0}", "test_timeout"},
         {"{\"repository\":\"r\",\"max_tokens\":1}", "max_tokens"},
         {"{\"repository\":\"r\",\"rev\":[]}", "rev"},
+        {"{\"files\":[]}", "files"},
+        {"{\"files\":\"a.py\"}", "files"},
+        {"{\"files\":[1]}", "files"},
+        {"{\"files\":[{\"path\":\"a.py\"}]}", "files"},
+        {"{\"files\":[{\"path\":\"a.py\",\"content\":1}]}", "files"},
+        {"{\"files\":[{\"path\":2,\"content\":\"\"}]}", "files"},
+        {"{\"files\":[{\"path\":\"a\\u0000b\",\"content\":\"\"}]}", "files"},
+        {"{\"files\":" ONE_FILE ",\"repository\":\"r\"}", "files"},
+        {"{\"files\":" ONE_FILE ",\"base\":\"main\"}", "base"},
+        {"{\"files\":" ONE_FILE ",\"rev\":\"v1\"}", "rev"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         ck_assert_msg(parse(&req, arena, bad[i].body, &err) == CORE_EINVAL, "%s", bad[i].body);
@@ -93,6 +106,19 @@ START_TEST(patch__request_fields)
     core_arena_free(arena);
 }
 END_TEST
+
+#undef ONE_FILE
+
+/* A body with PATCH_FILES_MAX + 1 empty files in out. */
+static void many_files(core_buf *out)
+{
+    ck_assert_int_eq(core_buf_appendf(out, "{\"files\":["), 0);
+    for (size_t i = 0; i <= PATCH_FILES_MAX; i++) {
+        ck_assert_int_eq(
+            core_buf_appendf(out, "%s{\"path\":\"f%zu.py\",\"content\":\"\"}", i ? "," : "", i), 0);
+    }
+    ck_assert_int_eq(core_buf_appendf(out, "]}"), 0);
+}
 
 START_TEST(patch__request_inline_files)
 {
@@ -111,39 +137,12 @@ START_TEST(patch__request_inline_files)
     ck_assert(core_str_eq_c(req.files[0].data, "def f():\n  pass\n"));
     ck_assert(core_str_eq_c(req.files[1].data, ""));
     ck_assert_uint_eq(req.n_functions, 1);
-#define ONE "[{\"path\":\"a.py\",\"content\":\"x\"}]"
-    static const struct {
-        const char *body;
-        const char *param;
-    } bad[] = {
-        {"{\"files\":[]}", "files"},
-        {"{\"files\":\"a.py\"}", "files"},
-        {"{\"files\":[1]}", "files"},
-        {"{\"files\":[{\"path\":\"a.py\"}]}", "files"},
-        {"{\"files\":[{\"path\":\"a.py\",\"content\":1}]}", "files"},
-        {"{\"files\":[{\"path\":2,\"content\":\"\"}]}", "files"},
-        {"{\"files\":[{\"path\":\"a\\u0000b\",\"content\":\"\"}]}", "files"},
-        {"{\"files\":" ONE ",\"repository\":\"r\"}", "files"},
-        {"{\"files\":" ONE ",\"base\":\"main\"}", "base"},
-        {"{\"files\":" ONE ",\"rev\":\"v1\"}", "rev"},
-    };
-#undef ONE
-    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        ck_assert_msg(parse(&req, arena, bad[i].body, &err) == CORE_EINVAL, "%s", bad[i].body);
-        ck_assert_str_eq(req.bad_param, bad[i].param);
-    }
     /* an escaped backslash before "u0000" is no NUL */
     ck_assert_int_eq(
         parse(&req, arena, "{\"files\":[{\"path\":\"a.py\",\"content\":\"\\\\u0000\"}]}", &err), 0);
     ck_assert(core_str_eq_c(req.files[0].data, "\\u0000"));
     core_buf many = {0};
-    ck_assert_int_eq(core_buf_appendf(&many, "{\"files\":["), 0);
-    for (size_t i = 0; i <= PATCH_FILES_MAX; i++) {
-        ck_assert_int_eq(
-            core_buf_appendf(&many, "%s{\"path\":\"f%zu.py\",\"content\":\"\"}", i ? "," : "", i),
-            0);
-    }
-    ck_assert_int_eq(core_buf_appendf(&many, "]}"), 0);
+    many_files(&many);
     ck_assert_int_eq(parse(&req, arena, many.ptr, &err), CORE_ELIMIT);
     ck_assert_str_eq(req.bad_param, "files");
     core_buf_dispose(&many);
@@ -246,8 +245,25 @@ static void check_report(const char *json)
     cJSON_Delete(o);
 }
 
-/* A streamed request on port: reads the events to the end, checks the target and stage events,
- * the report and [DONE]. */
+/* Checks a whole streamed answer (changed: its result line is cut): the target and stage
+ * events, the report and [DONE]. */
+static void check_events(char *s)
+{
+    ck_assert_ptr_nonnull(s);
+    ck_assert_ptr_nonnull(strstr(s, "Content-Type: text/event-stream"));
+    ck_assert_ptr_nonnull(strstr(s, "data: {\"target\":\"add\"}\n"));
+    ck_assert_ptr_nonnull(strstr(s, "event: stage\ndata: {\"target\":\"add\",\"stage\":"));
+    char *result = strstr(s, "event: result\ndata: ");
+    ck_assert_ptr_nonnull(result);
+    result += strlen("event: result\ndata: ");
+    char *end = strchr(result, '\n');
+    ck_assert_ptr_nonnull(end);
+    *end = '\0';
+    check_report(result);
+    ck_assert_ptr_nonnull(strstr(end + 1, "data: [DONE]\n\n"));
+}
+
+/* A streamed request on port, its events read to the end and checked. */
 static void stream_and_check(uint16_t port, const char *body)
 {
     int fd = connect_to(port);
@@ -259,18 +275,7 @@ static void stream_and_check(uint16_t port, const char *body)
         ck_assert_int_eq(core_buf_append(&s, buf, (size_t)n), 0);
     }
     close(fd);
-    ck_assert_ptr_nonnull(s.ptr);
-    ck_assert_ptr_nonnull(strstr(s.ptr, "Content-Type: text/event-stream"));
-    ck_assert_ptr_nonnull(strstr(s.ptr, "data: {\"target\":\"add\"}\n"));
-    ck_assert_ptr_nonnull(strstr(s.ptr, "event: stage\ndata: {\"target\":\"add\",\"stage\":"));
-    char *result = strstr(s.ptr, "event: result\ndata: ");
-    ck_assert_ptr_nonnull(result);
-    result += strlen("event: result\ndata: ");
-    char *end = strchr(result, '\n');
-    ck_assert_ptr_nonnull(end);
-    *end = '\0';
-    check_report(result);
-    ck_assert_ptr_nonnull(strstr(end + 1, "data: [DONE]\n\n"));
+    check_events(s.ptr);
     core_buf_dispose(&s);
 }
 
@@ -309,12 +314,7 @@ START_TEST(patch__endpoint)
         ck_assert_msg(strstr(b.ptr, param) != NULL, "%s: %s", refused_inline[i].body, b.ptr);
     }
     core_buf many = {0};
-    ck_assert_int_eq(core_buf_appendf(&many, "{\"files\":["), 0);
-    for (size_t i = 0; i <= PATCH_FILES_MAX; i++) {
-        ck_assert_int_eq(
-            core_buf_appendf(&many, "%s{\"path\":\"%zu\",\"content\":\"\"}", i ? "," : "", i), 0);
-    }
-    ck_assert_int_eq(core_buf_appendf(&many, "]}"), 0);
+    many_files(&many);
     request(&b, &status, http_server_port(srv), "POST", "/v1/patch", NULL, many.ptr);
     ck_assert_int_eq(status, 413);
     ck_assert_ptr_nonnull(strstr(b.ptr, "\"param\":\"files\""));
@@ -370,16 +370,7 @@ START_TEST(patch__endpoint)
         ck_assert_int_eq(core_buf_append(&s, buf, (size_t)n), 0);
     }
     close(fd);
-    ck_assert_ptr_nonnull(strstr(s.ptr, "Content-Type: text/event-stream"));
-    ck_assert_ptr_nonnull(strstr(s.ptr, "event: stage\ndata: {\"target\":\"add\",\"stage\":"));
-    const char *result = strstr(s.ptr, "event: result\ndata: ");
-    ck_assert_ptr_nonnull(result);
-    result += strlen("event: result\ndata: ");
-    char *end = strchr(result, '\n');
-    ck_assert_ptr_nonnull(end);
-    *end = '\0';
-    check_report(result);
-    ck_assert_ptr_nonnull(strstr(end + 1, "data: [DONE]\n\n"));
+    check_events(s.ptr);
 
     /* whole, the target named */
     snprintf(body, sizeof body,
