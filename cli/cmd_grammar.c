@@ -287,7 +287,7 @@ static int cmd_replay(const grammar_args *a, const gram_lang *lang, core_str tex
         return cli_fail(&err);
     }
     double us_per_token =
-        rep.n_fed + (rep.rejected_token != SIZE_MAX)
+        (rep.n_fed + (rep.rejected_token != SIZE_MAX)) > 0
             ? (double)rep.ns_total / 1e3 / (double)(rep.n_fed + (rep.rejected_token != SIZE_MAX))
             : 0.0;
     size_t line = 0;

@@ -479,7 +479,8 @@ int eval_results_merge(core_buf *records, core_buf *summary, const core_str *fil
         eval_summary_options o = eval_summary_options_default();
         o.ks = ks;
         o.n_ks = n_ks;
-        o.n = config ? (size_t)number_or_zero(cJSON_GetObjectItem(config, "n")) : 0;
+        const double n = config ? number_or_zero(cJSON_GetObjectItem(config, "n")) : 0.0;
+        o.n = n >= 0.0 && n < 0x1p53 ? (size_t)n : 0; /* a count, or none when out of range */
         /* The shards ran side by side: the merged run took as long as the longest. */
         for (size_t f = 0; f < n_files; f++) {
             double w = number_or_zero(cJSON_GetObjectItem(files[f].summary, "wall_seconds"));

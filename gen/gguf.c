@@ -753,7 +753,11 @@ int64_t gen__gguf_arr_int(const gen_gguf_arr *a, size_t i)
     if (es == 0 || !scalar_value((const uint8_t *)a->data + i * es, a->type, &iv, &fv, &is_int)) {
         return 0;
     }
-    return is_int ? iv : (int64_t)fv;
+    if (is_int) {
+        return iv;
+    }
+    /* A float out of int64's range (or NaN) reads as 0, as a value of another type does. */
+    return fv >= -0x1p63 && fv < 0x1p63 ? (int64_t)fv : 0;
 }
 
 double gen__gguf_arr_float(const gen_gguf_arr *a, size_t i)

@@ -127,7 +127,7 @@ static void layer_forward(const tiny_model *m, const tiny_layer *l, ref_buffers 
         for (size_t h = 0; h < s->n_head; h++) {
             const double *q = b->q + t * q_dim + h * hd;
             const size_t kvh = h / group;
-            double max = -INFINITY;
+            double max = -HUGE_VAL;
             for (size_t j = lo; j <= t; j++) {
                 const double *k = b->k + j * kv_dim + kvh * hd;
                 double dot = 0.0;
@@ -260,7 +260,7 @@ int tiny_ref_greedy(const tiny_model *m, const int32_t *prompt, size_t n_prompt,
         goto done;
     }
     memcpy(tokens, prompt, n_prompt * sizeof(*tokens));
-    *margin_min = INFINITY;
+    *margin_min = HUGE_VAL;
     /* Recomputing the whole sequence per token is quadratic, but tiny sequences make it cheap. */
     for (size_t i = 0; i < n_gen; i++) {
         const size_t n = n_prompt + i;
@@ -273,7 +273,7 @@ int tiny_ref_greedy(const tiny_model *m, const int32_t *prompt, size_t n_prompt,
         for (size_t r = 1; r < m->n_vocab; r++) {
             best = row[r] > row[best] ? r : best;
         }
-        double second = -INFINITY;
+        double second = -HUGE_VAL;
         for (size_t r = 0; r < m->n_vocab; r++) {
             second = r != best && (double)row[r] > second ? (double)row[r] : second;
         }
