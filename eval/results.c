@@ -480,7 +480,8 @@ int eval_results_merge(core_buf *records, core_buf *summary, const core_str *fil
         o.ks = ks;
         o.n_ks = n_ks;
         const double n = config ? number_or_zero(cJSON_GetObjectItem(config, "n")) : 0.0;
-        o.n = n >= 0.0 && n < 0x1p53 ? (size_t)n : 0; /* a count, or none when out of range */
+        const double two53 = 9007199254740992.0; /* 2^53: a count, or none when out of range */
+        o.n = n >= 0.0 && n < two53 ? (size_t)n : 0;
         /* The shards ran side by side: the merged run took as long as the longest. */
         for (size_t f = 0; f < n_files; f++) {
             double w = number_or_zero(cJSON_GetObjectItem(files[f].summary, "wall_seconds"));

@@ -757,7 +757,8 @@ int64_t gen__gguf_arr_int(const gen_gguf_arr *a, size_t i)
         return iv;
     }
     /* A float out of int64's range (or NaN) reads as 0, as a value of another type does. */
-    return fv >= -0x1p63 && fv < 0x1p63 ? (int64_t)fv : 0;
+    const double two63 = 9223372036854775808.0; /* 2^63 */
+    return fv >= -two63 && fv < two63 ? (int64_t)fv : 0;
 }
 
 double gen__gguf_arr_float(const gen_gguf_arr *a, size_t i)
