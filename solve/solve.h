@@ -679,6 +679,47 @@ typedef struct solve_context_file {
     core_str text;
 } solve_context_file;
 
+#define SOLVE_N_LANGS 2
+
+/**
+ * How one language's tests are found and run in a workspace (kiln lsp's `kiln.tests.<lang>.*`
+ * settings, kiln complete's --test-files and --test-cmd). Plain value; the strings are
+ * borrowed.
+ */
+typedef struct solve_test_config {
+    const char *const *files; /* (n_files) globs of the test files, relative to the root
+                                 (solve_glob_match); none: Python's test_*.py and *_test.py,
+                                 C: no test files */
+    size_t n_files;
+    const char *command; /* NULL: the built-in run (the sandbox's harness on the tests found);
+                            else a /bin/sh command run in a sandboxed copy of the workspace
+                            (solve_workspace_command), where {file}, {tests} and {name} expand
+                            to the document's path, the test files that mention the function
+                            (both relative to the copy's root, quoted) and the function's name */
+} solve_test_config;
+
+/** Largest glob and test command solve_test_glob_check and solve_test_command_check accept. */
+#define SOLVE_TEST_GLOB_MAX    256
+#define SOLVE_TEST_COMMAND_MAX 4096
+
+/**
+ * Whether path (relative, '/'-separated) matches glob: '*' any run of characters but '/', '?'
+ * one such character, '[...]' a class ('!' or '^' negates, ranges a-z), '\' quotes the next
+ * character, and a whole component '**' any number of components (none included). Never
+ * fails: a malformed class matches its '[' literally.
+ */
+bool solve_glob_match(const char *glob, const char *path);
+
+/**
+ * Checks a test-file glob from outside (a client's setting, a command-line option): non-empty,
+ * at most SOLVE_TEST_GLOB_MAX bytes, relative, without a ".." component. False with why (a
+ * phrase) set otherwise.
+ */
+bool solve_test_glob_check(const char *glob, const char **why);
+
+/** Checks a test command: at most SOLVE_TEST_COMMAND_MAX bytes and not blank. As above. */
+bool solve_test_command_check(const char *command, const char **why);
+
 typedef struct solve_context_options {
     const char *dir;                 /* the document's folder: imports resolve from it first
                                         (NULL: the working directory) */
@@ -688,9 +729,12 @@ typedef struct solve_context_options {
     const solve_context_file *files; /* (n_files) open documents: read instead of the disk,
                                         and searched for the functions doc calls */
     size_t n_files;
-    size_t n_tokens_max; /* budget (default 384; 0: no context) */
-    bool comment;        /* every line as a comment (default false), for a prompt
-                            that ends up in the code (kiln.implement) */
+    size_t n_tokens_max;                    /* budget (default 384; 0: no context) */
+    bool comment;                           /* every line as a comment (default false), for a prompt
+                                               that ends up in the code (kiln.implement) */
+    solve_test_config tests[SOLVE_N_LANGS]; /* per solve_lang: how the workspace's tests are
+                                               found and run (default: built-in) */
+    sbx_tree *tree; /* borrowed: runs a configured test command; NULL: commands do not run */
 } solve_context_options;
 
 solve_context_options solve_context_options_default(void);
@@ -714,15 +758,19 @@ int solve_context_build(core_buf *out, size_t *n_tokens, const solve_completer *
 /* ------------------------------------------------------------------------------------------ */
 
 /**
- * Appends to out the workspace's tests of the Python function entry, ready for the sandbox:
- * from the pytest files (test_*.py, *_test.py) among opts->files and under opts->root (else
- * opts->dir; 4 folders deep, 32 files at most; hidden folders, __pycache__, venv, build and
- * node_modules skipped) that mention entry, the test_* functions without parameters that
- * mention it, with the file's other top-level statements; imports of workspace modules and of
- * pytest, decorated definitions, classes and `if __name__` blocks are dropped (their lines
- * left blank), and `module.name` uses of a dropped module become `name`. Each file taken starts
- * with a `# PATH` line. *n_tests: the test functions taken (0: out unchanged). C: none.
- * CORE_ENOMEM.
+ * Appends to out the workspace's tests of the function entry, ready for the sandbox's harness.
+ * Python: from the pytest files (test_*.py, *_test.py, or those matching
+ * opts->tests[SOLVE_LANG_PYTHON].files) among opts->files and under opts->root (else opts->dir;
+ * 4 folders deep, 32 files at most; hidden folders, __pycache__, venv, build and node_modules
+ * skipped) that mention entry, the test_* functions without parameters that mention it, with
+ * the file's other top-level statements; imports of workspace modules and of pytest, decorated
+ * definitions, classes and `if __name__` blocks are dropped (their lines left blank), and
+ * `module.name` uses of a dropped module become `name`. Each file taken starts with a `# PATH`
+ * line. *n_tests: the test functions taken (0: out unchanged). C: the first (by path) of the
+ * files matching opts->tests[SOLVE_LANG_C].files that mentions entry, a program with main
+ * that declares entry: its `#include "..."` lines that resolve beside it or under the root
+ * are replaced by the header's text (each header once, 4 levels deep; one that resolves to
+ * opts->self, the document under test, is dropped); *n_tests is 1. CORE_ENOMEM.
  */
 int solve_workspace_tests(core_buf *out, size_t *n_tests, solve_lang lang, core_str entry,
                           const solve_context_options *opts, core_err *err);
@@ -732,7 +780,9 @@ typedef struct solve_complete_verdict {
     char entry[128];           /* the top-level function around the cursor ("": none) */
     solve_tests_source source; /* FIELD: the given tests or the workspace's; DOCSTRING: its
                                   examples (the workspace's may follow); NONE: none found */
-    size_t n_workspace_tests;  /* test functions taken from the workspace */
+    size_t n_workspace_tests;  /* test functions (test files, with a command) taken from the
+                                  workspace */
+    bool command;              /* the configured test command ran (solve_workspace_command) */
     bool tested;               /* the sandbox ran them (else what follows is meaningless) */
     sbx_verdict verdict;
     size_t n_tests_run;
@@ -743,14 +793,37 @@ typedef struct solve_complete_verdict {
 /**
  * Tests the top-level function around byte offset at of doc (a document with a completion in
  * it): runs the whole document (Python: its workspace imports dropped, as
- * solve_workspace_tests does) in pool against tests when given, else the function's docstring
- * examples followed by the workspace's tests (ws, may be NULL: none). Nothing runs (tested
- * false) when the cursor is in no function, there are no tests, or pool is NULL. cancel is
- * polled while the run waits. Codes: CORE_ECANCELED, CORE_ENOMEM, those of solve_test_all.
+ * solve_workspace_tests does) in pool against tests when given, else, when ws configures a
+ * test command for lang and has a tree, that command (solve_workspace_command), else the
+ * function's docstring examples followed by the workspace's tests (ws, may be NULL: none;
+ * C: the workspace's test file alone when there is one). Nothing runs (tested false) when the
+ * cursor is in no function, there are no tests, or pool is NULL. cancel is polled while the
+ * run waits. Codes: CORE_ECANCELED, CORE_ENOMEM, those of solve_test_all and
+ * solve_workspace_command.
  */
 int solve_complete_test(solve_complete_verdict *out, sbx_pool *pool,
                         const solve_completer *completer, solve_lang lang, core_str doc, size_t at,
                         core_str tests, const solve_context_options *ws, const sbx_limits *limits,
                         const core_cancel *cancel, core_err *err);
+
+/**
+ * Runs lang's configured test command (ws->tests[lang].command) for the function entry in
+ * ws->tree, over a copy of the workspace in which the document ws->self has the text doc. The
+ * copy holds the regular files under ws->root (else ws->dir), 8 folders deep, at most 1000
+ * files of at most 1 MiB and 32 MiB in all (hidden files and folders, __pycache__, venv,
+ * build, node_modules and site-packages skipped; symbolic links not followed), open documents
+ * (ws->files) with the editor's text, and the document even when it is new or outside the
+ * root (then the copy is rooted at its folder). The command runs with /bin/sh in the copy's
+ * root, {file}, {tests} and {name} expanded (solve_test_config); a command that names {tests}
+ * when no test file mentions entry does not run (tested false). Exit status 0 is "passed", a
+ * limit "limit", else "failed"; n_tests_run and n_tests_passed come from pytest's summary line
+ * when the output has one, else 1 and 1 or 0; message holds the output's last lines.
+ * limits NULL: 60 s CPU, 120 s wall, 1 GiB. Nothing runs without a command, a tree or a
+ * document path. Codes: CORE_ECANCELED, CORE_ENOMEM, CORE_ELIMIT (the copy exceeds the box),
+ * CORE_ERROR (the sandbox failed).
+ */
+int solve_workspace_command(solve_complete_verdict *out, solve_lang lang, core_str doc,
+                            core_str entry, const solve_context_options *ws,
+                            const sbx_limits *limits, const core_cancel *cancel, core_err *err);
 
 #endif /* KILN_SOLVE_H */

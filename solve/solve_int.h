@@ -255,4 +255,12 @@ int solve__file_read(core_buf *out, const solve_context_options *o, const char *
 int solve__import_read(core_buf *text, char *found, size_t cap, const solve_context_options *o,
                        solve_lang lang, const solve_import *im, core_err *err);
 
+/** path relative to top (both normalized by solve__path_join; top "." or "": any relative
+    path), or NULL when it is not under top. Points into path. */
+const char *solve__path_rel(const char *path, const char *top);
+/** Appends the paths, relative to o->root (else o->dir), of lang's test files that mention
+    entry (solve_workspace_tests' discovery), one a line; *n_files: how many. CORE_ENOMEM. */
+int solve__workspace_test_files(core_buf *out, size_t *n_files, solve_lang lang, core_str entry,
+                                const solve_context_options *o, core_err *err);
+
 #endif /* KILN_SOLVE_INT_H */
