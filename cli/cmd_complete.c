@@ -32,6 +32,10 @@ static void complete_usage(FILE *f)
                "                      functions, check(candidate); C: a file with main), or\n"
                "                      'auto': its docstring's examples and the workspace's\n"
                "                      pytest tests (exit 1 when they fail)\n"
+               "  --test-files GLOB   test files of FILE's language, relative to the root\n"
+               "                      (repeatable; C's tests come from these only)\n"
+               "  --test-cmd CMD      run CMD in the sandbox over a copy of the root instead\n"
+               "                      of the built-in run ({file}, {tests}, {name} expand)\n"
                "  --json              every candidate, scores and timings as JSON\n");
     cli_model_usage(f, 2);
 }
@@ -89,8 +93,9 @@ static void print_verdict_json(const solve_complete_verdict *v)
 {
     printf(",\"tests\":{\"function\":");
     cli_print_json(stdout, core_str_c(v->entry));
-    printf(",\"source\":\"%s\",\"workspace_tests\":%zu,\"tested\":%s",
-           solve_tests_source_name(v->source), v->n_workspace_tests, v->tested ? "true" : "false");
+    printf(",\"source\":\"%s\",\"workspace_tests\":%zu,\"command\":%s,\"tested\":%s",
+           solve_tests_source_name(v->source), v->n_workspace_tests, v->command ? "true" : "false",
+           v->tested ? "true" : "false");
     if (v->tested) {
         printf(",\"verdict\":\"%s\",\"run\":%zu,\"passed\":%zu,\"message\":",
                sbx_verdict_name(v->verdict), v->n_tests_run, v->n_tests_passed);
@@ -108,6 +113,8 @@ static int run_tests(solve_complete_verdict *v, const char *tests_path,
     core_buf tests = {0};
     core_buf whole = {0};
     sbx_pool *pool = NULL;
+    sbx_tree *tree = NULL;
+    solve_context_options wo = *xo;
     int rc = 0;
     bool automatic = strcmp(tests_path, "auto") == 0;
     if (!automatic) {
@@ -129,11 +136,18 @@ static int run_tests(solve_complete_verdict *v, const char *tests_path,
     if (rc == 0) {
         rc = sbx_pool_new(&pool, &po, err);
     }
+    if (rc == 0 && automatic && xo->tests[lang].command) {
+        sbx_tree_options to = sbx_tree_options_default();
+        to.log = po.log;
+        rc = sbx_tree_new(&tree, &to, err);
+        wo.tree = tree;
+    }
     if (rc == 0) {
         rc = solve_complete_test(v, pool, completer, lang, (core_str){whole.ptr, whole.len}, at,
-                                 (core_str){tests.ptr ? tests.ptr : "", tests.len}, xo, NULL, NULL,
+                                 (core_str){tests.ptr ? tests.ptr : "", tests.len}, &wo, NULL, NULL,
                                  err);
     }
+    sbx_tree_free(tree);
     sbx_pool_free(pool);
     core_buf_dispose(&tests);
     core_buf_dispose(&whole);
@@ -152,6 +166,8 @@ int cli_cmd_complete(int argc, char **argv)
         OPT_CONTEXT,
         OPT_ROOT,
         OPT_TESTS,
+        OPT_TEST_FILES,
+        OPT_TEST_CMD,
     };
     static const struct option longs[] = {
         {"at", required_argument, NULL, OPT_AT},
@@ -163,6 +179,8 @@ int cli_cmd_complete(int argc, char **argv)
         {"context-tokens", required_argument, NULL, OPT_CONTEXT},
         {"root", required_argument, NULL, OPT_ROOT},
         {"tests", required_argument, NULL, OPT_TESTS},
+        {"test-files", required_argument, NULL, OPT_TEST_FILES},
+        {"test-cmd", required_argument, NULL, OPT_TEST_CMD},
         {"help", no_argument, NULL, 'h'},
         CLI_MODEL_LONGOPTS,
         {NULL, 0, NULL, 0},
@@ -174,6 +192,9 @@ int cli_cmd_complete(int argc, char **argv)
     mopts.n_threads = 2;
     const char *lang = NULL;
     const char *tests_path = NULL;
+    const char *test_globs[32];
+    solve_test_config tc = {test_globs, 0, NULL};
+    const char *why = NULL;
     size_t line = 0;
     size_t col = 0;
     bool json = false;
@@ -232,6 +253,20 @@ int cli_cmd_complete(int argc, char **argv)
         case OPT_TESTS:
             tests_path = optarg;
             break;
+        case OPT_TEST_FILES:
+            if (tc.n_files == 32 || !solve_test_glob_check(optarg, &why)) {
+                fprintf(stderr, "kiln: --test-files '%s' %s\n", optarg, why ? why : "(32 at most)");
+                return CLI_EXIT_BAD;
+            }
+            test_globs[tc.n_files++] = optarg;
+            break;
+        case OPT_TEST_CMD:
+            if (!solve_test_command_check(optarg, &why)) {
+                fprintf(stderr, "kiln: --test-cmd %s\n", why);
+                return CLI_EXIT_BAD;
+            }
+            tc.command = optarg;
+            break;
         case 'n':
             if (!cli_parse_size("-n", optarg, &o.n_candidates) || o.n_candidates == 0 ||
                 o.n_candidates > SOLVE_N_MAX) {
@@ -258,6 +293,11 @@ int cli_cmd_complete(int argc, char **argv)
     } else if (lang && strcmp(lang, "python") != 0) {
         fprintf(stderr, "kiln: --lang: python or c, not '%s'\n", lang);
         return CLI_EXIT_BAD;
+    }
+
+    xo.tests[o.lang] = tc;
+    if ((tc.n_files > 0 || tc.command) && !tests_path) {
+        tests_path = "auto"; /* the workspace's tests, as configured */
     }
 
     int rc = 0;

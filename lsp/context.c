@@ -66,6 +66,12 @@ int lsp__ws_init(lsp__ws *ws, lsp_server *s, const lsp__doc *d, core_err *err)
     ws->o.self = has_self ? ws->self : NULL;
     ws->o.files = ws->files;
     ws->o.n_files = n;
+    for (size_t l = 0; l < SOLVE_N_LANGS; l++) {
+        ws->o.tests[l].files = (const char *const *)s->tests[l].files;
+        ws->o.tests[l].n_files = s->tests[l].n_files;
+        ws->o.tests[l].command = s->tests[l].command;
+    }
+    ws->o.tree = s->tree;
     return 0;
 }
 

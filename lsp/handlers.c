@@ -83,42 +83,6 @@ void lsp__show_message(lsp_server *s, int type, const char *text)
     lsp__notify(s, "window/showMessage", p);
 }
 
-/* Applies a "kiln" settings object: model, threads, candidates, maxTokens, scope, grammar,
-   contextTokens. */
-static void configure(lsp_server *s, const cJSON *kiln)
-{
-    uint32_t v = 0;
-    const char *model = get_str(kiln, "model");
-    if (model && model[0]) {
-        lsp__model_switch(s, model);
-    }
-    if (get_u32(kiln, "threads", &v)) {
-        if (v >= 1 && v <= 256) {
-            lsp__threads_set(s, v);
-        } else {
-            lsp__show_message(s, 2, "kiln: threads must be in 1..256");
-        }
-    }
-    if (get_u32(kiln, "candidates", &v) && v >= 1) {
-        size_t max = s->opts.session.n_candidates_max;
-        s->complete.n_candidates = v < max ? v : max;
-    }
-    if (get_u32(kiln, "maxTokens", &v) && v >= 1 && v <= 512) {
-        s->complete.n_tokens_max = v;
-    }
-    const char *scope = get_str(kiln, "scope");
-    if (scope && !solve_scope_parse(&s->complete.scope, scope)) {
-        lsp__show_message(s, 2, "kiln: scope must be line, statement, block or function");
-    }
-    const cJSON *grammar = get(kiln, "grammar");
-    if (cJSON_IsBool(grammar)) {
-        s->complete.grammar = cJSON_IsTrue(grammar);
-    }
-    if (get_u32(kiln, "contextTokens", &v) && v <= 4096) {
-        s->n_context_tokens_max = v;
-    }
-}
-
 cJSON *lsp__initialize(lsp_server *s, const cJSON *params)
 {
     const cJSON *caps = get(params, "capabilities");
@@ -133,7 +97,9 @@ cJSON *lsp__initialize(lsp_server *s, const cJSON *params)
     }
     s->inline_ok = get(get(caps, "textDocument"), "inlineCompletion") != NULL;
     lsp__root_set(s, params);
-    configure(s, get(get(params, "initializationOptions"), "kiln"));
+    /* {"kiln": {...}}, or the section itself as rust-analyzer's clients send it. */
+    const cJSON *io = get(params, "initializationOptions");
+    lsp__configure(s, get(io, "kiln") ? get(io, "kiln") : io);
 
     cJSON *res = cJSON_CreateObject();
     cJSON *c = cJSON_AddObjectToObject(res, "capabilities");
@@ -528,7 +494,7 @@ void lsp__handle(lsp_server *s, lsp__msg *m)
     } else if (strcmp(method, "textDocument/didClose") == 0) {
         did_close(s, params);
     } else if (strcmp(method, "workspace/didChangeConfiguration") == 0) {
-        configure(s, get(get(params, "settings"), "kiln"));
+        lsp__configure(s, get(get(params, "settings"), "kiln"));
     } else if (m->id && strcmp(method, "textDocument/completion") == 0) {
         complete(s, m, false);
     } else if (m->id && strcmp(method, "textDocument/inlineCompletion") == 0) {

@@ -517,6 +517,23 @@ void lsp__pool_ready(lsp_server *s)
     }
 }
 
+void lsp__tree_ready(lsp_server *s)
+{
+    if (s->tree_tried) {
+        return;
+    }
+    s->tree_tried = true;
+    sbx_tree_options to = sbx_tree_options_default();
+    to.log = s->opts.log;
+    core_err terr = {0};
+    if (sbx_tree_new(&s->tree, &to, &terr) < 0) {
+        core_log_write(&s->opts.log, CORE_LOG_LEVEL_WARN,
+                       "lsp: no sandbox for test commands (%s): they do not run", terr.msg);
+        lsp__show_message(s, 2, "kiln: the sandbox cannot run the configured test command here");
+        s->tree = NULL;
+    }
+}
+
 /* Lazily made: the pipeline's engine and, where the host allows it, the sandbox. */
 static int engine_ready(lsp_server *s, core_err *err)
 {
@@ -539,13 +556,21 @@ static int workspace_tests(const char **out, size_t *n_tests, core_arena *arena,
 {
     *out = "";
     *n_tests = 0;
+    if (s->tests[d->lang].command) {
+        return 0; /* the configured command tests the ranked candidates instead */
+    }
     lsp__ws ws;
     core_buf wt = {0};
     int rc = lsp__ws_init(&ws, s, d, err);
     if (rc == 0 && ws.ok) {
         rc = solve_workspace_tests(&wt, n_tests, d->lang, task->entry, &ws.o, err);
     }
-    if (rc == 0 && *n_tests > 0) {
+    if (rc == 0 && *n_tests > 0 && d->lang == SOLVE_LANG_C) {
+        /* A C test file is a program with its own main: it is the task's tests alone. */
+        char *all = core_arena_strndup(arena, wt.ptr, wt.len);
+        rc = all ? 0 : core_err_set(err, CORE_ENOMEM, "kiln.implement: out of memory");
+        *out = all ? all : "";
+    } else if (rc == 0 && *n_tests > 0) {
         const char *doc_tests = "";
         solve_tests_source source = SOLVE_TESTS_NONE;
         rc = solve_tests_select(&doc_tests, &source, arena, task, err);
@@ -563,6 +588,94 @@ static int workspace_tests(const char **out, size_t *n_tests, core_arena *arena,
         }
     }
     core_buf_dispose(&wt);
+    lsp__ws_dispose(&ws);
+    return rc;
+}
+
+/* Where candidate c's code departs from the document: *from (its longest common prefix with
+   the document's text before the stub's body) and the body that replaces [*from, body_end). */
+static const char *candidate_body(size_t *from, const char *code, core_str t, const stub *st,
+                                  core_str context)
+{
+    if (context.len > 0 && strncmp(code, context.ptr, context.len) == 0) {
+        code += context.len;
+    }
+    size_t i = 0;
+    while (i < st->prompt_end && code[i] == t.ptr[i]) {
+        i++;
+    }
+    *from = i;
+    return code + i;
+}
+
+/* The document with body in place of [from, body_end), a newline after it when it has none. */
+static int candidate_doc(core_buf *out, core_str t, size_t from, const char *body, const stub *st)
+{
+    bool nl = body[0] && body[strlen(body) - 1] != '\n';
+    return core_buf_append(out, t.ptr, from) < 0 || core_buf_append(out, body, strlen(body)) < 0 ||
+                   (nl && core_buf_append(out, "\n", 1) < 0) ||
+                   core_buf_append(out, t.ptr + st->body_end, t.len - st->body_end) < 0
+               ? CORE_ENOMEM
+               : 0;
+}
+
+#define COMMAND_TRIES_MAX 3
+
+/* The configured test command on the ranked candidates, best first, each in the document: the
+   first that passes becomes *chosen (else the best stays), *v its verdict (tested false when
+   the command did not run). */
+static int command_verify(long *chosen, solve_complete_verdict *v, lsp_server *s, lsp__doc *d,
+                          const stub *st, const solve_result *res, core_str context,
+                          progress_ctx *pc, core_err *err)
+{
+    memset(v, 0, sizeof(*v));
+    lsp__tree_ready(s);
+    if (!s->tree) {
+        return 0;
+    }
+    core_str t = {d->text.ptr ? d->text.ptr : "", d->text.len};
+    lsp__ws ws;
+    int rc = lsp__ws_init(&ws, s, d, err);
+    size_t n_tried = 0;
+    for (size_t rank = 0; rc == 0 && rank < res->n_candidates && n_tried < COMMAND_TRIES_MAX;
+         rank++) {
+        long k = -1;
+        for (size_t i = 0; i < res->n_candidates; i++) {
+            if (res->candidates[i].score.rank == rank && res->candidates[i].code) {
+                k = (long)i;
+            }
+        }
+        if (k < 0 || !res->candidates[k].parses) {
+            continue;
+        }
+        n_tried++;
+        if (pc->token) {
+            char msg[96];
+            snprintf(msg, sizeof(msg), "test command on candidate %zu", n_tried);
+            progress_send(s, pc->token, "report", msg, 90);
+        }
+        size_t from = 0;
+        const char *body = candidate_body(&from, res->candidates[k].code, t, st, context);
+        core_buf whole = {0};
+        solve_complete_verdict one;
+        memset(&one, 0, sizeof(one));
+        rc = candidate_doc(&whole, t, from, body, st) < 0
+                 ? core_err_set(err, CORE_ENOMEM, "kiln.implement: out of memory")
+                 : 0;
+        core_cancel cancel = {lsp__cancel_requested, s};
+        if (rc == 0) {
+            rc = solve_workspace_command(&one, d->lang, (core_str){whole.ptr, whole.len},
+                                         core_str_c(st->name), &ws.o, NULL, &cancel, err);
+        }
+        core_buf_dispose(&whole);
+        if (rc == 0 && (!v->tested || one.verdict == SBX_VERDICT_PASSED)) {
+            *v = one;
+            *chosen = k;
+        }
+        if (rc < 0 || !one.tested || one.verdict == SBX_VERDICT_PASSED) {
+            break; /* it passed, or it cannot run (no test mentions the function) */
+        }
+    }
     lsp__ws_dispose(&ws);
     return rc;
 }
@@ -628,27 +741,28 @@ void lsp__implement(lsp_server *s, const lsp__msg *m)
         core_cancel cancel = {lsp__cancel_requested, s};
         rc = solve_run(&res, s->engine, &task, &o, &pr, &cancel, &err);
     }
+    long chosen = res ? res->chosen : -1;
+    solve_complete_verdict cv;
+    memset(&cv, 0, sizeof(cv));
+    if (rc == 0 && chosen >= 0 && s->tests[d->lang].command) {
+        rc = command_verify(&chosen, &cv, s, d, &st, res, (core_str){pb.ptr, context_len}, &pc,
+                            &err);
+    }
     if (token) {
         progress_send(s, token, "end", rc == 0 ? "done" : err.msg, -1);
     }
     if (rc == CORE_ECANCELED) {
         lsp__reply_error(s, m->id, LSP_ERR_REQUEST_CANCELLED, "request cancelled");
-    } else if (rc < 0 || !res || !prompt || res->chosen < 0) {
+    } else if (rc < 0 || !res || !prompt || chosen < 0) {
         lsp__reply_error(s, m->id, LSP_ERR_REQUEST_FAILED,
                          rc < 0 ? err.msg : "kiln.implement: no candidate was written");
     } else {
-        const solve_candidate *c = &res->candidates[res->chosen];
+        const solve_candidate *c = &res->candidates[chosen];
         /* The edit: from where the code departs from the document (its longest common
            prefix with the prompt) to the stub's end. */
-        const char *code = c->code;
-        if (context_len > 0 && strncmp(code, pb.ptr, context_len) == 0) {
-            code += context_len;
-        }
         size_t from = 0;
-        while (from < st.prompt_end && code[from] == t.ptr[from]) {
-            from++;
-        }
-        const char *body = code + from;
+        const char *body = candidate_body(&from, c->code, t, &st, (core_str){pb.ptr, context_len});
+        const char *code = body - from;
         core_buf nt = {0};
         bool nl = body[0] && body[strlen(body) - 1] != '\n';
         if (core_buf_appendf(&nt, "%s%s", body, nl ? "\n" : "") < 0) {
@@ -672,19 +786,30 @@ void lsp__implement(lsp_server *s, const lsp__msg *m)
         lsp__send(s, req);
         core_buf_dispose(&nt);
         card_keep(s, d->uri, st.name, res, c);
-        bool passed = c->tested && c->n_tests_passed == c->n_tests_run && c->n_tests_run > 0;
+        /* With a configured command that ran, its verdict is the one that counts. */
+        bool tested = cv.tested ? true : c->tested;
+        size_t n_run = cv.tested ? cv.n_tests_run : c->n_tests_run;
+        size_t n_passed = cv.tested ? cv.n_tests_passed : c->n_tests_passed;
+        const char *why = cv.tested ? cv.message : c->message;
+        bool passed = cv.tested ? cv.verdict == SBX_VERDICT_PASSED
+                                : c->tested && n_passed == n_run && n_run > 0;
         char msg[600];
-        if (c->tested && !passed) {
-            snprintf(msg, sizeof(msg), "kiln: %zu/%zu tests pass: %.500s", c->n_tests_passed,
-                     c->n_tests_run, c->message);
+        if (tested && !passed) {
+            snprintf(msg, sizeof(msg), "kiln: %s%zu/%zu tests pass: %.500s",
+                     cv.tested ? "the test command: " : "", n_passed, n_run, why);
         }
-        publish(s, d, st.def, st.body_end, c->tested && !passed ? msg : NULL);
+        publish(s, d, st.def, st.body_end, tested && !passed ? msg : NULL);
         cJSON *out = cJSON_CreateObject();
         cJSON_AddStringToObject(out, "name", st.name);
-        cJSON_AddBoolToObject(out, "tested", c->tested);
-        cJSON_AddNumberToObject(out, "testsRun", (double)c->n_tests_run);
-        cJSON_AddNumberToObject(out, "testsPassed", (double)c->n_tests_passed);
-        cJSON_AddNumberToObject(out, "workspaceTests", (double)n_ws_tests);
+        cJSON_AddBoolToObject(out, "tested", tested);
+        cJSON_AddNumberToObject(out, "testsRun", (double)n_run);
+        cJSON_AddNumberToObject(out, "testsPassed", (double)n_passed);
+        cJSON_AddNumberToObject(out, "workspaceTests",
+                                (double)(cv.tested ? cv.n_workspace_tests : n_ws_tests));
+        cJSON_AddBoolToObject(out, "command", cv.tested);
+        if (cv.tested) {
+            cJSON_AddStringToObject(out, "verdict", sbx_verdict_name(cv.verdict));
+        }
         cJSON_AddStringToObject(out, "code", code);
         lsp__reply(s, m->id, out);
     }

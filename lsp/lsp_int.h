@@ -49,6 +49,13 @@ typedef struct lsp__card {
    up, so a client that floods the server while it decodes is slowed, not buffered. */
 #define LSP__QUEUE_MAX 4096
 
+/** One language's test settings (kiln.tests.<lang>.*). Main thread only. */
+typedef struct lsp__tests {
+    char *command; /* owned, NULL: the built-in run */
+    char **files;  /* (n_files) owned globs, relative to the workspace folder */
+    size_t n_files;
+} lsp__tests;
+
 typedef enum lsp__state {
     LSP__STATE_NEW = 0,      /* before initialize */
     LSP__STATE_RUNNING = 1,  /* initialized */
@@ -96,6 +103,10 @@ struct lsp_server {
     char *model_path;                /* owned: model_owned's path, NULL: none */
     size_t n_context_tokens_max;     /* current configuration (0: no repository context) */
     size_t n_cards_made;             /* cards written so far (the next slot, modulo) */
+    lsp__tests tests[SOLVE_N_LANGS]; /* current configuration, per solve_lang */
+    sbx_tree *tree;                  /* owned: runs test commands, NULL until one runs or
+                                        where the host has no sandbox */
+    bool tree_tried;                 /* lsp__tree_ready ran */
 };
 
 /** Writes one JSON message as a frame; marks the output broken on failure. Any thread. */
@@ -166,6 +177,21 @@ void lsp__threads_set(lsp_server *s, size_t n_threads);
 void lsp__pool_ready(lsp_server *s);
 /** completionItem/resolve: runs the completed function's tests (lsp/resolve.c). */
 void lsp__resolve(lsp_server *s, const lsp__msg *m);
+/**
+ * Applies a "kiln" settings section (lsp/config.c): model, threads, candidates, maxTokens,
+ * scope, grammar, contextTokens and tests; a bad value gets a window/showMessage error naming
+ * the setting, and its old value stays.
+ */
+void lsp__configure(lsp_server *s, const cJSON *kiln);
+/**
+ * Applies the kiln.tests.<lang>.command and .files settings of the section kiln (nested or
+ * dotted keys) to tests (SOLVE_N_LANGS, by solve_lang). A setting that is absent stays; null
+ * resets it; a bad one stays as it was and a line naming it goes into msgs. CORE_ENOMEM.
+ */
+int lsp__tests_configure(lsp__tests *tests, const cJSON *kiln, core_buf *msgs, core_err *err);
+void lsp__tests_dispose(lsp__tests *t);
+/** Makes the test commands' runner on first use (s->tree stays NULL where the host has none). */
+void lsp__tree_ready(lsp_server *s);
 /** Frees the kept score cards. */
 void lsp__cards_free(lsp_server *s);
 

@@ -3,8 +3,9 @@
  * its data the document, its version, the cursor's byte offset and the text kiln would insert;
  * resolving it runs the tests of the function around the cursor on the document with that text
  * in it (solve_complete_test: the docstring's examples and the workspace's pytest tests, in the
- * sandbox) and adds the verdict to the item's detail and documentation. An item of an older
- * version of the document, or one with nothing to test, comes back as it was.
+ * sandbox, or the configured test command) and adds the verdict to the item's detail and
+ * documentation. An item of an older version of the document, or one with nothing to test, comes
+ * back as it was.
  */
 #include "lsp/lsp_int.h"
 
@@ -14,10 +15,13 @@
 /* The verdict as a line of Markdown. */
 static void verdict_text(char *out, size_t cap, const solve_complete_verdict *v)
 {
-    const char *src = v->source == SOLVE_TESTS_DOCSTRING ? "docstring examples" : "tests";
+    const char *src = v->command                           ? "test command"
+                      : v->source == SOLVE_TESTS_DOCSTRING ? "docstring examples"
+                                                           : "tests";
     char ws[64] = "";
     if (v->n_workspace_tests > 0) {
-        snprintf(ws, sizeof(ws), ", %zu from the workspace", v->n_workspace_tests);
+        snprintf(ws, sizeof(ws), v->command ? " (%zu test files)" : ", %zu from the workspace",
+                 v->n_workspace_tests);
     }
     snprintf(out, cap, "kiln ran the %s of `%s`%s: %s, %zu/%zu passed%s%.300s", src, v->entry, ws,
              sbx_verdict_name(v->verdict), v->n_tests_passed, v->n_tests_run,
@@ -54,6 +58,9 @@ void lsp__resolve(lsp_server *s, const lsp__msg *m)
         rc = core_err_set(&err, CORE_ENOMEM, "lsp: out of memory resolving a completion");
     }
     lsp__pool_ready(s);
+    if (s->tests[d->lang].command) {
+        lsp__tree_ready(s);
+    }
     lsp__ws ws;
     memset(&ws, 0, sizeof(ws));
     if (rc == 0) {
@@ -97,6 +104,7 @@ void lsp__resolve(lsp_server *s, const lsp__msg *m)
         cJSON_AddNumberToObject(k, "testsRun", (double)v.n_tests_run);
         cJSON_AddNumberToObject(k, "testsPassed", (double)v.n_tests_passed);
         cJSON_AddNumberToObject(k, "workspaceTests", (double)v.n_workspace_tests);
+        cJSON_AddBoolToObject(k, "command", v.command);
     }
     lsp__reply(s, m->id, item);
 }

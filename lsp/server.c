@@ -64,6 +64,10 @@ void lsp_server_free(lsp_server *server)
     gen_model_free(server->model_owned);
     core_free(server->model_path);
     core_free(server->root);
+    for (size_t l = 0; l < SOLVE_N_LANGS; l++) {
+        lsp__tests_dispose(&server->tests[l]);
+    }
+    sbx_tree_free(server->tree);
     core_free(server);
 }
 
