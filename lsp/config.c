@@ -204,7 +204,9 @@ int lsp__tests_configure(lsp__tests *tests, const cJSON *kiln, core_buf *msgs, c
     {
         bool known = false;
         for (size_t l = 0; l < SOLVE_N_LANGS; l++) {
-            known = known || strcmp(e->string, lang_keys[l]) == 0;
+            size_t n = strlen(lang_keys[l]); /* "c", or "c.files" written with a dot */
+            known = known || (strncmp(e->string, lang_keys[l], n) == 0 &&
+                              (e->string[n] == '\0' || e->string[n] == '.'));
         }
         if (!known && rc == 0 &&
             core_buf_appendf(msgs, "kiln.tests.%.64s: kiln tests python and c only\n", e->string) <

@@ -17,6 +17,7 @@ int main(void)
     suite_add_tcase(s, tcase_rpc());
     suite_add_tcase(s, tcase_text());
     suite_add_tcase(s, tcase_server());
+    suite_add_tcase(s, tcase_config());
     if (have_model) {
         suite_add_tcase(s, tcase_server_model());
     } else {

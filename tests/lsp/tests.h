@@ -7,6 +7,7 @@
 TCase *tcase_rpc(void);
 TCase *tcase_text(void);
 TCase *tcase_server(void);
+TCase *tcase_config(void);
 TCase *tcase_server_model(void);
 
 #endif

@@ -19,6 +19,7 @@ int main(void)
     suite_add_tcase(s, tcase_complete());
     suite_add_tcase(s, tcase_remote());
     suite_add_tcase(s, tcase_context());
+    suite_add_tcase(s, tcase_workspace());
     if (have_model) {
         suite_add_tcase(s, tcase_solve());
         suite_add_tcase(s, tcase_write());

@@ -13,6 +13,7 @@ TCase *tcase_complete_model(void);
 TCase *tcase_gate(void);
 TCase *tcase_remote(void);
 TCase *tcase_context(void);
+TCase *tcase_workspace(void);
 TCase *tcase_context_model(void);
 
 #endif
