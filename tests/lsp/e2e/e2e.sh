@@ -2,7 +2,8 @@
 # End-to-end tests of `kiln lsp` with real clients: Neovim (headless, its own LSP client),
 # Emacs with Eglot (batch), pygls's language client (PyPI wheels that scripts/setup.sh puts in
 # .cache/lsp-py), then the hostile client (tests/lsp/hostile.py). Each editor opens a copy of
-# sample.py, types, asks for a completion and applies it; the file must still compile.
+# sample.py, types, asks for a completion and applies it; the file must still compile. pygls
+# also drives the test configuration (pygls_tests.py: C test files and a Python test command).
 # Usage: e2e.sh KILN [--hostile-only] (sanitizer builds: the editors add little there and cost
 # much). A client that is not installed is reported and skipped; exit 77 when the
 # default model is missing (nothing could run).
@@ -68,6 +69,14 @@ elif [ -d "$root/.cache/lsp-py/pygls" ]; then
         "$here/sample.py" "$tmp/pygls.log" || true
 else
     echo "e2e: pygls not in .cache/lsp-py (scripts/setup.sh): skipped"
+fi
+
+if [ "$only" = --hostile-only ]; then
+    :
+elif [ -d "$root/.cache/lsp-py/pygls" ]; then
+    mkdir "$tmp/ws"
+    PYTHONPATH=$root/.cache/lsp-py run pygls-tests "$py" "$here/pygls_tests.py" "$kiln" \
+        "$tmp/ws" "$tmp/pygls-tests.log" || true
 fi
 
 run hostile "$py" "$here/../hostile.py" "$kiln" || true
