@@ -147,8 +147,17 @@ static int configure_files(lsp__tests *t, const cJSON *v, const char *lang, core
     if (why) {
         return complain(msgs, lang, "files", why, t, true);
     }
-    char **files = n > 0 ? core_calloc(n, sizeof(*files)) : NULL;
-    if (n > 0 && !files) {
+    for (size_t j = 0; n == 0 && j < t->n_files; j++) {
+        core_free(t->files[j]);
+    }
+    if (n == 0) {
+        core_free(t->files);
+        t->files = NULL;
+        t->n_files = 0;
+        return 0;
+    }
+    char **files = core_calloc(n, sizeof(*files));
+    if (!files) {
         return CORE_ENOMEM;
     }
     size_t k = 0;

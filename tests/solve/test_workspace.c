@@ -6,6 +6,7 @@
  */
 #include "tests/solve/tests.h"
 
+#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -101,11 +102,29 @@ static void tmp_ws_open(tmp_ws *w)
     ck_assert_ptr_nonnull(mkdtemp(w->dir));
 }
 
+/* Removes path and what is under it. */
+static void rm_tree(const char *path)
+{
+    DIR *d = opendir(path);
+    const struct dirent *e = NULL;
+    while (d && (e = readdir(d)) != NULL) {
+        if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0) {
+            char sub[512];
+            snprintf(sub, sizeof(sub), "%s/%s", path, e->d_name);
+            rm_tree(sub);
+        }
+    }
+    if (d) {
+        closedir(d);
+        ck_assert_int_eq(rmdir(path), 0);
+    } else {
+        ck_assert_int_eq(unlink(path), 0);
+    }
+}
+
 static void tmp_ws_close(const tmp_ws *w)
 {
-    char cmd[128];
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", w->dir);
-    ck_assert_int_eq(system(cmd), 0);
+    rm_tree(w->dir);
 }
 
 static const char calc_h[] = "#ifndef CALC_H\n#define CALC_H\nint add(int a, int b);\n#endif\n";
@@ -123,7 +142,7 @@ static const char test_calc_c[] = "#include <stdio.h>\n"
 
 START_TEST(workspace__c_test_files_from_globs)
 {
-    tmp_ws w;
+    tmp_ws w = {{0}};
     tmp_ws_open(&w);
     put(&w, "calc.h", calc_h);
     put(&w, "calc.c", calc_c);
@@ -174,7 +193,7 @@ END_TEST
 
 START_TEST(workspace__python_test_files_from_globs)
 {
-    tmp_ws w;
+    tmp_ws w = {{0}};
     tmp_ws_open(&w);
     put(&w, "calc.py", "def add(a, b):\n    return a + b\n");
     put(&w, "checks/check_calc.py",
@@ -215,7 +234,7 @@ START_TEST(workspace__command_in_a_sandboxed_copy)
         fprintf(stderr, "test_solve: no sandbox (%s): test command skipped\n", err.msg);
         return;
     }
-    tmp_ws w;
+    tmp_ws w = {{0}};
     tmp_ws_open(&w);
     put(&w, "calc.h", calc_h);
     put(&w, "calc.c", "#include \"calc.h\"\n\nint add(int a, int b)\n{\n}\n"); /* the stub */
