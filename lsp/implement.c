@@ -592,20 +592,52 @@ static int workspace_tests(const char **out, size_t *n_tests, core_arena *arena,
     return rc;
 }
 
-/* Where candidate c's code departs from the document: *from (its longest common prefix with
-   the document's text before the stub's body) and the body that replaces [*from, body_end). */
+/* How the task's prompt maps to the document: it starts with head (the repository context as
+   comments, then, for C, the document's text before doc_from with its headers inlined), after
+   which it is the document's text from doc_from. */
+typedef struct prompt_map {
+    core_str head;
+    size_t doc_from;
+} prompt_map;
+
+/* Where candidate code departs from the document: *from (the end of its longest common
+   prefix with the document's text before the stub's body) and the body that replaces
+   [*from, body_end). A code that does not start with the prompt's head is compared with the
+   document from its start. */
 static const char *candidate_body(size_t *from, const char *code, core_str t, const stub *st,
-                                  core_str context)
+                                  prompt_map map)
 {
-    if (context.len > 0 && strncmp(code, context.ptr, context.len) == 0) {
-        code += context.len;
-    }
     size_t i = 0;
-    while (i < st->prompt_end && code[i] == t.ptr[i]) {
+    if (map.head.len > 0 && strncmp(code, map.head.ptr, map.head.len) == 0) {
+        code += map.head.len;
+        i = map.doc_from;
+    }
+    const char *p = code;
+    while (i < st->prompt_end && *p == t.ptr[i]) {
         i++;
+        p++;
     }
     *from = i;
-    return code + i;
+    return p;
+}
+
+/* The end of the last `#include "..."` line of t before end (0: none). */
+static size_t last_quoted_include(core_str t, size_t end)
+{
+    size_t k = 0;
+    for (size_t ls = 0; ls < end;) {
+        line_span l = line_at(t, ls);
+        bool blank = false;
+        size_t p = l.start + indent_of(t, l, &blank);
+        if (starts_with(t, p, l.end, "#include \"") || starts_with(t, p, l.end, "# include \"")) {
+            k = l.next <= end ? l.next : end;
+        }
+        if (l.next == ls) {
+            break;
+        }
+        ls = l.next;
+    }
+    return k;
 }
 
 /* The document with body in place of [from, body_end), a newline after it when it has none. */
@@ -625,8 +657,8 @@ static int candidate_doc(core_buf *out, core_str t, size_t from, const char *bod
    first that passes becomes *chosen (else the best stays), *v its verdict (tested false when
    the command did not run). */
 static int command_verify(long *chosen, solve_complete_verdict *v, lsp_server *s, lsp__doc *d,
-                          const stub *st, const solve_result *res, core_str context,
-                          progress_ctx *pc, core_err *err)
+                          const stub *st, const solve_result *res, prompt_map map, progress_ctx *pc,
+                          core_err *err)
 {
     memset(v, 0, sizeof(*v));
     lsp__tree_ready(s);
@@ -655,7 +687,7 @@ static int command_verify(long *chosen, solve_complete_verdict *v, lsp_server *s
             progress_send(s, pc->token, "report", msg, 90);
         }
         size_t from = 0;
-        const char *body = candidate_body(&from, res->candidates[k].code, t, st, context);
+        const char *body = candidate_body(&from, res->candidates[k].code, t, st, map);
         core_buf whole = {0};
         solve_complete_verdict one;
         memset(&one, 0, sizeof(one));
@@ -713,11 +745,24 @@ void lsp__implement(lsp_server *s, const lsp__msg *m)
            code, where definitions would shadow the real imports. */
         rc = lsp__context(&pb, &n_context, s, d, true, &err);
     }
-    size_t context_len = pb.len;
-    if (core_buf_append(&pb, t.ptr, st.prompt_end) < 0 ||
+    /* C: the document's own headers go into the prompt, as the sandbox compiles the
+       candidate alone. */
+    size_t doc_from = d->lang == SOLVE_LANG_C ? last_quoted_include(t, st.prompt_end) : 0;
+    if (rc == 0 && doc_from > 0) {
+        lsp__ws ws;
+        size_t n_inlined = 0;
+        rc = lsp__ws_init(&ws, s, d, &err);
+        if (rc == 0) {
+            rc = solve_c_includes_inline(&pb, &n_inlined, (core_str){t.ptr, doc_from}, &ws.o, &err);
+        }
+        lsp__ws_dispose(&ws);
+    }
+    prompt_map map = {{NULL, pb.len}, doc_from};
+    if (core_buf_append(&pb, t.ptr + doc_from, st.prompt_end - doc_from) < 0 ||
         (st.semicolon && core_buf_append(&pb, ";\n", 2) < 0)) {
         rc = core_err_set(&err, CORE_ENOMEM, "kiln.implement: out of memory");
     }
+    map.head.ptr = pb.ptr;
     const char *prompt = pb.ptr;
     core_arena *arena = NULL;
     size_t n_ws_tests = 0;
@@ -745,8 +790,7 @@ void lsp__implement(lsp_server *s, const lsp__msg *m)
     solve_complete_verdict cv;
     memset(&cv, 0, sizeof(cv));
     if (rc == 0 && chosen >= 0 && s->tests[d->lang].command) {
-        rc = command_verify(&chosen, &cv, s, d, &st, res, (core_str){pb.ptr, context_len}, &pc,
-                            &err);
+        rc = command_verify(&chosen, &cv, s, d, &st, res, map, &pc, &err);
     }
     if (token) {
         progress_send(s, token, "end", rc == 0 ? "done" : err.msg, -1);
@@ -761,8 +805,12 @@ void lsp__implement(lsp_server *s, const lsp__msg *m)
         /* The edit: from where the code departs from the document (its longest common
            prefix with the prompt) to the stub's end. */
         size_t from = 0;
-        const char *body = candidate_body(&from, c->code, t, &st, (core_str){pb.ptr, context_len});
-        const char *code = body - from;
+        const char *body = candidate_body(&from, c->code, t, &st, map);
+        /* The candidate without the prompt's head (context, inlined headers). */
+        const char *code = c->code;
+        if (map.head.len > 0 && strncmp(code, map.head.ptr, map.head.len) == 0) {
+            code += map.head.len;
+        }
         core_buf nt = {0};
         bool nl = body[0] && body[strlen(body) - 1] != '\n';
         if (core_buf_appendf(&nt, "%s%s", body, nl ? "\n" : "") < 0) {

@@ -775,6 +775,16 @@ int solve_context_build(core_buf *out, size_t *n_tokens, const solve_completer *
 int solve_workspace_tests(core_buf *out, size_t *n_tests, solve_lang lang, core_str entry,
                           const solve_context_options *opts, core_err *err);
 
+/**
+ * Appends C text to out with each `#include "name"` line that resolves (beside opts->dir, then
+ * under opts->root; open documents first) replaced by the header's text, recursively (each
+ * header once, 4 levels deep); includes that resolve nowhere, and one of opts->self, stay as
+ * they are. For a document that the sandbox compiles alone (a candidate, kiln.implement's
+ * prompt). *n_inlined: the headers inlined. CORE_ENOMEM (out unchanged).
+ */
+int solve_c_includes_inline(core_buf *out, size_t *n_inlined, core_str text,
+                            const solve_context_options *opts, core_err *err);
+
 /** What running a completed function's tests said. Plain value. */
 typedef struct solve_complete_verdict {
     char entry[128];           /* the top-level function around the cursor ("": none) */

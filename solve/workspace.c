@@ -467,6 +467,7 @@ typedef struct c_inline_state {
     const solve_context_options *o;
     char (*seen)[1024]; /* (C_INCLUDES_MAX) headers inlined so far */
     size_t n_seen;
+    bool keep_self; /* an include of o->self stays as it is (else a comment replaces it) */
 } c_inline_state;
 
 /* The name of a `#include "name"` line [a, b), or false. */
@@ -535,6 +536,8 @@ static int c_inline(core_buf *out, c_inline_state *st, core_str t, const char *d
         }
         if (rc < 0) {
             /* out of memory: the loop ends */
+        } else if (self && st->keep_self) {
+            rc = core_buf_append(out, t.ptr + ls, le - ls) < 0 ? CORE_ENOMEM : 0;
         } else if (self || seen) {
             /* The document under test is the candidate; a header already inlined once. */
             rc = core_buf_appendf(out, "/* %s: %s */\n", name,
@@ -566,6 +569,24 @@ static int c_inline(core_buf *out, c_inline_state *st, core_str t, const char *d
     return rc;
 }
 
+int solve_c_includes_inline(core_buf *out, size_t *n_inlined, core_str text,
+                            const solve_context_options *opts, core_err *err)
+{
+    solve_context_options o = opts ? *opts : solve_context_options_default();
+    c_inline_state st = {&o, core_malloc(C_INCLUDES_MAX * sizeof(*st.seen)), 0, true};
+    size_t len0 = out->len;
+    int rc = st.seen ? c_inline(out, &st, text, o.dir ? o.dir : ".", 0, err) : CORE_ENOMEM;
+    core_free(st.seen);
+    *n_inlined = rc == 0 ? st.n_seen : 0;
+    if (rc < 0) {
+        out->len = len0;
+    }
+    if (rc == CORE_ENOMEM && (!err || err->code != CORE_ENOMEM)) {
+        rc = core_err_set(err, CORE_ENOMEM, "workspace: out of memory");
+    }
+    return rc;
+}
+
 /* The C tests of entry: the first test file by path that mentions it, includes inlined. */
 static int c_tests(core_buf *out, size_t *n_tests, const walk *w, core_str entry,
                    const solve_context_options *o, core_err *err)
@@ -585,7 +606,7 @@ static int c_tests(core_buf *out, size_t *n_tests, const walk *w, core_str entry
         }
         rc = rc < 0 ? rc : 0;
     }
-    c_inline_state st = {o, NULL, 0};
+    c_inline_state st = {o, NULL, 0, false};
     if (rc == 0 && best) {
         text.len = 0;
         rc = solve__file_read(&text, o, best, err);
@@ -804,9 +825,8 @@ int solve_complete_test(solve_complete_verdict *out, sbx_pool *pool,
         rc = localize(&code, &n, doc, o.dir ? o.dir : ".", KEEP_ALL, entry, &o, err);
     } else if (rc == 0 && all.len > 0 && ws) {
         /* C: the document's own headers go with it, as the test file's do. */
-        c_inline_state st = {ws, core_malloc(C_INCLUDES_MAX * sizeof(*st.seen)), 0};
-        rc = st.seen ? c_inline(&code, &st, doc, ws->dir ? ws->dir : ".", 0, err) : CORE_ENOMEM;
-        core_free(st.seen);
+        size_t n = 0;
+        rc = solve_c_includes_inline(&code, &n, doc, ws, err);
     } else if (rc == 0 && all.len > 0) {
         rc = core_buf_append(&code, doc.ptr, doc.len) < 0 ? CORE_ENOMEM : 0;
     }

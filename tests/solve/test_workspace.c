@@ -191,6 +191,36 @@ START_TEST(workspace__c_test_files_from_globs)
 }
 END_TEST
 
+START_TEST(workspace__c_document_headers_inlined)
+{
+    tmp_ws w;
+    tmp_ws_open(&w);
+    put(&w, "calc.h", calc_h);
+    put(&w, "inc/util.h", "#include \"../calc.h\"\nint twice(int x);\n");
+    char self[128];
+    snprintf(self, sizeof(self), "%s/calc.c", w.dir);
+    solve_context_options o = solve_context_options_default();
+    o.root = w.dir;
+    o.dir = w.dir;
+    o.self = self;
+    core_buf out = {0};
+    size_t n = 0;
+    core_err err = {0};
+    const char *doc = "#include <stdio.h>\n#include \"inc/util.h\"\n#include \"calc.h\"\n"
+                      "#include \"calc.c\"\n#include \"nowhere.h\"\nint add(int a, int b);\n";
+    ck_assert_int_eq(solve_c_includes_inline(&out, &n, core_str_c(doc), &o, &err), 0);
+    ck_assert_uint_eq(n, 2); /* util.h, and calc.h through it (once) */
+    ck_assert_ptr_nonnull(out.ptr);
+    ck_assert_ptr_nonnull(strstr(out.ptr, "#include <stdio.h>\n"));
+    ck_assert_ptr_nonnull(strstr(out.ptr, "int add(int a, int b);\n#endif\nint twice(int x);\n"));
+    ck_assert_ptr_nonnull(strstr(out.ptr, "/* calc.h: above */\n"));
+    ck_assert_ptr_null(strstr(out.ptr, "#include \"inc/util.h\""));
+    ck_assert_ptr_nonnull(strstr(out.ptr, "#include \"nowhere.h\"\n"));
+    core_buf_dispose(&out);
+    tmp_ws_close(&w);
+}
+END_TEST
+
 START_TEST(workspace__python_test_files_from_globs)
 {
     tmp_ws w = {{0}};
@@ -320,6 +350,7 @@ TCase *tcase_workspace(void)
     tcase_add_test(tc, workspace__glob_match);
     tcase_add_test(tc, workspace__setting_checks);
     tcase_add_test(tc, workspace__c_test_files_from_globs);
+    tcase_add_test(tc, workspace__c_document_headers_inlined);
     tcase_add_test(tc, workspace__python_test_files_from_globs);
     tcase_add_test(tc, workspace__command_in_a_sandboxed_copy);
     return tc;

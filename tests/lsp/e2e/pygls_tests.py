@@ -1,8 +1,9 @@
 """End-to-end test of the test configuration with pygls's language client (PyPI, pinned by
 scripts/setup.sh): in a temporary workspace, start `kiln lsp` with initializationOptions that
 name the C test files (kiln.tests.c.files), check that a bad setting is reported by name with
-window/showMessage, run kiln.implement on a C stub, apply the workspace/applyEdit the server
-sends, and compile and run the configured test file on the result here; then configure a Python
+window/showMessage, run kiln.implement on a C stub (whose file includes its own header, which the
+server inlines for the sandbox), apply the workspace/applyEdit the server sends, and compile and
+run the configured test file on the result here; then configure a Python
 test command (kiln.tests.python.command, pytest) through workspace/didChangeConfiguration, run
 kiln.implement on a Python stub, and run pytest here on the edited file (Debian's python3-pytest,
 which scripts/setup.sh installs).
@@ -18,6 +19,7 @@ from pygls.lsp.client import BaseLanguageClient
 
 CALC_C = """\
 #include <stdio.h>
+#include "calc.h"
 
 /* Returns a + b. */
 int add(int a, int b)
@@ -112,7 +114,7 @@ async def main(kiln, work, log):
     uri = "file://" + os.path.join(root, "calc.c")
     client.text_document_did_open(t.DidOpenTextDocumentParams(
         t.TextDocumentItem(uri=uri, language_id="c", version=1, text=CALC_C)))
-    result, edit = await implement(client, edits, uri, "add", 3)
+    result, edit = await implement(client, edits, uri, "add", 4)
     for _ in range(50):
         if messages:
             break
