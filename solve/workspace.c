@@ -534,10 +534,12 @@ static int c_inline(core_buf *out, c_inline_state *st, core_str t, const char *d
         for (size_t k = 0; found[0] && k < st->n_seen && !seen; k++) {
             seen = strcmp(st->seen[k], found) == 0;
         }
+        if (self && st->keep_self) {
+            found[0] = '\0'; /* the line stays as it is */
+            self = false;
+        }
         if (rc < 0) {
             /* out of memory: the loop ends */
-        } else if (self && st->keep_self) {
-            rc = core_buf_append(out, t.ptr + ls, le - ls) < 0 ? CORE_ENOMEM : 0;
         } else if (self || seen) {
             /* The document under test is the candidate; a header already inlined once. */
             rc = core_buf_appendf(out, "/* %s: %s */\n", name,

@@ -193,7 +193,7 @@ END_TEST
 
 START_TEST(workspace__c_document_headers_inlined)
 {
-    tmp_ws w;
+    tmp_ws w = {{0}};
     tmp_ws_open(&w);
     put(&w, "calc.h", calc_h);
     put(&w, "inc/util.h", "#include \"../calc.h\"\nint twice(int x);\n");
