@@ -407,6 +407,8 @@ static int submit_choice(http_stream *st, http_choice *c, const int32_t *tokens,
     r.n_tokens_max = p->n_tokens_max;
     r.ignore_eog = p->ignore_eos;
     r.logprobs = p->logprobs;
+    r.logit_bias = p->logit_bias;
+    r.n_logit_bias = p->n_logit_bias;
     core_str stops[16];
     for (size_t i = 0; i < p->n_stops && i < 16; i++) {
         stops[i] = core_str_c(p->stops[i]);
@@ -459,6 +461,15 @@ int http__generate_start(http_stream *st, core_str body, int *status, core_err *
         return rc;
     }
     http_params *p = &st->params;
+    const size_t n_vocab = gen_model_n_vocab(srv->model);
+    for (size_t i = 0; i < p->n_logit_bias; i++) {
+        if ((size_t)p->logit_bias[i].token >= n_vocab) {
+            p->bad_param = "logit_bias";
+            return core_err_set(err, CORE_EINVAL,
+                                "'logit_bias': token %d is not in the vocabulary (%zu tokens)",
+                                p->logit_bias[i].token, n_vocab);
+        }
+    }
     snprintf(st->id, sizeof(st->id), "%s-%llu", st->route == HTTP_ROUTE_CHAT ? "chatcmpl" : "cmpl",
              (unsigned long long)atomic_fetch_add(&srv->n_requests, 1));
     st->created = (long)time(NULL);

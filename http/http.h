@@ -40,6 +40,7 @@ typedef struct http_limits {
     size_t n_stops_max;    /* stop strings (default 8) */
     size_t n_prompts_max;  /* prompts in an array (default 16) */
     size_t n_messages_max; /* chat messages (default 256) */
+    size_t n_bias_max;     /* `logit_bias` entries (default 1024) */
 } http_limits;
 
 http_limits http_limits_default(void);
@@ -103,6 +104,12 @@ typedef struct http_params {
     bool repair;               /* "repair" (default true) */
     bool use_grammar;          /* "grammar" as a bool on /v1/solve (default true) */
     const char *bad_param;     /* on failure: the field at fault, or NULL (the body) */
+
+    /* "logit_bias": {"<token id>": bias in [-100, 100]}, added to the logits; -100 becomes
+     * -INFINITY (a ban). The ids are checked against the vocabulary when the request is
+     * queued. (n_logit_bias) */
+    gen_logit_bias *logit_bias;
+    size_t n_logit_bias;
 } http_params;
 
 /**
