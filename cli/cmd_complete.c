@@ -6,6 +6,7 @@
  * usage or input.
  */
 #include "cli/cli.h"
+#include "cli/pipeline.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -34,6 +35,7 @@ static void complete_usage(FILE *f)
                "                      pytest tests (exit 1 when they fail)\n"
                "  --json              every candidate, scores and timings as JSON\n");
     cli_model_usage(f, 2);
+    cli_backend_usage(f);
 }
 
 /* Byte offset of 1-based line:col in text, clamped to the line's end and the text's. */
@@ -165,6 +167,7 @@ int cli_cmd_complete(int argc, char **argv)
         {"tests", required_argument, NULL, OPT_TESTS},
         {"help", no_argument, NULL, 'h'},
         CLI_MODEL_LONGOPTS,
+        CLI_BACKEND_LONGOPTS,
         {NULL, 0, NULL, 0},
     };
     solve_complete_options o = solve_complete_options_default();
@@ -264,6 +267,7 @@ int cli_cmd_complete(int argc, char **argv)
     core_err err = {0};
     core_buf text = {0};
     gen_model *model = NULL;
+    solve_backend *backend = NULL;
     solve_completer *completer = NULL;
     solve_session *session = NULL;
     solve_completions *res = NULL;
@@ -277,10 +281,17 @@ int cli_cmd_complete(int argc, char **argv)
         fclose(f);
     }
     if (rc == 0) {
-        rc = cli_model_open(&model, &mopts, false, &err);
+        rc = cli_backend_open(&backend, &mopts, &err);
+    }
+    /* With a remote backend the model here gives only its vocabulary. */
+    if (rc == 0) {
+        rc = cli_model_open(&model, &mopts, backend != NULL, &err);
     }
     if (rc == 0) {
         rc = solve_completer_new(&completer, model, &err);
+    }
+    if (rc == 0) {
+        solve_completer_set_backend(completer, backend);
     }
     /* The repository context: FILE's imports resolve beside it, then under the root. */
     char dir[4096];
@@ -345,6 +356,7 @@ int cli_cmd_complete(int argc, char **argv)
     solve_completions_free(res);
     solve_session_free(session);
     solve_completer_free(completer);
+    solve_backend_free(backend);
     gen_model_free(model);
     core_buf_dispose(&context);
     core_buf_dispose(&text);

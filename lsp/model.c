@@ -40,6 +40,9 @@ void lsp__model_switch(lsp_server *s, const char *path)
     if (rc == 0) {
         rc = solve_completer_new(&completer, model, &err);
     }
+    if (rc == 0) {
+        solve_completer_set_backend(completer, s->opts.backend);
+    }
     char msg[CORE_ERR_MSG_MAX + 1200];
     if (rc < 0) {
         snprintf(msg, sizeof(msg), "kiln: model %.1000s not loaded (%s); %s keeps serving", path,
@@ -76,8 +79,8 @@ void lsp__threads_set(lsp_server *s, size_t n_threads)
 
 void lsp__warm_up(lsp_server *s)
 {
-    if (!s->opts.model) {
-        return;
+    if (!s->opts.model || s->opts.backend) {
+        return; /* nothing to warm: a remote backend writes */
     }
     /* One token through the whole model in a small context: the weights' pages are mapped and
        the compute threads started before the first completion needs them. */

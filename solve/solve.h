@@ -646,6 +646,19 @@ int solve_backend_complete(solve_backend_finish *finish, size_t *n_http_out,
                            solve_backend_piece_fn fn, void *payload, const core_cancel *cancel,
                            core_err *err);
 
+/**
+ * Makes the completer's sessions write their candidates through backend (borrowed; it must
+ * outlive the completer and its sessions; NULL: the local model again) instead of the model,
+ * which then only gives the vocabulary (it may be loaded vocab_only): sessions made afterwards
+ * hold no decoding context, and solve_complete streams each candidate from the backend with the
+ * same rules as a local token (the grammar, told the document's suffix; the scope's end; the
+ * cap; an end of generation only where the document is complete), continuing past a refused
+ * piece as the write stage does (solve__remote_write). The prompt is the context and the
+ * prefix's window as text (no fill-in-the-middle); logprob_mean is 0. Call it
+ * before making sessions. Codes of solve_complete then include solve_backend_complete's.
+ */
+void solve_completer_set_backend(solve_completer *completer, const solve_backend *backend);
+
 /* ------------------------------------------------------------------------------------------ */
 /* Repository context (solve/context.c)                                                       */
 /* ------------------------------------------------------------------------------------------ */
