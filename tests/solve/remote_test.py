@@ -4,7 +4,8 @@
 1. Agreement: another `kiln serve` (the binary under test, on a free port); with greedy
    decoding, remote and local writing choose the same candidate on the first few tasks of
    eval/bench/kiln-python.jsonl (all but at most one of them, since prompt batching may break a
-   near tie differently), and no candidate that ended parses badly.
+   near tie differently), and no candidate that ended parses badly. `kiln complete --backend`
+   and `kiln lsp --backend` (a completion request over stdio) offer the local completion.
 2. Errors, against tests/solve/fake_backend.py: a good stream (one candidate, and three at
    once); a piece the grammar rejects (cut,
    continued by a second request that excludes the rejected token through logit_bias, and the
@@ -52,6 +53,99 @@ def fake_log(base):
         return json.loads(r.read())
 
 
+DOC = "def add(a, b):\n    return \n\nprint(add(1, 2))\n"
+
+
+def lsp_exchange(cmd, doc, line, character):
+    """Runs a language server (cmd) through initialize, didOpen, one completion at
+    line:character (0-based), shutdown and exit; returns the completion's result or None."""
+    proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.DEVNULL)
+
+    def send(msg):
+        body = json.dumps(msg).encode()
+        proc.stdin.write(b"Content-Length: %d\r\n\r\n" % len(body) + body)
+        proc.stdin.flush()
+
+    def receive(want_id):
+        while True:
+            length = None
+            while True:
+                line_ = proc.stdout.readline()
+                if not line_:
+                    return None
+                if line_.lower().startswith(b"content-length:"):
+                    length = int(line_.split(b":")[1])
+                if line_ in (b"\r\n", b"\n"):
+                    break
+            msg = json.loads(proc.stdout.read(length))
+            if msg.get("id") == want_id and "method" not in msg:
+                return msg
+
+    uri = "file:///tmp/kiln-remote-test.py"
+    result = None
+    try:
+        send({"jsonrpc": "2.0", "id": 1, "method": "initialize",
+              "params": {"processId": None, "rootUri": None, "capabilities": {}}})
+        receive(1)
+        send({"jsonrpc": "2.0", "method": "initialized", "params": {}})
+        send({"jsonrpc": "2.0", "method": "textDocument/didOpen",
+              "params": {"textDocument": {"uri": uri, "languageId": "python", "version": 1,
+                                          "text": doc}}})
+        send({"jsonrpc": "2.0", "id": 2, "method": "textDocument/completion",
+              "params": {"textDocument": {"uri": uri},
+                         "position": {"line": line, "character": character}}})
+        reply = receive(2)
+        result = reply.get("result") if reply else None
+        send({"jsonrpc": "2.0", "id": 3, "method": "shutdown"})
+        receive(3)
+        send({"jsonrpc": "2.0", "method": "exit"})
+        proc.wait(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    return result
+
+
+def first_text(result):
+    items = result.get("items", []) if isinstance(result, dict) else (result or [])
+    if not items:
+        return None
+    it = items[0]
+    return it.get("textEdit", {}).get("newText") or it.get("insertText") or it.get("label")
+
+
+def check_completions(kiln, model, base):
+    """kiln complete and kiln lsp through --backend: the greedy completion equals the local
+    one (the same rules: grammar with the suffix, the line's end, token healing)."""
+    with tempfile.NamedTemporaryFile("w", suffix=".py", delete=False) as f:
+        f.write(DOC)
+        path = f.name
+    try:
+        out = {}
+        for name, extra in (("local", []), ("remote", ["--backend", base])):
+            p = subprocess.run([kiln, "complete", path, "--at", "2:12", "--json", "-m", model] +
+                               extra, capture_output=True, text=True, timeout=300)
+            out[name] = json.loads(p.stdout) if p.returncode == 0 else None
+            check(p.returncode == 0, "kiln complete (%s) answers (rc=%d %s)" %
+                  (name, p.returncode, p.stderr.strip()[-160:]))
+        if out["local"] and out["remote"]:
+            loc = out["local"]["candidates"][0]
+            rem = out["remote"]["candidates"][0]
+            check(rem["text"] == loc["text"] and rem["parses"] and rem["ended"],
+                  "kiln complete --backend writes the local completion (%r, local %r)" %
+                  (rem["text"], loc["text"]))
+        texts = {}
+        for name, extra in (("local", []), ("remote", ["--backend", base])):
+            texts[name] = first_text(lsp_exchange([kiln, "lsp", "-m", model] + extra, DOC, 1, 11))
+        check(texts["remote"] is not None and texts["remote"] == texts["local"],
+              "kiln lsp --backend completes as the local model does (%r, local %r)" %
+              (texts["remote"], texts["local"]))
+    finally:
+        os.unlink(path)
+
+
 def main():
     if len(sys.argv) < 4:
         print(__doc__)
@@ -83,6 +177,7 @@ def main():
               "greedy remote agrees with local on %d of %d tasks" % (remote["agree"], len(tasks)))
         check(remote["ended_unparsed"] == 0, "remote candidates that ended all parse")
         check(all(r["requests"] >= 1 for r in rows["kiln-serve"]), "requests are counted")
+        check_completions(kiln, model, base)
         bench.stop(proc)
         procs.remove(proc)
 
