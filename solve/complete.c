@@ -943,15 +943,10 @@ static int remote_piece(void *payload, core_str piece, core_err *err)
     if (r->heal && c->n_tokens == 0 && (piece.len == 0 || piece.ptr[0] != ' ')) {
         return SOLVE__PIECE_REFUSED;
     }
-    if (c->gc) {
-        bool ok = false;
-        int rc = gram_checker_feed(c->checker, piece, &ok, err);
-        if (rc < 0) {
-            return rc;
-        }
-        if (!ok) {
-            return SOLVE__PIECE_REFUSED;
-        }
+    bool ok = true;
+    const int rc = c->gc ? gram_checker_feed(c->checker, piece, &ok, err) : 0;
+    if (rc < 0 || !ok) {
+        return rc < 0 ? rc : SOLVE__PIECE_REFUSED;
     }
     c->n_tokens++;
     if (core_buf_append(&c->text, piece.ptr, piece.len) < 0) {
