@@ -17,6 +17,7 @@
 #include "core/core.h"
 #include "gen/gen.h"
 #include "sandbox/sbx.h"
+#include "solve/solve.h"
 
 /* ------------------------------------------------------------------------------------------ */
 /* Requests                                                                                   */
@@ -182,6 +183,12 @@ typedef struct http_server_options {
     const char *patch_root; /* /v1/patch reads repositories under this folder only; NULL: the
                                endpoint answers 403. Borrowed for http_server_new */
     core_log log;           /* request lines and errors; borrowed sink */
+    /* A remote backend (borrowed; must outlive the server; NULL: none) that writes /v1/solve's
+     * and /v1/patch's candidates (planning off: it needs the local model; testing, repair and
+     * ranking stay here). The model given to http_server_ready is then only a vocabulary
+     * (loaded vocab_only): no request queue is made, and the generation endpoints
+     * (/v1/completions, /v1/chat/completions, /completion, /infill) answer 501. */
+    solve_backend *backend;
 } http_server_options;
 
 http_server_options http_server_options_default(void);

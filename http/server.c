@@ -418,6 +418,14 @@ static enum MHD_Result dispatch_work(struct MHD_Connection *conn, conn_state *cs
     int rc = 0;
     if (cs->route == HTTP_ROUTE_SOLVE) {
         rc = http__solve_start(st, body, &status, &param, &err);
+    } else if (cs->route != HTTP_ROUTE_PATCH && srv->opts.backend) {
+        /* The model here is only a vocabulary: what generates is the backend itself. */
+        status = 501;
+        rc = core_err_set(&err, CORE_EUNSUPPORTED,
+                          "this server writes /v1/solve's and /v1/patch's candidates with the "
+                          "remote backend %s and runs no model of its own: send completions "
+                          "there",
+                          solve_backend_url(srv->opts.backend));
     } else if (cs->route == HTTP_ROUTE_PATCH) {
         rc = http__patch_start(st, body, &status, &param, &err);
     } else {
@@ -740,13 +748,16 @@ int http_server_ready(http_server *server, const gen_model *model, sbx_pool *san
         (void)solve_completer_fim_tokens(completer, server->fim);
     }
     solve_completer_free(completer);
-    gen_queue_options qo = gen_queue_options_default();
-    qo.n_parallel = server->opts.n_parallel;
-    qo.n_ctx = server->opts.n_ctx;
-    qo.n_threads = server->opts.n_compute;
-    qo.n_pending_max = server->opts.n_pending_max;
-    qo.log = server->opts.log;
-    int rc = gen_queue_new(&server->queue, model, &qo, err);
+    int rc = 0;
+    if (!server->opts.backend) {
+        gen_queue_options qo = gen_queue_options_default();
+        qo.n_parallel = server->opts.n_parallel;
+        qo.n_ctx = server->opts.n_ctx;
+        qo.n_threads = server->opts.n_compute;
+        qo.n_pending_max = server->opts.n_pending_max;
+        qo.log = server->opts.log;
+        rc = gen_queue_new(&server->queue, model, &qo, err);
+    }
     if (rc < 0) {
         return rc;
     }

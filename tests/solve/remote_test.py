@@ -5,7 +5,9 @@
    decoding, remote and local writing choose the same candidate on the first few tasks of
    eval/bench/kiln-python.jsonl (all but at most one of them, since prompt batching may break a
    near tie differently), and no candidate that ended parses badly. `kiln complete --backend`
-   and `kiln lsp --backend` (a completion request over stdio) offer the local completion.
+   and `kiln lsp --backend` (a completion request over stdio) offer the local completion;
+   a `kiln serve --backend` in front of it answers /v1/solve with candidates the backend
+   wrote, and /v1/completions with 501.
 2. Errors, against tests/solve/fake_backend.py: a good stream (one candidate, and three at
    once); a piece the grammar rejects (cut,
    continued by a second request that excludes the rejected token through logit_bias, and the
@@ -20,9 +22,11 @@ when KILN has no serve command or the model is missing.
 import importlib.util
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
+import urllib.error
 import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -146,6 +150,50 @@ def check_completions(kiln, model, base):
         os.unlink(path)
 
 
+def post(url, body):
+    """POSTs JSON; returns (status, parsed answer)."""
+    req = urllib.request.Request(url, data=json.dumps(body).encode(),
+                                 headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=600) as r:
+            return r.status, json.loads(r.read())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read() or b"{}")
+
+
+def completions_served(base):
+    with urllib.request.urlopen(base + "/metrics", timeout=30) as r:
+        text = r.read().decode()
+    m = re.search(r'kiln_requests_total\{route="/v1/completions",status="2xx"\} (\d+)', text)
+    return int(m.group(1)) if m else -1
+
+
+def check_serve_backend(kiln, model, base, log, procs):
+    """kiln serve --backend BASE: /v1/solve's candidates are written by BASE (its completions
+    counter grows), they parse and pass the visible tests; /v1/completions is a 501."""
+    proc, front = bench.start_kiln_serve(kiln, model, log, extra=["--backend", base])
+    check(proc is not None, "kiln serve --backend started")
+    if proc is None:
+        return
+    procs.append(proc)
+    before = completions_served(base)
+    task = dict(bench.load_tasks(os.path.join(ROOT, "eval/bench/kiln-python.jsonl"), 1)[0])
+    task["n"] = 2
+    status, res = post(front + "/v1/solve", task)
+    check(status == 200 and res.get("chosen", -1) >= 0 and
+          all(c["parses"] for c in res.get("candidates", []) if c["ended"]),
+          "kiln serve --backend answers /v1/solve (%d %s)" % (status, str(res)[:160]))
+    check(completions_served(base) > before,
+          "its candidates were written by the backend (%d -> %d completions)" %
+          (before, completions_served(base)))
+    status, res = post(front + "/v1/completions", {"prompt": "def f():", "max_tokens": 4})
+    check(status == 501 and "backend" in res.get("error", {}).get("message", ""),
+          "kiln serve --backend answers /v1/completions with a 501 naming the backend (%d)" %
+          status)
+    bench.stop(proc)
+    procs.remove(proc)
+
+
 def main():
     if len(sys.argv) < 4:
         print(__doc__)
@@ -178,6 +226,7 @@ def main():
         check(remote["ended_unparsed"] == 0, "remote candidates that ended all parse")
         check(all(r["requests"] >= 1 for r in rows["kiln-serve"]), "requests are counted")
         check_completions(kiln, model, base)
+        check_serve_backend(kiln, model, base, log, procs)
         bench.stop(proc)
         procs.remove(proc)
 
