@@ -186,8 +186,9 @@ typedef struct http_server_options {
     /* A remote backend (borrowed; must outlive the server; NULL: none) that writes /v1/solve's
      * and /v1/patch's candidates (planning off: it needs the local model; testing, repair and
      * ranking stay here). The model given to http_server_ready is then only a vocabulary
-     * (loaded vocab_only): no request queue is made, and the generation endpoints
-     * (/v1/completions, /v1/chat/completions, /completion, /infill) answer 501. */
+     * (loaded vocab_only) and no request queue is made: /v1/completions and
+     * /v1/chat/completions are passed on to the backend, one stream a choice, with "grammar"
+     * checked here (solve_backend_complete_checked); /completion and /infill answer 501. */
     solve_backend *backend;
 } http_server_options;
 

@@ -286,6 +286,105 @@ static int write_one(solve_engine *e, solve__cand *c, const solve__cand_options 
     return solve__remote_write(&c->n_requests, &req, &rules, cancel, err);
 }
 
+/* ------------------------------------------------------------------------------------------ */
+/* A grammar-checked pass-through                                                             */
+/* ------------------------------------------------------------------------------------------ */
+
+typedef struct pass {
+    gram_checker *checker; /* NULL: none */
+    solve_backend_piece_fn fn;
+    void *payload;
+    core_buf text; /* passed on so far, owned */
+    size_t n_pieces;
+    size_t n_max;
+    solve_backend_finish finish;
+    bool stop_any; /* the client sent stop strings: "stop" may be one of them, which ends the
+                      text whatever the grammar says (finish_reason does not tell which) */
+} pass;
+
+static int pass_piece(void *payload, core_str piece, core_err *err)
+{
+    pass *ps = payload;
+    bool ok = true;
+    int rc = ps->checker ? gram_checker_feed(ps->checker, piece, &ok, err) : 0;
+    if (rc < 0 || !ok) {
+        return rc < 0 ? rc : SOLVE__PIECE_REFUSED;
+    }
+    if (core_buf_append(&ps->text, piece.ptr, piece.len) < 0) {
+        return core_err_set(err, CORE_ENOMEM, "solve: out of memory");
+    }
+    ps->n_pieces++;
+    rc = ps->fn(ps->payload, piece, err);
+    if (rc != 0) {
+        return rc < 0 ? rc : SOLVE__PIECE_DONE; /* fn asked to stop */
+    }
+    if (ps->n_pieces >= ps->n_max) {
+        ps->finish = SOLVE_BACKEND_FINISH_LENGTH;
+        return SOLVE__PIECE_DONE;
+    }
+    return SOLVE__PIECE_TAKEN;
+}
+
+static int pass_stop(void *payload, core_err *err)
+{
+    pass *ps = payload;
+    bool complete = true;
+    if (ps->checker && !ps->stop_any) {
+        int rc = gram_checker_is_complete(ps->checker, &complete, err);
+        if (rc < 0) {
+            return rc;
+        }
+    }
+    return complete ? 1 : 0;
+}
+
+static void pass_cut(void *payload, bool gave_up)
+{
+    ((pass *)payload)->finish = gave_up ? SOLVE_BACKEND_FINISH_STOP : SOLVE_BACKEND_FINISH_LENGTH;
+}
+
+static core_str pass_text(void *payload)
+{
+    const pass *ps = payload;
+    return (core_str){ps->text.ptr ? ps->text.ptr : "", ps->text.len};
+}
+
+static size_t pass_left(void *payload)
+{
+    const pass *ps = payload;
+    return ps->n_max > ps->n_pieces ? ps->n_max - ps->n_pieces : 0;
+}
+
+int solve_backend_complete_checked(solve_backend_finish *finish, size_t *n_requests,
+                                   const solve_backend *backend, const gen_model *model,
+                                   const bool *is_stop, gram_checker *checker,
+                                   const solve_backend_request *req, solve_backend_piece_fn fn,
+                                   void *payload, const core_cancel *cancel, core_err *err)
+{
+    pass ps = {checker,        fn, payload, {0}, 0, req->n_tokens_max, SOLVE_BACKEND_FINISH_STOP,
+               req->n_stop > 0};
+    *finish = SOLVE_BACKEND_FINISH_STOP;
+    *n_requests = 0;
+    if (req->n_tokens_max == 0) {
+        return 0;
+    }
+    gen_sampler_options so = gen_sampler_options_default();
+    so.temp = req->temp;
+    so.top_p = req->top_p;
+    so.top_k = req->top_k;
+    so.min_p = req->min_p;
+    so.repeat_penalty = req->repeat_penalty;
+    so.seed = req->seed;
+    const solve__remote_rules rules = {pass_piece, pass_stop, pass_cut, pass_text, pass_left, &ps};
+    const solve__remote_req r = {backend, model,     is_stop,     gen_model_n_vocab(model),
+                                 so,      req->stop, req->n_stop, req->prompt,
+                                 NULL};
+    int rc = solve__remote_write(n_requests, &r, &rules, cancel, err);
+    *finish = ps.finish;
+    core_buf_dispose(&ps.text);
+    return rc;
+}
+
 /* One candidate's writing on its own thread. */
 typedef struct job {
     solve_engine *e;

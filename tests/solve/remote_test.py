@@ -7,7 +7,8 @@
    near tie differently), and no candidate that ended parses badly. `kiln complete --backend`
    and `kiln lsp --backend` (a completion request over stdio) offer the local completion;
    a `kiln serve --backend` in front of it answers /v1/solve with candidates the backend
-   wrote, and /v1/completions with 501.
+   wrote, passes /v1/completions on (grammar-checked: the backend's own constrained answer),
+   and answers /completion with 501.
 2. Errors, against tests/solve/fake_backend.py: a good stream (one candidate, and three at
    once); a piece the grammar rejects (cut,
    continued by a second request that excludes the rejected token through logit_bias, and the
@@ -170,7 +171,8 @@ def completions_served(base):
 
 def check_serve_backend(kiln, model, base, log, procs):
     """kiln serve --backend BASE: /v1/solve's candidates are written by BASE (its completions
-    counter grows), they parse and pass the visible tests; /v1/completions is a 501."""
+    counter grows) and parse; /v1/completions is passed on under the grammar, /completion is a
+    501."""
     proc, front = bench.start_kiln_serve(kiln, model, log, extra=["--backend", base])
     check(proc is not None, "kiln serve --backend started")
     if proc is None:
@@ -186,10 +188,18 @@ def check_serve_backend(kiln, model, base, log, procs):
     check(completions_served(base) > before,
           "its candidates were written by the backend (%d -> %d completions)" %
           (before, completions_served(base)))
-    status, res = post(front + "/v1/completions", {"prompt": "def f():", "max_tokens": 4})
+    # /v1/completions: passed on, the grammar checked in front, as the backend would decode it.
+    body = {"prompt": "def add(a, b):\n", "suffix": "\n\nprint(add(1, 2))\n",
+            "grammar": "python", "max_tokens": 24, "temperature": 0}
+    status, direct = post(base + "/v1/completions", body)
+    status2, passed = post(front + "/v1/completions", body)
+    text = lambda r: r.get("choices", [{}])[0].get("text")
+    check(status == 200 and status2 == 200 and text(passed) == text(direct),
+          "kiln serve --backend passes /v1/completions on, grammar-checked (%d %r, direct %r)" %
+          (status2, text(passed), text(direct)))
+    status, res = post(front + "/completion", {"prompt": "def f():", "n_predict": 4})
     check(status == 501 and "backend" in res.get("error", {}).get("message", ""),
-          "kiln serve --backend answers /v1/completions with a 501 naming the backend (%d)" %
-          status)
+          "kiln serve --backend answers /completion with a 501 naming the backend (%d)" % status)
     bench.stop(proc)
     procs.remove(proc)
 
