@@ -237,6 +237,17 @@ static void answer_text(const core_buf *b, const char *field, char *out, size_t 
     out[end - at] = '\0';
 }
 
+/* POSTs body to /v1/completions and copies the first choice's text into out. */
+static void completion_text(uint16_t port, const char *body, char *out, size_t size)
+{
+    core_buf b = {0};
+    int status = 0;
+    request(&b, &status, port, "POST", "/v1/completions", NULL, body);
+    ck_assert_int_eq(status, 200);
+    answer_text(&b, "text", out, size);
+    core_buf_dispose(&b);
+}
+
 /* The one token of piece (no special tokens), or -1 when it is not one token. */
 static int32_t one_token(const char *piece)
 {
@@ -259,19 +270,16 @@ START_TEST(server__logit_bias_bans_and_forces)
     char first[64];
     char text[64];
     /* Completions: the greedy first token, then the same request with it banned. */
-    request(&b, &status, port, "POST", "/v1/completions", NULL,
-            "{\"prompt\":\"def add(a, b):\\n    return\",\"max_tokens\":1,\"temperature\":0}");
-    ck_assert_int_eq(status, 200);
-    answer_text(&b, "text", first, sizeof(first));
+    completion_text(
+        port, "{\"prompt\":\"def add(a, b):\\n    return\",\"max_tokens\":1,\"temperature\":0}",
+        first, sizeof(first));
     const int32_t greedy = one_token(first);
     ck_assert_int_ge(greedy, 0);
     snprintf(body, sizeof(body),
              "{\"prompt\":\"def add(a, b):\\n    return\",\"max_tokens\":1,\"temperature\":0,"
              "\"logit_bias\":{\"%d\":-100}}",
              (int)greedy);
-    request(&b, &status, port, "POST", "/v1/completions", NULL, body);
-    ck_assert_int_eq(status, 200);
-    answer_text(&b, "text", text, sizeof(text));
+    completion_text(port, body, text, sizeof(text));
     ck_assert_str_ne(text, first);
     /* +100 makes a token the choice at every step, also sampling. */
     const int32_t forced = one_token(" zebra");
@@ -280,9 +288,7 @@ START_TEST(server__logit_bias_bans_and_forces)
              "{\"prompt\":\"def add(a, b):\\n    return\",\"max_tokens\":3,\"temperature\":0.7,"
              "\"seed\":5,\"logit_bias\":{\"%d\":100}}",
              (int)forced);
-    request(&b, &status, port, "POST", "/v1/completions", NULL, body);
-    ck_assert_int_eq(status, 200);
-    answer_text(&b, "text", text, sizeof(text));
+    completion_text(port, body, text, sizeof(text));
     ck_assert_str_eq(text, " zebra zebra zebra");
     /* Chat, streamed: the same rules on the other endpoint. */
     snprintf(body, sizeof(body),
