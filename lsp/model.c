@@ -33,6 +33,7 @@ void lsp__model_switch(lsp_server *s, const char *path)
     core_err err = {0};
     gen_model_options mo = s->opts.load;
     mo.log = &s->opts.log;
+    mo.vocab_only = s->opts.backend != NULL; /* a remote backend writes: the tokenizer only */
     int rc = owned_path ? 0 : core_err_set(&err, CORE_ENOMEM, "out of memory");
     if (rc == 0) {
         rc = gen_model_load(&model, path, &mo, &err);
