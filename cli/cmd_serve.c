@@ -41,8 +41,9 @@ static void serve_usage(FILE *f)
             "      --device D         cpu, cuda or auto (default: cuda when a GPU is present)\n");
     cli_backend_usage(f);
     fprintf(f, "                        (with --backend, /v1/solve and /v1/patch write with it,\n"
-               "                        -m gives only the tokenizer, and the generation\n"
-               "                        endpoints answer 501)\n");
+               "                        -m gives only the tokenizer, /v1/completions and chat\n"
+               "                        are passed on to it grammar-checked, /completion and\n"
+               "                        /infill answer 501)\n");
 }
 
 typedef struct serve_args {
