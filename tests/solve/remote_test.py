@@ -9,8 +9,8 @@
    a `kiln serve --backend` in front of it answers /v1/solve with candidates the backend
    wrote, passes /v1/completions on (grammar-checked: the backend's own constrained answer),
    and answers /completion with 501.
-2. Errors, against tests/solve/fake_backend.py: a good stream (one candidate, and three at
-   once); a piece the grammar rejects (cut,
+2. Errors, against tests/solve/fake_backend.py: kiln serve --backend passing on a completion
+   whose stream the grammar cuts; a good stream (one candidate, and three at once); a piece the grammar rejects (cut,
    continued by a second request that excludes the rejected token through logit_bias, and the
    candidate parses); garbage and a stream without events (CORE_EPARSE); a stream that dies
    midway (CORE_EIO); 429 with Retry-After twice, then success (three requests, at least a
@@ -204,6 +204,31 @@ def check_serve_backend(kiln, model, base, log, procs):
     procs.remove(proc)
 
 
+def check_pass_through(kiln, model, fake, log, procs):
+    """kiln serve --backend FAKE/cut: a /v1/completions request with "grammar" whose first
+    stream breaks the grammar is cut and continued with logit_bias; the answer is the good
+    continuation only."""
+    proc, front = bench.start_kiln_serve(kiln, model, log, extra=["--backend", fake + "/cut"])
+    check(proc is not None, "kiln serve --backend (fake) started")
+    if proc is None:
+        return
+    procs.append(proc)
+    status, res = post(front + "/v1/completions",
+                       {"prompt": "def sum_of_squares(nums):\n   ", "grammar": "python",
+                        "max_tokens": 32, "temperature": 0})
+    choice = res.get("choices", [{}])[0]
+    check(status == 200 and choice.get("text") == " return sum(x * x for x in nums)\n" and
+          choice.get("finish_reason") == "stop",
+          "the pass-through cuts a piece the grammar refuses and continues (%d %s)" %
+          (status, str(res)[:200]))
+    sent = [e["body"] for e in fake_log(fake) if e["mode"] == "cut"]
+    check(len(sent) == 2 and "logit_bias" not in sent[0] and sent[1].get("logit_bias") and
+          "grammar" not in sent[0], "the continuation excludes the refused token (%d requests)" %
+          len(sent))
+    bench.stop(proc)
+    procs.remove(proc)
+
+
 def main():
     if len(sys.argv) < 4:
         print(__doc__)
@@ -243,6 +268,7 @@ def main():
         # 2. errors
         proc, fake = start_fake(log)
         procs.append(proc)
+        check_pass_through(kiln, model, fake, log, procs)
 
         rc, res, _, err = bench.solve(kiln, model, task0, fake + "/ok")
         check(rc == 0 and res and res["candidates"][0]["parses"] and res["requests"] == 1,
