@@ -5,7 +5,8 @@
    decoding, remote and local writing choose the same candidate on the first few tasks of
    eval/bench/kiln-python.jsonl (all but at most one of them, since prompt batching may break a
    near tie differently), and no candidate that ended parses badly. `kiln complete --backend`
-   and `kiln lsp --backend` (a completion request over stdio) offer the local completion;
+   and `kiln lsp --backend` (a completion request over stdio) offer the local completion, and
+   kiln.implement through `kiln lsp --backend` answers with code the backend wrote;
    a `kiln serve --backend` in front of it answers /v1/solve with candidates the backend
    wrote, passes /v1/completions on (grammar-checked: the backend's own constrained answer),
    and answers /completion with 501.
@@ -59,11 +60,14 @@ def fake_log(base):
 
 
 DOC = "def add(a, b):\n    return \n\nprint(add(1, 2))\n"
+STUB = ('def sum_of_squares(nums):\n    """Return the sum of the squares of the numbers in nums.'
+        '\n\n    >>> sum_of_squares([1, 2, 3])\n    14\n    """\n    pass\n')
 
 
-def lsp_exchange(cmd, doc, line, character):
-    """Runs a language server (cmd) through initialize, didOpen, one completion at
-    line:character (0-based), shutdown and exit; returns the completion's result or None."""
+def lsp_exchange(cmd, doc, method, params):
+    """Runs a language server (cmd) through initialize, didOpen of doc, one request (method,
+    params; "URI" in params' first argument or textDocument is the document's), shutdown and
+    exit; returns the request's result or None."""
     proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                             stderr=subprocess.DEVNULL)
 
@@ -97,9 +101,8 @@ def lsp_exchange(cmd, doc, line, character):
         send({"jsonrpc": "2.0", "method": "textDocument/didOpen",
               "params": {"textDocument": {"uri": uri, "languageId": "python", "version": 1,
                                           "text": doc}}})
-        send({"jsonrpc": "2.0", "id": 2, "method": "textDocument/completion",
-              "params": {"textDocument": {"uri": uri},
-                         "position": {"line": line, "character": character}}})
+        send({"jsonrpc": "2.0", "id": 2, "method": method,
+              "params": json.loads(json.dumps(params).replace('"URI"', json.dumps(uri)))})
         reply = receive(2)
         result = reply.get("result") if reply else None
         send({"jsonrpc": "2.0", "id": 3, "method": "shutdown"})
@@ -142,11 +145,22 @@ def check_completions(kiln, model, base):
                   "kiln complete --backend writes the local completion (%r, local %r)" %
                   (rem["text"], loc["text"]))
         texts = {}
+        completion = {"textDocument": {"uri": "URI"}, "position": {"line": 1, "character": 11}}
         for name, extra in (("local", []), ("remote", ["--backend", base])):
-            texts[name] = first_text(lsp_exchange([kiln, "lsp", "-m", model] + extra, DOC, 1, 11))
+            texts[name] = first_text(lsp_exchange([kiln, "lsp", "-m", model] + extra, DOC,
+                                                  "textDocument/completion", completion))
         check(texts["remote"] is not None and texts["remote"] == texts["local"],
               "kiln lsp --backend completes as the local model does (%r, local %r)" %
               (texts["remote"], texts["local"]))
+        # kiln.implement: the pipeline's candidates written by the backend, tested here.
+        before = completions_served(base)
+        res = lsp_exchange([kiln, "lsp", "-m", model, "--backend", base], STUB,
+                           "workspace/executeCommand",
+                           {"command": "kiln.implement", "arguments": [{"uri": "URI", "line": 0}]})
+        check(isinstance(res, dict) and "def sum_of_squares" in res.get("code", "") and
+              completions_served(base) > before,
+              "kiln lsp --backend: kiln.implement's code written by the backend (%s)" %
+              str(res)[:200])
     finally:
         os.unlink(path)
 
