@@ -6,6 +6,7 @@
  * usage or input.
  */
 #include "cli/cli.h"
+#include "cli/pipeline.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -38,6 +39,7 @@ static void complete_usage(FILE *f)
                "                      of the built-in run ({file}, {tests}, {name} expand)\n"
                "  --json              every candidate, scores and timings as JSON\n");
     cli_model_usage(f, 2);
+    cli_backend_usage(f);
 }
 
 /* Byte offset of 1-based line:col in text, clamped to the line's end and the text's. */
@@ -183,6 +185,7 @@ int cli_cmd_complete(int argc, char **argv)
         {"test-cmd", required_argument, NULL, OPT_TEST_CMD},
         {"help", no_argument, NULL, 'h'},
         CLI_MODEL_LONGOPTS,
+        CLI_BACKEND_LONGOPTS,
         {NULL, 0, NULL, 0},
     };
     solve_complete_options o = solve_complete_options_default();
@@ -304,6 +307,7 @@ int cli_cmd_complete(int argc, char **argv)
     core_err err = {0};
     core_buf text = {0};
     gen_model *model = NULL;
+    solve_backend *backend = NULL;
     solve_completer *completer = NULL;
     solve_session *session = NULL;
     solve_completions *res = NULL;
@@ -317,10 +321,17 @@ int cli_cmd_complete(int argc, char **argv)
         fclose(f);
     }
     if (rc == 0) {
-        rc = cli_model_open(&model, &mopts, false, &err);
+        rc = cli_backend_open(&backend, &mopts, &err);
+    }
+    /* With a remote backend the model here gives only its vocabulary. */
+    if (rc == 0) {
+        rc = cli_model_open(&model, &mopts, backend != NULL, &err);
     }
     if (rc == 0) {
         rc = solve_completer_new(&completer, model, &err);
+    }
+    if (rc == 0) {
+        solve_completer_set_backend(completer, backend);
     }
     /* The repository context: FILE's imports resolve beside it, then under the root. */
     char dir[4096];
@@ -385,6 +396,7 @@ int cli_cmd_complete(int argc, char **argv)
     solve_completions_free(res);
     solve_session_free(session);
     solve_completer_free(completer);
+    solve_backend_free(backend);
     gen_model_free(model);
     core_buf_dispose(&context);
     core_buf_dispose(&text);

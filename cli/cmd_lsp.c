@@ -5,6 +5,7 @@
  * 1 when the client left without them, 2 bad usage or a failure to start.
  */
 #include "cli/cli.h"
+#include "cli/pipeline.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -22,6 +23,7 @@ static void lsp_usage(FILE *f)
                "  --context-tokens N  repository context of a completion (default 384, 0: none)\n"
                "  --log FILE          write a trace of the session to FILE\n");
     cli_model_usage(f, 2);
+    cli_backend_usage(f);
 }
 
 static void log_file(void *payload, core_log_level level, const char *msg)
@@ -41,6 +43,7 @@ int cli_cmd_lsp(int argc, char **argv)
         {"context-tokens", required_argument, NULL, OPT_CONTEXT},
         {"help", no_argument, NULL, 'h'},
         CLI_MODEL_LONGOPTS,
+        CLI_BACKEND_LONGOPTS,
         {NULL, 0, NULL, 0},
     };
     lsp_server_options o = lsp_server_options_default();
@@ -110,6 +113,7 @@ int cli_cmd_lsp(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     core_err err = {0};
     gen_model *model = NULL;
+    solve_backend *backend = NULL;
     lsp_server *server = NULL;
     int exit_code = CLI_EXIT_BAD;
     o.session.n_threads = mopts.n_threads;
@@ -117,8 +121,13 @@ int cli_cmd_lsp(int argc, char **argv)
     o.load = mopts.load;
     o.load.log = NULL;
     o.load.device = mopts.device == GEN_DEVICE_CUDA ? GEN_DEVICE_AUTO : (gen_device)mopts.device;
-    int rc = cli_model_open(&model, &mopts, false, &err);
+    /* With a remote backend the model here gives only its vocabulary. */
+    int rc = cli_backend_open(&backend, &mopts, &err);
+    if (rc == 0) {
+        rc = cli_model_open(&model, &mopts, backend != NULL, &err);
+    }
     o.model = model;
+    o.backend = backend;
     if (rc == 0) {
         rc = lsp_server_new(&server, &o, &err);
     }
@@ -129,6 +138,7 @@ int cli_cmd_lsp(int argc, char **argv)
         exit_code = cli_fail(&err);
     }
     lsp_server_free(server);
+    solve_backend_free(backend);
     gen_model_free(model);
     if (log) {
         fclose(log);

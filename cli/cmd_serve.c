@@ -6,6 +6,7 @@
  * it is ready and when it stops (Type=notify).
  */
 #include "cli/cli.h"
+#include "cli/pipeline.h"
 
 #include <getopt.h>
 #include <pthread.h>
@@ -38,6 +39,11 @@ static void serve_usage(FILE *f)
             "      --no-sandbox       /v1/solve ranks candidates without running tests\n"
             "      --patch-root DIR   POST /v1/patch may read the git repositories under DIR\n"
             "      --device D         cpu, cuda or auto (default: cuda when a GPU is present)\n");
+    cli_backend_usage(f);
+    fprintf(f, "                        (with --backend, /v1/solve and /v1/patch write with it,\n"
+               "                        -m gives only the tokenizer, /v1/completions and chat\n"
+               "                        are passed on to it grammar-checked, /completion and\n"
+               "                        /infill answer 501)\n");
 }
 
 typedef struct serve_args {
@@ -46,6 +52,7 @@ typedef struct serve_args {
     uint64_t grace_ms;
     bool no_sandbox;
     int device;
+    cli_model_opts backend; /* --backend and its key, CA and model options */
 } serve_args;
 
 static void log_line(void *payload, core_log_level level, const char *msg)
@@ -89,6 +96,7 @@ static int parse_args(serve_args *a, int argc, char **argv)
                                           {"device", required_argument, NULL, O_DEVICE},
                                           {"patch-root", required_argument, NULL, O_PATCH_ROOT},
                                           {"help", no_argument, NULL, 'h'},
+                                          CLI_BACKEND_LONGOPTS,
                                           {NULL, 0, NULL, 0}};
     size_t v = 0;
     int c;
@@ -96,6 +104,15 @@ static int parse_args(serve_args *a, int argc, char **argv)
         switch (c) {
         case 'm':
             a->model = optarg;
+            break;
+        case CLI_OPT_BACKEND:
+        case CLI_OPT_BACKEND_KEY:
+        case CLI_OPT_BACKEND_KEY_FILE:
+        case CLI_OPT_BACKEND_MODEL:
+        case CLI_OPT_BACKEND_CA:
+            if (cli_model_option(&a->backend, c, optarg) < 0) {
+                return -1;
+            }
             break;
         case O_HOST:
             a->http.host = optarg;
@@ -194,6 +211,7 @@ int cli_cmd_serve(int argc, char **argv)
     a.http.model_name = NULL; /* the file name unless --alias */
     a.grace_ms = 10000;
     a.device = GEN_DEVICE_AUTO;
+    cli_model_opts_init(&a.backend);
     const char *env_key = getenv("KILN_API_KEY");
     if (env_key && env_key[0]) {
         a.http.api_key = env_key;
@@ -222,11 +240,17 @@ int cli_cmd_serve(int argc, char **argv)
     http_server *srv = NULL;
     gen_model *model = NULL;
     sbx_pool *pool = NULL;
-    int rc = http_server_new(&srv, &a.http, &err);
+    solve_backend *backend = NULL;
+    int rc = cli_backend_open(&backend, &a.backend, &err);
+    a.http.backend = backend;
+    if (rc == 0) {
+        rc = http_server_new(&srv, &a.http, &err);
+    }
     if (rc == 0) {
         fprintf(stderr, "kiln: listening on http://%s:%u (loading %s)\n", a.http.host,
                 (unsigned)http_server_port(srv), path);
         gen_model_options mo = gen_model_options_default();
+        mo.vocab_only = backend != NULL; /* the backend writes: only the tokenizer is needed */
         rc = cli_model_load(&model, path, &mo, a.device, &err);
     }
     if (rc == 0 && !a.no_sandbox) {
@@ -241,9 +265,14 @@ int cli_cmd_serve(int argc, char **argv)
     if (rc == 0) {
         rc = http_server_ready(srv, model, pool, &err);
     }
-    if (rc == 0) {
+    if (rc == 0 && backend) {
+        fprintf(stderr, "kiln: ready: /v1/solve and /v1/patch write with %s (tokenizer of %s)\n",
+                solve_backend_url(backend), path);
+    } else if (rc == 0) {
         fprintf(stderr, "kiln: ready: %s, %zu parallel sequences of %zu positions\n",
                 gen_model_desc(model), a.http.n_parallel, a.http.n_ctx);
+    }
+    if (rc == 0) {
         core_err nerr = {0};
         if (http_sd_notify(notify, "READY=1", &nerr) < 0) {
             fprintf(stderr, "kiln: warning: %s\n", nerr.msg);
@@ -255,6 +284,7 @@ int cli_cmd_serve(int argc, char **argv)
         http_server_stop(srv, a.grace_ms);
     }
     http_server_free(srv);
+    solve_backend_free(backend);
     sbx_pool_free(pool);
     gen_model_free(model);
     return rc < 0 ? cli_fail(&err) : CLI_EXIT_OK;

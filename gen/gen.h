@@ -304,6 +304,12 @@ typedef struct gen_queue_event {
     const core_err *err; /* when finish is GEN_FINISH_ERROR */
 } gen_queue_event;
 
+/** A bias added to one token's logit before sampling (OpenAI's logit_bias). Plain value. */
+typedef struct gen_logit_bias {
+    int32_t token; /* in [0, n_vocab) */
+    float bias;    /* added to the logit; -INFINITY bans the token */
+} gen_logit_bias;
+
 typedef struct gen_queue_request {
     const int32_t *prompt; /* (n_prompt) copied by gen_queue_submit; at least one token */
     size_t n_prompt;
@@ -317,13 +323,17 @@ typedef struct gen_queue_request {
     void (*on_event)(void *payload, const gen_queue_event *event); /* worker thread; must not
                                                                      block */
     void *payload;
+    /* (n_logit_bias) copied; added to each row of logits before the sampler and the constraint
+     * see it (the logprobs stay the model's own) */
+    const gen_logit_bias *logit_bias;
+    size_t n_logit_bias;
     /* Optional: the request picks its own tokens (kiln's solve pipeline, which has its own
      * sampler, grammar and end rules per candidate). When set, the queue hands it each row of
      * logits (n_vocab floats, read-only; n_past: positions the request holds in the cache)
      * instead of sampling, and it returns 1 with *token to go on, 0 to end the request
      * (GEN_FINISH_STOP) or a negative code with err set (GEN_FINISH_ERROR). Then sampler,
-     * stops, constraint.base, ignore_eog and logprobs are not used, and events carry tokens
-     * but no text. Worker thread, with payload. */
+     * stops, constraint.base, ignore_eog, logprobs and logit_bias are not used, and events
+     * carry tokens but no text. Worker thread, with payload. */
     int (*sample)(void *payload, const float *logits, size_t n_past, int32_t *token, core_err *err);
 } gen_queue_request;
 
@@ -356,9 +366,10 @@ void gen_queue_free(gen_queue *queue);
 /**
  * Queues a request and sets *id. Events go to req->on_event on the worker thread, the last
  * with done set; after it the queue never uses payload again. Codes: CORE_EINVAL (empty
- * prompt, bad token id: named), CORE_ELIMIT (the prompt does not fit n_ctx; the queue is full:
- * the message says which, and *id is 0), CORE_ECANCELED (the queue is stopping), CORE_ENOMEM.
- * On failure no event is sent and the constraint's free has been called.
+ * prompt, a token id of the prompt or of logit_bias out of range, a bias NaN or +inf: named),
+ * CORE_ELIMIT (the prompt does not fit n_ctx; the queue is full: the message says which, and
+ * *id is 0), CORE_ECANCELED (the queue is stopping), CORE_ENOMEM. On failure no event is sent
+ * and the constraint's free has been called.
  */
 int gen_queue_submit(gen_queue *queue, uint64_t *id, const gen_queue_request *req, core_err *err);
 /**

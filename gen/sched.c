@@ -40,6 +40,8 @@ typedef struct job {
     size_t stop_len_max;
     bool ignore_eog;
     bool logprobs;
+    gen_logit_bias *bias; /* (n_bias) owned */
+    size_t n_bias;
     gen_queue_constraint cons;
     void (*on_event)(void *payload, const gen_queue_event *event);
     void *payload;
@@ -129,6 +131,7 @@ static void job_free(job *j)
     core_free(j->prompt);
     core_free(j->stops);
     core_free(j->stop_text);
+    core_free(j->bias);
     core_free(j);
 }
 
@@ -145,12 +148,18 @@ static int job_new(job **out, const gen_queue_request *req, core_err *err)
     j->prompt = core_malloc(req->n_prompt * sizeof(int32_t));
     j->stops = req->n_stops ? core_calloc(req->n_stops, sizeof(core_str)) : NULL;
     j->stop_text = core_malloc(n_text + 1);
-    if (!j->prompt || (req->n_stops && !j->stops) || !j->stop_text) {
+    j->bias = req->n_logit_bias ? core_malloc(req->n_logit_bias * sizeof(gen_logit_bias)) : NULL;
+    if (!j->prompt || (req->n_stops && !j->stops) || !j->stop_text ||
+        (req->n_logit_bias && !j->bias)) {
         job_free(j);
         return core_err_set(err, CORE_ENOMEM, "queue: out of memory");
     }
     memcpy(j->prompt, req->prompt, req->n_prompt * sizeof(int32_t));
     j->n_prompt = req->n_prompt;
+    if (req->n_logit_bias) {
+        memcpy(j->bias, req->logit_bias, req->n_logit_bias * sizeof(gen_logit_bias));
+    }
+    j->n_bias = req->n_logit_bias;
     char *at = j->stop_text;
     for (size_t i = 0; i < req->n_stops; i++) {
         if (req->stops[i].len == 0) {
@@ -326,6 +335,15 @@ int gen_queue_submit(gen_queue *queue, uint64_t *id, const gen_queue_request *re
             return refuse(req, core_err_set(err, CORE_EINVAL,
                                             "queue: prompt token %zu: id %d out of range", i,
                                             req->prompt[i]));
+        }
+    }
+    for (size_t i = 0; i < req->n_logit_bias; i++) {
+        const gen_logit_bias *b = &req->logit_bias[i];
+        if (b->token < 0 || (size_t)b->token >= queue->n_vocab || !(b->bias < INFINITY)) {
+            return refuse(req, core_err_set(err, CORE_EINVAL,
+                                            "queue: logit bias %zu: token %d, bias %g: out of "
+                                            "range (vocabulary of %zu)",
+                                            i, b->token, (double)b->bias, queue->n_vocab));
         }
     }
     if (req->n_prompt >= queue->opts.n_ctx) {
@@ -779,6 +797,9 @@ static bool sample(gen_queue *q, slot *s, const float *row)
     core_err err = {0};
     const uint64_t t0 = core_time_ns();
     memcpy(s->scratch, row, q->n_vocab * sizeof(float));
+    for (size_t i = 0; i < j->n_bias; i++) {
+        s->scratch[j->bias[i].token] += j->bias[i].bias;
+    }
     int32_t tok = -1;
     const gen_constraint *cons = j->cons.base.mask || j->cons.base.allows ? &j->cons.base : NULL;
     int rc = gen_sampler_sample(s->sampler, s->scratch, cons, &tok, &err);

@@ -4,6 +4,9 @@
  * request queue per choice (prompts x n); the queue's worker reports tokens to on_event, which
  * appends them to the request's stream (SSE chunks when streaming, else the text) and, when the
  * last choice ends, writes the closing chunks or the whole JSON answer and wakes the connection.
+ * With a remote backend (kiln serve --backend) each choice is instead one thread that streams
+ * it from the backend (solve_backend_complete_checked: the grammar checked here) and reports
+ * to on_event the same way.
  *
  * Answer shapes follow OpenAI's API reference (text_completion, chat.completion and their
  * .chunk forms, usage, logprobs) and llama.cpp's server README (content, stop, stop_type,
@@ -386,9 +389,149 @@ int http__fim_prompt(const gen_model *model, const int32_t fim[3], core_str pref
     return rc;
 }
 
-/* Submits one job for choice c with prompt tokens. */
+/* ------------------------------------------------------------------------------------------ */
+/* Choices written by the remote backend (kiln serve --backend)                               */
+/* ------------------------------------------------------------------------------------------ */
+
+/* One choice streamed from the backend on a thread of its own, reported to on_event as the
+   queue's worker would (text pieces, then the done event). */
+typedef struct remote_choice {
+    http_choice *c;
+    char *prompt;          /* the prompt text, owned */
+    gram_checker *checker; /* owned, NULL without "grammar" */
+    solve_backend_request req;
+    size_t n_prompt;
+    size_t n_generated;
+    uint64_t t0;
+} remote_choice;
+
+static bool remote_canceled(void *payload)
+{
+    const http_stream *st = payload;
+    return atomic_load(&st->solve_cancel);
+}
+
+static int remote_piece(void *payload, core_str piece, core_err *err)
+{
+    (void)err;
+    remote_choice *r = payload;
+    gen_queue_event ev;
+    memset(&ev, 0, sizeof(ev));
+    ev.id = r->c->id;
+    ev.text = piece;
+    ev.token = -1;
+    ev.n_prompt = r->n_prompt;
+    ev.n_generated = ++r->n_generated;
+    ev.ns_compute = core_time_ns() - r->t0;
+    on_event(r->c, &ev);
+    return 0;
+}
+
+static void *remote_main(void *payload)
+{
+    remote_choice *r = payload;
+    http_choice *c = r->c;
+    http_server *srv = c->stream->server;
+    const core_cancel cancel = {remote_canceled, c->stream};
+    solve_backend_finish finish = SOLVE_BACKEND_FINISH_STOP;
+    size_t n_requests = 0;
+    core_err err = {0};
+    const int rc = solve_backend_complete_checked(&finish, &n_requests, srv->opts.backend,
+                                                  srv->model, srv->is_eog, r->checker, &r->req,
+                                                  remote_piece, r, &cancel, &err);
+    gen_queue_event ev;
+    memset(&ev, 0, sizeof(ev));
+    ev.id = c->id;
+    ev.done = true;
+    ev.token = -1;
+    ev.finish = rc == CORE_ECANCELED                    ? GEN_FINISH_CANCELED
+                : rc < 0                                ? GEN_FINISH_ERROR
+                : finish == SOLVE_BACKEND_FINISH_LENGTH ? GEN_FINISH_LENGTH
+                                                        : GEN_FINISH_STOP;
+    ev.err = &err;
+    ev.n_prompt = r->n_prompt;
+    ev.n_generated = r->n_generated;
+    ev.ns_compute = core_time_ns() - r->t0;
+    gram_checker_free(r->checker);
+    core_free(r->prompt);
+    core_free(r);
+    on_event(c, &ev); /* the last use of the stream, which it may release */
+    atomic_fetch_sub(&srv->n_remote, 1);
+    return NULL;
+}
+
+/* Starts choice c on the backend: the prompt text as the model would read it, the grammar
+   checked here. */
+static int start_remote(http_stream *st, http_choice *c, core_str text, size_t n_tokens,
+                        core_str code_prefix, const gen_sampler_options *so, core_err *err)
+{
+    http_server *srv = st->server;
+    const http_params *p = &st->params;
+    remote_choice *r = core_calloc(1, sizeof(*r));
+    char *prompt = core_strndup(text.ptr ? text.ptr : "", text.len);
+    if (!r || !prompt) {
+        core_free(r);
+        core_free(prompt);
+        return core_err_set(err, CORE_ENOMEM, "request: out of memory");
+    }
+    int rc = 0;
+    if (p->grammar) {
+        const gram_lang *lang = srv->langs[strcmp(p->grammar, "c") == 0 ? 1 : 0];
+        gram_checker_options co = gram_checker_options_default();
+        co.suffix = core_str_c(p->suffix);
+        bool viable = true;
+        rc = lang ? gram_checker_new(&r->checker, lang, &co, err)
+                  : core_err_set(err, CORE_EINVAL, "'grammar': %s is not compiled in", p->grammar);
+        if (rc == 0 && code_prefix.len > 0) {
+            rc = gram_checker_feed(r->checker, code_prefix, &viable, err);
+        }
+        if (rc == 0 && !viable) {
+            rc = core_err_set(err, CORE_EINVAL, "the prompt is not the start of a %s program",
+                              gram_lang_name(lang));
+        }
+        if (rc == CORE_EINVAL) {
+            st->params.bad_param = lang ? "prompt" : "grammar";
+        }
+    }
+    r->c = c;
+    r->prompt = prompt;
+    r->req = (solve_backend_request){
+        {prompt, text.len}, p->n_tokens_max, so->temp, so->top_p,  so->top_k, so->min_p,
+        so->repeat_penalty, so->seed,        p->stops, p->n_stops, NULL,      0};
+    r->n_prompt = n_tokens;
+    r->t0 = core_time_ns();
+    pthread_t thread;
+    pthread_attr_t attr;
+    bool started = false;
+    if (rc == 0 && pthread_attr_init(&attr) == 0) {
+        (void)pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+        pthread_mutex_lock(&st->mu);
+        st->n_refs++;
+        pthread_mutex_unlock(&st->mu);
+        atomic_fetch_add(&srv->n_remote, 1);
+        started = pthread_create(&thread, &attr, remote_main, r) == 0;
+        pthread_attr_destroy(&attr);
+        if (!started) {
+            atomic_fetch_sub(&srv->n_remote, 1);
+            pthread_mutex_lock(&st->mu);
+            st->n_refs--;
+            pthread_mutex_unlock(&st->mu);
+        }
+    }
+    if (rc == 0 && !started) {
+        rc = core_err_set(err, CORE_ERROR, "request: no thread for the backend's stream");
+    }
+    if (rc < 0) {
+        gram_checker_free(r->checker);
+        core_free(r->prompt);
+        core_free(r);
+    }
+    return rc;
+}
+
+/* Submits one job for choice c with prompt tokens (text: the prompt as text, for a backend). */
 static int submit_choice(http_stream *st, http_choice *c, const int32_t *tokens, size_t n_tokens,
-                         core_str code_prefix, size_t seed_offset, core_err *err)
+                         core_str text, core_str code_prefix, size_t seed_offset, core_err *err)
 {
     http_server *srv = st->server;
     const http_params *p = &st->params;
@@ -404,9 +547,14 @@ static int submit_choice(http_stream *st, http_choice *c, const int32_t *tokens,
     r.sampler.repeat_penalty = p->repeat_penalty;
     r.sampler.seed =
         (p->has_seed ? p->seed : core_time_ns() ^ (uint64_t)(uintptr_t)c) + seed_offset;
+    if (srv->opts.backend) {
+        return start_remote(st, c, text, n_tokens, code_prefix, &r.sampler, err);
+    }
     r.n_tokens_max = p->n_tokens_max;
     r.ignore_eog = p->ignore_eos;
     r.logprobs = p->logprobs;
+    r.logit_bias = p->logit_bias;
+    r.n_logit_bias = p->n_logit_bias;
     core_str stops[16];
     for (size_t i = 0; i < p->n_stops && i < 16; i++) {
         stops[i] = core_str_c(p->stops[i]);
@@ -459,6 +607,15 @@ int http__generate_start(http_stream *st, core_str body, int *status, core_err *
         return rc;
     }
     http_params *p = &st->params;
+    const size_t n_vocab = gen_model_n_vocab(srv->model);
+    for (size_t i = 0; i < p->n_logit_bias; i++) {
+        if ((size_t)p->logit_bias[i].token >= n_vocab) {
+            p->bad_param = "logit_bias";
+            return core_err_set(err, CORE_EINVAL,
+                                "'logit_bias': token %d is not in the vocabulary (%zu tokens)",
+                                p->logit_bias[i].token, n_vocab);
+        }
+    }
     snprintf(st->id, sizeof(st->id), "%s-%llu", st->route == HTTP_ROUTE_CHAT ? "chatcmpl" : "cmpl",
              (unsigned long long)atomic_fetch_add(&srv->n_requests, 1));
     st->created = (long)time(NULL);
@@ -532,7 +689,8 @@ int http__generate_start(http_stream *st, core_str body, int *status, core_err *
             pthread_mutex_lock(&st->mu);
             st->n_choices++;
             pthread_mutex_unlock(&st->mu);
-            rc = submit_choice(st, c, tokens, n_tokens, code, j, err);
+            rc = submit_choice(st, c, tokens, n_tokens,
+                               (core_str){text.ptr ? text.ptr : "", text.len}, code, j, err);
             if (rc < 0) {
                 pthread_mutex_lock(&st->mu);
                 st->n_choices--;

@@ -17,6 +17,7 @@
 #include "core/core.h"
 #include "gen/gen.h"
 #include "sandbox/sbx.h"
+#include "solve/solve.h"
 
 /* ------------------------------------------------------------------------------------------ */
 /* Requests                                                                                   */
@@ -40,6 +41,7 @@ typedef struct http_limits {
     size_t n_stops_max;    /* stop strings (default 8) */
     size_t n_prompts_max;  /* prompts in an array (default 16) */
     size_t n_messages_max; /* chat messages (default 256) */
+    size_t n_bias_max;     /* `logit_bias` entries (default 1024) */
 } http_limits;
 
 http_limits http_limits_default(void);
@@ -103,6 +105,12 @@ typedef struct http_params {
     bool repair;               /* "repair" (default true) */
     bool use_grammar;          /* "grammar" as a bool on /v1/solve (default true) */
     const char *bad_param;     /* on failure: the field at fault, or NULL (the body) */
+
+    /* "logit_bias": {"<token id>": bias in [-100, 100]}, added to the logits; -100 becomes
+     * -INFINITY (a ban). The ids are checked against the vocabulary when the request is
+     * queued. (n_logit_bias) */
+    gen_logit_bias *logit_bias;
+    size_t n_logit_bias;
 } http_params;
 
 /**
@@ -175,6 +183,13 @@ typedef struct http_server_options {
     const char *patch_root; /* /v1/patch reads repositories under this folder only; NULL: the
                                endpoint answers 403. Borrowed for http_server_new */
     core_log log;           /* request lines and errors; borrowed sink */
+    /* A remote backend (borrowed; must outlive the server; NULL: none) that writes /v1/solve's
+     * and /v1/patch's candidates (planning off: it needs the local model; testing, repair and
+     * ranking stay here). The model given to http_server_ready is then only a vocabulary
+     * (loaded vocab_only) and no request queue is made: /v1/completions and
+     * /v1/chat/completions are passed on to the backend, one stream a choice, with "grammar"
+     * checked here (solve_backend_complete_checked); /completion and /infill answer 501. */
+    solve_backend *backend;
 } http_server_options;
 
 http_server_options http_server_options_default(void);

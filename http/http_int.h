@@ -155,6 +155,8 @@ struct http_server {
     bool solve_busy;
     solve_engine *engine; /* created on first use by the worker */
 
+    atomic_size_t n_remote; /* choices streaming from opts.backend (generate.c's threads) */
+
     /* /v1/patch: repositories under patch_root only (empty: the endpoint is off). */
     char patch_root[PATH_MAX]; /* realpath of --patch-root */
     sbx_tree *tree;            /* the tests' sandbox, created on first use by the worker */

@@ -10,13 +10,14 @@
 
 #include <cjson/cJSON.h>
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "solve/solve.h"
 
 http_limits http_limits_default(void)
 {
-    http_limits l = {8, 4096, 8, 16, 256};
+    http_limits l = {8, 4096, 8, 16, 256, 1024};
     return l;
 }
 
@@ -272,6 +273,56 @@ static int parse_stop(parser *p, const cJSON *obj, const http_limits *lim)
     return 0;
 }
 
+/* OpenAI's "logit_bias": an object from token ids (decimal strings) to a bias in [-100, 100]
+   added to the logit before sampling; -100 bans the token outright, as OpenAI documents. */
+static int parse_logit_bias(parser *p, const cJSON *obj, const http_limits *lim)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, "logit_bias");
+    if (!v || cJSON_IsNull(v)) {
+        return 0;
+    }
+    if (!cJSON_IsObject(v)) {
+        return bad(p, "logit_bias", "expected an object from token ids to numbers");
+    }
+    http_params *o = p->out;
+    const size_t count = (size_t)cJSON_GetArraySize(v);
+    if (count > lim->n_bias_max) {
+        o->bad_param = "logit_bias";
+        return core_err_set(p->err, CORE_EINVAL, "'logit_bias': %zu entries, at most %zu", count,
+                            lim->n_bias_max);
+    }
+    o->logit_bias = core_arena_alloc(p->arena, (count ? count : 1) * sizeof(gen_logit_bias));
+    if (!o->logit_bias) {
+        return nomem(p);
+    }
+    const cJSON *e = NULL;
+    cJSON_ArrayForEach(e, v)
+    {
+        const char *key = e->string ? e->string : "";
+        size_t len = strspn(key, "0123456789");
+        if (len == 0 || len > 10 || key[len] != '\0') {
+            o->bad_param = "logit_bias";
+            return core_err_set(p->err, CORE_EINVAL,
+                                "'logit_bias': key \"%.32s\" is not a token id", key);
+        }
+        const double id = strtod(key, NULL);
+        if (id > 2147483647.0) {
+            o->bad_param = "logit_bias";
+            return core_err_set(p->err, CORE_EINVAL, "'logit_bias': token id %s is out of range",
+                                key);
+        }
+        if (!cJSON_IsNumber(e) || !(e->valuedouble >= -100.0 && e->valuedouble <= 100.0)) {
+            o->bad_param = "logit_bias";
+            return core_err_set(p->err, CORE_EINVAL,
+                                "'logit_bias': token %s: expected a number in [-100, 100]", key);
+        }
+        gen_logit_bias *b = &o->logit_bias[o->n_logit_bias++];
+        b->token = (int32_t)id;
+        b->bias = e->valuedouble <= -100.0 ? -INFINITY : (float)e->valuedouble;
+    }
+    return 0;
+}
+
 /* Message content: a string, or an array of {"type":"text","text":...} parts (joined). */
 static int message_content(parser *p, const cJSON *c, const char **out)
 {
@@ -463,6 +514,9 @@ static int parse_sampling(parser *p, const cJSON *root, const http_limits *lim)
         rc = get_bool(p, root, "ignore_eos", &o->ignore_eos);
     }
     if (rc == 0) {
+        rc = parse_logit_bias(p, root, lim);
+    }
+    if (rc == 0) {
         const cJSON *g = cJSON_GetObjectItemCaseSensitive(root, "grammar");
         if (g && !cJSON_IsNull(g)) {
             if (!cJSON_IsString(g) ||
@@ -478,7 +532,7 @@ static int parse_sampling(parser *p, const cJSON *root, const http_limits *lim)
 static int parse_solve(parser *p, const cJSON *root)
 {
     http_params *o = p->out;
-    int rc = parse_prompt(p, root, "prompt", &(http_limits){1, 0, 0, 1, 0});
+    int rc = parse_prompt(p, root, "prompt", &(http_limits){1, 0, 0, 1, 0, 0});
     if (rc == 0 && (o->n_prompts != 1 || !o->prompts[0].text)) {
         rc = bad(p, "prompt", "a string is required");
     }
@@ -604,7 +658,7 @@ int http_params_parse(http_params *out, core_arena *arena, http_endpoint endpoin
         }
         break;
     case HTTP_ENDPOINT_TOKENIZE:
-        rc = parse_prompt(&p, root, "content", &(http_limits){1, 0, 0, 1, 0});
+        rc = parse_prompt(&p, root, "content", &(http_limits){1, 0, 0, 1, 0, 0});
         if (rc == 0 && (out->n_prompts != 1 || !out->prompts[0].text)) {
             rc = bad(&p, "content", "a string is required");
         }

@@ -479,7 +479,7 @@ void http__patch_run(http_server *srv, http_stream *st)
     job.opts.n_candidates = req->n_candidates;
     job.opts.n_rounds = req->n_rounds;
     job.opts.repair = req->n_rounds > 0;
-    job.opts.plan = req->plan;
+    job.opts.plan = req->plan && !job.srv->opts.backend; /* a plan needs the local model */
     if (req->n_tokens_max > 0) {
         job.opts.n_code_tokens_max = req->n_tokens_max;
     }

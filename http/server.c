@@ -418,6 +418,14 @@ static enum MHD_Result dispatch_work(struct MHD_Connection *conn, conn_state *cs
     int rc = 0;
     if (cs->route == HTTP_ROUTE_SOLVE) {
         rc = http__solve_start(st, body, &status, &param, &err);
+    } else if ((cs->route == HTTP_ROUTE_COMPLETION || cs->route == HTTP_ROUTE_INFILL) &&
+               srv->opts.backend) {
+        /* The model here is only a vocabulary: llama.cpp's endpoints go to the backend. */
+        status = 501;
+        rc = core_err_set(&err, CORE_EUNSUPPORTED,
+                          "this server passes OpenAI's completions on to the remote backend %s "
+                          "and runs no model of its own: send /completion and /infill there",
+                          solve_backend_url(srv->opts.backend));
     } else if (cs->route == HTTP_ROUTE_PATCH) {
         rc = http__patch_start(st, body, &status, &param, &err);
     } else {
@@ -681,6 +689,7 @@ int http_server_new(http_server **out, const http_server_options *opts, core_err
     atomic_init(&srv->ready, false);
     atomic_init(&srv->stopping, false);
     atomic_init(&srv->n_requests, 0);
+    atomic_init(&srv->n_remote, 0);
     srv->opts.api_key = NULL;
     srv->opts.host = NULL;
     srv->opts.model_name = NULL;
@@ -740,13 +749,16 @@ int http_server_ready(http_server *server, const gen_model *model, sbx_pool *san
         (void)solve_completer_fim_tokens(completer, server->fim);
     }
     solve_completer_free(completer);
-    gen_queue_options qo = gen_queue_options_default();
-    qo.n_parallel = server->opts.n_parallel;
-    qo.n_ctx = server->opts.n_ctx;
-    qo.n_threads = server->opts.n_compute;
-    qo.n_pending_max = server->opts.n_pending_max;
-    qo.log = server->opts.log;
-    int rc = gen_queue_new(&server->queue, model, &qo, err);
+    int rc = 0;
+    if (!server->opts.backend) {
+        gen_queue_options qo = gen_queue_options_default();
+        qo.n_parallel = server->opts.n_parallel;
+        qo.n_ctx = server->opts.n_ctx;
+        qo.n_threads = server->opts.n_compute;
+        qo.n_pending_max = server->opts.n_pending_max;
+        qo.log = server->opts.log;
+        rc = gen_queue_new(&server->queue, model, &qo, err);
+    }
     if (rc < 0) {
         return rc;
     }
@@ -828,6 +840,10 @@ void http_server_free(http_server *server)
     }
     if (solver) {
         pthread_join(server->solver, NULL);
+    }
+    /* The backend's streams were canceled by the stop; their threads end within a poll. */
+    while (atomic_load(&server->n_remote) > 0) {
+        sleep_ms(10);
     }
     gen_queue_free(server->queue);
     solve_engine_free(server->engine);

@@ -56,6 +56,7 @@ int http__engine_open(http_server *srv, core_err *err)
     solve_engine_options eo = solve_engine_options_default();
     eo.n_threads = srv->opts.n_compute;
     eo.n_candidates_max = SOLVE_N_MAX < 16 ? SOLVE_N_MAX : 16;
+    eo.backend = srv->opts.backend;
     if (srv->queue) {
         /* The candidates live in the queue's slots: the same room as a completion. */
         eo.n_ctx = gen_queue_options_get(srv->queue).n_ctx;
@@ -136,7 +137,7 @@ static void run_task(http_server *srv, http_stream *st)
         so.n_candidates = p->n_choices <= 16 ? p->n_choices : 16;
     }
     so.n_rounds = p->n_rounds;
-    so.plan = p->plan;
+    so.plan = p->plan && !srv->opts.backend; /* a plan needs the local model */
     so.repair = p->repair;
     so.grammar = p->use_grammar;
     if (p->has_seed) {

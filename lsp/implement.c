@@ -545,6 +545,7 @@ static int engine_ready(lsp_server *s, core_err *err)
     eo.n_candidates_max = 4;
     eo.n_threads = s->opts.session.n_threads;
     eo.log = s->opts.log;
+    eo.backend = s->opts.backend;
     return solve_engine_new(&s->engine, s->opts.model, s->pool, &eo, err);
 }
 

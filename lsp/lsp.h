@@ -126,6 +126,9 @@ typedef struct lsp_server_options {
     gen_model_options load;          /* how a model the configuration names is loaded: the
                                         "kiln" section's model (a GGUF path) switches to it,
                                         threads sets the compute threads */
+    solve_backend *backend;          /* borrowed; NULL: the model writes. Else completions and
+                                        kiln.implement's candidates are written by this remote
+                                        server, and model gives only the vocabulary */
 } lsp_server_options;
 
 lsp_server_options lsp_server_options_default(void);

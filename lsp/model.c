@@ -33,12 +33,16 @@ void lsp__model_switch(lsp_server *s, const char *path)
     core_err err = {0};
     gen_model_options mo = s->opts.load;
     mo.log = &s->opts.log;
+    mo.vocab_only = s->opts.backend != NULL; /* a remote backend writes: the tokenizer only */
     int rc = owned_path ? 0 : core_err_set(&err, CORE_ENOMEM, "out of memory");
     if (rc == 0) {
         rc = gen_model_load(&model, path, &mo, &err);
     }
     if (rc == 0) {
         rc = solve_completer_new(&completer, model, &err);
+    }
+    if (rc == 0) {
+        solve_completer_set_backend(completer, s->opts.backend);
     }
     char msg[CORE_ERR_MSG_MAX + 1200];
     if (rc < 0) {
@@ -76,8 +80,8 @@ void lsp__threads_set(lsp_server *s, size_t n_threads)
 
 void lsp__warm_up(lsp_server *s)
 {
-    if (!s->opts.model) {
-        return;
+    if (!s->opts.model || s->opts.backend) {
+        return; /* nothing to warm: a remote backend writes */
     }
     /* One token through the whole model in a small context: the weights' pages are mapped and
        the compute threads started before the first completion needs them. */

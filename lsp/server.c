@@ -46,6 +46,7 @@ int lsp_server_new(lsp_server **out, const lsp_server_options *opts, core_err *e
             core_free(s);
             return rc;
         }
+        solve_completer_set_backend(s->completer, s->opts.backend);
     }
     *out = s;
     return 0;

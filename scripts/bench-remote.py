@@ -65,12 +65,12 @@ def stop(proc):
             proc.wait()
 
 
-def start_kiln_serve(kiln, model, log):
-    """A `kiln serve` on a port the kernel picks (--port 0, read from its first log line);
-    returns (process, base URL) or (None, None)."""
+def start_kiln_serve(kiln, model, log, extra=()):
+    """A `kiln serve` on a port the kernel picks (--port 0, read from its first log line), with
+    extra options; returns (process, base URL) or (None, None)."""
     err = tempfile.TemporaryFile("w+")
     proc = subprocess.Popen([kiln, "serve", "-m", model, "--port", "0", "-t", "1",
-                             "--parallel", "1", "--no-sandbox"],
+                             "--parallel", "1", "--no-sandbox"] + list(extra),
                             stdout=log, stderr=err)
     base = None
     t_end = time.monotonic() + 120

@@ -344,6 +344,7 @@ struct solve_completer {
     gram_lang *langs[2];    /* owned, by solve_lang; NULL when not compiled in */
     int32_t fim[3];         /* prefix, suffix, middle tokens; -1 when the vocabulary lacks them */
     size_t n_vocab;
+    const solve_backend *backend; /* borrowed; NULL: the local model writes */
 };
 
 struct solve_session {
@@ -454,6 +455,11 @@ bool solve_completer_fim_tokens(const solve_completer *completer, int32_t ids[3]
     return true;
 }
 
+void solve_completer_set_backend(solve_completer *completer, const solve_backend *backend)
+{
+    completer->backend = backend;
+}
+
 const gen_model *solve__completer_model(const solve_completer *completer)
 {
     return completer ? completer->model : NULL;
@@ -492,7 +498,8 @@ int solve_session_new(solve_session **out, const solve_completer *completer,
     co.n_threads = o.n_threads ? o.n_threads : 1;
     s->n_ctx = co.n_ctx;
     s->n_candidates_max = o.n_candidates_max;
-    rc = gen_ctx_new(&s->ctx, completer->model, &co, err);
+    /* With a remote backend the model here is only a vocabulary: no context. */
+    rc = completer->backend ? 0 : gen_ctx_new(&s->ctx, completer->model, &co, err);
     if (rc < 0) {
         goto done;
     }
@@ -758,15 +765,22 @@ static double logits_norm(const float *logits, size_t n)
     return sum > 0.0 ? mx + log(sum) : mx;
 }
 
-/* Starts candidate i: its sampler and, when the prefix is viable, its checker. Returns 0, or
-   1 when the grammar had to be left off. */
-static int cand_start(cand *c, const solve_session *s, const solve_complete_options *o,
-                      core_str prefix, core_str suffix, size_t i, core_err *err)
+/* Candidate i's sampling: the first greedy, the others at o->temp. */
+static gen_sampler_options cand_sampling(const solve_complete_options *o, size_t i)
 {
     gen_sampler_options so = gen_sampler_options_default();
     so.temp = i == 0 ? 0.0f : o->temp;
     so.top_p = 0.95f;
     so.seed = o->seed * 1000003u + i;
+    return so;
+}
+
+/* Starts candidate i: its sampler and, when the prefix is viable, its checker. Returns 0, or
+   1 when the grammar had to be left off. */
+static int cand_start(cand *c, const solve_session *s, const solve_complete_options *o,
+                      core_str prefix, core_str suffix, size_t i, core_err *err)
+{
+    const gen_sampler_options so = cand_sampling(o, i);
     int rc = gen_sampler_new(&c->sampler, &so, s->c->n_vocab, err);
     const gram_lang *gl = s->c->langs[o->lang];
     if (rc < 0 || !o->grammar || !gl || prefix.len > GRAM_TEXT_MAX) {
@@ -909,6 +923,124 @@ static int generate(solve_session *s, cand *cands, size_t n, const solve_complet
     return rc;
 }
 
+/* ------------------------------------------------------------------------------------------ */
+/* Candidates written by a remote backend                                                     */
+/* ------------------------------------------------------------------------------------------ */
+
+/* A candidate's rules for solve__remote_write: as cand_step's for a local token. */
+typedef struct remote_cand {
+    cand *c;
+    const solve_complete_options *o;
+    core_str line;
+    size_t depth;
+    bool heal; /* the first piece must bring the cursor's space (token healing) */
+} remote_cand;
+
+static int remote_piece(void *payload, core_str piece, core_err *err)
+{
+    const remote_cand *r = payload;
+    cand *c = r->c;
+    if (r->heal && c->n_tokens == 0 && (piece.len == 0 || piece.ptr[0] != ' ')) {
+        return SOLVE__PIECE_REFUSED;
+    }
+    bool ok = true;
+    const int rc = c->gc ? gram_checker_feed(c->checker, piece, &ok, err) : 0;
+    if (rc < 0 || !ok) {
+        return rc < 0 ? rc : SOLVE__PIECE_REFUSED;
+    }
+    c->n_tokens++;
+    if (core_buf_append(&c->text, piece.ptr, piece.len) < 0) {
+        return core_err_set(err, CORE_ENOMEM, "complete: out of memory");
+    }
+    if (solve_complete_end(r->o->lang, r->o->scope, r->line, r->depth,
+                           (core_str){c->text.ptr, c->text.len}, &c->end)) {
+        c->live = false;
+        c->ended = true;
+        return SOLVE__PIECE_DONE;
+    }
+    if (c->n_tokens >= r->o->n_tokens_max) {
+        c->live = false;
+        c->end = c->text.len;
+        return SOLVE__PIECE_DONE;
+    }
+    return SOLVE__PIECE_TAKEN;
+}
+
+/* The server's end of generation: taken where the grammar takes an end-of-generation token
+   (the document, suffix included, is complete with the text). */
+static int remote_stop(void *payload, core_err *err)
+{
+    cand *c = ((const remote_cand *)payload)->c;
+    bool complete = true;
+    if (c->gc) {
+        int rc = gram_checker_is_complete(c->checker, &complete, err);
+        if (rc < 0) {
+            return rc;
+        }
+    }
+    if (!complete) {
+        return 0;
+    }
+    c->live = false;
+    c->ended = true;
+    c->end = c->text.len;
+    return 1;
+}
+
+static void remote_cut(void *payload, bool gave_up)
+{
+    cand *c = ((const remote_cand *)payload)->c;
+    (void)gave_up;
+    c->live = false;
+    c->end = c->text.len;
+}
+
+static core_str remote_text(void *payload)
+{
+    const cand *c = ((const remote_cand *)payload)->c;
+    return (core_str){c->text.ptr ? c->text.ptr : "", c->text.len};
+}
+
+static size_t remote_left(void *payload)
+{
+    const remote_cand *r = payload;
+    return r->o->n_tokens_max > r->c->n_tokens ? r->o->n_tokens_max - r->c->n_tokens : 0;
+}
+
+/* Writes the candidates through the completer's backend, one after the other, from the
+   context and the prefix's window as text (the server tokenizes it; no FIM). */
+static int generate_remote(const solve_session *s, cand *cands, size_t n,
+                           const solve_complete_options *o, core_str prefix, core_str line,
+                           size_t depth, bool heal, const core_cancel *cancel, size_t *n_generated,
+                           core_err *err)
+{
+    const solve_completer *sc = s->c;
+    const size_t start = window_start(prefix, o->n_prefix_bytes_max);
+    core_buf text = {0};
+    if (core_buf_append(&text, o->context.ptr ? o->context.ptr : "", o->context.len) < 0 ||
+        core_buf_append(&text, prefix.ptr + start, prefix.len - start) < 0) {
+        core_buf_dispose(&text);
+        return core_err_set(err, CORE_ENOMEM, "complete: out of memory");
+    }
+    int rc = 0;
+    for (size_t i = 0; i < n && rc == 0 && text.len > 0; i++) {
+        if (!cands[i].live) {
+            continue;
+        }
+        remote_cand r = {&cands[i], o, line, depth, heal};
+        const solve__remote_rules rules = {remote_piece, remote_stop, remote_cut,
+                                           remote_text,  remote_left, &r};
+        const solve__remote_req req = {
+            sc->backend, sc->model, sc->is_eog,           sc->n_vocab, cand_sampling(o, i),
+            NULL,        0,         {text.ptr, text.len}, NULL};
+        size_t n_requests = 0;
+        rc = solve__remote_write(&n_requests, &req, &rules, cancel, err);
+        *n_generated += cands[i].n_tokens;
+    }
+    core_buf_dispose(&text);
+    return rc;
+}
+
 /* Drops the end of a one-line completion that the rest of the cursor's line already has
    (the model closing a parenthesis the editor inserted). */
 static size_t drop_overlap(core_str text, size_t end, core_str suffix)
@@ -1003,16 +1135,19 @@ int solve_complete(solve_completions **out, solve_session *s, core_str prefix, c
     }
     /* A space before the cursor belongs to the next word's token in BPE vocabularies: the
        prompt leaves it out and the first token must start with it (token healing). */
+    const bool remote = s->c->backend != NULL;
     bool heal = prefix.len > 0 && prefix.ptr[prefix.len - 1] == ' ';
     core_str full = prefix;
     prefix.len -= heal;
-    gen_ctx_set_cancel(s->ctx, cancel);
-    rc = prompt_build(&p, s, prefix, suffix, &o, s->n_ctx - o.n_tokens_max - 2, &res->fim, err);
-    if (rc == 0 && p.n == 0) {
-        goto done; /* no token to start from: nothing to offer */
-    }
-    if (rc == 0) {
-        rc = prompt_decode(s, &p, res, err);
+    if (!remote) {
+        gen_ctx_set_cancel(s->ctx, cancel);
+        rc = prompt_build(&p, s, prefix, suffix, &o, s->n_ctx - o.n_tokens_max - 2, &res->fim, err);
+        if (rc == 0 && p.n == 0) {
+            goto done; /* no token to start from: nothing to offer */
+        }
+        if (rc == 0) {
+            rc = prompt_decode(s, &p, res, err);
+        }
     }
     res->ns_prompt = core_time_ns() - t0;
     size_t line_start = prefix.len;
@@ -1029,7 +1164,10 @@ int solve_complete(solve_completions **out, solve_session *s, core_str prefix, c
             rc = 0;
         }
     }
-    if (rc == 0) {
+    if (rc == 0 && remote) {
+        rc = generate_remote(s, cands, n, &o, prefix, line, depth, heal, cancel,
+                             &res->n_tokens_generated, err);
+    } else if (rc == 0) {
         rc = generate(s, cands, n, &o, line, depth, heal, p.n, cancel, &res->n_tokens_generated,
                       err);
     }
@@ -1038,11 +1176,13 @@ int solve_complete(solve_completions **out, solve_session *s, core_str prefix, c
     }
 done:
     /* Only the prompt stays cached: the candidates' tokens are forgotten. */
-    if (s->n_cached > 0) {
+    if (s->ctx && s->n_cached > 0) {
         core_err terr = {0};
         (void)gen_ctx_seq_truncate(s->ctx, 0, s->n_cached, &terr);
     }
-    gen_ctx_set_cancel(s->ctx, NULL);
+    if (s->ctx) {
+        gen_ctx_set_cancel(s->ctx, NULL);
+    }
     for (size_t i = 0; i < n; i++) {
         cand_dispose(&cands[i]);
     }

@@ -41,6 +41,7 @@
 #include "core/core.h"
 #include "eval/eval.h"
 #include "gen/gen.h"
+#include "grammar/gram.h"
 #include "sandbox/sbx.h"
 
 /* ------------------------------------------------------------------------------------------ */
@@ -645,6 +646,40 @@ int solve_backend_complete(solve_backend_finish *finish, size_t *n_http_out,
                            const solve_backend *backend, const solve_backend_request *req,
                            solve_backend_piece_fn fn, void *payload, const core_cancel *cancel,
                            core_err *err);
+
+/**
+ * A grammar-checked pass-through of one completion (kiln serve --backend): streams req from
+ * backend as solve_backend_complete does, and passes fn each piece that checker (borrowed;
+ * NULL: none) keeps viable; at a refused piece it cuts the stream and continues from the
+ * accepted text, the refused continuation's first token excluded through "logit_bias", as the
+ * write stage does (solve__remote_write; req's own bias list is replaced). checker has been fed
+ * the code the completion continues and told the text after it; the model's end is taken only
+ * where that text is complete with what was passed on, else it is refused and excluded too
+ * (with stop strings in req, any end is taken: finish_reason does not tell them apart).
+ * model tokenizes refused pieces and is_stop (n_vocab) are the end tokens to exclude.
+ * req->n_tokens_max caps the pieces passed on (one piece a token, as servers stream them).
+ * *finish: SOLVE_BACKEND_FINISH_STOP (the model ended, or refusals left nothing to go on
+ * with) or SOLVE_BACKEND_FINISH_LENGTH (the cap); *n_requests: the requests made. Codes: those
+ * of solve_backend_complete and of fn, CORE_ENOMEM.
+ */
+int solve_backend_complete_checked(solve_backend_finish *finish, size_t *n_requests,
+                                   const solve_backend *backend, const gen_model *model,
+                                   const bool *is_stop, gram_checker *checker,
+                                   const solve_backend_request *req, solve_backend_piece_fn fn,
+                                   void *payload, const core_cancel *cancel, core_err *err);
+
+/**
+ * Makes the completer's sessions write their candidates through backend (borrowed; it must
+ * outlive the completer and its sessions; NULL: the local model again) instead of the model,
+ * which then only gives the vocabulary (it may be loaded vocab_only): sessions made afterwards
+ * hold no decoding context, and solve_complete streams each candidate from the backend with the
+ * same rules as a local token (the grammar, told the document's suffix; the scope's end; the
+ * cap; an end of generation only where the document is complete), continuing past a refused
+ * piece as the write stage does (solve__remote_write). The prompt is the context and the
+ * prefix's window as text (no fill-in-the-middle); logprob_mean is 0. Call it
+ * before making sessions. Codes of solve_complete then include solve_backend_complete's.
+ */
+void solve_completer_set_backend(solve_completer *completer, const solve_backend *backend);
 
 /* ------------------------------------------------------------------------------------------ */
 /* Repository context (solve/context.c)                                                       */

@@ -234,6 +234,57 @@ int solve__chunk_parse(solve__chunk *chunk, core_str data, core_err *err);
 int solve__write_remote(solve_engine *engine, solve__cand *cands, const solve__cand_options *opts,
                         int32_t *const *suffixes, const size_t *n_suffixes, size_t n,
                         const core_cancel *cancel, core_err *err);
+/** What a remote candidate's rules said of a streamed piece (solve__remote_rules.piece). */
+#define SOLVE__PIECE_TAKEN   0 /* accepted; the stream goes on */
+#define SOLVE__PIECE_DONE    1 /* accepted, and the candidate ended there (or hit its cap) */
+#define SOLVE__PIECE_REFUSED 2 /* refused: the stream is cut before it */
+
+/**
+ * One candidate's rules for solve__remote_write, as callbacks on payload (a write stage
+ * candidate, or a completion at a cursor). All are called on the writing thread.
+ */
+typedef struct solve__remote_rules {
+    /* A piece of the stream: a SOLVE__PIECE_* or a negative code (err set). */
+    int (*piece)(void *payload, core_str piece, core_err *err);
+    /* The server ended its completion (end of generation, a stop string): 1 when the candidate
+       ends there, 0 when the code is not complete (the stop is refused), or a negative code. */
+    int (*stop)(void *payload, core_err *err);
+    /* The candidate ends unfinished: the server's token cap, or (gave_up) too many refusals. */
+    void (*cut)(void *payload, bool gave_up);
+    /* The text accepted so far, borrowed until the next call; the continuation's prompt is the
+       prompt followed by it. */
+    core_str (*text)(void *payload);
+    /* Tokens the candidate may still take. */
+    size_t (*n_tokens_left)(void *payload);
+    void *payload;
+} solve__remote_rules;
+
+/** What solve__remote_write sends. Plain value, everything borrowed for the call. */
+typedef struct solve__remote_req {
+    const solve_backend *backend;
+    const gen_model *model; /* tokenizes a refused piece for logit_bias */
+    const bool *is_stop;    /* (n_vocab) the tokens a refused stop excludes */
+    size_t n_vocab;
+    gen_sampler_options sampling; /* the seed grows by one each request */
+    const char *const *stop;      /* (n_stop) "stop" strings */
+    size_t n_stop;
+    core_str prompt;     /* the text before the candidate's */
+    const core_log *log; /* the refusals, at debug level; may be NULL */
+} solve__remote_req;
+
+/**
+ * Writes one candidate through req->backend under rules: each streamed piece goes to
+ * rules.piece; at the first refused piece (or refused stop) the stream is cut and a new
+ * request continues from the accepted text with the refused continuation's first token (the
+ * stop tokens) excluded through "logit_bias"; where the server sends the same piece again, the
+ * following requests sample from the whole vocabulary (solve_remote.c says how). Returns when
+ * the candidate ended (rules.piece said DONE, rules.stop 1, or rules.cut was called).
+ * *n_requests is incremented for each request. Codes: CORE_ECANCELED, CORE_ENOMEM, those of
+ * solve_backend_complete and of the rules.
+ */
+int solve__remote_write(size_t *n_requests, const solve__remote_req *req,
+                        const solve__remote_rules *rules, const core_cancel *cancel, core_err *err);
+
 /** The completer's model and its grammar of lang (NULL when not compiled in) (complete.c). */
 const gen_model *solve__completer_model(const solve_completer *completer);
 const gram_lang *solve__completer_lang(const solve_completer *completer, solve_lang lang);

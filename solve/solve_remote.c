@@ -14,7 +14,9 @@
  * constraint forbade every token. So a candidate that ends by itself was accepted piece by piece
  * and judged complete by the checker, exactly as a local one. The candidates are written at once,
  * one thread and one connection each (the engine's tables and the model are only read; each
- * candidate has its own checker).
+ * candidate has its own checker). The loop of requests (solve__remote_write) takes the
+ * candidate's rules as callbacks, so completions at a cursor (complete.c) write through it too,
+ * with their own rules: the grammar told the document's suffix, and the scope's end.
  */
 #include "solve/solve_int.h"
 
@@ -27,38 +29,32 @@
 #define SOLVE_REMOTE_TEMP_STEP   0.25f
 #define SOLVE_REMOTE_TEMP_MAX    2.0f
 
-/* One candidate's streaming state. */
-typedef struct remote {
-    solve_engine *e;
-    solve__cand *c;
-    bool rejected;          /* the last piece was refused (stream cut before it) */
-    core_buf rejected_text; /* that piece, owned */
-} remote;
+/* The stream of one request: the rules, and the piece they refused. */
+typedef struct stream {
+    const solve__remote_rules *rules;
+    bool refused;          /* the last piece was refused (stream cut before it) */
+    bool done;             /* the candidate ended on a piece */
+    core_buf refused_text; /* that piece, owned */
+} stream;
 
-/* Accepts a piece into the candidate, or refuses it; returns 1 to cut the stream. */
+/* Passes a piece to the rules; returns 1 to cut the stream. */
 static int on_piece(void *payload, core_str piece, core_err *err)
 {
-    remote *st = payload;
-    solve__cand *c = st->c;
-    bool at_line_start =
-        c->text.len > 0 ? c->text.ptr[c->text.len - 1] == '\n' : c->prefix_ends_line;
-    bool ok = c->has_body || solve__body_start_ok(c->lang, piece, at_line_start);
-    if (ok && c->checker) {
-        int rc = gram_checker_feed(c->checker, piece, &ok, err);
-        if (rc < 0) {
-            return rc;
-        }
+    stream *st = payload;
+    int rc = st->rules->piece(st->rules->payload, piece, err);
+    if (rc < 0) {
+        return rc;
     }
-    if (!ok) {
-        st->rejected = true;
-        st->rejected_text.len = 0;
-        if (core_buf_append(&st->rejected_text, piece.ptr, piece.len) < 0) {
+    if (rc == SOLVE__PIECE_REFUSED) {
+        st->refused = true;
+        st->refused_text.len = 0;
+        if (core_buf_append(&st->refused_text, piece.ptr, piece.len) < 0) {
             return core_err_set(err, CORE_ENOMEM, "solve: out of memory");
         }
         return 1;
     }
-    c->n_tokens++;
-    return solve__cand_take(c, piece, c->n_tokens_max, err);
+    st->done = rc == SOLVE__PIECE_DONE;
+    return st->done ? 1 : 0;
 }
 
 static bool has_token(const int32_t *ids, size_t n, int32_t id)
@@ -71,14 +67,14 @@ static bool has_token(const int32_t *ids, size_t n, int32_t id)
     return false;
 }
 
-/* Adds the tokens to exclude after a rejection: the stop tokens (piece NULL), or the first
-   token of the rejected piece. */
-static int bias_add(solve_engine *e, int32_t *bias, size_t *n_bias, const core_buf *piece,
-                    core_err *err)
+/* Adds the tokens to exclude after a refusal: the stop tokens (piece NULL), or the first
+   token of the refused piece. */
+static int bias_add(const solve__remote_req *r, int32_t *bias, size_t *n_bias,
+                    const core_buf *piece, core_err *err)
 {
     if (!piece) {
-        for (size_t t = 0; t < e->n_vocab && *n_bias < SOLVE_REMOTE_BIAS_MAX; t++) {
-            if (e->is_stop[t] && !has_token(bias, *n_bias, (int32_t)t)) {
+        for (size_t t = 0; t < r->n_vocab && *n_bias < SOLVE_REMOTE_BIAS_MAX; t++) {
+            if (r->is_stop[t] && !has_token(bias, *n_bias, (int32_t)t)) {
                 bias[(*n_bias)++] = (int32_t)t;
             }
         }
@@ -86,7 +82,7 @@ static int bias_add(solve_engine *e, int32_t *bias, size_t *n_bias, const core_b
     }
     int32_t *ids = NULL;
     size_t n = 0;
-    int rc = gen_model_tokenize(e->model, (core_str){piece->ptr, piece->len}, false, false, &ids,
+    int rc = gen_model_tokenize(r->model, (core_str){piece->ptr, piece->len}, false, false, &ids,
                                 &n, err);
     if (rc == 0 && n > 0 && *n_bias < SOLVE_REMOTE_BIAS_MAX && !has_token(bias, *n_bias, ids[0])) {
         bias[(*n_bias)++] = ids[0];
@@ -95,11 +91,9 @@ static int bias_add(solve_engine *e, int32_t *bias, size_t *n_bias, const core_b
     return rc;
 }
 
-/* Writes one started candidate c from prompt (the text before the code's continuation). */
-static int write_one(solve_engine *e, solve__cand *c, const solve__cand_options *o, core_str prompt,
-                     const core_cancel *cancel, core_err *err)
+int solve__remote_write(size_t *n_requests, const solve__remote_req *r,
+                        const solve__remote_rules *rules, const core_cancel *cancel, core_err *err)
 {
-    static const char *const stop[] = {"```"};
     int32_t bias[SOLVE_REMOTE_BIAS_MAX];
     size_t n_bias = 0;
     size_t bias_at = 0;       /* the text length the bias list is for */
@@ -107,22 +101,23 @@ static int write_one(solve_engine *e, solve__cand *c, const solve__cand_options 
     bool stop_banned = false; /* the stop tokens are in the bias list */
     size_t n_sampled = 0;     /* requests that sampled at bias_at */
     size_t n_rejects = 0;
-    core_buf last = {0}; /* the previous rejected piece at bias_at */
+    core_buf last = {0}; /* the previous refused piece at bias_at */
     core_buf req_prompt = {0};
-    remote st = {e, c, false, {0}};
+    stream st = {rules, false, false, {0}};
     int rc = 0;
-    while (c->live) {
+    for (size_t n_sent = 0;; n_sent++) {
         if (core_cancel_is_requested(cancel)) {
             rc = core_err_set(err, CORE_ECANCELED, "solve: canceled while writing");
             break;
         }
+        const core_str text = rules->text(rules->payload);
         req_prompt.len = 0;
-        if (core_buf_append(&req_prompt, prompt.ptr, prompt.len) < 0 ||
-            core_buf_append(&req_prompt, c->text.ptr ? c->text.ptr : "", c->text.len) < 0) {
+        if (core_buf_append(&req_prompt, r->prompt.ptr, r->prompt.len) < 0 ||
+            core_buf_append(&req_prompt, text.ptr ? text.ptr : "", text.len) < 0) {
             rc = core_err_set(err, CORE_ENOMEM, "solve: out of memory");
             break;
         }
-        gen_sampler_options so = o->sampling;
+        gen_sampler_options so = r->sampling;
         if (sample) {
             float t = SOLVE_REMOTE_TEMP_RETRY + SOLVE_REMOTE_TEMP_STEP * (float)n_sampled++;
             so.temp = t < SOLVE_REMOTE_TEMP_MAX ? t : SOLVE_REMOTE_TEMP_MAX;
@@ -131,73 +126,60 @@ static int write_one(solve_engine *e, solve__cand *c, const solve__cand_options 
             so.min_p = 0.0f;
         }
         solve_backend_request req = {{req_prompt.ptr, req_prompt.len},
-                                     c->n_tokens_max - c->n_tokens,
+                                     rules->n_tokens_left(rules->payload),
                                      so.temp,
                                      so.top_p,
                                      so.top_k,
                                      so.min_p,
-                                     o->sampling.repeat_penalty,
-                                     o->sampling.seed + c->n_requests,
-                                     stop,
-                                     c->stop == SOLVE_STOP_END ? 1u : 0u,
+                                     r->sampling.repeat_penalty,
+                                     r->sampling.seed + n_sent,
+                                     r->stop,
+                                     r->n_stop,
                                      bias,
                                      n_bias};
         solve_backend_finish finish = SOLVE_BACKEND_FINISH_STOP;
-        st.rejected = false;
-        c->n_requests++;
-        rc = solve_backend_complete(&finish, NULL, e->backend, &req, on_piece, &st, cancel, err);
-        if (rc < 0) {
-            break;
-        }
-        if (!c->live) {
+        st.refused = false;
+        st.done = false;
+        (*n_requests)++;
+        rc = solve_backend_complete(&finish, NULL, r->backend, &req, on_piece, &st, cancel, err);
+        if (rc < 0 || st.done) {
             break; /* ended, or the cap */
         }
         bool stop_refused = false;
         if (finish == SOLVE_BACKEND_FINISH_LENGTH) {
-            c->live = false; /* the server's token count reached the cap first */
-            c->end = c->text.len;
+            rules->cut(rules->payload, false); /* the server's token count reached the cap */
             break;
         }
         if (finish == SOLVE_BACKEND_FINISH_STOP) {
-            bool ended = false;
-            size_t end = 0;
-            if (c->has_body) {
-                rc = solve__cand_end(c, c->lang, true, &ended, &end, err);
-                if (rc < 0) {
-                    break;
-                }
-            }
-            if (ended) {
-                c->live = false;
-                c->ended = true;
-                c->end = end;
+            rc = rules->stop(rules->payload, err);
+            if (rc != 0) {
+                rc = rc < 0 ? rc : 0;
                 break;
             }
             stop_refused = true; /* a blank body, or code the checker does not call complete */
         }
-        if (CORE_NEVER(!stop_refused && !st.rejected)) {
+        if (CORE_NEVER(!stop_refused && !st.refused)) {
             rc = core_err_set(err, CORE_ERROR, "solve: the backend's stream was cut for no reason");
             break;
         }
-        core_log_write(&e->log, CORE_LOG_LEVEL_DEBUG,
+        const size_t at = rules->text(rules->payload).len;
+        core_log_write(r->log, CORE_LOG_LEVEL_DEBUG,
                        "solve: remote candidate: %s refused after %zu bytes: \"%.40s\"",
-                       stop_refused ? "a stop" : "a piece", c->text.len,
-                       stop_refused ? "" : st.rejected_text.ptr);
+                       stop_refused ? "a stop" : "a piece", at,
+                       stop_refused ? "" : st.refused_text.ptr);
         if (++n_rejects > SOLVE_REMOTE_REJECTS_MAX) {
-            c->live = false;
-            c->forbade_all = true;
-            c->end = c->text.len;
+            rules->cut(rules->payload, true);
             break;
         }
-        if (c->text.len != bias_at) {
+        if (at != bias_at) {
             n_bias = 0;
-            bias_at = c->text.len;
+            bias_at = at;
             sample = false;
             n_sampled = 0;
             stop_banned = false;
             last.len = 0;
         }
-        const core_buf *piece = stop_refused ? NULL : &st.rejected_text;
+        const core_buf *piece = stop_refused ? NULL : &st.refused_text;
         bool again = piece && last.len > 0 && last.len == piece->len &&
                      memcmp(last.ptr, piece->ptr, piece->len) == 0;
         sample = sample || again || (stop_refused && stop_banned);
@@ -207,14 +189,199 @@ static int write_one(solve_engine *e, solve__cand *c, const solve__cand_options 
             rc = core_err_set(err, CORE_ENOMEM, "solve: out of memory");
             break;
         }
-        rc = bias_add(e, bias, &n_bias, piece, err);
+        rc = bias_add(r, bias, &n_bias, piece, err);
         if (rc < 0) {
             break;
         }
     }
     core_buf_dispose(&last);
     core_buf_dispose(&req_prompt);
-    core_buf_dispose(&st.rejected_text);
+    core_buf_dispose(&st.refused_text);
+    return rc;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* The write stage's rules                                                                    */
+/* ------------------------------------------------------------------------------------------ */
+
+/* The blank-body rule, the grammar, the end rule and the cap, as for a local token. */
+static int cand_piece(void *payload, core_str piece, core_err *err)
+{
+    solve__cand *c = payload;
+    bool at_line_start =
+        c->text.len > 0 ? c->text.ptr[c->text.len - 1] == '\n' : c->prefix_ends_line;
+    bool ok = c->has_body || solve__body_start_ok(c->lang, piece, at_line_start);
+    if (ok && c->checker) {
+        int rc = gram_checker_feed(c->checker, piece, &ok, err);
+        if (rc < 0) {
+            return rc;
+        }
+    }
+    if (!ok) {
+        return SOLVE__PIECE_REFUSED;
+    }
+    c->n_tokens++;
+    int rc = solve__cand_take(c, piece, c->n_tokens_max, err);
+    return rc < 0 ? rc : rc == 1 || !c->live ? SOLVE__PIECE_DONE : SOLVE__PIECE_TAKEN;
+}
+
+static int cand_stop(void *payload, core_err *err)
+{
+    solve__cand *c = payload;
+    bool ended = false;
+    size_t end = 0;
+    if (c->has_body) {
+        int rc = solve__cand_end(c, c->lang, true, &ended, &end, err);
+        if (rc < 0) {
+            return rc;
+        }
+    }
+    if (!ended) {
+        return 0;
+    }
+    c->live = false;
+    c->ended = true;
+    c->end = end;
+    return 1;
+}
+
+static void cand_cut(void *payload, bool gave_up)
+{
+    solve__cand *c = payload;
+    c->live = false;
+    c->forbade_all = gave_up;
+    c->end = c->text.len;
+}
+
+static core_str cand_text(void *payload)
+{
+    const solve__cand *c = payload;
+    return (core_str){c->text.ptr ? c->text.ptr : "", c->text.len};
+}
+
+static size_t cand_left(void *payload)
+{
+    const solve__cand *c = payload;
+    return c->n_tokens_max > c->n_tokens ? c->n_tokens_max - c->n_tokens : 0;
+}
+
+/* Writes one started candidate c from prompt (the text before the code's continuation). */
+static int write_one(solve_engine *e, solve__cand *c, const solve__cand_options *o, core_str prompt,
+                     const core_cancel *cancel, core_err *err)
+{
+    static const char *const stop[] = {"```"};
+    if (!c->live) {
+        return 0;
+    }
+    const solve__remote_rules rules = {cand_piece, cand_stop, cand_cut, cand_text, cand_left, c};
+    const solve__remote_req req = {e->backend,
+                                   e->model,
+                                   e->is_stop,
+                                   e->n_vocab,
+                                   o->sampling,
+                                   stop,
+                                   c->stop == SOLVE_STOP_END ? 1u : 0u,
+                                   prompt,
+                                   &e->log};
+    return solve__remote_write(&c->n_requests, &req, &rules, cancel, err);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* A grammar-checked pass-through                                                             */
+/* ------------------------------------------------------------------------------------------ */
+
+typedef struct pass {
+    gram_checker *checker; /* NULL: none */
+    solve_backend_piece_fn fn;
+    void *payload;
+    core_buf text; /* passed on so far, owned */
+    size_t n_pieces;
+    size_t n_max;
+    solve_backend_finish finish;
+    bool stop_any; /* the client sent stop strings: "stop" may be one of them, which ends the
+                      text whatever the grammar says (finish_reason does not tell which) */
+} pass;
+
+static int pass_piece(void *payload, core_str piece, core_err *err)
+{
+    pass *ps = payload;
+    bool ok = true;
+    int rc = ps->checker ? gram_checker_feed(ps->checker, piece, &ok, err) : 0;
+    if (rc < 0 || !ok) {
+        return rc < 0 ? rc : SOLVE__PIECE_REFUSED;
+    }
+    if (core_buf_append(&ps->text, piece.ptr, piece.len) < 0) {
+        return core_err_set(err, CORE_ENOMEM, "solve: out of memory");
+    }
+    ps->n_pieces++;
+    rc = ps->fn(ps->payload, piece, err);
+    if (rc != 0) {
+        return rc < 0 ? rc : SOLVE__PIECE_DONE; /* fn asked to stop */
+    }
+    if (ps->n_pieces >= ps->n_max) {
+        ps->finish = SOLVE_BACKEND_FINISH_LENGTH;
+        return SOLVE__PIECE_DONE;
+    }
+    return SOLVE__PIECE_TAKEN;
+}
+
+static int pass_stop(void *payload, core_err *err)
+{
+    pass *ps = payload;
+    bool complete = true;
+    if (ps->checker && !ps->stop_any) {
+        int rc = gram_checker_is_complete(ps->checker, &complete, err);
+        if (rc < 0) {
+            return rc;
+        }
+    }
+    return complete ? 1 : 0;
+}
+
+static void pass_cut(void *payload, bool gave_up)
+{
+    ((pass *)payload)->finish = gave_up ? SOLVE_BACKEND_FINISH_STOP : SOLVE_BACKEND_FINISH_LENGTH;
+}
+
+static core_str pass_text(void *payload)
+{
+    const pass *ps = payload;
+    return (core_str){ps->text.ptr ? ps->text.ptr : "", ps->text.len};
+}
+
+static size_t pass_left(void *payload)
+{
+    const pass *ps = payload;
+    return ps->n_max > ps->n_pieces ? ps->n_max - ps->n_pieces : 0;
+}
+
+int solve_backend_complete_checked(solve_backend_finish *finish, size_t *n_requests,
+                                   const solve_backend *backend, const gen_model *model,
+                                   const bool *is_stop, gram_checker *checker,
+                                   const solve_backend_request *req, solve_backend_piece_fn fn,
+                                   void *payload, const core_cancel *cancel, core_err *err)
+{
+    pass ps = {checker,        fn, payload, {0}, 0, req->n_tokens_max, SOLVE_BACKEND_FINISH_STOP,
+               req->n_stop > 0};
+    *finish = SOLVE_BACKEND_FINISH_STOP;
+    *n_requests = 0;
+    if (req->n_tokens_max == 0) {
+        return 0;
+    }
+    gen_sampler_options so = gen_sampler_options_default();
+    so.temp = req->temp;
+    so.top_p = req->top_p;
+    so.top_k = req->top_k;
+    so.min_p = req->min_p;
+    so.repeat_penalty = req->repeat_penalty;
+    so.seed = req->seed;
+    const solve__remote_rules rules = {pass_piece, pass_stop, pass_cut, pass_text, pass_left, &ps};
+    const solve__remote_req r = {backend, model,     is_stop,     gen_model_n_vocab(model),
+                                 so,      req->stop, req->n_stop, req->prompt,
+                                 NULL};
+    int rc = solve__remote_write(n_requests, &r, &rules, cancel, err);
+    *finish = ps.finish;
+    core_buf_dispose(&ps.text);
     return rc;
 }
 

@@ -3,10 +3,12 @@
  * batch and outlives it samples the same tokens as alone with the same seed; a cancel ends a
  * request within one step; identical prompt prefixes are decoded once; stop strings cut the
  * text; bad requests are refused with named errors and their constraint is released; a failed
- * allocation while the queue is made leaks nothing.
+ * allocation while the queue is made leaks nothing; a request's logit bias bans and forces
+ * tokens for it alone.
  */
 #include "tests/gen/tests.h"
 
+#include <math.h>
 #include <pthread.h>
 #include <string.h>
 
@@ -501,6 +503,83 @@ START_TEST(sched__request_picks_its_own_tokens)
 }
 END_TEST
 
+/* Greedy tokens of text_a under bias (n_bias entries), into c. */
+static void run_biased(gen_queue *q, collect *c, const int32_t *prompt, size_t n_prompt,
+                       const gen_logit_bias *bias, size_t n_bias)
+{
+    collect_init(c);
+    gen_queue_request r = {0};
+    r.prompt = prompt;
+    r.n_prompt = n_prompt;
+    r.sampler = gen_sampler_options_default();
+    r.sampler.temp = 0.0f;
+    r.n_tokens_max = 4;
+    r.ignore_eog = true;
+    r.logprobs = true;
+    r.logit_bias = bias;
+    r.n_logit_bias = n_bias;
+    r.on_event = on_event;
+    r.payload = c;
+    uint64_t id = 0;
+    core_err err = {0};
+    ck_assert_msg(gen_queue_submit(q, &id, &r, &err) == 0, "%s", err.msg);
+    wait_done(c);
+    ck_assert_uint_eq(c->n_tokens, 4);
+}
+
+START_TEST(sched__logit_bias_bans_and_forces_per_request)
+{
+    size_t na = 0;
+    int32_t *pa = tokenize(text_a, &na);
+    gen_queue *q = make_queue(2, 0);
+    collect ref;
+    run_biased(q, &ref, pa, na, NULL, 0);
+    /* Banning the greedy first token changes the first token, and only that request's. */
+    gen_logit_bias ban = {ref.tokens[0], -INFINITY};
+    collect banned;
+    run_biased(q, &banned, pa, na, &ban, 1);
+    ck_assert_int_ne(banned.tokens[0], ref.tokens[0]);
+    for (size_t i = 0; i < banned.n_tokens; i++) {
+        ck_assert_int_ne(banned.tokens[i], ref.tokens[0]);
+    }
+    /* A large bias makes a token the greedy choice at every step. */
+    const int32_t forced_id = ref.tokens[0] == 42 ? 43 : 42;
+    gen_logit_bias force[2] = {{forced_id, 100.0f}, {ref.tokens[0], -1.0f}};
+    collect forced;
+    run_biased(q, &forced, pa, na, force, 2);
+    for (size_t i = 0; i < forced.n_tokens; i++) {
+        ck_assert_int_eq(forced.tokens[i], forced_id);
+    }
+    /* Without a bias again: the reference (nothing of the bias stayed in the slot). */
+    collect again;
+    run_biased(q, &again, pa, na, NULL, 0);
+    ck_assert_int_eq(memcmp(again.tokens, ref.tokens, 4 * sizeof(int32_t)), 0);
+    /* Out of the vocabulary, or not a finite bias: refused by name. */
+    gen_queue_request r = {0};
+    r.prompt = pa;
+    r.n_prompt = na;
+    r.sampler = gen_sampler_options_default();
+    r.n_tokens_max = 4;
+    r.on_event = on_event;
+    r.payload = &again;
+    gen_logit_bias bad[2] = {{1, 1.0f}, {(int32_t)gen_model_n_vocab(model), 1.0f}};
+    r.logit_bias = bad;
+    r.n_logit_bias = 2;
+    uint64_t id = 0;
+    core_err err = {0};
+    ck_assert_int_eq(gen_queue_submit(q, &id, &r, &err), CORE_EINVAL);
+    ck_assert_ptr_nonnull(strstr(err.msg, "logit bias 1"));
+    bad[1] = (gen_logit_bias){2, NAN};
+    ck_assert_int_eq(gen_queue_submit(q, &id, &r, &err), CORE_EINVAL);
+    gen_queue_free(q);
+    collect_dispose(&ref);
+    collect_dispose(&banned);
+    collect_dispose(&forced);
+    collect_dispose(&again);
+    core_free(pa);
+}
+END_TEST
+
 TCase *tcase_sched(void)
 {
     TCase *tc = tcase_create("sched");
@@ -513,5 +592,6 @@ TCase *tcase_sched(void)
     tcase_add_test(tc, sched__bad_requests_are_refused);
     tcase_add_test(tc, sched__enomem_leaks_nothing);
     tcase_add_test(tc, sched__request_picks_its_own_tokens);
+    tcase_add_test(tc, sched__logit_bias_bans_and_forces_per_request);
     return tc;
 }

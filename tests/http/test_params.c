@@ -1,10 +1,11 @@
 /*
  * Tests of http/params.c: every field of each endpoint is read, every wrong type is refused
- * with the field named, caps hold, unknown fields are ignored, and bodies that are not JSON
- * objects or not UTF-8 are refused.
+ * with the field named, caps hold (logit_bias's among them), unknown fields are ignored, and bodies
+ * that are not JSON objects or not UTF-8 are refused.
  */
 #include "tests/http/tests.h"
 
+#include <math.h>
 #include <string.h>
 
 #include "core/core.h"
@@ -207,6 +208,18 @@ static const struct {
     {HTTP_ENDPOINT_DETOKENIZE, "{}", "tokens"},
     {HTTP_ENDPOINT_DETOKENIZE, "{\"tokens\":[\"a\"]}", "tokens"},
     {HTTP_ENDPOINT_DETOKENIZE, "{\"tokens\":[1e12]}", "tokens"},
+    {HTTP_ENDPOINT_COMPLETIONS, "{\"prompt\":\"x\",\"logit_bias\":[1]}", "logit_bias"},
+    {HTTP_ENDPOINT_COMPLETIONS, "{\"prompt\":\"x\",\"logit_bias\":{\"a\":1}}", "logit_bias"},
+    {HTTP_ENDPOINT_COMPLETIONS, "{\"prompt\":\"x\",\"logit_bias\":{\"-1\":1}}", "logit_bias"},
+    {HTTP_ENDPOINT_COMPLETIONS, "{\"prompt\":\"x\",\"logit_bias\":{\"1 \":1}}", "logit_bias"},
+    {HTTP_ENDPOINT_COMPLETIONS, "{\"prompt\":\"x\",\"logit_bias\":{\"\":1}}", "logit_bias"},
+    {HTTP_ENDPOINT_COMPLETIONS, "{\"prompt\":\"x\",\"logit_bias\":{\"2147483648\":1}}",
+     "logit_bias"},
+    {HTTP_ENDPOINT_COMPLETIONS, "{\"prompt\":\"x\",\"logit_bias\":{\"7\":100.5}}", "logit_bias"},
+    {HTTP_ENDPOINT_COMPLETIONS, "{\"prompt\":\"x\",\"logit_bias\":{\"7\":\"1\"}}", "logit_bias"},
+    {HTTP_ENDPOINT_CHAT,
+     "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"logit_bias\":{\"7\":-101}}",
+     "logit_bias"},
     {HTTP_ENDPOINT_SOLVE, "{\"entry_point\":\"f\"}", "prompt"},
     {HTTP_ENDPOINT_SOLVE, "{\"prompt\":\"x\"}", "entry_point"},
     {HTTP_ENDPOINT_SOLVE, "{\"prompt\":\"x\",\"entry_point\":\"f\",\"language\":\"go\"}",
@@ -256,6 +269,40 @@ START_TEST(params__bodies_that_are_not_objects)
 }
 END_TEST
 
+START_TEST(params__logit_bias)
+{
+    http_params p;
+    core_err err = {0};
+    ck_assert_msg(parse(&p, HTTP_ENDPOINT_CHAT,
+                        "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],"
+                        "\"logit_bias\":{\"15\":-100,\"7\":2.5,\"2147483647\":100}}",
+                        &err) == 0,
+                  "%s", err.msg);
+    ck_assert_uint_eq(p.n_logit_bias, 3);
+    ck_assert_int_eq(p.logit_bias[0].token, 15);
+    ck_assert(isinf(p.logit_bias[0].bias) && p.logit_bias[0].bias < 0); /* -100 bans */
+    ck_assert_int_eq(p.logit_bias[1].token, 7);
+    ck_assert_double_eq_tol((double)p.logit_bias[1].bias, 2.5, 1e-6);
+    ck_assert_int_eq(p.logit_bias[2].token, 2147483647);
+    ck_assert_double_eq_tol((double)p.logit_bias[2].bias, 100.0, 1e-6);
+    ck_assert_int_eq(
+        parse(&p, HTTP_ENDPOINT_COMPLETIONS, "{\"prompt\":\"x\",\"logit_bias\":{}}", &err), 0);
+    ck_assert_uint_eq(p.n_logit_bias, 0);
+    /* The cap on entries. */
+    const size_t cap = http_limits_default().n_bias_max;
+    core_buf body = {0};
+    ck_assert_int_eq(core_buf_appendf(&body, "{\"prompt\":\"x\",\"logit_bias\":{"), 0);
+    for (size_t i = 0; i <= cap; i++) {
+        ck_assert_int_eq(core_buf_appendf(&body, "%s\"%zu\":1", i ? "," : "", i), 0);
+    }
+    ck_assert_int_eq(core_buf_appendf(&body, "}}"), 0);
+    ck_assert_int_eq(parse(&p, HTTP_ENDPOINT_COMPLETIONS, body.ptr, &err), CORE_EINVAL);
+    ck_assert_str_eq(p.bad_param, "logit_bias");
+    ck_assert_ptr_nonnull(strstr(err.msg, "at most"));
+    core_buf_dispose(&body);
+}
+END_TEST
+
 TCase *tcase_params(void)
 {
     TCase *tc = tcase_create("params");
@@ -267,5 +314,6 @@ TCase *tcase_params(void)
     tcase_add_test(tc, params__tokenize_detokenize_solve);
     tcase_add_test(tc, params__wrong_types_name_the_field);
     tcase_add_test(tc, params__bodies_that_are_not_objects);
+    tcase_add_test(tc, params__logit_bias);
     return tc;
 }

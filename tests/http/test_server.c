@@ -2,7 +2,8 @@
  * Tests of http/server.c and http/generate.c on a loopback port with the default model: /health
  * before and after the model is ready, the API key, 404/405/413 and 400 answers, a completion
  * whole and streamed (SSE framing, [DONE], usage), a client that hangs up mid-stream has its
- * sequence canceled, and a stop with a request running answers it and ends.
+ * sequence canceled, a stop with a request running answers it and ends, and logit_bias bans and
+ * forces tokens on both OpenAI endpoints.
  */
 #include "tests/http/tests.h"
 
@@ -220,6 +221,102 @@ START_TEST(server__chat_turns_and_fim_prompt)
 }
 END_TEST
 
+/* The first choice's "text" (or chat "content") of an answer, unescaped only as far as the
+   test's pieces need (they hold no quotes or backslashes). */
+static void answer_text(const core_buf *b, const char *field, char *out, size_t size)
+{
+    char key[32];
+    snprintf(key, sizeof(key), "\"%s\":\"", field);
+    const char *at = strstr(b->ptr, key);
+    ck_assert_msg(at != NULL, "no %s in %s", field, b->ptr);
+    at += strlen(key);
+    const char *end = strchr(at, '"');
+    ck_assert_ptr_nonnull(end);
+    ck_assert_uint_lt((size_t)(end - at), size);
+    memcpy(out, at, (size_t)(end - at));
+    out[end - at] = '\0';
+}
+
+/* POSTs body to /v1/completions and copies the first choice's text into out. */
+static void completion_text(uint16_t port, const char *body, char *out, size_t size)
+{
+    core_buf b = {0};
+    int status = 0;
+    request(&b, &status, port, "POST", "/v1/completions", NULL, body);
+    ck_assert_int_eq(status, 200);
+    answer_text(&b, "text", out, size);
+    core_buf_dispose(&b);
+}
+
+/* The one token of piece (no special tokens), or -1 when it is not one token. */
+static int32_t one_token(const char *piece)
+{
+    int32_t *ids = NULL;
+    size_t n = 0;
+    ck_assert_int_eq(gen_model_tokenize(model, core_str_c(piece), false, false, &ids, &n, NULL), 0);
+    const int32_t id = n == 1 ? ids[0] : -1;
+    core_free(ids);
+    return id;
+}
+
+START_TEST(server__logit_bias_bans_and_forces)
+{
+    start(NULL);
+    make_ready();
+    const uint16_t port = http_server_port(server);
+    core_buf b = {0};
+    int status = 0;
+    char body[512];
+    char first[64];
+    char text[64];
+    /* Completions: the greedy first token, then the same request with it banned. */
+    completion_text(
+        port, "{\"prompt\":\"def add(a, b):\\n    return\",\"max_tokens\":1,\"temperature\":0}",
+        first, sizeof(first));
+    const int32_t greedy = one_token(first);
+    ck_assert_int_ge(greedy, 0);
+    snprintf(body, sizeof(body),
+             "{\"prompt\":\"def add(a, b):\\n    return\",\"max_tokens\":1,\"temperature\":0,"
+             "\"logit_bias\":{\"%d\":-100}}",
+             (int)greedy);
+    completion_text(port, body, text, sizeof(text));
+    ck_assert_str_ne(text, first);
+    /* +100 makes a token the choice at every step, also sampling. */
+    const int32_t forced = one_token(" zebra");
+    ck_assert_int_ge(forced, 0);
+    snprintf(body, sizeof(body),
+             "{\"prompt\":\"def add(a, b):\\n    return\",\"max_tokens\":3,\"temperature\":0.7,"
+             "\"seed\":5,\"logit_bias\":{\"%d\":100}}",
+             (int)forced);
+    completion_text(port, body, text, sizeof(text));
+    ck_assert_str_eq(text, " zebra zebra zebra");
+    /* Chat, streamed: the same rules on the other endpoint. */
+    snprintf(body, sizeof(body),
+             "{\"messages\":[{\"role\":\"user\",\"content\":\"Hi\"}],\"max_tokens\":2,"
+             "\"stream\":true,\"temperature\":0,\"logit_bias\":{\"%d\":100}}",
+             (int)forced);
+    request(&b, &status, port, "POST", "/v1/chat/completions", NULL, body);
+    ck_assert_int_eq(status, 200);
+    size_t n_zebra = 0;
+    for (const char *at = b.ptr; (at = strstr(at, "\"content\":\" zebra\"")) != NULL; at++) {
+        n_zebra++;
+    }
+    ck_assert_uint_eq(n_zebra, 2);
+    /* Out of the vocabulary, out of range: 400 naming the field. */
+    snprintf(body, sizeof(body), "{\"prompt\":\"x\",\"logit_bias\":{\"%zu\":1}}",
+             gen_model_n_vocab(model));
+    request(&b, &status, port, "POST", "/v1/completions", NULL, body);
+    ck_assert_int_eq(status, 400);
+    ck_assert_ptr_nonnull(strstr(b.ptr, "\"param\":\"logit_bias\""));
+    request(&b, &status, port, "POST", "/v1/chat/completions", NULL,
+            "{\"messages\":[{\"role\":\"user\",\"content\":\"Hi\"}],\"logit_bias\":{\"1\":-200}}");
+    ck_assert_int_eq(status, 400);
+    ck_assert_ptr_nonnull(strstr(b.ptr, "\"param\":\"logit_bias\""));
+    core_buf_dispose(&b);
+    stop();
+}
+END_TEST
+
 START_TEST(server__hang_up_cancels)
 {
     start(NULL);
@@ -283,6 +380,7 @@ TCase *tcase_server(void)
     tcase_add_test(tc, server__health_key_and_errors);
     tcase_add_test(tc, server__completion_whole_and_streamed);
     tcase_add_test(tc, server__chat_turns_and_fim_prompt);
+    tcase_add_test(tc, server__logit_bias_bans_and_forces);
     tcase_add_test(tc, server__hang_up_cancels);
     tcase_add_test(tc, server__stop_answers_running_requests);
     return tc;
