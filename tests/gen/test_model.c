@@ -171,7 +171,7 @@ START_TEST(model__load_maps_every_weight_page)
 {
     const char *path = KILN_TEST_TMP "/model-pages.gguf";
     tiny_model_spec spec = tiny_model_spec_default(TINY_ARCH_LLAMA, KERN_TYPE_Q8_0);
-    /* About 10 MiB of weights: several of the 1 MiB chunks the two threads share, and more than
+    /* About 18 MiB of weights: several of the 1 MiB chunks the two threads share, and more than
      * the few (large) page-cache folios that reading the header may map. */
     spec.n_embd = 512;
     spec.n_head = 8;
