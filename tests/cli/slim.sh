@@ -1,0 +1,39 @@
+#!/bin/sh
+# `kiln` holds the model commands and maps none of the front ends' libraries (libcurl, libgit2,
+# libmicrohttpd and what they pull in); every other command, help and unknown commands run
+# kiln-full beside it, in the same process. Usage: slim.sh KILN
+set -u
+kiln=$1
+fail() {
+    echo "slim.sh: $*" >&2
+    exit 1
+}
+libs=$(LD_TRACE_LOADED_OBJECTS=1 "$kiln") || fail "$kiln: the loader cannot list its libraries"
+for lib in libcurl libgit2 libmicrohttpd libssl libgnutls; do
+    case $libs in
+    *"$lib"*) fail "$kiln maps $lib:
+$libs" ;;
+    esac
+done
+"$kiln" run --help >/dev/null || fail "kiln run --help failed"
+out=$("$kiln" serve --help) || fail "kiln serve --help failed (kiln-full beside $kiln?)"
+case $out in
+"usage: kiln serve"*) ;;
+*) fail "kiln serve --help printed: $out" ;;
+esac
+"$kiln" --help | grep -q '^  patch ' || fail "kiln --help lists no patch command"
+"$kiln" no-such-command 2>/dev/null
+rc=$?
+[ "$rc" -eq 2 ] || fail "an unknown command exits $rc, not 2"
+# Without kiln-full beside it, a front-end command is a named error, not a crash.
+tmp=$(mktemp -d) || fail "mktemp failed"
+trap 'rm -rf "$tmp"' EXIT
+cp "$kiln" "$tmp/kiln"
+err=$("$tmp/kiln" serve --help 2>&1 >/dev/null)
+rc=$?
+[ "$rc" -eq 2 ] || fail "without kiln-full, kiln serve exits $rc, not 2"
+case $err in
+*"kiln-full: No such file"*) ;;
+*) fail "without kiln-full, kiln serve printed: $err" ;;
+esac
+echo "slim.sh: ok"
