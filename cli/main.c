@@ -1,9 +1,19 @@
 /*
  * The kiln command line: `kiln <command> [options]`. Each command lives in cli/cmd_<name>.c.
+ *
+ * Built twice where the front ends are built. `kiln-full` has every command. `kiln`
+ * (KILN_SLIM) has the model commands only (run, tokenize, detokenize, bench) and so maps none
+ * of the libraries the others need: the dynamic linking of libcurl's, libgit2's and
+ * libmicrohttpd's dependencies (some 40 libraries, several bound at load) cost about 6 ms of
+ * every start, an eighth of the start-to-first-token budget. For any other command (and for
+ * help) `kiln` executes kiln-full from its own directory in the same process, with the same
+ * arguments.
  */
 #include "cli/cli.h"
 
+#include <errno.h>
 #include <string.h>
+#include <unistd.h>
 
 #ifndef KILN_VERSION
 #define KILN_VERSION "0.0.0"
@@ -55,8 +65,40 @@ static void usage(FILE *f)
                "fetches it);\n$KILN_MODEL or -m PATH chooses another.\n");
 }
 
+#ifdef KILN_SLIM
+/* Replaces this process by kiln-full beside this binary; returns only when that fails. */
+static int exec_full(char **argv)
+{
+    static const char full[] = "kiln-full";
+    char path[4096];
+    const ssize_t n = readlink("/proc/self/exe", path, sizeof(path) - sizeof(full));
+    char *slash = n > 0 ? memrchr(path, '/', (size_t)n) : NULL;
+    if (!slash) {
+        fprintf(stderr, "kiln: readlink /proc/self/exe: %s\n",
+                n < 0 ? strerror(errno) : "no directory");
+        return CLI_EXIT_BAD;
+    }
+    memcpy(slash + 1, full, sizeof(full));
+    argv[0] = path;
+    execv(path, argv);
+    fprintf(stderr,
+            "kiln: %s: %s (kiln runs its commands other than run, tokenize, detokenize "
+            "and bench there)\n",
+            path, strerror(errno));
+    return CLI_EXIT_BAD;
+}
+#endif
+
 int main(int argc, char **argv)
 {
+#ifdef KILN_SLIM
+    for (size_t i = 0; argc >= 2 && i < sizeof(commands) / sizeof(commands[0]); i++) {
+        if (strcmp(argv[1], commands[i].name) == 0) {
+            return commands[i].fn(argc - 1, argv + 1);
+        }
+    }
+    return exec_full(argv);
+#endif
     if (argc < 2) {
         usage(stderr);
         return CLI_EXIT_BAD;

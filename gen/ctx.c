@@ -231,7 +231,9 @@ static inline size_t cache_at(const gen_ctx *c, size_t il, size_t seq, size_t po
 }
 
 /* The activations a product with weight w reads: x itself for F32 weights, else x converted to
- * w's vec-dot type in c->xq. Every thread converts its rows; all compute the same result. */
+ * w's vec-dot type in c->xq. Every thread converts its rows; all compute the same result. Ends
+ * with a barrier in both cases, so the phase before it needs none of its own when each thread
+ * wrote exactly the rows of x it converts here (the same token split). */
 typedef struct prepared {
     const void *xq;
     size_t row_bytes;
@@ -246,6 +248,7 @@ static prepared prepare(gen_ctx *c, const float *x, size_t stride, size_t n_rows
     if (vt == KERN_TYPE_F32) {
         p.xq = x;
         p.row_bytes = stride * sizeof(float);
+        gen__pool_barrier(c->pool);
         return p;
     }
     p.xq = c->xq;
@@ -333,11 +336,16 @@ static void forward_layer(gen_ctx *c, size_t il, size_t ith, size_t nth)
     const size_t E = hp->n_embd;
     const size_t hd = hp->head_dim;
 
+    /*
+     * Barriers: only where a thread reads what another wrote. The token-wise phases (norms,
+     * residuals, SwiGLU) and prepare() split tokens the same way, so a norm followed by a
+     * product's conversion, or a residual followed by the next layer's norm, needs none.
+     */
+
     /* Attention block. */
     for (size_t t = lo; t < hi; t++) {
         ops->rmsnorm(c->xn + t * E, c->x + t * E, l->attn_norm, E, hp->eps);
     }
-    gen__pool_barrier(c->pool);
     prepared p = {0};
     matmul(c, &l->wq, c->xn, E, T, c->q, c->q_dim, &p, ith, nth);
     matmul(c, &l->wk, c->xn, E, T, c->k, c->kv_dim, &p, ith, nth);
@@ -380,7 +388,6 @@ static void forward_layer(gen_ctx *c, size_t il, size_t ith, size_t nth)
         }
         ops->rmsnorm(c->xn + t * E, x, l->ffn_norm, E, hp->eps);
     }
-    gen__pool_barrier(c->pool);
 
     /* Feed-forward block. */
     p.xq = NULL;
@@ -395,7 +402,6 @@ static void forward_layer(gen_ctx *c, size_t il, size_t ith, size_t nth)
             ops->swiglu(g, g, c->up + t * hp->n_ff, hp->n_ff);
         }
     }
-    gen__pool_barrier(c->pool);
     matmul(c, &l->w_down, c->gate, hp->n_ff, T, c->tmp, E, NULL, ith, nth);
     gen__pool_barrier(c->pool);
     for (size_t t = lo; t < hi; t++) {
@@ -408,7 +414,6 @@ static void forward_layer(gen_ctx *c, size_t il, size_t ith, size_t nth)
             x[i] += y[i];
         }
     }
-    gen__pool_barrier(c->pool);
 }
 
 static void forward(void *payload, size_t ith, size_t nth)
@@ -433,6 +438,8 @@ static void forward(void *payload, size_t ith, size_t nth)
     for (size_t il = 0; il < hp->n_layer; il++) {
         forward_layer(c, il, ith, nth);
     }
+    /* The outputs' rows may be other threads' tokens. */
+    gen__pool_barrier(c->pool);
     const size_t n_out = c->n_out_pass;
     if (n_out == 0) {
         return;

@@ -9,6 +9,7 @@
 
 #include <math.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -324,23 +325,60 @@ static int detect_arch(loader *ld)
 /*
  * The weights are mapped, not read: each 4 KiB page faults in on first use (in 16-page batches),
  * which left alone happens in the first forward pass, a few milliseconds of a start-up of some
- * 40. A helper thread touches every page of every tensor while the main thread builds the
+ * 40. A helper thread touches every page of the tensor data while the main thread builds the
  * tokenizer (the other large start-up cost), so on two cores the faults, and on a cold page
- * cache the disk reads, overlap it. Mapping with MAP_POPULATE instead cost more CPU time here.
+ * cache the disk reads, overlap it. Once the tokenizer is built the main thread takes its share
+ * of the pages that are left, so neither thread waits for the other with work to do. Mapping
+ * with MAP_POPULATE instead cost more CPU time here.
  */
-#define PREFAULT_STEP 4096u
+#define PREFAULT_STEP  4096u
+#define PREFAULT_CHUNK (1u << 20) /* bytes each thread claims at a time */
 
-static void *prefault_main(void *arg)
+typedef struct prefault {
+    const unsigned char *lo; /* the tensor data, [lo, hi) of the mapping */
+    const unsigned char *hi;
+    /* The next chunk to touch; only hands out chunks, orders nothing else. */
+    atomic_size_t next;
+} prefault;
+
+static void prefault_init(prefault *pf, const gen_gguf *g)
 {
-    const gen_gguf *g = arg;
+    pf->lo = NULL;
+    pf->hi = NULL;
     for (size_t i = 0; i < gen__gguf_n_tensors(g); i++) {
         const gen_gguf_tensor *t = gen__gguf_tensor(g, i);
+        const unsigned char *p = t->data;
+        if (t->n_bytes > 0 && (!pf->lo || p < pf->lo)) {
+            pf->lo = p;
+        }
+        if (t->n_bytes > 0 && (!pf->hi || p + t->n_bytes > pf->hi)) {
+            pf->hi = p + t->n_bytes;
+        }
+    }
+    atomic_init(&pf->next, 0);
+}
+
+/* Touches chunks until none is left. */
+static void prefault_run(prefault *pf)
+{
+    const size_t len = pf->lo ? (size_t)(pf->hi - pf->lo) : 0;
+    for (;;) {
+        size_t c = atomic_fetch_add_explicit(&pf->next, 1, memory_order_relaxed);
+        if (c >= (len + PREFAULT_CHUNK - 1) / PREFAULT_CHUNK) {
+            return;
+        }
+        const size_t end = (c + 1) * PREFAULT_CHUNK < len ? (c + 1) * PREFAULT_CHUNK : len;
         /* Volatile, so that the reads are not optimized away. */
-        const volatile unsigned char *p = t->data;
-        for (size_t o = 0; o < t->n_bytes; o += PREFAULT_STEP) {
+        const volatile unsigned char *p = pf->lo;
+        for (size_t o = c * PREFAULT_CHUNK; o < end; o += PREFAULT_STEP) {
             (void)p[o];
         }
     }
+}
+
+static void *prefault_main(void *arg)
+{
+    prefault_run(arg);
     return NULL;
 }
 
@@ -357,14 +395,21 @@ int gen_model_load(gen_model **out, const char *path, const gen_model_options *o
     if (rc == 0) {
         rc = detect_arch(&ld);
     }
-    pthread_t prefault;
-    bool prefaulting = rc == 0 && !o.vocab_only &&
-                       pthread_create(&prefault, NULL, prefault_main, (void *)m->gguf) == 0;
+    prefault pf;
+    pthread_t helper;
+    bool prefaulting = false;
+    if (rc == 0 && !o.vocab_only) {
+        prefault_init(&pf, m->gguf);
+        prefaulting = pthread_create(&helper, NULL, prefault_main, &pf) == 0;
+    }
     if (rc == 0) {
         rc = gen__tokenizer_new(&m->tokenizer, m->gguf, err);
     }
     if (prefaulting) {
-        pthread_join(prefault, NULL);
+        if (rc == 0) {
+            prefault_run(&pf);
+        }
+        pthread_join(helper, NULL);
     }
     if (rc == 0) {
         m->hp.n_vocab = gen__tokenizer_n_vocab(m->tokenizer);

@@ -230,6 +230,15 @@ static int copy_texts(gen_tokenizer *t, const gen_tokenizer_spec *spec, core_err
     return 0;
 }
 
+/*
+ * Loading touches each token text once and each table slot at random, and the tables (1 MiB of
+ * text slots, 2 MiB of merges for a 49k vocabulary) do not stay in a core's L2: done one key at
+ * a time, every probe waits for a cache miss, and the misses were most of a 15 ms load. So keys
+ * go in batches: the hashes of a batch are computed and their slots prefetched first, then the
+ * batch is inserted or looked up in order (so results do not depend on the batching).
+ */
+#define LOAD_BATCH 16
+
 static int build_table(gen_tokenizer *t, core_err *err)
 {
     size_t cap = table_size(t->n_vocab);
@@ -238,23 +247,91 @@ static int build_table(gen_tokenizer *t, core_err *err)
         return core_err_set(err, CORE_ENOMEM, "tokenizer: out of memory");
     }
     t->slots_mask = cap - 1;
-    for (size_t id = 0; id < t->n_vocab; id++) {
-        core_str tx = token_text(t, (int32_t)id);
-        uint64_t h = hash_bytes(tx.ptr, tx.len);
-        size_t i = (size_t)h & t->slots_mask;
-        while (t->slots[i].id1 != 0) {
-            int32_t other = (int32_t)(t->slots[i].id1 - 1);
-            if (core_str_eq(token_text(t, other), tx)) {
-                return core_err_set(err, CORE_EPARSE,
-                                    "tokenizer: duplicate token '%.*s' has ids %d and %zu",
-                                    (int)(tx.len > 64 ? 64 : tx.len), tx.ptr, other, id);
-            }
-            i = (i + 1) & t->slots_mask;
+    uint64_t hs[LOAD_BATCH];
+    for (size_t base = 0; base < t->n_vocab; base += LOAD_BATCH) {
+        size_t nb = t->n_vocab - base < LOAD_BATCH ? t->n_vocab - base : LOAD_BATCH;
+        for (size_t k = 0; k < nb; k++) {
+            core_str tx = token_text(t, (int32_t)(base + k));
+            hs[k] = hash_bytes(tx.ptr, tx.len);
+            __builtin_prefetch(&t->slots[(size_t)hs[k] & t->slots_mask], 1);
         }
-        t->slots[i].id1 = (uint32_t)id + 1;
-        t->slots[i].tag = (uint32_t)(h >> 32);
+        for (size_t k = 0; k < nb; k++) {
+            size_t id = base + k;
+            core_str tx = token_text(t, (int32_t)id);
+            size_t i = (size_t)hs[k] & t->slots_mask;
+            while (t->slots[i].id1 != 0) {
+                int32_t other = (int32_t)(t->slots[i].id1 - 1);
+                if (core_str_eq(token_text(t, other), tx)) {
+                    return core_err_set(err, CORE_EPARSE,
+                                        "tokenizer: duplicate token '%.*s' has ids %d and %zu",
+                                        (int)(tx.len > 64 ? 64 : tx.len), tx.ptr, other, id);
+                }
+                i = (i + 1) & t->slots_mask;
+            }
+            t->slots[i].id1 = (uint32_t)id + 1;
+            t->slots[i].tag = (uint32_t)(hs[k] >> 32);
+        }
     }
     return 0;
+}
+
+/* One merge of a batch while it is resolved (see build_table). */
+typedef struct merge_item {
+    const char *left;  /* the merge's text up to the separator */
+    const char *right; /* after it */
+    size_t n_left;
+    size_t n_right;
+    uint64_t h_left; /* hash_bytes of left and right */
+    uint64_t h_right;
+    int32_t l; /* their ids */
+    int32_t r;
+    int32_t res; /* the id of left + right */
+} merge_item;
+
+/* Prefetches the text of the token the first slot for h names, when its tag matches. */
+static void prefetch_text(const gen_tokenizer *t, uint64_t h, int step)
+{
+    const str_slot *s = &t->slots[(size_t)h & t->slots_mask];
+    if (s->id1 != 0 && s->tag == (uint32_t)(h >> 32)) {
+        if (step == 0) {
+            __builtin_prefetch(&t->text_off[s->id1 - 1]);
+        } else {
+            __builtin_prefetch(t->text + t->text_off[s->id1 - 1]);
+        }
+    }
+}
+
+/* Whether token id's text is the merge's left part followed by its right part. */
+static bool text_is_pair(const gen_tokenizer *t, int32_t id, const merge_item *m)
+{
+    core_str tx = token_text(t, id);
+    return tx.len == m->n_left + m->n_right && memcmp(tx.ptr, m->left, m->n_left) == 0 &&
+           memcmp(tx.ptr + m->n_left, m->right, m->n_right) == 0;
+}
+
+/*
+ * The id of left + right. Vocabularies built by BPE training list each merge's result right
+ * after the previous one's (SmolLM2: merge i makes token i + 252), so the token after the
+ * previous result is checked first, which reads the texts in order; anything else is looked up.
+ */
+static int32_t merge_result(const gen_tokenizer *t, const merge_item *m, int32_t prev, char **tmp,
+                            size_t *tmp_cap)
+{
+    if (prev >= 0 && (size_t)prev + 1 < t->n_vocab && text_is_pair(t, prev + 1, m)) {
+        return prev + 1;
+    }
+    size_t n = m->n_left + m->n_right;
+    if (n > *tmp_cap || !*tmp) {
+        char *p = core_realloc(*tmp, n);
+        if (!p) {
+            return INT32_MIN;
+        }
+        *tmp = p;
+        *tmp_cap = n;
+    }
+    memcpy(*tmp, m->left, m->n_left);
+    memcpy(*tmp + m->n_left, m->right, m->n_right);
+    return lookup(t, *tmp, n);
 }
 
 static int build_merges(gen_tokenizer *t, const gen_tokenizer_spec *spec, core_err *err)
@@ -271,44 +348,69 @@ static int build_merges(gen_tokenizer *t, const gen_tokenizer_spec *spec, core_e
     if (u64_map_init(&t->merges, spec->n_merges) != 0) {
         return core_err_set(err, CORE_ENOMEM, "tokenizer: out of memory");
     }
-    for (size_t i = 0; i < spec->n_merges; i++) {
-        core_str m = spec->merges[i];
-        /* As llama.cpp: the separator is the first space after the first byte. */
-        const char *sp = m.len > 1 ? memchr(m.ptr + 1, ' ', m.len - 1) : NULL;
-        if (!sp) {
-            rc = core_err_set(err, CORE_EPARSE, "tokenizer: merge %zu has no space", i);
-            goto done;
+    merge_item items[LOAD_BATCH];
+    int32_t prev = -1;
+    size_t no_space = SIZE_MAX; /* the first merge without a separator */
+    for (size_t base = 0; base < spec->n_merges && no_space == SIZE_MAX; base += LOAD_BATCH) {
+        size_t nb = spec->n_merges - base < LOAD_BATCH ? spec->n_merges - base : LOAD_BATCH;
+        for (size_t k = 0; k < nb; k++) {
+            core_str m = spec->merges[base + k];
+            /* As llama.cpp: the separator is the first space after the first byte. */
+            const char *sp = m.len > 1 ? memchr(m.ptr + 1, ' ', m.len - 1) : NULL;
+            if (!sp) {
+                /* Reported after the merges before it, which may be wrong in other ways. */
+                no_space = base + k;
+                nb = k;
+                break;
+            }
+            merge_item *it = &items[k];
+            it->left = m.ptr;
+            it->n_left = (size_t)(sp - m.ptr);
+            it->right = sp + 1;
+            it->n_right = m.len - it->n_left - 1;
+            it->h_left = hash_bytes(it->left, it->n_left);
+            it->h_right = hash_bytes(it->right, it->n_right);
+            __builtin_prefetch(&t->slots[(size_t)it->h_left & t->slots_mask]);
+            __builtin_prefetch(&t->slots[(size_t)it->h_right & t->slots_mask]);
         }
-        size_t nl = (size_t)(sp - m.ptr);
-        size_t nr = m.len - nl - 1;
-        if (nl + nr > tmp_cap) {
-            core_free(tmp);
-            tmp_cap = nl + nr;
-            tmp = core_malloc(tmp_cap);
-            if (!tmp) {
+        for (int step = 0; step < 2; step++) {
+            for (size_t k = 0; k < nb; k++) {
+                prefetch_text(t, items[k].h_left, step);
+                prefetch_text(t, items[k].h_right, step);
+            }
+        }
+        for (size_t k = 0; k < nb; k++) {
+            merge_item *it = &items[k];
+            it->l = lookup_hashed(t, it->left, it->n_left, it->h_left);
+            it->r = lookup_hashed(t, it->right, it->n_right, it->h_right);
+            it->res = merge_result(t, it, prev, &tmp, &tmp_cap);
+            if (it->res == INT32_MIN) {
                 rc = core_err_set(err, CORE_ENOMEM, "tokenizer: out of memory");
                 goto done;
             }
+            if (it->l < 0 || it->r < 0 || it->res < 0) {
+                core_str m = spec->merges[base + k];
+                rc = core_err_set(err, CORE_EPARSE,
+                                  "tokenizer: merge %zu ('%.*s') names an unknown token", base + k,
+                                  (int)(m.len > 64 ? 64 : m.len), m.ptr);
+                goto done;
+            }
+            prev = it->res;
+            uint64_t key = ((uint64_t)(uint32_t)it->l << 32) | (uint32_t)it->r;
+            __builtin_prefetch(&t->merges.slots[(size_t)hash_u64(key) & t->merges.mask], 1);
         }
-        /* nl >= 1, so tmp was allocated on the first merge. */
-        memcpy(tmp, m.ptr, nl); // NOLINT(clang-analyzer-core.NonNullParamChecker)
-        memcpy(tmp + nl, sp + 1, nr);
-        int32_t l = lookup(t, m.ptr, nl);
-        int32_t r = lookup(t, sp + 1, nr);
-        int32_t res = lookup(t, tmp, nl + nr);
-        if (l < 0 || r < 0 || res < 0) {
-            rc = core_err_set(err, CORE_EPARSE,
-                              "tokenizer: merge %zu ('%.*s') names an unknown "
-                              "token",
-                              i, (int)(m.len > 64 ? 64 : m.len), m.ptr);
-            goto done;
+        for (size_t k = 0; k < nb; k++) {
+            bool found;
+            uint64_t key = ((uint64_t)(uint32_t)items[k].l << 32) | (uint32_t)items[k].r;
+            u64_slot *s = u64_map_put(&t->merges, key, &found);
+            if (!found) { /* the first rank wins, as std::unordered_map::emplace */
+                s->a = (int32_t)(base + k);
+                s->b = items[k].res;
+            }
         }
-        bool found;
-        u64_slot *s = u64_map_put(&t->merges, ((uint64_t)(uint32_t)l << 32) | (uint32_t)r, &found);
-        if (!found) { /* the first rank wins, as std::unordered_map::emplace */
-            s->a = (int32_t)i;
-            s->b = res;
-        }
+    }
+    if (no_space != SIZE_MAX) {
+        rc = core_err_set(err, CORE_EPARSE, "tokenizer: merge %zu has no space", no_space);
     }
 done:
     core_free(tmp);
@@ -475,9 +577,11 @@ static int parse_byte_token(core_str tx)
 
 /*
  * Writes token id's piece (as llama.cpp's token_to_piece with special = true) to out, or only
- * measures it when out is NULL. Returns its length, or -1 for a malformed byte token.
+ * measures it when out is NULL. Returns its length, or -1 for a malformed byte token; with
+ * short, -2 as soon as the piece would be longer than the token's text (a character without a
+ * byte), so that out needs only room for the text.
  */
-static long make_piece(const gen_tokenizer *t, int32_t id, char *out)
+static long make_piece(const gen_tokenizer *t, int32_t id, char *out, bool short_only)
 {
     core_str tx = token_text(t, id);
     uint8_t a = t->attr[id];
@@ -508,6 +612,14 @@ static long make_piece(const gen_tokenizer *t, int32_t id, char *out)
         }
         const unsigned char *s = (const unsigned char *)tx.ptr;
         for (size_t i = 0; i < tx.len;) {
+            if (s[i] >= 0x21 && s[i] <= 0x7E) { /* printable ASCII stands for itself */
+                if (out) {
+                    out[n] = (char)s[i];
+                }
+                n++;
+                i++;
+                continue;
+            }
             uint32_t cp;
             size_t k = utf8_decode(s, tx.len, i, &cp);
             i += k;
@@ -518,6 +630,9 @@ static long make_piece(const gen_tokenizer *t, int32_t id, char *out)
                 }
                 n++;
                 continue;
+            }
+            if (short_only) {
+                return -2;
             }
             /* As llama_decode_text: "[UNK_BYTE_0x<utf8 hex><token text>]". */
             char enc[4];
@@ -556,23 +671,34 @@ static long make_piece(const gen_tokenizer *t, int32_t id, char *out)
     return 0; /* unused and undefined tokens render as nothing */
 }
 
+/* Makes room for n more bytes of pieces at off. */
+static int pieces_reserve(gen_tokenizer *t, size_t *cap, size_t off, size_t n, core_err *err)
+{
+    if (off + n > UINT32_MAX) {
+        return core_err_set(err, CORE_EPARSE, "tokenizer: token pieces exceed 4 GiB");
+    }
+    if (off + n <= *cap) {
+        return 0;
+    }
+    size_t want = *cap * 2 > off + n ? *cap * 2 : off + n;
+    char *p = core_realloc(t->piece, want);
+    if (!p) {
+        return core_err_set(err, CORE_ENOMEM, "tokenizer: out of memory");
+    }
+    t->piece = p;
+    *cap = want;
+    return 0;
+}
+
+/*
+ * Pieces are written in one pass: a piece is no longer than its token's text unless some
+ * character has no byte (and is spelled out as [UNK_BYTE_0x..]); only such tokens are measured
+ * first.
+ */
 static int build_pieces(gen_tokenizer *t, core_err *err)
 {
-    size_t total = 0;
-    for (size_t id = 0; id < t->n_vocab; id++) {
-        long n = make_piece(t, (int32_t)id, NULL);
-        if (n < 0) {
-            core_str tx = token_text(t, (int32_t)id);
-            return core_err_set(err, CORE_EPARSE,
-                                "tokenizer: byte token %zu ('%.*s') is not of the form <0xNN>", id,
-                                (int)(tx.len > 32 ? 32 : tx.len), tx.ptr);
-        }
-        total += (size_t)n;
-        if (total > UINT32_MAX) {
-            return core_err_set(err, CORE_EPARSE, "tokenizer: token pieces exceed 4 GiB");
-        }
-    }
-    t->piece = core_malloc(total ? total : 1);
+    size_t cap = (size_t)t->text_off[t->n_vocab] + 64;
+    t->piece = core_malloc(cap);
     t->piece_off = core_malloc((t->n_vocab + 1) * sizeof(*t->piece_off));
     if (!t->piece || !t->piece_off) {
         return core_err_set(err, CORE_ENOMEM, "tokenizer: out of memory");
@@ -580,7 +706,24 @@ static int build_pieces(gen_tokenizer *t, core_err *err)
     size_t off = 0;
     for (size_t id = 0; id < t->n_vocab; id++) {
         t->piece_off[id] = (uint32_t)off;
-        off += (size_t)make_piece(t, (int32_t)id, t->piece + off);
+        int rc = pieces_reserve(t, &cap, off, token_text(t, (int32_t)id).len, err);
+        long n = rc < 0 ? 0 : make_piece(t, (int32_t)id, t->piece + off, true);
+        if (n == -2) {
+            n = make_piece(t, (int32_t)id, NULL, false);
+            if (n >= 0 && (rc = pieces_reserve(t, &cap, off, (size_t)n, err)) == 0) {
+                make_piece(t, (int32_t)id, t->piece + off, false);
+            }
+        }
+        if (rc < 0) {
+            return rc;
+        }
+        if (n < 0) {
+            core_str tx = token_text(t, (int32_t)id);
+            return core_err_set(err, CORE_EPARSE,
+                                "tokenizer: byte token %zu ('%.*s') is not of the form <0xNN>", id,
+                                (int)(tx.len > 32 ? 32 : tx.len), tx.ptr);
+        }
+        off += (size_t)n;
     }
     t->piece_off[t->n_vocab] = (uint32_t)off;
     return 0;

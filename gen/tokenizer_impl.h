@@ -150,10 +150,9 @@ static inline core_str token_text(const gen_tokenizer *t, int32_t id)
     return s;
 }
 
-/* The id of the token whose stored text is p[0..n), or -1. */
-static inline int32_t lookup(const gen_tokenizer *t, const char *p, size_t n)
+/* The id of the token whose stored text is p[0..n) and whose hash_bytes is h, or -1. */
+static inline int32_t lookup_hashed(const gen_tokenizer *t, const char *p, size_t n, uint64_t h)
 {
-    uint64_t h = hash_bytes(p, n);
     uint32_t tag = (uint32_t)(h >> 32);
     size_t i = (size_t)h & t->slots_mask;
     for (;;) {
@@ -170,6 +169,12 @@ static inline int32_t lookup(const gen_tokenizer *t, const char *p, size_t n)
         }
         i = (i + 1) & t->slots_mask;
     }
+}
+
+/* The id of the token whose stored text is p[0..n), or -1. */
+static inline int32_t lookup(const gen_tokenizer *t, const char *p, size_t n)
+{
+    return lookup_hashed(t, p, n, hash_bytes(p, n));
 }
 
 /* Length of the UTF-8 sequence a lead byte announces, as llama.cpp's unicode_len_utf8. */

@@ -9,6 +9,8 @@ machine hit both, for one model and each thread count:
   - start to first token of a fresh process (`kiln run -n 1 -t 2` against a fresh Python
     process running llama-cpp-python; Python's own start and import are reported apart);
   - peak RSS of `kiln run` (through GNU time) against model file + KV cache + 64 MiB;
+  - with --baseline OLD_KILN, the start to first token of another kiln binary (an older build)
+    in the same loop, alternating with kiln, and the ratio; --ttft-only measures only that;
   - the decode bandwidth ceiling: bytes read per token against memory bandwidth, and the share
     of it each runtime reaches.
 Before each measurement it waits for an idle machine (/proc/stat under --idle-busy for
@@ -27,6 +29,7 @@ too, and AMX against AVX-512 is printed after the table.
 
 Usage: python3 scripts/bench-runtime.py [--model PATH] [--threads 1,2] [--reps 5] [--quick]
                                         [--kiln PATH] [--kernels NAME] [--json]
+                                        [--baseline OLD_KILN] [--ttft-only]
 Needs llama-cpp-python (pip install llama-cpp-python==0.3.36) and a Release build of kiln
 (cmake --preset release && cmake --build --preset release --target kiln). Not run by CI.
 """
@@ -596,6 +599,18 @@ class Bench:
         return statistics.median(vals) if vals else None
 
 
+def ttft_baseline_lines(b, kiln, baseline):
+    """kiln's start to first token against --baseline's, as lines for the report."""
+    kw, bw = b.kept("ttft", "kiln", 2, "wall_ms"), b.kept("ttft", "baseline", 2, "wall_ms")
+    ko, bo = b.kept("ttft", "kiln", 2, "own_ms"), b.kept("ttft", "baseline", 2, "own_ms")
+    if not kw or not bw:
+        return ["start to first token against --baseline: no runs kept"]
+    return [f"start to first token, kiln {kiln} against baseline {baseline} (same loop): "
+            f"process wall {kw['median']:.1f} vs {bw['median']:.1f} ms = "
+            f"{bw['median'] / kw['median']:.2f}x; in-process {ko['median']:.1f} vs "
+            f"{bo['median']:.1f} ms = {bo['median'] / ko['median']:.2f}x"]
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("-m", "--model", default=DEFAULT_MODEL)
@@ -605,6 +620,11 @@ def main():
     ap.add_argument("--batch", type=int, default=8, help="sequences decoding together")
     ap.add_argument("--kiln", default=None, help="kiln binary (default: $KILN_BIN, then "
                     "build/release/cli/kiln)")
+    ap.add_argument("--baseline", default=None, metavar="OLD_KILN",
+                    help="another kiln binary whose start to first token is measured beside "
+                    "kiln's, alternating, with the ratio")
+    ap.add_argument("--ttft-only", action="store_true", help="measure only start to first "
+                    "token (kiln, llama.cpp and --baseline); no throughput, memory or bandwidth")
     ap.add_argument("--kernels", default="best", help="kiln's CPU kernels (ref, generic, avx2, "
                     "avx512, amx, best; default best)")
     ap.add_argument("--quick", action="store_true", help="smoke test: 2 reps, 3 start-up runs")
@@ -634,6 +654,11 @@ def main():
     a.wait_budget = a.wait_budget if a.wait_budget is not None else (40.0 if a.quick else 240.0)
     threads_list = [int(x) for x in a.threads.split(",") if x.strip()]
     kiln = find_kiln(a.kiln)
+    baseline = None
+    if a.baseline:
+        if not os.access(a.baseline, os.X_OK):
+            sys.exit(f"bench-runtime.py: --baseline {a.baseline}: not found or not executable")
+        baseline = os.path.abspath(a.baseline)
     model = os.path.abspath(a.model)
     if not os.path.exists(model):
         sys.exit(f"bench-runtime.py: model {model}: no such file")
@@ -669,7 +694,7 @@ def main():
     # the rest for start-up, memory and bandwidth. At least one repetition always runs.
     budget_s = 60 * (a.max_minutes or (4 if a.quick else 10))
     cut = []
-    for i_t, T in enumerate(threads_list):
+    for i_t, T in enumerate([] if a.ttft_only else threads_list):
         slot_end = t_begin + 0.8 * budget_s * (i_t + 1) / len(threads_list)
         log(f"threads {T}: loading llama.cpp")
         lr = LlamaRunner(model, T, a.batch)
@@ -714,12 +739,13 @@ def main():
     py_cmd = [sys.executable, "-c", TTFT_CHILD, model, "2", TTFT_PROMPT]
     n_prompt_kiln = None
 
-    def kiln_ttft(m):
+    def kiln_ttft(m, cmd=kiln_cmd):
         nonlocal n_prompt_kiln
-        out, err, ru, wall, _, _ = run_child(kiln_cmd)
+        out, err, ru, wall, _, _ = run_child(cmd)
         m.child_cpu = ru.ru_utime + ru.ru_stime
         st = KILN_STATS.search(err)
-        n_prompt_kiln = int(st.group(1)) if st else None
+        if cmd is kiln_cmd:
+            n_prompt_kiln = int(st.group(1)) if st else None
         return {"wall_ms": wall * 1e3, "own_ms": float(st.group(2)) if st else float("nan")}
 
     def llama_ttft(m):
@@ -732,15 +758,41 @@ def main():
                 "own_ms": (j["t_first"] - j["t_import"]) / 1e6,
                 "exit_ms": (t_exit - j["t_first"]) / 1e6, "n_prompt": j["n_prompt"]}
 
-    run_child(kiln_cmd)  # warm the page cache for both
+    base_cmd = [baseline] + kiln_cmd[1:] if baseline else None
+    ttft_fns = {"kiln": kiln_ttft, "llama.cpp": llama_ttft,
+                "baseline": lambda m: kiln_ttft(m, base_cmd)}
+    ttft_order = ["kiln", "llama.cpp"] + (["baseline"] if baseline else [])
+
+    run_child(kiln_cmd)  # warm the page cache for all
     run_child(py_cmd)
+    if base_cmd:
+        run_child(base_cmd)
     for r in range(a.ttft_runs):
         if r > 2 and time.monotonic() > t_begin + 0.95 * budget_s:
             cut.append(f"start-up: {r} of {a.ttft_runs} runs")
             log(f"time budget: stopping start-up runs after {r}")
             break
-        for rt in (("kiln", "llama.cpp") if r % 2 == 0 else ("llama.cpp", "kiln")):
-            b.measure("ttft", rt, 2, kiln_ttft if rt == "kiln" else llama_ttft)
+        for rt in (ttft_order if r % 2 == 0 else ttft_order[::-1]):
+            b.measure("ttft", rt, 2, ttft_fns[rt])
+    if baseline:
+        baseline_lines = ttft_baseline_lines(b, kiln, baseline)
+        for line in baseline_lines:
+            log(line)
+    if a.ttft_only:
+        if a.json:
+            print(json.dumps({"kiln": kiln, "baseline": baseline, "runs": b.runs}, indent=1))
+        out = sys.stderr if a.json else sys.stdout
+        print(f"\nstart to first token ({a.ttft_runs} runs each, alternating; "
+              f"{' '.join(kiln_cmd[1:])}); median [min-max]:", file=out)
+        for rt in ttft_order:
+            w, o = b.kept("ttft", rt, 2, "wall_ms"), b.kept("ttft", rt, 2, "own_ms")
+            if w:
+                print(f"  {rt:9s} process wall {w['median']:.1f} ms [{w['min']:.1f}-"
+                      f"{w['max']:.1f}]" + (f", in-process {o['median']:.1f} ms"
+                                           if rt != "llama.cpp" else ""), file=out)
+        for line in baseline_lines if baseline else []:
+            print(line, file=out)
+        return
 
     # Peak RSS through GNU time: a child forked from this (large) Python process inherits its
     # high-water mark, so wait4's ru_maxrss would overstate it.
@@ -940,6 +992,8 @@ def main():
         if i == 0:
             print("-" * (sum(widths) + 8 + max(len(x[4]) for x in table)), file=out)
     for line in amx_lines:
+        print(line, file=out)
+    for line in baseline_lines if baseline else []:
         print(line, file=out)
 
 

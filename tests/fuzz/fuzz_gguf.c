@@ -1,12 +1,14 @@
 /*
  * libFuzzer target: the GGUF reader on arbitrary bytes, then every query a model loader makes
- * on whatever it accepted. Built only with clang and -DFUZZ=ON (the `fuzz` preset):
+ * on whatever it accepted, and the tokenizer built from its keys. Built only with clang and
+ * -DFUZZ=ON (the `fuzz` preset):
  *   build/fuzz/tests/fuzz/fuzz_gguf tests/fuzz/corpus/gguf -max_total_time=60
  */
 #include <stddef.h>
 #include <stdint.h>
 
 #include "gen/gguf_int.h"
+#include "gen/tokenizer_int.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -48,6 +50,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
     }
     (void)sink;
+    gen_tokenizer *tok = NULL;
+    if (gen__tokenizer_new(&tok, g, &err) == 0) {
+        (void)gen__tokenizer_piece(tok, (int32_t)gen__tokenizer_n_vocab(tok) - 1, true);
+    }
+    gen__tokenizer_free(tok);
     gen__gguf_free(g);
     return 0;
 }

@@ -7,6 +7,7 @@
 #include "tests/gen/tests.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/core.h"
@@ -140,6 +141,60 @@ START_TEST(model__big_spm_vocab)
 }
 END_TEST
 
+/* Pages of mappings of files whose name ends with name that this process has mapped (smaps'
+ * Rss), in KiB. */
+static size_t mapped_kib(const char *name)
+{
+    FILE *f = fopen("/proc/self/smaps", "r");
+    ck_assert_ptr_nonnull(f);
+    char line[4096];
+    size_t kib = 0;
+    bool in = false;
+    while (fgets(line, sizeof(line), f)) {
+        size_t n = strlen(line);
+        if (n > 0 && line[n - 1] == '\n') {
+            line[--n] = '\0';
+        }
+        if (strchr(line, '-') && strchr(line, ' ') && strchr(line, '-') < strchr(line, ' ')) {
+            in = n >= strlen(name) && strcmp(line + n - strlen(name), name) == 0;
+        } else if (in && strncmp(line, "Rss:", 4) == 0) {
+            kib += strtoull(line + 4, NULL, 10);
+        }
+    }
+    fclose(f);
+    return kib;
+}
+
+/* Loading touches every page of the weights (on the helper thread and the main thread, in
+ * shares), so the first forward pass takes no page faults; a vocabulary-only load does not. */
+START_TEST(model__load_maps_every_weight_page)
+{
+    const char *path = KILN_TEST_TMP "/model-pages.gguf";
+    tiny_model_spec spec = tiny_model_spec_default(TINY_ARCH_LLAMA, KERN_TYPE_Q8_0);
+    /* About 18 MiB of weights: several of the 1 MiB chunks the two threads share, and more than
+     * the few (large) page-cache folios that reading the header may map. */
+    spec.n_embd = 512;
+    spec.n_head = 8;
+    spec.head_dim = 64;
+    spec.n_ff = 1024;
+    spec.n_layer = 8;
+    core_err err = {0};
+    ck_assert_msg(tiny_model_write(path, &spec, &err) == 0, "%s", err.msg);
+    gen_model *m = NULL;
+    ck_assert_msg(gen_model_load(&m, path, NULL, &err) == 0, "%s", err.msg);
+    const size_t weights_kib = gen_model_n_bytes(m) / 1024;
+    ck_assert_uint_gt(weights_kib, 8192);
+    ck_assert_uint_ge(mapped_kib("/model-pages.gguf"), weights_kib);
+    gen_model_free(m);
+
+    gen_model_options o = gen_model_options_default();
+    o.vocab_only = true;
+    ck_assert_msg(gen_model_load(&m, path, &o, &err) == 0, "%s", err.msg);
+    ck_assert_uint_lt(mapped_kib("/model-pages.gguf"), weights_kib / 2);
+    gen_model_free(m);
+}
+END_TEST
+
 /* Without a CUDA device (or without CUDA), asking for it fails with a message naming cuda;
  * auto stays on the CPU and says so through gen_model_device. */
 START_TEST(model__cuda_absent)
@@ -182,6 +237,7 @@ TCase *tcase_model(void)
     tcase_add_test(tc, model__damage_is_named);
     tcase_add_test(tc, model__enomem_leaks_nothing);
     tcase_add_test(tc, model__big_spm_vocab);
+    tcase_add_test(tc, model__load_maps_every_weight_page);
     tcase_add_test(tc, model__cuda_absent);
     return tc;
 }

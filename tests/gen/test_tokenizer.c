@@ -539,6 +539,35 @@ START_TEST(tokenizer__small_bpe_invalid_utf8_becomes_replacement)
 }
 END_TEST
 
+/* Characters without a GPT-2 byte are spelled out in pieces, as llama_decode_text does. */
+START_TEST(tokenizer__pieces_spell_out_characters_without_bytes)
+{
+    small_bpe v;
+    gen_tokenizer_spec s;
+    small_bpe_init(&v, &s);
+    v.tokens[263] = core_str_c("x\xe2\x82\xac"); /* x and U+20AC, which no byte stands for */
+    v.types[263] = 1;
+    v.tokens[264] = core_str_c("\304\240\304\240");
+    v.types[264] = 1;
+    v.n_tokens = 265;
+    s.n_tokens = v.n_tokens;
+    gen_tokenizer *t = NULL;
+    ck_assert_int_eq(gen__tokenizer_new_spec(&t, &s, NULL), 0);
+    core_str p = gen__tokenizer_piece(t, 263, false);
+    ck_assert_int_eq((int)p.len, 24);
+    ck_assert_int_eq(memcmp(p.ptr, "x[UNK_BYTE_0xe282acx\xe2\x82\xac]", p.len), 0);
+    /* The pieces around it are unchanged. */
+    p = gen__tokenizer_piece(t, 262, false);
+    ck_assert_int_eq((int)p.len, 2);
+    ck_assert_int_eq(memcmp(p.ptr, " 1", 2), 0);
+    p = gen__tokenizer_piece(t, 264, false);
+    ck_assert_int_eq((int)p.len, 2);
+    ck_assert_int_eq(memcmp(p.ptr, "  ", 2), 0);
+    ck_assert_int_eq((int)gen__tokenizer_piece(t, 260, true).len, 7);
+    gen__tokenizer_free(t);
+}
+END_TEST
+
 static int new_spec_rc(const gen_tokenizer_spec *s, core_err *err)
 {
     gen_tokenizer *t = NULL;
@@ -571,6 +600,17 @@ START_TEST(tokenizer__malformed_vocabularies_are_rejected)
     small_bpe_init(&v, &s);
     v.merges[0] = core_str_c("ab");
     ck_assert_int_eq(new_spec_rc(&s, &err), CORE_EPARSE);
+    ck_assert_ptr_nonnull(strstr(err.msg, "merge 0 has no space"));
+
+    /* Merges are checked in order: an unknown token before a merge without a space. */
+    small_bpe_init(&v, &s);
+    v.merges[1] = core_str_c("ab d");
+    v.merges[3] = core_str_c("ab");
+    ck_assert_int_eq(new_spec_rc(&s, &err), CORE_EPARSE);
+    ck_assert_ptr_nonnull(strstr(err.msg, "merge 1 ('ab d') names an unknown token"));
+    v.merges[1] = core_str_c("ab c");
+    ck_assert_int_eq(new_spec_rc(&s, &err), CORE_EPARSE);
+    ck_assert_ptr_nonnull(strstr(err.msg, "merge 3 has no space"));
 
     small_bpe_init(&v, &s);
     s.has_merges = false;
@@ -817,6 +857,7 @@ TCase *tcase_tokenizer(void)
     tcase_add_test(tc, tokenizer__encodes_10kb_quickly);
     tcase_add_test(tc, tokenizer__small_bpe_merges_and_specials);
     tcase_add_test(tc, tokenizer__small_bpe_invalid_utf8_becomes_replacement);
+    tcase_add_test(tc, tokenizer__pieces_spell_out_characters_without_bytes);
     tcase_add_test(tc, tokenizer__malformed_vocabularies_are_rejected);
     tcase_add_test(tc, tokenizer__malformed_gguf_keys_are_rejected);
     tcase_add_test(tc, tokenizer__small_spm_scores_and_byte_fallback);
