@@ -68,6 +68,21 @@ static inline int32_t sum_i8x32(const void *p)
     return (int32_t)(_mm_cvtsi128_si64(t) + _mm_extract_epi64(t, 1)) - 32 * 128;
 }
 
+/*
+ * Q5_0/Q5_1: adds 16 to the levels of w (group g: bytes 4g..4g+3 of 16 rows, one row per dword)
+ * whose fifth bit is set in hb (the 16 rows' qh words). Value j's fifth bit is bit j of qh, so
+ * group g's four are byte g/2's nibble g%2.
+ */
+static inline __attribute__((always_inline)) __m512i add_fifth_bits(__m512i w, __m512i hb, int g)
+{
+    const __m512i lane = _mm512_set4_epi32(0x0C0C0C0C, 0x08080808, 0x04040404, 0);
+    const __m512i idx = _mm512_add_epi8(lane, _mm512_set1_epi8((char)(g >> 1)));
+    const __m512i spread = _mm512_shuffle_epi8(hb, idx);
+    const __mmask64 k =
+        _mm512_test_epi8_mask(spread, _mm512_set1_epi32((g & 1) ? (int)0x80402010u : 0x08040201));
+    return _mm512_mask_add_epi8(w, k, w, _mm512_set1_epi8(0x10));
+}
+
 static inline __attribute__((always_inline)) void stage_zero(kern_type t, size_t nb, int r,
                                                              stage16 *restrict st)
 {
@@ -131,16 +146,9 @@ static inline __attribute__((always_inline)) void pack32(const kern_type t, cons
                 p->q[b][g + 4][h] = _mm512_and_si512(_mm512_srli_epi16(o[g], 4), m4);
             }
             if (has_qh) {
-                /* Value j's fifth bit is bit j of qh: group g's four are byte g/2's nibble g%2. */
                 const __m512i hb = _mm512_loadu_si512((const void *)st->qh[b]);
-                const __m512i x10 = _mm512_set1_epi8(0x10);
-                const __m512i lane = _mm512_set4_epi32(0x0C0C0C0C, 0x08080808, 0x04040404, 0);
                 for (int g = 0; g < 8; g++) {
-                    const __m512i idx = _mm512_add_epi8(lane, _mm512_set1_epi8((char)(g >> 1)));
-                    const __m512i spread = _mm512_shuffle_epi8(hb, idx);
-                    const __mmask64 k = _mm512_test_epi8_mask(
-                        spread, _mm512_set1_epi32((g & 1) ? (int)0x80402010u : 0x08040201));
-                    p->q[b][g][h] = _mm512_mask_add_epi8(p->q[b][g][h], k, p->q[b][g][h], x10);
+                    p->q[b][g][h] = add_fifth_bits(p->q[b][g][h], hb, g);
                 }
             }
         }
@@ -522,6 +530,218 @@ static void gemv32(const kern_matmul *m, size_t lo, size_t hi)
 }
 
 /* ------------------------------------------------------------------------------------------ */
+/* A few tokens: 32-value types with the weights decoded in registers                        */
+/* ------------------------------------------------------------------------------------------ */
+
+/*
+ * For the few tokens of a decoding step (continuous batching: 2 to FEW_MAX sequences), gemm32's
+ * panel costs more than the products it feeds: every block is staged, transposed, stored and
+ * read back once per tile of NT tokens, and the panel and its staging overflow L1. gemm32_few
+ * decodes each block of 16 rows straight into registers, in the panel's layout (the rows of a
+ * quad loaded into the four 128-bit lanes as gemv32 does, then tile32's 4 x 4 dword transpose
+ * inside the lanes, which leaves bytes 4g..4g+3 of the 16 rows in row order), and multiplies it
+ * by every token of the batch at once, so weights are read from memory once per step and never
+ * written. The blocks' scales (and Q5's fifth bits) are copied row by row into small tables per
+ * group and K chunk, which also brings the group's lines in while the next group's are
+ * prefetched into L2. Each (row, token) then sees tile32's exact integer, its two FMAs per block
+ * in block order and its K chunks, so its bits do not depend on the batch it shares.
+ */
+#define FEW_MAX 8 /* tokens per batch that gemm32_few takes; larger batches use the tiles */
+
+/* Block b's quants of 16 rows in vpdpbusd layout: w[g] holds levels 4g..4g+3 of each row,
+ * as tile32's panel holds them (Q8_0 as q + 128; Q5's fifth bits from hb, the rows' qh). */
+static inline __attribute__((always_inline)) void decode16(const kern_type t, const char *p,
+                                                           size_t rb, __m512i hb, __m512i w[8])
+{
+    __m512i z[4];
+    __m512i o[4];
+#pragma GCC unroll 8
+    for (size_t i = 0; i < 4; i++) {
+        z[i] = load4x16(p + i * rb, 4 * rb);
+    }
+    transpose4(z, o);
+    if (t == KERN_TYPE_Q8_0) {
+        const __m512i x80 = _mm512_set1_epi8((char)0x80);
+#pragma GCC unroll 8
+        for (size_t i = 0; i < 4; i++) {
+            z[i] = load4x16(p + 16 + i * rb, 4 * rb);
+        }
+#pragma GCC unroll 8
+        for (int g = 0; g < 4; g++) {
+            w[g] = _mm512_xor_si512(o[g], x80);
+        }
+        transpose4(z, o);
+#pragma GCC unroll 8
+        for (int g = 0; g < 4; g++) {
+            w[g + 4] = _mm512_xor_si512(o[g], x80);
+        }
+        return;
+    }
+    const __m512i m4 = _mm512_set1_epi8(0x0F);
+#pragma GCC unroll 8
+    for (int g = 0; g < 4; g++) {
+        w[g] = _mm512_and_si512(o[g], m4);
+        w[g + 4] = _mm512_and_si512(_mm512_srli_epi16(o[g], 4), m4);
+    }
+    if (t == KERN_TYPE_Q5_0 || t == KERN_TYPE_Q5_1) {
+#pragma GCC unroll 8
+        for (int g = 0; g < 8; g++) {
+            w[g] = add_fifth_bits(w[g], hb, g);
+        }
+    }
+}
+
+/*
+ * One group of 16 rows (row r at base + r * rb, base at the K chunk's first block), nb blocks,
+ * against nt tokens (x[i]: token i's first block of the chunk; ti: their scales); the results go
+ * to rows r0.. of y, nr of them (rows past nr are computed and dropped). n_ahead rows follow
+ * the group in this thread's share and are prefetched into L2 meanwhile.
+ */
+static inline __attribute__((always_inline)) void
+few_group(const kern_type t, const int nt, const kern_matmul *m, const tokinfo *restrict ti,
+          const char *const x[FEW_MAX], const char *base, size_t rb, size_t r0, size_t nr,
+          size_t n_ahead, bool add, size_t nb)
+{
+    const bool has_min = t == KERN_TYPE_Q4_1 || t == KERN_TYPE_Q5_1;
+    const bool has_qh = t == KERN_TYPE_Q5_0 || t == KERN_TYPE_Q5_1;
+    const size_t bb = kern_type_block_bytes(t);
+    const size_t qs = t == KERN_TYPE_Q4_1 ? 4 : (t == KERN_TYPE_Q5_0 ? 6 : (has_qh ? 8 : 2));
+    const size_t xb = has_min ? sizeof(kern_block_q8_1) : sizeof(kern_block_q8_0);
+    const size_t xq = has_min ? 4 : 2;
+    uint32_t head[KB][GR];
+    uint32_t qh[KB][GR];
+    for (size_t r = 0; r < GR; r++) {
+        const char *row = base + r * rb;
+        if (r < n_ahead) {
+            for (size_t o = 0; o < nb * bb; o += 64) {
+                _mm_prefetch(row + GR * rb + o, _MM_HINT_T1);
+            }
+        }
+        for (size_t b = 0; b < nb; b++) {
+            memcpy(&head[b][r], row + b * bb, sizeof(uint32_t));
+            if (has_qh) {
+                memcpy(&qh[b][r], row + b * bb + qs - 4, sizeof(uint32_t));
+            }
+        }
+    }
+    __m512 acc[FEW_MAX];
+#pragma GCC unroll 8
+    for (int i = 0; i < nt; i++) {
+        acc[i] = _mm512_setzero_ps();
+    }
+    for (size_t b = 0; b < nb; b++) {
+        __m512i w[8];
+        const __m512i hb =
+            has_qh ? _mm512_loadu_si512((const void *)qh[b]) : _mm512_setzero_si512();
+        decode16(t, base + b * bb + qs, rb, hb, w);
+        const __m512i hd = _mm512_loadu_si512((const void *)head[b]);
+        const __m512 dw = f16x16_to_ps(hd);
+        const __m512 mw = has_min ? f16x16_to_ps(_mm512_srli_epi32(hd, 16)) : _mm512_setzero_ps();
+#pragma GCC unroll 8
+        for (int i = 0; i < nt; i++) {
+            const char *xi = x[i] + b * xb + xq;
+            __m512i ai = has_min ? _mm512_setzero_si512() : _mm512_set1_epi32(ti->e[i][b].c);
+#pragma GCC unroll 8
+            for (int g = 0; g < 8; g++) {
+                ai = _mm512_dpbusd_epi32(ai, w[g], _mm512_set1_epi32(load_i32(xi + 4 * g)));
+            }
+            acc[i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(ai),
+                                     _mm512_mul_ps(dw, _mm512_set1_ps(ti->d[i][b])), acc[i]);
+            if (has_min) {
+                acc[i] = _mm512_fmadd_ps(mw, _mm512_set1_ps(ti->e[i][b].s), acc[i]);
+            }
+        }
+    }
+    const __mmask16 k = nr >= GR ? (__mmask16)0xFFFF : (__mmask16)((1u << nr) - 1);
+#pragma GCC unroll 8
+    for (int i = 0; i < nt; i++) {
+        float *y = m->y + (size_t)i * m->y_stride + r0;
+        __m512 v = acc[i];
+        if (add) {
+            v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(k, y));
+        }
+        _mm512_mask_storeu_ps(y, k, v);
+    }
+}
+
+/* Rows [lo, hi) of m for nt tokens, one K chunk after another. */
+static inline __attribute__((always_inline)) void
+few_rows(const kern_type t, const int nt, const kern_matmul *m, size_t lo, size_t hi)
+{
+    const bool has_min = t == KERN_TYPE_Q4_1 || t == KERN_TYPE_Q5_1;
+    const int32_t offset =
+        t == KERN_TYPE_Q4_0 ? 8 : (t == KERN_TYPE_Q5_0 ? 16 : (t == KERN_TYPE_Q8_0 ? 128 : 0));
+    const size_t bb = kern_type_block_bytes(t);
+    const size_t xb = has_min ? sizeof(kern_block_q8_1) : sizeof(kern_block_q8_0);
+    const size_t n_blocks = m->n_cols / KERN_QK;
+    const size_t rb = m->w_row_bytes;
+    tokinfo ti;
+    /* A last group of fewer than 16 rows is copied here, padded with zero rows. */
+    char part[GR * KB * sizeof(kern_block_q8_0)];
+    for (size_t kc0 = 0; kc0 < n_blocks; kc0 += KB) {
+        const size_t nb = n_blocks - kc0 < KB ? n_blocks - kc0 : KB;
+        tokinfo_fill(m, has_min, offset, 0, (size_t)nt, kc0, nb, &ti);
+        const char *x[FEW_MAX];
+        for (int i = 0; i < FEW_MAX; i++) {
+            x[i] = (const char *)m->xq + (size_t)(i < nt ? i : 0) * m->xq_row_bytes + kc0 * xb;
+        }
+        for (size_t r0 = lo; r0 < hi; r0 += GR) {
+            const size_t nr = hi - r0 < GR ? hi - r0 : GR;
+            const char *base = (const char *)m->w + r0 * rb + kc0 * bb;
+            if (nr == GR) {
+                few_group(t, nt, m, &ti, x, base, rb, r0, nr, hi - r0 - nr, kc0 > 0, nb);
+                continue;
+            }
+            const size_t span = nb * bb;
+            memset(part, 0, sizeof(part));
+            for (size_t r = 0; r < nr; r++) {
+                memcpy(part + r * span, base + r * rb, span);
+            }
+            few_group(t, nt, m, &ti, x, part, span, r0, nr, 0, kc0 > 0, nb);
+        }
+    }
+}
+
+#define FEW_CASE(tt, n)                                                                            \
+    case n:                                                                                        \
+        few_rows(tt, n, m, lo, hi);                                                                \
+        return
+
+#define FEW_TYPE(tt)                                                                               \
+    do {                                                                                           \
+        switch (m->n_batch) {                                                                      \
+            FEW_CASE(tt, 1);                                                                       \
+            FEW_CASE(tt, 2);                                                                       \
+            FEW_CASE(tt, 3);                                                                       \
+            FEW_CASE(tt, 4);                                                                       \
+            FEW_CASE(tt, 5);                                                                       \
+            FEW_CASE(tt, 6);                                                                       \
+            FEW_CASE(tt, 7);                                                                       \
+        default:                                                                                   \
+            few_rows(tt, FEW_MAX, m, lo, hi);                                                      \
+            return;                                                                                \
+        }                                                                                          \
+    } while (0)
+
+/* Rows [lo, hi) of m, a batch of 1 to FEW_MAX tokens, 32-value weights. */
+static void gemm32_few(const kern_matmul *m, size_t lo, size_t hi)
+{
+    CORE_ASSERT(m->n_batch >= 1 && m->n_batch <= FEW_MAX);
+    switch (m->w_type) {
+    case KERN_TYPE_Q4_0:
+        FEW_TYPE(KERN_TYPE_Q4_0);
+    case KERN_TYPE_Q4_1:
+        FEW_TYPE(KERN_TYPE_Q4_1);
+    case KERN_TYPE_Q5_0:
+        FEW_TYPE(KERN_TYPE_Q5_0);
+    case KERN_TYPE_Q5_1:
+        FEW_TYPE(KERN_TYPE_Q5_1);
+    default:
+        FEW_TYPE(KERN_TYPE_Q8_0);
+    }
+}
+
+/* ------------------------------------------------------------------------------------------ */
 /* K super-blocks (Q4_K, Q6_K)                                                                */
 /* ------------------------------------------------------------------------------------------ */
 
@@ -847,13 +1067,19 @@ bool kern__gemm_avx512(const kern_matmul *m, size_t lo, size_t hi)
     case KERN_TYPE_Q8_0:
         if (m->n_batch == 1) {
             gemv32(m, lo, hi);
+        } else if (m->n_batch <= FEW_MAX) {
+            gemm32_few(m, lo, hi);
         } else {
             gemm32(m, lo, hi);
         }
         return true;
     case KERN_TYPE_Q5_0:
     case KERN_TYPE_Q5_1:
-        gemm32(m, lo, hi);
+        if (m->n_batch <= FEW_MAX) {
+            gemm32_few(m, lo, hi);
+        } else {
+            gemm32(m, lo, hi);
+        }
         return true;
     case KERN_TYPE_Q4_K:
     case KERN_TYPE_Q6_K:
