@@ -608,15 +608,11 @@ few_group(const kern_type t, const int nt, const kern_matmul *m, const tokinfo *
     const size_t qs = t == KERN_TYPE_Q4_1 ? 4 : (t == KERN_TYPE_Q5_0 ? 6 : (has_qh ? 8 : 2));
     const size_t xb = has_min ? sizeof(kern_block_q8_1) : sizeof(kern_block_q8_0);
     const size_t xq = has_min ? 4 : 2;
+    const size_t n_pf = n_ahead < GR ? n_ahead : GR;
     uint32_t head[KB][GR];
     uint32_t qh[KB][GR];
     for (size_t r = 0; r < GR; r++) {
         const char *row = base + r * rb;
-        if (r < n_ahead) {
-            for (size_t o = 0; o < nb * bb; o += 64) {
-                _mm_prefetch(row + GR * rb + o, _MM_HINT_T1);
-            }
-        }
         for (size_t b = 0; b < nb; b++) {
             memcpy(&head[b][r], row + b * bb, sizeof(uint32_t));
             if (has_qh) {
@@ -634,6 +630,12 @@ few_group(const kern_type t, const int nt, const kern_matmul *m, const tokinfo *
         const __m512i hb =
             has_qh ? _mm512_loadu_si512((const void *)qh[b]) : _mm512_setzero_si512();
         decode16(t, base + b * bb + qs, rb, hb, w);
+        /* The next group's block b, spread over the products so that the misses overlap them
+         * (a burst of prefetches stalls on the core's few miss buffers). */
+        const char *pf = base + GR * rb + b * bb;
+        for (size_t r = 0; r < n_pf; r++) {
+            _mm_prefetch(pf + r * rb, _MM_HINT_T1);
+        }
         const __m512i hd = _mm512_loadu_si512((const void *)head[b]);
         const __m512 dw = f16x16_to_ps(hd);
         const __m512 mw = has_min ? f16x16_to_ps(_mm512_srli_epi32(hd, 16)) : _mm512_setzero_ps();
