@@ -548,37 +548,55 @@ static void gemv32(const kern_matmul *m, size_t lo, size_t hi)
  */
 #define FEW_MAX 8 /* tokens per batch that gemm32_few takes; larger batches use the tiles */
 
+/* Bytes [off, off + 16) of the 16 rows at p (row stride rb), transposed: o[g] holds bytes
+ * off + 4g .. off + 4g + 3 of each row, rows in order. */
+static inline __attribute__((always_inline)) void load16t(const char *p, size_t rb, __m512i o[4])
+{
+    __m512i z[4];
+#pragma GCC unroll 4
+    for (size_t i = 0; i < 4; i++) {
+        z[i] = load4x16(p + i * rb, 4 * rb);
+    }
+    transpose4(z, o);
+}
+
+/* Bytes [off, off + 32) of the 16 rows at p, transposed into o[0..7]. */
+static inline __attribute__((always_inline)) void load32t(const char *p, size_t rb, __m512i o[8])
+{
+    load16t(p, rb, o);
+    load16t(p + 16, rb, o + 4);
+}
+
+/* Token i's integer dot of 32 values (w[0..7] of 16 rows) with its 32 activation bytes at x,
+ * starting from a. */
+static inline __attribute__((always_inline)) __m512i dot32(__m512i a, const __m512i w[8],
+                                                           const char *x, int g0, int g1)
+{
+#pragma GCC unroll 8
+    for (int g = g0; g < g1; g++) {
+        a = _mm512_dpbusd_epi32(a, w[g], _mm512_set1_epi32(load_i32(x + 4 * g)));
+    }
+    return a;
+}
+
 /* Block b's quants of 16 rows in vpdpbusd layout: w[g] holds levels 4g..4g+3 of each row,
  * as tile32's panel holds them (Q8_0 as q + 128; Q5's fifth bits from hb, the rows' qh). */
 static inline __attribute__((always_inline)) void decode16(const kern_type t, const char *p,
                                                            size_t rb, __m512i hb, __m512i w[8])
 {
-    __m512i z[4];
-    __m512i o[4];
-#pragma GCC unroll 8
-    for (size_t i = 0; i < 4; i++) {
-        z[i] = load4x16(p + i * rb, 4 * rb);
-    }
-    transpose4(z, o);
     if (t == KERN_TYPE_Q8_0) {
         const __m512i x80 = _mm512_set1_epi8((char)0x80);
+        load32t(p, rb, w);
 #pragma GCC unroll 8
-        for (size_t i = 0; i < 4; i++) {
-            z[i] = load4x16(p + 16 + i * rb, 4 * rb);
-        }
-#pragma GCC unroll 8
-        for (int g = 0; g < 4; g++) {
-            w[g] = _mm512_xor_si512(o[g], x80);
-        }
-        transpose4(z, o);
-#pragma GCC unroll 8
-        for (int g = 0; g < 4; g++) {
-            w[g + 4] = _mm512_xor_si512(o[g], x80);
+        for (int g = 0; g < 8; g++) {
+            w[g] = _mm512_xor_si512(w[g], x80);
         }
         return;
     }
+    __m512i o[4];
+    load16t(p, rb, o);
     const __m512i m4 = _mm512_set1_epi8(0x0F);
-#pragma GCC unroll 8
+#pragma GCC unroll 4
     for (int g = 0; g < 4; g++) {
         w[g] = _mm512_and_si512(o[g], m4);
         w[g + 4] = _mm512_and_si512(_mm512_srli_epi16(o[g], 4), m4);
@@ -588,6 +606,41 @@ static inline __attribute__((always_inline)) void decode16(const kern_type t, co
         for (int g = 0; g < 8; g++) {
             w[g] = add_fifth_bits(w[g], hb, g);
         }
+    }
+}
+
+/* Writes (first K chunk) or adds the results of nt tokens for rows r0..r0 + nr - 1. */
+static inline __attribute__((always_inline)) void few_store(const kern_matmul *m, const int nt,
+                                                            size_t r0, size_t nr, bool add,
+                                                            const __m512 acc[FEW_MAX])
+{
+    const __mmask16 k = nr >= GR ? (__mmask16)0xFFFF : (__mmask16)((1u << nr) - 1);
+#pragma GCC unroll 8
+    for (int i = 0; i < nt; i++) {
+        float *y = m->y + (size_t)i * m->y_stride + r0;
+        __m512 v = acc[i];
+        if (add) {
+            v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(k, y));
+        }
+        _mm512_mask_storeu_ps(y, k, v);
+    }
+}
+
+/* x[i]: token i's activations from byte off of its row (tokens past nt repeat token 0). */
+static inline void few_tokens(const kern_matmul *m, int nt, size_t off, const char *x[FEW_MAX])
+{
+    for (int i = 0; i < FEW_MAX; i++) {
+        x[i] = (const char *)m->xq + (size_t)(i < nt ? i : 0) * m->xq_row_bytes + off;
+    }
+}
+
+/* A last group of nr < 16 rows, span bytes each from base, copied to part (rows span apart)
+ * and padded with zero rows, so that the group code reads 16 whole rows. */
+static void few_part(char *part, const char *base, size_t rb, size_t nr, size_t span)
+{
+    memset(part, 0, GR * span);
+    for (size_t r = 0; r < nr; r++) {
+        memcpy(part + r * span, base + r * rb, span);
     }
 }
 
@@ -642,11 +695,8 @@ few_group(const kern_type t, const int nt, const kern_matmul *m, const tokinfo *
 #pragma GCC unroll 8
         for (int i = 0; i < nt; i++) {
             const char *xi = x[i] + b * xb + xq;
-            __m512i ai = has_min ? _mm512_setzero_si512() : _mm512_set1_epi32(ti->e[i][b].c);
-#pragma GCC unroll 8
-            for (int g = 0; g < 8; g++) {
-                ai = _mm512_dpbusd_epi32(ai, w[g], _mm512_set1_epi32(load_i32(xi + 4 * g)));
-            }
+            const __m512i ai = dot32(
+                has_min ? _mm512_setzero_si512() : _mm512_set1_epi32(ti->e[i][b].c), w, xi, 0, 8);
             acc[i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(ai),
                                      _mm512_mul_ps(dw, _mm512_set1_ps(ti->d[i][b])), acc[i]);
             if (has_min) {
@@ -654,16 +704,7 @@ few_group(const kern_type t, const int nt, const kern_matmul *m, const tokinfo *
             }
         }
     }
-    const __mmask16 k = nr >= GR ? (__mmask16)0xFFFF : (__mmask16)((1u << nr) - 1);
-#pragma GCC unroll 8
-    for (int i = 0; i < nt; i++) {
-        float *y = m->y + (size_t)i * m->y_stride + r0;
-        __m512 v = acc[i];
-        if (add) {
-            v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(k, y));
-        }
-        _mm512_mask_storeu_ps(y, k, v);
-    }
+    few_store(m, nt, r0, nr, add, acc);
 }
 
 /* Rows [lo, hi) of m for nt tokens, one K chunk after another. */
@@ -678,49 +719,43 @@ few_rows(const kern_type t, const int nt, const kern_matmul *m, size_t lo, size_
     const size_t n_blocks = m->n_cols / KERN_QK;
     const size_t rb = m->w_row_bytes;
     tokinfo ti;
-    /* A last group of fewer than 16 rows is copied here, padded with zero rows. */
     char part[GR * KB * sizeof(kern_block_q8_0)];
     for (size_t kc0 = 0; kc0 < n_blocks; kc0 += KB) {
         const size_t nb = n_blocks - kc0 < KB ? n_blocks - kc0 : KB;
         tokinfo_fill(m, has_min, offset, 0, (size_t)nt, kc0, nb, &ti);
         const char *x[FEW_MAX];
-        for (int i = 0; i < FEW_MAX; i++) {
-            x[i] = (const char *)m->xq + (size_t)(i < nt ? i : 0) * m->xq_row_bytes + kc0 * xb;
-        }
+        few_tokens(m, nt, kc0 * xb, x);
         for (size_t r0 = lo; r0 < hi; r0 += GR) {
             const size_t nr = hi - r0 < GR ? hi - r0 : GR;
             const char *base = (const char *)m->w + r0 * rb + kc0 * bb;
             if (nr == GR) {
                 few_group(t, nt, m, &ti, x, base, rb, r0, nr, hi - r0 - nr, kc0 > 0, nb);
-                continue;
+            } else {
+                few_part(part, base, rb, nr, nb * bb);
+                few_group(t, nt, m, &ti, x, part, nb * bb, r0, nr, 0, kc0 > 0, nb);
             }
-            const size_t span = nb * bb;
-            memset(part, 0, sizeof(part));
-            for (size_t r = 0; r < nr; r++) {
-                memcpy(part + r * span, base + r * rb, span);
-            }
-            few_group(t, nt, m, &ti, x, part, span, r0, nr, 0, kc0 > 0, nb);
         }
     }
 }
 
-#define FEW_CASE(tt, n)                                                                            \
+#define FEW_CASE(fn, tt, n)                                                                        \
     case n:                                                                                        \
-        few_rows(tt, n, m, lo, hi);                                                                \
+        fn(tt, n, m, lo, hi);                                                                      \
         return
 
-#define FEW_TYPE(tt)                                                                               \
+/* Calls fn(tt, n_batch, m, lo, hi) with n_batch as a constant, so its token loops unroll. */
+#define FEW_BATCH(fn, tt)                                                                          \
     do {                                                                                           \
         switch (m->n_batch) {                                                                      \
-            FEW_CASE(tt, 1);                                                                       \
-            FEW_CASE(tt, 2);                                                                       \
-            FEW_CASE(tt, 3);                                                                       \
-            FEW_CASE(tt, 4);                                                                       \
-            FEW_CASE(tt, 5);                                                                       \
-            FEW_CASE(tt, 6);                                                                       \
-            FEW_CASE(tt, 7);                                                                       \
+            FEW_CASE(fn, tt, 1);                                                                   \
+            FEW_CASE(fn, tt, 2);                                                                   \
+            FEW_CASE(fn, tt, 3);                                                                   \
+            FEW_CASE(fn, tt, 4);                                                                   \
+            FEW_CASE(fn, tt, 5);                                                                   \
+            FEW_CASE(fn, tt, 6);                                                                   \
+            FEW_CASE(fn, tt, 7);                                                                   \
         default:                                                                                   \
-            few_rows(tt, FEW_MAX, m, lo, hi);                                                      \
+            fn(tt, FEW_MAX, m, lo, hi);                                                            \
             return;                                                                                \
         }                                                                                          \
     } while (0)
@@ -731,15 +766,15 @@ static void gemm32_few(const kern_matmul *m, size_t lo, size_t hi)
     CORE_ASSERT(m->n_batch >= 1 && m->n_batch <= FEW_MAX);
     switch (m->w_type) {
     case KERN_TYPE_Q4_0:
-        FEW_TYPE(KERN_TYPE_Q4_0);
+        FEW_BATCH(few_rows, KERN_TYPE_Q4_0);
     case KERN_TYPE_Q4_1:
-        FEW_TYPE(KERN_TYPE_Q4_1);
+        FEW_BATCH(few_rows, KERN_TYPE_Q4_1);
     case KERN_TYPE_Q5_0:
-        FEW_TYPE(KERN_TYPE_Q5_0);
+        FEW_BATCH(few_rows, KERN_TYPE_Q5_0);
     case KERN_TYPE_Q5_1:
-        FEW_TYPE(KERN_TYPE_Q5_1);
+        FEW_BATCH(few_rows, KERN_TYPE_Q5_1);
     default:
-        FEW_TYPE(KERN_TYPE_Q8_0);
+        FEW_BATCH(few_rows, KERN_TYPE_Q8_0);
     }
 }
 
@@ -1054,6 +1089,210 @@ static void gemmk(const kern_matmul *m, size_t lo, size_t hi)
 }
 
 /* ------------------------------------------------------------------------------------------ */
+/* A few tokens: K super-blocks with the weights decoded in registers                        */
+/* ------------------------------------------------------------------------------------------ */
+
+/*
+ * gemm32_few's scheme for Q4_K and Q6_K, batches of 1 to FEW_MAX tokens: per group of 16 rows
+ * and super-block, the quants are decoded in registers into tilek's layout (32-value pieces of
+ * 8 vectors), the sub-block scales and mins of the 16 rows are unpacked with vector shifts and
+ * masks (Q4_K: unpack_scales_k4's bits; Q6_K: sign-extended bytes), and every token's integer
+ * sums and two float steps follow tilek's exactly, per K chunk of KBK super-blocks.
+ */
+
+static inline __attribute__((always_inline)) void
+fewk_group(const kern_type t, const int nt, const kern_matmul *m, const tokk *restrict ti,
+           const char *const x[FEW_MAX], const char *base, size_t rb, size_t r0, size_t nr,
+           size_t n_ahead, bool add, size_t nb)
+{
+    const bool q4k = t == KERN_TYPE_Q4_K;
+    const size_t bb = kern_type_block_bytes(t);
+    const size_t n_pf = n_ahead < GR ? n_ahead : GR;
+    const size_t qoff = offsetof(kern_block_q8_k, qs);
+    const __m512i m4 = _mm512_set1_epi8(0x0F);
+    uint32_t head[KBK][GR];
+    for (size_t r = 0; r < GR; r++) {
+        for (size_t sb = 0; sb < nb; sb++) {
+            const char *blk = base + r * rb + sb * bb;
+            if (q4k) {
+                memcpy(&head[sb][r], blk, sizeof(uint32_t));
+            } else {
+                uint16_t d;
+                memcpy(&d, blk + offsetof(kern_block_q6_k, d), sizeof(d));
+                head[sb][r] = d;
+            }
+        }
+    }
+    __m512 acc[FEW_MAX];
+#pragma GCC unroll 8
+    for (int i = 0; i < nt; i++) {
+        acc[i] = _mm512_setzero_ps();
+    }
+    for (size_t sb = 0; sb < nb; sb++) {
+        const char *blk = base + sb * bb;
+        const char *pf = base + GR * rb + sb * bb;
+        for (size_t r = 0; r < n_pf; r++) {
+            for (size_t o = 0; o < bb; o += 64) {
+                _mm_prefetch(pf + r * rb + o, _MM_HINT_T1);
+            }
+        }
+        __m512i sumi[FEW_MAX];
+#pragma GCC unroll 8
+        for (int i = 0; i < nt; i++) {
+            sumi[i] = _mm512_setzero_si512();
+        }
+        __m512i sc[16];
+        __m512i mins[4];
+        if (q4k) {
+            /* unpack_scales_k4 on 16 rows: u[k] is scale bytes 4k..4k+3 of each row. */
+            __m512i u[4];
+            load16t(blk + offsetof(kern_block_q4_k, scales), rb, u);
+            const __m512i m6 = _mm512_set1_epi8(0x3F);
+            const __m512i m2 = _mm512_set1_epi8(0x03);
+            const __m512i s0 = _mm512_and_si512(u[0], m6);
+            const __m512i s1 = _mm512_or_si512(
+                _mm512_and_si512(u[2], m4),
+                _mm512_slli_epi32(_mm512_and_si512(_mm512_srli_epi32(u[0], 6), m2), 4));
+            const __m512i n0 = _mm512_and_si512(u[1], m6);
+            const __m512i n1 = _mm512_or_si512(
+                _mm512_and_si512(_mm512_srli_epi32(u[2], 4), m4),
+                _mm512_slli_epi32(_mm512_and_si512(_mm512_srli_epi32(u[1], 6), m2), 4));
+            const __m512i ff = _mm512_set1_epi32(0xFF);
+#pragma GCC unroll 4
+            for (int j = 0; j < 4; j++) {
+                sc[j] = _mm512_and_si512(_mm512_srli_epi32(s0, 8 * j), ff);
+                sc[j + 4] = _mm512_and_si512(_mm512_srli_epi32(s1, 8 * j), ff);
+            }
+            /* Mins as int16 pairs (2i, 2i + 1), as tilek's vpdpwssd reads them. */
+#pragma GCC unroll 2
+            for (int i = 0; i < 2; i++) {
+                const __m512i mn = i == 0 ? n0 : n1;
+                const __m512i b0 = _mm512_and_si512(mn, ff);
+                const __m512i b1 = _mm512_and_si512(_mm512_srli_epi32(mn, 8), ff);
+                const __m512i b2 = _mm512_and_si512(_mm512_srli_epi32(mn, 16), ff);
+                const __m512i b3 = _mm512_srli_epi32(mn, 24);
+                mins[2 * i] = _mm512_or_si512(b0, _mm512_slli_epi32(b1, 16));
+                mins[2 * i + 1] = _mm512_or_si512(b2, _mm512_slli_epi32(b3, 16));
+            }
+            for (int j = 0; j < 4; j++) {
+                __m512i raw[8];
+                load32t(blk + offsetof(kern_block_q4_k, qs) + 32 * (size_t)j, rb, raw);
+                for (int h = 0; h < 2; h++) {
+                    __m512i w[8];
+#pragma GCC unroll 8
+                    for (int g = 0; g < 8; g++) {
+                        w[g] = _mm512_and_si512(h == 0 ? raw[g] : _mm512_srli_epi16(raw[g], 4), m4);
+                    }
+                    const int s = 2 * j + h;
+#pragma GCC unroll 8
+                    for (int i = 0; i < nt; i++) {
+                        const char *xi = x[i] + sb * sizeof(kern_block_q8_k) + qoff + 32 * s;
+                        const __m512i a = dot32(_mm512_setzero_si512(), w, xi, 0, 8);
+                        sumi[i] = _mm512_add_epi32(sumi[i], _mm512_mullo_epi32(a, sc[s]));
+                    }
+                }
+            }
+        } else {
+            __m512i u[4];
+            load16t(blk + offsetof(kern_block_q6_k, scales), rb, u);
+#pragma GCC unroll 16
+            for (int g = 0; g < 16; g++) {
+                sc[g] = _mm512_srai_epi32(_mm512_slli_epi32(u[g / 4], 24 - 8 * (g % 4)), 24);
+            }
+            for (int n = 0; n < 2; n++) {
+                __m512i l0[8];
+                __m512i l1[8];
+                __m512i hb[8];
+                load32t(blk + offsetof(kern_block_q6_k, ql) + 64 * (size_t)n, rb, l0);
+                load32t(blk + offsetof(kern_block_q6_k, ql) + 64 * (size_t)n + 32, rb, l1);
+                load32t(blk + offsetof(kern_block_q6_k, qh) + 32 * (size_t)n, rb, hb);
+                for (int k = 0; k < 4; k++) {
+                    __m512i w[8];
+#pragma GCC unroll 8
+                    for (int g = 0; g < 8; g++) {
+                        const __m512i l = (k & 1) ? l1[g] : l0[g];
+                        const __m512i lq =
+                            _mm512_and_si512(k >= 2 ? _mm512_srli_epi16(l, 4) : l, m4);
+                        const __m512i hq =
+                            _mm512_and_si512(_mm512_slli_epi16(_mm512_srli_epi16(hb[g], 2 * k), 4),
+                                             _mm512_set1_epi8(0x30));
+                        w[g] = _mm512_or_si512(lq, hq);
+                    }
+                    const int s = 4 * n + k;
+#pragma GCC unroll 8
+                    for (int i = 0; i < nt; i++) {
+                        const char *xi = x[i] + sb * sizeof(kern_block_q8_k) + qoff + 32 * s;
+                        const __m512i a0 =
+                            dot32(_mm512_set1_epi32(ti->e[i][sb][2 * s]), w, xi, 0, 4);
+                        const __m512i a1 =
+                            dot32(_mm512_set1_epi32(ti->e[i][sb][2 * s + 1]), w, xi, 4, 8);
+                        sumi[i] = _mm512_add_epi32(
+                            sumi[i], _mm512_add_epi32(_mm512_mullo_epi32(a0, sc[2 * s]),
+                                                      _mm512_mullo_epi32(a1, sc[2 * s + 1])));
+                    }
+                }
+            }
+        }
+        const __m512i hd = _mm512_loadu_si512((const void *)head[sb]);
+        const __m512 dw = f16x16_to_ps(hd);
+        const __m512 dmin = f16x16_to_ps(_mm512_srli_epi32(hd, 16));
+#pragma GCC unroll 8
+        for (int i = 0; i < nt; i++) {
+            const __m512 dx = _mm512_set1_ps(ti->d[i][sb]);
+            acc[i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sumi[i]), _mm512_mul_ps(dw, dx), acc[i]);
+            if (q4k) {
+                __m512i summ = _mm512_setzero_si512();
+#pragma GCC unroll 4
+                for (int j = 0; j < 4; j++) {
+                    summ = _mm512_dpwssd_epi32(summ, mins[j], _mm512_set1_epi32(ti->e[i][sb][j]));
+                }
+                acc[i] =
+                    _mm512_fnmadd_ps(_mm512_cvtepi32_ps(summ), _mm512_mul_ps(dmin, dx), acc[i]);
+            }
+        }
+    }
+    few_store(m, nt, r0, nr, add, acc);
+}
+
+/* Rows [lo, hi) of m (Q4_K or Q6_K) for nt tokens, one K chunk after another. */
+static inline __attribute__((always_inline)) void
+fewk_rows(const kern_type t, const int nt, const kern_matmul *m, size_t lo, size_t hi)
+{
+    const size_t bb = kern_type_block_bytes(t);
+    const size_t n_blocks = m->n_cols / KERN_QK_K;
+    const size_t rb = m->w_row_bytes;
+    tokk ti;
+    char part[GR * KBK * sizeof(kern_block_q6_k)];
+    for (size_t kc0 = 0; kc0 < n_blocks; kc0 += KBK) {
+        const size_t nb = n_blocks - kc0 < KBK ? n_blocks - kc0 : KBK;
+        tokk_fill(m, t, 0, (size_t)nt, kc0, nb, &ti);
+        const char *x[FEW_MAX];
+        few_tokens(m, nt, kc0 * sizeof(kern_block_q8_k), x);
+        for (size_t r0 = lo; r0 < hi; r0 += GR) {
+            const size_t nr = hi - r0 < GR ? hi - r0 : GR;
+            const char *base = (const char *)m->w + r0 * rb + kc0 * bb;
+            if (nr == GR) {
+                fewk_group(t, nt, m, &ti, x, base, rb, r0, nr, hi - r0 - nr, kc0 > 0, nb);
+            } else {
+                few_part(part, base, rb, nr, nb * bb);
+                fewk_group(t, nt, m, &ti, x, part, nb * bb, r0, nr, 0, kc0 > 0, nb);
+            }
+        }
+    }
+}
+
+/* Rows [lo, hi) of m, a batch of 1 to FEW_MAX tokens, K super-block weights. */
+static void gemmk_few(const kern_matmul *m, size_t lo, size_t hi)
+{
+    CORE_ASSERT(m->n_batch >= 1 && m->n_batch <= FEW_MAX);
+    if (m->w_type == KERN_TYPE_Q4_K) {
+        FEW_BATCH(fewk_rows, KERN_TYPE_Q4_K);
+    } else {
+        FEW_BATCH(fewk_rows, KERN_TYPE_Q6_K);
+    }
+}
+
+/* ------------------------------------------------------------------------------------------ */
 /* Entry                                                                                      */
 /* ------------------------------------------------------------------------------------------ */
 
@@ -1085,7 +1324,11 @@ bool kern__gemm_avx512(const kern_matmul *m, size_t lo, size_t hi)
         return true;
     case KERN_TYPE_Q4_K:
     case KERN_TYPE_Q6_K:
-        gemmk(m, lo, hi);
+        if (m->n_batch <= FEW_MAX) {
+            gemmk_few(m, lo, hi);
+        } else {
+            gemmk(m, lo, hi);
+        }
         return true;
     default:
         return false;
