@@ -158,6 +158,23 @@ START_TEST(matmul__ref_matches_dequantized_float_dot)
 }
 END_TEST
 
+/* Runs m on ops into y1 in one call and into y3 split over nth threads' calls, after filling
+ * both (n_y floats) with SENTINEL. */
+static void run_split(const kern_ops *ops, kern_matmul *m, float *y1, float *y3, size_t n_y,
+                      size_t nth)
+{
+    for (size_t i = 0; i < n_y; i++) {
+        y1[i] = SENTINEL;
+        y3[i] = SENTINEL;
+    }
+    m->y = y1;
+    ops->matmul(m, 0, 1);
+    m->y = y3;
+    for (size_t ith = 0; ith < nth; ith++) {
+        ops->matmul(m, ith, nth);
+    }
+}
+
 START_TEST(matmul__every_variant_matches_ref)
 {
     for (size_t ti = 0; ti < N_W_TYPES; ti++) {
@@ -174,16 +191,7 @@ START_TEST(matmul__every_variant_matches_ref)
             for (size_t v = 1; v < kern_backend_n_variants(); v++) {
                 const char *name = NULL;
                 const kern_ops *ops = kern_backend_variant(v, &name);
-                for (size_t i = 0; i < n_y; i++) {
-                    y1[i] = SENTINEL;
-                    y3[i] = SENTINEL;
-                }
-                m.y = y1;
-                ops->matmul(&m, 0, 1);
-                m.y = y3;
-                for (size_t ith = 0; ith < 3; ith++) {
-                    ops->matmul(&m, ith, 3);
-                }
+                run_split(ops, &m, y1, y3, n_y, 3);
                 gather(&m, y1, got);
                 const double e = test_nmse(got, want, m.n_batch * m.n_rows);
                 if (e > variant_tolerance(m.w_type)) {
@@ -270,16 +278,7 @@ START_TEST(matmul__large_batches_match_ref)
             for (size_t v = 1; v < kern_backend_n_variants(); v++) {
                 const char *name = NULL;
                 const kern_ops *ops = kern_backend_variant(v, &name);
-                for (size_t i = 0; i < n_y; i++) {
-                    y1[i] = SENTINEL;
-                    y2[i] = SENTINEL;
-                }
-                m.y = y1;
-                ops->matmul(&m, 0, 1);
-                m.y = y2;
-                for (size_t ith = 0; ith < 2; ith++) {
-                    ops->matmul(&m, ith, 2);
-                }
+                run_split(ops, &m, y1, y2, n_y, 2);
                 gather(&m, y1, got);
                 const double e = test_nmse(got, want, m.n_batch * m.n_rows);
                 if (e > variant_tolerance(m.w_type)) {
@@ -382,16 +381,7 @@ START_TEST(matmul__few_tokens_match_ref_and_single_rows)
                 const kern_ops *ops = kern_backend_variant(v, &name);
                 const bool exact = strcmp(name, "avx512") == 0 || strcmp(name, "amx") == 0;
                 kern_matmul m = p.m;
-                for (size_t i = 0; i < n_y; i++) {
-                    y1[i] = SENTINEL;
-                    y3[i] = SENTINEL;
-                }
-                m.y = y1;
-                ops->matmul(&m, 0, 1);
-                m.y = y3;
-                for (size_t ith = 0; ith < 3; ith++) {
-                    ops->matmul(&m, ith, 3);
-                }
+                run_split(ops, &m, y1, y3, n_y, 3);
                 gather(&m, y1, got);
                 const double e = test_nmse(got, want, n_batch * n_rows);
                 if (e > variant_tolerance(m.w_type)) {

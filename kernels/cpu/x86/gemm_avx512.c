@@ -707,77 +707,6 @@ few_group(const kern_type t, const int nt, const kern_matmul *m, const tokinfo *
     few_store(m, nt, r0, nr, add, acc);
 }
 
-/* Rows [lo, hi) of m for nt tokens, one K chunk after another. */
-static inline __attribute__((always_inline)) void
-few_rows(const kern_type t, const int nt, const kern_matmul *m, size_t lo, size_t hi)
-{
-    const bool has_min = t == KERN_TYPE_Q4_1 || t == KERN_TYPE_Q5_1;
-    const int32_t offset =
-        t == KERN_TYPE_Q4_0 ? 8 : (t == KERN_TYPE_Q5_0 ? 16 : (t == KERN_TYPE_Q8_0 ? 128 : 0));
-    const size_t bb = kern_type_block_bytes(t);
-    const size_t xb = has_min ? sizeof(kern_block_q8_1) : sizeof(kern_block_q8_0);
-    const size_t n_blocks = m->n_cols / KERN_QK;
-    const size_t rb = m->w_row_bytes;
-    tokinfo ti;
-    char part[GR * KB * sizeof(kern_block_q8_0)];
-    for (size_t kc0 = 0; kc0 < n_blocks; kc0 += KB) {
-        const size_t nb = n_blocks - kc0 < KB ? n_blocks - kc0 : KB;
-        tokinfo_fill(m, has_min, offset, 0, (size_t)nt, kc0, nb, &ti);
-        const char *x[FEW_MAX];
-        few_tokens(m, nt, kc0 * xb, x);
-        for (size_t r0 = lo; r0 < hi; r0 += GR) {
-            const size_t nr = hi - r0 < GR ? hi - r0 : GR;
-            const char *base = (const char *)m->w + r0 * rb + kc0 * bb;
-            if (nr == GR) {
-                few_group(t, nt, m, &ti, x, base, rb, r0, nr, hi - r0 - nr, kc0 > 0, nb);
-            } else {
-                few_part(part, base, rb, nr, nb * bb);
-                few_group(t, nt, m, &ti, x, part, nb * bb, r0, nr, 0, kc0 > 0, nb);
-            }
-        }
-    }
-}
-
-#define FEW_CASE(fn, tt, n)                                                                        \
-    case n:                                                                                        \
-        fn(tt, n, m, lo, hi);                                                                      \
-        return
-
-/* Calls fn(tt, n_batch, m, lo, hi) with n_batch as a constant, so its token loops unroll. */
-#define FEW_BATCH(fn, tt)                                                                          \
-    do {                                                                                           \
-        switch (m->n_batch) {                                                                      \
-            FEW_CASE(fn, tt, 1);                                                                   \
-            FEW_CASE(fn, tt, 2);                                                                   \
-            FEW_CASE(fn, tt, 3);                                                                   \
-            FEW_CASE(fn, tt, 4);                                                                   \
-            FEW_CASE(fn, tt, 5);                                                                   \
-            FEW_CASE(fn, tt, 6);                                                                   \
-            FEW_CASE(fn, tt, 7);                                                                   \
-        default:                                                                                   \
-            fn(tt, FEW_MAX, m, lo, hi);                                                            \
-            return;                                                                                \
-        }                                                                                          \
-    } while (0)
-
-/* Rows [lo, hi) of m, a batch of 1 to FEW_MAX tokens, 32-value weights. */
-static void gemm32_few(const kern_matmul *m, size_t lo, size_t hi)
-{
-    CORE_ASSERT(m->n_batch >= 1 && m->n_batch <= FEW_MAX);
-    switch (m->w_type) {
-    case KERN_TYPE_Q4_0:
-        FEW_BATCH(few_rows, KERN_TYPE_Q4_0);
-    case KERN_TYPE_Q4_1:
-        FEW_BATCH(few_rows, KERN_TYPE_Q4_1);
-    case KERN_TYPE_Q5_0:
-        FEW_BATCH(few_rows, KERN_TYPE_Q5_0);
-    case KERN_TYPE_Q5_1:
-        FEW_BATCH(few_rows, KERN_TYPE_Q5_1);
-    default:
-        FEW_BATCH(few_rows, KERN_TYPE_Q8_0);
-    }
-}
-
 /* ------------------------------------------------------------------------------------------ */
 /* K super-blocks (Q4_K, Q6_K)                                                                */
 /* ------------------------------------------------------------------------------------------ */
@@ -1254,13 +1183,59 @@ fewk_group(const kern_type t, const int nt, const kern_matmul *m, const tokk *re
     few_store(m, nt, r0, nr, add, acc);
 }
 
-/* Rows [lo, hi) of m (Q4_K or Q6_K) for nt tokens, one K chunk after another. */
+/*
+ * The groups of rows [lo, hi) for K chunk kc0 (nb blocks), through few_group or fewk_group (ti
+ * is their tokinfo or tokk). A last group of fewer than 16 rows is copied to part first.
+ */
+static inline __attribute__((always_inline)) void
+few_groups(const kern_type t, const int nt, const kern_matmul *m, const void *ti,
+           const char *const x[FEW_MAX], size_t lo, size_t hi, size_t kc0, size_t nb, char *part)
+{
+    const size_t span = nb * kern_type_block_bytes(t);
+    for (size_t r0 = lo; r0 < hi; r0 += GR) {
+        const size_t nr = hi - r0 < GR ? hi - r0 : GR;
+        const char *base = (const char *)m->w + r0 * m->w_row_bytes + kc0 * span / nb;
+        size_t rb = m->w_row_bytes;
+        size_t n_ahead = hi - r0 - nr;
+        if (nr < GR) {
+            few_part(part, base, rb, nr, span);
+            base = part;
+            rb = span;
+            n_ahead = 0;
+        }
+        if (t == KERN_TYPE_Q4_K || t == KERN_TYPE_Q6_K) {
+            fewk_group(t, nt, m, ti, x, base, rb, r0, nr, n_ahead, kc0 > 0, nb);
+        } else {
+            few_group(t, nt, m, ti, x, base, rb, r0, nr, n_ahead, kc0 > 0, nb);
+        }
+    }
+}
+
+/* Rows [lo, hi) of m for nt tokens, one K chunk after another. */
+static inline __attribute__((always_inline)) void
+few_rows(const kern_type t, const int nt, const kern_matmul *m, size_t lo, size_t hi)
+{
+    const bool has_min = t == KERN_TYPE_Q4_1 || t == KERN_TYPE_Q5_1;
+    const int32_t offset =
+        t == KERN_TYPE_Q4_0 ? 8 : (t == KERN_TYPE_Q5_0 ? 16 : (t == KERN_TYPE_Q8_0 ? 128 : 0));
+    const size_t xb = has_min ? sizeof(kern_block_q8_1) : sizeof(kern_block_q8_0);
+    const size_t n_blocks = m->n_cols / KERN_QK;
+    tokinfo ti;
+    char part[GR * KB * sizeof(kern_block_q8_0)];
+    for (size_t kc0 = 0; kc0 < n_blocks; kc0 += KB) {
+        const size_t nb = n_blocks - kc0 < KB ? n_blocks - kc0 : KB;
+        tokinfo_fill(m, has_min, offset, 0, (size_t)nt, kc0, nb, &ti);
+        const char *x[FEW_MAX];
+        few_tokens(m, nt, kc0 * xb, x);
+        few_groups(t, nt, m, &ti, x, lo, hi, kc0, nb, part);
+    }
+}
+
+/* The same for Q4_K and Q6_K. */
 static inline __attribute__((always_inline)) void
 fewk_rows(const kern_type t, const int nt, const kern_matmul *m, size_t lo, size_t hi)
 {
-    const size_t bb = kern_type_block_bytes(t);
     const size_t n_blocks = m->n_cols / KERN_QK_K;
-    const size_t rb = m->w_row_bytes;
     tokk ti;
     char part[GR * KBK * sizeof(kern_block_q6_k)];
     for (size_t kc0 = 0; kc0 < n_blocks; kc0 += KBK) {
@@ -1268,16 +1243,47 @@ fewk_rows(const kern_type t, const int nt, const kern_matmul *m, size_t lo, size
         tokk_fill(m, t, 0, (size_t)nt, kc0, nb, &ti);
         const char *x[FEW_MAX];
         few_tokens(m, nt, kc0 * sizeof(kern_block_q8_k), x);
-        for (size_t r0 = lo; r0 < hi; r0 += GR) {
-            const size_t nr = hi - r0 < GR ? hi - r0 : GR;
-            const char *base = (const char *)m->w + r0 * rb + kc0 * bb;
-            if (nr == GR) {
-                fewk_group(t, nt, m, &ti, x, base, rb, r0, nr, hi - r0 - nr, kc0 > 0, nb);
-            } else {
-                few_part(part, base, rb, nr, nb * bb);
-                fewk_group(t, nt, m, &ti, x, part, nb * bb, r0, nr, 0, kc0 > 0, nb);
-            }
-        }
+        few_groups(t, nt, m, &ti, x, lo, hi, kc0, nb, part);
+    }
+}
+
+#define FEW_CASE(fn, tt, n)                                                                        \
+    case n:                                                                                        \
+        fn(tt, n, m, lo, hi);                                                                      \
+        return
+
+/* Calls fn(tt, n_batch, m, lo, hi) with n_batch as a constant, so its token loops unroll. */
+#define FEW_BATCH(fn, tt)                                                                          \
+    do {                                                                                           \
+        switch (m->n_batch) {                                                                      \
+            FEW_CASE(fn, tt, 1);                                                                   \
+            FEW_CASE(fn, tt, 2);                                                                   \
+            FEW_CASE(fn, tt, 3);                                                                   \
+            FEW_CASE(fn, tt, 4);                                                                   \
+            FEW_CASE(fn, tt, 5);                                                                   \
+            FEW_CASE(fn, tt, 6);                                                                   \
+            FEW_CASE(fn, tt, 7);                                                                   \
+        default:                                                                                   \
+            fn(tt, FEW_MAX, m, lo, hi);                                                            \
+            return;                                                                                \
+        }                                                                                          \
+    } while (0)
+
+/* Rows [lo, hi) of m, a batch of 1 to FEW_MAX tokens, 32-value weights. */
+static void gemm32_few(const kern_matmul *m, size_t lo, size_t hi)
+{
+    CORE_ASSERT(m->n_batch >= 1 && m->n_batch <= FEW_MAX);
+    switch (m->w_type) {
+    case KERN_TYPE_Q4_0:
+        FEW_BATCH(few_rows, KERN_TYPE_Q4_0);
+    case KERN_TYPE_Q4_1:
+        FEW_BATCH(few_rows, KERN_TYPE_Q4_1);
+    case KERN_TYPE_Q5_0:
+        FEW_BATCH(few_rows, KERN_TYPE_Q5_0);
+    case KERN_TYPE_Q5_1:
+        FEW_BATCH(few_rows, KERN_TYPE_Q5_1);
+    default:
+        FEW_BATCH(few_rows, KERN_TYPE_Q8_0);
     }
 }
 
