@@ -1,7 +1,9 @@
 /*
  * Register-tiled matmul (AVX-512 F/BW/VL/VNNI), which kern_matmul_avx512 uses for Q4_0, Q4_1,
  * Q5_0, Q5_1, Q8_0, Q4_K and Q6_K at every batch size (one token of Q4_0, Q4_1 or Q8_0 takes
- * gemv32 instead, which gives the same results without the repacking). Weights are repacked on the
+ * gemv32 instead, which gives the same results without the repacking, and the other batches of
+ * up to FEW_MAX tokens take gemm32_few or gemmk_few, which decode each block in registers and
+ * never stage it, again with the same results). Weights are repacked on the
  * fly, one panel of 32 rows by a K chunk (1024 values) at a time, into the layout vpdpbusd wants:
  * one 512-bit vector holds 4 consecutive unsigned weight bytes of each of 16 rows, so a broadcast
  * of 4 activation bytes accumulates 16 rows' integer dots in 16 lanes with no horizontal reduction.
