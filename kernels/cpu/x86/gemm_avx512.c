@@ -694,12 +694,22 @@ few_group(const kern_type t, const int nt, const kern_matmul *m, const tokinfo *
         const __m512i hd = _mm512_loadu_si512((const void *)head[b]);
         const __m512 dw = f16x16_to_ps(hd);
         const __m512 mw = has_min ? f16x16_to_ps(_mm512_srli_epi32(hd, 16)) : _mm512_setzero_ps();
+        __m512i ai[FEW_MAX];
 #pragma GCC unroll 8
         for (int i = 0; i < nt; i++) {
-            const char *xi = x[i] + b * xb + xq;
-            const __m512i ai = dot32(
-                has_min ? _mm512_setzero_si512() : _mm512_set1_epi32(ti->e[i][b].c), w, xi, 0, 8);
-            acc[i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(ai),
+            ai[i] = has_min ? _mm512_setzero_si512() : _mm512_set1_epi32(ti->e[i][b].c);
+        }
+#pragma GCC unroll 8
+        for (int g = 0; g < 8; g++) {
+#pragma GCC unroll 8
+            for (int i = 0; i < nt; i++) {
+                ai[i] = _mm512_dpbusd_epi32(
+                    ai[i], w[g], _mm512_set1_epi32(load_i32(x[i] + b * xb + xq + 4 * (size_t)g)));
+            }
+        }
+#pragma GCC unroll 8
+        for (int i = 0; i < nt; i++) {
+            acc[i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(ai[i]),
                                      _mm512_mul_ps(dw, _mm512_set1_ps(ti->d[i][b])), acc[i]);
             if (has_min) {
                 acc[i] = _mm512_fmadd_ps(mw, _mm512_set1_ps(ti->e[i][b].s), acc[i]);
