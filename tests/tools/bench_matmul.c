@@ -141,26 +141,30 @@ int main(int argc, char **argv)
     size_t kv = 192;
     size_t n_layers = 30;
     size_t vocab = 49152;
+    const struct {
+        const char *name;
+        size_t *value;
+    } sizes[] = {{"--layer-type", &layer_type},
+                 {"--head-type", &head_type},
+                 {"--reps", &reps},
+                 {"--embd", &embd},
+                 {"--ff", &ff},
+                 {"--kv", &kv},
+                 {"--layers", &n_layers},
+                 {"--vocab", &vocab}};
     for (int i = 1; i < argc; i++) {
+        bool known = false;
         if (strcmp(argv[i], "--kernels") == 0 && i + 1 < argc) {
             kernels = argv[++i];
-        } else if (strcmp(argv[i], "--layer-type") == 0) {
-            layer_type = arg_size(argc, argv, &i);
-        } else if (strcmp(argv[i], "--head-type") == 0) {
-            head_type = arg_size(argc, argv, &i);
-        } else if (strcmp(argv[i], "--reps") == 0) {
-            reps = arg_size(argc, argv, &i);
-        } else if (strcmp(argv[i], "--embd") == 0) {
-            embd = arg_size(argc, argv, &i);
-        } else if (strcmp(argv[i], "--ff") == 0) {
-            ff = arg_size(argc, argv, &i);
-        } else if (strcmp(argv[i], "--kv") == 0) {
-            kv = arg_size(argc, argv, &i);
-        } else if (strcmp(argv[i], "--layers") == 0) {
-            n_layers = arg_size(argc, argv, &i);
-        } else if (strcmp(argv[i], "--vocab") == 0) {
-            vocab = arg_size(argc, argv, &i);
-        } else {
+            known = true;
+        }
+        for (size_t k = 0; !known && k < sizeof(sizes) / sizeof(sizes[0]); k++) {
+            if (strcmp(argv[i], sizes[k].name) == 0) {
+                *sizes[k].value = arg_size(argc, argv, &i);
+                known = true;
+            }
+        }
+        if (!known) {
             fprintf(stderr, "usage: kiln-bench-matmul [--kernels NAME] [--layer-type T] "
                             "[--head-type T] [--reps N] [--embd N] [--ff N] [--kv N] "
                             "[--layers N] [--vocab N]\n");
