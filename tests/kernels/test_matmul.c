@@ -5,7 +5,8 @@
  * counts, batches of 1, 3, 5 and 8, a y_stride wider than the rows, and ith/nth row splits; and
  * larger shapes for the batched (register-tiled, AMX) kernels: batches past one token tile and
  * one token chunk, rows past one panel, columns past one K chunk; rows of large batches against
- * batches of one; and the amx variant (where this CPU has one) against avx512 bit for bit.
+ * batches of one; every batch of 1 to 8 tokens (decoding steps) against the reference and
+ * against batches of one; and the amx variant (where this CPU has one) against avx512 bit for bit.
  */
 #include "tests/kernels/tests.h"
 
@@ -157,6 +158,23 @@ START_TEST(matmul__ref_matches_dequantized_float_dot)
 }
 END_TEST
 
+/* Runs m on ops into y1 in one call and into y3 split over nth threads' calls, after filling
+ * both (n_y floats) with SENTINEL. */
+static void run_split(const kern_ops *ops, kern_matmul *m, float *y1, float *y3, size_t n_y,
+                      size_t nth)
+{
+    for (size_t i = 0; i < n_y; i++) {
+        y1[i] = SENTINEL;
+        y3[i] = SENTINEL;
+    }
+    m->y = y1;
+    ops->matmul(m, 0, 1);
+    m->y = y3;
+    for (size_t ith = 0; ith < nth; ith++) {
+        ops->matmul(m, ith, nth);
+    }
+}
+
 START_TEST(matmul__every_variant_matches_ref)
 {
     for (size_t ti = 0; ti < N_W_TYPES; ti++) {
@@ -173,16 +191,7 @@ START_TEST(matmul__every_variant_matches_ref)
             for (size_t v = 1; v < kern_backend_n_variants(); v++) {
                 const char *name = NULL;
                 const kern_ops *ops = kern_backend_variant(v, &name);
-                for (size_t i = 0; i < n_y; i++) {
-                    y1[i] = SENTINEL;
-                    y3[i] = SENTINEL;
-                }
-                m.y = y1;
-                ops->matmul(&m, 0, 1);
-                m.y = y3;
-                for (size_t ith = 0; ith < 3; ith++) {
-                    ops->matmul(&m, ith, 3);
-                }
+                run_split(ops, &m, y1, y3, n_y, 3);
                 gather(&m, y1, got);
                 const double e = test_nmse(got, want, m.n_batch * m.n_rows);
                 if (e > variant_tolerance(m.w_type)) {
@@ -269,16 +278,7 @@ START_TEST(matmul__large_batches_match_ref)
             for (size_t v = 1; v < kern_backend_n_variants(); v++) {
                 const char *name = NULL;
                 const kern_ops *ops = kern_backend_variant(v, &name);
-                for (size_t i = 0; i < n_y; i++) {
-                    y1[i] = SENTINEL;
-                    y2[i] = SENTINEL;
-                }
-                m.y = y1;
-                ops->matmul(&m, 0, 1);
-                m.y = y2;
-                for (size_t ith = 0; ith < 2; ith++) {
-                    ops->matmul(&m, ith, 2);
-                }
+                run_split(ops, &m, y1, y2, n_y, 2);
                 gather(&m, y1, got);
                 const double e = test_nmse(got, want, m.n_batch * m.n_rows);
                 if (e > variant_tolerance(m.w_type)) {
@@ -337,6 +337,86 @@ START_TEST(matmul__large_batch_rows_equal_single_rows)
         test_free(yb);
         test_free(y1);
         problem_dispose(&p);
+    }
+}
+END_TEST
+
+/* How many of n floats differ in their bits. */
+static size_t count_bit_diffs(const float *a, const float *b, size_t n)
+{
+    size_t n_diff = 0;
+    for (size_t i = 0; i < n; i++) {
+        uint32_t ua;
+        uint32_t ub;
+        memcpy(&ua, &a[i], sizeof(ua));
+        memcpy(&ub, &b[i], sizeof(ub));
+        n_diff += ua != ub;
+    }
+    return n_diff;
+}
+
+START_TEST(matmul__few_tokens_match_ref_and_single_rows)
+{
+    /* Decoding steps of continuous batching: every batch of 1 to 8 tokens (the avx512 kernel
+     * for a few tokens), 47 rows (two groups of 16 and a partial one; split over 3 threads, a
+     * partial group in the first share too) and 1088 columns (a full and a partial K chunk):
+     * each variant matches the reference, a thread split computes the same bits, rows past
+     * n_rows stay untouched, and on avx512 and amx each token's row equals a batch of one bit
+     * for bit. */
+    const size_t n_rows = 47;
+    for (size_t ti = 0; ti < N_W_TYPES; ti++) {
+        for (size_t n_batch = 1; n_batch <= 8; n_batch++) {
+            problem p;
+            const shape s = {n_rows, 1088, n_batch};
+            problem_init(&p, W_TYPES[ti], s, 700 + 10 * ti + n_batch);
+            const size_t n_y = n_batch * p.m.y_stride;
+            float *y1 = test_alloc(n_y * sizeof(float));
+            float *y3 = test_alloc(n_y * sizeof(float));
+            float *got = test_alloc(n_batch * n_rows * sizeof(float));
+            float *want = test_alloc(n_batch * n_rows * sizeof(float));
+            float *one_y = test_alloc(p.m.y_stride * sizeof(float));
+            gather(&p.m, p.y_ref, want);
+            for (size_t v = 1; v < kern_backend_n_variants(); v++) {
+                const char *name = NULL;
+                const kern_ops *ops = kern_backend_variant(v, &name);
+                const bool exact = strcmp(name, "avx512") == 0 || strcmp(name, "amx") == 0;
+                kern_matmul m = p.m;
+                run_split(ops, &m, y1, y3, n_y, 3);
+                gather(&m, y1, got);
+                const double e = test_nmse(got, want, n_batch * n_rows);
+                if (e > variant_tolerance(m.w_type)) {
+                    fprintf(stderr, "%s %s batch %zu: nmse %g\n", name, kern_type_name(m.w_type),
+                            n_batch, e);
+                }
+                ck_assert_double_le(e, variant_tolerance(m.w_type));
+                ck_assert_int_eq(memcmp(y1, y3, n_y * sizeof(float)), 0);
+                for (size_t b = 0; b < n_batch; b++) {
+                    for (size_t i = n_rows; i < m.y_stride; i++) {
+                        KT_EQ(y1[b * m.y_stride + i], SENTINEL);
+                    }
+                    if (!exact) {
+                        continue;
+                    }
+                    kern_matmul one = p.m;
+                    one.xq = (const char *)p.m.xq + b * p.m.xq_row_bytes;
+                    one.n_batch = 1;
+                    one.y = one_y;
+                    ops->matmul(&one, 0, 1);
+                    const size_t n_diff = count_bit_diffs(y1 + b * m.y_stride, one_y, n_rows);
+                    if (n_diff != 0) {
+                        fprintf(stderr, "%s %s batch %zu: token %zu differs from a batch of one\n",
+                                name, kern_type_name(m.w_type), n_batch, b);
+                    }
+                    ck_assert_uint_eq(n_diff, 0);
+                }
+            }
+            test_free(y1);
+            test_free(y3);
+            test_free(got);
+            test_free(want);
+            test_free(one_y);
+            problem_dispose(&p);
+        }
     }
 }
 END_TEST
@@ -405,6 +485,7 @@ TCase *tcase_matmul(void)
     tcase_add_test(tc, matmul__batch_rows_equal_single_rows);
     tcase_add_test(tc, matmul__large_batches_match_ref);
     tcase_add_test(tc, matmul__large_batch_rows_equal_single_rows);
+    tcase_add_test(tc, matmul__few_tokens_match_ref_and_single_rows);
     tcase_add_test(tc, matmul__amx_equals_avx512_bit_for_bit);
     return tc;
 }

@@ -1,7 +1,9 @@
 /*
  * Register-tiled matmul (AVX-512 F/BW/VL/VNNI), which kern_matmul_avx512 uses for Q4_0, Q4_1,
  * Q5_0, Q5_1, Q8_0, Q4_K and Q6_K at every batch size (one token of Q4_0, Q4_1 or Q8_0 takes
- * gemv32 instead, which gives the same results without the repacking). Weights are repacked on the
+ * gemv32 instead, which gives the same results without the repacking, and the other batches of
+ * up to FEW_MAX tokens take gemm32_few or gemmk_few, which decode each block in registers and
+ * never stage it, again with the same results). Weights are repacked on the
  * fly, one panel of 32 rows by a K chunk (1024 values) at a time, into the layout vpdpbusd wants:
  * one 512-bit vector holds 4 consecutive unsigned weight bytes of each of 16 rows, so a broadcast
  * of 4 activation bytes accumulates 16 rows' integer dots in 16 lanes with no horizontal reduction.
@@ -68,6 +70,21 @@ static inline int32_t sum_i8x32(const void *p)
     return (int32_t)(_mm_cvtsi128_si64(t) + _mm_extract_epi64(t, 1)) - 32 * 128;
 }
 
+/*
+ * Q5_0/Q5_1: adds 16 to the levels of w (group g: bytes 4g..4g+3 of 16 rows, one row per dword)
+ * whose fifth bit is set in hb (the 16 rows' qh words). Value j's fifth bit is bit j of qh, so
+ * group g's four are byte g/2's nibble g%2.
+ */
+static inline __attribute__((always_inline)) __m512i add_fifth_bits(__m512i w, __m512i hb, int g)
+{
+    const __m512i lane = _mm512_set4_epi32(0x0C0C0C0C, 0x08080808, 0x04040404, 0);
+    const __m512i idx = _mm512_add_epi8(lane, _mm512_set1_epi8((char)(g >> 1)));
+    const __m512i spread = _mm512_shuffle_epi8(hb, idx);
+    const __mmask64 k =
+        _mm512_test_epi8_mask(spread, _mm512_set1_epi32((g & 1) ? (int)0x80402010u : 0x08040201));
+    return _mm512_mask_add_epi8(w, k, w, _mm512_set1_epi8(0x10));
+}
+
 static inline __attribute__((always_inline)) void stage_zero(kern_type t, size_t nb, int r,
                                                              stage16 *restrict st)
 {
@@ -131,16 +148,9 @@ static inline __attribute__((always_inline)) void pack32(const kern_type t, cons
                 p->q[b][g + 4][h] = _mm512_and_si512(_mm512_srli_epi16(o[g], 4), m4);
             }
             if (has_qh) {
-                /* Value j's fifth bit is bit j of qh: group g's four are byte g/2's nibble g%2. */
                 const __m512i hb = _mm512_loadu_si512((const void *)st->qh[b]);
-                const __m512i x10 = _mm512_set1_epi8(0x10);
-                const __m512i lane = _mm512_set4_epi32(0x0C0C0C0C, 0x08080808, 0x04040404, 0);
                 for (int g = 0; g < 8; g++) {
-                    const __m512i idx = _mm512_add_epi8(lane, _mm512_set1_epi8((char)(g >> 1)));
-                    const __m512i spread = _mm512_shuffle_epi8(hb, idx);
-                    const __mmask64 k = _mm512_test_epi8_mask(
-                        spread, _mm512_set1_epi32((g & 1) ? (int)0x80402010u : 0x08040201));
-                    p->q[b][g][h] = _mm512_mask_add_epi8(p->q[b][g][h], k, p->q[b][g][h], x10);
+                    p->q[b][g][h] = add_fifth_bits(p->q[b][g][h], hb, g);
                 }
             }
         }
@@ -522,6 +532,194 @@ static void gemv32(const kern_matmul *m, size_t lo, size_t hi)
 }
 
 /* ------------------------------------------------------------------------------------------ */
+/* A few tokens: 32-value types with the weights decoded in registers                        */
+/* ------------------------------------------------------------------------------------------ */
+
+/*
+ * For the few tokens of a decoding step (continuous batching: 2 to FEW_MAX sequences), gemm32's
+ * panel costs more than the products it feeds: every block is staged, transposed, stored and
+ * read back once per tile of NT tokens, and the panel and its staging overflow L1. gemm32_few
+ * decodes each block of 16 rows straight into registers, in the panel's layout (the rows of a
+ * quad loaded into the four 128-bit lanes as gemv32 does, then tile32's 4 x 4 dword transpose
+ * inside the lanes, which leaves bytes 4g..4g+3 of the 16 rows in row order), and multiplies it
+ * by every token of the batch at once, so weights are read from memory once per step and never
+ * written. The blocks' scales (and Q5's fifth bits) are copied row by row into small tables per
+ * group and K chunk, which also brings the group's lines in while the next group's are
+ * prefetched into L2. Each (row, token) then sees tile32's exact integer, its two FMAs per block
+ * in block order and its K chunks, so its bits do not depend on the batch it shares.
+ */
+#define FEW_MAX 8 /* tokens per batch that gemm32_few takes; larger batches use the tiles */
+
+/* Bytes [off, off + 16) of the 16 rows at p (row stride rb), transposed: o[g] holds bytes
+ * off + 4g .. off + 4g + 3 of each row, rows in order. */
+static inline __attribute__((always_inline)) void load16t(const char *p, size_t rb, __m512i o[4])
+{
+    __m512i z[4];
+#pragma GCC unroll 4
+    for (size_t i = 0; i < 4; i++) {
+        z[i] = load4x16(p + i * rb, 4 * rb);
+    }
+    transpose4(z, o);
+}
+
+/* Bytes [off, off + 32) of the 16 rows at p, transposed into o[0..7]. */
+static inline __attribute__((always_inline)) void load32t(const char *p, size_t rb, __m512i o[8])
+{
+    load16t(p, rb, o);
+    load16t(p + 16, rb, o + 4);
+}
+
+/* Token i's integer dot of 32 values (w[0..7] of 16 rows) with its 32 activation bytes at x,
+ * starting from a. */
+static inline __attribute__((always_inline)) __m512i dot32(__m512i a, const __m512i w[8],
+                                                           const char *x, int g0, int g1)
+{
+#pragma GCC unroll 8
+    for (int g = g0; g < g1; g++) {
+        a = _mm512_dpbusd_epi32(a, w[g], _mm512_set1_epi32(load_i32(x + 4 * g)));
+    }
+    return a;
+}
+
+/* Block b's quants of 16 rows in vpdpbusd layout: w[g] holds levels 4g..4g+3 of each row,
+ * as tile32's panel holds them (Q8_0 as q + 128; Q5's fifth bits from hb, the rows' qh). */
+static inline __attribute__((always_inline)) void decode16(const kern_type t, const char *p,
+                                                           size_t rb, __m512i hb, __m512i w[8])
+{
+    if (t == KERN_TYPE_Q8_0) {
+        const __m512i x80 = _mm512_set1_epi8((char)0x80);
+        load32t(p, rb, w);
+#pragma GCC unroll 8
+        for (int g = 0; g < 8; g++) {
+            w[g] = _mm512_xor_si512(w[g], x80);
+        }
+        return;
+    }
+    __m512i o[4];
+    load16t(p, rb, o);
+    const __m512i m4 = _mm512_set1_epi8(0x0F);
+#pragma GCC unroll 4
+    for (int g = 0; g < 4; g++) {
+        w[g] = _mm512_and_si512(o[g], m4);
+        w[g + 4] = _mm512_and_si512(_mm512_srli_epi16(o[g], 4), m4);
+    }
+    if (t == KERN_TYPE_Q5_0 || t == KERN_TYPE_Q5_1) {
+#pragma GCC unroll 8
+        for (int g = 0; g < 8; g++) {
+            w[g] = add_fifth_bits(w[g], hb, g);
+        }
+    }
+}
+
+/* Writes (first K chunk) or adds the results of nt tokens for rows r0..r0 + nr - 1. */
+static inline __attribute__((always_inline)) void few_store(const kern_matmul *m, const int nt,
+                                                            size_t r0, size_t nr, bool add,
+                                                            const __m512 acc[FEW_MAX])
+{
+    const __mmask16 k = nr >= GR ? (__mmask16)0xFFFF : (__mmask16)((1u << nr) - 1);
+#pragma GCC unroll 8
+    for (int i = 0; i < nt; i++) {
+        float *y = m->y + (size_t)i * m->y_stride + r0;
+        __m512 v = acc[i];
+        if (add) {
+            v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(k, y));
+        }
+        _mm512_mask_storeu_ps(y, k, v);
+    }
+}
+
+/* x[i]: token i's activations from byte off of its row (tokens past nt repeat token 0). */
+static inline void few_tokens(const kern_matmul *m, int nt, size_t off, const char *x[FEW_MAX])
+{
+    for (int i = 0; i < FEW_MAX; i++) {
+        x[i] = (const char *)m->xq + (size_t)(i < nt ? i : 0) * m->xq_row_bytes + off;
+    }
+}
+
+/* A last group of nr < 16 rows, span bytes each from base, copied to part (rows span apart)
+ * and padded with zero rows, so that the group code reads 16 whole rows. */
+static void few_part(char *part, const char *base, size_t rb, size_t nr, size_t span)
+{
+    memset(part, 0, GR * span);
+    for (size_t r = 0; r < nr; r++) {
+        memcpy(part + r * span, base + r * rb, span);
+    }
+}
+
+/*
+ * One group of 16 rows (row r at base + r * rb, base at the K chunk's first block), nb blocks,
+ * against nt tokens (x[i]: token i's first block of the chunk; ti: their scales); the results go
+ * to rows r0.. of y, nr of them (rows past nr are computed and dropped). n_ahead rows follow
+ * the group in this thread's share and are prefetched into L2 meanwhile.
+ */
+static inline __attribute__((always_inline)) void
+few_group(const kern_type t, const int nt, const kern_matmul *m, const tokinfo *restrict ti,
+          const char *const x[FEW_MAX], const char *base, size_t rb, size_t r0, size_t nr,
+          size_t n_ahead, bool add, size_t nb)
+{
+    const bool has_min = t == KERN_TYPE_Q4_1 || t == KERN_TYPE_Q5_1;
+    const bool has_qh = t == KERN_TYPE_Q5_0 || t == KERN_TYPE_Q5_1;
+    const size_t bb = kern_type_block_bytes(t);
+    const size_t qs = t == KERN_TYPE_Q4_1 ? 4 : (t == KERN_TYPE_Q5_0 ? 6 : (has_qh ? 8 : 2));
+    const size_t xb = has_min ? sizeof(kern_block_q8_1) : sizeof(kern_block_q8_0);
+    const size_t xq = has_min ? 4 : 2;
+    const size_t n_pf = n_ahead < GR ? n_ahead : GR;
+    uint32_t head[KB][GR];
+    uint32_t qh[KB][GR];
+    for (size_t r = 0; r < GR; r++) {
+        const char *row = base + r * rb;
+        for (size_t b = 0; b < nb; b++) {
+            memcpy(&head[b][r], row + b * bb, sizeof(uint32_t));
+            if (has_qh) {
+                memcpy(&qh[b][r], row + b * bb + qs - 4, sizeof(uint32_t));
+            }
+        }
+    }
+    __m512 acc[FEW_MAX];
+#pragma GCC unroll 8
+    for (int i = 0; i < nt; i++) {
+        acc[i] = _mm512_setzero_ps();
+    }
+    for (size_t b = 0; b < nb; b++) {
+        __m512i w[8];
+        const __m512i hb =
+            has_qh ? _mm512_loadu_si512((const void *)qh[b]) : _mm512_setzero_si512();
+        decode16(t, base + b * bb + qs, rb, hb, w);
+        /* The next group's block b, spread over the products so that the misses overlap them
+         * (a burst of prefetches stalls on the core's few miss buffers). */
+        const char *pf = base + GR * rb + b * bb;
+        for (size_t r = 0; r < n_pf; r++) {
+            _mm_prefetch(pf + r * rb, _MM_HINT_T1);
+        }
+        const __m512i hd = _mm512_loadu_si512((const void *)head[b]);
+        const __m512 dw = f16x16_to_ps(hd);
+        const __m512 mw = has_min ? f16x16_to_ps(_mm512_srli_epi32(hd, 16)) : _mm512_setzero_ps();
+        __m512i ai[FEW_MAX];
+#pragma GCC unroll 8
+        for (int i = 0; i < nt; i++) {
+            ai[i] = has_min ? _mm512_setzero_si512() : _mm512_set1_epi32(ti->e[i][b].c);
+        }
+#pragma GCC unroll 8
+        for (int g = 0; g < 8; g++) {
+#pragma GCC unroll 8
+            for (int i = 0; i < nt; i++) {
+                ai[i] = _mm512_dpbusd_epi32(
+                    ai[i], w[g], _mm512_set1_epi32(load_i32(x[i] + b * xb + xq + 4 * (size_t)g)));
+            }
+        }
+#pragma GCC unroll 8
+        for (int i = 0; i < nt; i++) {
+            acc[i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(ai[i]),
+                                     _mm512_mul_ps(dw, _mm512_set1_ps(ti->d[i][b])), acc[i]);
+            if (has_min) {
+                acc[i] = _mm512_fmadd_ps(mw, _mm512_set1_ps(ti->e[i][b].s), acc[i]);
+            }
+        }
+    }
+    few_store(m, nt, r0, nr, add, acc);
+}
+
+/* ------------------------------------------------------------------------------------------ */
 /* K super-blocks (Q4_K, Q6_K)                                                                */
 /* ------------------------------------------------------------------------------------------ */
 
@@ -832,6 +1030,287 @@ static void gemmk(const kern_matmul *m, size_t lo, size_t hi)
 }
 
 /* ------------------------------------------------------------------------------------------ */
+/* A few tokens: K super-blocks with the weights decoded in registers                        */
+/* ------------------------------------------------------------------------------------------ */
+
+/*
+ * gemm32_few's scheme for Q4_K and Q6_K, batches of 1 to FEW_MAX tokens: per group of 16 rows
+ * and super-block, the quants are decoded in registers into tilek's layout (32-value pieces of
+ * 8 vectors), the sub-block scales and mins of the 16 rows are unpacked with vector shifts and
+ * masks (Q4_K: unpack_scales_k4's bits; Q6_K: sign-extended bytes), and every token's integer
+ * sums and two float steps follow tilek's exactly, per K chunk of KBK super-blocks.
+ */
+
+static inline __attribute__((always_inline)) void
+fewk_group(const kern_type t, const int nt, const kern_matmul *m, const tokk *restrict ti,
+           const char *const x[FEW_MAX], const char *base, size_t rb, size_t r0, size_t nr,
+           size_t n_ahead, bool add, size_t nb)
+{
+    const bool q4k = t == KERN_TYPE_Q4_K;
+    const size_t bb = kern_type_block_bytes(t);
+    const size_t n_pf = n_ahead < GR ? n_ahead : GR;
+    const size_t qoff = offsetof(kern_block_q8_k, qs);
+    const __m512i m4 = _mm512_set1_epi8(0x0F);
+    uint32_t head[KBK][GR];
+    for (size_t r = 0; r < GR; r++) {
+        for (size_t sb = 0; sb < nb; sb++) {
+            const char *blk = base + r * rb + sb * bb;
+            if (q4k) {
+                memcpy(&head[sb][r], blk, sizeof(uint32_t));
+            } else {
+                uint16_t d;
+                memcpy(&d, blk + offsetof(kern_block_q6_k, d), sizeof(d));
+                head[sb][r] = d;
+            }
+        }
+    }
+    __m512 acc[FEW_MAX];
+#pragma GCC unroll 8
+    for (int i = 0; i < nt; i++) {
+        acc[i] = _mm512_setzero_ps();
+    }
+    for (size_t sb = 0; sb < nb; sb++) {
+        const char *blk = base + sb * bb;
+        const char *pf = base + GR * rb + sb * bb;
+        for (size_t r = 0; r < n_pf; r++) {
+            for (size_t o = 0; o < bb; o += 64) {
+                _mm_prefetch(pf + r * rb + o, _MM_HINT_T1);
+            }
+        }
+        __m512i sumi[FEW_MAX];
+#pragma GCC unroll 8
+        for (int i = 0; i < nt; i++) {
+            sumi[i] = _mm512_setzero_si512();
+        }
+        __m512i sc[16];
+        __m512i mins[4];
+        if (q4k) {
+            /* unpack_scales_k4 on 16 rows: u[k] is scale bytes 4k..4k+3 of each row. */
+            __m512i u[4];
+            load16t(blk + offsetof(kern_block_q4_k, scales), rb, u);
+            const __m512i m6 = _mm512_set1_epi8(0x3F);
+            const __m512i m2 = _mm512_set1_epi8(0x03);
+            const __m512i s0 = _mm512_and_si512(u[0], m6);
+            const __m512i s1 = _mm512_or_si512(
+                _mm512_and_si512(u[2], m4),
+                _mm512_slli_epi32(_mm512_and_si512(_mm512_srli_epi32(u[0], 6), m2), 4));
+            const __m512i n0 = _mm512_and_si512(u[1], m6);
+            const __m512i n1 = _mm512_or_si512(
+                _mm512_and_si512(_mm512_srli_epi32(u[2], 4), m4),
+                _mm512_slli_epi32(_mm512_and_si512(_mm512_srli_epi32(u[1], 6), m2), 4));
+            const __m512i ff = _mm512_set1_epi32(0xFF);
+#pragma GCC unroll 4
+            for (int j = 0; j < 4; j++) {
+                sc[j] = _mm512_and_si512(_mm512_srli_epi32(s0, 8 * j), ff);
+                sc[j + 4] = _mm512_and_si512(_mm512_srli_epi32(s1, 8 * j), ff);
+            }
+            /* Mins as int16 pairs (2i, 2i + 1), as tilek's vpdpwssd reads them. */
+#pragma GCC unroll 2
+            for (int i = 0; i < 2; i++) {
+                const __m512i mn = i == 0 ? n0 : n1;
+                const __m512i b0 = _mm512_and_si512(mn, ff);
+                const __m512i b1 = _mm512_and_si512(_mm512_srli_epi32(mn, 8), ff);
+                const __m512i b2 = _mm512_and_si512(_mm512_srli_epi32(mn, 16), ff);
+                const __m512i b3 = _mm512_srli_epi32(mn, 24);
+                mins[2 * i] = _mm512_or_si512(b0, _mm512_slli_epi32(b1, 16));
+                mins[2 * i + 1] = _mm512_or_si512(b2, _mm512_slli_epi32(b3, 16));
+            }
+            for (int j = 0; j < 4; j++) {
+                __m512i raw[8];
+                load32t(blk + offsetof(kern_block_q4_k, qs) + 32 * (size_t)j, rb, raw);
+                for (int h = 0; h < 2; h++) {
+                    __m512i w[8];
+#pragma GCC unroll 8
+                    for (int g = 0; g < 8; g++) {
+                        w[g] = _mm512_and_si512(h == 0 ? raw[g] : _mm512_srli_epi16(raw[g], 4), m4);
+                    }
+                    const int s = 2 * j + h;
+#pragma GCC unroll 8
+                    for (int i = 0; i < nt; i++) {
+                        const char *xi = x[i] + sb * sizeof(kern_block_q8_k) + qoff + 32 * s;
+                        const __m512i a = dot32(_mm512_setzero_si512(), w, xi, 0, 8);
+                        sumi[i] = _mm512_add_epi32(sumi[i], _mm512_mullo_epi32(a, sc[s]));
+                    }
+                }
+            }
+        } else {
+            __m512i u[4];
+            load16t(blk + offsetof(kern_block_q6_k, scales), rb, u);
+#pragma GCC unroll 16
+            for (int g = 0; g < 16; g++) {
+                sc[g] = _mm512_srai_epi32(_mm512_slli_epi32(u[g / 4], 24 - 8 * (g % 4)), 24);
+            }
+            for (int n = 0; n < 2; n++) {
+                __m512i l0[8];
+                __m512i l1[8];
+                __m512i hb[8];
+                load32t(blk + offsetof(kern_block_q6_k, ql) + 64 * (size_t)n, rb, l0);
+                load32t(blk + offsetof(kern_block_q6_k, ql) + 64 * (size_t)n + 32, rb, l1);
+                load32t(blk + offsetof(kern_block_q6_k, qh) + 32 * (size_t)n, rb, hb);
+                for (int k = 0; k < 4; k++) {
+                    __m512i w[8];
+#pragma GCC unroll 8
+                    for (int g = 0; g < 8; g++) {
+                        const __m512i l = (k & 1) ? l1[g] : l0[g];
+                        const __m512i lq =
+                            _mm512_and_si512(k >= 2 ? _mm512_srli_epi16(l, 4) : l, m4);
+                        const __m512i hq =
+                            _mm512_and_si512(_mm512_slli_epi16(_mm512_srli_epi16(hb[g], 2 * k), 4),
+                                             _mm512_set1_epi8(0x30));
+                        w[g] = _mm512_or_si512(lq, hq);
+                    }
+                    const int s = 4 * n + k;
+#pragma GCC unroll 8
+                    for (int i = 0; i < nt; i++) {
+                        const char *xi = x[i] + sb * sizeof(kern_block_q8_k) + qoff + 32 * s;
+                        const __m512i a0 =
+                            dot32(_mm512_set1_epi32(ti->e[i][sb][2 * s]), w, xi, 0, 4);
+                        const __m512i a1 =
+                            dot32(_mm512_set1_epi32(ti->e[i][sb][2 * s + 1]), w, xi, 4, 8);
+                        sumi[i] = _mm512_add_epi32(
+                            sumi[i], _mm512_add_epi32(_mm512_mullo_epi32(a0, sc[2 * s]),
+                                                      _mm512_mullo_epi32(a1, sc[2 * s + 1])));
+                    }
+                }
+            }
+        }
+        const __m512i hd = _mm512_loadu_si512((const void *)head[sb]);
+        const __m512 dw = f16x16_to_ps(hd);
+        const __m512 dmin = f16x16_to_ps(_mm512_srli_epi32(hd, 16));
+#pragma GCC unroll 8
+        for (int i = 0; i < nt; i++) {
+            const __m512 dx = _mm512_set1_ps(ti->d[i][sb]);
+            acc[i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sumi[i]), _mm512_mul_ps(dw, dx), acc[i]);
+            if (q4k) {
+                __m512i summ = _mm512_setzero_si512();
+#pragma GCC unroll 4
+                for (int j = 0; j < 4; j++) {
+                    summ = _mm512_dpwssd_epi32(summ, mins[j], _mm512_set1_epi32(ti->e[i][sb][j]));
+                }
+                acc[i] =
+                    _mm512_fnmadd_ps(_mm512_cvtepi32_ps(summ), _mm512_mul_ps(dmin, dx), acc[i]);
+            }
+        }
+    }
+    few_store(m, nt, r0, nr, add, acc);
+}
+
+/*
+ * The groups of rows [lo, hi) for K chunk kc0 (nb blocks), through few_group or fewk_group (ti
+ * is their tokinfo or tokk). A last group of fewer than 16 rows is copied to part first.
+ */
+static inline __attribute__((always_inline)) void
+few_groups(const kern_type t, const int nt, const kern_matmul *m, const void *ti,
+           const char *const x[FEW_MAX], size_t lo, size_t hi, size_t kc0, size_t nb, char *part)
+{
+    const size_t span = nb * kern_type_block_bytes(t);
+    for (size_t r0 = lo; r0 < hi; r0 += GR) {
+        const size_t nr = hi - r0 < GR ? hi - r0 : GR;
+        const char *base = (const char *)m->w + r0 * m->w_row_bytes + kc0 * span / nb;
+        size_t rb = m->w_row_bytes;
+        size_t n_ahead = hi - r0 - nr;
+        if (nr < GR) {
+            few_part(part, base, rb, nr, span);
+            base = part;
+            rb = span;
+            n_ahead = 0;
+        }
+        if (t == KERN_TYPE_Q4_K || t == KERN_TYPE_Q6_K) {
+            fewk_group(t, nt, m, ti, x, base, rb, r0, nr, n_ahead, kc0 > 0, nb);
+        } else {
+            few_group(t, nt, m, ti, x, base, rb, r0, nr, n_ahead, kc0 > 0, nb);
+        }
+    }
+}
+
+/* Rows [lo, hi) of m for nt tokens, one K chunk after another. */
+static inline __attribute__((always_inline)) void
+few_rows(const kern_type t, const int nt, const kern_matmul *m, size_t lo, size_t hi)
+{
+    const bool has_min = t == KERN_TYPE_Q4_1 || t == KERN_TYPE_Q5_1;
+    const int32_t offset =
+        t == KERN_TYPE_Q4_0 ? 8 : (t == KERN_TYPE_Q5_0 ? 16 : (t == KERN_TYPE_Q8_0 ? 128 : 0));
+    const size_t xb = has_min ? sizeof(kern_block_q8_1) : sizeof(kern_block_q8_0);
+    const size_t n_blocks = m->n_cols / KERN_QK;
+    tokinfo ti;
+    char part[GR * KB * sizeof(kern_block_q8_0)];
+    for (size_t kc0 = 0; kc0 < n_blocks; kc0 += KB) {
+        const size_t nb = n_blocks - kc0 < KB ? n_blocks - kc0 : KB;
+        tokinfo_fill(m, has_min, offset, 0, (size_t)nt, kc0, nb, &ti);
+        const char *x[FEW_MAX];
+        few_tokens(m, nt, kc0 * xb, x);
+        few_groups(t, nt, m, &ti, x, lo, hi, kc0, nb, part);
+    }
+}
+
+/* The same for Q4_K and Q6_K. */
+static inline __attribute__((always_inline)) void
+fewk_rows(const kern_type t, const int nt, const kern_matmul *m, size_t lo, size_t hi)
+{
+    const size_t n_blocks = m->n_cols / KERN_QK_K;
+    tokk ti;
+    char part[GR * KBK * sizeof(kern_block_q6_k)];
+    for (size_t kc0 = 0; kc0 < n_blocks; kc0 += KBK) {
+        const size_t nb = n_blocks - kc0 < KBK ? n_blocks - kc0 : KBK;
+        tokk_fill(m, t, 0, (size_t)nt, kc0, nb, &ti);
+        const char *x[FEW_MAX];
+        few_tokens(m, nt, kc0 * sizeof(kern_block_q8_k), x);
+        few_groups(t, nt, m, &ti, x, lo, hi, kc0, nb, part);
+    }
+}
+
+#define FEW_CASE(fn, tt, n)                                                                        \
+    case n:                                                                                        \
+        fn(tt, n, m, lo, hi);                                                                      \
+        return
+
+/* Calls fn(tt, n_batch, m, lo, hi) with n_batch as a constant, so its token loops unroll. */
+#define FEW_BATCH(fn, tt)                                                                          \
+    do {                                                                                           \
+        switch (m->n_batch) {                                                                      \
+            FEW_CASE(fn, tt, 1);                                                                   \
+            FEW_CASE(fn, tt, 2);                                                                   \
+            FEW_CASE(fn, tt, 3);                                                                   \
+            FEW_CASE(fn, tt, 4);                                                                   \
+            FEW_CASE(fn, tt, 5);                                                                   \
+            FEW_CASE(fn, tt, 6);                                                                   \
+            FEW_CASE(fn, tt, 7);                                                                   \
+        default:                                                                                   \
+            fn(tt, FEW_MAX, m, lo, hi);                                                            \
+            return;                                                                                \
+        }                                                                                          \
+    } while (0)
+
+/* Rows [lo, hi) of m, a batch of 1 to FEW_MAX tokens, 32-value weights. */
+static void gemm32_few(const kern_matmul *m, size_t lo, size_t hi)
+{
+    CORE_ASSERT(m->n_batch >= 1 && m->n_batch <= FEW_MAX);
+    switch (m->w_type) {
+    case KERN_TYPE_Q4_0:
+        FEW_BATCH(few_rows, KERN_TYPE_Q4_0);
+    case KERN_TYPE_Q4_1:
+        FEW_BATCH(few_rows, KERN_TYPE_Q4_1);
+    case KERN_TYPE_Q5_0:
+        FEW_BATCH(few_rows, KERN_TYPE_Q5_0);
+    case KERN_TYPE_Q5_1:
+        FEW_BATCH(few_rows, KERN_TYPE_Q5_1);
+    default:
+        FEW_BATCH(few_rows, KERN_TYPE_Q8_0);
+    }
+}
+
+/* Rows [lo, hi) of m, a batch of 1 to FEW_MAX tokens, K super-block weights. */
+static void gemmk_few(const kern_matmul *m, size_t lo, size_t hi)
+{
+    CORE_ASSERT(m->n_batch >= 1 && m->n_batch <= FEW_MAX);
+    if (m->w_type == KERN_TYPE_Q4_K) {
+        FEW_BATCH(fewk_rows, KERN_TYPE_Q4_K);
+    } else {
+        FEW_BATCH(fewk_rows, KERN_TYPE_Q6_K);
+    }
+}
+
+/* ------------------------------------------------------------------------------------------ */
 /* Entry                                                                                      */
 /* ------------------------------------------------------------------------------------------ */
 
@@ -847,17 +1326,27 @@ bool kern__gemm_avx512(const kern_matmul *m, size_t lo, size_t hi)
     case KERN_TYPE_Q8_0:
         if (m->n_batch == 1) {
             gemv32(m, lo, hi);
+        } else if (m->n_batch <= FEW_MAX) {
+            gemm32_few(m, lo, hi);
         } else {
             gemm32(m, lo, hi);
         }
         return true;
     case KERN_TYPE_Q5_0:
     case KERN_TYPE_Q5_1:
-        gemm32(m, lo, hi);
+        if (m->n_batch <= FEW_MAX) {
+            gemm32_few(m, lo, hi);
+        } else {
+            gemm32(m, lo, hi);
+        }
         return true;
     case KERN_TYPE_Q4_K:
     case KERN_TYPE_Q6_K:
-        gemmk(m, lo, hi);
+        if (m->n_batch <= FEW_MAX) {
+            gemmk_few(m, lo, hi);
+        } else {
+            gemmk(m, lo, hi);
+        }
         return true;
     default:
         return false;
