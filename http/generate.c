@@ -474,25 +474,7 @@ static int start_remote(http_stream *st, http_choice *c, core_str text, size_t n
         core_free(prompt);
         return core_err_set(err, CORE_ENOMEM, "request: out of memory");
     }
-    int rc = 0;
-    if (p->grammar) {
-        const gram_lang *lang = srv->langs[strcmp(p->grammar, "c") == 0 ? 1 : 0];
-        gram_checker_options co = gram_checker_options_default();
-        co.suffix = core_str_c(p->suffix);
-        bool viable = true;
-        rc = lang ? gram_checker_new(&r->checker, lang, &co, err)
-                  : core_err_set(err, CORE_EINVAL, "'grammar': %s is not compiled in", p->grammar);
-        if (rc == 0 && code_prefix.len > 0) {
-            rc = gram_checker_feed(r->checker, code_prefix, &viable, err);
-        }
-        if (rc == 0 && !viable) {
-            rc = core_err_set(err, CORE_EINVAL, "the prompt is not the start of a %s program",
-                              gram_lang_name(lang));
-        }
-        if (rc == CORE_EINVAL) {
-            st->params.bad_param = lang ? "prompt" : "grammar";
-        }
-    }
+    int rc = p->grammar ? http__grammar_checker(&r->checker, st, code_prefix, err) : 0;
     r->c = c;
     r->prompt = prompt;
     r->req = (solve_backend_request){
@@ -564,17 +546,8 @@ static int submit_choice(http_stream *st, http_choice *c, const int32_t *tokens,
     r.on_event = on_event;
     r.payload = c;
     if (p->grammar) {
-        const gram_lang *lang = srv->langs[strcmp(p->grammar, "c") == 0 ? 1 : 0];
-        if (!lang) {
-            st->params.bad_param = "grammar";
-            return core_err_set(err, CORE_EINVAL, "'grammar': %s is not compiled in", p->grammar);
-        }
-        int rc = http__grammar_constraint(&r.constraint, lang, &srv->vocab, code_prefix,
-                                          core_str_c(p->suffix), err);
+        int rc = http__grammar_constraint(&r.constraint, st, code_prefix, err);
         if (rc < 0) {
-            if (rc == CORE_EINVAL) {
-                st->params.bad_param = "prompt";
-            }
             return rc;
         }
     }

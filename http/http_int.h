@@ -202,10 +202,12 @@ int http__patch_start(http_stream *st, core_str body, int *status, const char **
                       core_err *err);
 void http__patch_run(http_server *srv, http_stream *st);
 
-/* grammar.c: a grammar constraint for the queue, fed prefix first (the code before the
- * cursor). CORE_EINVAL when prefix is not a viable start of a program. */
-int http__grammar_constraint(gen_queue_constraint *out, const gram_lang *lang,
-                             const gram_vocab *vocab, core_str prefix, core_str suffix,
+/* grammar.c: the checker of the request's "grammar" with its suffix, fed prefix first (the code
+ * before the cursor), and the same wrapped as a constraint for the queue. CORE_EINVAL when the
+ * language is not compiled in or prefix is not a viable start of a program, naming the
+ * parameter in st->params.bad_param. */
+int http__grammar_checker(gram_checker **out, http_stream *st, core_str prefix, core_err *err);
+int http__grammar_constraint(gen_queue_constraint *out, http_stream *st, core_str prefix,
                              core_err *err);
 
 /**

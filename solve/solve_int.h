@@ -306,6 +306,9 @@ int solve__file_read(core_buf *out, const solve_context_options *o, const char *
 int solve__import_read(core_buf *text, char *found, size_t cap, const solve_context_options *o,
                        solve_lang lang, const solve_import *im, core_err *err);
 
+/** Whether a workspace walk skips the entry called name: hidden entries and the folders of
+    caches, environments and builds (__pycache__, node_modules, venv, build, site-packages). */
+bool solve__walk_skips(const char *name);
 /** path relative to top (both normalized by solve__path_join; top "." or "": any relative
     path), or NULL when it is not under top. Points into path. */
 const char *solve__path_rel(const char *path, const char *top);

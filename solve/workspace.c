@@ -363,6 +363,13 @@ const char *solve__path_rel(const char *path, const char *top)
     return strncmp(path, top, n) == 0 && path[n] == '/' ? path + n + 1 : NULL;
 }
 
+bool solve__walk_skips(const char *name)
+{
+    return name[0] == '.' || strcmp(name, "__pycache__") == 0 ||
+           strcmp(name, "node_modules") == 0 || strcmp(name, "venv") == 0 ||
+           strcmp(name, "build") == 0 || strcmp(name, "site-packages") == 0;
+}
+
 /* Whether the file at path (name: its last component) is one of the tests the walk wants. */
 static bool wanted(const walk *w, const char *path, const char *name)
 {
@@ -389,9 +396,7 @@ static void walk_dir(walk *w, const char *dir, size_t depth)
     while ((e = readdir(d)) != NULL && w->n_paths < TEST_FILES_MAX &&
            w->n_entries++ < WALK_ENTRIES_MAX) {
         const char *name = e->d_name;
-        if (name[0] == '.' || strcmp(name, "__pycache__") == 0 ||
-            strcmp(name, "node_modules") == 0 || strcmp(name, "venv") == 0 ||
-            strcmp(name, "build") == 0 || strcmp(name, "site-packages") == 0) {
+        if (solve__walk_skips(name)) {
             continue;
         }
         char path[1024];

@@ -87,9 +87,7 @@ static int tree_walk(tree *t, const char *dir, const char *rel_dir, size_t depth
     while (rc == 0 && (e = readdir(d)) != NULL && t->n_files < TREE_FILES_MAX &&
            t->n_entries++ < TREE_ENTRIES_MAX) {
         const char *name = e->d_name;
-        if (name[0] == '.' || strcmp(name, "__pycache__") == 0 ||
-            strcmp(name, "node_modules") == 0 || strcmp(name, "venv") == 0 ||
-            strcmp(name, "build") == 0 || strcmp(name, "site-packages") == 0 || !plain_name(name)) {
+        if (solve__walk_skips(name) || !plain_name(name)) {
             continue;
         }
         char path[TREE_PATH_CAP];
