@@ -225,6 +225,15 @@ void gen_sampler_free(gen_sampler *sampler);
  */
 int gen_sampler_sample(gen_sampler *sampler, float *logits, const gen_constraint *constraint,
                        int32_t *out, core_err *err);
+/**
+ * Draws the next token as gen_sampler_sample would with no constraint (the same token for the
+ * same state), reading logits (n_vocab floats) without changing them, so a caller can pass the
+ * model's own row instead of a copy. Allocates nothing. Codes: CORE_EINVAL (the sampler has a
+ * repetition penalty, which changes logits: use gen_sampler_sample), CORE_ENOTFOUND (every
+ * logit is -inf or NaN).
+ */
+int gen_sampler_sample_const(gen_sampler *sampler, const float *logits, int32_t *out,
+                             core_err *err);
 /** Records a token into the history the repetition penalty looks at. */
 void gen_sampler_accept(gen_sampler *sampler, int32_t token);
 /** Clears history and reseeds. */

@@ -199,21 +199,27 @@ static size_t select_top(gen_sampler *s, const float *logits, size_t k)
         return n;
     }
     /* A min-heap of the k best so far: O(n log k). */
-    for (size_t i = 0; i < s->n_vocab; i++) {
-        if (!(logits[i] > -INFINITY)) {
-            continue;
+    size_t i = 0;
+    for (; i < s->n_vocab && n < k; i++) {
+        if (logits[i] > -INFINITY) {
+            c[n].id = (int32_t)i;
+            c[n].logit = logits[i];
+            n++;
         }
-        cand x = {(int32_t)i, logits[i]};
-        if (n < k) {
-            c[n++] = x;
-            if (n == k) {
-                for (size_t j = k / 2; j-- > 0;) {
-                    heap_down(c, n, j);
-                }
-            }
-        } else if (cmp_cand_desc(&x, &c[0]) < 0) {
-            c[0] = x;
+    }
+    for (size_t j = n / 2; j-- > 0;) {
+        heap_down(c, n, j);
+    }
+    /* The rest of the vocabulary against the heap's worst: ids only grow, so a tie with it
+     * loses (cmp_cand_desc prefers the lower id) and one comparison of floats decides. Most
+     * logits fail it, so this is the loop that costs, once per token and sequence. */
+    float worst = n == k ? c[0].logit : INFINITY;
+    for (; i < s->n_vocab; i++) {
+        if (logits[i] > worst) {
+            c[0].id = (int32_t)i;
+            c[0].logit = logits[i];
             heap_down(c, n, 0);
+            worst = c[0].logit;
         }
     }
     qsort(c, n, sizeof(*c), cmp_cand_desc);
@@ -279,6 +285,23 @@ static int32_t draw(gen_sampler *s, const float *logits)
         }
     }
     return c[keep - 1].id;
+}
+
+int gen_sampler_sample_const(gen_sampler *sampler, const float *logits, int32_t *out, core_err *err)
+{
+    if (sampler->opts.repeat_penalty != 1.0f) {
+        return core_err_set(err, CORE_EINVAL,
+                            "sampler: a repetition penalty (%g) changes the logits: use "
+                            "gen_sampler_sample",
+                            (double)sampler->opts.repeat_penalty);
+    }
+    const int32_t t =
+        sampler->opts.temp <= 0.0f ? argmax(logits, sampler->n_vocab) : draw(sampler, logits);
+    if (t < 0) {
+        return core_err_set(err, CORE_ENOTFOUND, "sampler: every logit is -inf");
+    }
+    *out = t;
+    return 0;
 }
 
 int gen_sampler_sample(gen_sampler *sampler, float *logits, const gen_constraint *constraint,

@@ -796,13 +796,19 @@ static bool sample(gen_queue *q, slot *s, const float *row)
     }
     core_err err = {0};
     const uint64_t t0 = core_time_ns();
-    memcpy(s->scratch, row, q->n_vocab * sizeof(float));
-    for (size_t i = 0; i < j->n_bias; i++) {
-        s->scratch[j->bias[i].token] += j->bias[i].bias;
-    }
     int32_t tok = -1;
     const gen_constraint *cons = j->cons.base.mask || j->cons.base.allows ? &j->cons.base : NULL;
-    int rc = gen_sampler_sample(s->sampler, s->scratch, cons, &tok, &err);
+    int rc = 0;
+    if (!cons && j->n_bias == 0 && j->sampler.repeat_penalty == 1.0f) {
+        /* Nothing changes the logits: the sampler reads the context's row, no copy. */
+        rc = gen_sampler_sample_const(s->sampler, row, &tok, &err);
+    } else {
+        memcpy(s->scratch, row, q->n_vocab * sizeof(float));
+        for (size_t i = 0; i < j->n_bias; i++) {
+            s->scratch[j->bias[i].token] += j->bias[i].bias;
+        }
+        rc = gen_sampler_sample(s->sampler, s->scratch, cons, &tok, &err);
+    }
     if (rc == CORE_ENOTFOUND) {
         finish(q, s, GEN_FINISH_STOP, NULL, s->text.len);
         return false;

@@ -184,6 +184,120 @@ START_TEST(sampler__sampling_allocates_nothing)
 }
 END_TEST
 
+/* Logits on a coarse grid (many ties), some -inf, from a seeded LCG. */
+static void fill_random(float *logits, size_t n, uint64_t *x)
+{
+    for (size_t i = 0; i < n; i++) {
+        *x = *x * 6364136223846793005ull + 1442695040888963407ull;
+        const unsigned r = (unsigned)(*x >> 33);
+        logits[i] = r % 13 == 0 ? -INFINITY : (float)(r % 64) / 8.0f - 4.0f;
+    }
+}
+
+START_TEST(sampler__const_draws_what_sample_draws)
+{
+    enum { N = 1000 };
+    static float logits[N];
+    static float copy[N];
+    const int32_t top_ks[] = {0, 1, 40, N};
+    uint64_t x = 7;
+    for (size_t v = 0; v < 8; v++) {
+        gen_sampler_options o = gen_sampler_options_default();
+        o.top_k = top_ks[v % 4];
+        o.temp = v == 5 ? 0.0f : 0.8f;
+        o.seed = 100 + v;
+        gen_sampler *a = NULL;
+        gen_sampler *b = NULL;
+        ck_assert_int_eq(gen_sampler_new(&a, &o, N, NULL), 0);
+        ck_assert_int_eq(gen_sampler_new(&b, &o, N, NULL), 0);
+        for (int i = 0; i < 100; i++) {
+            fill_random(logits, N, &x);
+            memcpy(copy, logits, sizeof(copy));
+            int32_t ta = -1;
+            int32_t tb = -2;
+            ck_assert_int_eq(gen_sampler_sample(a, copy, NULL, &ta, NULL), 0);
+            ck_assert_int_eq(gen_sampler_sample_const(b, logits, &tb, NULL), 0);
+            ck_assert_int_eq(ta, tb);
+            gen_sampler_accept(a, ta);
+            gen_sampler_accept(b, tb);
+        }
+        gen_sampler_free(a);
+        gen_sampler_free(b);
+    }
+    /* It refuses what would change the logits, and reports a row with nothing finite. */
+    gen_sampler_options o = gen_sampler_options_default();
+    o.repeat_penalty = 1.1f;
+    gen_sampler *s = NULL;
+    ck_assert_int_eq(gen_sampler_new(&s, &o, N, NULL), 0);
+    int32_t t = -1;
+    ck_assert_int_eq(gen_sampler_sample_const(s, logits, &t, NULL), CORE_EINVAL);
+    gen_sampler_free(s);
+    s = make(0.8f, 40, 0.95f, 0.05f, 1);
+    float none[N_VOCAB];
+    for (int i = 0; i < N_VOCAB; i++) {
+        none[i] = -INFINITY;
+    }
+    ck_assert_int_eq(gen_sampler_sample_const(s, none, &t, NULL), CORE_ENOTFOUND);
+    gen_sampler_free(s);
+}
+END_TEST
+
+/* The top-k selection keeps exactly the k best (lower id first among ties): drawing with top_k
+ * gives the token that drawing over all candidates gives once every other one is -inf. */
+START_TEST(sampler__top_k_equals_full_sort)
+{
+    enum { N = 2000 };
+    static float logits[N];
+    static float kept[N];
+    static int32_t order[N];
+    uint64_t x = 99;
+    const int32_t ks[] = {1, 2, 40, 100, 1999};
+    for (size_t v = 0; v < 5; v++) {
+        const int32_t k = ks[v];
+        gen_sampler_options o = gen_sampler_options_default();
+        o.top_k = k;
+        o.top_p = 1.0f;
+        o.min_p = 0.0f;
+        o.temp = 1.5f;
+        o.seed = 5 + v;
+        gen_sampler *a = NULL;
+        ck_assert_int_eq(gen_sampler_new(&a, &o, N, NULL), 0);
+        o.top_k = 0;
+        gen_sampler *b = NULL;
+        ck_assert_int_eq(gen_sampler_new(&b, &o, N, NULL), 0);
+        for (int i = 0; i < 50; i++) {
+            fill_random(logits, N, &x);
+            /* The reference: a stable insertion sort of ids, best logit first. */
+            size_t n = 0;
+            for (size_t id = 0; id < N; id++) {
+                if (!(logits[id] > -INFINITY)) {
+                    continue;
+                }
+                size_t at = n++;
+                while (at > 0 && logits[order[at - 1]] < logits[id]) {
+                    order[at] = order[at - 1];
+                    at--;
+                }
+                order[at] = (int32_t)id;
+            }
+            for (size_t id = 0; id < N; id++) {
+                kept[id] = -INFINITY;
+            }
+            for (size_t r = 0; r < n && r < (size_t)k; r++) {
+                kept[order[r]] = logits[order[r]];
+            }
+            int32_t ta = -1;
+            int32_t tb = -2;
+            ck_assert_int_eq(gen_sampler_sample_const(a, logits, &ta, NULL), 0);
+            ck_assert_int_eq(gen_sampler_sample_const(b, kept, &tb, NULL), 0);
+            ck_assert_int_eq(ta, tb);
+        }
+        gen_sampler_free(a);
+        gen_sampler_free(b);
+    }
+}
+END_TEST
+
 TCase *tcase_sampler(void)
 {
     TCase *tc = tcase_create("sampler");
@@ -196,5 +310,7 @@ TCase *tcase_sampler(void)
     tcase_add_test(tc, sampler__all_refused_is_enotfound);
     tcase_add_test(tc, sampler__repeat_penalty_demotes_history);
     tcase_add_test(tc, sampler__sampling_allocates_nothing);
+    tcase_add_test(tc, sampler__const_draws_what_sample_draws);
+    tcase_add_test(tc, sampler__top_k_equals_full_sort);
     return tc;
 }
