@@ -358,6 +358,8 @@ typedef struct gen_queue_stats {
     uint64_t n_cache_hits;       /* requests that reused a cached prefix */
     uint64_t step_hist[12];      /* steps by duration: <= 1, 2, 5, 10, 20, 50, 100, 200, 500,
                                     1000, 2000 ms, and more */
+    uint64_t ns_sampling;        /* time after the steps' decodes: sampling, stop strings and
+                                    the requests' event callbacks */
 } gen_queue_stats;
 
 /** Upper bounds of gen_queue_stats.step_hist's buckets in ms (the last is +Inf). */

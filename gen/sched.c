@@ -978,6 +978,7 @@ static void step(gen_queue *q, uint64_t n_step)
     q->stats.n_tokens_generated += n_out;
     q->stats.n_cache_hits += n_hits;
     pthread_mutex_unlock(&q->mu);
+    const uint64_t t1 = core_time_ns();
     for (size_t k = 0; k < n_out; k++) {
         slot *s = &q->slots[q->b_slot_out[k]];
         const float *row = gen_ctx_logits(q->ctx, k);
@@ -988,6 +989,10 @@ static void step(gen_queue *q, uint64_t n_step)
         }
         (void)sample(q, s, row);
     }
+    const uint64_t ns_sampling = core_time_ns() - t1;
+    pthread_mutex_lock(&q->mu);
+    q->stats.ns_sampling += ns_sampling;
+    pthread_mutex_unlock(&q->mu);
 }
 
 static void *worker_main(void *arg)

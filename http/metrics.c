@@ -69,6 +69,14 @@ int http_metrics_render(core_buf *out, const http_metrics *m, core_err *err)
                               (double)q->ns_steps / 1e9, (unsigned long long)q->n_steps);
     }
     if (rc == 0) {
+        rc = core_buf_appendf(out,
+                              "# HELP kiln_sampling_seconds_total Time after the decode steps: "
+                              "sampling, stop strings and writing the tokens' events.\n"
+                              "# TYPE kiln_sampling_seconds_total counter\n"
+                              "kiln_sampling_seconds_total %.6f\n",
+                              (double)q->ns_sampling / 1e9);
+    }
+    if (rc == 0) {
         rc = core_buf_appendf(out, "# HELP kiln_sandbox_runs_total Sandbox runs of /v1/solve "
                                    "candidates by verdict.\n"
                                    "# TYPE kiln_sandbox_runs_total counter\n");

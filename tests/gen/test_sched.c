@@ -192,6 +192,8 @@ START_TEST(sched__join_and_leave_match_alone)
     gen_queue_stats st = gen_queue_stats_get(q);
     ck_assert_uint_eq(st.n_running, 0);
     ck_assert_uint_eq(st.n_tokens_generated, 32);
+    /* The steps before the last one published their sampling time. */
+    ck_assert_uint_gt(st.ns_sampling, 0);
     gen_queue_free(q);
     collect_dispose(&alone);
     collect_dispose(&a);

@@ -26,6 +26,7 @@ START_TEST(metrics__text_format)
     m.queue.n_tokens_generated = 50;
     m.queue.n_steps = 5;
     m.queue.ns_steps = 1500000000ull;
+    m.queue.ns_sampling = 250000000ull;
     m.queue.step_hist[0] = 1;
     m.queue.step_hist[3] = 3;
     m.queue.step_hist[11] = 1;
@@ -53,6 +54,8 @@ START_TEST(metrics__text_format)
     ck_assert_ptr_nonnull(strstr(t, "kiln_step_seconds_bucket{le=\"+Inf\"} 5\n"));
     ck_assert_ptr_nonnull(strstr(t, "kiln_step_seconds_sum 1.500000\n"));
     ck_assert_ptr_nonnull(strstr(t, "kiln_step_seconds_count 5\n"));
+    ck_assert_ptr_nonnull(strstr(t, "# TYPE kiln_sampling_seconds_total counter\n"));
+    ck_assert_ptr_nonnull(strstr(t, "kiln_sampling_seconds_total 0.250000\n"));
     ck_assert_ptr_nonnull(strstr(t, "kiln_sandbox_runs_total{verdict=\"fail\"} 4\n"));
     /* Every line is a comment or "name{labels} value". */
     for (const char *line = t; *line;) {
