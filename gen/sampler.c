@@ -182,6 +182,18 @@ static void heap_down(cand *h, size_t n, size_t i)
     }
 }
 
+enum { SELECT_BLOCK = 64 };
+
+/* Whether one of x[0..SELECT_BLOCK) is above v (NaN is not). No early exit, so it vectorizes. */
+static bool any_above(const float *x, float v)
+{
+    int any = 0;
+    for (size_t j = 0; j < SELECT_BLOCK; j++) {
+        any |= x[j] > v;
+    }
+    return any != 0;
+}
+
 /* Puts the k best finite candidates first, sorted; returns how many there are. */
 static size_t select_top(gen_sampler *s, const float *logits, size_t k)
 {
@@ -212,14 +224,22 @@ static size_t select_top(gen_sampler *s, const float *logits, size_t k)
     }
     /* The rest of the vocabulary against the heap's worst: ids only grow, so a tie with it
      * loses (cmp_cand_desc prefers the lower id) and one comparison of floats decides. Most
-     * logits fail it, so this is the loop that costs, once per token and sequence. */
+     * logits fail it, so whole blocks are first tested at once (a loop the compiler turns
+     * into vector compares), and only a block holding a better one is walked. */
     float worst = n == k ? c[0].logit : INFINITY;
-    for (; i < s->n_vocab; i++) {
-        if (logits[i] > worst) {
-            c[0].id = (int32_t)i;
-            c[0].logit = logits[i];
-            heap_down(c, n, 0);
-            worst = c[0].logit;
+    while (i < s->n_vocab) {
+        const size_t end = i + SELECT_BLOCK <= s->n_vocab ? i + SELECT_BLOCK : s->n_vocab;
+        if (end - i == SELECT_BLOCK && !any_above(logits + i, worst)) {
+            i = end;
+            continue;
+        }
+        for (; i < end; i++) {
+            if (logits[i] > worst) {
+                c[0].id = (int32_t)i;
+                c[0].logit = logits[i];
+                heap_down(c, n, 0);
+                worst = c[0].logit;
+            }
         }
     }
     qsort(c, n, sizeof(*c), cmp_cand_desc);
