@@ -171,8 +171,8 @@ class Server:
             stderr=subprocess.DEVNULL)
         self.one, self.eight = [], []
         self.ttft_idle, self.ttft_busy, self.overhead = [], [], []
-        self.split = {"wall": 0.0, "steps": 0.0, "sampling": 0.0, "compute": 0.0, "http": 0.0,
-                      "clients": 0.0}
+        self.split = {"wall": 0.0, "steps": 0.0, "n_steps": 0, "sampling": 0.0, "compute": 0.0,
+                      "http": 0.0, "clients": 0.0}
         self.engine = None
 
     def stop(self):
@@ -200,7 +200,8 @@ class Server:
 
     def eight_clients(self, tokens, seed):
         """Figure 1's 8-client round, with where its time went added to self.split."""
-        names = ("kiln_step_seconds_sum", "kiln_sampling_seconds_total")
+        names = ("kiln_step_seconds_sum", "kiln_sampling_seconds_total",
+                 "kiln_step_seconds_count")
         m0 = [metric(self.port, n) for n in names]
         c0 = self.threads_cpu()
         r0 = os.times()
@@ -213,6 +214,7 @@ class Server:
         sp = self.split
         sp["wall"] += wall
         sp["steps"] += m1[0] - m0[0]
+        sp["n_steps"] += m1[2] - m0[2]
         if m1[1] is None:  # a binary from before kiln_sampling_seconds_total
             sp["sampling"] = None
         elif sp["sampling"] is not None:
@@ -272,10 +274,12 @@ class Server:
             after = "sampling, events and waiting"
             after += f" {max(0.0, 1 - sp['steps'] / w):.0%}"
         else:
-            after = (f"sampling and events {sp['sampling'] / w:.0%}, waiting "
+            after = (f"sampling and events {sp['sampling'] / w:.0%} "
+                     f"({sp['sampling'] / max(1, sp['n_steps']) * 1e6:.0f} us a step), waiting "
                      f"{max(0.0, 1 - (sp['steps'] + sp['sampling']) / w):.0%}")
         print(f"  {label}  where the 8-client rounds went ({w:.2f} s): worker in decode steps "
-              f"{sp['steps'] / w:.0%}, {after}; CPU (of one core): "
+              f"{sp['steps'] / w:.0%} ({sp['steps'] / max(1, sp['n_steps']) * 1e3:.1f} ms a step), "
+              f"{after}; CPU (of one core): "
               f"compute threads {sp['compute'] / w:.0%}, HTTP threads {sp['http'] / w:.0%}, "
               f"clients {sp['clients'] / w:.0%}")
         print(f"  {label}TTFT 64-tok idle    {fmt(self.ttft_idle, 'ms', 1000)}")
