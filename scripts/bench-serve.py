@@ -172,7 +172,7 @@ class Server:
         self.one, self.eight = [], []
         self.ttft_idle, self.ttft_busy, self.overhead = [], [], []
         self.split = {"wall": 0.0, "steps": 0.0, "n_steps": 0, "sampling": 0.0, "compute": 0.0,
-                      "http": 0.0, "clients": 0.0}
+                      "http": 0.0, "clients": 0.0, "tokens": 0.0}
         self.engine = None
 
     def stop(self):
@@ -208,6 +208,7 @@ class Server:
         t0 = time.perf_counter()
         rate = aggregate(self.port, 8, tokens, "bench", seed)
         wall = time.perf_counter() - t0
+        self.split["tokens"] += rate * wall
         r1 = os.times()
         c1 = self.threads_cpu()
         m1 = [metric(self.port, n) for n in names]
@@ -281,7 +282,8 @@ class Server:
               f"{sp['steps'] / w:.0%} ({sp['steps'] / max(1, sp['n_steps']) * 1e3:.1f} ms a step), "
               f"{after}; CPU (of one core): "
               f"compute threads {sp['compute'] / w:.0%}, HTTP threads {sp['http'] / w:.0%}, "
-              f"clients {sp['clients'] / w:.0%}")
+              f"clients {sp['clients'] / w:.0%}; the server's CPU a token "
+              f"{(sp['compute'] + sp['http']) / max(1.0, sp['tokens']) * 1e3:.2f} ms")
         print(f"  {label}TTFT 64-tok idle    {fmt(self.ttft_idle, 'ms', 1000)}")
         print(f"  {label}TTFT 64-tok 7 busy  {fmt(self.ttft_busy, 'ms', 1000)}   "
               f"{statistics.median(self.ttft_busy) / statistics.median(self.ttft_idle):.2f}x idle")
