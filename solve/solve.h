@@ -278,11 +278,12 @@ int solve_engine_new(solve_engine **out, const gen_model *model, sbx_pool *pool,
 void solve_engine_free(solve_engine *engine);
 
 /**
- * Makes the write stage decode on queue (borrowed; NULL: the engine's own context again): each
- * candidate is one request of the queue, with the engine's sampler, grammar constraint and end
- * rules as the request's own token choice (gen_queue_request.sample), so a server's completions
- * and solve candidates share one batch. The queue must run over the engine's model and outlive
- * its use; candidates are the same as on the engine's context for the same seed.
+ * Makes the plan and write stages decode on queue (borrowed; NULL: the engine's own context
+ * again): the plan and each candidate are one request of the queue, with the engine's sampler,
+ * grammar constraint and end rules as the request's own token choice
+ * (gen_queue_request.sample), so a server's completions and solve candidates share one batch.
+ * The queue must run over the engine's model and outlive its use; plan and candidates are the
+ * same as on the engine's context for the same seed.
  */
 void solve_engine_set_queue(solve_engine *engine, gen_queue *queue);
 
