@@ -990,8 +990,12 @@ static int generate_queue(solve_session *s, cand *cands, size_t n, const prompt 
 {
     solve__qset *qs = core_calloc(1, sizeof(*qs));
     queue_cand *q = core_calloc(n, sizeof(*q));
-    int rc = qs && q ? solve__qset_init(qs, s->c->queue, err)
-                     : core_err_set(err, CORE_ENOMEM, "complete: out of memory");
+    if (!qs || !q) {
+        core_free(qs);
+        core_free(q);
+        return core_err_set(err, CORE_ENOMEM, "complete: out of memory");
+    }
+    int rc = solve__qset_init(qs, s->c->queue, err);
     if (rc < 0) {
         core_free(qs);
         core_free(q);
