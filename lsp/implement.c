@@ -546,7 +546,11 @@ static int engine_ready(lsp_server *s, core_err *err)
     eo.n_threads = s->opts.session.n_threads;
     eo.log = s->opts.log;
     eo.backend = s->opts.backend;
-    return solve_engine_new(&s->engine, s->opts.model, s->pool, &eo, err);
+    const int rc = solve_engine_new(&s->engine, s->opts.model, s->pool, &eo, err);
+    if (rc == 0 && s->queue) {
+        solve_engine_set_queue(s->engine, s->queue); /* beside the completions */
+    }
+    return rc;
 }
 
 /* The task's visible tests when the workspace has tests of the function: the docstring's

@@ -65,6 +65,9 @@ typedef enum lsp__state {
 struct lsp_server {
     lsp_server_options opts;
     solve_completer *completer; /* owned, NULL without a model */
+    gen_queue *queue;           /* where the model decodes: opts.queue or queue_owned; NULL
+                                   without a model or with a backend */
+    gen_queue *queue_owned;     /* owned: the server's own queue, NULL when borrowed */
 
     int fd_in;
     int fd_out;
@@ -169,6 +172,11 @@ void lsp__show_message(lsp_server *s, int type, const char *text);
 void lsp__sessions_drop(lsp_server *s);
 /** Loads the model at path and serves it; on failure the old one keeps serving (showMessage). */
 void lsp__model_switch(lsp_server *s, const char *path);
+/**
+ * Makes the server's own queue over model with the current threads into *out (lsp/model.c).
+ * With a backend or a borrowed queue (opts.queue) *out stays NULL. Codes: gen_queue_new's.
+ */
+int lsp__queue_new(gen_queue **out, const lsp_server *s, const gen_model *model, core_err *err);
 /** Runs one token through the model, so that the first completion finds its pages mapped. */
 void lsp__warm_up(lsp_server *s);
 /** Sets the compute threads of the sessions and the engine made from now on. */

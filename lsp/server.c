@@ -42,11 +42,17 @@ int lsp_server_new(lsp_server **out, const lsp_server_options *opts, core_err *e
     s->n_context_tokens_max = s->opts.n_context_tokens_max;
     if (s->opts.model) {
         int rc = solve_completer_new(&s->completer, s->opts.model, err);
+        if (rc == 0) {
+            solve_completer_set_backend(s->completer, s->opts.backend);
+            rc = lsp__queue_new(&s->queue_owned, s, s->opts.model, err);
+        }
         if (rc < 0) {
+            solve_completer_free(s->completer);
             core_free(s);
             return rc;
         }
-        solve_completer_set_backend(s->completer, s->opts.backend);
+        s->queue = s->opts.backend ? NULL : s->queue_owned ? s->queue_owned : s->opts.queue;
+        solve_completer_set_queue(s->completer, s->queue);
     }
     *out = s;
     return 0;
@@ -61,6 +67,7 @@ void lsp_server_free(lsp_server *server)
     lsp__cards_free(server);
     solve_engine_free(server->engine);
     sbx_pool_free(server->pool);
+    gen_queue_free(server->queue_owned);
     solve_completer_free(server->completer);
     gen_model_free(server->model_owned);
     core_free(server->model_path);
