@@ -38,6 +38,9 @@ int lsp__queue_new(gen_queue **out, const lsp_server *s, const gen_model *model,
         qo.n_ctx = n_train;
     }
     qo.n_threads = s->opts.session.n_threads ? s->opts.session.n_threads : 1;
+    /* Prompts in steps of 64 tokens, as a session's passes: a cancel or a newer keystroke ends
+       a request within one of them. */
+    qo.n_chunk = 64;
     qo.log = s->opts.log;
     return gen_queue_new(out, model, &qo, err);
 }
