@@ -16,6 +16,7 @@
 
 void lsp__sessions_drop(lsp_server *s)
 {
+    lsp__implement_stop(s); /* it runs on the engine */
     for (size_t i = 0; i < s->n_docs; i++) {
         solve_session_free(s->docs[i].session);
         s->docs[i].session = NULL;
