@@ -1003,16 +1003,9 @@ static int generate_queue(solve_session *s, cand *cands, size_t n, const prompt 
     }
     for (size_t i = 0; i < n && rc == 0; i++) {
         q[i] = (queue_cand){&cands[i], s, o, qs, line, depth, heal, 0, 0};
-        gen_queue_request req;
-        memset(&req, 0, sizeof(req));
-        req.prompt = p->ids;
-        req.n_prompt = p->n;
-        req.sampler = gen_sampler_options_default();
-        req.n_tokens_max = o->n_tokens_max + 1; /* cand_step ends it first */
-        req.on_event = queue_event;
-        req.payload = &q[i];
-        req.sample = queue_pick;
-        rc = solve__qset_submit(qs, &req, err);
+        /* cand_step ends it first */
+        const solve__qreq r = {p->ids, p->n, o->n_tokens_max + 1, queue_pick, queue_event, &q[i]};
+        rc = solve__qset_submit(qs, &r, err);
     }
     /* On a failed submit, stop what was submitted and wait for it: the requests point into q. */
     const int wrc = solve__qset_wait(qs, cancel, rc < 0, "completing", rc < 0 ? NULL : err);

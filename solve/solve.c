@@ -389,16 +389,9 @@ static int plan_queue(plan_state *p, const core_cancel *cancel, core_err *err)
         return rc;
     }
     plan_req pr = {p, qs};
-    gen_queue_request req;
-    memset(&req, 0, sizeof(req));
-    req.prompt = e->shared;
-    req.n_prompt = e->n_shared;
-    req.sampler = gen_sampler_options_default();
-    req.n_tokens_max = p->n_max + 1; /* plan_next ends it first */
-    req.on_event = plan_event;
-    req.payload = &pr;
-    req.sample = plan_pick;
-    rc = solve__qset_submit(qs, &req, err);
+    /* plan_next ends it first */
+    const solve__qreq r = {e->shared, e->n_shared, p->n_max + 1, plan_pick, plan_event, &pr};
+    rc = solve__qset_submit(qs, &r, err);
     if (rc == 0) {
         rc = solve__qset_wait(qs, cancel, false, "planning", err);
     }

@@ -205,8 +205,21 @@ typedef struct solve__qset {
 /** Starts an empty set on queue. CORE_ERROR (the lock or condition could not be made). */
 int solve__qset_init(solve__qset *qs, gen_queue *queue, core_err *err);
 void solve__qset_dispose(solve__qset *qs);
-/** Submits req (at most SOLVE_N_MAX + 1 a set). Codes: gen_queue_submit's. */
-int solve__qset_submit(solve__qset *qs, const gen_queue_request *req, core_err *err);
+/** What one request of a set is: its prompt (copied), its token cap (its own rules end it
+    first: one more than theirs), and its callbacks (gen_queue_request.sample and on_event) with
+    their payload. Plain value. */
+typedef struct solve__qreq {
+    const int32_t *prompt;
+    size_t n_prompt;
+    size_t n_tokens_max;
+    int (*pick)(void *payload, const float *logits, size_t n_past, int32_t *token, core_err *err);
+    void (*on_event)(void *payload, const gen_queue_event *event);
+    void *payload;
+} solve__qreq;
+
+/** Submits a request that picks its own tokens (at most SOLVE_N_MAX + 1 a set). Codes:
+    gen_queue_submit's. */
+int solve__qset_submit(solve__qset *qs, const solve__qreq *r, core_err *err);
 /** Counts a request's done event (called from its on_event), keeping the first error. */
 void solve__qset_done(solve__qset *qs, const gen_queue_event *ev);
 /**

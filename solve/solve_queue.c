@@ -39,14 +39,23 @@ void solve__qset_dispose(solve__qset *qs)
     pthread_mutex_destroy(&qs->mu);
 }
 
-int solve__qset_submit(solve__qset *qs, const gen_queue_request *req, core_err *err)
+int solve__qset_submit(solve__qset *qs, const solve__qreq *r, core_err *err)
 {
     CORE_ASSERT(qs->n_ids < sizeof(qs->ids) / sizeof(qs->ids[0]));
+    gen_queue_request req;
+    memset(&req, 0, sizeof(req));
+    req.prompt = r->prompt;
+    req.n_prompt = r->n_prompt;
+    req.sampler = gen_sampler_options_default();
+    req.n_tokens_max = r->n_tokens_max;
+    req.on_event = r->on_event;
+    req.payload = r->payload;
+    req.sample = r->pick;
     pthread_mutex_lock(&qs->mu);
     qs->n_live++;
     pthread_mutex_unlock(&qs->mu);
     uint64_t id = 0;
-    const int rc = gen_queue_submit(qs->queue, &id, req, err);
+    const int rc = gen_queue_submit(qs->queue, &id, &req, err);
     pthread_mutex_lock(&qs->mu);
     if (rc < 0) {
         qs->n_live--;
@@ -177,17 +186,11 @@ int solve__write_queue(solve_engine *e, solve__cand *cands, int32_t *const *suff
         }
         memcpy(prompt + e->n_shared, suffixes[i], n_suffixes[i] * sizeof(int32_t));
         q[i] = (qcand){qs, e, &cands[i], n_ctx};
-        gen_queue_request req;
-        memset(&req, 0, sizeof(req));
-        req.prompt = prompt;
-        req.n_prompt = e->n_shared + n_suffixes[i];
-        req.sampler = gen_sampler_options_default();
         /* The candidate's own cap ends it first; the queue's ends what the context cuts. */
-        req.n_tokens_max = cands[i].n_tokens_max + 1;
-        req.on_event = on_event;
-        req.payload = &q[i];
-        req.sample = on_pick;
-        rc = solve__qset_submit(qs, &req, err);
+        const solve__qreq r = {
+            prompt, e->n_shared + n_suffixes[i], cands[i].n_tokens_max + 1, on_pick, on_event,
+            &q[i]};
+        rc = solve__qset_submit(qs, &r, err);
     }
     /* On a failed submit, stop what was submitted and wait for it: the requests point into q. */
     const int wrc = solve__qset_wait(qs, cancel, rc < 0, "writing", rc < 0 ? NULL : err);

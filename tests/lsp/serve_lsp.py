@@ -25,6 +25,9 @@ import threading
 import time
 import urllib.request
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from lspclient import Client  # noqa: E402
+
 TIMEOUT = 300  # seconds for anything to happen (sanitizer builds on a loaded machine)
 DOC = ('def area(width, height):\n    """Area of a rectangle."""\n    return \n\n\n'
        'print(area(2, 3))\n')
@@ -34,50 +37,6 @@ LINE, COL = 2, 11  # after "return "
 def fail(msg):
     print("serve_lsp: FAIL: " + msg, flush=True)
     sys.exit(1)
-
-
-class Lsp:
-    """A minimal LSP client over a TCP socket."""
-
-    def __init__(self, port):
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT)
-        self.buf = b""
-        self.next_id = 1
-        self.responses = {}
-
-    def send(self, msg):
-        body = json.dumps(msg).encode()
-        self.sock.sendall(b"Content-Length: %d\r\n\r\n" % len(body) + body)
-
-    def request(self, method, params):
-        rid = self.next_id
-        self.next_id += 1
-        self.send({"jsonrpc": "2.0", "id": rid, "method": method, "params": params})
-        return rid
-
-    def notify(self, method, params):
-        self.send({"jsonrpc": "2.0", "method": method, "params": params})
-
-    def wait(self, rid):
-        deadline = time.monotonic() + TIMEOUT
-        while rid not in self.responses:
-            end = self.buf.find(b"\r\n\r\n")
-            if end >= 0:
-                m = re.search(rb"content-length:\s*(\d+)", self.buf[:end], re.I)
-                n = int(m.group(1))
-                if len(self.buf) >= end + 4 + n:
-                    msg = json.loads(self.buf[end + 4:end + 4 + n])
-                    self.buf = self.buf[end + 4 + n:]
-                    if "id" in msg and "method" not in msg:
-                        self.responses[msg["id"]] = msg
-                    continue
-            if time.monotonic() > deadline:
-                fail("no answer to LSP request %d" % rid)
-            chunk = self.sock.recv(65536)
-            if not chunk:
-                fail("the language server closed the connection")
-            self.buf += chunk
-        return self.responses.pop(rid)
 
 
 def post(base, path, body):
@@ -190,20 +149,17 @@ def main():
         if finished:
             fail("the stream ended before the editor came: %r" % (stream.error,))
 
-        lsp = Lsp(ports["lsp"])
-        rid = lsp.request("initialize", {"processId": None, "rootUri": "file://" + tmp,
-                                         "capabilities": {}})
-        init = lsp.wait(rid)
+        lsp = Client(sock=socket.create_connection(("127.0.0.1", ports["lsp"]), TIMEOUT))
+        init = lsp.initialize()
         if "capabilities" not in init.get("result", {}):
             fail("initialize: %r" % init)
-        lsp.notify("initialized", {})
         uri = "file://" + path
         lsp.notify("textDocument/didOpen", {"textDocument": {
             "uri": uri, "languageId": "python", "version": 1, "text": DOC}})
         n_sent, _, _ = stream.state()
         rid = lsp.request("textDocument/completion", {
             "textDocument": {"uri": uri}, "position": {"line": LINE, "character": COL}})
-        res = lsp.wait(rid)
+        res = lsp.wait(rid, TIMEOUT)
         n_answered, finished, _ = stream.state()
         if "result" not in res:
             fail("completion: %r" % res)
@@ -229,12 +185,12 @@ def main():
         rid = lsp.request("textDocument/completion", {
             "textDocument": {"uri": uri}, "position": {"line": LINE, "character": COL}})
         lsp.notify("$/cancelRequest", {"id": rid})
-        res = lsp.wait(rid)
+        res = lsp.wait(rid, TIMEOUT)
         if "error" in res and res["error"]["code"] != -32800:
             fail("canceled completion: %r" % res)
         rid = lsp.request("textDocument/completion", {
             "textDocument": {"uri": uri}, "position": {"line": LINE, "character": COL}})
-        if "result" not in lsp.wait(rid):
+        if "result" not in lsp.wait(rid, TIMEOUT):
             fail("no completion after a cancel")
 
         n_end, finished, text = stream.state()
@@ -250,13 +206,14 @@ def main():
                  % (text[:80], lone))
 
         rid = lsp.request("shutdown", None)
-        lsp.wait(rid)
+        lsp.wait(rid, TIMEOUT)
         lsp.notify("exit", None)
-        deadline = time.monotonic() + TIMEOUT
         lsp.sock.settimeout(TIMEOUT)
-        while lsp.sock.recv(65536):
-            if time.monotonic() > deadline:
-                fail("the connection stayed open after exit")
+        try:
+            while lsp.sock.recv(65536):
+                pass
+        except socket.timeout:
+            fail("the connection stayed open after exit")
         lsp.sock.close()
         print("serve_lsp: completion %r answered while the stream ran (%d -> %d chunks), "
               "%d prompt tokens on the server's queue; stream of %d chunks"
