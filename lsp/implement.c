@@ -975,8 +975,11 @@ void lsp__implement_end(lsp_server *s)
     const solve_result *res = j->res;
     int rc = j->rc;
     core_err err = j->err;
-    if (rc == 0 && !job_doc_same(j, d)) {
-        rc = LSP_ERR_CONTENT_MODIFIED;
+    /* The edit replaces the stub where it was: not when the function changed meanwhile. */
+    const bool modified = rc == 0 && !job_doc_same(j, d);
+    if (modified) {
+        rc = core_err_set(&err, CORE_ERROR, "kiln.implement: %s changed while it ran",
+                          d ? "the function" : "the document (closed)");
     }
     long chosen = res ? res->chosen : -1;
     solve_complete_verdict cv;
@@ -989,9 +992,8 @@ void lsp__implement_end(lsp_server *s)
     }
     if (rc == CORE_ECANCELED) {
         lsp__reply_error(s, j->id, LSP_ERR_REQUEST_CANCELLED, "request cancelled");
-    } else if (rc == LSP_ERR_CONTENT_MODIFIED) {
-        lsp__reply_error(s, j->id, LSP_ERR_CONTENT_MODIFIED,
-                         "kiln.implement: the function changed while it ran");
+    } else if (modified) {
+        lsp__reply_error(s, j->id, LSP_ERR_CONTENT_MODIFIED, err.msg);
     } else if (rc < 0 || !res || chosen < 0) {
         lsp__reply_error(s, j->id, LSP_ERR_REQUEST_FAILED,
                          rc < 0 ? err.msg : "kiln.implement: no candidate was written");
