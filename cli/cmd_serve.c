@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "http/http.h"
+#include "lsp/lsp.h"
 #include "sandbox/sbx.h"
 
 static void serve_usage(FILE *f)
@@ -39,6 +40,8 @@ static void serve_usage(FILE *f)
             "      --no-sandbox       /v1/solve ranks candidates without running tests\n"
             "      --patch-root DIR   POST /v1/patch may read the git repositories under DIR\n"
             "      --device D         cpu, cuda or auto (default: cuda when a GPU is present)\n");
+    fprintf(f, "      --lsp-port N       also a language server for editors on 127.0.0.1:N (TCP;\n"
+               "                         0: any free port), on the same model and queue\n");
     cli_backend_usage(f);
     fprintf(f, "                        (with --backend, /v1/solve and /v1/patch write with it,\n"
                "                        -m gives only the tokenizer, /v1/completions and chat\n"
@@ -53,6 +56,8 @@ typedef struct serve_args {
     bool no_sandbox;
     int device;
     cli_model_opts backend; /* --backend and its key, CA and model options */
+    bool lsp;               /* --lsp-port was given */
+    uint16_t lsp_port;
 } serve_args;
 
 static void log_line(void *payload, core_log_level level, const char *msg)
@@ -76,7 +81,8 @@ static int parse_args(serve_args *a, int argc, char **argv)
         O_ALIAS,
         O_NOSBX,
         O_DEVICE,
-        O_PATCH_ROOT
+        O_PATCH_ROOT,
+        O_LSP_PORT
     };
     static const struct option longs[] = {{"model", required_argument, NULL, 'm'},
                                           {"host", required_argument, NULL, O_HOST},
@@ -95,6 +101,7 @@ static int parse_args(serve_args *a, int argc, char **argv)
                                           {"no-sandbox", no_argument, NULL, O_NOSBX},
                                           {"device", required_argument, NULL, O_DEVICE},
                                           {"patch-root", required_argument, NULL, O_PATCH_ROOT},
+                                          {"lsp-port", required_argument, NULL, O_LSP_PORT},
                                           {"help", no_argument, NULL, 'h'},
                                           CLI_BACKEND_LONGOPTS,
                                           {NULL, 0, NULL, 0}};
@@ -123,6 +130,14 @@ static int parse_args(serve_args *a, int argc, char **argv)
                 return -1;
             }
             a->http.port = (uint16_t)v;
+            break;
+        case O_LSP_PORT:
+            if (!cli_parse_size("--lsp-port", optarg, &v) || v > 65535) {
+                fprintf(stderr, "kiln: --lsp-port: expected 0..65535\n");
+                return -1;
+            }
+            a->lsp = true;
+            a->lsp_port = (uint16_t)v;
             break;
         case O_KEY:
             a->http.api_key = optarg;
@@ -203,6 +218,26 @@ static int parse_args(serve_args *a, int argc, char **argv)
     return 0;
 }
 
+/* --lsp-port: language servers for editors on loopback, on the server's model and queue (so
+ * their completions and kiln.implement decode in the batch with the HTTP requests). Loopback
+ * only: the protocol has no authentication. */
+static int lsp_open(lsp_listener **out, const serve_args *a, const gen_model *model,
+                    solve_backend *backend, gen_queue *queue, core_err *err)
+{
+    lsp_server_options o = lsp_server_options_default();
+    o.model = model;
+    o.backend = backend;
+    o.queue = queue;
+    o.session.n_threads = a->http.n_compute;
+    o.log = cli_log_stderr(false);
+    int rc = lsp_listener_new(out, "127.0.0.1", a->lsp_port, &o, err);
+    if (rc == 0) {
+        fprintf(stderr, "kiln: language server on tcp://127.0.0.1:%u\n",
+                (unsigned)lsp_listener_port(*out));
+    }
+    return rc;
+}
+
 int cli_cmd_serve(int argc, char **argv)
 {
     serve_args a;
@@ -272,6 +307,10 @@ int cli_cmd_serve(int argc, char **argv)
         fprintf(stderr, "kiln: ready: %s, %zu parallel sequences of %zu positions\n",
                 gen_model_desc(model), a.http.n_parallel, a.http.n_ctx);
     }
+    lsp_listener *lsp = NULL;
+    if (rc == 0 && a.lsp) {
+        rc = lsp_open(&lsp, &a, model, backend, http_server_queue(srv), &err);
+    }
     if (rc == 0) {
         core_err nerr = {0};
         if (http_sd_notify(notify, "READY=1", &nerr) < 0) {
@@ -281,8 +320,11 @@ int cli_cmd_serve(int argc, char **argv)
         sigwait(&set, &sig);
         fprintf(stderr, "kiln: %s: stopping\n", sig == SIGTERM ? "SIGTERM" : "SIGINT");
         (void)http_sd_notify(notify, "STOPPING=1", NULL);
+        lsp_listener_free(lsp); /* its servers finish what they run on the queue */
+        lsp = NULL;
         http_server_stop(srv, a.grace_ms);
     }
+    lsp_listener_free(lsp);
     http_server_free(srv);
     solve_backend_free(backend);
     sbx_pool_free(pool);

@@ -219,6 +219,13 @@ int http_server_ready(http_server *server, const gen_model *model, sbx_pool *san
 uint16_t http_server_port(const http_server *server);
 
 /**
+ * The request queue the model decodes on (borrowed, as long as the server), NULL before
+ * http_server_ready or with a backend: other front ends of the process (kiln serve
+ * --lsp-port's language servers) submit to it, so their requests join the same batch.
+ */
+gen_queue *http_server_queue(http_server *server);
+
+/**
  * Graceful stop: refuses new requests (503), lets running ones finish for up to grace_ms, then
  * cancels what remains and waits for their answers to go out.
  */

@@ -776,6 +776,11 @@ uint16_t http_server_port(const http_server *server)
     return server->port;
 }
 
+gen_queue *http_server_queue(http_server *server)
+{
+    return server->queue;
+}
+
 static size_t n_streams(http_server *srv)
 {
     pthread_mutex_lock(&srv->mu);

@@ -546,7 +546,11 @@ static int engine_ready(lsp_server *s, core_err *err)
     eo.n_threads = s->opts.session.n_threads;
     eo.log = s->opts.log;
     eo.backend = s->opts.backend;
-    return solve_engine_new(&s->engine, s->opts.model, s->pool, &eo, err);
+    const int rc = solve_engine_new(&s->engine, s->opts.model, s->pool, &eo, err);
+    if (rc == 0 && s->queue) {
+        solve_engine_set_queue(s->engine, s->queue); /* beside the completions */
+    }
+    return rc;
 }
 
 /* The task's visible tests when the workspace has tests of the function: the docstring's
@@ -652,6 +656,13 @@ static int candidate_doc(core_buf *out, core_str t, size_t from, const char *bod
                : 0;
 }
 
+/* The cancel callback of kiln.implement: a $/cancelRequest named it, or the server stops. */
+static bool job_canceled(void *payload)
+{
+    lsp_server *s = payload;
+    return atomic_load(&s->job_cancel) || atomic_load_explicit(&s->stop, memory_order_relaxed);
+}
+
 #define COMMAND_TRIES_MAX 3
 
 /* The configured test command on the ranked candidates, best first, each in the document: the
@@ -695,7 +706,7 @@ static int command_verify(long *chosen, solve_complete_verdict *v, lsp_server *s
         rc = candidate_doc(&whole, t, from, body, st) < 0
                  ? core_err_set(err, CORE_ENOMEM, "kiln.implement: out of memory")
                  : 0;
-        core_cancel cancel = {lsp__cancel_requested, s};
+        core_cancel cancel = {job_canceled, s};
         if (rc == 0) {
             rc = solve_workspace_command(&one, d->lang, (core_str){whole.ptr, whole.len},
                                          core_str_c(st->name), &ws.o, NULL, &cancel, err);
@@ -713,6 +724,64 @@ static int command_verify(long *chosen, solve_complete_verdict *v, lsp_server *s
     return rc;
 }
 
+/* kiln.implement while it runs: what the main thread prepared from the document, and what the
+   worker thread's pipeline returned. The worker touches only the task, the engine, the result
+   and the progress token; the main thread owns the rest. */
+struct lsp__job {
+    lsp_server *s;
+    cJSON *id;         /* owned copy of the request's id */
+    cJSON *token;      /* owned copy of the workDoneToken, NULL: no progress reports */
+    char *uri;         /* owned */
+    core_buf text;     /* owned: the document's text when it started */
+    stub st;           /* the stub, offsets into text */
+    core_buf pb;       /* owned: the task's prompt */
+    prompt_map map;    /* its head points into pb */
+    core_arena *arena; /* owned: the visible tests */
+    solve_task task;   /* its strings point into pb, st and arena */
+    size_t n_ws_tests;
+    progress_ctx pc;
+    lsp__msg *done; /* owned until the worker queues it: tells the main thread it ended */
+    pthread_t thread;
+    solve_result *res; /* the pipeline's, owned */
+    int rc;
+    core_err err;
+};
+
+static void job_free(lsp__job *j)
+{
+    if (!j) {
+        return;
+    }
+    cJSON_Delete(j->id);
+    cJSON_Delete(j->token);
+    core_free(j->uri);
+    core_buf_dispose(&j->text);
+    core_buf_dispose(&j->pb);
+    core_arena_free(j->arena);
+    core_free(j->done);
+    solve_result_free(j->res);
+    core_free(j);
+}
+
+static void *job_main(void *arg)
+{
+    lsp__job *j = arg;
+    solve_options o = solve_options_default();
+    o.n_candidates = 4;
+    o.n_rounds = 1;
+    o.plan = false;
+    o.greedy_first = true;
+    solve_progress pr = {on_progress, &j->pc};
+    core_cancel cancel = {job_canceled, j->s};
+    j->rc = solve_run(&j->res, j->s->engine, &j->task, &o, &pr, &cancel, &j->err);
+    lsp__msg *done = j->done;
+    j->done = NULL;
+    lsp__enqueue(j->s, done); /* the main thread finishes the request (lsp__implement_end) */
+    return NULL;
+}
+
+/* Prepares the task from document d and starts the pipeline on a worker thread; the main
+   thread goes on serving (completions decode beside the candidates on the queue). */
 void lsp__implement(lsp_server *s, const lsp__msg *m)
 {
     const cJSON *params = cJSON_GetObjectItemCaseSensitive(m->json, "params");
@@ -729,22 +798,43 @@ void lsp__implement(lsp_server *s, const lsp__msg *m)
                          "kiln.implement: no stub function at that line of an open document");
         return;
     }
-    const cJSON *token = cJSON_GetObjectItemCaseSensitive(params, "workDoneToken");
-    progress_ctx pc = {s, token};
-    if (token) {
-        progress_send(s, token, "begin", st.name, 0);
+    if (s->job) {
+        lsp__reply_error(s, m->id, LSP_ERR_REQUEST_FAILED,
+                         "kiln.implement: another one is running; cancel it or wait");
+        return;
     }
+    const cJSON *token = cJSON_GetObjectItemCaseSensitive(params, "workDoneToken");
     core_err err = {0};
-    int rc = engine_ready(s, &err);
-    solve_result *res = NULL;
+    lsp__job *j = core_calloc(1, sizeof(*j));
+    if (!j) {
+        lsp__reply_error(s, m->id, LSP_ERR_REQUEST_FAILED, "kiln.implement: out of memory");
+        return;
+    }
+    int rc = 0;
+    j->s = s;
+    j->st = st;
+    j->id = cJSON_Duplicate(m->id, true);
+    j->token = token ? cJSON_Duplicate(token, true) : NULL;
+    j->uri = core_strndup(d->uri, strlen(d->uri));
+    j->done = core_calloc(1, sizeof(*j->done));
+    j->pc = (progress_ctx){s, j->token};
+    if (!j->id || (token && !j->token) || !j->uri || !j->done ||
+        core_buf_append(&j->text, t.ptr, t.len) < 0) {
+        rc = core_err_set(&err, CORE_ENOMEM, "kiln.implement: out of memory");
+    } else {
+        j->done->job_done = true;
+        if (j->token) {
+            progress_send(s, j->token, "begin", st.name, 0);
+        }
+        rc = engine_ready(s, &err);
+    }
     /* The task's prompt: the document up to the docstring's end (Python) or the prototype
        (C; an empty body's signature gets the ';' of a prototype). */
-    core_buf pb = {0};
     size_t n_context = 0;
     if (rc == 0) {
         /* The repository context goes first, as comments: the prompt becomes the candidate's
            code, where definitions would shadow the real imports. */
-        rc = lsp__context(&pb, &n_context, s, d, true, &err);
+        rc = lsp__context(&j->pb, &n_context, s, d, true, &err);
     }
     /* C: the document's own headers go into the prompt, as the sandbox compiles the
        candidate alone. */
@@ -754,115 +844,170 @@ void lsp__implement(lsp_server *s, const lsp__msg *m)
         size_t n_inlined = 0;
         rc = lsp__ws_init(&ws, s, d, &err);
         if (rc == 0) {
-            rc = solve_c_includes_inline(&pb, &n_inlined, (core_str){t.ptr, doc_from}, &ws.o, &err);
+            rc = solve_c_includes_inline(&j->pb, &n_inlined, (core_str){t.ptr, doc_from}, &ws.o,
+                                         &err);
         }
         lsp__ws_dispose(&ws);
     }
-    prompt_map map = {{NULL, pb.len}, doc_from};
-    if (core_buf_append(&pb, t.ptr + doc_from, st.prompt_end - doc_from) < 0 ||
-        (st.semicolon && core_buf_append(&pb, ";\n", 2) < 0)) {
+    if (rc == 0 && (core_buf_append(&j->pb, t.ptr + doc_from, st.prompt_end - doc_from) < 0 ||
+                    (st.semicolon && core_buf_append(&j->pb, ";\n", 2) < 0))) {
         rc = core_err_set(&err, CORE_ENOMEM, "kiln.implement: out of memory");
     }
-    map.head.ptr = pb.ptr;
-    const char *prompt = pb.ptr;
-    core_arena *arena = NULL;
-    size_t n_ws_tests = 0;
-    if (rc == 0 && prompt) {
-        rc = core_arena_new(&arena, 4096, &err);
+    if (rc == 0) {
+        j->map = (prompt_map){
+            {j->pb.ptr, j->pb.len - (st.prompt_end - doc_from) - (st.semicolon ? 2 : 0)}, doc_from};
+        rc = core_arena_new(&j->arena, 4096, &err);
     }
-    solve_task task = {d->lang, core_str_c(prompt ? prompt : ""), core_str_c(st.name),
-                       core_str_c("")};
-    if (rc == 0 && prompt) {
+    if (rc == 0) {
+        j->task = (solve_task){d->lang, core_str_c(j->pb.ptr ? j->pb.ptr : ""),
+                               core_str_c(j->st.name), core_str_c("")};
         const char *visible = "";
-        rc = workspace_tests(&visible, &n_ws_tests, arena, s, d, &task, &err);
-        task.visible_tests = core_str_c(visible);
+        rc = workspace_tests(&visible, &j->n_ws_tests, j->arena, s, d, &j->task, &err);
+        j->task.visible_tests = core_str_c(visible);
     }
-    if (rc == 0 && prompt) {
-        solve_options o = solve_options_default();
-        o.n_candidates = 4;
-        o.n_rounds = 1;
-        o.plan = false;
-        o.greedy_first = true;
-        solve_progress pr = {on_progress, &pc};
-        core_cancel cancel = {lsp__cancel_requested, s};
-        rc = solve_run(&res, s->engine, &task, &o, &pr, &cancel, &err);
+    if (rc == 0) {
+        atomic_store(&s->job_cancel, false);
+        s->job = j;
+        if (pthread_create(&j->thread, NULL, job_main, j) != 0) {
+            s->job = NULL;
+            rc = core_err_set(&err, CORE_ERROR, "kiln.implement: could not start its thread");
+        }
+    }
+    if (rc == 0) {
+        lsp__job_key_set(s, m->id_key); /* a $/cancelRequest of it reaches the worker */
+        return;
+    }
+    if (j->token) {
+        progress_send(s, j->token, "end", err.msg, -1);
+    }
+    lsp__reply_error(s, m->id, LSP_ERR_REQUEST_FAILED, err.msg);
+    job_free(j);
+}
+
+/* The chosen candidate: the edit, the diagnostics, the score card and the answer. */
+static void reply_chosen(lsp_server *s, const lsp__job *j, lsp__doc *d,
+                         const solve_complete_verdict *cvp, long chosen)
+{
+    const solve_result *res = j->res;
+    const stub st = j->st;
+    const prompt_map map = j->map;
+    const solve_complete_verdict cv = *cvp;
+    const size_t n_ws_tests = j->n_ws_tests;
+    core_str t = {d->text.ptr ? d->text.ptr : "", d->text.len};
+    const solve_candidate *c = &res->candidates[chosen];
+    /* The edit: from where the code departs from the document (its longest common
+       prefix with the prompt) to the stub's end. */
+    size_t from = 0;
+    const char *body = candidate_body(&from, c->code, t, &st, map);
+    /* The candidate without the prompt's head (context, inlined headers). */
+    const char *code = c->code;
+    if (map.head.len > 0 && strncmp(code, map.head.ptr, map.head.len) == 0) {
+        code += map.head.len;
+    }
+    core_buf nt = {0};
+    bool nl = body[0] && body[strlen(body) - 1] != '\n';
+    if (core_buf_appendf(&nt, "%s%s", body, nl ? "\n" : "") < 0) {
+        core_log_write(&s->opts.log, CORE_LOG_LEVEL_ERROR, "lsp: out of memory for an edit");
+    }
+    cJSON *edit = cJSON_CreateObject();
+    cJSON *changes = cJSON_AddObjectToObject(cJSON_AddObjectToObject(edit, "edit"), "changes");
+    cJSON *list = cJSON_AddArrayToObject(changes, d->uri);
+    cJSON *te = cJSON_CreateObject();
+    cJSON_AddItemToArray(list, te);
+    cJSON_AddItemToObject(te, "range", lsp__range_json(s, t, from, st.body_end));
+    cJSON_AddStringToObject(te, "newText", nt.ptr ? nt.ptr : "");
+    cJSON_AddStringToObject(edit, "label", "kiln: implement and test");
+    cJSON *req = cJSON_CreateObject();
+    cJSON_AddStringToObject(req, "jsonrpc", "2.0");
+    char id[64];
+    snprintf(id, sizeof(id), "kiln-edit-%llu", (unsigned long long)++s->tick);
+    cJSON_AddStringToObject(req, "id", id);
+    cJSON_AddStringToObject(req, "method", "workspace/applyEdit");
+    cJSON_AddItemToObject(req, "params", edit);
+    lsp__send(s, req);
+    core_buf_dispose(&nt);
+    card_keep(s, d->uri, st.name, res, c);
+    /* With a configured command that ran, its verdict is the one that counts. */
+    bool tested = cv.tested ? true : c->tested;
+    size_t n_run = cv.tested ? cv.n_tests_run : c->n_tests_run;
+    size_t n_passed = cv.tested ? cv.n_tests_passed : c->n_tests_passed;
+    const char *why = cv.tested ? cv.message : c->message;
+    bool passed =
+        cv.tested ? cv.verdict == SBX_VERDICT_PASSED : c->tested && n_passed == n_run && n_run > 0;
+    char msg[600];
+    if (tested && !passed) {
+        snprintf(msg, sizeof(msg), "kiln: %s%zu/%zu tests pass: %.500s",
+                 cv.tested ? "the test command: " : "", n_passed, n_run, why);
+    }
+    publish(s, d, st.def, st.body_end, tested && !passed ? msg : NULL);
+    cJSON *out = cJSON_CreateObject();
+    cJSON_AddStringToObject(out, "name", st.name);
+    cJSON_AddBoolToObject(out, "tested", tested);
+    cJSON_AddNumberToObject(out, "testsRun", (double)n_run);
+    cJSON_AddNumberToObject(out, "testsPassed", (double)n_passed);
+    cJSON_AddNumberToObject(out, "workspaceTests",
+                            (double)(cv.tested ? cv.n_workspace_tests : n_ws_tests));
+    cJSON_AddBoolToObject(out, "command", cv.tested);
+    if (cv.tested) {
+        cJSON_AddStringToObject(out, "verdict", sbx_verdict_name(cv.verdict));
+    }
+    cJSON_AddStringToObject(out, "code", code);
+    lsp__reply(s, j->id, out);
+}
+
+/* Whether the document still has the text the job started from, up to the stub's end. */
+static bool job_doc_same(const lsp__job *j, const lsp__doc *d)
+{
+    return d && d->text.len >= j->st.body_end &&
+           memcmp(d->text.ptr, j->text.ptr, j->st.body_end) == 0;
+}
+
+void lsp__implement_end(lsp_server *s)
+{
+    lsp__job *j = s->job;
+    if (!j) {
+        return; /* a stopped job's note, already finished */
+    }
+    pthread_join(j->thread, NULL);
+    s->job = NULL;
+    lsp__doc *d = lsp__doc_find(s, j->uri);
+    const stub st = j->st;
+    const solve_result *res = j->res;
+    int rc = j->rc;
+    core_err err = j->err;
+    /* The edit replaces the stub where it was: not when the function changed meanwhile. */
+    const bool modified = rc == 0 && !job_doc_same(j, d);
+    if (modified) {
+        rc = core_err_set(&err, CORE_ERROR, "kiln.implement: %s changed while it ran",
+                          d ? "the function" : "the document (closed)");
     }
     long chosen = res ? res->chosen : -1;
     solve_complete_verdict cv;
     memset(&cv, 0, sizeof(cv));
     if (rc == 0 && chosen >= 0 && s->tests[d->lang].command) {
-        rc = command_verify(&chosen, &cv, s, d, &st, res, map, &pc, &err);
+        rc = command_verify(&chosen, &cv, s, d, &st, res, j->map, &j->pc, &err);
     }
-    if (token) {
-        progress_send(s, token, "end", rc == 0 ? "done" : err.msg, -1);
+    if (j->token) {
+        progress_send(s, j->token, "end", rc == 0 ? "done" : err.msg, -1);
     }
     if (rc == CORE_ECANCELED) {
-        lsp__reply_error(s, m->id, LSP_ERR_REQUEST_CANCELLED, "request cancelled");
-    } else if (rc < 0 || !res || !prompt || chosen < 0) {
-        lsp__reply_error(s, m->id, LSP_ERR_REQUEST_FAILED,
+        lsp__reply_error(s, j->id, LSP_ERR_REQUEST_CANCELLED, "request cancelled");
+    } else if (modified) {
+        lsp__reply_error(s, j->id, LSP_ERR_CONTENT_MODIFIED, err.msg);
+    } else if (rc < 0 || !res || chosen < 0) {
+        lsp__reply_error(s, j->id, LSP_ERR_REQUEST_FAILED,
                          rc < 0 ? err.msg : "kiln.implement: no candidate was written");
     } else {
-        const solve_candidate *c = &res->candidates[chosen];
-        /* The edit: from where the code departs from the document (its longest common
-           prefix with the prompt) to the stub's end. */
-        size_t from = 0;
-        const char *body = candidate_body(&from, c->code, t, &st, map);
-        /* The candidate without the prompt's head (context, inlined headers). */
-        const char *code = c->code;
-        if (map.head.len > 0 && strncmp(code, map.head.ptr, map.head.len) == 0) {
-            code += map.head.len;
-        }
-        core_buf nt = {0};
-        bool nl = body[0] && body[strlen(body) - 1] != '\n';
-        if (core_buf_appendf(&nt, "%s%s", body, nl ? "\n" : "") < 0) {
-            core_log_write(&s->opts.log, CORE_LOG_LEVEL_ERROR, "lsp: out of memory for an edit");
-        }
-        cJSON *edit = cJSON_CreateObject();
-        cJSON *changes = cJSON_AddObjectToObject(cJSON_AddObjectToObject(edit, "edit"), "changes");
-        cJSON *list = cJSON_AddArrayToObject(changes, d->uri);
-        cJSON *te = cJSON_CreateObject();
-        cJSON_AddItemToArray(list, te);
-        cJSON_AddItemToObject(te, "range", lsp__range_json(s, t, from, st.body_end));
-        cJSON_AddStringToObject(te, "newText", nt.ptr ? nt.ptr : "");
-        cJSON_AddStringToObject(edit, "label", "kiln: implement and test");
-        cJSON *req = cJSON_CreateObject();
-        cJSON_AddStringToObject(req, "jsonrpc", "2.0");
-        char id[64];
-        snprintf(id, sizeof(id), "kiln-edit-%llu", (unsigned long long)++s->tick);
-        cJSON_AddStringToObject(req, "id", id);
-        cJSON_AddStringToObject(req, "method", "workspace/applyEdit");
-        cJSON_AddItemToObject(req, "params", edit);
-        lsp__send(s, req);
-        core_buf_dispose(&nt);
-        card_keep(s, d->uri, st.name, res, c);
-        /* With a configured command that ran, its verdict is the one that counts. */
-        bool tested = cv.tested ? true : c->tested;
-        size_t n_run = cv.tested ? cv.n_tests_run : c->n_tests_run;
-        size_t n_passed = cv.tested ? cv.n_tests_passed : c->n_tests_passed;
-        const char *why = cv.tested ? cv.message : c->message;
-        bool passed = cv.tested ? cv.verdict == SBX_VERDICT_PASSED
-                                : c->tested && n_passed == n_run && n_run > 0;
-        char msg[600];
-        if (tested && !passed) {
-            snprintf(msg, sizeof(msg), "kiln: %s%zu/%zu tests pass: %.500s",
-                     cv.tested ? "the test command: " : "", n_passed, n_run, why);
-        }
-        publish(s, d, st.def, st.body_end, tested && !passed ? msg : NULL);
-        cJSON *out = cJSON_CreateObject();
-        cJSON_AddStringToObject(out, "name", st.name);
-        cJSON_AddBoolToObject(out, "tested", tested);
-        cJSON_AddNumberToObject(out, "testsRun", (double)n_run);
-        cJSON_AddNumberToObject(out, "testsPassed", (double)n_passed);
-        cJSON_AddNumberToObject(out, "workspaceTests",
-                                (double)(cv.tested ? cv.n_workspace_tests : n_ws_tests));
-        cJSON_AddBoolToObject(out, "command", cv.tested);
-        if (cv.tested) {
-            cJSON_AddStringToObject(out, "verdict", sbx_verdict_name(cv.verdict));
-        }
-        cJSON_AddStringToObject(out, "code", code);
-        lsp__reply(s, m->id, out);
+        reply_chosen(s, j, d, &cv, chosen);
     }
-    core_buf_dispose(&pb);
-    core_arena_free(arena);
-    solve_result_free(res);
+    lsp__job_key_set(s, NULL);
+    job_free(j);
+}
+
+void lsp__implement_stop(lsp_server *s)
+{
+    if (s->job) {
+        atomic_store(&s->job_cancel, true);
+        lsp__implement_end(s);
+    }
 }

@@ -129,7 +129,19 @@ typedef struct lsp_server_options {
     solve_backend *backend;          /* borrowed; NULL: the model writes. Else completions and
                                         kiln.implement's candidates are written by this remote
                                         server, and model gives only the vocabulary */
+    gen_queue *queue;                /* borrowed (over model; must outlive the server), NULL:
+                                        the server makes its own (LSP_QUEUE_PARALLEL
+                                        sequences of LSP_QUEUE_CTX positions). Completions and
+                                        kiln.implement's plan and candidates decode on it,
+                                        beside whatever else it runs (kiln serve's requests);
+                                        with a borrowed queue the "kiln" section's model and
+                                        threads are refused. Unused with a backend */
 } lsp_server_options;
+
+/** Sequences and positions of the queue a server makes for itself: kiln.implement's 4
+    candidates and a completion's decode together. */
+#define LSP_QUEUE_PARALLEL 6
+#define LSP_QUEUE_CTX      2048
 
 lsp_server_options lsp_server_options_default(void);
 
@@ -150,5 +162,38 @@ void lsp_server_free(lsp_server *server);
  * CORE_ENOMEM, CORE_ERROR (threads could not start).
  */
 int lsp_server_run(lsp_server *server, int fd_in, int fd_out, int *exit_code, core_err *err);
+
+/* ------------------------------------------------------------------------------------------ */
+/* Editors over TCP (lsp/listen.c)                                                            */
+/* ------------------------------------------------------------------------------------------ */
+
+/** Connections served at once; more are closed as they come. */
+#define LSP_CONNECTIONS_MAX 16
+
+/**
+ * Language servers for editors that connect over TCP (kiln serve --lsp-port): every accepted
+ * connection gets an lsp_server of its own, made with the listener's options (their borrowed
+ * model and queue are shared: give it the program's queue so that every editor's completions
+ * decode in one batch with the rest), run on a thread of its own with the socket as its input
+ * and output, until the client exits or hangs up. Made and freed by one thread; it runs an
+ * accept thread and a thread a connection inside.
+ */
+typedef struct lsp_listener lsp_listener;
+
+/**
+ * Listens on host (NULL: "127.0.0.1"; a name or a numeric address) and port (0: any free port,
+ * see lsp_listener_port) and starts accepting. opts is copied; what it borrows must outlive the
+ * listener. Codes: CORE_EINVAL (a host that does not resolve), CORE_EIO (socket, bind or
+ * listen failed: the message says why), CORE_ENOMEM, CORE_ERROR (the thread did not start).
+ */
+int lsp_listener_new(lsp_listener **out, const char *host, uint16_t port,
+                     const lsp_server_options *opts, core_err *err);
+/** The port it listens on. */
+uint16_t lsp_listener_port(const lsp_listener *listener);
+/**
+ * Stops accepting, closes every connection (each server sees the end of its input, finishes
+ * the request it runs and returns) and frees. NULL is fine.
+ */
+void lsp_listener_free(lsp_listener *listener);
 
 #endif /* KILN_LSP_H */

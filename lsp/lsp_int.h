@@ -22,7 +22,11 @@ typedef struct lsp__msg {
     bool canceled;      /* guarded by the queue's lock: a $/cancelRequest named it */
     bool superseded;    /* guarded by the queue's lock: a newer completion of its document */
     bool eof;           /* the input ended (no json) */
+    bool job_done;      /* kiln.implement's worker ended (no json): lsp__implement_end */
 } lsp__msg;
+
+/** kiln.implement running on its worker thread (lsp/implement.c). */
+typedef struct lsp__job lsp__job;
 
 /** An open document. Main thread only. */
 typedef struct lsp__doc {
@@ -65,6 +69,9 @@ typedef enum lsp__state {
 struct lsp_server {
     lsp_server_options opts;
     solve_completer *completer; /* owned, NULL without a model */
+    gen_queue *queue;           /* where the model decodes: opts.queue or queue_owned; NULL
+                                   without a model or with a backend */
+    gen_queue *queue_owned;     /* owned: the server's own queue, NULL when borrowed */
 
     int fd_in;
     int fd_out;
@@ -82,6 +89,10 @@ struct lsp_server {
     const char *inflight_uri; /* its document when a completion */
     atomic_int cancel_reason; /* 0, or why the running request must stop: 1 canceled,
                                  2 superseded; set under lock, read by the decode loop */
+    char *job_key;            /* id_key of the running kiln.implement (owned), NULL: none;
+                                 guarded by lock */
+    atomic_bool job_cancel;   /* a $/cancelRequest named it, or main stops it; read by its
+                                 pipeline's cancel callback */
 
     /* Main thread only. */
     lsp__state state;
@@ -106,6 +117,8 @@ struct lsp_server {
     lsp__tests tests[SOLVE_N_LANGS]; /* current configuration, per solve_lang */
     sbx_tree *tree;                  /* owned: runs test commands, NULL until one runs or
                                         where the host has no sandbox */
+    lsp__job *job;                   /* kiln.implement on its worker thread, NULL: none (one
+                                        at a time; completions go on beside it) */
     bool tree_tried;                 /* lsp__tree_ready ran */
 };
 
@@ -134,8 +147,22 @@ cJSON *lsp__range_json(const lsp_server *s, core_str text, size_t start, size_t 
 
 /** textDocument/codeAction: kiln.implement on a stub function (lsp/implement.c). */
 void lsp__code_action(lsp_server *s, const lsp__msg *m);
-/** workspace/executeCommand kiln.implement: runs the pipeline, applies, diagnoses. */
+/**
+ * workspace/executeCommand kiln.implement: prepares the task and starts the pipeline on a
+ * worker thread (its candidates decode on the queue beside the completions main goes on
+ * serving); the worker queues a job_done message when it ends.
+ */
 void lsp__implement(lsp_server *s, const lsp__msg *m);
+/** Joins the ended worker, then applies, diagnoses and answers (main thread). */
+void lsp__implement_end(lsp_server *s);
+/** Cancels a running kiln.implement and finishes it (answered -32800); nothing when none. */
+void lsp__implement_stop(lsp_server *s);
+/** Queues a message for the main thread (any thread; job_done and eof messages never wait
+    for room). */
+void lsp__enqueue(lsp_server *s, lsp__msg *m);
+/** Sets the id_key (copied; NULL: none) that $/cancelRequest matches to the running
+    kiln.implement. */
+void lsp__job_key_set(lsp_server *s, const char *key);
 /** textDocument/hover: the score card of a function kiln.implement wrote. */
 void lsp__hover(lsp_server *s, const lsp__msg *m);
 /** The cancel callback of long requests (payload: the server): the running request was
@@ -169,6 +196,11 @@ void lsp__show_message(lsp_server *s, int type, const char *text);
 void lsp__sessions_drop(lsp_server *s);
 /** Loads the model at path and serves it; on failure the old one keeps serving (showMessage). */
 void lsp__model_switch(lsp_server *s, const char *path);
+/**
+ * Makes the server's own queue over model with the current threads into *out (lsp/model.c).
+ * With a backend or a borrowed queue (opts.queue) *out stays NULL. Codes: gen_queue_new's.
+ */
+int lsp__queue_new(gen_queue **out, const lsp_server *s, const gen_model *model, core_err *err);
 /** Runs one token through the model, so that the first completion finds its pages mapped. */
 void lsp__warm_up(lsp_server *s);
 /** Sets the compute threads of the sessions and the engine made from now on. */

@@ -42,11 +42,17 @@ int lsp_server_new(lsp_server **out, const lsp_server_options *opts, core_err *e
     s->n_context_tokens_max = s->opts.n_context_tokens_max;
     if (s->opts.model) {
         int rc = solve_completer_new(&s->completer, s->opts.model, err);
+        if (rc == 0) {
+            solve_completer_set_backend(s->completer, s->opts.backend);
+            rc = lsp__queue_new(&s->queue_owned, s, s->opts.model, err);
+        }
         if (rc < 0) {
+            solve_completer_free(s->completer);
             core_free(s);
             return rc;
         }
-        solve_completer_set_backend(s->completer, s->opts.backend);
+        s->queue = s->opts.backend ? NULL : s->queue_owned ? s->queue_owned : s->opts.queue;
+        solve_completer_set_queue(s->completer, s->queue);
     }
     *out = s;
     return 0;
@@ -61,6 +67,7 @@ void lsp_server_free(lsp_server *server)
     lsp__cards_free(server);
     solve_engine_free(server->engine);
     sbx_pool_free(server->pool);
+    gen_queue_free(server->queue_owned);
     solve_completer_free(server->completer);
     gen_model_free(server->model_owned);
     core_free(server->model_path);
@@ -186,10 +193,10 @@ static void msg_free(lsp__msg *m)
     core_free(m);
 }
 
-static void enqueue(lsp_server *s, lsp__msg *m)
+void lsp__enqueue(lsp_server *s, lsp__msg *m)
 {
     pthread_mutex_lock(&s->lock);
-    while (s->n_queued >= LSP__QUEUE_MAX && !m->eof &&
+    while (s->n_queued >= LSP__QUEUE_MAX && !m->eof && !m->job_done &&
            !atomic_load_explicit(&s->stop, memory_order_relaxed)) {
         pthread_cond_wait(&s->room, &s->lock);
     }
@@ -231,6 +238,9 @@ static void cancel_request(lsp_server *s, const cJSON *json)
     pthread_mutex_lock(&s->lock);
     if (s->inflight_id && strcmp(s->inflight_id, key) == 0) {
         atomic_store(&s->cancel_reason, 1);
+    }
+    if (s->job_key && strcmp(s->job_key, key) == 0) {
+        atomic_store(&s->job_cancel, true);
     }
     for (lsp__msg *q = s->head; q; q = q->next) {
         if (q->id_key && strcmp(q->id_key, key) == 0) {
@@ -315,7 +325,7 @@ static void on_body(lsp_server *s, core_str body)
         msg_free(m);
         return;
     }
-    enqueue(s, m);
+    lsp__enqueue(s, m);
 }
 
 static void *reader_main(void *arg)
@@ -367,7 +377,7 @@ eof:
     lsp__msg *m = core_calloc(1, sizeof(*m));
     if (m) {
         m->eof = true;
-        enqueue(s, m);
+        lsp__enqueue(s, m);
     } else {
         /* Without memory for the message, end the main loop through the flag it polls. */
         atomic_store_explicit(&s->out_broken, true, memory_order_relaxed);
@@ -407,6 +417,15 @@ static lsp__msg *dequeue(lsp_server *s, bool *canceled)
     return m;
 }
 
+void lsp__job_key_set(lsp_server *s, const char *key)
+{
+    char *copy = key ? core_strndup(key, strlen(key)) : NULL;
+    pthread_mutex_lock(&s->lock);
+    core_free(s->job_key);
+    s->job_key = copy; /* without memory, the request cannot be canceled by id */
+    pthread_mutex_unlock(&s->lock);
+}
+
 static void done_with(lsp_server *s, lsp__msg *m)
 {
     pthread_mutex_lock(&s->lock);
@@ -419,6 +438,10 @@ static void done_with(lsp_server *s, lsp__msg *m)
 /* Runs one message; returns false when the server must stop (exit). */
 static bool run_one(lsp_server *s, lsp__msg *m, bool canceled, bool *shutdown_seen)
 {
+    if (m->job_done) {
+        lsp__implement_end(s);
+        return true;
+    }
     const char *method = m->method;
     if (strcmp(method, "exit") == 0) {
         return false;
@@ -452,6 +475,7 @@ static bool run_one(lsp_server *s, lsp__msg *m, bool canceled, bool *shutdown_se
     if (strcmp(method, "shutdown") == 0 && m->id) {
         *shutdown_seen = true;
         s->state = LSP__STATE_SHUTDOWN;
+        lsp__implement_stop(s);
         lsp__docs_free(s);
         lsp__reply(s, m->id, NULL);
         return true;
@@ -471,6 +495,7 @@ int lsp_server_run(lsp_server *server, int fd_in, int fd_out, int *exit_code, co
     atomic_init(&s->out_broken, false);
     atomic_init(&s->stop, false);
     atomic_init(&s->cancel_reason, 0);
+    atomic_init(&s->job_cancel, false);
     if (pthread_mutex_init(&s->lock, NULL) != 0) {
         return core_err_set(err, CORE_ERROR, "lsp: pthread_mutex_init failed");
     }
@@ -514,6 +539,7 @@ int lsp_server_run(lsp_server *server, int fd_in, int fd_out, int *exit_code, co
     }
     *exit_code = shutdown_seen ? 0 : 1;
     atomic_store_explicit(&s->stop, true, memory_order_relaxed);
+    lsp__implement_stop(s); /* the stop flag cancels it */
     pthread_mutex_lock(&s->lock);
     pthread_cond_broadcast(&s->room); /* a reader waiting for room sees the stop */
     pthread_mutex_unlock(&s->lock);
@@ -525,6 +551,7 @@ int lsp_server_run(lsp_server *server, int fd_in, int fd_out, int *exit_code, co
     }
     s->tail = NULL;
     s->n_queued = 0;
+    lsp__job_key_set(s, NULL);
     lsp__docs_free(s);
 done:
     pthread_cond_destroy(&s->room);

@@ -345,11 +345,13 @@ struct solve_completer {
     int32_t fim[3];         /* prefix, suffix, middle tokens; -1 when the vocabulary lacks them */
     size_t n_vocab;
     const solve_backend *backend; /* borrowed; NULL: the local model writes */
+    gen_queue *queue;             /* borrowed; NULL: each session decodes in its own context */
 };
 
 struct solve_session {
     const solve_completer *c; /* borrowed */
-    gen_ctx *ctx;             /* owned; sequence 0 holds cached[0..n_cached) */
+    gen_ctx *ctx;             /* owned; sequence 0 holds cached[0..n_cached); NULL with a
+                                 backend or a queue (whose prefix cache then keeps the prompt) */
     int32_t *cached;          /* (n_ctx) owned */
     size_t n_cached;
     float *scratch; /* (n_vocab) owned: logits the sampler may change */
@@ -460,6 +462,11 @@ void solve_completer_set_backend(solve_completer *completer, const solve_backend
     completer->backend = backend;
 }
 
+void solve_completer_set_queue(solve_completer *completer, gen_queue *queue)
+{
+    completer->queue = queue;
+}
+
 const gen_model *solve__completer_model(const solve_completer *completer)
 {
     return completer ? completer->model : NULL;
@@ -496,10 +503,17 @@ int solve_session_new(solve_session **out, const solve_completer *completer,
     co.n_outputs_max = o.n_candidates_max;
     co.n_batch_max = 64; /* short passes: a cancel is seen within one of them */
     co.n_threads = o.n_threads ? o.n_threads : 1;
+    if (completer->queue && !completer->backend) {
+        /* The queue's requests hold at most its positions. */
+        const size_t n_queue = gen_queue_options_get(completer->queue).n_ctx;
+        co.n_ctx = co.n_ctx < n_queue ? co.n_ctx : n_queue;
+    }
     s->n_ctx = co.n_ctx;
     s->n_candidates_max = o.n_candidates_max;
-    /* With a remote backend the model here is only a vocabulary: no context. */
-    rc = completer->backend ? 0 : gen_ctx_new(&s->ctx, completer->model, &co, err);
+    /* With a remote backend the model here is only a vocabulary, and a queue decodes in its
+       own context: no context. */
+    rc = completer->backend || completer->queue ? 0
+                                                : gen_ctx_new(&s->ctx, completer->model, &co, err);
     if (rc < 0) {
         goto done;
     }
@@ -924,6 +938,94 @@ static int generate(solve_session *s, cand *cands, size_t n, const solve_complet
 }
 
 /* ------------------------------------------------------------------------------------------ */
+/* Candidates written on a queue                                                              */
+/* ------------------------------------------------------------------------------------------ */
+
+/* One candidate as a request of the completer's queue: cand_step picks its tokens. */
+typedef struct queue_cand {
+    cand *c;
+    solve_session *s;
+    const solve_complete_options *o;
+    solve__qset *qs;
+    core_str line;
+    size_t depth;
+    bool heal;
+    size_t n_cached;   /* from the done event: prompt tokens the queue's cache held */
+    uint64_t ns_first; /* when the first token was picked (0: none yet) */
+} queue_cand;
+
+static int queue_pick(void *payload, const float *logits, size_t n_past, int32_t *tok,
+                      core_err *err)
+{
+    queue_cand *q = payload;
+    (void)n_past;
+    if (q->ns_first == 0) {
+        q->ns_first = core_time_ns();
+    }
+    return cand_step(q->c, q->s, logits, q->o, q->line, q->depth, q->heal, tok, err);
+}
+
+static void queue_event(void *payload, const gen_queue_event *ev)
+{
+    queue_cand *q = payload;
+    if (!ev->done) {
+        return;
+    }
+    if (q->c->live) {
+        /* The queue ended it (its context, a cancel, an error): keep what was written. */
+        q->c->live = false;
+        q->c->end = q->c->text.len;
+    }
+    q->n_cached = ev->n_cached;
+    solve__qset_done(q->qs, ev);
+}
+
+/* Runs the candidates as requests of the completer's queue, all with the prompt p: they join
+   whatever the queue decodes, and its prefix cache keeps the prompt for the next completion
+   (and for the candidates after the first). */
+static int generate_queue(solve_session *s, cand *cands, size_t n, const prompt *p,
+                          const solve_complete_options *o, core_str line, size_t depth, bool heal,
+                          uint64_t t0, const core_cancel *cancel, solve_completions *res,
+                          core_err *err)
+{
+    solve__qset *qs = core_calloc(1, sizeof(*qs));
+    queue_cand *q = core_calloc(n, sizeof(*q));
+    if (!qs || !q) {
+        core_free(qs);
+        core_free(q);
+        return core_err_set(err, CORE_ENOMEM, "complete: out of memory");
+    }
+    int rc = solve__qset_init(qs, s->c->queue, err);
+    if (rc < 0) {
+        core_free(qs);
+        core_free(q);
+        return rc;
+    }
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        q[i] = (queue_cand){&cands[i], s, o, qs, line, depth, heal, 0, 0};
+        /* cand_step ends it first */
+        const solve__qreq r = {p->ids, p->n, o->n_tokens_max + 1, queue_pick, queue_event, &q[i]};
+        rc = solve__qset_submit(qs, &r, err);
+    }
+    /* On a failed submit, stop what was submitted and wait for it: the requests point into q. */
+    const int wrc = solve__qset_wait(qs, cancel, rc < 0, "completing", rc < 0 ? NULL : err);
+    rc = rc < 0 ? rc : wrc;
+    res->n_tokens_prompt = p->n;
+    res->n_tokens_reused = q[0].n_cached;
+    res->n_tokens_decoded = p->n - q[0].n_cached;
+    if (q[0].ns_first) {
+        res->ns_prompt = q[0].ns_first - t0; /* until the prompt's logits came */
+    }
+    for (size_t i = 0; i < n; i++) {
+        res->n_tokens_generated += cands[i].n_tokens;
+    }
+    solve__qset_dispose(qs);
+    core_free(qs);
+    core_free(q);
+    return rc;
+}
+
+/* ------------------------------------------------------------------------------------------ */
 /* Candidates written by a remote backend                                                     */
 /* ------------------------------------------------------------------------------------------ */
 
@@ -1136,16 +1238,19 @@ int solve_complete(solve_completions **out, solve_session *s, core_str prefix, c
     /* A space before the cursor belongs to the next word's token in BPE vocabularies: the
        prompt leaves it out and the first token must start with it (token healing). */
     const bool remote = s->c->backend != NULL;
+    const bool queued = !remote && s->c->queue != NULL;
     bool heal = prefix.len > 0 && prefix.ptr[prefix.len - 1] == ' ';
     core_str full = prefix;
     prefix.len -= heal;
     if (!remote) {
-        gen_ctx_set_cancel(s->ctx, cancel);
+        if (s->ctx) {
+            gen_ctx_set_cancel(s->ctx, cancel);
+        }
         rc = prompt_build(&p, s, prefix, suffix, &o, s->n_ctx - o.n_tokens_max - 2, &res->fim, err);
         if (rc == 0 && p.n == 0) {
             goto done; /* no token to start from: nothing to offer */
         }
-        if (rc == 0) {
+        if (rc == 0 && !queued) {
             rc = prompt_decode(s, &p, res, err);
         }
     }
@@ -1167,6 +1272,8 @@ int solve_complete(solve_completions **out, solve_session *s, core_str prefix, c
     if (rc == 0 && remote) {
         rc = generate_remote(s, cands, n, &o, prefix, line, depth, heal, cancel,
                              &res->n_tokens_generated, err);
+    } else if (rc == 0 && queued) {
+        rc = generate_queue(s, cands, n, &p, &o, line, depth, heal, t0, cancel, res, err);
     } else if (rc == 0) {
         rc = generate(s, cands, n, &o, line, depth, heal, p.n, cancel, &res->n_tokens_generated,
                       err);

@@ -296,59 +296,135 @@ static size_t plan_lines(const core_buf *text)
     return n;
 }
 
-/* Stage 1: a greedy plan in sequence 0, cut at the end of turn or at the last full line. */
+/* The plan's token choice, the same on the engine's context and on a queue. */
+typedef struct plan_state {
+    solve_engine *e;
+    gen_sampler *sampler; /* owned by stage_plan */
+    core_buf text;        /* the plan so far, owned by stage_plan */
+    size_t n_picked;      /* tokens sampled */
+    size_t n_max;         /* tokens to sample at most */
+    size_t *n_generated;  /* the result's count */
+    bool ended;           /* the model ended its turn */
+} plan_state;
+
+/* Samples the plan's next token from logits: 1 with *tok to decode next, 0 when the plan is
+   over, or a negative code. */
+static int plan_next(plan_state *p, const float *logits, int32_t *tok, core_err *err)
+{
+    solve_engine *e = p->e;
+    if (p->n_picked >= p->n_max) {
+        return 0;
+    }
+    memcpy(e->scratch, logits, e->n_vocab * sizeof(float));
+    int rc = gen_sampler_sample(p->sampler, e->scratch, NULL, tok, err);
+    if (rc < 0) {
+        return rc;
+    }
+    p->n_picked++;
+    (*p->n_generated)++;
+    if (e->is_stop[*tok]) {
+        p->ended = true;
+        return 0;
+    }
+    gen_sampler_accept(p->sampler, *tok);
+    core_str piece = e->pieces[*tok];
+    if (core_buf_append(&p->text, piece.ptr, piece.len) < 0) {
+        return core_err_set(err, CORE_ENOMEM, "solve: out of memory for the plan");
+    }
+    /* The model tends to repeat its steps: keep the first few. */
+    return plan_lines(&p->text) > SOLVE_PLAN_STEPS_MAX ? 0 : 1;
+}
+
+/* The plan in sequence 0 of the engine's context. */
+static int plan_local(plan_state *p, const core_cancel *cancel, core_err *err)
+{
+    solve_engine *e = p->e;
+    int rc = solve__shared_ensure(e, err);
+    const float *logits = rc == 0 ? gen_ctx_logits(e->ctx, 0) : NULL;
+    while (rc == 0) {
+        if (core_cancel_is_requested(cancel)) {
+            return core_err_set(err, CORE_ECANCELED, "solve: canceled while planning");
+        }
+        int32_t tok = 0;
+        rc = plan_next(p, logits, &tok, err);
+        if (rc <= 0) {
+            break;
+        }
+        gen_batch b = {&tok, NULL, NULL, 1};
+        rc = gen_ctx_decode(e->ctx, &b, err);
+        logits = gen_ctx_logits(e->ctx, 0);
+    }
+    return rc < 0 ? rc : 0;
+}
+
+typedef struct plan_req {
+    plan_state *p;
+    solve__qset *qs;
+} plan_req;
+
+static int plan_pick(void *payload, const float *logits, size_t n_past, int32_t *tok, core_err *err)
+{
+    (void)n_past;
+    return plan_next(((plan_req *)payload)->p, logits, tok, err);
+}
+
+static void plan_event(void *payload, const gen_queue_event *ev)
+{
+    if (ev->done) {
+        solve__qset_done(((plan_req *)payload)->qs, ev);
+    }
+}
+
+/* The plan as one request of the engine's queue, picked by plan_next as on the context. */
+static int plan_queue(plan_state *p, const core_cancel *cancel, core_err *err)
+{
+    solve_engine *e = p->e;
+    solve__qset *qs = core_calloc(1, sizeof(*qs));
+    if (!qs) {
+        return core_err_set(err, CORE_ENOMEM, "solve: out of memory for the plan");
+    }
+    int rc = solve__qset_init(qs, e->queue, err);
+    if (rc < 0) {
+        core_free(qs);
+        return rc;
+    }
+    plan_req pr = {p, qs};
+    /* plan_next ends it first */
+    const solve__qreq r = {e->shared, e->n_shared, p->n_max + 1, plan_pick, plan_event, &pr};
+    rc = solve__qset_submit(qs, &r, err);
+    if (rc == 0) {
+        rc = solve__qset_wait(qs, cancel, false, "planning", err);
+    }
+    solve__qset_dispose(qs);
+    core_free(qs);
+    return rc;
+}
+
+/* Stage 1: a greedy plan after the shared prompt (in sequence 0, or on the engine's queue),
+   cut at the end of turn or at the last full line. */
 static int stage_plan(run *r, core_err *err)
 {
     solve_engine *e = r->e;
     core_buf prompt = {0};
-    core_buf text = {0};
-    gen_sampler *s = NULL;
+    plan_state p = {e,    NULL, {0}, 0, r->opts->n_plan_tokens_max, &r->res->n_tokens_generated,
+                    false};
     int rc = solve_prompt_build(&prompt, e->model, r->task, true, core_str_c(""), err);
     if (rc == 0) {
         rc = decode_shared(r, (core_str){prompt.ptr, prompt.len}, err);
-    }
-    if (rc == 0) {
-        rc = solve__shared_ensure(e, err);
     }
     gen_sampler_options so = gen_sampler_options_default();
     so.temp = r->opts->temp_plan;
     so.seed = r->opts->seed;
     if (rc == 0) {
-        rc = gen_sampler_new(&s, &so, e->n_vocab, err);
-    }
-    bool ended = false;
-    for (size_t i = 0; rc == 0 && i < r->opts->n_plan_tokens_max; i++) {
-        if (core_cancel_is_requested(r->cancel)) {
-            rc = core_err_set(err, CORE_ECANCELED, "solve: canceled while planning");
-            break;
-        }
-        int32_t tok = 0;
-        rc = gen_sampler_sample(s, gen_ctx_logits(e->ctx, 0), NULL, &tok, err);
-        if (rc < 0) {
-            break;
-        }
-        r->res->n_tokens_generated++;
-        if (e->is_stop[tok]) {
-            ended = true;
-            break;
-        }
-        gen_sampler_accept(s, tok);
-        core_str piece = e->pieces[tok];
-        if (core_buf_append(&text, piece.ptr, piece.len) < 0) {
-            rc = core_err_set(err, CORE_ENOMEM, "solve: out of memory for the plan");
-            break;
-        }
-        if (plan_lines(&text) > SOLVE_PLAN_STEPS_MAX) {
-            /* The model tends to repeat its steps: keep the first few. */
-            ended = false;
-            break;
-        }
-        gen_batch b = {&tok, NULL, NULL, 1};
-        rc = gen_ctx_decode(e->ctx, &b, err);
+        rc = gen_sampler_new(&p.sampler, &so, e->n_vocab, err);
     }
     if (rc == 0) {
+        rc = e->queue ? plan_queue(&p, r->cancel, err) : plan_local(&p, r->cancel, err);
+    }
+    const core_buf text = p.text;
+    if (rc == 0) {
         size_t len = text.len;
-        if (!ended) {
+        if (!p.ended) {
             while (len > 0 && text.ptr[len - 1] != '\n') {
                 len--;
             }
@@ -366,9 +442,9 @@ static int stage_plan(run *r, core_err *err)
             rc = core_err_set(err, CORE_ENOMEM, "solve: out of memory for the plan");
         }
     }
-    gen_sampler_free(s);
+    gen_sampler_free(p.sampler);
     core_buf_dispose(&prompt);
-    core_buf_dispose(&text);
+    core_buf_dispose(&p.text);
     return rc;
 }
 

@@ -278,11 +278,12 @@ int solve_engine_new(solve_engine **out, const gen_model *model, sbx_pool *pool,
 void solve_engine_free(solve_engine *engine);
 
 /**
- * Makes the write stage decode on queue (borrowed; NULL: the engine's own context again): each
- * candidate is one request of the queue, with the engine's sampler, grammar constraint and end
- * rules as the request's own token choice (gen_queue_request.sample), so a server's completions
- * and solve candidates share one batch. The queue must run over the engine's model and outlive
- * its use; candidates are the same as on the engine's context for the same seed.
+ * Makes the plan and write stages decode on queue (borrowed; NULL: the engine's own context
+ * again): the plan and each candidate are one request of the queue, with the engine's sampler,
+ * grammar constraint and end rules as the request's own token choice
+ * (gen_queue_request.sample), so a server's completions and solve candidates share one batch.
+ * The queue must run over the engine's model and outlive its use; plan and candidates are the
+ * same as on the engine's context for the same seed.
  */
 void solve_engine_set_queue(solve_engine *engine, gen_queue *queue);
 
@@ -680,6 +681,20 @@ int solve_backend_complete_checked(solve_backend_finish *finish, size_t *n_reque
  * before making sessions. Codes of solve_complete then include solve_backend_complete's.
  */
 void solve_completer_set_backend(solve_completer *completer, const solve_backend *backend);
+
+/**
+ * Makes the completer's sessions decode on queue (borrowed; it must run over the completer's
+ * model and outlive the completer and its sessions; NULL: each session's own context again):
+ * sessions made afterwards hold no decoding context (at most the queue's n_ctx positions), and
+ * solve_complete submits each candidate as one request of the queue whose tokens it picks with
+ * the same rules as in a session's context (gen_queue_request.sample), so completions join
+ * whatever else the queue decodes (the pipeline's candidates, a server's requests) and give
+ * the same text for the same prompt. The queue's prefix cache replaces the session's: after an
+ * edit only the tokens after the longest prefix any of its slots holds are decoded
+ * (n_tokens_reused comes from it). A cancel ends the requests within a step of the queue.
+ * Call it before making sessions; not with a backend (which wins).
+ */
+void solve_completer_set_queue(solve_completer *completer, gen_queue *queue);
 
 /* ------------------------------------------------------------------------------------------ */
 /* Repository context (solve/context.c)                                                       */

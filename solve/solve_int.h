@@ -6,6 +6,8 @@
 
 #include "solve/solve.h"
 
+#include <pthread.h>
+
 #include "grammar/gram.h"
 
 struct solve_engine {
@@ -182,6 +184,52 @@ int solve__cand_next(solve_engine *e, solve__cand *c, const float *logits, size_
 int solve__write_queue(solve_engine *engine, solve__cand *cands, int32_t *const *suffixes,
                        const size_t *n_suffixes, size_t n, const core_cancel *cancel,
                        size_t *n_prompt_tokens, core_err *err);
+
+/**
+ * Requests of one stage on a gen_queue and the wait for their ends (solve_queue.c): the plan,
+ * the candidates, a completion's candidates. Each request's on_event must pass its done event
+ * to solve__qset_done. Submitting and waiting happen on one thread; the queue's worker calls
+ * solve__qset_done.
+ */
+typedef struct solve__qset {
+    gen_queue *queue;              /* borrowed */
+    pthread_mutex_t mu;            /* guards n_live, rc and err */
+    pthread_cond_t cv;             /* signals a done event */
+    size_t n_live;                 /* submitted requests without their done event */
+    int rc;                        /* the first error a request ended with */
+    core_err err;                  /* its message */
+    uint64_t ids[SOLVE_N_MAX + 1]; /* (n_ids) the requests submitted */
+    size_t n_ids;
+} solve__qset;
+
+/** Starts an empty set on queue. CORE_ERROR (the lock or condition could not be made). */
+int solve__qset_init(solve__qset *qs, gen_queue *queue, core_err *err);
+void solve__qset_dispose(solve__qset *qs);
+/** What one request of a set is: its prompt (copied), its token cap (its own rules end it
+    first: one more than theirs), and its callbacks (gen_queue_request.sample and on_event) with
+    their payload. Plain value. */
+typedef struct solve__qreq {
+    const int32_t *prompt;
+    size_t n_prompt;
+    size_t n_tokens_max;
+    int (*pick)(void *payload, const float *logits, size_t n_past, int32_t *token, core_err *err);
+    void (*on_event)(void *payload, const gen_queue_event *event);
+    void *payload;
+} solve__qreq;
+
+/** Submits a request that picks its own tokens (at most SOLVE_N_MAX + 1 a set). Codes:
+    gen_queue_submit's. */
+int solve__qset_submit(solve__qset *qs, const solve__qreq *r, core_err *err);
+/** Counts a request's done event (called from its on_event), keeping the first error. */
+void solve__qset_done(solve__qset *qs, const gen_queue_event *ev);
+/**
+ * Waits for every submitted request's done event; when cancel asks (polled every few
+ * milliseconds), or when abandon is set, they are canceled first (each ends within a step).
+ * Returns 0, the first error a request ended with, or CORE_ECANCELED (cancel asked; the
+ * message names what, e.g. "writing").
+ */
+int solve__qset_wait(solve__qset *qs, const core_cancel *cancel, bool abandon, const char *what,
+                     core_err *err);
 /* ------------------------------------------------------------------------------------------ */
 /* The remote backend's stream (remote.c) and writing through it (solve_remote.c)             */
 /* ------------------------------------------------------------------------------------------ */

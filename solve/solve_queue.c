@@ -1,44 +1,135 @@
 /*
- * The write stage on a shared gen_queue (kiln serve): each candidate is one request of the
- * queue, its prompt the shared prompt and its suffix, and its tokens picked by the same step as
- * on the engine's own context (solve__cand_next: mask, sample under the grammar constraint,
- * accept, end rules). The candidates join whatever the queue is decoding, and the queue's
+ * The pipeline's stages on a shared gen_queue (kiln serve, kiln lsp): the plan and each
+ * candidate are requests of the queue, whose tokens are picked by the same step as on the
+ * engine's own context (the plan's sampler; solve__cand_next: mask, sample under the grammar
+ * constraint, accept, end rules). They join whatever the queue is decoding, and the queue's
  * prefix cache decodes the shared prompt once for all of them. The tokens are the same as on
  * the engine's context: every row's logits are computed alike in any batch.
  *
- * Threads: the queue's worker calls on_pick and on_event; the caller waits on the condition
- * variable until every request has sent its done event, so each candidate and the engine's
- * scratch are used by one thread at a time.
+ * Threads: the queue's worker calls the pick and event callbacks; the caller waits on the set's
+ * condition variable until every request has sent its done event, so each candidate and the
+ * engine's scratch are used by one thread at a time.
  */
 #include "solve/solve_int.h"
 
-#include <pthread.h>
 #include <string.h>
 #include <time.h>
 
-typedef struct qwrite qwrite;
+/* ------------------------------------------------------------------------------------------ */
+/* A set of requests and the wait for them                                                    */
+/* ------------------------------------------------------------------------------------------ */
+
+int solve__qset_init(solve__qset *qs, gen_queue *queue, core_err *err)
+{
+    memset(qs, 0, sizeof(*qs));
+    qs->queue = queue;
+    if (pthread_mutex_init(&qs->mu, NULL) != 0) {
+        return core_err_set(err, CORE_ERROR, "solve: pthread_mutex_init failed");
+    }
+    if (pthread_cond_init(&qs->cv, NULL) != 0) {
+        pthread_mutex_destroy(&qs->mu);
+        return core_err_set(err, CORE_ERROR, "solve: pthread_cond_init failed");
+    }
+    return 0;
+}
+
+void solve__qset_dispose(solve__qset *qs)
+{
+    pthread_cond_destroy(&qs->cv);
+    pthread_mutex_destroy(&qs->mu);
+}
+
+int solve__qset_submit(solve__qset *qs, const solve__qreq *r, core_err *err)
+{
+    CORE_ASSERT(qs->n_ids < sizeof(qs->ids) / sizeof(qs->ids[0]));
+    gen_queue_request req;
+    memset(&req, 0, sizeof(req));
+    req.prompt = r->prompt;
+    req.n_prompt = r->n_prompt;
+    req.sampler = gen_sampler_options_default();
+    req.n_tokens_max = r->n_tokens_max;
+    req.on_event = r->on_event;
+    req.payload = r->payload;
+    req.sample = r->pick;
+    pthread_mutex_lock(&qs->mu);
+    qs->n_live++;
+    pthread_mutex_unlock(&qs->mu);
+    uint64_t id = 0;
+    const int rc = gen_queue_submit(qs->queue, &id, &req, err);
+    pthread_mutex_lock(&qs->mu);
+    if (rc < 0) {
+        qs->n_live--;
+    } else {
+        qs->ids[qs->n_ids++] = id;
+    }
+    pthread_mutex_unlock(&qs->mu);
+    return rc;
+}
+
+void solve__qset_done(solve__qset *qs, const gen_queue_event *ev)
+{
+    pthread_mutex_lock(&qs->mu);
+    if (ev->finish == GEN_FINISH_ERROR && qs->rc == 0) {
+        qs->rc = ev->err && ev->err->code < 0 ? ev->err->code : CORE_ERROR;
+        core_err_set(&qs->err, qs->rc, "%s", ev->err ? ev->err->msg : "solve: the queue failed");
+    }
+    qs->n_live--;
+    pthread_cond_signal(&qs->cv);
+    pthread_mutex_unlock(&qs->mu);
+}
+
+int solve__qset_wait(solve__qset *qs, const core_cancel *cancel, bool abandon, const char *what,
+                     core_err *err)
+{
+    bool canceled = false;
+    pthread_mutex_lock(&qs->mu);
+    while (qs->n_live > 0) {
+        if (!canceled && (abandon || core_cancel_is_requested(cancel))) {
+            canceled = true;
+            pthread_mutex_unlock(&qs->mu);
+            for (size_t i = 0; i < qs->n_ids; i++) {
+                gen_queue_cancel(qs->queue, qs->ids[i]);
+            }
+            pthread_mutex_lock(&qs->mu);
+            continue;
+        }
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        /* Poll the cancel callback every 2 ms: an editor's cancel reaches the queue within
+           that, and the queue ends the requests within a step. */
+        ts.tv_nsec += 2 * 1000000L;
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        (void)pthread_cond_timedwait(&qs->cv, &qs->mu, &ts);
+    }
+    const int rc = qs->rc;
+    pthread_mutex_unlock(&qs->mu);
+    if (rc < 0) {
+        return core_err_set(err, rc, "%s", qs->err.msg);
+    }
+    if (canceled && !abandon) {
+        return core_err_set(err, CORE_ECANCELED, "solve: canceled while %s", what);
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* The write stage                                                                            */
+/* ------------------------------------------------------------------------------------------ */
 
 typedef struct qcand {
-    qwrite *w;
-    solve__cand *c;
-    uint64_t id; /* the queue's request id, 0 before submit */
-} qcand;
-
-struct qwrite {
+    solve__qset *qs;
     solve_engine *e;
-    size_t n_ctx;         /* the queue's positions per request */
-    pthread_mutex_t mu;   /* guards what follows */
-    pthread_cond_t cv;    /* signals a done event */
-    size_t n_live;        /* submitted requests without their done event */
-    int rc;               /* the first error of a candidate */
-    core_err err;         /* its message */
-    qcand q[SOLVE_N_MAX]; /* (n) */
-};
+    solve__cand *c;
+    size_t n_ctx; /* the queue's positions per request */
+} qcand;
 
 static int on_pick(void *payload, const float *logits, size_t n_past, int32_t *token, core_err *err)
 {
     qcand *qc = payload;
-    return solve__cand_next(qc->w->e, qc->c, logits, n_past, qc->w->n_ctx, token, err);
+    return solve__cand_next(qc->e, qc->c, logits, n_past, qc->n_ctx, token, err);
 }
 
 static void on_event(void *payload, const gen_queue_event *ev)
@@ -47,52 +138,13 @@ static void on_event(void *payload, const gen_queue_event *ev)
         return;
     }
     qcand *qc = payload;
-    qwrite *w = qc->w;
     solve__cand *c = qc->c;
     if (c->live) {
         /* The queue ended it (its context, a cancel, an error): keep what was written. */
         c->live = false;
         c->end = c->text.len;
     }
-    pthread_mutex_lock(&w->mu);
-    if (ev->finish == GEN_FINISH_ERROR && w->rc == 0) {
-        w->rc = ev->err && ev->err->code < 0 ? ev->err->code : CORE_ERROR;
-        core_err_set(&w->err, w->rc, "%s", ev->err ? ev->err->msg : "solve: the queue failed");
-    }
-    w->n_live--;
-    pthread_cond_signal(&w->cv);
-    pthread_mutex_unlock(&w->mu);
-}
-
-/* Waits for every done event, canceling the requests once when cancel asks. Returns whether
- * they were canceled. */
-static bool wait_all(qwrite *w, size_t n, const core_cancel *cancel)
-{
-    bool canceled = false;
-    pthread_mutex_lock(&w->mu);
-    while (w->n_live > 0) {
-        if (!canceled && core_cancel_is_requested(cancel)) {
-            canceled = true;
-            pthread_mutex_unlock(&w->mu);
-            for (size_t i = 0; i < n; i++) {
-                if (w->q[i].id) {
-                    gen_queue_cancel(w->e->queue, w->q[i].id);
-                }
-            }
-            pthread_mutex_lock(&w->mu);
-            continue;
-        }
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_nsec += 20 * 1000000L; /* poll the cancel callback every 20 ms */
-        if (ts.tv_nsec >= 1000000000L) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000L;
-        }
-        (void)pthread_cond_timedwait(&w->cv, &w->mu, &ts);
-    }
-    pthread_mutex_unlock(&w->mu);
-    return canceled;
+    solve__qset_done(qc->qs, ev);
 }
 
 int solve__write_queue(solve_engine *e, solve__cand *cands, int32_t *const *suffixes,
@@ -100,16 +152,21 @@ int solve__write_queue(solve_engine *e, solve__cand *cands, int32_t *const *suff
                        size_t *n_prompt_tokens, core_err *err)
 {
     CORE_ASSERT(n <= SOLVE_N_MAX);
-    int rc = 0;
     int32_t *prompt = NULL;
-    qwrite *w = core_calloc(1, sizeof(*w));
-    if (!w) {
+    solve__qset *qs = core_calloc(1, sizeof(*qs));
+    qcand *q = core_calloc(n ? n : 1, sizeof(*q));
+    if (!qs || !q) {
+        core_free(qs);
+        core_free(q);
         return core_err_set(err, CORE_ENOMEM, "solve: out of memory");
     }
-    w->e = e;
-    w->n_ctx = gen_queue_options_get(e->queue).n_ctx;
-    pthread_mutex_init(&w->mu, NULL);
-    pthread_cond_init(&w->cv, NULL);
+    int rc = solve__qset_init(qs, e->queue, err);
+    if (rc < 0) {
+        core_free(qs);
+        core_free(q);
+        return rc;
+    }
+    const size_t n_ctx = gen_queue_options_get(e->queue).n_ctx;
     size_t n_max = 0;
     for (size_t i = 0; i < n; i++) {
         n_max = n_suffixes[i] > n_max ? n_suffixes[i] : n_max;
@@ -122,63 +179,32 @@ int solve__write_queue(solve_engine *e, solve__cand *cands, int32_t *const *suff
     if (e->n_shared > 0) {
         memcpy(prompt, e->shared, e->n_shared * sizeof(int32_t));
     }
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0; i < n && rc == 0; i++) {
         if (n_suffixes[i] == 0) {
             rc = core_err_set(err, CORE_EINVAL, "solve: candidate %zu has an empty suffix", i);
             break;
         }
         memcpy(prompt + e->n_shared, suffixes[i], n_suffixes[i] * sizeof(int32_t));
-        w->q[i] = (qcand){w, &cands[i], 0};
-        gen_queue_request req;
-        memset(&req, 0, sizeof(req));
-        req.prompt = prompt;
-        req.n_prompt = e->n_shared + n_suffixes[i];
-        req.sampler = gen_sampler_options_default();
+        q[i] = (qcand){qs, e, &cands[i], n_ctx};
         /* The candidate's own cap ends it first; the queue's ends what the context cuts. */
-        req.n_tokens_max = cands[i].n_tokens_max + 1;
-        req.on_event = on_event;
-        req.payload = &w->q[i];
-        req.sample = on_pick;
-        pthread_mutex_lock(&w->mu);
-        w->n_live++;
-        pthread_mutex_unlock(&w->mu);
-        uint64_t id = 0;
-        rc = gen_queue_submit(e->queue, &id, &req, err);
-        pthread_mutex_lock(&w->mu);
-        if (rc < 0) {
-            w->n_live--;
-        } else {
-            w->q[i].id = id;
-        }
-        pthread_mutex_unlock(&w->mu);
-        if (rc < 0) {
-            break;
-        }
+        const solve__qreq r = {
+            prompt, e->n_shared + n_suffixes[i], cands[i].n_tokens_max + 1, on_pick, on_event,
+            &q[i]};
+        rc = solve__qset_submit(qs, &r, err);
     }
-    if (rc < 0) {
-        /* Stop what was submitted, then wait for it: the requests point into w. */
+    /* On a failed submit, stop what was submitted and wait for it: the requests point into q. */
+    const int wrc = solve__qset_wait(qs, cancel, rc < 0, "writing", rc < 0 ? NULL : err);
+    if (rc == 0) {
+        rc = wrc;
         for (size_t i = 0; i < n; i++) {
-            if (w->q[i].id) {
-                gen_queue_cancel(e->queue, w->q[i].id);
-            }
+            *n_prompt_tokens += n_suffixes[i]; /* the shared prompt was counted when kept */
         }
-        (void)wait_all(w, n, NULL);
-        goto done;
-    }
-    const bool canceled = wait_all(w, n, cancel);
-    for (size_t i = 0; i < n; i++) {
-        *n_prompt_tokens += n_suffixes[i]; /* the shared prompt was counted when it was kept */
-    }
-    if (w->rc < 0) {
-        rc = core_err_set(err, w->rc, "%s", w->err.msg);
-    } else if (canceled) {
-        rc = core_err_set(err, CORE_ECANCELED, "solve: canceled while writing");
     }
 
 done:
-    pthread_cond_destroy(&w->cv);
-    pthread_mutex_destroy(&w->mu);
-    core_free(w);
+    solve__qset_dispose(qs);
+    core_free(qs);
+    core_free(q);
     core_free(prompt);
     return rc;
 }

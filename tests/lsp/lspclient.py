@@ -10,9 +10,12 @@ import time
 
 
 class Client:
-    def __init__(self, argv, env=None):
-        self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE, env=env)
+    """A client of the server argv starts, or (sock) of one reached over a connected socket."""
+
+    def __init__(self, argv=None, env=None, sock=None):
+        self.sock = sock
+        self.proc = None if sock else subprocess.Popen(
+            argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
         self.buf = b""
         self.next_id = 1
         self.responses = {}
@@ -21,6 +24,9 @@ class Client:
 
     # --- output -------------------------------------------------------------------------
     def send_raw(self, data):
+        if self.sock:
+            self.sock.sendall(data)
+            return
         self.proc.stdin.write(data)
         self.proc.stdin.flush()
 
@@ -39,11 +45,11 @@ class Client:
 
     # --- input --------------------------------------------------------------------------
     def _read_some(self, timeout):
-        fd = self.proc.stdout.fileno()
+        fd = self.sock.fileno() if self.sock else self.proc.stdout.fileno()
         r, _, _ = select.select([fd], [], [], timeout)
         if not r:
             return False
-        chunk = os.read(fd, 1 << 16)
+        chunk = self.sock.recv(1 << 16) if self.sock else os.read(fd, 1 << 16)
         if not chunk:
             raise EOFError("server closed its output")
         self.buf += chunk

@@ -403,6 +403,101 @@ START_TEST(server__implement_applies_a_tested_candidate)
 }
 END_TEST
 
+/* The arguments of add's kiln.implement action (cJSON_free them). */
+static char *implement_args(harness *h, int id)
+{
+    cJSON *r = code_actions(h, id, 5);
+    const cJSON *action = cJSON_GetArrayItem(cJSON_GetObjectItem(r, "result"), 0);
+    ck_assert_ptr_nonnull(action);
+    const cJSON *cmd = cJSON_GetObjectItem(action, "command");
+    char *args = cJSON_PrintUnformatted(cJSON_GetObjectItem(cmd, "arguments"));
+    cJSON_Delete(r);
+    return args;
+}
+
+/* kiln.implement as request id, with a workDoneToken "w<id>". */
+static void execute_implement(harness *h, int id, const char *args)
+{
+    char msg[512];
+    snprintf(msg, sizeof(msg),
+             "{\"jsonrpc\":\"2.0\",\"id\":%d,\"method\":\"workspace/executeCommand\",\"params\":"
+             "{\"command\":\"kiln.implement\",\"arguments\":%s,\"workDoneToken\":\"w%d\"}}",
+             id, args, id);
+    send_json(h, msg);
+}
+
+/* Waits for the "begin" progress of request id (its pipeline is being set up). */
+static void wait_begin(harness *h, int id)
+{
+    char token[16];
+    snprintf(token, sizeof(token), "w%d", id);
+    for (;;) {
+        cJSON *m = next_message(h, false);
+        const cJSON *method = cJSON_GetObjectItem(m, "method");
+        const cJSON *params = cJSON_GetObjectItem(m, "params");
+        const cJSON *tok = cJSON_GetObjectItem(params, "token");
+        const cJSON *kind = cJSON_GetObjectItem(cJSON_GetObjectItem(params, "value"), "kind");
+        const bool begun = method && strcmp(method->valuestring, "$/progress") == 0 &&
+                           cJSON_IsString(tok) && strcmp(tok->valuestring, token) == 0 &&
+                           cJSON_IsString(kind) && strcmp(kind->valuestring, "begin") == 0;
+        ck_assert_int_ne(response_id(m), id); /* not answered before it began */
+        cJSON_Delete(m);
+        if (begun) {
+            return;
+        }
+    }
+}
+
+/* kiln.implement runs on a worker thread, its candidates on the server's queue: a completion
+ * asked for while it runs is answered first, a second kiln.implement is refused at once, and a
+ * canceled one answers -32800. */
+START_TEST(server__completion_is_answered_while_implement_runs)
+{
+    harness h;
+    start(&h, true);
+    initialize(&h, "[\"utf-16\"]");
+    send_json(&h, stub_doc);
+    open_doc(&h);
+    char *args = implement_args(&h, 40);
+    execute_implement(&h, 41, args);
+    request_completion(&h, 42, "textDocument/inlineCompletion", 14);
+    int order[2] = {0, 0};
+    for (int n = 0; n < 2;) {
+        cJSON *m = next_message(&h, true);
+        const int id = response_id(m);
+        if (id == 41 || id == 42) {
+            ck_assert_int_eq(error_code(m), 0);
+            order[n++] = id;
+        }
+        cJSON_Delete(m);
+    }
+    ck_assert_int_eq(order[0], 42); /* the completion did not wait for the pipeline */
+    ck_assert_int_eq(order[1], 41);
+
+    /* One at a time; a cancel reaches the worker's pipeline. */
+    execute_implement(&h, 43, args);
+    wait_begin(&h, 43);
+    execute_implement(&h, 44, args);
+    cJSON *m = next_message(&h, true);
+    ck_assert_int_eq(response_id(m), 44);
+    ck_assert_int_eq(error_code(m), LSP_ERR_REQUEST_FAILED);
+    cJSON_Delete(m);
+    send_json(&h, "{\"jsonrpc\":\"2.0\",\"method\":\"$/cancelRequest\",\"params\":{\"id\":43}}");
+    m = next_message(&h, true);
+    ck_assert_int_eq(response_id(m), 43);
+    ck_assert_int_eq(error_code(m), LSP_ERR_REQUEST_CANCELLED);
+    cJSON_Delete(m);
+    cJSON_free(args);
+    /* The server goes on serving. */
+    request_completion(&h, 45, "textDocument/inlineCompletion", 14);
+    cJSON *r = next_message(&h, true);
+    ck_assert_int_eq(response_id(r), 45);
+    ck_assert_int_eq(error_code(r), 0);
+    cJSON_Delete(r);
+    ck_assert_int_eq(finish(&h), 1);
+}
+END_TEST
+
 START_TEST(server__c_prototypes_and_empty_bodies_are_stubs)
 {
     harness h;
@@ -631,6 +726,7 @@ TCase *tcase_server_model(void)
     tcase_add_test(tc, server__inline_completion_after_edits_parses);
     tcase_add_test(tc, server__cancel_and_supersession_answer_32800);
     tcase_add_test(tc, server__implement_applies_a_tested_candidate);
+    tcase_add_test(tc, server__completion_is_answered_while_implement_runs);
     tcase_add_test(tc, server__c_prototypes_and_empty_bodies_are_stubs);
     tcase_add_test(tc, server__completion_context_from_open_documents);
     tcase_add_test(tc, server__resolve_adds_the_tests_verdict);

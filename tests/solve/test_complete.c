@@ -217,6 +217,85 @@ START_TEST(complete__cancel_stops_with_ecanceled)
 }
 END_TEST
 
+/* Completions on a gen_queue (kiln lsp's path) are those of a session's own context, and the
+ * queue's prefix cache decodes only the tail after an edit. */
+START_TEST(complete__queue_gives_the_session_completions)
+{
+    fixture f;
+    fixture_open(&f, 512);
+    core_err err = {0};
+    gen_queue_options qo = gen_queue_options_default();
+    qo.n_parallel = 3;
+    qo.n_ctx = 512;
+    qo.n_threads = 2;
+    qo.n_chunk = 16; /* the prompt in several steps */
+    gen_queue *q = NULL;
+    ck_assert_msg(gen_queue_new(&q, f.model, &qo, &err) == 0, "%s", err.msg);
+    solve_completer *qc = NULL;
+    ck_assert_int_eq(solve_completer_new(&qc, f.model, &err), 0);
+    solve_completer_set_queue(qc, q);
+    solve_session_options so = solve_session_options_default();
+    so.n_ctx = 512;
+    solve_session *qs = NULL;
+    ck_assert_int_eq(solve_session_new(&qs, qc, &so, &err), 0);
+
+    size_t at = strstr(doc, "return ") - doc + 7;
+    core_str pre = {doc, at};
+    core_str suf = {doc + at, strlen(doc) - at};
+    solve_complete_options o = solve_complete_options_default();
+    o.n_candidates = 3;
+    o.temp = 1.0f;
+    solve_completions *a = NULL;
+    solve_completions *b = NULL;
+    ck_assert_msg(solve_complete(&a, f.session, pre, suf, &o, NULL, &err) == 0, "%s", err.msg);
+    ck_assert_msg(solve_complete(&b, qs, pre, suf, &o, NULL, &err) == 0, "%s", err.msg);
+    ck_assert_uint_eq(b->n_items, a->n_items);
+    for (size_t i = 0; i < a->n_items; i++) {
+        ck_assert_str_eq(b->items[i].text, a->items[i].text);
+        ck_assert_uint_eq(b->items[i].n_tokens, a->items[i].n_tokens);
+        ck_assert_int_eq(b->items[i].parses, a->items[i].parses);
+        ck_assert_double_eq_tol(b->items[i].logprob_mean, a->items[i].logprob_mean, 1e-9);
+    }
+    ck_assert_uint_eq(b->n_tokens_prompt, a->n_tokens_prompt);
+    ck_assert_uint_eq(b->n_tokens_generated, a->n_tokens_generated);
+    ck_assert_uint_eq(b->n_tokens_reused, 0);
+    ck_assert_uint_eq(solve_session_n_cached(qs), 0); /* the queue holds it */
+    const size_t n_first = b->n_tokens_prompt;
+    solve_completions_free(a);
+    solve_completions_free(b);
+
+    /* One character typed: the queue's slots hold the prompt. */
+    core_buf edited = {0};
+    ck_assert_int_eq(core_buf_append(&edited, doc, at), 0);
+    ck_assert_int_eq(core_buf_append(&edited, "w", 1), 0);
+    o.n_candidates = 1;
+    ck_assert_int_eq(
+        solve_complete(&b, qs, (core_str){edited.ptr, edited.len}, core_str_c(""), &o, NULL, &err),
+        0);
+    ck_assert_uint_ge(b->n_tokens_reused + 3, n_first);
+    ck_assert_uint_le(b->n_tokens_decoded, 3);
+    ck_assert_uint_ge(b->n_tokens_decoded, 1);
+    ck_assert_uint_eq(b->n_tokens_reused + b->n_tokens_decoded, b->n_tokens_prompt);
+    solve_completions_free(b);
+
+    /* A cancel ends the requests; the queue and the session serve the next completion. */
+    core_cancel cancel = {always, NULL};
+    ck_assert_int_eq(solve_complete(&b, qs, pre, suf, &o, &cancel, NULL), CORE_ECANCELED);
+    ck_assert_ptr_null(b);
+    ck_assert_int_eq(solve_complete(&b, qs, pre, suf, &o, NULL, NULL), 0);
+    ck_assert_uint_ge(b->n_items, 1);
+    solve_completions_free(b);
+    gen_queue_stats st = gen_queue_stats_get(q);
+    ck_assert_uint_eq(st.n_running + st.n_pending, 0);
+
+    core_buf_dispose(&edited);
+    solve_session_free(qs);
+    solve_completer_free(qc);
+    gen_queue_free(q);
+    fixture_close(&f);
+}
+END_TEST
+
 TCase *tcase_complete(void)
 {
     TCase *tc = tcase_create("complete");
@@ -237,5 +316,6 @@ TCase *tcase_complete_model(void)
     tcase_add_test(tc, complete__one_character_edit_decodes_only_the_tail);
     tcase_add_test(tc, complete__long_documents_use_a_window);
     tcase_add_test(tc, complete__cancel_stops_with_ecanceled);
+    tcase_add_test(tc, complete__queue_gives_the_session_completions);
     return tc;
 }

@@ -7,6 +7,7 @@
 
 #include <stdatomic.h>
 #include <string.h>
+#include <time.h>
 
 #include "solve/solve.h"
 
@@ -164,14 +165,22 @@ END_TEST
 /* The write stage through a gen_queue (kiln serve's path) gives the candidates of the engine's
  * own context for the same seed: 4 candidates joining a queue where another request is
  * already decoding. */
+typedef struct bystander {
+    atomic_int done;
+    atomic_size_t n_tokens; /* tokens it was sent */
+} bystander;
+
 static void on_bystander(void *payload, const gen_queue_event *ev)
 {
+    bystander *b = payload;
     if (ev->done) {
-        atomic_store((atomic_int *)payload, 1);
+        atomic_store(&b->done, 1);
+    } else {
+        atomic_fetch_add(&b->n_tokens, 1);
     }
 }
 
-START_TEST(write__queue_gives_the_local_candidates)
+static void expect_queue_same_as_local(bool plan)
 {
     fixture f = fixture_new();
     solve_engine_options eo = solve_engine_options_default();
@@ -199,7 +208,7 @@ START_TEST(write__queue_gives_the_local_candidates)
     solve_options o = solve_options_default();
     o.n_candidates = 4;
     o.temp = 1.0f;
-    o.plan = false;
+    o.plan = plan;
     o.repair = false;
     o.seed = 11;
     o.n_code_tokens_max = 40;
@@ -212,8 +221,9 @@ START_TEST(write__queue_gives_the_local_candidates)
     ck_assert_int_eq(gen_model_tokenize(f.model, core_str_c("Once upon a time"), true, false, &ids,
                                         &n_ids, NULL),
                      0);
-    atomic_int bystander_done;
-    atomic_init(&bystander_done, 0);
+    bystander by;
+    atomic_init(&by.done, 0);
+    atomic_init(&by.n_tokens, 0);
     gen_queue_request br;
     memset(&br, 0, sizeof(br));
     br.prompt = ids;
@@ -222,13 +232,19 @@ START_TEST(write__queue_gives_the_local_candidates)
     br.n_tokens_max = 1000; /* one token a step: far more steps than the candidates take */
     br.ignore_eog = true;
     br.on_event = on_bystander;
-    br.payload = &bystander_done;
+    br.payload = &by;
     uint64_t bid = 0;
     ck_assert_int_eq(gen_queue_submit(q, &bid, &br, NULL), 0);
 
     ck_assert_msg(solve_run(&b, queued, &t, &o, NULL, NULL, &err) == 0, "%s", err.msg);
     ck_assert_uint_eq(a->n_candidates, 4);
     ck_assert_uint_eq(b->n_candidates, a->n_candidates);
+    /* the plan (on the queue too) is the same text, and the candidates were written after it */
+    ck_assert_str_eq(b->plan, a->plan);
+    if (plan) {
+        ck_assert_uint_gt(strlen(a->plan), 0);
+    }
+    ck_assert_uint_eq(b->n_tokens_generated, a->n_tokens_generated);
     size_t n_distinct = 0;
     for (size_t i = 0; i < a->n_candidates; i++) {
         ck_assert_str_eq(b->candidates[i].code, a->candidates[i].code);
@@ -239,19 +255,39 @@ START_TEST(write__queue_gives_the_local_candidates)
     }
     /* the seeds differ per candidate, so the comparison covers different samples */
     ck_assert_uint_gt(n_distinct, 0);
-    ck_assert_int_eq(atomic_load(&bystander_done), 0);
-    /* the candidates' prompts went to the queue */
+    ck_assert_int_eq(atomic_load(&by.done), 0);
+    gen_queue_cancel(q, bid);
+    while (!atomic_load(&by.done)) {
+        struct timespec ts = {0, 1000000};
+        nanosleep(&ts, NULL);
+    }
+    /* the candidates' prompts went to the queue, and every token the run sampled (the plan's
+       too) was sampled there */
     gen_queue_stats st = gen_queue_stats_get(q);
     ck_assert_uint_gt(st.n_tokens_prompt, n_ids);
+    const size_t n_bystander = atomic_load(&by.n_tokens);
+    ck_assert_uint_ge(st.n_tokens_generated, n_bystander + b->n_tokens_generated);
 
     solve_result_free(a);
     solve_result_free(b);
-    gen_queue_free(q); /* cancels the bystander */
-    ck_assert_int_eq(atomic_load(&bystander_done), 1);
+    gen_queue_free(q);
     core_free(ids);
     solve_engine_free(local);
     solve_engine_free(queued);
     fixture_free(&f);
+}
+
+START_TEST(write__queue_gives_the_local_candidates)
+{
+    expect_queue_same_as_local(false);
+}
+END_TEST
+
+/* With the plan stage on, the plan is one request of the queue too (no decoding in the
+ * engine's context), and plan and candidates are those of the local path. */
+START_TEST(write__queue_gives_the_local_plan)
+{
+    expect_queue_same_as_local(true);
 }
 END_TEST
 
@@ -287,5 +323,6 @@ TCase *tcase_write(void)
     tcase_add_test(tc, write__stop_none_makes_exactly_the_cap);
     tcase_add_test(tc, write__cancel_stops_generate);
     tcase_add_test(tc, write__queue_gives_the_local_candidates);
+    tcase_add_test(tc, write__queue_gives_the_local_plan);
     return tc;
 }
