@@ -349,9 +349,10 @@ static void gemm32(const kern_matmul *m, size_t lo, size_t hi)
  * kernel gives it in any batch. A whole group addresses its rows from four pointers a quad apart
  * and gathers each block's 16 scales straight from the rows. Its 16 rows are 16 short streams
  * read side by side, which the hardware prefetchers do not follow (without software prefetches
- * the kernel runs at half speed), so each group prefetches into L2 the group two ahead, in
- * address order, a few lines per block so that the misses overlap the products (a burst of them
- * at the group's start stalls the demand loads). A partial group copies its rows' scales into a
+ * the kernel ran at half speed), so with each block it prefetches into L2 the same block of the
+ * group two ahead: the misses overlap the products and come in the order they are read (a
+ * burst of them at the group's start stalls the demand loads; the group's lines in address
+ * order, a few per block, measured 8% slower). A partial group copies its rows' scales into a
  * table first, which also brings its lines in.
  */
 #define GR 16 /* rows per group: one vector of results */
@@ -454,25 +455,35 @@ block_fma(const bool has_min, __m512i ai, __m512i hd, const gemv_x *gx, size_t b
     return acc;
 }
 
+/* Prefetches into L2 block b of the 16 rows at pf (row stride rb), if pf is not NULL. */
+static inline __attribute__((always_inline)) void prefetch16(const char *pf, size_t rb)
+{
+    if (pf != NULL) {
+#pragma GCC unroll 16
+        for (size_t r = 0; r < GR; r++) {
+            _mm_prefetch(pf + r * rb, _MM_HINT_T1);
+        }
+    }
+}
+
 /* The sums over K chunk [kc0, kc0 + nb) of the 16 rows at base (row stride rb, base at the
- * chunk's first block); meanwhile the n_pf bytes at pf are prefetched into L2, spread over the
- * blocks. vidx holds the rows' byte offsets (r * rb). */
+ * chunk's first block); meanwhile the same blocks of the groups at pf0 and pf1 (NULL: none) are
+ * prefetched into L2, each block's as its own are read. vidx holds the rows' byte offsets
+ * (r * rb). */
 static inline __attribute__((always_inline)) __m512 gemv32_full(const kern_type t, const gemv_x *gx,
                                                                 const char *base, size_t rb,
                                                                 __m512i vidx, size_t nb,
-                                                                const char *pf, size_t n_pf)
+                                                                const char *pf0, const char *pf1)
 {
     const bool has_min = t == KERN_TYPE_Q4_1;
     const size_t bb = kern_type_block_bytes(t);
     const size_t qs = has_min ? 4 : 2;
-    const size_t lpb = (n_pf / 64 + nb - 1) / nb;
     const size_t off[4] = {qs, rb + qs, 2 * rb + qs, 3 * rb + qs};
     const char *p[4] = {base, base + 4 * rb, base + 8 * rb, base + 12 * rb};
     __m512 acc = _mm512_setzero_ps();
     for (size_t b = 0; b < nb; b++) {
-        for (size_t i = 0, o = b * lpb * 64; i < lpb && o < n_pf; i++, o += 64) {
-            _mm_prefetch(pf + o, _MM_HINT_T1);
-        }
+        prefetch16(pf0 != NULL ? pf0 + b * bb : NULL, rb);
+        prefetch16(pf1 != NULL ? pf1 + b * bb : NULL, rb);
         __m512i q[4];
 #pragma GCC unroll 4
         for (size_t j = 0; j < 4; j++) {
@@ -502,13 +513,11 @@ gemv32_group(const kern_type t, const kern_matmul *m, const gemv_x *gx, __m512i 
     /* Rows past nr repeat row r0 (their results are not stored). */
     const char *base = (const char *)m->w + r0 * rb + kc0 * bb;
     if (nr == GR) {
-        /* The rows two groups ahead (the share's first group also takes the next group's),
-         * within this thread's share: rows are contiguous, so these bytes are too. */
-        const size_t pf_lo = first ? GR : 2 * GR;
-        const size_t pf_hi = GR + n_ahead < 3 * GR ? GR + n_ahead : 3 * GR;
-        const size_t n_pf = pf_hi > pf_lo ? (pf_hi - pf_lo) * rb : 0;
-        const char *pf = (const char *)m->w + (r0 + (n_pf > 0 ? pf_lo : 0)) * rb;
-        __m512 acc = gemv32_full(t, gx, base, rb, vidx, nb, pf, n_pf);
+        /* The group two ahead in this thread's share (the share's first group also takes the
+         * next one). */
+        const char *pf0 = n_ahead >= 2 * GR ? base + 2 * GR * rb : NULL;
+        const char *pf1 = first && n_ahead >= GR ? base + GR * rb : NULL;
+        __m512 acc = gemv32_full(t, gx, base, rb, vidx, nb, pf0, pf1);
         float *y = m->y + r0;
         if (kc0 > 0) {
             acc = _mm512_add_ps(acc, _mm512_loadu_ps(y));
