@@ -512,7 +512,7 @@ gemv32_group(const kern_type t, const kern_matmul *m, const gemv_x *gx, __m512i 
     const size_t rb = m->w_row_bytes;
     /* Rows past nr repeat row r0 (their results are not stored). */
     const char *base = (const char *)m->w + r0 * rb + kc0 * bb;
-    if (nr == GR) {
+    if (nr == GR && rb <= INT32_MAX / GR) {
         /* The group two ahead in this thread's share (the share's first group also takes the
          * next one). */
         const char *pf0 = n_ahead >= 2 * GR ? base + 2 * GR * rb : NULL;
@@ -525,8 +525,8 @@ gemv32_group(const kern_type t, const kern_matmul *m, const gemv_x *gx, __m512i 
         _mm512_storeu_ps(y, acc);
         return;
     }
-    /* A partial group, the share's last: quad j's rows are j, j + 4, ..., each clamped to a real
-     * row. */
+    /* A partial group (the share's last) or rows too long for the gather's offsets: quad j's rows
+     * are j, j + 4, ..., each clamped to a real row. */
     uint32_t head[KB][GR];
     const char *rows[GR];
     for (size_t r = 0; r < GR; r++) {
@@ -561,8 +561,8 @@ static inline __attribute__((always_inline)) void
 gemv32_type(const kern_type t, const kern_matmul *m, size_t lo, size_t hi)
 {
     const size_t n_blocks = m->n_cols / KERN_QK;
-    /* The gather's int32 offsets: kern_matmul's rows are far shorter than 128 MiB. */
-    CORE_ASSERT(m->w_row_bytes <= INT32_MAX / GR);
+    /* The rows' offsets for the gather (whole groups of rows under 128 MiB, which is all of any
+     * model's; gemv32_group takes longer rows the partial way). */
     const __m512i vidx =
         _mm512_mullo_epi32(_mm512_set1_epi32((int32_t)m->w_row_bytes),
                            _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15));
