@@ -346,8 +346,14 @@ static void gemm32(const kern_matmul *m, size_t lo, size_t hi)
  * vector of the 16 rows' integers in row order. From there it does per lane what tile32 does:
  * the same integer (the same offset start), the same two FMAs per block in block order, the same
  * K chunks and the same store or add. So each row's result is bit for bit the one the batched
- * kernel gives it in any batch. The blocks' scales are copied row by row into a small table
- * first, which also brings the group's lines in while the next group's are prefetched into L2.
+ * kernel gives it in any batch. A whole group addresses its rows from four pointers a quad apart
+ * and gathers each block's 16 scales straight from the rows. Its 16 rows are 16 short streams
+ * read side by side, which the hardware prefetchers do not follow (without software prefetches
+ * the kernel ran at half speed), so with each block it prefetches into L2 the same block of the
+ * group two ahead: the misses overlap the products and come in the order they are read (a
+ * burst of them at the group's start stalls the demand loads; the group's lines in address
+ * order, a few per block, measured 8% slower). A partial group copies its rows' scales into a
+ * table first, which also brings its lines in.
  */
 #define GR 16 /* rows per group: one vector of results */
 
@@ -361,16 +367,23 @@ typedef struct gemv_x {
     float s[KB];
 } gemv_x;
 
+/* Four rows' 16 bytes at a, b, c, d, one per 128-bit lane. */
+static inline __attribute__((always_inline)) __m512i load4p(const char *a, const char *b,
+                                                            const char *c, const char *d)
+{
+    const __m256i ab =
+        _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)a)),
+                                _mm_loadu_si128((const __m128i *)b), 1);
+    const __m256i cd =
+        _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)c)),
+                                _mm_loadu_si128((const __m128i *)d), 1);
+    return _mm512_inserti64x4(_mm512_castsi256_si512(ab), cd, 1);
+}
+
 /* Four rows' 16 bytes at p, p + stride, p + 2 stride, p + 3 stride, one per 128-bit lane. */
 static inline __m512i load4x16(const char *p, size_t stride)
 {
-    const __m256i a =
-        _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)p)),
-                                _mm_loadu_si128((const __m128i *)(p + stride)), 1);
-    const __m256i b = _mm256_inserti128_si256(
-        _mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)(p + 2 * stride))),
-        _mm_loadu_si128((const __m128i *)(p + 3 * stride)), 1);
-    return _mm512_inserti64x4(_mm512_castsi256_si512(a), b, 1);
+    return load4p(p, p + stride, p + 2 * stride, p + 3 * stride);
 }
 
 /* Quads a..d (lane i of quad j: four partial sums of row 4i + j) -> the 16 rows' sums. */
@@ -398,34 +411,41 @@ gemv_x_fill(const kern_type t, const kern_matmul *m, size_t kc0, size_t nb, gemv
     }
 }
 
-/* The integer dot of quad rows at p (rows stride apart) with the token's block b. */
+/* The integer dot of the quad rows at p[0..3] + o with the token's block b. */
 static inline __attribute__((always_inline)) __m512i
-quad_dot(const kern_type t, const char *p, size_t stride, const gemv_x *gx, size_t b)
+quad_dot4(const kern_type t, const char *const p[4], size_t o, const gemv_x *gx, size_t b)
 {
     if (t == KERN_TYPE_Q8_0) {
         const __m512i x80 = _mm512_set1_epi8((char)0x80);
-        const __m512i v0 = _mm512_xor_si512(load4x16(p, stride), x80);
-        const __m512i v1 = _mm512_xor_si512(load4x16(p + 16, stride), x80);
+        const __m512i v0 = _mm512_xor_si512(load4p(p[0] + o, p[1] + o, p[2] + o, p[3] + o), x80);
+        const size_t o1 = o + 16;
+        const __m512i v1 =
+            _mm512_xor_si512(load4p(p[0] + o1, p[1] + o1, p[2] + o1, p[3] + o1), x80);
         return _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), v0, gx->lo[b]), v1,
                                    gx->hi[b]);
     }
     const __m512i m4 = _mm512_set1_epi8(0x0F);
-    const __m512i v = load4x16(p, stride);
+    const __m512i v = load4p(p[0] + o, p[1] + o, p[2] + o, p[3] + o);
     const __m512i lo = _mm512_and_si512(v, m4);
     const __m512i hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), m4);
     return _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), lo, gx->lo[b]), hi,
                                gx->hi[b]);
 }
 
+/* The integer dot of quad rows at p (rows stride apart) with the token's block b. */
+static inline __attribute__((always_inline)) __m512i
+quad_dot(const kern_type t, const char *p, size_t stride, const gemv_x *gx, size_t b)
+{
+    const char *const q[4] = {p, p + stride, p + 2 * stride, p + 3 * stride};
+    return quad_dot4(t, q, 0, gx, b);
+}
+
 /* acc + block b's terms for 16 rows, as tile32 adds them: the integer ai plus the block's start
- * value times d_w * d_x, then (Q4_1) m_w * s_x; head holds the rows' first 4 block bytes. */
-static inline __attribute__((always_inline)) __m512 block_fma(const bool has_min, __m512i ai,
-                                                              const uint32_t head[GR],
-                                                              const gemv_x *gx, size_t b,
-                                                              __m512 acc)
+ * value times d_w * d_x, then (Q4_1) m_w * s_x; hd holds the rows' first 4 block bytes. */
+static inline __attribute__((always_inline)) __m512
+block_fma(const bool has_min, __m512i ai, __m512i hd, const gemv_x *gx, size_t b, __m512 acc)
 {
     ai = _mm512_add_epi32(ai, _mm512_set1_epi32(gx->start[b]));
-    const __m512i hd = _mm512_loadu_si512((const void *)head);
     acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(ai),
                           _mm512_mul_ps(f16x16_to_ps(hd), _mm512_set1_ps(gx->d[b])), acc);
     if (has_min) {
@@ -435,11 +455,55 @@ static inline __attribute__((always_inline)) __m512 block_fma(const bool has_min
     return acc;
 }
 
+/* Prefetches into L2 block b of the 16 rows at pf (row stride rb), if pf is not NULL. */
+static inline __attribute__((always_inline)) void prefetch16(const char *pf, size_t rb)
+{
+    if (pf != NULL) {
+#pragma GCC unroll 16
+        for (size_t r = 0; r < GR; r++) {
+            _mm_prefetch(pf + r * rb, _MM_HINT_T1);
+        }
+    }
+}
+
+/* The sums over K chunk [kc0, kc0 + nb) of the 16 rows at base (row stride rb, base at the
+ * chunk's first block); meanwhile the same blocks of the groups at pf0 and pf1 (NULL: none) are
+ * prefetched into L2, each block's as its own are read. vidx holds the rows' byte offsets
+ * (r * rb). */
+static inline __attribute__((always_inline)) __m512 gemv32_full(const kern_type t, const gemv_x *gx,
+                                                                const char *base, size_t rb,
+                                                                __m512i vidx, size_t nb,
+                                                                const char *pf0, const char *pf1)
+{
+    const bool has_min = t == KERN_TYPE_Q4_1;
+    const size_t bb = kern_type_block_bytes(t);
+    const size_t qs = has_min ? 4 : 2;
+    const size_t off[4] = {qs, rb + qs, 2 * rb + qs, 3 * rb + qs};
+    const char *p[4] = {base, base + 4 * rb, base + 8 * rb, base + 12 * rb};
+    __m512 acc = _mm512_setzero_ps();
+    for (size_t b = 0; b < nb; b++) {
+        prefetch16(pf0 != NULL ? pf0 + b * bb : NULL, rb);
+        prefetch16(pf1 != NULL ? pf1 + b * bb : NULL, rb);
+        __m512i q[4];
+#pragma GCC unroll 4
+        for (size_t j = 0; j < 4; j++) {
+            q[j] = quad_dot4(t, p, off[j], gx, b);
+        }
+        const __m512i hd = _mm512_i32gather_epi32(vidx, (const void *)p[0], 1);
+        acc = block_fma(has_min, sum_quads(q[0], q[1], q[2], q[3]), hd, gx, b, acc);
+#pragma GCC unroll 4
+        for (size_t j = 0; j < 4; j++) {
+            p[j] += bb;
+        }
+    }
+    return acc;
+}
+
 /* One group of up to 16 rows (nr) from r0, K chunk [kc0, kc0 + nb), against the one token;
  * n_ahead rows follow the group in this thread's share (prefetched while this one runs). */
 static inline __attribute__((always_inline)) void
-gemv32_group(const kern_type t, const kern_matmul *m, const gemv_x *gx, size_t r0, size_t nr,
-             size_t n_ahead, size_t kc0, size_t nb)
+gemv32_group(const kern_type t, const kern_matmul *m, const gemv_x *gx, __m512i vidx, size_t r0,
+             size_t nr, size_t n_ahead, bool first, size_t kc0, size_t nb)
 {
     const bool has_min = t == KERN_TYPE_Q4_1;
     const size_t bb = kern_type_block_bytes(t);
@@ -448,52 +512,44 @@ gemv32_group(const kern_type t, const kern_matmul *m, const gemv_x *gx, size_t r
     const size_t rb = m->w_row_bytes;
     /* Rows past nr repeat row r0 (their results are not stored). */
     const char *base = (const char *)m->w + r0 * rb + kc0 * bb;
-    const size_t span = nb * bb;
+    if (nr == GR && rb <= INT32_MAX / GR) {
+        /* The group two ahead in this thread's share (the share's first group also takes the
+         * next one). */
+        const char *pf0 = n_ahead >= 2 * GR ? base + 2 * GR * rb : NULL;
+        const char *pf1 = first && n_ahead >= GR ? base + GR * rb : NULL;
+        __m512 acc = gemv32_full(t, gx, base, rb, vidx, nb, pf0, pf1);
+        float *y = m->y + r0;
+        if (kc0 > 0) {
+            acc = _mm512_add_ps(acc, _mm512_loadu_ps(y));
+        }
+        _mm512_storeu_ps(y, acc);
+        return;
+    }
+    /* A partial group (the share's last) or rows too long for the gather's offsets: quad j's rows
+     * are j, j + 4, ..., each clamped to a real row. */
     uint32_t head[KB][GR];
+    const char *rows[GR];
     for (size_t r = 0; r < GR; r++) {
         const char *row = base + (r < nr ? r : 0) * rb;
-        if (r < n_ahead) {
-            /* Into L2 only: prefetches into L1 take its few miss buffers from the demand loads
-             * of this pass, and measured slower than none at all. */
-            const char *pf = row + GR * rb;
-            for (size_t o = 0; o < span; o += 64) {
-                _mm_prefetch(pf + o, _MM_HINT_T1);
-            }
-        }
         for (size_t b = 0; b < nb; b++) {
             memcpy(&head[b][r], row + b * bb, sizeof(uint32_t));
         }
+        rows[r] = row + qs;
     }
     __m512 acc = _mm512_setzero_ps();
-    if (nr == GR) {
-        const size_t st = 4 * rb;
-        for (size_t b = 0; b < nb; b++) {
-            const char *p = base + b * bb + qs;
-            __m512i ai =
-                sum_quads(quad_dot(t, p, st, gx, b), quad_dot(t, p + rb, st, gx, b),
-                          quad_dot(t, p + 2 * rb, st, gx, b), quad_dot(t, p + 3 * rb, st, gx, b));
-            acc = block_fma(has_min, ai, head[b], gx, b, acc);
-        }
-    } else {
-        /* A partial group: quad j's rows are j, j + 4, ..., each clamped to a real row. */
-        const char *rows[GR];
-        for (size_t r = 0; r < GR; r++) {
-            rows[r] = base + (r < nr ? r : 0) * rb + qs;
-        }
-        for (size_t b = 0; b < nb; b++) {
-            __m512i q[4];
-            for (size_t j = 0; j < 4; j++) {
-                char tmp[4][32];
-                for (size_t i = 0; i < 4; i++) {
-                    memcpy(tmp[i], rows[4 * i + j] + b * bb, t == KERN_TYPE_Q8_0 ? 32 : 16);
-                }
-                q[j] = quad_dot(t, tmp[0], 32, gx, b);
+    for (size_t b = 0; b < nb; b++) {
+        __m512i q[4];
+        for (size_t j = 0; j < 4; j++) {
+            char tmp[4][32];
+            for (size_t i = 0; i < 4; i++) {
+                memcpy(tmp[i], rows[4 * i + j] + b * bb, t == KERN_TYPE_Q8_0 ? 32 : 16);
             }
-            __m512i ai = sum_quads(q[0], q[1], q[2], q[3]);
-            acc = block_fma(has_min, ai, head[b], gx, b, acc);
+            q[j] = quad_dot(t, tmp[0], 32, gx, b);
         }
+        const __m512i ai = sum_quads(q[0], q[1], q[2], q[3]);
+        acc = block_fma(has_min, ai, _mm512_loadu_si512((const void *)head[b]), gx, b, acc);
     }
-    const __mmask16 k = nr >= GR ? (__mmask16)0xFFFF : (__mmask16)((1u << nr) - 1);
+    const __mmask16 k = (__mmask16)((1u << nr) - 1);
     float *y = m->y + r0;
     if (kc0 > 0) {
         acc = _mm512_add_ps(acc, _mm512_maskz_loadu_ps(k, y));
@@ -505,13 +561,18 @@ static inline __attribute__((always_inline)) void
 gemv32_type(const kern_type t, const kern_matmul *m, size_t lo, size_t hi)
 {
     const size_t n_blocks = m->n_cols / KERN_QK;
+    /* The rows' offsets for the gather (whole groups of rows under 128 MiB, which is all of any
+     * model's; gemv32_group takes longer rows the partial way). */
+    const __m512i vidx =
+        _mm512_mullo_epi32(_mm512_set1_epi32((int32_t)m->w_row_bytes),
+                           _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15));
     gemv_x gx;
     for (size_t kc0 = 0; kc0 < n_blocks; kc0 += KB) {
         const size_t nb = n_blocks - kc0 < KB ? n_blocks - kc0 : KB;
         gemv_x_fill(t, m, kc0, nb, &gx);
         for (size_t r0 = lo; r0 < hi; r0 += GR) {
             const size_t nr = hi - r0 < GR ? hi - r0 : GR;
-            gemv32_group(t, m, &gx, r0, nr, hi - r0 - nr, kc0, nb);
+            gemv32_group(t, m, &gx, vidx, r0, nr, hi - r0 - nr, r0 == lo, kc0, nb);
         }
     }
 }
@@ -569,6 +630,16 @@ static inline __attribute__((always_inline)) void load32t(const char *p, size_t 
     load16t(p + 16, rb, o + 4);
 }
 
+/* a + the dots of w's dwords with the 4 bytes at x: vpdpbusd with its operand broadcast from
+ * memory, which gcc 12 does not fold from the intrinsics (it issues a vpbroadcastd per product,
+ * as many vector instructions again as the products in the few-token loop). */
+static inline __attribute__((always_inline)) __m512i dpbusd_bcst(__m512i a, __m512i w,
+                                                                 const char *x)
+{
+    __asm__("vpdpbusd %2%{1to16%}, %1, %0" : "+v"(a) : "v"(w), "m"(*(const char(*)[4])x));
+    return a;
+}
+
 /* Token i's integer dot of 32 values (w[0..7] of 16 rows) with its 32 activation bytes at x,
  * starting from a. */
 static inline __attribute__((always_inline)) __m512i dot32(__m512i a, const __m512i w[8],
@@ -576,7 +647,7 @@ static inline __attribute__((always_inline)) __m512i dot32(__m512i a, const __m5
 {
 #pragma GCC unroll 8
     for (int g = g0; g < g1; g++) {
-        a = _mm512_dpbusd_epi32(a, w[g], _mm512_set1_epi32(load_i32(x + 4 * g)));
+        a = dpbusd_bcst(a, w[g], x + 4 * g);
     }
     return a;
 }
@@ -703,8 +774,7 @@ few_group(const kern_type t, const int nt, const kern_matmul *m, const tokinfo *
         for (int g = 0; g < 8; g++) {
 #pragma GCC unroll 8
             for (int i = 0; i < nt; i++) {
-                ai[i] = _mm512_dpbusd_epi32(
-                    ai[i], w[g], _mm512_set1_epi32(load_i32(x[i] + b * xb + xq + 4 * (size_t)g)));
+                ai[i] = dpbusd_bcst(ai[i], w[g], x[i] + b * xb + xq + 4 * (size_t)g);
             }
         }
 #pragma GCC unroll 8
