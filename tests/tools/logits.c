@@ -127,10 +127,12 @@ int main(int argc, char **argv)
     const int32_t n_vocab = (int32_t)gen_model_n_vocab(model);
     size_t n_prompt = 0;
     size_t n_forced = 0;
-    if (read_ids(stdin, prompt, &n_prompt, n_vocab) <= 0 || n_prompt == 0 ||
-        read_ids(stdin, forced, &n_forced, n_vocab) < 0) {
+    const long got = read_ids(stdin, prompt, &n_prompt, n_vocab);
+    if (got == 0 || (got > 0 && n_prompt == 0)) {
         fprintf(stderr, "kiln-logits: the first line of standard input must hold the prompt's "
                         "token ids\n");
+    }
+    if (got <= 0 || n_prompt == 0 || read_ids(stdin, forced, &n_forced, n_vocab) < 0) {
         rc = 2;
         goto done;
     }
