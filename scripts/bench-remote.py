@@ -198,6 +198,14 @@ def compare(kiln, model, tasks, ways, out=sys.stdout):
     return summary, rows
 
 
+def report(summary, rows, path):
+    """Prints the summary; writes it and the rows to path (when given) as JSON."""
+    print(json.dumps(summary, indent=1))
+    if path:
+        with open(path, "w") as f:
+            json.dump({"summary": summary, "rows": rows}, f, indent=1)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--kiln", default=os.path.join(ROOT, "build/release/cli/kiln"))
@@ -243,10 +251,7 @@ def main():
     finally:
         for p in procs:
             stop(p)
-    print(json.dumps(summary, indent=1))
-    if a.json:
-        with open(a.json, "w") as f:
-            json.dump({"summary": summary, "rows": rows}, f, indent=1)
+    report(summary, rows, a.json)
     return 0
 
 

@@ -31,9 +31,16 @@ import sys
 import tempfile
 import threading
 
+import importlib.util
+
 import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# bench-remote.py's task loading and report (its name is no module name).
+_spec = importlib.util.spec_from_file_location(
+    "bench_remote", os.path.join(ROOT, "scripts", "bench-remote.py"))
+bench = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(bench)
 STOP = "```"
 
 
@@ -165,7 +172,7 @@ def main():
     except ImportError:
         print("compare-logits: llama-cpp-python is not installed", file=sys.stderr)
         return 2
-    tasks = [json.loads(l) for l in open(a.tasks) if l.strip()]
+    tasks = bench.load_tasks(a.tasks, 0)
     index = list(range(len(tasks)))
     if a.only:
         index = [int(i) for i in a.only.split(",")]
@@ -191,10 +198,7 @@ def main():
     summary = {"kiln_vs_llama": summarize(rows, "kiln_vs_llama")}
     if a.control != "none":
         summary["kiln_vs_control_" + a.control] = summarize(rows, "kiln_vs_control")
-    print(json.dumps(summary, indent=1))
-    if a.json:
-        with open(a.json, "w") as f:
-            json.dump({"summary": summary, "rows": rows}, f, indent=1)
+    bench.report(summary, rows, a.json)
     return 0
 
 
