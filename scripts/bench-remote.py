@@ -9,8 +9,8 @@ For each task and each way it prints one line, then a summary per way:
     valid prefix (the result's "requests_extra" over its candidates);
   - ended candidates that do not parse (must be 0, as with the local engine);
   - seconds per task (the median and mean of each `kiln solve` process's wall time).
-A control way, "local-KERNELS" (--control KERNELS, default avx2 where the CPU runs it; "none"
-leaves it out), decodes locally again with another of kiln's own kernel variants: the same model
+A control way, "local-KERNELS" (--control KERNELS; the default, auto, takes avx2 where kiln
+picks avx512 or amx by itself, else generic; "none" leaves it out), decodes locally again with another of kiln's own kernel variants: the same model
 and arithmetic up to the order of its sums. Its agreement is what any engine whose sums are not
 bit-identical to kiln's can expect (llama.cpp's differ the same way: scripts/compare-logits.py).
 Usage: scripts/bench-remote.py [--kiln KILN] [--model GGUF] [--tasks FILE] [--limit N]
@@ -129,11 +129,19 @@ def solve(kiln, model, task, backend=None, extra=(), env=None):
     return p.returncode, res, dt, p.stderr
 
 
-def control_runs(kiln, model, kernels):
-    """Whether this CPU runs kiln's kernel variant `kernels` (kiln refuses one it lacks)."""
-    p = subprocess.run([kiln, "run", "-m", model, "--kernels", kernels, "-p", "x", "-n", "1"],
+def control_kernels(kiln, model, asked):
+    """The control's kernel variant: asked, or with "auto" one kiln does not pick by itself here
+    (avx2 under avx512 or amx, generic otherwise); None when this CPU lacks it (kiln refuses)."""
+    if asked == "none":
+        return None
+    if asked == "auto":
+        p = subprocess.run([kiln, "run", "-v", "-m", model, "-p", "x", "-n", "1"],
+                           capture_output=True, text=True, timeout=300)
+        m = re.search(r"kernels cpu: (\w+)", p.stderr)
+        asked = "avx2" if m and m.group(1) in ("avx512", "amx") else "generic"
+    p = subprocess.run([kiln, "run", "-m", model, "--kernels", asked, "-p", "x", "-n", "1"],
                        capture_output=True, text=True, timeout=300)
-    return p.returncode == 0
+    return asked if p.returncode == 0 else None
 
 
 def chosen_code(res):
@@ -215,8 +223,8 @@ def main():
     ap.add_argument("--limit", type=int, default=0)
     ap.add_argument("--no-serve", action="store_true", help="leave out the kiln serve way")
     ap.add_argument("--no-llama", action="store_true")
-    ap.add_argument("--control", default="avx2",
-                    help="kernel variant of the local control way (none: no control)")
+    ap.add_argument("--control", default="auto",
+                    help="kernel variant of the local control way (auto; none: no control)")
     ap.add_argument("--json", help="write the summary and rows here")
     a = ap.parse_args()
     # SIGTERM unwinds like Ctrl-C, so the servers started here are stopped.
@@ -226,12 +234,12 @@ def main():
     log = open(os.devnull, "w")
     try:
         ways = [("local", None)]
-        if a.control != "none":
-            if control_runs(a.kiln, a.model, a.control):
-                ways.append(("local-" + a.control, None, ("--kernels", a.control)))
-            else:
-                print("bench-remote: this CPU lacks the %s kernels: no control way" % a.control,
-                      file=sys.stderr)
+        control = control_kernels(a.kiln, a.model, a.control)
+        if control:
+            ways.append(("local-" + control, None, ("--kernels", control)))
+        elif a.control != "none":
+            print("bench-remote: this CPU lacks the %s kernels: no control way" % a.control,
+                  file=sys.stderr)
         if not a.no_serve:
             proc, base = start_kiln_serve(a.kiln, a.model, log)
             if not proc:

@@ -8,7 +8,7 @@ parsed, BOS only where the model asks for it); llama.cpp decodes it greedily (th
 pass of up to 512 tokens, then one token a step, F16 KV cache: its defaults) until an
 end-of-generation token, the stop string ``` or --steps; `kiln-logits` is then fed the same
 tokens (teacher forcing) and gives its logits at every step. A control does the same with
-another of kiln's kernel variants (--control, default avx2): the same arithmetic up to the order
+another of kiln's kernel variants (--control, default auto: as bench-remote.py's): the same arithmetic up to the order
 of its sums, i.e. how far any two engines whose sums are not bit-identical drift apart.
 
 Per task it prints one line; then, per pair (kiln vs llama.cpp, kiln vs control):
@@ -163,7 +163,7 @@ def main():
     ap.add_argument("--only", help="task indices, comma-separated")
     ap.add_argument("--steps", type=int, default=256)
     ap.add_argument("--kernels", default="best", help="kiln's kernel variant")
-    ap.add_argument("--control", default="avx2", help="the control's kernel variant, or none")
+    ap.add_argument("--control", default="auto", help="the control's kernel variant, or none")
     ap.add_argument("--json", help="write the summary and rows here")
     a = ap.parse_args()
     try:
@@ -178,6 +178,10 @@ def main():
         index = [int(i) for i in a.only.split(",")]
     elif a.limit:
         index = index[:a.limit]
+    control = bench.control_kernels(a.kiln, a.model, a.control)
+    if control is None and a.control != "none":
+        print("compare-logits: this CPU lacks the %s kernels: no control" % a.control,
+              file=sys.stderr)
     prompts = solve_prompts(a.kiln, a.model, [tasks[i] for i in index])
     llm = Llama(a.model, n_ctx=4096, n_batch=512, n_threads=1, verbose=False)
     n_vocab = llm.n_vocab()
@@ -190,14 +194,14 @@ def main():
         kiln = kiln_forced(a.kiln_logits, a.model, a.kernels, ids, path, n_vocab)
         row = {"task": tasks[i].get("task_id", str(i)), "prompt_tokens": len(ids),
                "steps": len(path), "kiln_vs_llama": compare_pair(kiln, ref, path)}
-        if a.control != "none":
-            ctl = kiln_forced(a.kiln_logits, a.model, a.control, ids, path, n_vocab)
+        if control:
+            ctl = kiln_forced(a.kiln_logits, a.model, control, ids, path, n_vocab)
             row["kiln_vs_control"] = compare_pair(kiln, ctl, path)
         rows.append(row)
         print(json.dumps(row), flush=True)
     summary = {"kiln_vs_llama": summarize(rows, "kiln_vs_llama")}
-    if a.control != "none":
-        summary["kiln_vs_control_" + a.control] = summarize(rows, "kiln_vs_control")
+    if control:
+        summary["kiln_vs_control_" + control] = summarize(rows, "kiln_vs_control")
     bench.report(summary, rows, a.json)
     return 0
 
