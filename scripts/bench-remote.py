@@ -9,8 +9,12 @@ For each task and each way it prints one line, then a summary per way:
     valid prefix (the result's "requests_extra" over its candidates);
   - ended candidates that do not parse (must be 0, as with the local engine);
   - seconds per task (the median and mean of each `kiln solve` process's wall time).
+A control way, "local-KERNELS" (--control KERNELS; the default, auto, takes avx2 where kiln
+picks avx512 or amx by itself, else generic; "none" leaves it out), decodes locally again with another of kiln's own kernel variants: the same model
+and arithmetic up to the order of its sums. Its agreement is what any engine whose sums are not
+bit-identical to kiln's can expect (llama.cpp's differ the same way: scripts/compare-logits.py).
 Usage: scripts/bench-remote.py [--kiln KILN] [--model GGUF] [--tasks FILE] [--limit N]
-                               [--no-llama] [--json OUT]
+                               [--no-serve] [--no-llama] [--control KERNELS] [--json OUT]
 Defaults: build/release/cli/kiln, the default model, eval/bench/kiln-python.jsonl, all tasks.
 Options of `kiln solve`: -n 1 --temp 0 --no-repair (greedy; one candidate, so the comparison is of
 the write stage, the only stage that runs remotely). Every server is started on a free port and
@@ -125,6 +129,21 @@ def solve(kiln, model, task, backend=None, extra=(), env=None):
     return p.returncode, res, dt, p.stderr
 
 
+def control_kernels(kiln, model, asked):
+    """The control's kernel variant: asked, or with "auto" one kiln does not pick by itself here
+    (avx2 under avx512 or amx, generic otherwise); None when this CPU lacks it (kiln refuses)."""
+    if asked == "none":
+        return None
+    if asked == "auto":
+        p = subprocess.run([kiln, "run", "-v", "-m", model, "-p", "x", "-n", "1"],
+                           capture_output=True, text=True, timeout=300)
+        m = re.search(r"kernels cpu: (\w+)", p.stderr)
+        asked = "avx2" if m and m.group(1) in ("avx512", "amx") else "generic"
+    p = subprocess.run([kiln, "run", "-m", model, "--kernels", asked, "-p", "x", "-n", "1"],
+                       capture_output=True, text=True, timeout=300)
+    return asked if p.returncode == 0 else None
+
+
 def chosen_code(res):
     if not res or res.get("chosen", -1) < 0:
         return None
@@ -141,14 +160,16 @@ def load_tasks(path, limit):
 
 
 def compare(kiln, model, tasks, ways, out=sys.stdout):
-    """ways: [(name, base URL or None)], the first being local. Returns the summary dict."""
-    rows = {name: [] for name, _ in ways}
+    """ways: [(name, base URL or None)] or [(name, base URL or None, extra options of kiln
+    solve)], the first being the local reference. Returns the summary dict and the rows."""
+    ways = [w if len(w) == 3 else (w[0], w[1], ()) for w in ways]
+    rows = {name: [] for name, _, _ in ways}
     for i, task in enumerate(tasks):
         ref = None
-        for name, base in ways:
-            rc, res, dt, err = solve(kiln, model, task, base)
+        for n_way, (name, base, extra) in enumerate(ways):
+            rc, res, dt, err = solve(kiln, model, task, base, extra)
             code = chosen_code(res)
-            if base is None:
+            if n_way == 0:
                 ref = code
             cands = res["candidates"] if res else []
             row = {
@@ -167,7 +188,7 @@ def compare(kiln, model, tasks, ways, out=sys.stdout):
                   (row["task"], name, rc, dt, row["agree"], row["requests"],
                    row["requests_extra"], row["error"]), file=out, flush=True)
     summary = {}
-    for name, _ in ways:
+    for name, _, _ in ways:
         r = rows[name]
         secs = [x["seconds"] for x in r]
         n_cand = sum(x["candidates"] for x in r)
@@ -185,6 +206,14 @@ def compare(kiln, model, tasks, ways, out=sys.stdout):
     return summary, rows
 
 
+def report(summary, rows, path):
+    """Prints the summary; writes it and the rows to path (when given) as JSON."""
+    print(json.dumps(summary, indent=1))
+    if path:
+        with open(path, "w") as f:
+            json.dump({"summary": summary, "rows": rows}, f, indent=1)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--kiln", default=os.path.join(ROOT, "build/release/cli/kiln"))
@@ -192,7 +221,10 @@ def main():
                                                     "models/SmolLM2-135M-Instruct.Q4_1.gguf"))
     ap.add_argument("--tasks", default=os.path.join(ROOT, "eval/bench/kiln-python.jsonl"))
     ap.add_argument("--limit", type=int, default=0)
+    ap.add_argument("--no-serve", action="store_true", help="leave out the kiln serve way")
     ap.add_argument("--no-llama", action="store_true")
+    ap.add_argument("--control", default="auto",
+                    help="kernel variant of the local control way (auto; none: no control)")
     ap.add_argument("--json", help="write the summary and rows here")
     a = ap.parse_args()
     # SIGTERM unwinds like Ctrl-C, so the servers started here are stopped.
@@ -202,12 +234,19 @@ def main():
     log = open(os.devnull, "w")
     try:
         ways = [("local", None)]
-        proc, base = start_kiln_serve(a.kiln, a.model, log)
-        if not proc:
-            print("bench-remote: kiln serve did not start", file=sys.stderr)
-            return 2
-        procs.append(proc)
-        ways.append(("kiln-serve", base))
+        control = control_kernels(a.kiln, a.model, a.control)
+        if control:
+            ways.append(("local-" + control, None, ("--kernels", control)))
+        elif a.control != "none":
+            print("bench-remote: this CPU lacks the %s kernels: no control way" % a.control,
+                  file=sys.stderr)
+        if not a.no_serve:
+            proc, base = start_kiln_serve(a.kiln, a.model, log)
+            if not proc:
+                print("bench-remote: kiln serve did not start", file=sys.stderr)
+                return 2
+            procs.append(proc)
+            ways.append(("kiln-serve", base))
         if not a.no_llama:
             proc, base = start_llama_server(a.model, log)
             if proc:
@@ -220,10 +259,7 @@ def main():
     finally:
         for p in procs:
             stop(p)
-    print(json.dumps(summary, indent=1))
-    if a.json:
-        with open(a.json, "w") as f:
-            json.dump({"summary": summary, "rows": rows}, f, indent=1)
+    report(summary, rows, a.json)
     return 0
 
 

@@ -278,7 +278,13 @@ const char *solve_backend_url(const solve_backend *backend)
     return backend->base;
 }
 
-/* The request's JSON body. */
+/*
+ * The request's JSON body. Every sampling field that changes the choice is sent, with kiln's
+ * meaning, rather than left to the server's defaults: llama.cpp's servers penalize repeats
+ * (repeat_penalty 1.1 in llama-cpp-python's) and OpenAI's API has presence and frequency
+ * penalties, none of which kiln's sampler applies. With "temperature": 0 the servers take the
+ * largest logit, which top_k, top_p and min_p always keep, so greedy requests decode plainly.
+ */
 static int request_body(core_buf *out, const solve_backend *b, const solve_backend_request *req)
 {
     int rc = core_buf_appendf(out, "{");
@@ -293,7 +299,8 @@ static int request_body(core_buf *out, const solve_backend *b, const solve_backe
                 : core_buf_appendf(out,
                                    ",\"stream\":true,\"max_tokens\":%zu,\"temperature\":%.4g,"
                                    "\"top_p\":%.4g,\"top_k\":%d,\"min_p\":%.4g,"
-                                   "\"repeat_penalty\":%.4g,\"seed\":%llu",
+                                   "\"repeat_penalty\":%.4g,\"presence_penalty\":0,"
+                                   "\"frequency_penalty\":0,\"seed\":%llu",
                                    req->n_tokens_max, (double)req->temp, (double)req->top_p,
                                    (int)req->top_k, (double)req->min_p, (double)req->repeat_penalty,
                                    (unsigned long long)(req->seed & 0x1fffffffffffffULL));

@@ -287,6 +287,14 @@ def main():
         rc, res, _, err = bench.solve(kiln, model, task0, fake + "/ok")
         check(rc == 0 and res and res["candidates"][0]["parses"] and res["requests"] == 1,
               "a good stream gives a parsing candidate (rc=%d %s)" % (rc, err.strip()))
+        # A llama.cpp server penalizes repeats unless told otherwise (llama-cpp-python's default
+        # repeat_penalty is 1.1): a greedy request states every field that changes the choice.
+        sent = [e["body"] for e in fake_log(fake) if e["mode"] == "ok"]
+        neutral = {"temperature": 0, "repeat_penalty": 1, "presence_penalty": 0,
+                   "frequency_penalty": 0}
+        check(len(sent) == 1 and all(sent[0].get(k) == v for k, v in neutral.items()),
+              "a greedy request sends %s (sent %s)" %
+              (neutral, {k: sent[0].get(k) for k in neutral} if sent else None))
 
         rc, res, _, err = bench.solve(kiln, model, task0, fake + "/ok", extra=["-n", "3"])
         check(rc == 0 and res and len(res["candidates"]) == 3 and res["requests"] == 3 and
