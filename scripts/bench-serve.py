@@ -83,7 +83,8 @@ def stream(port, body, path="/v1/completions", on_first=None):
         chunk = r.read1(65536)
         if not chunk:
             break
-        buf += chunk
+        # sse-starlette (llama-cpp-python's server) ends its lines with CRLF.
+        buf = (buf + chunk).replace(b"\r\n", b"\n")
         while b"\n\n" in buf:
             ev, buf = buf.split(b"\n\n", 1)
             if not ev.startswith(b"data: ") or ev == b"data: [DONE]":
@@ -102,8 +103,11 @@ def stream(port, body, path="/v1/completions", on_first=None):
     return (n_usage if n_usage is not None else n), ttft, time.perf_counter() - t0
 
 
-def aggregate(port, n_clients, tokens, model_name, seed):
-    """Aggregate streamed chunks/s of n_clients at once (one chunk is one token here)."""
+def aggregate(port, n_clients, tokens, model_name, seed, extra=None):
+    """Aggregate streamed chunks/s of n_clients at once (one chunk is one token here).
+
+    extra: more request fields (llama-cpp-python's server has no ignore_eos: the end token is
+    banned through logit_bias instead, so that both servers write every token asked for)."""
     rng = random.Random(seed)
     prompts = [f"# Task {rng.randint(0, 10**6)}: write a function that sorts a list\ndef sort_"
                for _ in range(n_clients)]
@@ -113,7 +117,7 @@ def aggregate(port, n_clients, tokens, model_name, seed):
     def run(i):
         try:
             body = {"model": model_name, "prompt": prompts[i], "max_tokens": tokens,
-                    "temperature": 0.8, "seed": seed + i, "ignore_eos": True}
+                    "temperature": 0.8, "seed": seed + i, "ignore_eos": True, **(extra or {})}
             out[i] = stream(port, body)[0]
         except Exception as e:  # reported below
             errs.append(e)
@@ -312,8 +316,12 @@ def main():
     srv = servers[0]
     llama = None
     llama_port = None
+    llama_extra = None
     try:
         import llama_cpp.server  # noqa: F401  (only to know whether it is there)
+        import llama_cpp
+        eos = llama_cpp.Llama(model_path=a.model, vocab_only=True, verbose=False).token_eos()
+        llama_extra = {"logit_bias": {str(eos): -100.0}}
         llama_port = free_port()
         llama = subprocess.Popen([sys.executable, "-m", "llama_cpp.server", "--model", a.model,
                                   "--n_threads", str(a.threads), "--port", str(llama_port),
@@ -332,7 +340,7 @@ def main():
             for s in (servers if r % 2 == 0 else servers[::-1]):
                 s.round(r, a.tokens)
             if llama:
-                ref.append(aggregate(llama_port, 8, a.tokens, a.model, 100 * r + 10))
+                ref.append(aggregate(llama_port, 8, a.tokens, a.model, 100 * r + 10, llama_extra))
         # Prefix cache: 500 shared tokens + 8 different tails, 8 clients at once.
         port = srv.port
         rng = random.Random(7)
