@@ -727,7 +727,7 @@ static void few_part(char *part, const char *base, size_t rb, size_t nr, size_t 
 static inline __attribute__((always_inline)) void
 few_group(const kern_type t, const int nt, const kern_matmul *m, const tokinfo *restrict ti,
           const char *const x[FEW_MAX], const char *base, size_t rb, size_t r0, size_t nr,
-          size_t n_ahead, bool add, size_t nb)
+          size_t n_ahead, bool first, bool add, size_t nb)
 {
     const bool has_min = t == KERN_TYPE_Q4_1 || t == KERN_TYPE_Q5_1;
     const bool has_qh = t == KERN_TYPE_Q5_0 || t == KERN_TYPE_Q5_1;
@@ -735,9 +735,11 @@ few_group(const kern_type t, const int nt, const kern_matmul *m, const tokinfo *
     const size_t qs = t == KERN_TYPE_Q4_1 ? 4 : (t == KERN_TYPE_Q5_0 ? 6 : (has_qh ? 8 : 2));
     const size_t xb = has_min ? sizeof(kern_block_q8_1) : sizeof(kern_block_q8_0);
     const size_t xq = has_min ? 4 : 2;
-    /* The group two ahead (one ahead when it is the share's last). */
+    /* The group two ahead (one ahead when it is the share's last); the share's first group
+     * also takes the next one. */
     const size_t pf_d = n_ahead >= 2 * GR ? 2 * GR : GR;
     const size_t n_pf = n_ahead < GR ? n_ahead : GR;
+    const size_t n_pf1 = first && pf_d == 2 * GR ? GR : 0;
     /* The rows' offsets, for gathering the blocks' scales (few_groups copies rows too long for
      * int32 offsets to part first). */
     const __m512i vidx =
@@ -758,6 +760,9 @@ few_group(const kern_type t, const int nt, const kern_matmul *m, const tokinfo *
         const char *pf = base + pf_d * rb + b * bb;
         for (size_t r = 0; r < n_pf; r++) {
             _mm_prefetch(pf + r * rb, _MM_HINT_T1);
+        }
+        for (size_t r = 0; r < n_pf1; r++) {
+            _mm_prefetch(base + (GR + r) * rb + b * bb, _MM_HINT_T1);
         }
         const __m512i hd = _mm512_i32gather_epi32(vidx, base + b * bb, 1);
         const __m512 dw = f16x16_to_ps(hd);
@@ -1286,7 +1291,7 @@ few_groups(const kern_type t, const int nt, const kern_matmul *m, const void *ti
         if (t == KERN_TYPE_Q4_K || t == KERN_TYPE_Q6_K) {
             fewk_group(t, nt, m, ti, x, base, rb, r0, nr, n_ahead, kc0 > 0, nb);
         } else {
-            few_group(t, nt, m, ti, x, base, rb, r0, nr, n_ahead, kc0 > 0, nb);
+            few_group(t, nt, m, ti, x, base, rb, r0, nr, n_ahead, r0 == lo, kc0 > 0, nb);
         }
     }
 }
