@@ -606,9 +606,9 @@ static void gemv32(const kern_matmul *m, size_t lo, size_t hi)
  * by every token of the batch at once, so weights are read from memory once per step and never
  * written. The blocks' scales (and Q5's fifth bits) are gathered block by block from the 16
  * rows, as gemv32 does (copying them into tables per group first stalled on the group's first
- * touch of each line, 8% of a batch-8 step), while the group two ahead is prefetched into L2. Each
- * (row, token) then sees tile32's exact integer, its two FMAs per block in block order and its K
- * chunks, so its bits do not depend on the batch it shares.
+ * touch of each line: 8% of a batch-8 step's matmuls), while the group two ahead is prefetched into
+ * L2. Each (row, token) then sees tile32's exact integer, its two FMAs per block in block order and
+ * its K chunks, so its bits do not depend on the batch it shares.
  */
 #define FEW_MAX 8 /* tokens per batch that gemm32_few takes; larger batches use the tiles */
 
