@@ -604,10 +604,11 @@ static void gemv32(const kern_matmul *m, size_t lo, size_t hi)
  * quad loaded into the four 128-bit lanes as gemv32 does, then tile32's 4 x 4 dword transpose
  * inside the lanes, which leaves bytes 4g..4g+3 of the 16 rows in row order), and multiplies it
  * by every token of the batch at once, so weights are read from memory once per step and never
- * written. The blocks' scales (and Q5's fifth bits) are copied row by row into small tables per
- * group and K chunk, which also brings the group's lines in while the next group's are
- * prefetched into L2. Each (row, token) then sees tile32's exact integer, its two FMAs per block
- * in block order and its K chunks, so its bits do not depend on the batch it shares.
+ * written. The blocks' scales (and Q5's fifth bits) are gathered block by block from the 16
+ * rows, as gemv32 does (copying them into tables per group first stalled on the group's first
+ * touch of each line: 8% of a batch-8 step's matmuls), while the group two ahead is prefetched into
+ * L2. Each (row, token) then sees tile32's exact integer, its two FMAs per block in block order and
+ * its K chunks, so its bits do not depend on the batch it shares.
  */
 #define FEW_MAX 8 /* tokens per batch that gemm32_few takes; larger batches use the tiles */
 
@@ -726,7 +727,7 @@ static void few_part(char *part, const char *base, size_t rb, size_t nr, size_t 
 static inline __attribute__((always_inline)) void
 few_group(const kern_type t, const int nt, const kern_matmul *m, const tokinfo *restrict ti,
           const char *const x[FEW_MAX], const char *base, size_t rb, size_t r0, size_t nr,
-          size_t n_ahead, bool add, size_t nb)
+          size_t n_ahead, bool first, bool add, size_t nb)
 {
     const bool has_min = t == KERN_TYPE_Q4_1 || t == KERN_TYPE_Q5_1;
     const bool has_qh = t == KERN_TYPE_Q5_0 || t == KERN_TYPE_Q5_1;
@@ -734,18 +735,16 @@ few_group(const kern_type t, const int nt, const kern_matmul *m, const tokinfo *
     const size_t qs = t == KERN_TYPE_Q4_1 ? 4 : (t == KERN_TYPE_Q5_0 ? 6 : (has_qh ? 8 : 2));
     const size_t xb = has_min ? sizeof(kern_block_q8_1) : sizeof(kern_block_q8_0);
     const size_t xq = has_min ? 4 : 2;
+    /* The group two ahead (one ahead when it is the share's last); the share's first group
+     * also takes the next one. */
+    const size_t pf_d = n_ahead >= 2 * GR ? 2 * GR : GR;
     const size_t n_pf = n_ahead < GR ? n_ahead : GR;
-    uint32_t head[KB][GR];
-    uint32_t qh[KB][GR];
-    for (size_t r = 0; r < GR; r++) {
-        const char *row = base + r * rb;
-        for (size_t b = 0; b < nb; b++) {
-            memcpy(&head[b][r], row + b * bb, sizeof(uint32_t));
-            if (has_qh) {
-                memcpy(&qh[b][r], row + b * bb + qs - 4, sizeof(uint32_t));
-            }
-        }
-    }
+    const size_t n_pf1 = first && pf_d == 2 * GR ? GR : 0;
+    /* The rows' offsets, for gathering the blocks' scales (few_groups copies rows too long for
+     * int32 offsets to part first). */
+    const __m512i vidx =
+        _mm512_mullo_epi32(_mm512_set1_epi32((int32_t)rb),
+                           _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15));
     __m512 acc[FEW_MAX];
 #pragma GCC unroll 8
     for (int i = 0; i < nt; i++) {
@@ -753,16 +752,19 @@ few_group(const kern_type t, const int nt, const kern_matmul *m, const tokinfo *
     }
     for (size_t b = 0; b < nb; b++) {
         __m512i w[8];
-        const __m512i hb =
-            has_qh ? _mm512_loadu_si512((const void *)qh[b]) : _mm512_setzero_si512();
+        const __m512i hb = has_qh ? _mm512_i32gather_epi32(vidx, base + b * bb + qs - 4, 1)
+                                  : _mm512_setzero_si512();
         decode16(t, base + b * bb + qs, rb, hb, w);
-        /* The next group's block b, spread over the products so that the misses overlap them
-         * (a burst of prefetches stalls on the core's few miss buffers). */
-        const char *pf = base + GR * rb + b * bb;
+        /* Block b of the group pf_d rows on, spread over the products so that the misses
+         * overlap them (a burst of prefetches stalls on the core's few miss buffers). */
+        const char *pf = base + pf_d * rb + b * bb;
         for (size_t r = 0; r < n_pf; r++) {
             _mm_prefetch(pf + r * rb, _MM_HINT_T1);
         }
-        const __m512i hd = _mm512_loadu_si512((const void *)head[b]);
+        for (size_t r = 0; r < n_pf1; r++) {
+            _mm_prefetch(base + (GR + r) * rb + b * bb, _MM_HINT_T1);
+        }
+        const __m512i hd = _mm512_i32gather_epi32(vidx, base + b * bb, 1);
         const __m512 dw = f16x16_to_ps(hd);
         const __m512 mw = has_min ? f16x16_to_ps(_mm512_srli_epi32(hd, 16)) : _mm512_setzero_ps();
         __m512i ai[FEW_MAX];
@@ -1267,7 +1269,8 @@ fewk_group(const kern_type t, const int nt, const kern_matmul *m, const tokk *re
 
 /*
  * The groups of rows [lo, hi) for K chunk kc0 (nb blocks), through few_group or fewk_group (ti
- * is their tokinfo or tokk). A last group of fewer than 16 rows is copied to part first.
+ * is their tokinfo or tokk). A last group of fewer than 16 rows, or a group of rows too long for
+ * few_group's int32 gather offsets, is copied to part first.
  */
 static inline __attribute__((always_inline)) void
 few_groups(const kern_type t, const int nt, const kern_matmul *m, const void *ti,
@@ -1279,7 +1282,7 @@ few_groups(const kern_type t, const int nt, const kern_matmul *m, const void *ti
         const char *base = (const char *)m->w + r0 * m->w_row_bytes + kc0 * span / nb;
         size_t rb = m->w_row_bytes;
         size_t n_ahead = hi - r0 - nr;
-        if (nr < GR) {
+        if (nr < GR || rb > INT32_MAX / GR) {
             few_part(part, base, rb, nr, span);
             base = part;
             rb = span;
@@ -1288,7 +1291,7 @@ few_groups(const kern_type t, const int nt, const kern_matmul *m, const void *ti
         if (t == KERN_TYPE_Q4_K || t == KERN_TYPE_Q6_K) {
             fewk_group(t, nt, m, ti, x, base, rb, r0, nr, n_ahead, kc0 > 0, nb);
         } else {
-            few_group(t, nt, m, ti, x, base, rb, r0, nr, n_ahead, kc0 > 0, nb);
+            few_group(t, nt, m, ti, x, base, rb, r0, nr, n_ahead, r0 == lo, kc0 > 0, nb);
         }
     }
 }
