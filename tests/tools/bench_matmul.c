@@ -9,13 +9,14 @@
  *   kiln-bench-matmul [--kernels NAME] [--layer-type T] [--head-type T] [--reps N]
  *                     [--embd N] [--ff N] [--kv N] [--layers N] [--vocab N]
  *
- * Types are ggml's numbers (3 = Q4_1, 8 = Q8_0, 12 = Q4_K, 14 = Q6_K); the defaults are the
- * default model's (Q4_1 layers, Q8_0 head).
+ * Types are ggml's numbers or names (3 or q4_1, 8 or q8_0, 12 or q4_k, 14 or q6_k); the
+ * defaults are the default model's (Q4_1 layers, Q8_0 head).
  */
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "core/core.h"
@@ -127,7 +128,21 @@ static size_t arg_size(int argc, char **argv, int *i)
         fprintf(stderr, "kiln-bench-matmul: %s needs a value\n", argv[*i]);
         exit(2);
     }
-    return (size_t)strtoul(argv[++*i], NULL, 10);
+    const char *v = argv[++*i];
+    char *end = NULL;
+    const unsigned long n = strtoul(v, &end, 10);
+    if (end != v && *end == '\0' && v[0] != '-') {
+        return (size_t)n;
+    }
+    /* A type may also be named (q4_k, Q8_0): ggml's names, as kern_type_name gives them. */
+    for (uint32_t t = 0; t < 64; t++) {
+        if (kern_type_is_known(t) && strcasecmp(v, kern_type_name((kern_type)t)) == 0) {
+            return t;
+        }
+    }
+    fprintf(stderr, "kiln-bench-matmul: %s: '%s' is neither a number nor a type's name\n",
+            argv[*i - 1], v);
+    exit(2);
 }
 
 int main(int argc, char **argv)
