@@ -307,6 +307,13 @@ static int32_t draw(gen_sampler *s, const float *logits)
     return c[keep - 1].id;
 }
 
+/* The token the options pick from logits: the best at temperature 0, else a draw; -1 if every
+ * logit is -inf. */
+static int32_t pick(gen_sampler *s, const float *logits)
+{
+    return s->opts.temp <= 0.0f ? argmax(logits, s->n_vocab) : draw(s, logits);
+}
+
 int gen_sampler_sample_const(gen_sampler *sampler, const float *logits, int32_t *out, core_err *err)
 {
     if (sampler->opts.repeat_penalty != 1.0f) {
@@ -315,8 +322,7 @@ int gen_sampler_sample_const(gen_sampler *sampler, const float *logits, int32_t 
                             "gen_sampler_sample",
                             (double)sampler->opts.repeat_penalty);
     }
-    const int32_t t =
-        sampler->opts.temp <= 0.0f ? argmax(logits, sampler->n_vocab) : draw(sampler, logits);
+    const int32_t t = pick(sampler, logits);
     if (t < 0) {
         return core_err_set(err, CORE_ENOTFOUND, "sampler: every logit is -inf");
     }
@@ -336,8 +342,7 @@ int gen_sampler_sample(gen_sampler *sampler, float *logits, const gen_constraint
     }
     /* Each refusal forbids one token, so this ends within n_vocab rounds. */
     for (size_t round = 0; round < sampler->n_vocab; round++) {
-        int32_t t =
-            sampler->opts.temp <= 0.0f ? argmax(logits, sampler->n_vocab) : draw(sampler, logits);
+        const int32_t t = pick(sampler, logits);
         if (t < 0) {
             break;
         }

@@ -79,6 +79,7 @@ END_TEST
 /* A workspace in a temporary folder. */
 typedef struct tmp_ws {
     char dir[64];
+    char self[128]; /* the document under test: calc.c in dir (ws_options) */
 } tmp_ws;
 
 static void put(const tmp_ws *w, const char *rel, const char *text)
@@ -127,6 +128,17 @@ static void tmp_ws_close(const tmp_ws *w)
     rm_tree(w->dir);
 }
 
+/* Context options rooted at the workspace, with calc.c as the document under test. */
+static solve_context_options ws_options(tmp_ws *w)
+{
+    snprintf(w->self, sizeof(w->self), "%s/calc.c", w->dir);
+    solve_context_options o = solve_context_options_default();
+    o.root = w->dir;
+    o.dir = w->dir;
+    o.self = w->self;
+    return o;
+}
+
 static const char calc_h[] = "#ifndef CALC_H\n#define CALC_H\nint add(int a, int b);\n#endif\n";
 static const char calc_c[] =
     "#include \"calc.h\"\n\nint add(int a, int b)\n{\n    return a + b;\n}\n";
@@ -142,19 +154,14 @@ static const char test_calc_c[] = "#include <stdio.h>\n"
 
 START_TEST(workspace__c_test_files_from_globs)
 {
-    tmp_ws w = {{0}};
+    tmp_ws w = {{0}, {0}};
     tmp_ws_open(&w);
     put(&w, "calc.h", calc_h);
     put(&w, "calc.c", calc_c);
     put(&w, "tests/test_calc.c", test_calc_c);
     put(&w, "tests/test_zz.c", "int add(int a, int b);\nint main(void) { return add(0, 0); }\n");
     put(&w, "tests/test_other.c", "int main(void) { return 0; }\n");
-    char self[128];
-    snprintf(self, sizeof(self), "%s/calc.c", w.dir);
-    solve_context_options o = solve_context_options_default();
-    o.root = w.dir;
-    o.dir = w.dir;
-    o.self = self;
+    solve_context_options o = ws_options(&w);
     core_buf out = {0};
     size_t n = 0;
     core_err err = {0};
@@ -193,16 +200,11 @@ END_TEST
 
 START_TEST(workspace__c_document_headers_inlined)
 {
-    tmp_ws w = {{0}};
+    tmp_ws w = {{0}, {0}};
     tmp_ws_open(&w);
     put(&w, "calc.h", calc_h);
     put(&w, "inc/util.h", "#include \"../calc.h\"\nint twice(int x);\n");
-    char self[128];
-    snprintf(self, sizeof(self), "%s/calc.c", w.dir);
-    solve_context_options o = solve_context_options_default();
-    o.root = w.dir;
-    o.dir = w.dir;
-    o.self = self;
+    solve_context_options o = ws_options(&w);
     core_buf out = {0};
     size_t n = 0;
     core_err err = {0};
@@ -223,7 +225,7 @@ END_TEST
 
 START_TEST(workspace__python_test_files_from_globs)
 {
-    tmp_ws w = {{0}};
+    tmp_ws w = {{0}, {0}};
     tmp_ws_open(&w);
     put(&w, "calc.py", "def add(a, b):\n    return a + b\n");
     put(&w, "checks/check_calc.py",
@@ -264,19 +266,14 @@ START_TEST(workspace__command_in_a_sandboxed_copy)
         fprintf(stderr, "test_solve: no sandbox (%s): test command skipped\n", err.msg);
         return;
     }
-    tmp_ws w = {{0}};
+    tmp_ws w = {{0}, {0}};
     tmp_ws_open(&w);
     put(&w, "calc.h", calc_h);
     put(&w, "calc.c", "#include \"calc.h\"\n\nint add(int a, int b)\n{\n}\n"); /* the stub */
     put(&w, "tests/test_calc.c",
         "#include \"../calc.h\"\nint main(void) { return add(2, 3) == 5 ? 0 : 1; }\n");
-    char self[128];
-    snprintf(self, sizeof(self), "%s/calc.c", w.dir);
     const char *globs[] = {"tests/*.c"};
-    solve_context_options o = solve_context_options_default();
-    o.root = w.dir;
-    o.dir = w.dir;
-    o.self = self;
+    solve_context_options o = ws_options(&w);
     o.tree = tree;
     o.tests[SOLVE_LANG_C].files = globs;
     o.tests[SOLVE_LANG_C].n_files = 1;
@@ -314,7 +311,7 @@ START_TEST(workspace__command_in_a_sandboxed_copy)
     put(&w, "tests/test_calc.py",
         "from calc import add\n\ndef test_add():\n    assert add(2, 3) == 5\n\n"
         "def test_zero():\n    assert add(0, 0) == 0\n");
-    snprintf(self, sizeof(self), "%s/calc.py", w.dir);
+    snprintf(w.self, sizeof(w.self), "%s/calc.py", w.dir);
     o.tests[SOLVE_LANG_PYTHON].command = "python3 -m pytest -q -p no:cacheprovider {tests}";
     ck_assert_int_eq(solve_workspace_command(&v, SOLVE_LANG_PYTHON,
                                              core_str_c("def add(a, b):\n    return a * b\n"),
