@@ -7,6 +7,7 @@
  */
 #include "cli/cli.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #include "kernels/kern.h"
@@ -17,6 +18,9 @@ void cli_model_opts_init(cli_model_opts *o)
     o->n_threads = 1;
     o->device = GEN_DEVICE_AUTO;
     o->load = gen_model_options_default();
+    /* KILN_PACK=0: read the weights as stored instead of packing them at load (to compare). */
+    const char *pack = getenv("KILN_PACK");
+    o->load.pack = !(pack != NULL && strcmp(pack, "0") == 0);
 }
 
 /* --kernels NAME: kern_backend_kind_parse refuses, by name, a variant this CPU lacks. */

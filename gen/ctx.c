@@ -279,8 +279,17 @@ static void matmul(gen_ctx *c, const gen_weight *w, const float *x, size_t x_str
             *prev = p;
         }
     }
-    kern_matmul m = {w->type, w->data,  w->row_bytes, p.xq,      p.row_bytes,
-                     y,       y_stride, w->n_rows,    w->n_cols, n};
+    kern_matmul m = {.w_type = w->type,
+                     .w = w->data,
+                     .w_row_bytes = w->row_bytes,
+                     .xq = p.xq,
+                     .xq_row_bytes = p.row_bytes,
+                     .y = y,
+                     .y_stride = y_stride,
+                     .n_rows = w->n_rows,
+                     .n_cols = w->n_cols,
+                     .n_batch = n,
+                     .w_packed = w->packed};
     c->ops->matmul(&m, ith, nth);
 }
 

@@ -33,6 +33,10 @@ typedef struct gen_model_options {
     int kernel_variant;        /* >= 0: kern_backend_variant() i instead (tests); default -1 */
     const core_log *log;       /* where loading logs; NULL: silent. Borrowed for the call */
     gen_device device;         /* default GEN_DEVICE_CPU */
+    /* Pack the matrices once at load into the layout the CPU kernels read (kern_ops.pack), in
+     * place of the mapped copy; only on the CPU, for the variants and types that have one.
+     * Default true; false reads them as stored (for comparison: KILN_PACK=0). Same results. */
+    bool pack;
 } gen_model_options;
 
 gen_model_options gen_model_options_default(void);

@@ -19,10 +19,11 @@ typedef enum gen_arch {
 /** A weight matrix view: n_rows rows of n_cols values of type, row_bytes apart. */
 typedef struct gen_weight {
     kern_type type;
-    const void *data; /* into the mapping, borrowed */
-    size_t row_bytes;
-    size_t n_rows; /* output features */
-    size_t n_cols; /* input features */
+    const void *data; /* into the mapping, or into gen_model.packed when packed; borrowed */
+    size_t row_bytes; /* of the matrix in ggml's layout, packed or not */
+    bool packed;      /* data is in the ops table's packed layout (kern_ops.pack) */
+    size_t n_rows;    /* output features */
+    size_t n_cols;    /* input features */
 } gen_weight;
 
 typedef struct gen_layer {
@@ -78,9 +79,12 @@ struct gen_model {
     const float *output_norm; /* (n_embd) */
     gen_layer *layers;        /* (n_layer), owned */
     size_t n_bytes;           /* tensor bytes */
-    kern_cuda_module *cuda;   /* owned; the loaded CUDA engine, NULL when running on the CPU */
-    const kern_cuda_api *cu;  /* borrowed from cuda; NULL with it */
-    kern_cuda_model *gpu;     /* owned; the weights on the GPU, NULL when running on the CPU */
+    void *packed;             /* owned mapping of packed_len bytes: the packed matrices, or NULL */
+    size_t packed_len;
+    double pack_ms;          /* wall time of the packing at load */
+    kern_cuda_module *cuda;  /* owned; the loaded CUDA engine, NULL when running on the CPU */
+    const kern_cuda_api *cu; /* borrowed from cuda; NULL with it */
+    kern_cuda_model *gpu;    /* owned; the weights on the GPU, NULL when running on the CPU */
 };
 
 /**

@@ -3,7 +3,8 @@
  * table. Variants are layered (ref, generic, avx2, avx512, amx): each implements some ops and
  * takes the others from the variant below, so every member is always filled. Detecting amx also
  * asks the OS for the AMX tile state (once per process; see cpu/x86/detect.c). The tables are
- * static const data, so the variant tables handed to tests need no state.
+ * static const data, so the variant tables handed to tests need no state. Only avx512 packs
+ * weights (pack_size, pack); amx, whose batched kernel reads ggml's layout, does not.
  */
 #include "kernels/kern.h"
 #include "kernels/kern_impl.h"
@@ -90,6 +91,8 @@ static const kern_ops VARIANT_OPS[] = {
             .swiglu = kern_swiglu_avx512,
             .geglu = kern_geglu_ref,
             .attn = kern_attn_avx512,
+            .pack_size = kern_pack_size_avx512,
+            .pack = kern_pack_avx512,
         },
     [VARIANT_AMX] =
         {

@@ -77,7 +77,9 @@ uint16_t kern_f32_to_bf16(float f);
  *   y[b * y_stride + r] = dot(row r of w, row b of xq)   for b < n_batch, r < n_rows.
  * w holds n_rows rows of n_cols values of w_type, w_row_bytes apart; xq holds n_batch rows of
  * n_cols values already converted to kern_type_vec_dot(w_type), xq_row_bytes apart.
- * n_cols is a multiple of the block size of both types.
+ * n_cols is a multiple of the block size of both types. With w_packed, w is instead the copy
+ * that the same ops table's pack wrote (see kern_ops.pack) and w_row_bytes is still the row
+ * size of the unpacked matrix; the results are the same bits either way.
  */
 typedef struct kern_matmul {
     kern_type w_type;
@@ -90,7 +92,11 @@ typedef struct kern_matmul {
     size_t n_rows;
     size_t n_cols;
     size_t n_batch;
+    bool w_packed; /* w is in the ops table's packed layout (only from its pack) */
 } kern_matmul;
+
+/* Rows per group of a packed weight: kern_ops.pack works on whole groups. */
+#define KERN_PACK_ROWS 16
 
 /** RoPE variants: NORM rotates pairs (2i, 2i+1) (llama); NEOX rotates (i, i + n/2) (qwen2, gemma).
  */
@@ -146,6 +152,22 @@ typedef struct kern_ops {
     void (*geglu)(float *y, const float *g, const float *u, size_t n);
     /** Required. Attention of one query head over an F16 key/value cache; see kern_attn. */
     void (*attn)(const kern_attn *a);
+    /**
+     * Optional (NULL: this variant reads weights only as stored; then pack is NULL too). The
+     * bytes of the packed copy of an (n_rows, n_cols) matrix of type t, or 0 when this variant
+     * does not pack t. A matrix is packed once (at model load) so that matmul reads one
+     * sequential stream in the order its products want instead of ggml's rows.
+     */
+    size_t (*pack_size)(kern_type t, size_t n_rows, size_t n_cols);
+    /**
+     * Optional, with pack_size. Writes groups [g_lo, g_hi) of KERN_PACK_ROWS rows of w (n_rows
+     * rows of n_cols values of t, w_row_bytes apart; rows [KERN_PACK_ROWS * g_lo,
+     * KERN_PACK_ROWS * g_hi) are all it reads) into dst, which holds pack_size(t, n_rows, n_cols)
+     * bytes, 64-byte aligned. Disjoint group ranges may be written by different threads. Only
+     * for a t that pack_size accepts. Pass the result to matmul with w_packed set.
+     */
+    void (*pack)(void *restrict dst, kern_type t, const void *restrict w, size_t w_row_bytes,
+                 size_t n_rows, size_t n_cols, size_t g_lo, size_t g_hi);
 } kern_ops;
 
 /* ------------------------------------------------------------------------------------------ */

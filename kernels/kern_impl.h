@@ -195,10 +195,25 @@ void kern_swiglu_avx512(float *y, const float *g, const float *u, size_t n);
 bool kern__gemm_avx512(const kern_matmul *m, size_t lo, size_t hi);
 
 /*
+ * kernels/cpu/x86/pack_avx512.c (same flags): the avx512 variant's kern_ops.pack_size and pack
+ * (Q4_0, Q4_1, Q8_0; the layout is described there), and the kernel for packed weights and
+ * batches of 1 to KERN_PACK_FEW_MAX tokens, rows [lo, hi) with lo a multiple of KERN_PACK_ROWS;
+ * kern__gemm_avx512 sends it those and reads larger batches' panels from the packed layout.
+ * Results equal those from ggml's layout bit for bit.
+ */
+#define KERN_PACK_FEW_MAX 8
+size_t kern_pack_size_avx512(kern_type t, size_t n_rows, size_t n_cols);
+void kern_pack_avx512(void *restrict dst, kern_type t, const void *restrict w, size_t w_row_bytes,
+                      size_t n_rows, size_t n_cols, size_t g_lo, size_t g_hi);
+void kern__packed_few_avx512(const kern_matmul *m, size_t lo, size_t hi);
+
+/*
  * kernels/cpu/x86/amx.c (AMX TILE/INT8 and the AVX-512 flags): Q4_0, Q4_1, Q5_0, Q5_1 and Q8_0
  * with AMX tiles for batches of at least KERN_AMX_MIN_BATCH tokens; smaller batches and other
- * types go to kern_matmul_avx512. Its outputs equal kern__gemm_avx512's bit for bit, so a
- * token's results do not depend on which of the two ran. Only when kern__cpu_has_amx().
+ * types go to kern_matmul_avx512. It has no pack (its tiles would need a layout of their own,
+ * and no machine here has AMX to test one), so it never sees a packed weight. Its outputs equal
+ * kern__gemm_avx512's bit for bit, so a token's results do not depend on which of the two ran. Only
+ * when kern__cpu_has_amx().
  */
 #define KERN_AMX_MIN_BATCH 16
 void kern_matmul_amx(const kern_matmul *m, size_t ith, size_t nth);

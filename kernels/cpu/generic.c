@@ -225,6 +225,8 @@ static void row_k(const kern_matmul *m, size_t r, size_t b0, size_t nbk)
 
 void kern_matmul_generic(const kern_matmul *m, size_t ith, size_t nth)
 {
+    /* Only ggml's layout here: this variant has no pack. */
+    CORE_ASSERT(!m->w_packed);
     switch (m->w_type) {
     case KERN_TYPE_Q4_0:
     case KERN_TYPE_Q4_1:

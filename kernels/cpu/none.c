@@ -53,3 +53,24 @@ void kern_matmul_amx(const kern_matmul *m, size_t ith, size_t nth)
 {
     kern_matmul_generic(m, ith, nth);
 }
+
+size_t kern_pack_size_avx512(kern_type t, size_t n_rows, size_t n_cols)
+{
+    (void)t;
+    (void)n_rows;
+    (void)n_cols;
+    return 0;
+}
+
+void kern_pack_avx512(void *restrict dst, kern_type t, const void *restrict w, size_t w_row_bytes,
+                      size_t n_rows, size_t n_cols, size_t g_lo, size_t g_hi)
+{
+    (void)dst;
+    (void)t;
+    (void)w;
+    (void)w_row_bytes;
+    (void)n_rows;
+    (void)n_cols;
+    (void)g_lo;
+    (void)g_hi;
+}

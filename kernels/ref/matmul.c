@@ -267,6 +267,8 @@ float kern_vec_dot_ref(kern_type w_type, const void *restrict w, const void *res
 
 void kern_matmul_ref(const kern_matmul *m, size_t ith, size_t nth)
 {
+    /* Only ggml's layout here: this variant has no pack. */
+    CORE_ASSERT(!m->w_packed);
     size_t lo;
     size_t hi;
     kern__split(m->n_rows, ith, nth, &lo, &hi);

@@ -450,6 +450,78 @@ START_TEST(forward__greedy_matches_golden)
 }
 END_TEST
 
+/* ------------------------------------------------------------------------------------------ */
+/* Packed weights                                                                             */
+/* ------------------------------------------------------------------------------------------ */
+
+/* The packed types, on a tied (llama) and an untied (qwen2) model. */
+static const forward_case pack_cases[] = {
+    {TINY_ARCH_LLAMA, KERN_TYPE_Q4_0}, {TINY_ARCH_LLAMA, KERN_TYPE_Q4_1},
+    {TINY_ARCH_LLAMA, KERN_TYPE_Q8_0}, {TINY_ARCH_QWEN2, KERN_TYPE_Q4_1},
+    {TINY_ARCH_QWEN2, KERN_TYPE_Q8_0},
+};
+#define N_PACK_CASES ((int)(sizeof(pack_cases) / sizeof(pack_cases[0])))
+
+/* Logits of the prompt (one pass of 12 tokens, the > 8 token kernels), then of single decode
+ * steps and of a step of 3 sequences (the few-token kernels), on 2 threads. */
+static void pack_logits(const tiny_env *env, bool pack, float *out)
+{
+    core_err err = {0};
+    gen_model *gm = NULL;
+    gen_model_options mo = gen_model_options_default();
+    mo.pack = pack;
+    expect_ok(gen_model_load(&gm, env->path, &mo, &err), &err, env->path);
+    if (!pack || strstr(gen_model_desc(gm), "avx512") != NULL) {
+        /* avx512 packs these types; nothing else does, and nothing packs when told not to. */
+        ck_assert_int_eq(strstr(gen_model_desc(gm), ", packed") != NULL, pack);
+    }
+    gen_ctx *ctx = ctx_open(gm, 3, 16, 2);
+    const size_t n_vocab = TINY_MODEL_N_VOCAB;
+    decode_seq(ctx, env->tokens, N_PROMPT, 0, true);
+    for (size_t i = 0; i < N_PROMPT; i++) {
+        memcpy(out + i * n_vocab, logits_at(ctx, i), n_vocab * sizeof(float));
+    }
+    for (size_t s = 0; s < N_STEPS; s++) {
+        decode_seq(ctx, env->tokens + N_PROMPT + s, 1, 0, true);
+        memcpy(out + (N_PROMPT + s) * n_vocab, logits_at(ctx, 0), n_vocab * sizeof(float));
+    }
+    const int32_t toks[3] = {5, 6, 7};
+    const int32_t seqs[3] = {0, 1, 2};
+    const bool keep[3] = {true, true, true};
+    const gen_batch batch = {toks, seqs, keep, 3};
+    expect_ok(gen_ctx_decode(ctx, &batch, &err), &err, "decode");
+    for (size_t i = 0; i < 3; i++) {
+        memcpy(out + (N_TOTAL + i) * n_vocab, logits_at(ctx, i), n_vocab * sizeof(float));
+    }
+    gen_ctx_free(ctx);
+    gen_model_free(gm);
+}
+
+/* A model whose matrices are packed at load gives the logits of the same model read as stored,
+ * bit for bit (on a CPU whose kernels do not pack, both runs read the file's layout). */
+START_TEST(forward__packed_weights_match_unpacked)
+{
+    const forward_case *c = &pack_cases[_i];
+    const size_t n = (N_TOTAL + 3) * TINY_MODEL_N_VOCAB;
+    tiny_env env;
+    env_open(&env, c, KERN_BACKEND_KIND_BEST, "pack");
+    float *packed = malloc(n * sizeof(float));
+    float *plain = malloc(n * sizeof(float));
+    ck_assert_ptr_nonnull(packed);
+    ck_assert_ptr_nonnull(plain);
+    pack_logits(&env, true, packed);
+    pack_logits(&env, false, plain);
+    if (memcmp(packed, plain, n * sizeof(float)) != 0) {
+        fprintf(stderr, "forward: %s %s: packed weights change the logits\n",
+                tiny_arch_name(c->arch), kern_type_name(c->type));
+    }
+    ck_assert_int_eq(memcmp(packed, plain, n * sizeof(float)), 0);
+    free(packed);
+    free(plain);
+    env_close(&env);
+}
+END_TEST
+
 TCase *tcase_forward(void)
 {
     TCase *tc = tcase_create("forward");
@@ -461,5 +533,6 @@ TCase *tcase_forward(void)
     tcase_add_loop_test(tc, forward__seq_copy_matches_recompute, 0, N_BATCH_CASES);
     tcase_add_test(tc, forward__reference_greedy_matches_golden);
     tcase_add_test(tc, forward__greedy_matches_golden);
+    tcase_add_loop_test(tc, forward__packed_weights_match_unpacked, 0, N_PACK_CASES);
     return tc;
 }

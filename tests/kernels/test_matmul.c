@@ -11,6 +11,7 @@
 #include "tests/kernels/tests.h"
 
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -476,6 +477,89 @@ START_TEST(matmul__amx_equals_avx512_bit_for_bit)
 }
 END_TEST
 
+/* Shapes for packed weights: rows in whole and partial groups of 16 (fewer than one, one
+ * exactly, 47 = 2 + 15/16, 300 like the tiny vocabulary), one to three K chunks (1088 and
+ * 2112 columns end in partial ones), batches of 1 to 8 (the few-token kernel) and past 8 (the
+ * panels: 9, one tile of 4 and a partial one; 130, past one token chunk). */
+static const shape PACK_SHAPES[] = {
+    {5, 64, 1},    {16, 96, 2},   {47, 1088, 1}, {47, 1088, 2},   {47, 1088, 3},
+    {47, 1088, 4}, {47, 1088, 5}, {47, 1088, 6}, {47, 1088, 7},   {47, 1088, 8},
+    {47, 1088, 9}, {33, 2112, 3}, {33, 2112, 1}, {40, 2112, 130}, {300, 64, 12},
+};
+#define N_PACK_SHAPES (sizeof(PACK_SHAPES) / sizeof(PACK_SHAPES[0]))
+
+START_TEST(matmul__packed_equals_unpacked_bit_for_bit)
+{
+    /* For every variant that packs: each type it packs gives the bits of the unpacked weight
+     * at every batch size and thread split, packed in two parts; rows past n_rows (the last
+     * group's padding) are never written. Variants that read only ggml's layout have no pack,
+     * and avx512 packs Q4_0, Q4_1 and Q8_0. */
+    size_t n_packed = 0;
+    for (size_t v = 0; v < kern_backend_n_variants(); v++) {
+        const char *name = NULL;
+        const kern_ops *ops = kern_backend_variant(v, &name);
+        ck_assert_int_eq(ops->pack_size == NULL, ops->pack == NULL);
+        if (strcmp(name, "avx512") != 0) {
+            ck_assert_int_eq(ops->pack != NULL, 0);
+            continue;
+        }
+        for (size_t ti = 0; ti < N_W_TYPES; ti++) {
+            const kern_type t = W_TYPES[ti];
+            const bool packs = t == KERN_TYPE_Q4_0 || t == KERN_TYPE_Q4_1 || t == KERN_TYPE_Q8_0;
+            ck_assert_int_eq(ops->pack_size(t, 47, 1088) != 0, packs);
+            if (!packs) {
+                continue;
+            }
+            for (size_t si = 0; si < N_PACK_SHAPES; si++) {
+                problem p;
+                problem_init(&p, t, PACK_SHAPES[si], 900 + 20 * ti + si);
+                const size_t n_groups = (p.m.n_rows + 15) / 16;
+                const size_t size = ops->pack_size(t, p.m.n_rows, p.m.n_cols);
+                ck_assert_uint_eq(size, n_groups * 16 * p.m.w_row_bytes);
+                char *packed = test_alloc(size + 64);
+                char *dst = packed + (64 - (uintptr_t)packed % 64) % 64;
+                memset(dst, 0xA5, size);
+                ops->pack(dst, t, p.w, p.m.w_row_bytes, p.m.n_rows, p.m.n_cols, 0, 1);
+                ops->pack(dst, t, p.w, p.m.w_row_bytes, p.m.n_rows, p.m.n_cols, 1, n_groups);
+                const size_t n_y = p.m.n_batch * p.m.y_stride;
+                float *want = test_alloc(n_y * sizeof(float));
+                float *want3 = test_alloc(n_y * sizeof(float));
+                float *got = test_alloc(n_y * sizeof(float));
+                float *got3 = test_alloc(n_y * sizeof(float));
+                kern_matmul m = p.m;
+                run_split(ops, &m, want, want3, n_y, 3);
+                kern_matmul mp = p.m;
+                mp.w = dst;
+                mp.w_packed = true;
+                run_split(ops, &mp, got, got3, n_y, 3);
+                if (memcmp(want, got, n_y * sizeof(float)) != 0) {
+                    fprintf(stderr, "packed %s %zux%zu batch %zu differs from unpacked\n",
+                            kern_type_name(t), m.n_rows, m.n_cols, m.n_batch);
+                }
+                ck_assert_int_eq(memcmp(want, got, n_y * sizeof(float)), 0);
+                ck_assert_int_eq(memcmp(want, got3, n_y * sizeof(float)), 0);
+                ck_assert_int_eq(memcmp(want, want3, n_y * sizeof(float)), 0);
+                for (size_t b = 0; b < m.n_batch; b++) {
+                    for (size_t i = m.n_rows; i < m.y_stride; i++) {
+                        KT_EQ(got3[b * m.y_stride + i], SENTINEL);
+                    }
+                }
+                n_packed++;
+                test_free(want);
+                test_free(want3);
+                test_free(got);
+                test_free(got3);
+                test_free(packed);
+                problem_dispose(&p);
+            }
+        }
+    }
+    if (kern_backend_n_variants() > 3) {
+        ck_assert_uint_eq(n_packed, 3 * N_PACK_SHAPES);
+    }
+}
+END_TEST
+
 TCase *tcase_matmul(void)
 {
     TCase *tc = tcase_create("matmul");
@@ -487,5 +571,6 @@ TCase *tcase_matmul(void)
     tcase_add_test(tc, matmul__large_batch_rows_equal_single_rows);
     tcase_add_test(tc, matmul__few_tokens_match_ref_and_single_rows);
     tcase_add_test(tc, matmul__amx_equals_avx512_bit_for_bit);
+    tcase_add_test(tc, matmul__packed_equals_unpacked_bit_for_bit);
     return tc;
 }

@@ -353,6 +353,8 @@ static void gemm(const kern_matmul *m, size_t lo, size_t hi)
 
 void kern_matmul_amx(const kern_matmul *m, size_t ith, size_t nth)
 {
+    /* Only ggml's layout here: this variant has no pack. */
+    CORE_ASSERT(!m->w_packed);
     switch (m->w_type) {
     case KERN_TYPE_Q4_0:
     case KERN_TYPE_Q4_1:

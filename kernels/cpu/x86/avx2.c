@@ -342,6 +342,8 @@ static void matmul_f32(const kern_matmul *m, size_t lo, size_t hi)
 
 void kern_matmul_avx2(const kern_matmul *m, size_t ith, size_t nth)
 {
+    /* Only ggml's layout here: this variant has no pack. */
+    CORE_ASSERT(!m->w_packed);
     size_t lo;
     size_t hi;
     kern__split(m->n_rows, ith, nth, &lo, &hi);

@@ -140,6 +140,16 @@ void kern_matmul_avx512(const kern_matmul *m, size_t ith, size_t nth)
 {
     size_t lo;
     size_t hi;
+    if (m->w_packed) {
+        /* Packed weights come in groups of KERN_PACK_ROWS: shares start on a group. */
+        const size_t n_groups = (m->n_rows + KERN_PACK_ROWS - 1) / KERN_PACK_ROWS;
+        kern__split(n_groups, ith, nth, &lo, &hi);
+        lo *= KERN_PACK_ROWS;
+        hi = hi * KERN_PACK_ROWS < m->n_rows ? hi * KERN_PACK_ROWS : m->n_rows;
+        const bool done = kern__gemm_avx512(m, lo, hi);
+        CORE_ASSERT(done);
+        return;
+    }
     kern__split(m->n_rows, ith, nth, &lo, &hi);
     if (m->n_batch >= KERN_GEMM_MIN_BATCH && kern__gemm_avx512(m, lo, hi)) {
         return;

@@ -60,16 +60,6 @@ static inline int32_t load_i32(const void *p)
     return v;
 }
 
-/* Sum of 32 signed bytes. */
-static inline int32_t sum_i8x32(const void *p)
-{
-    const __m256i v =
-        _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)p), _mm256_set1_epi8((char)0x80));
-    const __m256i s = _mm256_sad_epu8(v, _mm256_setzero_si256());
-    const __m128i t = _mm_add_epi64(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
-    return (int32_t)(_mm_cvtsi128_si64(t) + _mm_extract_epi64(t, 1)) - 32 * 128;
-}
-
 /*
  * Q5_0/Q5_1: adds 16 to the levels of w (group g: bytes 4g..4g+3 of 16 rows, one row per dword)
  * whose fifth bit is set in hb (the 16 rows' qh words). Value j's fifth bit is bit j of qh, so
@@ -176,6 +166,51 @@ static void pack32_run(kern_type t, const kern_matmul *m, size_t r0, size_t nr, 
     default:
         pack32(KERN_TYPE_Q8_0, m, r0, nr, n_ahead, kc0, nb, st, p);
         return;
+    }
+}
+
+/*
+ * The same panel from a packed weight (pack_avx512.c's layout; r0 a multiple of 16): each group
+ * of 16 rows already holds a block's quants in the panel's vectors (Q8_0 as q + 128) and its
+ * scales side by side, so this is a copy plus the nibble split. A half past nr is zeroed.
+ */
+static void pack32_packed(kern_type t, const kern_matmul *m, size_t r0, size_t nr, size_t kc0,
+                          size_t nb, panel32 *restrict p)
+{
+    const size_t bb = kern_type_block_bytes(t);
+    const size_t qv = t == KERN_TYPE_Q8_0 ? 8 * 64 : 4 * 64;
+    const __m512i m4 = _mm512_set1_epi8(0x0F);
+    for (size_t h = 0; h < 2; h++) {
+        if (16 * h >= nr) {
+            for (size_t b = 0; b < nb; b++) {
+                for (int g = 0; g < 8; g++) {
+                    p->q[b][g][h] = _mm512_setzero_si512();
+                }
+                p->d[b][h] = _mm512_setzero_ps();
+                p->m[b][h] = _mm512_setzero_ps();
+            }
+            continue;
+        }
+        const char *q = (const char *)m->w + (r0 + 16 * h) * m->w_row_bytes + kc0 * 16 * bb;
+        const char *dq = q + nb * qv;
+        const char *mq = dq + nb * 32;
+        for (size_t b = 0; b < nb; b++, q += qv) {
+            if (t == KERN_TYPE_Q8_0) {
+                for (int g = 0; g < 8; g++) {
+                    p->q[b][g][h] = _mm512_loadu_si512((const void *)(q + 64 * g));
+                }
+            } else {
+                for (int g = 0; g < 4; g++) {
+                    const __m512i v = _mm512_loadu_si512((const void *)(q + 64 * g));
+                    p->q[b][g][h] = _mm512_and_si512(v, m4);
+                    p->q[b][g + 4][h] = _mm512_and_si512(_mm512_srli_epi16(v, 4), m4);
+                }
+            }
+            p->d[b][h] = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(dq + 32 * b)));
+            p->m[b][h] = t == KERN_TYPE_Q4_1
+                             ? _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(mq + 32 * b)))
+                             : _mm512_setzero_ps();
+        }
     }
 }
 
@@ -322,7 +357,11 @@ static void gemm32(const kern_matmul *m, size_t lo, size_t hi)
             tokinfo_fill(m, has_min, offset, tc0, ntc, kc0, nb, &ti);
             for (size_t r0 = lo; r0 < hi; r0 += PR) {
                 const size_t nr = hi - r0 < PR ? hi - r0 : PR;
-                pack32_run(t, m, r0, nr, hi - r0 - nr, kc0, nb, &st, &p);
+                if (m->w_packed) {
+                    pack32_packed(t, m, r0, nr, kc0, nb, &p);
+                } else {
+                    pack32_run(t, m, r0, nr, hi - r0 - nr, kc0, nb, &st, &p);
+                }
                 for (size_t i0 = 0; i0 < ntc; i0 += NT) {
                     const int nt = (int)(ntc - i0 < NT ? ntc - i0 : NT);
                     tile32_run(m, &p, &ti, i0, tc0 + i0, nt, has_min, r0, nr, kc0, nb);
@@ -366,25 +405,6 @@ typedef struct gemv_x {
     float d[KB];
     float s[KB];
 } gemv_x;
-
-/* Four rows' 16 bytes at a, b, c, d, one per 128-bit lane. */
-static inline __attribute__((always_inline)) __m512i load4p(const char *a, const char *b,
-                                                            const char *c, const char *d)
-{
-    const __m256i ab =
-        _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)a)),
-                                _mm_loadu_si128((const __m128i *)b), 1);
-    const __m256i cd =
-        _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)c)),
-                                _mm_loadu_si128((const __m128i *)d), 1);
-    return _mm512_inserti64x4(_mm512_castsi256_si512(ab), cd, 1);
-}
-
-/* Four rows' 16 bytes at p, p + stride, p + 2 stride, p + 3 stride, one per 128-bit lane. */
-static inline __m512i load4x16(const char *p, size_t stride)
-{
-    return load4p(p, p + stride, p + 2 * stride, p + 3 * stride);
-}
 
 /* Quads a..d (lane i of quad j: four partial sums of row 4i + j) -> the 16 rows' sums. */
 static inline __m512i sum_quads(__m512i a, __m512i b, __m512i c, __m512i d)
@@ -611,35 +631,7 @@ static void gemv32(const kern_matmul *m, size_t lo, size_t hi)
  * its K chunks, so its bits do not depend on the batch it shares.
  */
 #define FEW_MAX 8 /* tokens per batch that gemm32_few takes; larger batches use the tiles */
-
-/* Bytes [off, off + 16) of the 16 rows at p (row stride rb), transposed: o[g] holds bytes
- * off + 4g .. off + 4g + 3 of each row, rows in order. */
-static inline __attribute__((always_inline)) void load16t(const char *p, size_t rb, __m512i o[4])
-{
-    __m512i z[4];
-#pragma GCC unroll 4
-    for (size_t i = 0; i < 4; i++) {
-        z[i] = load4x16(p + i * rb, 4 * rb);
-    }
-    transpose4(z, o);
-}
-
-/* Bytes [off, off + 32) of the 16 rows at p, transposed into o[0..7]. */
-static inline __attribute__((always_inline)) void load32t(const char *p, size_t rb, __m512i o[8])
-{
-    load16t(p, rb, o);
-    load16t(p + 16, rb, o + 4);
-}
-
-/* a + the dots of w's dwords with the 4 bytes at x: vpdpbusd with its operand broadcast from
- * memory, which gcc 12 does not fold from the intrinsics (it issues a vpbroadcastd per product,
- * as many vector instructions again as the products in the few-token loop). */
-static inline __attribute__((always_inline)) __m512i dpbusd_bcst(__m512i a, __m512i w,
-                                                                 const char *x)
-{
-    __asm__("vpdpbusd %2%{1to16%}, %1, %0" : "+v"(a) : "v"(w), "m"(*(const char(*)[4])x));
-    return a;
-}
+_Static_assert(FEW_MAX == KERN_PACK_FEW_MAX, "packed and unpacked batches switch kernels alike");
 
 /* Token i's integer dot of 32 values (w[0..7] of 16 rows) with its 32 activation bytes at x,
  * starting from a. */
@@ -1397,7 +1389,11 @@ bool kern__gemm_avx512(const kern_matmul *m, size_t lo, size_t hi)
     case KERN_TYPE_Q4_0:
     case KERN_TYPE_Q4_1:
     case KERN_TYPE_Q8_0:
-        if (m->n_batch == 1) {
+        if (m->w_packed && m->n_batch <= KERN_PACK_FEW_MAX) {
+            kern__packed_few_avx512(m, lo, hi);
+        } else if (m->w_packed) {
+            gemm32(m, lo, hi);
+        } else if (m->n_batch == 1) {
             gemv32(m, lo, hi);
         } else if (m->n_batch <= FEW_MAX) {
             gemm32_few(m, lo, hi);
@@ -1407,6 +1403,7 @@ bool kern__gemm_avx512(const kern_matmul *m, size_t lo, size_t hi)
         return true;
     case KERN_TYPE_Q5_0:
     case KERN_TYPE_Q5_1:
+        CORE_ASSERT(!m->w_packed);
         if (m->n_batch <= FEW_MAX) {
             gemm32_few(m, lo, hi);
         } else {
@@ -1415,6 +1412,7 @@ bool kern__gemm_avx512(const kern_matmul *m, size_t lo, size_t hi)
         return true;
     case KERN_TYPE_Q4_K:
     case KERN_TYPE_Q6_K:
+        CORE_ASSERT(!m->w_packed);
         if (m->n_batch <= FEW_MAX) {
             gemmk_few(m, lo, hi);
         } else {
@@ -1422,6 +1420,7 @@ bool kern__gemm_avx512(const kern_matmul *m, size_t lo, size_t hi)
         }
         return true;
     default:
+        CORE_ASSERT(!m->w_packed);
         return false;
     }
 }

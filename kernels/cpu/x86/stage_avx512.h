@@ -94,4 +94,62 @@ stage_row(kern_type t, const char *row, const char *pf, size_t nb, int r, stage1
     }
 }
 
+/* Sum of 32 signed bytes. */
+static inline int32_t sum_i8x32(const void *p)
+{
+    const __m256i v =
+        _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)p), _mm256_set1_epi8((char)0x80));
+    const __m256i s = _mm256_sad_epu8(v, _mm256_setzero_si256());
+    const __m128i t = _mm_add_epi64(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
+    return (int32_t)(_mm_cvtsi128_si64(t) + _mm_extract_epi64(t, 1)) - 32 * 128;
+}
+
+/* Four rows' 16 bytes at a, b, c, d, one per 128-bit lane. */
+static inline __attribute__((always_inline)) __m512i load4p(const char *a, const char *b,
+                                                            const char *c, const char *d)
+{
+    const __m256i ab =
+        _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)a)),
+                                _mm_loadu_si128((const __m128i *)b), 1);
+    const __m256i cd =
+        _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)c)),
+                                _mm_loadu_si128((const __m128i *)d), 1);
+    return _mm512_inserti64x4(_mm512_castsi256_si512(ab), cd, 1);
+}
+
+/* Four rows' 16 bytes at p, p + stride, p + 2 stride, p + 3 stride, one per 128-bit lane. */
+static inline __m512i load4x16(const char *p, size_t stride)
+{
+    return load4p(p, p + stride, p + 2 * stride, p + 3 * stride);
+}
+
+/* Bytes [off, off + 16) of the 16 rows at p (row stride rb), transposed: o[g] holds bytes
+ * off + 4g .. off + 4g + 3 of each row, rows in order. */
+static inline __attribute__((always_inline)) void load16t(const char *p, size_t rb, __m512i o[4])
+{
+    __m512i z[4];
+#pragma GCC unroll 4
+    for (size_t i = 0; i < 4; i++) {
+        z[i] = load4x16(p + i * rb, 4 * rb);
+    }
+    transpose4(z, o);
+}
+
+/* Bytes [off, off + 32) of the 16 rows at p, transposed into o[0..7]. */
+static inline __attribute__((always_inline)) void load32t(const char *p, size_t rb, __m512i o[8])
+{
+    load16t(p, rb, o);
+    load16t(p + 16, rb, o + 4);
+}
+
+/* a + the dots of w's dwords with the 4 bytes at x: vpdpbusd with its operand broadcast from
+ * memory, which gcc 12 does not fold from the intrinsics (it issues a vpbroadcastd per product,
+ * as many vector instructions again as the products in the few-token loop). */
+static inline __attribute__((always_inline)) __m512i dpbusd_bcst(__m512i a, __m512i w,
+                                                                 const char *x)
+{
+    __asm__("vpdpbusd %2%{1to16%}, %1, %0" : "+v"(a) : "v"(w), "m"(*(const char(*)[4])x));
+    return a;
+}
+
 #endif /* KILN_KERNELS_X86_STAGE_H */
