@@ -409,8 +409,9 @@ static void *prefault_main(void *arg)
  * its row lookups (which touch only the rows they read); a tied output head is packed as a
  * copy of it.
  */
-#define PACK_TASK  (256u << 10)
-#define PACK_ALIGN (2u << 20)
+#define PACK_TASK   (256u << 10)
+#define PACK_ALIGN  (2u << 20)
+#define PACK_AROUND (64u << 10) /* Linux's default fault_around_bytes */
 
 typedef struct pack_mat {
     gen_weight *w;  /* the weight to repoint; packed after the run */
@@ -423,14 +424,16 @@ typedef struct packer {
     char *dst;      /* the packed mapping */
     pack_mat *mats; /* (n_mats), owned */
     size_t n_mats;
-    size_t n_tasks; /* over all matrices */
-    size_t page;    /* bytes per page */
+    size_t n_tasks;    /* over all matrices */
+    size_t page;       /* bytes per page */
+    uintptr_t keep_lo; /* pages outside [keep_lo, keep_hi) (the file's tensor data, inward to */
+    uintptr_t keep_hi; /* whole pages) are never dropped: they may be another mapping's */
     /* The next task; only hands out tasks, orders nothing else (the joins do). */
     atomic_size_t next;
 } packer;
 
 /* Every matrix the forward pass multiplies by, each once (a tied head is its own copy). */
-static size_t model_weights(gen_model *m, gen_weight **out)
+static size_t model_weights(gen_model *m, pack_mat *out)
 {
     size_t n = 0;
     for (size_t il = 0; il < m->hp.n_layer; il++) {
@@ -438,15 +441,31 @@ static size_t model_weights(gen_model *m, gen_weight **out)
         gen_weight *ws[] = {&l->wq, &l->wk, &l->wv, &l->wo, &l->w_gate, &l->w_up, &l->w_down};
         for (size_t i = 0; i < sizeof(ws) / sizeof(ws[0]); i++) {
             if (out) {
-                out[n] = ws[i];
+                out[n].w = ws[i];
             }
             n++;
         }
     }
     if (out) {
-        out[n] = &m->output;
+        out[n].w = &m->output;
     }
     return n + 1;
+}
+
+/* Drops the pages of [lo, hi) and PACK_AROUND bytes either side, within the tensor data. */
+static void pack_drop(const packer *pk, uintptr_t lo, uintptr_t hi)
+{
+    /* Out to PACK_AROUND: a fault maps the pages around it too (fault-around), so the next
+     * task's first fault maps some of this one's pages back. */
+    uintptr_t p0 = lo > PACK_AROUND ? (lo - PACK_AROUND) / pk->page * pk->page : 0;
+    uintptr_t p1 = (hi + PACK_AROUND + pk->page - 1) / pk->page * pk->page;
+    p0 = p0 > pk->keep_lo ? p0 : pk->keep_lo;
+    p1 = p1 < pk->keep_hi ? p1 : pk->keep_hi;
+    if (p0 < p1) {
+        /* Only gives memory back: a failure leaves the pages resident, nothing else. */
+        /* The pages' address as a pointer again (the range was rounded as an integer). */
+        (void)madvise((void *)p0, p1 - p0, MADV_DONTNEED); /* NOLINT(performance-no-int-to-ptr) */
+    }
 }
 
 static void pack_task(packer *pk, size_t task)
@@ -464,12 +483,8 @@ static void pack_task(packer *pk, size_t task)
     pk->ops->pack(pk->dst + pm->offset, w->type, w->data, w->row_bytes, w->n_rows, w->n_cols, g_lo,
                   g_hi);
     const size_t r_hi = g_hi * KERN_PACK_ROWS < w->n_rows ? g_hi * KERN_PACK_ROWS : w->n_rows;
-    const uintptr_t lo = (uintptr_t)w->data + g_lo * KERN_PACK_ROWS * w->row_bytes;
-    const uintptr_t hi = (uintptr_t)w->data + r_hi * w->row_bytes;
-    const uintptr_t p0 = lo / pk->page * pk->page;
-    const uintptr_t p1 = (hi + pk->page - 1) / pk->page * pk->page;
-    /* Only gives memory back: a failure leaves the pages resident, nothing else. */
-    (void)madvise((void *)p0, p1 - p0, MADV_DONTNEED);
+    pack_drop(pk, (uintptr_t)w->data + g_lo * KERN_PACK_ROWS * w->row_bytes,
+              (uintptr_t)w->data + r_hi * w->row_bytes);
 }
 
 static void pack_run(packer *pk)
@@ -518,18 +533,22 @@ static int pack_weights(gen_model *m, core_err *err)
     }
     const uint64_t t0 = core_time_ns();
     const size_t n_w = model_weights(m, NULL);
-    gen_weight **ws = core_calloc(n_w, sizeof(*ws));
+    pack_mat *all = core_calloc(n_w, sizeof(*all));
     packer pk = {.ops = ops, .page = (size_t)sysconf(_SC_PAGESIZE)};
+    prefault data;
+    prefault_init(&data, m->gguf);
+    pk.keep_lo = ((uintptr_t)data.lo + pk.page - 1) / pk.page * pk.page;
+    pk.keep_hi = (uintptr_t)data.hi / pk.page * pk.page;
     pk.mats = core_calloc(n_w, sizeof(*pk.mats));
     int rc = 0;
-    if (!ws || !pk.mats) {
+    if (!all || !pk.mats) {
         rc = core_err_set(err, CORE_ENOMEM, "model: packing: out of memory");
         goto done;
     }
-    model_weights(m, ws);
+    model_weights(m, all);
     size_t len = 0;
     for (size_t i = 0; i < n_w; i++) {
-        gen_weight *w = ws[i];
+        gen_weight *w = all[i].w;
         const size_t n = ops->pack_size(w->type, w->n_rows, w->n_cols);
         if (n == 0) {
             continue;
@@ -562,12 +581,17 @@ static int pack_weights(gen_model *m, core_err *err)
         pthread_join(helper, NULL);
     }
     for (size_t i = 0; i < pk.n_mats; i++) {
+        /* What the other thread's faults mapped back after a task dropped it. */
+        const gen_weight *w = pk.mats[i].w;
+        pack_drop(&pk, (uintptr_t)w->data, (uintptr_t)w->data + w->n_rows * w->row_bytes);
+    }
+    for (size_t i = 0; i < pk.n_mats; i++) {
         pk.mats[i].w->data = pk.dst + pk.mats[i].offset;
         pk.mats[i].w->packed = true;
     }
     m->pack_ms = (double)(core_time_ns() - t0) * 1e-6;
 done:
-    core_free(ws);
+    core_free(all);
     core_free(pk.mats);
     return rc;
 }

@@ -10,6 +10,7 @@
  */
 #include "tests/gen/tests.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -463,8 +464,8 @@ static const forward_case pack_cases[] = {
 #define N_PACK_CASES ((int)(sizeof(pack_cases) / sizeof(pack_cases[0])))
 
 /* Logits of the prompt (one pass of 12 tokens, the > 8 token kernels), then of single decode
- * steps and of a step of 3 sequences (the few-token kernels), on 2 threads. */
-static void pack_logits(const tiny_env *env, bool pack, float *out)
+ * steps and of a step of 3 sequences (the few-token kernels), on 2 threads; as bit patterns. */
+static void pack_logits(const tiny_env *env, bool pack, uint32_t *out)
 {
     core_err err = {0};
     gen_model *gm = NULL;
@@ -505,17 +506,17 @@ START_TEST(forward__packed_weights_match_unpacked)
     const size_t n = (N_TOTAL + 3) * TINY_MODEL_N_VOCAB;
     tiny_env env;
     env_open(&env, c, KERN_BACKEND_KIND_BEST, "pack");
-    float *packed = malloc(n * sizeof(float));
-    float *plain = malloc(n * sizeof(float));
+    uint32_t *packed = malloc(n * sizeof(uint32_t));
+    uint32_t *plain = malloc(n * sizeof(uint32_t));
     ck_assert_ptr_nonnull(packed);
     ck_assert_ptr_nonnull(plain);
     pack_logits(&env, true, packed);
     pack_logits(&env, false, plain);
-    if (memcmp(packed, plain, n * sizeof(float)) != 0) {
+    if (memcmp(packed, plain, n * sizeof(uint32_t)) != 0) {
         fprintf(stderr, "forward: %s %s: packed weights change the logits\n",
                 tiny_arch_name(c->arch), kern_type_name(c->type));
     }
-    ck_assert_int_eq(memcmp(packed, plain, n * sizeof(float)), 0);
+    ck_assert_int_eq(memcmp(packed, plain, n * sizeof(uint32_t)), 0);
     free(packed);
     free(plain);
     env_close(&env);

@@ -4,7 +4,9 @@
  * output head), for batches of 1 to 8 tokens, on one kernel variant and one thread. It reports
  * the thread's CPU time per step (median and minimum of --reps), which a shared machine
  * disturbs far less than wall time, and the tokens a second of each batch against a batch of
- * one: the ceiling that the batched step sets for continuous batching.
+ * one: the ceiling that the batched step sets for continuous batching. Where the variant
+ * packs weights (kern_ops.pack: avx512), each step also runs on the packed copies, alternating
+ * with the stored layout in every round, and the ratio of the two is printed.
  *
  *   kiln-bench-matmul [--kernels NAME] [--layer-type T] [--head-type T] [--reps N]
  *                     [--embd N] [--ff N] [--kv N] [--layers N] [--vocab N]
@@ -29,7 +31,8 @@ typedef struct bench_mat {
     kern_type type;
     size_t n_rows;
     size_t n_cols;
-    void *w; /* (n_rows, n_cols) of type, owned */
+    void *w;      /* (n_rows, n_cols) of type, owned */
+    void *packed; /* w packed by the variant (64-byte aligned), owned; NULL if it does not */
 } bench_mat;
 
 /* The activation types a weight type may want (kern_type_vec_dot). */
@@ -93,11 +96,20 @@ static int mat_init(bench_mat *m, const kern_ops *ops, kern_type type, size_t n_
         ops->quantize_row(type, row, (char *)m->w + r * rb, n_cols);
     }
     free(row);
+    const size_t n_packed = ops->pack_size ? ops->pack_size(type, n_rows, n_cols) : 0;
+    if (n_packed > 0) {
+        m->packed = aligned_alloc(64, (n_packed + 63) / 64 * 64);
+        if (m->packed == NULL) {
+            return CORE_ENOMEM;
+        }
+        ops->pack(m->packed, type, m->w, rb, n_rows, n_cols, 0,
+                  (n_rows + KERN_PACK_ROWS - 1) / KERN_PACK_ROWS);
+    }
     return 0;
 }
 
-/* One step: every matrix against n_batch tokens. */
-static void step(const bench *b, size_t n_batch)
+/* One step: every matrix against n_batch tokens (its packed copy where it has one and packed). */
+static void step(const bench *b, size_t n_batch, bool packed)
 {
     for (size_t i = 0; i < b->n_mats; i++) {
         const bench_mat *mm = &b->mats[i];
@@ -106,7 +118,7 @@ static void step(const bench *b, size_t n_batch)
         while (X_TYPES[x] != xt) {
             x++;
         }
-        const kern_matmul m = {
+        kern_matmul m = {
             .w_type = mm->type,
             .w = mm->w,
             .w_row_bytes = kern_type_row_bytes(mm->type, mm->n_cols),
@@ -117,7 +129,11 @@ static void step(const bench *b, size_t n_batch)
             .n_rows = mm->n_rows,
             .n_cols = mm->n_cols,
             .n_batch = n_batch,
+            .w_packed = packed && mm->packed != NULL,
         };
+        if (m.w_packed) {
+            m.w = mm->packed;
+        }
         b->ops->matmul(&m, 0, 1);
     }
 }
@@ -201,7 +217,7 @@ int main(int argc, char **argv)
     }
     bench b = {.ops = kern_backend_ops(backend)};
     int rc = 0;
-    double *t = malloc(BATCH_MAX * reps * sizeof(double));
+    double *t = malloc(2 * BATCH_MAX * reps * sizeof(double));
     b.n_mats = n_layers * N_PER_LAYER + 1;
     b.mats = calloc(b.n_mats, sizeof(bench_mat));
     const size_t widest = ff > embd ? ff : embd;
@@ -249,24 +265,45 @@ int main(int argc, char **argv)
            kern_type_name((kern_type)head_type), reps);
     /* Rounds over every batch size in turn, so that what disturbs the machine for a while
      * falls on all of them alike. */
-    step(&b, 1); /* warm-up */
+    const bool packs = b.mats[b.n_mats - 1].packed != NULL || b.mats[0].packed != NULL;
+    const size_t n_modes = packs ? 2 : 1;
+    for (size_t mode = 0; mode < n_modes; mode++) {
+        step(&b, 1, mode == 1); /* warm-up */
+    }
     for (size_t r = 0; r < reps; r++) {
         for (size_t n_batch = 1; n_batch <= BATCH_MAX; n_batch++) {
-            const double t0 = thread_seconds();
-            step(&b, n_batch);
-            t[(n_batch - 1) * reps + r] = thread_seconds() - t0;
+            for (size_t mode = 0; mode < n_modes; mode++) {
+                const double t0 = thread_seconds();
+                step(&b, n_batch, mode == 1);
+                t[(mode * BATCH_MAX + n_batch - 1) * reps + r] = thread_seconds() - t0;
+            }
         }
     }
-    double one = 0.0;
-    for (size_t n_batch = 1; n_batch <= BATCH_MAX; n_batch++) {
-        double *tb = t + (n_batch - 1) * reps;
-        qsort(tb, reps, sizeof(double), cmp_double);
-        const double med = tb[reps / 2];
-        if (n_batch == 1) {
-            one = med;
+    for (size_t mode = 0; mode < n_modes; mode++) {
+        if (packs) {
+            printf(mode == 0 ? " weights as stored (ggml's layout):\n"
+                             : " weights packed (kern_ops.pack):\n");
         }
-        printf("  batch %zu  step %7.2f ms  [min %7.2f]  %6.2fx the tokens/s of batch 1\n", n_batch,
-               med * 1e3, tb[0] * 1e3, (double)n_batch * one / med);
+        double one = 0.0;
+        for (size_t n_batch = 1; n_batch <= BATCH_MAX; n_batch++) {
+            double *tb = t + (mode * BATCH_MAX + n_batch - 1) * reps;
+            qsort(tb, reps, sizeof(double), cmp_double);
+            const double med = tb[reps / 2];
+            if (n_batch == 1) {
+                one = med;
+            }
+            printf("  batch %zu  step %7.2f ms  [min %7.2f]  %6.2fx the tokens/s of batch 1\n",
+                   n_batch, med * 1e3, tb[0] * 1e3, (double)n_batch * one / med);
+        }
+    }
+    if (packs) {
+        printf(" packed / as stored, tokens/s per batch:");
+        for (size_t n_batch = 1; n_batch <= BATCH_MAX; n_batch++) {
+            const double u = t[(n_batch - 1) * reps + reps / 2];
+            const double p = t[(BATCH_MAX + n_batch - 1) * reps + reps / 2];
+            printf(" %.2fx", u / p);
+        }
+        printf("\n");
     }
 done:
     if (rc < 0) {
@@ -274,6 +311,7 @@ done:
     }
     for (size_t i = 0; b.mats != NULL && i < b.n_mats; i++) {
         free(b.mats[i].w);
+        free(b.mats[i].packed);
     }
     free(b.mats);
     for (size_t x = 0; x < N_X_TYPES; x++) {

@@ -1391,13 +1391,12 @@ bool kern__gemm_avx512(const kern_matmul *m, size_t lo, size_t hi)
     case KERN_TYPE_Q8_0:
         if (m->w_packed && m->n_batch <= KERN_PACK_FEW_MAX) {
             kern__packed_few_avx512(m, lo, hi);
-        } else if (m->w_packed) {
-            gemm32(m, lo, hi);
-        } else if (m->n_batch == 1) {
+        } else if (m->n_batch == 1 && !m->w_packed) {
             gemv32(m, lo, hi);
-        } else if (m->n_batch <= FEW_MAX) {
+        } else if (m->n_batch <= FEW_MAX && !m->w_packed) {
             gemm32_few(m, lo, hi);
         } else {
+            /* Larger batches, from either layout (gemm32 reads panels from the packed one). */
             gemm32(m, lo, hi);
         }
         return true;

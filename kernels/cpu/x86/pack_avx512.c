@@ -31,6 +31,9 @@
 #define KB KERN_STAGE_KB
 #define NT KERN_PACK_FEW_MAX
 #define SK 8 /* K chunks whose token data is filled at once (8192 values) */
+#ifndef PF_DIST
+#define PF_DIST 4096 /* bytes ahead of the stream that each block prefetches */
+#endif
 
 _Static_assert(GR == 16, "one vector of 16 lanes per group");
 
@@ -189,8 +192,15 @@ static inline __attribute__((always_inline)) void chunk_dot(const kern_type t, c
     for (int i = 0; i < nt; i++) {
         acc[i] = _mm512_setzero_ps();
     }
+    const size_t bg = GR * kern_type_block_bytes(t);
     for (size_t b = 0; b < nb; b++) {
         const char *qb = q + b * qv;
+        /* The stream PF_DIST on: a chunk is nb blocks of bg bytes (quants, then scales), and
+         * chunks and groups follow each other, so this covers every line once or twice. */
+#pragma GCC unroll 9
+        for (size_t o = 0; o < bg; o += 64) {
+            _mm_prefetch(q + b * bg + PF_DIST + o, _MM_HINT_T0);
+        }
         __m512i w[8];
         if (t == KERN_TYPE_Q8_0) {
 #pragma GCC unroll 8
