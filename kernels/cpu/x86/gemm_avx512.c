@@ -764,13 +764,7 @@ few_group(const kern_type t, const int nt, const kern_matmul *m, const tokinfo *
         for (int i = 0; i < nt; i++) {
             ai[i] = has_min ? _mm512_setzero_si512() : _mm512_set1_epi32(ti->e[i][b].c);
         }
-#pragma GCC unroll 8
-        for (int g = 0; g < 8; g++) {
-#pragma GCC unroll 8
-            for (int i = 0; i < nt; i++) {
-                ai[i] = dpbusd_bcst(ai[i], w[g], x[i] + b * xb + xq + 4 * (size_t)g);
-            }
-        }
+        dot_tokens(nt, ai, w, x, b * xb + xq);
 #pragma GCC unroll 8
         for (int i = 0; i < nt; i++) {
             acc[i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(ai[i]),

@@ -233,13 +233,7 @@ static inline __attribute__((always_inline)) void chunk_dot(const kern_type t, c
             for (int i = 0; i < nt; i++) {
                 ai[i] = _mm512_set1_epi32(ti->c[i][tb + b]);
             }
-#pragma GCC unroll 8
-            for (int g = 0; g < 8; g++) {
-#pragma GCC unroll 8
-                for (int i = 0; i < nt; i++) {
-                    ai[i] = dpbusd_bcst(ai[i], w[g], x[i] + b * xb + xq + 4 * (size_t)g);
-                }
-            }
+            dot_tokens(nt, ai, w, x, b * xb + xq);
         }
 #pragma GCC unroll 8
         for (int i = 0; i < nt; i++) {

@@ -152,4 +152,18 @@ static inline __attribute__((always_inline)) __m512i dpbusd_bcst(__m512i a, __m5
     return a;
 }
 
+/* ai[i] += the dots of w[0..7] (bytes 4g..4g+3 of 16 rows) with token i's 32 activation bytes
+ * at x[i] + off, for the nt tokens: the products of one block in the few-token kernels. */
+static inline __attribute__((always_inline)) void
+dot_tokens(const int nt, __m512i *ai, const __m512i w[8], const char *const *x, size_t off)
+{
+#pragma GCC unroll 8
+    for (int g = 0; g < 8; g++) {
+#pragma GCC unroll 8
+        for (int i = 0; i < nt; i++) {
+            ai[i] = dpbusd_bcst(ai[i], w[g], x[i] + off + 4 * (size_t)g);
+        }
+    }
+}
+
 #endif /* KILN_KERNELS_X86_STAGE_H */
