@@ -425,6 +425,7 @@ typedef struct packer {
     pack_mat *mats; /* (n_mats), owned */
     size_t n_mats;
     size_t n_tasks;    /* over all matrices */
+    uint64_t t0;       /* when packing began (core_time_ns) */
     size_t page;       /* bytes per page */
     uintptr_t keep_lo; /* pages outside [keep_lo, keep_hi) (the file's tensor data, inward to */
     uintptr_t keep_hi; /* whole pages) are never dropped: they may be another mapping's */
@@ -524,24 +525,26 @@ static void *map_aligned(size_t len)
     return p + head;
 }
 
-/* Packs every matrix that m's kernels pack, on this thread and a helper. CORE_ENOMEM. */
-static int pack_weights(gen_model *m, core_err *err)
+/* Plans the packing of every matrix that m's kernels pack into pk and maps the packed copy;
+ * pack_run does the work, pack_end finishes. With nothing to pack, pk->n_tasks is 0.
+ * CORE_ENOMEM. */
+static int pack_begin(gen_model *m, packer *pk, core_err *err)
 {
     const kern_ops *ops = m->ops;
-    if (ops->pack_size == NULL || ops->pack == NULL) {
-        return 0;
-    }
-    const uint64_t t0 = core_time_ns();
-    const size_t n_w = model_weights(m, NULL);
-    pack_mat *all = core_calloc(n_w, sizeof(*all));
-    packer pk = {.ops = ops, .page = (size_t)sysconf(_SC_PAGESIZE)};
+    memset(pk, 0, sizeof(*pk));
+    pk->ops = ops;
+    pk->page = (size_t)sysconf(_SC_PAGESIZE);
+    atomic_init(&pk->next, 0);
+    pk->t0 = core_time_ns();
     prefault data;
     prefault_init(&data, m->gguf);
-    pk.keep_lo = ((uintptr_t)data.lo + pk.page - 1) / pk.page * pk.page;
-    pk.keep_hi = (uintptr_t)data.hi / pk.page * pk.page;
-    pk.mats = core_calloc(n_w, sizeof(*pk.mats));
+    pk->keep_lo = ((uintptr_t)data.lo + pk->page - 1) / pk->page * pk->page;
+    pk->keep_hi = (uintptr_t)data.hi / pk->page * pk->page;
+    const size_t n_w = model_weights(m, NULL);
+    pack_mat *all = core_calloc(n_w, sizeof(*all));
+    pk->mats = core_calloc(n_w, sizeof(*pk->mats));
     int rc = 0;
-    if (!all || !pk.mats) {
+    if (!all || !pk->mats) {
         rc = core_err_set(err, CORE_ENOMEM, "model: packing: out of memory");
         goto done;
     }
@@ -554,46 +557,76 @@ static int pack_weights(gen_model *m, core_err *err)
             continue;
         }
         const size_t src = w->n_rows * w->row_bytes;
-        pack_mat *pm = &pk.mats[pk.n_mats++];
+        pack_mat *pm = &pk->mats[pk->n_mats++];
         pm->w = w;
         pm->offset = len;
         pm->n_tasks = (src + PACK_TASK - 1) / PACK_TASK;
-        pk.n_tasks += pm->n_tasks;
         len += (n + 63) / 64 * 64;
     }
-    if (pk.n_mats == 0) {
+    if (pk->n_mats == 0) {
         goto done;
     }
     len = (len + PACK_ALIGN - 1) / PACK_ALIGN * PACK_ALIGN;
-    pk.dst = map_aligned(len);
-    if (!pk.dst) {
+    pk->dst = map_aligned(len);
+    if (!pk->dst) {
         rc = core_err_set(err, CORE_ENOMEM, "model: packing: mmap %zu bytes: %s", len,
                           strerror(errno));
         goto done;
     }
-    m->packed = pk.dst;
+    m->packed = pk->dst;
     m->packed_len = len;
-    atomic_init(&pk.next, 0);
-    pthread_t helper;
-    const bool helping = pthread_create(&helper, NULL, pack_main, &pk) == 0;
-    pack_run(&pk);
-    if (helping) {
-        pthread_join(helper, NULL);
+    for (size_t i = 0; i < pk->n_mats; i++) {
+        pk->n_tasks += pk->mats[i].n_tasks;
     }
-    for (size_t i = 0; i < pk.n_mats; i++) {
-        /* What the other thread's faults mapped back after a task dropped it. */
-        const gen_weight *w = pk.mats[i].w;
-        pack_drop(&pk, (uintptr_t)w->data, (uintptr_t)w->data + w->n_rows * w->row_bytes);
-    }
-    for (size_t i = 0; i < pk.n_mats; i++) {
-        pk.mats[i].w->data = pk.dst + pk.mats[i].offset;
-        pk.mats[i].w->packed = true;
-    }
-    m->pack_ms = (double)(core_time_ns() - t0) * 1e-6;
 done:
     core_free(all);
-    core_free(pk.mats);
     return rc;
+}
+
+/* After every pack_run has returned: the weights point at their packed copies. Frees pk's
+ * plan; safe after a failed pack_begin. */
+static void pack_end(gen_model *m, packer *pk)
+{
+    for (size_t i = 0; i < pk->n_mats && pk->n_tasks > 0; i++) {
+        /* What the other thread's faults mapped back after a task dropped it. */
+        gen_weight *w = pk->mats[i].w;
+        pack_drop(pk, (uintptr_t)w->data, (uintptr_t)w->data + w->n_rows * w->row_bytes);
+        w->data = pk->dst + pk->mats[i].offset;
+        w->packed = true;
+    }
+    m->pack_ms = (double)(core_time_ns() - pk->t0) * 1e-6;
+    core_free(pk->mats);
+    pk->mats = NULL;
+}
+
+/* Packs every matrix that m's kernels pack, on this thread and a helper. CORE_ENOMEM. */
+static int pack_weights(gen_model *m, core_err *err)
+{
+    packer pk;
+    int rc = pack_begin(m, &pk, err);
+    if (rc == 0 && pk.n_tasks > 0) {
+        pthread_t helper;
+        const bool helping = pthread_create(&helper, NULL, pack_main, &pk) == 0;
+        pack_run(&pk);
+        if (helping) {
+            pthread_join(helper, NULL);
+        }
+    }
+    pack_end(m, &pk);
+    return rc;
+}
+
+/* The vocabulary's size from the token list, before the tokenizer is built; false without one
+ * (the tokenizer then says what is wrong). */
+static bool vocab_size(const gen_gguf *g, size_t *n)
+{
+    gen_gguf_arr a;
+    if (!gen__gguf_has(g, "tokenizer.ggml.tokens") ||
+        gen__gguf_get_arr(g, "tokenizer.ggml.tokens", &a, NULL) < 0 || a.n == 0) {
+        return false;
+    }
+    *n = a.n;
+    return true;
 }
 
 int gen_model_load(gen_model **out, const char *path, const gen_model_options *opts, core_err *err)
@@ -609,18 +642,44 @@ int gen_model_load(gen_model **out, const char *path, const gen_model_options *o
     if (rc == 0) {
         rc = detect_arch(&ld);
     }
+    if (rc == 0 && !o.vocab_only) {
+        rc = o.kernel_variant >= 0
+                 ? kern_backend_new_variant(&m->backend, (size_t)o.kernel_variant, err)
+                 : kern_backend_new(&m->backend, o.kernels, err);
+        if (rc == 0) {
+            m->ops = kern_backend_ops(m->backend);
+        }
+    }
+    /*
+     * Decided before the tokenizer is built: where the kernels pack, the pages are not
+     * prefaulted (packing replaces them; faulting them in first would double the resident
+     * weights for a while). On a run that is sure to stay on the CPU, the tensors are read
+     * first (the vocabulary's size from the token list) and packed on a helper thread while
+     * the tokenizer is built; otherwise they are packed after a CUDA upload did not happen.
+     */
+    const bool may_pack = rc == 0 && !o.vocab_only && o.pack && m->ops->pack != NULL;
+    const bool on_cpu =
+        o.device == GEN_DEVICE_CPU || (o.device == GEN_DEVICE_AUTO && !kern_cuda_device_present());
+    const bool early = may_pack && on_cpu && vocab_size(m->gguf, &m->hp.n_vocab);
     prefault pf;
+    packer pk;
     pthread_t helper;
     bool prefaulting = false;
-    if (rc == 0 && !o.vocab_only && o.kernel_variant < 0 && o.device != GEN_DEVICE_CUDA) {
-        /* Decided before the tokenizer, so that the prefault below does not fault in pages
-         * that packing replaces (that would double the resident weights for a while). */
-        rc = kern_backend_new(&m->backend, o.kernels, err);
-    } else if (rc == 0 && !o.vocab_only && o.kernel_variant >= 0) {
-        rc = kern_backend_new_variant(&m->backend, (size_t)o.kernel_variant, err);
-    }
-    const bool may_pack = o.pack && m->backend && kern_backend_ops(m->backend)->pack != NULL;
-    if (rc == 0 && !o.vocab_only && !may_pack) {
+    bool packing = false;
+    bool packed_early = false;
+    if (early) {
+        rc = load_hparams(&ld);
+        if (rc == 0) {
+            rc = load_tensors(&ld);
+        }
+        if (rc == 0) {
+            rc = pack_begin(m, &pk, err);
+            packed_early = true;
+        }
+        if (rc == 0 && pk.n_tasks > 0) {
+            packing = pthread_create(&helper, NULL, pack_main, &pk) == 0;
+        }
+    } else if (rc == 0 && !o.vocab_only && !may_pack) {
         prefault_init(&pf, m->gguf);
         prefaulting = pthread_create(&helper, NULL, prefault_main, &pf) == 0;
     }
@@ -633,17 +692,36 @@ int gen_model_load(gen_model **out, const char *path, const gen_model_options *o
         }
         pthread_join(helper, NULL);
     }
+    if (packed_early) {
+        if (rc == 0) {
+            pack_run(&pk);
+        } else {
+            /* The tokenizer failed: the helper stops after its task. */
+            atomic_store_explicit(&pk.next, pk.n_tasks, memory_order_relaxed);
+        }
+        if (packing) {
+            pthread_join(helper, NULL);
+        }
+        if (rc == 0 && pk.n_tasks > 0) {
+            pack_end(m, &pk);
+        } else {
+            core_free(pk.mats);
+        }
+    }
     if (rc == 0) {
-        m->hp.n_vocab = gen__tokenizer_n_vocab(m->tokenizer);
+        const size_t n_vocab = gen__tokenizer_n_vocab(m->tokenizer);
         m->vocab_only = o.vocab_only;
-        if (!o.vocab_only) {
+        if (early && n_vocab != m->hp.n_vocab) {
+            rc = core_err_set(err, CORE_EPARSE, "model: %zu tokens, but a vocabulary of %zu",
+                              m->hp.n_vocab, n_vocab);
+        } else if (!early && !o.vocab_only) {
+            m->hp.n_vocab = n_vocab;
             rc = load_hparams(&ld);
             if (rc == 0) {
                 rc = load_tensors(&ld);
             }
-            if (rc == 0 && !m->backend) {
-                rc = kern_backend_new(&m->backend, o.kernels, err);
-            }
+        } else {
+            m->hp.n_vocab = n_vocab;
         }
     }
     if (rc < 0) {
@@ -651,10 +729,7 @@ int gen_model_load(gen_model **out, const char *path, const gen_model_options *o
         gen_model_free(m);
         return rc;
     }
-    if (m->backend) {
-        m->ops = kern_backend_ops(m->backend);
-    }
-    if (!o.vocab_only && o.device != GEN_DEVICE_CPU) {
+    if (!o.vocab_only && !early && o.device != GEN_DEVICE_CPU) {
         rc = gen__cuda_upload(m, o.device == GEN_DEVICE_AUTO, o.log, err);
         if (rc < 0) {
             core_err_wrap(err, rc, "%s", path);
@@ -662,7 +737,7 @@ int gen_model_load(gen_model **out, const char *path, const gen_model_options *o
             return rc;
         }
     }
-    if (!o.vocab_only && !m->gpu && may_pack) {
+    if (!early && may_pack && !m->gpu) {
         rc = pack_weights(m, err);
         if (rc < 0) {
             core_err_wrap(err, rc, "%s", path);
