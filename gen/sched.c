@@ -107,7 +107,7 @@ struct gen_queue {
 
 gen_queue_options gen_queue_options_default(void)
 {
-    gen_queue_options o = {4, 2048, 1, 128, 64, 0, {NULL, NULL, CORE_LOG_LEVEL_INFO}};
+    gen_queue_options o = {4, 2048, 1, 128, 64, 0, {NULL, NULL, CORE_LOG_LEVEL_INFO}, NULL, NULL};
     o.n_cache_tokens_max = (size_t)-1;
     return o;
 }
@@ -1048,6 +1048,9 @@ static void step(gen_queue *q, uint64_t n_step)
             continue;
         }
         (void)sample(q, s, row);
+    }
+    if (q->opts.on_step) {
+        q->opts.on_step(q->opts.step_payload);
     }
     const uint64_t ns_sampling = core_time_ns() - t1;
     pthread_mutex_lock(&q->mu);
