@@ -334,14 +334,21 @@ static void wait_no_sequence(uint16_t port, core_buf *b)
     }
 }
 
-START_TEST(server__hang_up_cancels)
+/* Starts a ready server without a key and sends it a completion request; returns the socket. */
+static int post_to_new_server(uint16_t *port, const char *body)
 {
     start(NULL);
     make_ready();
-    const uint16_t port = http_server_port(server);
-    int fd = connect_to(port);
-    send_request(fd, "POST", "/v1/completions", NULL,
-                 "{\"prompt\":\"Once\",\"max_tokens\":200,\"stream\":true}");
+    *port = http_server_port(server);
+    int fd = connect_to(*port);
+    send_request(fd, "POST", "/v1/completions", NULL, body);
+    return fd;
+}
+
+START_TEST(server__hang_up_cancels)
+{
+    uint16_t port = 0;
+    int fd = post_to_new_server(&port, "{\"prompt\":\"Once\",\"max_tokens\":200,\"stream\":true}");
     char buf[256];
     ck_assert_int_gt(recv(fd, buf, sizeof(buf), 0), 0); /* the stream started */
     close(fd);
@@ -359,13 +366,9 @@ END_TEST
 
 START_TEST(server__stop_answers_running_requests)
 {
-    start(NULL);
-    make_ready();
-    const uint16_t port = http_server_port(server);
-    int fd = connect_to(port);
-    send_request(fd, "POST", "/v1/completions", NULL,
-                 "{\"prompt\":\"Once\",\"max_tokens\":4000,\"n_predict\":200,"
-                 "\"ignore_eos\":true}");
+    uint16_t port = 0;
+    int fd = post_to_new_server(&port, "{\"prompt\":\"Once\",\"max_tokens\":4000,\"n_predict\":200,"
+                                       "\"ignore_eos\":true}");
     /* ignore_eos: the model's end of text must not finish the request before the stop */
     struct timespec ts = {0, 200000000};
     nanosleep(&ts, NULL);
@@ -396,13 +399,10 @@ static size_t count_of(const char *s, const char *needle)
  * after 2 s of quiet). */
 START_TEST(server__tokens_stream_while_decoding)
 {
-    start(NULL);
-    make_ready();
-    const uint16_t port = http_server_port(server);
-    int fd = connect_to(port);
-    send_request(fd, "POST", "/v1/completions", NULL,
-                 "{\"prompt\":\"Once\",\"max_tokens\":240,\"ignore_eos\":true,"
-                 "\"stream\":true}");
+    uint16_t port = 0;
+    int fd =
+        post_to_new_server(&port, "{\"prompt\":\"Once\",\"max_tokens\":240,\"ignore_eos\":true,"
+                                  "\"stream\":true}");
     static char got[65536];
     size_t n_got = 0;
     got[0] = '\0';
