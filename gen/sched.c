@@ -16,7 +16,9 @@
  *
  * Threads: submit/cancel/close/stats take the mutex; the worker takes it to admit requests, to
  * unlink finished ones and to publish statistics. Slots, the context and the samplers belong to
- * the worker alone. Callbacks run on the worker without the mutex held.
+ * the worker alone, except that while it waits in gen_ctx_decode the context's compute threads
+ * draw the step's tokens (draw_outputs: each output's slot on one thread, its sampler and
+ * scratch only). Callbacks run on the worker without the mutex held.
  */
 #include "gen/ctx_int.h"
 #include "gen/gen.h"
