@@ -272,9 +272,6 @@ int gen_queue_new(gen_queue **out, const gen_model *model, const gen_queue_optio
         rc = core_err_set(err, CORE_ENOMEM, "queue: out of memory");
         goto fail;
     }
-    /* On the CPU the compute threads draw the step's tokens as the decode ends; a CUDA context
-     * refuses, and sample draws them on the worker. */
-    (void)gen__ctx_set_after(q->ctx, draw_outputs, q);
     for (size_t i = 0; i < o.n_parallel; i++) {
         slot *s = &q->slots[i];
         s->tokens = core_malloc(o.n_ctx * sizeof(int32_t));
@@ -997,7 +994,11 @@ static void step(gen_queue *q, uint64_t n_step)
     for (size_t i = 0; i < n_par; i++) {
         q->slots[i].drawn = false;
     }
+    /* On the CPU the compute threads draw the step's tokens as the decode ends, which costs
+     * them a barrier: worth it from two outputs on. Otherwise (and with a CUDA context, which
+     * refuses) sample draws them on the worker, with the same code. */
     q->n_out = n_out;
+    (void)gen__ctx_set_after(q->ctx, n_out > 1 ? draw_outputs : NULL, q);
     const uint64_t t0 = core_time_ns();
     gen_batch b = {q->b_tokens, q->b_seq, q->b_logits, n};
     core_err err = {0};
