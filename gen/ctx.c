@@ -16,6 +16,7 @@
  * embeddings by sqrt(n_embd), normalizes q and k per head, adds post-attention and post-FFN
  * norms, uses GeGLU, and attends within a sliding window on five of every six layers.
  */
+#include "gen/ctx_int.h"
 #include "gen/model_int.h"
 #include "gen/pool_int.h"
 
@@ -29,6 +30,10 @@ struct gen_ctx {
     gen_ctx_options opts;
     gen_pool *pool;            /* owned */
     const core_cancel *cancel; /* borrowed, may be NULL */
+
+    gen_ctx_after_fn after; /* gen__ctx_set_after's hook, may be NULL */
+    void *after_payload;
+    bool last_pass; /* the pass being run ends its gen_ctx_decode */
 
     size_t kv_dim;     /* n_head_kv * head_dim */
     size_t q_dim;      /* n_head * head_dim */
@@ -425,6 +430,15 @@ static void forward_layer(gen_ctx *c, size_t il, size_t ith, size_t nth)
     }
 }
 
+/* gen__ctx_set_after's hook, after the last pass's n_out outputs are written. */
+static void after_pass(gen_ctx *c, size_t n_out, size_t ith, size_t nth)
+{
+    if (c->after && c->last_pass) {
+        gen__pool_barrier(c->pool);
+        c->after(c->after_payload, c->logits, c->n_out_total + n_out, ith, nth);
+    }
+}
+
 static void forward(void *payload, size_t ith, size_t nth)
 {
     gen_ctx *c = payload;
@@ -451,6 +465,7 @@ static void forward(void *payload, size_t ith, size_t nth)
     gen__pool_barrier(c->pool);
     const size_t n_out = c->n_out_pass;
     if (n_out == 0) {
+        after_pass(c, 0, ith, nth);
         return;
     }
     float *xo = c->xo + c->n_out_total * E;
@@ -460,6 +475,7 @@ static void forward(void *payload, size_t ith, size_t nth)
     gen__pool_barrier(c->pool);
     matmul(c, &m->output, xo, E, n_out, c->logits + c->n_out_total * hp->n_vocab, hp->n_vocab, NULL,
            ith, nth);
+    after_pass(c, n_out, ith, nth);
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -568,12 +584,23 @@ int gen_ctx_decode(gen_ctx *ctx, const gen_batch *batch, core_err *err)
                 return rc;
             }
         } else {
+            ctx->last_pass = done + n == batch->n_tokens;
             gen__pool_run(ctx->pool, forward, ctx);
         }
         ctx->n_out_total += ctx->n_out_pass;
         done += n;
     }
     return 0;
+}
+
+bool gen__ctx_set_after(gen_ctx *ctx, gen_ctx_after_fn fn, void *payload)
+{
+    if (ctx->gpu) {
+        return false;
+    }
+    ctx->after = fn;
+    ctx->after_payload = payload;
+    return true;
 }
 
 float *gen_ctx_logits(gen_ctx *ctx, size_t i)

@@ -273,6 +273,10 @@ typedef struct gen_queue_options {
     size_t n_cache_tokens_max; /* tokens idle slots may keep for prefix reuse (default:
                                   n_parallel * n_ctx; 0 turns reuse off) */
     core_log log;              /* borrowed sink, called on the worker thread; fn may be NULL */
+    /* When set, called on the worker after each step's events (a front end may gather what
+     * the events ask for, such as waking connections, and do it once a step). */
+    void (*on_step)(void *payload);
+    void *step_payload;
 } gen_queue_options;
 
 gen_queue_options gen_queue_options_default(void);

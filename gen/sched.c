@@ -16,8 +16,11 @@
  *
  * Threads: submit/cancel/close/stats take the mutex; the worker takes it to admit requests, to
  * unlink finished ones and to publish statistics. Slots, the context and the samplers belong to
- * the worker alone. Callbacks run on the worker without the mutex held.
+ * the worker alone, except that while it waits in gen_ctx_decode the context's compute threads
+ * draw the step's tokens (draw_outputs: each output's slot on one thread, its sampler and
+ * scratch only). Callbacks run on the worker without the mutex held.
  */
+#include "gen/ctx_int.h"
 #include "gen/gen.h"
 
 #include <math.h>
@@ -70,6 +73,12 @@ typedef struct slot {
     uint64_t admit_seq;   /* order of admission */
     uint64_t t_admit;
     uint64_t ns_compute; /* time of the steps the request took part in, and of its sampling */
+    /* The step's token when the compute threads drew it (draw_outputs), for sample to use. */
+    bool drawn;
+    int d_rc; /* the sampler's code */
+    int32_t d_token;
+    float d_logprob;
+    core_err d_err;
 } slot;
 
 struct gen_queue {
@@ -82,6 +91,7 @@ struct gen_queue {
     int32_t *b_seq;
     bool *b_logits;
     size_t *b_slot_out; /* (n_parallel) slot of each kept output */
+    size_t n_out;       /* outputs of the step being decoded, for draw_outputs */
     size_t n_batch;
     uint64_t n_admitted; /* worker only */
 
@@ -99,7 +109,7 @@ struct gen_queue {
 
 gen_queue_options gen_queue_options_default(void)
 {
-    gen_queue_options o = {4, 2048, 1, 128, 64, 0, {NULL, NULL, CORE_LOG_LEVEL_INFO}};
+    gen_queue_options o = {4, 2048, 1, 128, 64, 0, {NULL, NULL, CORE_LOG_LEVEL_INFO}, NULL, NULL};
     o.n_cache_tokens_max = (size_t)-1;
     return o;
 }
@@ -193,6 +203,8 @@ static int job_new(job **out, const gen_queue_request *req, core_err *err)
 /* ------------------------------------------------------------------------------------------ */
 
 static void *worker_main(void *arg);
+static void draw_outputs(void *payload, const float *logits, size_t n_outputs, size_t ith,
+                         size_t nth);
 
 /* Frees what gen_queue_new allocated (any part may be missing) and q itself. */
 static void free_parts(gen_queue *q)
@@ -787,39 +799,35 @@ static bool pick(gen_queue *q, slot *s, const float *row)
     return true;
 }
 
-/* Samples the next token of slot s from logits row; returns false when the request ended. */
-static bool sample(gen_queue *q, slot *s, const float *row)
+/* The constraint slot s's request passes to its sampler, or NULL. */
+static const gen_constraint *constraint_of(const job *j)
 {
-    job *j = s->job;
-    if (j->pick) {
-        return pick(q, s, row);
-    }
-    core_err err = {0};
+    return j->cons.base.mask || j->cons.base.allows ? &j->cons.base : NULL;
+}
+
+/* Draws slot s's next token from logits row into s->d_* (sampler, bias, constraint, log-prob):
+ * what touches only the slot, so the compute threads may do it for several slots at once. */
+static void draw(gen_queue *q, slot *s, const float *row)
+{
+    const job *j = s->job;
     const uint64_t t0 = core_time_ns();
     int32_t tok = -1;
-    const gen_constraint *cons = j->cons.base.mask || j->cons.base.allows ? &j->cons.base : NULL;
+    const gen_constraint *cons = constraint_of(j);
     int rc = 0;
+    core_err_clear(&s->d_err);
     if (!cons && j->n_bias == 0 && j->sampler.repeat_penalty == 1.0f) {
         /* Nothing changes the logits: the sampler reads the context's row, no copy. */
-        rc = gen_sampler_sample_const(s->sampler, row, &tok, &err);
+        rc = gen_sampler_sample_const(s->sampler, row, &tok, &s->d_err);
     } else {
         memcpy(s->scratch, row, q->n_vocab * sizeof(float));
         for (size_t i = 0; i < j->n_bias; i++) {
             s->scratch[j->bias[i].token] += j->bias[i].bias;
         }
-        rc = gen_sampler_sample(s->sampler, s->scratch, cons, &tok, &err);
-    }
-    if (rc == CORE_ENOTFOUND) {
-        finish(q, s, GEN_FINISH_STOP, NULL, s->text.len);
-        return false;
-    }
-    if (rc < 0) {
-        finish(q, s, GEN_FINISH_ERROR, &err, s->n_sent);
-        return false;
+        rc = gen_sampler_sample(s->sampler, s->scratch, cons, &tok, &s->d_err);
     }
     /* log-softmax of the model's own logits at tok. */
     float logprob = 0.0f;
-    if (j->logprobs) {
+    if (rc == 0 && j->logprobs) {
         float mx = row[0];
         for (size_t v = 1; v < q->n_vocab; v++) {
             mx = row[v] > mx ? row[v] : mx;
@@ -832,6 +840,53 @@ static bool sample(gen_queue *q, slot *s, const float *row)
         logprob = (float)((double)(row[tok] - mx) - log(sum > 1.0 ? sum : 1.0));
     }
     s->ns_compute += core_time_ns() - t0;
+    s->d_rc = rc;
+    s->d_token = tok;
+    s->d_logprob = logprob;
+    s->drawn = true;
+}
+
+/* The context's hook at the end of a step's decode, on every compute thread: each draws the
+ * tokens of its share of the outputs (output k on thread k mod nth). Requests with a
+ * constraint or a picker of their own are left to the worker, since their callbacks may not
+ * be called from several threads at once; every other slot's sampler, scratch and generator
+ * are its own, so the tokens are those that a serial loop draws. */
+static void draw_outputs(void *payload, const float *logits, size_t n_outputs, size_t ith,
+                         size_t nth)
+{
+    gen_queue *q = payload;
+    const size_t n = q->n_out < n_outputs ? q->n_out : n_outputs;
+    for (size_t k = ith; k < n; k += nth) {
+        slot *s = &q->slots[q->b_slot_out[k]];
+        if (s->job && !s->job->pick && !constraint_of(s->job)) {
+            draw(q, s, logits + k * q->n_vocab);
+        }
+    }
+}
+
+/* Samples the next token of slot s from logits row (or takes the one the compute threads
+ * drew), then ends the request or sends the token's event; returns false when it ended. */
+static bool sample(gen_queue *q, slot *s, const float *row)
+{
+    job *j = s->job;
+    if (j->pick) {
+        return pick(q, s, row);
+    }
+    if (!s->drawn) {
+        draw(q, s, row);
+    }
+    s->drawn = false;
+    const int32_t tok = s->d_token;
+    const float logprob = s->d_logprob;
+    if (s->d_rc == CORE_ENOTFOUND) {
+        finish(q, s, GEN_FINISH_STOP, NULL, s->text.len);
+        return false;
+    }
+    if (s->d_rc < 0) {
+        finish(q, s, GEN_FINISH_ERROR, &s->d_err, s->n_sent);
+        return false;
+    }
+    core_err err = {0};
     gen_sampler_accept(s->sampler, tok);
     if (j->cons.accept && j->cons.accept(j->cons.base.payload, tok, &err) < 0) {
         finish(q, s, GEN_FINISH_ERROR, &err, s->n_sent);
@@ -936,6 +991,14 @@ static void step(gen_queue *q, uint64_t n_step)
     if (n == 0) {
         return;
     }
+    for (size_t i = 0; i < n_par; i++) {
+        q->slots[i].drawn = false;
+    }
+    /* On the CPU the compute threads draw the step's tokens as the decode ends, which costs
+     * them a barrier: worth it from two outputs on. Otherwise (and with a CUDA context, which
+     * refuses) sample draws them on the worker, with the same code. */
+    q->n_out = n_out;
+    (void)gen__ctx_set_after(q->ctx, n_out > 1 ? draw_outputs : NULL, q);
     const uint64_t t0 = core_time_ns();
     gen_batch b = {q->b_tokens, q->b_seq, q->b_logits, n};
     core_err err = {0};
@@ -988,6 +1051,9 @@ static void step(gen_queue *q, uint64_t n_step)
             continue;
         }
         (void)sample(q, s, row);
+    }
+    if (q->opts.on_step) {
+        q->opts.on_step(q->opts.step_payload);
     }
     const uint64_t ns_sampling = core_time_ns() - t1;
     pthread_mutex_lock(&q->mu);

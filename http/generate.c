@@ -286,10 +286,41 @@ static int answer(http_stream *st, core_err *err)
     return rc < 0 ? core_err_set(err, CORE_ENOMEM, "answer: out of memory") : 0;
 }
 
-/* The queue's worker reports on one choice. */
-static void on_event(void *payload, const gen_queue_event *ev)
+/* Puts st in the server's wake list (st->mu held, on the queue's worker); false when it is
+ * full, which it never is: each stream in it has a request decoding, one a slot. */
+static bool defer_wake(http_stream *st)
 {
-    http_choice *c = payload;
+    http_server *srv = st->server;
+    if (st->wake_pending) {
+        return true;
+    }
+    if (!srv->wake || srv->n_wake >= srv->opts.n_parallel) {
+        return false;
+    }
+    srv->wake[srv->n_wake++] = st;
+    st->wake_pending = true;
+    return true;
+}
+
+void http__queue_step(void *payload)
+{
+    http_server *srv = payload;
+    /* Each stream listed has a request that was decoding and did not end in this step: it
+     * holds a reference, so the stream is alive. */
+    for (size_t i = 0; i < srv->n_wake; i++) {
+        http_stream *st = srv->wake[i];
+        pthread_mutex_lock(&st->mu);
+        st->wake_pending = false;
+        http__stream_wake(st);
+        pthread_mutex_unlock(&st->mu);
+    }
+    srv->n_wake = 0;
+}
+
+/* Reports on one choice, for the queue's worker (queued: a wake-up for new bytes waits for the
+ * end of the step, one that ends the request does not) or a backend thread. */
+static void report(http_choice *c, const gen_queue_event *ev, bool queued)
+{
     http_stream *st = c->stream;
     pthread_mutex_lock(&st->mu);
     const size_t n_out = st->out.len;
@@ -327,12 +358,25 @@ static void on_event(void *payload, const gen_queue_event *ev)
     /* A resume costs the worker a wake-up of an HTTP thread (tens of us on a busy machine):
      * only for bytes to send or the end, not for a token whose text is held back. */
     if (st->finished || (st->streaming && st->out.len > n_out)) {
-        http__stream_wake(st);
+        if (st->finished || ev->done || !queued || !defer_wake(st)) {
+            http__stream_wake(st);
+        }
     }
     pthread_mutex_unlock(&st->mu);
     if (ev->done) {
         http__stream_release(st);
     }
+}
+
+static void on_event(void *payload, const gen_queue_event *ev)
+{
+    report(payload, ev, false);
+}
+
+/* The queue's worker reports on one choice. */
+static void on_queue_event(void *payload, const gen_queue_event *ev)
+{
+    report(payload, ev, true);
 }
 
 /* The chat prompt: every message a turn of the model's template. */
@@ -546,7 +590,7 @@ static int submit_choice(http_stream *st, http_choice *c, const int32_t *tokens,
     }
     r.stops = stops;
     r.n_stops = p->n_stops < 16 ? p->n_stops : 16;
-    r.on_event = on_event;
+    r.on_event = on_queue_event;
     r.payload = c;
     if (p->grammar) {
         int rc = http__grammar_constraint(&r.constraint, st, code_prefix, err);

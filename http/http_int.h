@@ -99,6 +99,7 @@ struct http_stream {
     bool streaming;              /* SSE: out is sent as it grows */
     bool finished;               /* every job ended; out (or body) is complete */
     bool canceled;               /* the client went away or the server stops */
+    bool wake_pending;           /* in the server's wake list until the queue's step ends */
     core_buf out;                /* bytes for the client: SSE or the whole JSON body */
     size_t n_out_sent;
     uint64_t ns_last_out; /* when out last grew (keep-alive pings) */
@@ -157,6 +158,11 @@ struct http_server {
 
     atomic_size_t n_remote; /* choices streaming from opts.backend (generate.c's threads) */
 
+    /* Streams whose new bytes wait for the end of the queue's step to wake their connection
+     * (one wake-up a step instead of one an event); the queue's worker alone uses them. */
+    http_stream **wake; /* (n_parallel), owned */
+    size_t n_wake;
+
     /* /v1/patch: repositories under patch_root only (empty: the endpoint is off). */
     char patch_root[PATH_MAX]; /* realpath of --patch-root */
     sbx_tree *tree;            /* the tests' sandbox, created on first use by the worker */
@@ -178,6 +184,9 @@ int http__stream_new(http_stream **out, http_server *srv, http_route route, core
 
 /* generate.c: starts a generation request; on success the stream is shared with the queue. */
 int http__generate_start(http_stream *st, core_str body, int *status, core_err *err);
+/* The queue's on_step (payload: the server): wakes the streams its step's events left in the
+ * wake list. */
+void http__queue_step(void *payload);
 /* /tokenize and /detokenize: the JSON answer in out. */
 int http__tokens(http_server *srv, http_route route, core_str body, core_buf *out, int *status,
                  const char **param, core_err *err);

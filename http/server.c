@@ -757,7 +757,11 @@ int http_server_ready(http_server *server, const gen_model *model, sbx_pool *san
         qo.n_threads = server->opts.n_compute;
         qo.n_pending_max = server->opts.n_pending_max;
         qo.log = server->opts.log;
-        rc = gen_queue_new(&server->queue, model, &qo, err);
+        qo.on_step = http__queue_step;
+        qo.step_payload = server;
+        server->wake = core_calloc(qo.n_parallel, sizeof(http_stream *));
+        rc = server->wake ? gen_queue_new(&server->queue, model, &qo, err)
+                          : core_err_set(err, CORE_ENOMEM, "serve: out of memory");
     }
     if (rc < 0) {
         return rc;
@@ -851,6 +855,7 @@ void http_server_free(http_server *server)
         sleep_ms(10);
     }
     gen_queue_free(server->queue);
+    core_free(server->wake);
     solve_engine_free(server->engine);
     sbx_tree_free(server->tree);
     for (size_t i = 0; i < 2; i++) {

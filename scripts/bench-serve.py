@@ -19,8 +19,10 @@ Starts its own server (--parallel 8) on a free loopback port and prints, as medi
   5. the engine alone (`kiln bench -b 8`, no server, same model and threads): 8 sequences
      decoding together against one, the ceiling of figure 1 that the batched step sets.
 Under figure 1 it says where the 8-client rounds' time went: the queue worker's wall time in
-decode steps, in sampling and writing events (kiln_sampling_seconds_total) and waiting, and the
-CPU time of the server's compute threads, its HTTP threads and this script's own clients.
+decode steps (with the tokens the compute threads draw as a step ends), after them (stop
+strings, events, wake-ups: kiln_sampling_seconds_total) and waiting, and the CPU time of the
+server's compute threads, its HTTP threads and this script's own clients. The header gives the
+machine's load average at the start and the end (the figures of a shared machine vary with it).
 With --ref, a second server runs another kiln binary (e.g. main's, to compare a change) and
 every figure but 4 is measured on both, their rounds alternating, with new/ref ratios.
 Generation ignores end-of-generation tokens (ignore_eos) so every request makes --tokens tokens.
@@ -310,6 +312,7 @@ def main():
     a = ap.parse_args()
     if a.quick:
         a.reps, a.tokens = 1, 24
+    load0 = os.getloadavg()[0]
     servers = [Server(a.kiln, a)]
     if a.ref:
         servers.append(Server(a.ref, a))
@@ -361,7 +364,8 @@ def main():
             s.bench_engine(a)
 
         print(f"bench-serve: {os.path.basename(a.model)}, {a.threads} threads, --parallel 8, "
-              f"{a.tokens} tokens a request, {a.reps} reps (median [min, max]); shared machine")
+              f"{a.tokens} tokens a request, {a.reps} reps (median [min, max]); shared machine, "
+              f"load average {load0:.2f} at the start, {os.getloadavg()[0]:.2f} at the end")
         if a.ref:
             print(f"  new: {a.kiln}; ref: {a.ref}, their rounds alternating")
         srv.report("")

@@ -4,7 +4,7 @@
  * request within one step; identical prompt prefixes are decoded once; stop strings cut the
  * text; bad requests are refused with named errors and their constraint is released; a failed
  * allocation while the queue is made leaks nothing; a request's logit bias bans and forces
- * tokens for it alone.
+ * tokens for it alone; tokens drawn on two compute threads are those drawn on one.
  */
 #include "tests/gen/tests.h"
 
@@ -37,6 +37,7 @@ typedef struct collect {
     pthread_mutex_t mu;
     pthread_cond_t cv;
     int32_t tokens[256];
+    float logprobs[256];
     size_t n_tokens;
     char text[4096];
     size_t len;
@@ -68,6 +69,7 @@ static void on_event(void *payload, const gen_queue_event *ev)
     collect *c = payload;
     pthread_mutex_lock(&c->mu);
     if (ev->token >= 0 && c->n_tokens < 256) {
+        c->logprobs[c->n_tokens] = ev->logprob;
         c->tokens[c->n_tokens++] = ev->token;
     }
     if (ev->text.len && c->len + ev->text.len < sizeof(c->text)) {
@@ -108,10 +110,11 @@ static void wait_done(collect *c)
     pthread_mutex_unlock(&c->mu);
 }
 
-static gen_queue *make_queue(size_t n_parallel, size_t n_cache_tokens_max)
+static gen_queue *make_queue_threads(size_t n_parallel, size_t n_cache_tokens_max, size_t n_threads)
 {
     gen_queue_options o = gen_queue_options_default();
     o.n_parallel = n_parallel;
+    o.n_threads = n_threads;
     o.n_ctx = 256;
     o.n_chunk = 16;
     o.n_cache_tokens_max = n_cache_tokens_max;
@@ -119,6 +122,11 @@ static gen_queue *make_queue(size_t n_parallel, size_t n_cache_tokens_max)
     core_err err = {0};
     ck_assert_msg(gen_queue_new(&q, model, &o, &err) == 0, "%s", err.msg);
     return q;
+}
+
+static gen_queue *make_queue(size_t n_parallel, size_t n_cache_tokens_max)
+{
+    return make_queue_threads(n_parallel, n_cache_tokens_max, 1);
 }
 
 static int32_t *tokenize(const char *text, size_t *n)
@@ -582,6 +590,85 @@ START_TEST(sched__logit_bias_bans_and_forces_per_request)
 }
 END_TEST
 
+/* Request k of the parallel-drawing test: its own seed, and each sampler path: plain (the
+ * context's row read in place), with log-probs, with a logit bias, with a repetition penalty
+ * (both on a copy of the row). */
+static void submit_variant(gen_queue *q, collect *c, const int32_t *prompt, size_t n_prompt,
+                           size_t k)
+{
+    static const gen_logit_bias bias[2] = {{11, 2.5f}, {220, -1.5f}};
+    gen_queue_request r = {0};
+    r.prompt = prompt;
+    r.n_prompt = n_prompt;
+    r.sampler = gen_sampler_options_default();
+    r.sampler.seed = 1000 + k;
+    r.sampler.temp = 1.1f;
+    r.sampler.top_k = 0;
+    r.sampler.repeat_penalty = k % 4 == 3 ? 1.3f : 1.0f;
+    r.logprobs = k % 4 == 1;
+    r.logit_bias = k % 4 == 2 ? bias : NULL;
+    r.n_logit_bias = k % 4 == 2 ? 2 : 0;
+    r.n_tokens_max = 24;
+    r.ignore_eog = true;
+    r.on_event = on_event;
+    r.payload = c;
+    uint64_t id = 0;
+    core_err err = {0};
+    ck_assert_msg(gen_queue_submit(q, &id, &r, &err) == 0, "%s", err.msg);
+}
+
+START_TEST(sched__parallel_draws_match_serial)
+{
+    enum { N = 6 };
+    size_t na = 0;
+    size_t nb = 0;
+    int32_t *pa = tokenize(text_a, &na);
+    int32_t *pb = tokenize(text_b, &nb);
+    /* Each request alone on one compute thread. */
+    collect alone[N];
+    for (size_t k = 0; k < N; k++) {
+        collect_init(&alone[k]);
+        gen_queue *q = make_queue(1, 0);
+        submit_variant(q, &alone[k], k % 2 ? pb : pa, k % 2 ? nb : na, k);
+        wait_done(&alone[k]);
+        gen_queue_free(q);
+    }
+    /* All together on two: the steps' tokens are drawn on both threads. */
+    collect both[N];
+    gen_queue *q = make_queue_threads(N, 0, 2);
+    for (size_t k = 0; k < N; k++) {
+        collect_init(&both[k]);
+        submit_variant(q, &both[k], k % 2 ? pb : pa, k % 2 ? nb : na, k);
+    }
+    for (size_t k = 0; k < N; k++) {
+        wait_done(&both[k]);
+        ck_assert_uint_eq(alone[k].n_tokens, 24);
+        ck_assert_uint_eq(both[k].n_tokens, alone[k].n_tokens);
+        for (size_t i = 0; i < both[k].n_tokens; i++) {
+            ck_assert_int_eq(both[k].tokens[i], alone[k].tokens[i]);
+            ck_assert_double_eq_tol((double)both[k].logprobs[i], (double)alone[k].logprobs[i],
+                                    1e-4);
+        }
+        ck_assert_str_eq(both[k].text, alone[k].text);
+        /* Log-probs only where asked for, and a real one (below 0) there. */
+        if (k % 4 == 1) {
+            ck_assert_double_lt((double)alone[k].logprobs[0], 0.0);
+        } else {
+            ck_assert_double_eq((double)alone[k].logprobs[0], 0.0);
+        }
+    }
+    gen_queue_stats st = gen_queue_stats_get(q);
+    ck_assert_uint_eq(st.n_tokens_generated, N * 24);
+    gen_queue_free(q);
+    for (size_t k = 0; k < N; k++) {
+        collect_dispose(&alone[k]);
+        collect_dispose(&both[k]);
+    }
+    core_free(pa);
+    core_free(pb);
+}
+END_TEST
+
 TCase *tcase_sched(void)
 {
     TCase *tc = tcase_create("sched");
@@ -595,5 +682,6 @@ TCase *tcase_sched(void)
     tcase_add_test(tc, sched__enomem_leaks_nothing);
     tcase_add_test(tc, sched__request_picks_its_own_tokens);
     tcase_add_test(tc, sched__logit_bias_bans_and_forces_per_request);
+    tcase_add_test(tc, sched__parallel_draws_match_serial);
     return tc;
 }

@@ -2,8 +2,9 @@
  * Tests of http/server.c and http/generate.c on a loopback port with the default model: /health
  * before and after the model is ready, the API key, 404/405/413 and 400 answers, a completion
  * whole and streamed (SSE framing, [DONE], usage), a client that hangs up mid-stream has its
- * sequence canceled, a stop with a request running answers it and ends, and logit_bias bans and
- * forces tokens on both OpenAI endpoints.
+ * sequence canceled, a stop with a request running answers it and ends, logit_bias bans and
+ * forces tokens on both OpenAI endpoints, and a stream's tokens reach the client while it
+ * decodes (the wake-ups the queue's steps gather).
  */
 #include "tests/http/tests.h"
 
@@ -317,30 +318,43 @@ START_TEST(server__logit_bias_bans_and_forces)
 }
 END_TEST
 
-START_TEST(server__hang_up_cancels)
+/* Waits (10 s at most) until no sequence decodes; b holds the last /metrics. */
+static void wait_no_sequence(uint16_t port, core_buf *b)
 {
-    start(NULL);
-    make_ready();
-    const uint16_t port = http_server_port(server);
-    int fd = connect_to(port);
-    send_request(fd, "POST", "/v1/completions", NULL,
-                 "{\"prompt\":\"Once\",\"max_tokens\":200,\"stream\":true}");
-    char buf[256];
-    ck_assert_int_gt(recv(fd, buf, sizeof(buf), 0), 0); /* the stream started */
-    close(fd);
-    /* The sequence is canceled long before its 200 tokens. */
-    core_buf b = {0};
     int status = 0;
     const uint64_t t0 = core_time_ns();
     for (;;) {
-        request(&b, &status, port, "GET", "/metrics", NULL, NULL);
-        if (strstr(b.ptr, "kiln_sequences_decoding 0\n")) {
+        request(b, &status, port, "GET", "/metrics", NULL, NULL);
+        if (strstr(b->ptr, "kiln_sequences_decoding 0\n")) {
             break;
         }
         ck_assert_uint_lt(core_time_ns() - t0, 10000000000ull);
         struct timespec ts = {0, 20000000};
         nanosleep(&ts, NULL);
     }
+}
+
+/* Starts a ready server without a key and sends it a completion request; returns the socket. */
+static int post_to_new_server(uint16_t *port, const char *body)
+{
+    start(NULL);
+    make_ready();
+    *port = http_server_port(server);
+    int fd = connect_to(*port);
+    send_request(fd, "POST", "/v1/completions", NULL, body);
+    return fd;
+}
+
+START_TEST(server__hang_up_cancels)
+{
+    uint16_t port = 0;
+    int fd = post_to_new_server(&port, "{\"prompt\":\"Once\",\"max_tokens\":200,\"stream\":true}");
+    char buf[256];
+    ck_assert_int_gt(recv(fd, buf, sizeof(buf), 0), 0); /* the stream started */
+    close(fd);
+    /* The sequence is canceled long before its 200 tokens. */
+    core_buf b = {0};
+    wait_no_sequence(port, &b);
     const char *gen = strstr(b.ptr, "\nkiln_generated_tokens_total ");
     ck_assert_ptr_nonnull(gen);
     const unsigned long n_gen = strtoul(gen + strlen("\nkiln_generated_tokens_total "), NULL, 10);
@@ -352,13 +366,9 @@ END_TEST
 
 START_TEST(server__stop_answers_running_requests)
 {
-    start(NULL);
-    make_ready();
-    const uint16_t port = http_server_port(server);
-    int fd = connect_to(port);
-    send_request(fd, "POST", "/v1/completions", NULL,
-                 "{\"prompt\":\"Once\",\"max_tokens\":4000,\"n_predict\":200,"
-                 "\"ignore_eos\":true}");
+    uint16_t port = 0;
+    int fd = post_to_new_server(&port, "{\"prompt\":\"Once\",\"max_tokens\":4000,\"n_predict\":200,"
+                                       "\"ignore_eos\":true}");
     /* ignore_eos: the model's end of text must not finish the request before the stop */
     struct timespec ts = {0, 200000000};
     nanosleep(&ts, NULL);
@@ -373,6 +383,51 @@ START_TEST(server__stop_answers_running_requests)
 }
 END_TEST
 
+/* Count of the occurrences of needle in s. */
+static size_t count_of(const char *s, const char *needle)
+{
+    size_t n = 0;
+    for (const char *p = strstr(s, needle); p; p = strstr(p + 1, needle)) {
+        n++;
+    }
+    return n;
+}
+
+/* Tokens' events arrive one by one while the request still has hundreds of tokens to decode:
+ * the worker wakes the connection at the end of each token's step, not only with the last
+ * event (a wake-up lost would leave the bytes waiting for the end, or for a keep-alive ping
+ * after 2 s of quiet). */
+START_TEST(server__tokens_stream_while_decoding)
+{
+    uint16_t port = 0;
+    int fd =
+        post_to_new_server(&port, "{\"prompt\":\"Once\",\"max_tokens\":240,\"ignore_eos\":true,"
+                                  "\"stream\":true}");
+    static char got[65536];
+    size_t n_got = 0;
+    got[0] = '\0';
+    while (count_of(got, "data: {") < 16) {
+        ck_assert_uint_lt(n_got, sizeof(got) - 1);
+        const ssize_t n = recv(fd, got + n_got, sizeof(got) - 1 - n_got, 0);
+        ck_assert_int_gt(n, 0);
+        n_got += (size_t)n;
+        got[n_got] = '\0';
+    }
+    /* They came as they were made, not with a keep-alive ping's wake-up. */
+    ck_assert_ptr_null(strstr(got, "keep-alive"));
+    ck_assert_ptr_null(strstr(got, "[DONE]"));
+    core_buf b = {0};
+    int status = 0;
+    request(&b, &status, port, "GET", "/metrics", NULL, NULL);
+    ck_assert_int_eq(status, 200);
+    ck_assert_ptr_nonnull(strstr(b.ptr, "kiln_sequences_decoding 1\n"));
+    close(fd);
+    wait_no_sequence(port, &b);
+    core_buf_dispose(&b);
+    stop();
+}
+END_TEST
+
 TCase *tcase_server(void)
 {
     TCase *tc = tcase_create("server");
@@ -383,5 +438,6 @@ TCase *tcase_server(void)
     tcase_add_test(tc, server__logit_bias_bans_and_forces);
     tcase_add_test(tc, server__hang_up_cancels);
     tcase_add_test(tc, server__stop_answers_running_requests);
+    tcase_add_test(tc, server__tokens_stream_while_decoding);
     return tc;
 }
