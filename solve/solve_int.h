@@ -129,6 +129,14 @@ int solve__gentests(const char **out, solve_engine *engine, const solve_task *ta
                     uint64_t seed, core_arena *arena, const core_cancel *cancel, size_t *n_prompt,
                     size_t *n_generated, core_err *err);
 
+/**
+ * Appends up to n_max (at most 10) probe calls of entry to out, built from the signature of
+ * `def entry(` in a Python prompt (solve_probes.c): `assert False, repr(entry(ARGS))` lines,
+ * one per probe, whose values follow the parameters' annotations or names. Appends nothing
+ * when the prompt has no such definition or its parameters cannot be read. 0 or CORE_ENOMEM.
+ */
+int solve__probes(core_buf *out, core_str prompt, core_str entry, size_t n_max);
+
 /** Frees what cand owns and zeroes it. */
 void solve__cand_dispose(solve__cand *cand);
 
