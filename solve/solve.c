@@ -746,12 +746,14 @@ static void set_untested(solve_candidate *c)
 }
 
 /* Adds the candidate's whitespace-free code to its behavior as one more observation, so that
-   identical samples (the model's own consistency) agree on it as they did without execution. */
+   identical samples (the model's own consistency) agree on it as they did without execution;
+   a constant candidate's probe outputs become no observation (solve__probes_mark_constant). */
 static int add_code_observation(solve_candidate *c)
 {
     char *k = code_key(c->code);
     core_buf beh = {0};
-    if (!k || core_buf_appendf(&beh, "%scode %s\n", c->behavior ? c->behavior : "", k) < 0) {
+    if (!k || solve__probes_mark_constant(&beh, core_str_c(c->behavior ? c->behavior : "")) < 0 ||
+        core_buf_appendf(&beh, "code %s\n", k) < 0) {
         core_free(k);
         core_buf_dispose(&beh);
         return CORE_ENOMEM;

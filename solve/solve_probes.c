@@ -279,3 +279,60 @@ int solve__probes(core_buf *out, core_str prompt, core_str entry, size_t n_max)
     }
     return 0;
 }
+
+/* Where needle first occurs in s at or after from, or s.len. */
+static size_t find_from(core_str s, size_t from, const char *needle)
+{
+    size_t n = strlen(needle);
+    for (size_t i = from; i + n <= s.len; i++) {
+        if (memcmp(s.ptr + i, needle, n) == 0) {
+            return i;
+        }
+    }
+    return s.len;
+}
+
+/* The value a probe line of a behavior reports (after the probe's source, solve_probes.c), or
+   an empty string when the line is not a probe's. */
+static core_str probe_value(core_str line)
+{
+    if (line.len == 0 || line.ptr[0] == '!') {
+        return (core_str){line.ptr, 0};
+    }
+    size_t src = find_from(line, 0, "assert False, repr(");
+    size_t end = src < line.len ? find_from(line, src, ")): ") : line.len;
+    if (end >= line.len) {
+        return (core_str){line.ptr, 0};
+    }
+    return (core_str){line.ptr + end + 4, line.len - end - 4};
+}
+
+int solve__probes_mark_constant(core_buf *out, core_str behavior)
+{
+    core_str first = {0};
+    size_t n_values = 0;
+    bool constant = true;
+    for (size_t at = 0; at < behavior.len;) {
+        const char *nl = memchr(behavior.ptr + at, '\n', behavior.len - at);
+        size_t end = nl ? (size_t)(nl - behavior.ptr) : behavior.len;
+        core_str v = probe_value((core_str){behavior.ptr + at, end - at});
+        if (v.len > 0) {
+            constant = constant && (n_values == 0 || core_str_eq(v, first));
+            first = n_values == 0 ? v : first;
+            n_values++;
+        }
+        at = end + 1;
+    }
+    constant = constant && n_values >= 3;
+    for (size_t at = 0; at < behavior.len;) {
+        const char *nl = memchr(behavior.ptr + at, '\n', behavior.len - at);
+        size_t end = nl ? (size_t)(nl - behavior.ptr) : behavior.len;
+        core_str line = {behavior.ptr + at, end - at};
+        bool mark = constant && probe_value(line).len > 0;
+        if (core_buf_appendf(out, "%s%.*s\n", mark ? "!" : "", (int)line.len, line.ptr) < 0) {
+            return CORE_ENOMEM;
+        }
+        at = end + 1;
+    }
+    return 0;
+}

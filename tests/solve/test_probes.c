@@ -79,11 +79,49 @@ START_TEST(probes__nothing_without_a_readable_signature)
 }
 END_TEST
 
+static char *marked(const char *behavior)
+{
+    core_buf b = {0};
+    ck_assert_int_eq(solve__probes_mark_constant(&b, core_str_c(behavior)), 0);
+    return b.ptr;
+}
+
+START_TEST(probes__constant_candidates_observe_nothing)
+{
+    /* False on every probe it answered (one raised): its probe lines become '!' */
+    char *m = marked("assert@L1 failed line 1: assert False, repr(f(3)): False\n"
+                     "assert@L2 failed line 2: assert False, repr(f((1, 2))): False\n"
+                     "!assert@L3 error line 3: TypeError: x\n"
+                     "assert@L4 failed line 4: assert False, repr(f(\"a\")): False\n"
+                     "assert@L5 passed \n");
+    ck_assert_str_eq(m, "!assert@L1 failed line 1: assert False, repr(f(3)): False\n"
+                        "!assert@L2 failed line 2: assert False, repr(f((1, 2))): False\n"
+                        "!assert@L3 error line 3: TypeError: x\n"
+                        "!assert@L4 failed line 4: assert False, repr(f(\"a\")): False\n"
+                        "assert@L5 passed \n");
+    core_free(m);
+    /* one value differs, or fewer than 3 values: unchanged */
+    const char *keep[] = {"assert@L1 failed line 1: assert False, repr(f(3)): 1\n"
+                          "assert@L2 failed line 2: assert False, repr(f(4)): 1\n"
+                          "assert@L3 failed line 3: assert False, repr(f(5)): 2\n",
+                          "assert@L1 failed line 1: assert False, repr(f(3)): 1\n"
+                          "assert@L2 failed line 2: assert False, repr(f(4)): 1\n"
+                          "assert@L3 failed line 3: assert (_v := f(1)) == 1, repr(_v): 1\n",
+                          ""};
+    for (size_t i = 0; i < sizeof(keep) / sizeof(keep[0]); i++) {
+        m = marked(keep[i]);
+        ck_assert_str_eq(m ? m : "", keep[i]);
+        core_free(m);
+    }
+}
+END_TEST
+
 TCase *tcase_probes(void)
 {
     TCase *tc = tcase_create("probes");
     tcase_add_test(tc, probes__follow_the_annotations);
     tcase_add_test(tc, probes__guess_from_names_and_skip_defaults);
     tcase_add_test(tc, probes__nothing_without_a_readable_signature);
+    tcase_add_test(tc, probes__constant_candidates_observe_nothing);
     return tc;
 }
