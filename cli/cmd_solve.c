@@ -460,8 +460,8 @@ static int result_print(const solve_result *res, bool json)
         return CLI_EXIT_OK;
     }
     if (res->tests_source == SOLVE_TESTS_GENERATED) {
-        fprintf(stderr, "kiln: no visible tests given: ranked by agreement on tests the model "
-                        "wrote (CodeT)\n");
+        fprintf(stderr, "kiln: no visible tests given: ranked by agreement on the signature's "
+                        "probes and any tests the model wrote (CodeT)\n");
         return CLI_EXIT_OK;
     }
     const solve_candidate *best = res->chosen >= 0 ? &res->candidates[res->chosen] : NULL;
