@@ -38,6 +38,7 @@ static void usage(FILE *f)
     fprintf(f,
             "usage: kiln eval FILE.jsonl [-m MODEL] [-n N] [-k 1,10] [--rounds R] [--jobs J]\n"
             "                 [--seed S] [--no-plan] [--no-grammar] [--no-repair] [--gen-tests N]\n"
+            "                 [--probes N]\n"
             "                 [--limit N_TASKS] [--out results.jsonl] [--json]\n"
             "                 [--report report.html] [--weights weights.json] [-t THREADS]\n\n"
             "Runs every task through the pipeline and grades the candidates with the task's\n"
@@ -193,6 +194,7 @@ static cJSON *config_json(const cli_pipe *p)
     cJSON_AddBoolToObject(c, "end_gate", p->opts.end_gate);
     cJSON_AddNumberToObject(c, "seed", (double)p->opts.seed);
     cJSON_AddNumberToObject(c, "gen_tests", (double)p->opts.n_gen_tests);
+    cJSON_AddNumberToObject(c, "probes", (double)p->opts.n_probes);
     cJSON_AddStringToObject(c, "model", model_name(cli_model_path(p->model_opts.path)));
     if (p->model_opts.backend) {
         /* Remote writing is another configuration: a rerun does not mix it with local records. */

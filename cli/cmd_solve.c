@@ -88,6 +88,9 @@ int cli_pipe_option(cli_pipe *p, int c, const char *arg)
                        p->opts.n_gen_tests <= SOLVE_N_MAX
                    ? 1
                    : -1;
+    case CLI_PIPE_OPT_PROBES:
+        return cli_parse_size("--probes", arg, &p->opts.n_probes) && p->opts.n_probes <= 10 ? 1
+                                                                                            : -1;
     default:
         return 0;
     }
@@ -138,7 +141,10 @@ void cli_pipe_usage(FILE *f)
             "      --weights FILE ranking weights, a JSON object (see eval/eval.h)\n"
             "      --jobs J       sandbox runs at once (default: one per CPU)\n"
             "      --gen-tests N  with no visible tests, N test inputs the model proposes\n"
-            "                     rank the candidates by dual agreement (default 0: off)\n",
+            "                     rank the candidates by dual agreement (default 0: off)\n"
+            "      --probes N     with no visible tests, N calls built from the signature's\n"
+            "                     types whose outputs the ranking compares (default 10, at most\n"
+            "                     10; 0: off)\n",
             SOLVE_N_MAX);
     cli_model_usage(f, 2);
     cli_backend_usage(f);
@@ -454,8 +460,8 @@ static int result_print(const solve_result *res, bool json)
         return CLI_EXIT_OK;
     }
     if (res->tests_source == SOLVE_TESTS_GENERATED) {
-        fprintf(stderr, "kiln: no visible tests given: ranked by agreement on tests the model "
-                        "wrote (CodeT)\n");
+        fprintf(stderr, "kiln: no visible tests given: ranked by agreement on the signature's "
+                        "probes and any tests the model wrote (CodeT)\n");
         return CLI_EXIT_OK;
     }
     const solve_candidate *best = res->chosen >= 0 ? &res->candidates[res->chosen] : NULL;

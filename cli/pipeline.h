@@ -24,6 +24,7 @@ enum {
     CLI_PIPE_OPT_WEIGHTS,
     CLI_PIPE_OPT_JOBS,
     CLI_PIPE_OPT_GEN_TESTS,
+    CLI_PIPE_OPT_PROBES,
     CLI_PIPE_OPT_PLAN,
     CLI_PIPE_OPT_NO_END_GATE,
     CLI_PIPE_OPT_REPAIR,
@@ -47,6 +48,7 @@ enum {
     {"weights", required_argument, NULL, CLI_PIPE_OPT_WEIGHTS},                                    \
     {"jobs", required_argument, NULL, CLI_PIPE_OPT_JOBS},                                          \
     {"gen-tests", required_argument, NULL, CLI_PIPE_OPT_GEN_TESTS},                                \
+    {"probes", required_argument, NULL, CLI_PIPE_OPT_PROBES},                                      \
     {"plan", no_argument, NULL, CLI_PIPE_OPT_PLAN},                                                \
     {"no-end-gate", no_argument, NULL, CLI_PIPE_OPT_NO_END_GATE},                                  \
     {"repair", no_argument, NULL, CLI_PIPE_OPT_REPAIR}

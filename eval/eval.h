@@ -173,8 +173,10 @@ typedef struct eval_card {
     bool limit_hit;        /* a sandbox limit (time, memory, output, ...) ended the run */
     size_t n_gen_run;      /* model-generated tests run (CodeT), 0 when none */
     size_t n_gen_passed;   /* <= n_gen_run */
-    core_str behavior;     /* the candidate's outputs on the generated test inputs, serialized (one
-                              line per input, say); equal bytes = same behavior. Empty: unknown, the
+    core_str behavior;     /* the candidate's observations, one line each (its outputs on the
+                              generated inputs, one line per input); a line starting with '!' is
+                              an input it produced no value for (it raised, a limit), which agrees
+                              with nothing. Equal bytes = same group. Empty: unknown, the
                               candidate forms a group of its own */
     bool has_quality;      /* quality was measured */
     eval_quality quality;
@@ -191,12 +193,20 @@ typedef struct eval_card {
  *  correctness = pass * n_tests_passed / n_tests_run (0 when no test ran)
  *                - parse_fail * !parses - limit * limit_hit
  *                pass 1, parse_fail 1, limit 0.5
- *  agreement   = agreement * group_score / max group_score over the candidates (0..1), where a
- *                group is the candidates with identical behavior and group_score = group size
- *                x (1 + n_gen_passed) (CodeT's dual agreement, the largest n_gen_passed in the
- *                group, plus one so that where no group passes a generated test, which a small
- *                model's tests often are, the size still counts) when any candidate ran
- *                generated tests, otherwise the group size (AlphaCode-style clustering).
+ *  agreement   = agreement * value / max value over the candidates (0..1), where
+ *                value = (1 + agree / n_obs) x (1 + n_gen_passed) when any candidate ran
+ *                generated tests, else 1 + agree / n_obs; agree = over the candidate's
+ *                behavior lines that do not start with '!', the number of other candidates
+ *                whose behavior holds the same line, summed; n_obs = the most lines any
+ *                candidate's behavior has (at least 1). So value is CodeT's dual agreement
+ *                (Chen et al. 2022) with MBR-exec's per-input agreement (Shi et al. 2022): a
+ *                candidate agreeing with more others on more inputs ranks higher, one that
+ *                crashes where others return a value loses that input, and an input every
+ *                candidate crashes on changes nothing; plus one so that where no candidate
+ *                passes a generated test, which a small model's tests often are, the outputs
+ *                still count. With one line per candidate (its code, when nothing ran) value is
+ *                the size of its group of identical candidates (AlphaCode-style clustering).
+ *                group and group_size (eval_score) are the candidates with identical behavior.
  *                agreement 1
  *  quality     = -(cyclomatic * max(0, cyclomatic - cyclomatic_free)
  *                  + nesting * max(0, nesting_max - nesting_free) + lines * n_lines

@@ -2,12 +2,14 @@
  * Score cards and ranking. Each candidate gets four scores that are compared one after the
  * other, so that a later one only breaks exact ties of the earlier ones: correctness (tests
  * passed, parse and limit penalties), agreement (CodeT's dual execution agreement, Chen et al.
- * 2022, arXiv 2207.10397: candidates that produce identical outputs on the same generated inputs
- * form a group, and a group is worth its size times the generated tests it passes; without
- * generated tests it is worth its size, as in AlphaCode's behavioural clustering), quality (a
+ * 2022, arXiv 2207.10397, with MBR-exec's per-input agreement, Shi et al. 2022: a candidate is
+ * worth one plus the mean number of other candidates that produced the same output on each input,
+ * times one plus the generated tests it passes; an input it crashed on agrees with nothing;
+ * without generated inputs the behavior is the code, and this is the size of its group of
+ * identical candidates, as in AlphaCode's behavioural clustering), quality (a
  * weighted penalty over the syntax-tree measures) and likelihood (mean token log-probability).
  * The formulas and default weights are documented with eval_rank_options in eval/eval.h.
- * Grouping sorts the behaviors once, so ranking costs O(n log n) comparisons.
+ * Grouping sorts the behaviors once; agreement compares every pair of candidates line by line.
  */
 #include "eval/eval_int.h"
 
@@ -131,6 +133,62 @@ static int compare_behavior(const void *pa, const void *pb)
     return a->i < b->i ? -1 : (a->i > b->i ? 1 : 0);
 }
 
+/* ---- agreement per observation ---- */
+
+/* The next line of text from *at (without its '\n'); false at the end. */
+static bool next_line(core_str text, size_t *at, core_str *line)
+{
+    if (!text.ptr || *at >= text.len) {
+        return false;
+    }
+    const char *nl = memchr(text.ptr + *at, '\n', text.len - *at);
+    size_t end = nl ? (size_t)(nl - text.ptr) : text.len;
+    *line = (core_str){text.ptr + *at, end - *at};
+    *at = end + 1;
+    return true;
+}
+
+static bool has_line(core_str text, core_str line)
+{
+    size_t at = 0;
+    core_str l;
+    while (next_line(text, &at, &l)) {
+        if (core_str_eq(l, line)) {
+            return true;
+        }
+    }
+    return false;
+}
+
+static size_t count_lines(core_str text)
+{
+    size_t n = 0;
+    size_t at = 0;
+    core_str l;
+    while (next_line(text, &at, &l)) {
+        n += l.len > 0;
+    }
+    return n;
+}
+
+/* How many of the other candidates' behaviors hold each of card i's observations (its lines
+   that are not empty and do not start with '!'), summed over its observations. */
+static size_t agreeing(const eval_card *cards, size_t n_cards, size_t i)
+{
+    size_t sum = 0;
+    size_t at = 0;
+    core_str l;
+    while (next_line(cards[i].behavior, &at, &l)) {
+        if (l.len == 0 || l.ptr[0] == '!') {
+            continue;
+        }
+        for (size_t j = 0; j < n_cards; j++) {
+            sum += j != i && has_line(cards[j].behavior, l);
+        }
+    }
+    return sum;
+}
+
 /* ---- ordering ---- */
 
 typedef struct score_ref {
@@ -228,23 +286,31 @@ int eval_rank(size_t *order, eval_score *scores, const eval_card *cards, size_t 
             }
         }
         size_t first = groups[start].i; /* smallest index: ties sort by index */
-        size_t gen_passed = 0;
-        for (size_t j = start; j < end; j++) {
-            const eval_card *card = &cards[groups[j].i];
-            gen_passed = card->n_gen_passed > gen_passed ? card->n_gen_passed : gen_passed;
-        }
-        double size = (double)(end - start);
-        /* CodeT's size x passes, plus one: with a small model's tests mostly wrong, groups
-           that pass none still rank by their size (AlphaCode's clustering). */
-        double value = any_gen ? size * (double)(gen_passed + 1) : size;
         for (size_t j = start; j < end; j++) {
             eval_score *s = &scores[groups[j].i];
             s->group = first;
             s->group_size = end - start;
-            s->agreement = value;
         }
-        group_max = value > group_max ? value : group_max;
         start = end;
+    }
+    /* Agreement per observation (MBR-exec-like): 1 + the mean, over the observations, of the
+       other candidates that made the same one; times 1 + the generated tests passed (CodeT's
+       dual agreement, plus one so that where no candidate passes one, which a small model's
+       tests often are, the outputs still count). With one line per candidate (the code, when
+       nothing ran) this is the group's size, AlphaCode's clustering. */
+    size_t n_obs = 1;
+    for (size_t i = 0; i < n_cards; i++) {
+        size_t n = count_lines(cards[i].behavior);
+        n_obs = n > n_obs ? n : n_obs;
+    }
+    for (size_t i = 0; i < n_cards; i++) {
+        double obs = (double)agreeing(cards, n_cards, i) / (double)n_obs;
+        double value = 1.0 + obs;
+        if (any_gen) {
+            value *= (double)(cards[i].n_gen_passed + 1);
+        }
+        scores[i].agreement = value;
+        group_max = value > group_max ? value : group_max;
     }
 
     for (size_t i = 0; i < n_cards; i++) {

@@ -17,13 +17,14 @@
 #   humaneval-noex  HumanEval with the docstrings' examples withheld (>>> blocks and lines
 #                   that call the function removed): generated tests only
 # Configurations (--configs):
-#   plain       --no-plan --no-grammar --no-repair --gen-tests 0 (raw sampling: pass@1, pass@n)
+#   plain       --no-plan --no-grammar --no-repair --gen-tests 0 --probes 0 (raw sampling)
 #   kiln        the defaults (plan, repair and generated tests off: measured not to pay, see
 #               README)
 #   plan        kiln with the plan (--plan)
 #   repair      kiln with repair rounds (--repair)
 #   gentests    kiln with 8 generated tests where a task has no visible ones (--gen-tests 8)
 #   no-grammar, no-repair, no-gentests   kiln without that stage (no-plan: --no-plan)
+#   no-probes   kiln without the signature's probe calls where a task has no visible tests
 #   no-end-gate kiln accepting a finished candidate's end without asking cc / CPython
 # Models (--models): default (SmolLM2-135M), gemma (models/gemma-3-270m-q4_k_m.gguf), or paths.
 # Each run is `kiln eval FILE --json --out DIR/<model>.<set>.<config>.results.jsonl`; kiln eval
@@ -86,7 +87,7 @@ mkdir -p "$out/data"
 
 flags_of() {
     case "$1" in
-    plain) echo "--no-plan --no-grammar --no-repair --gen-tests 0" ;;
+    plain) echo "--no-plan --no-grammar --no-repair --gen-tests 0 --probes 0" ;;
     kiln) echo "" ;;
     plan) echo "--plan" ;;
     repair) echo "--repair" ;;
@@ -95,6 +96,7 @@ flags_of() {
     no-grammar) echo "--no-grammar" ;;
     no-repair) echo "--no-repair" ;;
     no-gentests) echo "--gen-tests 0" ;;
+    no-probes) echo "--probes 0" ;;
     no-end-gate) echo "--no-end-gate" ;;
     *) return 1 ;;
     esac
@@ -400,6 +402,7 @@ for model in models:
                                      ("kiln", "no-end-gate", "end gate"),
                                      ("kiln", "no-gentests", "generated tests"),
                                      ("gentests", "kiln", "generated tests"),
+                                     ("kiln", "no-probes", "probes"),
                                      ("kiln", "plain", "all of kiln over plain sampling")):
             full = by.get((model, tset, with_cfg))
             base = by.get((model, tset, cfg))

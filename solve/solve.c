@@ -42,6 +42,8 @@ solve_options solve_options_default(void)
     /* Off: on kiln's first 8 Python tasks without tests (n 10) the default model's tests
        ranked 3 of 8 first against 4 of 8 without execution, for 4.8 s more a task. */
     o.n_gen_tests = 0;
+    /* On: see README (HumanEval with the examples withheld). */
+    o.n_probes = 10;
     o.limits = sbx_limits_default();
     o.rank = eval_rank_options_default();
     return o;
@@ -679,11 +681,15 @@ static int summarize(solve_candidate *c, const sbx_result *sr)
             first_name = t->name;
             msg = t->message;
         }
-        rc = core_buf_appendf(&beh, "%s %s %s\n", t->name, sbx_test_status_name(t->status),
-                              t->message);
+        /* One observation per test; one that raised produced no value ('!', eval_card). */
+        bool raised = t->status == SBX_TEST_ERROR ||
+                      (t->message && strstr(t->message, "(raised in the candidate)"));
+        rc = core_buf_appendf(&beh, "%s%s %s %s\n", raised ? "!" : "", t->name,
+                              sbx_test_status_name(t->status), t->message ? t->message : "");
     }
-    if (rc == 0) {
-        rc = core_buf_appendf(&beh, "%s %s\n", sbx_verdict_name(sr->verdict),
+    if (rc == 0 && sr->verdict != SBX_VERDICT_PASSED && sr->verdict != SBX_VERDICT_FAILED) {
+        /* a limit, a crash or a load error: the inputs after it have no value */
+        rc = core_buf_appendf(&beh, "!%s %s\n", sbx_verdict_name(sr->verdict),
                               sr->n_tests ? "" : msg);
     }
     c->tested = true;
@@ -737,6 +743,26 @@ static void set_untested(solve_candidate *c)
         c->behavior = k;
         c->card.behavior = core_str_c(k);
     }
+}
+
+/* Adds the candidate's whitespace-free code to its behavior as one more observation, so that
+   identical samples (the model's own consistency) agree on it as they did without execution;
+   a constant candidate's probe outputs become no observation (solve__probes_mark_constant). */
+static int add_code_observation(solve_candidate *c)
+{
+    char *k = code_key(c->code);
+    core_buf beh = {0};
+    if (!k || solve__probes_mark_constant(&beh, core_str_c(c->behavior ? c->behavior : "")) < 0 ||
+        core_buf_appendf(&beh, "code %s\n", k) < 0) {
+        core_free(k);
+        core_buf_dispose(&beh);
+        return CORE_ENOMEM;
+    }
+    core_free(k);
+    core_free(c->behavior);
+    c->behavior = beh.ptr;
+    c->card.behavior = (core_str){beh.ptr, beh.len};
+    return 0;
 }
 
 /* Runs the visible tests of candidates first.. in the pool, n_test_jobs at a time. */
@@ -796,15 +822,30 @@ static int stage_test(run *r, size_t first, core_err *err)
 }
 
 /*
- * CodeT for a task without visible tests: the model's tests run on every candidate, and their
- * counts move from the correctness fields to the generated-test fields of the cards, so that
- * eval_rank scores them by dual agreement only. Repair never sees them.
+ * CodeT for a task without visible tests: the model's tests (n_gen_tests) and the signature's
+ * probes (n_probes) run on every candidate, and their counts move from the correctness fields
+ * to the generated-test fields of the cards, so that eval_rank scores them by agreement only.
+ * Repair never sees them.
  */
 static int stage_gentests(run *r, core_arena *arena, core_err *err)
 {
-    const char *tests = "";
-    int rc = solve__gentests(&tests, r->e, r->task, r->opts->n_gen_tests, r->opts->seed, arena,
-                             r->cancel, &r->res->n_tokens_prompt, &r->res->n_tokens_generated, err);
+    const char *model_tests = "";
+    int rc = 0;
+    if (r->opts->n_gen_tests > 0) {
+        rc =
+            solve__gentests(&model_tests, r->e, r->task, r->opts->n_gen_tests, r->opts->seed, arena,
+                            r->cancel, &r->res->n_tokens_prompt, &r->res->n_tokens_generated, err);
+    }
+    core_buf all = {0};
+    if (rc == 0 && (core_buf_appendf(&all, "%s", model_tests) < 0 ||
+                    solve__probes(&all, r->task->prompt, r->task->entry, r->opts->n_probes) < 0)) {
+        rc = core_err_set(err, CORE_ENOMEM, "solve: out of memory for probes");
+    }
+    const char *tests = rc == 0 && all.len > 0 ? core_arena_strndup(arena, all.ptr, all.len) : "";
+    core_buf_dispose(&all);
+    if (!tests) {
+        return core_err_set(err, CORE_ENOMEM, "solve: out of memory for probes");
+    }
     if (rc < 0 || tests[0] == '\0') {
         return rc;
     }
@@ -837,6 +878,8 @@ static int stage_gentests(run *r, core_arena *arena, core_err *err)
             c->tested = false;
             c->card.limit_hit = false;
             set_untested(c);
+        } else if (c->tested && add_code_observation(c) < 0) {
+            return core_err_set(err, CORE_ENOMEM, "solve: out of memory for behaviors");
         }
     }
     r->n_passed = 0;
@@ -1161,7 +1204,8 @@ int solve_run(solve_result **out, solve_engine *engine, const solve_task *task,
     }
 
     /* 4b. no visible tests: tests the model writes, for ranking only (CodeT) */
-    if (r.res->tests_source == SOLVE_TESTS_NONE && o.n_gen_tests > 0 && engine->pool) {
+    if (r.res->tests_source == SOLVE_TESTS_NONE && r.task->lang == SOLVE_LANG_PYTHON &&
+        (o.n_gen_tests > 0 || o.n_probes > 0) && engine->pool) {
         t0 = core_time_ns();
         rc = stage_gentests(&r, arena, err);
         r.res->ns_stage[SOLVE_STAGE_TEST] += core_time_ns() - t0;

@@ -117,6 +117,9 @@ typedef struct solve_options {
     size_t n_gen_tests;       /* Python tasks with no visible tests: test inputs the model
                                  proposes (CodeT, solve_gentests.c; default 0: off, measured
                                  not to pay with the default model; 8 is a good start) */
+    size_t n_probes;          /* Python tasks with no visible tests: calls built from the
+                                 signature's types (solve_probes.c) whose outputs the ranking
+                                 compares between candidates (default 10, at most 10; 0: off) */
     sbx_limits limits;        /* per sandbox run (default sbx_limits_default) */
     eval_rank_options rank;   /* ranking weights (default eval_rank_options_default) */
     solve_candidate_sink on_candidate; /* candidate events (default none) */

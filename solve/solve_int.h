@@ -129,6 +129,23 @@ int solve__gentests(const char **out, solve_engine *engine, const solve_task *ta
                     uint64_t seed, core_arena *arena, const core_cancel *cancel, size_t *n_prompt,
                     size_t *n_generated, core_err *err);
 
+/**
+ * Appends up to n_max (at most 10) probe calls of entry to out, built from the signature of
+ * `def entry(` in a Python prompt (solve_probes.c): `assert False, repr(entry(ARGS))` lines,
+ * one per probe, whose values follow the parameters' annotations or names. Appends nothing
+ * when the prompt has no such definition or its parameters cannot be read. 0 or CORE_ENOMEM.
+ */
+int solve__probes(core_buf *out, core_str prompt, core_str entry, size_t n_max);
+
+/**
+ * Appends behavior (sandbox observations, one a line, see eval_card) to out, each line ending
+ * in '\n', with the probe lines marked '!' (no observation) when the candidate is constant: it
+ * answered at least 3 probes and returned the same value on every one, ignoring its input as a
+ * small model's `return False` does; such candidates would otherwise outvote a varying minority
+ * on every input whose right answer happens to be that value. 0 or CORE_ENOMEM.
+ */
+int solve__probes_mark_constant(core_buf *out, core_str behavior);
+
 /** Frees what cand owns and zeroes it. */
 void solve__cand_dispose(solve__cand *cand);
 

@@ -54,14 +54,73 @@ START_TEST(rank__agreement_groups_identical_behavior)
     ck_assert_uint_eq(order[0], 4);
     ck_assert_uint_eq(order[1], 3);
     ck_assert_uint_eq(order[2], 1);
-    ck_assert_uint_eq(order[3], 2);
-    ck_assert_uint_eq(order[4], 0);
+    /* 0 shares its first output with three others: 1 + 3 / 2 lines; 2 shares nothing */
+    ck_assert_uint_eq(order[3], 0);
+    ck_assert_uint_eq(order[4], 2);
     ck_assert_uint_eq(scores[4].group, 1);
     ck_assert_uint_eq(scores[4].group_size, 3);
     ck_assert_uint_eq(scores[0].group, 0);
     ck_assert_uint_eq(scores[0].group_size, 1);
     ck_assert_double_eq_tol(scores[1].agreement, 1.0, 1e-12);
-    ck_assert_double_eq_tol(scores[0].agreement, 1.0 / 3.0, 1e-12);
+    ck_assert_double_eq_tol(scores[0].agreement, 2.5 / 3.5, 1e-12);
+    ck_assert_double_eq_tol(scores[2].agreement, 1.0 / 3.5, 1e-12);
+}
+END_TEST
+
+START_TEST(rank__agreement_counts_each_input)
+{
+    /* No two behave alike on all three inputs, so every group is of one; but 0 agrees with
+       1 and 2 on two inputs each and is the right choice although it is the least likely. */
+    eval_card cards[4] = {card(0), card(0), card(0), card(0)};
+    const char *b[4] = {"x 1\ny 2\nz 3\n", "x 1\ny 2\nz 4\n", "x 1\ny 5\nz 3\n", "x 0\ny 6\nz 7\n"};
+    for (size_t i = 0; i < 4; i++) {
+        cards[i].behavior = core_str_c(b[i]);
+        cards[i].has_logprob = true;
+        cards[i].logprob_mean = -0.1 * (double)(4 - i);
+    }
+    size_t order[4];
+    eval_score scores[4];
+    rank(order, scores, cards, 4, NULL);
+    ck_assert_uint_eq(order[0], 0); /* 1 + (2 + 1 + 1) / 3 */
+    ck_assert_uint_eq(order[1], 2); /* 1 + (2 + 0 + 1) / 3, likelier than 1 */
+    ck_assert_uint_eq(order[2], 1);
+    ck_assert_uint_eq(order[3], 3); /* agrees with nobody */
+    ck_assert_uint_eq(scores[0].group_size, 1);
+    ck_assert_double_eq_tol(scores[1].agreement, 2.0 / (7.0 / 3.0), 1e-12);
+    ck_assert_double_eq_tol(scores[3].agreement, 1.0 / (7.0 / 3.0), 1e-12);
+}
+END_TEST
+
+START_TEST(rank__crashes_agree_with_nothing)
+{
+    /* 0 and 1 raise the same errors on both inputs (an input of the wrong type, say): that is
+       no agreement, while 2 and 3 return the same value on the first input. Grouping alone
+       would pick the pair that crashed. */
+    eval_card cards[4] = {card(0), card(0), card(0), card(0)};
+    const char *b[4] = {"!x error TypeError\n!y error TypeError\n",
+                        "!x error TypeError\n!y error TypeError\n", "x 1\ny 2\n", "x 1\ny 3\n"};
+    for (size_t i = 0; i < 4; i++) {
+        cards[i].behavior = core_str_c(b[i]);
+        cards[i].has_logprob = true;
+        cards[i].logprob_mean = i < 2 ? -0.1 : -0.9; /* the crashing pair is likelier */
+    }
+    size_t order[4];
+    eval_score scores[4];
+    rank(order, scores, cards, 4, NULL);
+    ck_assert_uint_eq(scores[0].group_size, 2);
+    ck_assert_uint_eq(order[0], 2);
+    ck_assert_uint_eq(order[1], 3);
+    ck_assert_double_eq_tol(scores[2].agreement, 1.0, 1e-12);
+    ck_assert_double_eq_tol(scores[0].agreement, 1.0 / 1.5, 1e-12);
+    /* Where every candidate crashes on an input, that input changes nothing. */
+    const char *c[3] = {"!x error E\ny 1\n", "!x error E\ny 1\n", "!x error E\ny 2\n"};
+    for (size_t i = 0; i < 3; i++) {
+        cards[i].behavior = core_str_c(c[i]);
+    }
+    rank(order, scores, cards, 3, NULL);
+    ck_assert_uint_eq(order[0], 0);
+    ck_assert_uint_eq(order[1], 1);
+    ck_assert_double_eq_tol(scores[2].agreement, 1.0 / 1.5, 1e-12);
 }
 END_TEST
 
@@ -210,6 +269,8 @@ TCase *tcase_rank(void)
     tcase_set_timeout(tc, 5);
     tcase_add_test(tc, rank__correctness_comes_first);
     tcase_add_test(tc, rank__agreement_groups_identical_behavior);
+    tcase_add_test(tc, rank__agreement_counts_each_input);
+    tcase_add_test(tc, rank__crashes_agree_with_nothing);
     tcase_add_test(tc, rank__codet_score_is_size_times_generated_passes);
     tcase_add_test(tc, rank__quality_then_likelihood_break_ties);
     tcase_add_test(tc, rank__full_ties_keep_input_order);

@@ -15,6 +15,7 @@ int main(void)
     bool have_model = access(KILN_MODELS "/SmolLM2-135M-Instruct.Q4_1.gguf", R_OK) == 0;
     Suite *s = suite_create("solve");
     suite_add_tcase(s, tcase_text());
+    suite_add_tcase(s, tcase_probes());
     suite_add_tcase(s, tcase_json());
     suite_add_tcase(s, tcase_complete());
     suite_add_tcase(s, tcase_remote());

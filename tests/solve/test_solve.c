@@ -250,7 +250,21 @@ START_TEST(solve__without_tests_ranks_by_generated_tests)
     ck_assert_int_ge(r->chosen, 0);
     solve_result_free(r);
 
-    o.n_gen_tests = 0; /* off: ranked without execution */
+    o.n_gen_tests = 0; /* off: the signature's probes alone */
+    ck_assert_msg(solve_run(&r, e, &t, &o, NULL, NULL, &err) == 0, "%s", err.msg);
+    ck_assert_int_eq(r->tests_source, SOLVE_TESTS_GENERATED);
+    ck_assert_int_eq(strncmp(r->visible_tests, "assert False, repr(add_three(3, 1, 7))\n", 39), 0);
+    for (size_t i = 0; i < r->n_candidates; i++) {
+        const solve_candidate *c = &r->candidates[i];
+        ck_assert(c->tested);
+        ck_assert_uint_le(c->card.n_gen_run, 10);
+        ck_assert_uint_ge(c->card.n_gen_run, 1);
+        ck_assert_uint_eq(c->card.n_gen_passed, 0); /* a probe never passes */
+        ck_assert_ptr_nonnull(strstr(c->behavior, "\ncode def"));
+    }
+    solve_result_free(r);
+
+    o.n_probes = 0; /* off: ranked without execution */
     ck_assert_msg(solve_run(&r, e, &t, &o, NULL, NULL, &err) == 0, "%s", err.msg);
     ck_assert_int_eq(r->tests_source, SOLVE_TESTS_NONE);
     solve_result_free(r);

@@ -5,6 +5,7 @@
 #include <check.h>
 
 TCase *tcase_text(void);
+TCase *tcase_probes(void);
 TCase *tcase_solve(void);
 TCase *tcase_json(void);
 TCase *tcase_write(void);
