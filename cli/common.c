@@ -113,11 +113,34 @@ bool cli_parse_device(const char *arg, int *out)
     return true;
 }
 
+/* Where packed weights are kept between runs (gen_model_options.pack_cache): $KILN_PACK_CACHE
+ * ("" for nowhere), else $XDG_CACHE_HOME/kiln, else $HOME/.cache/kiln; NULL when none. */
+static const char *pack_cache_dir(char *buf, size_t cap)
+{
+    const char *env = getenv("KILN_PACK_CACHE");
+    if (env) {
+        return env[0] != '\0' ? env : NULL;
+    }
+    const char *xdg = getenv("XDG_CACHE_HOME");
+    const char *home = getenv("HOME");
+    int n = -1;
+    if (xdg && xdg[0] == '/') {
+        n = snprintf(buf, cap, "%s/kiln", xdg);
+    } else if (home && home[0] == '/') {
+        n = snprintf(buf, cap, "%s/.cache/kiln", home);
+    }
+    return n > 0 && (size_t)n < cap ? buf : NULL;
+}
+
 int cli_model_load(gen_model **out, const char *path, const gen_model_options *opts, int device,
                    core_err *err)
 {
     gen_model_options o = *opts;
     o.device = (gen_device)device;
+    char cache[4096];
+    if (!o.pack_cache) {
+        o.pack_cache = pack_cache_dir(cache, sizeof(cache));
+    }
     int rc = gen_model_load(out, path, &o, err);
     if (rc == CORE_EUNSUPPORTED && device == GEN_DEVICE_CUDA && strstr(err->msg, "cuda:")) {
         fprintf(stderr, "kiln: notice: %s; running on the CPU\n", err->msg);

@@ -37,6 +37,12 @@ typedef struct gen_model_options {
      * place of the mapped copy; only on the CPU, for the variants and types that have one.
      * Default true; false reads them as stored (for comparison: KILN_PACK=0). Same results. */
     bool pack;
+    /* A folder where a packed copy is kept for the next load of the same file (named after the
+     * file, its size, time and inode, and the kernel variant; checked against a fresh packing
+     * of its first matrix when read), so that later loads map it instead of packing again.
+     * NULL (the default) or "": pack every time. Created when missing; a failure to write the
+     * copy is logged and changes nothing else. */
+    const char *pack_cache;
 } gen_model_options;
 
 gen_model_options gen_model_options_default(void);

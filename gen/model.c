@@ -10,6 +10,7 @@
 #include "gen/model_int.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -17,6 +18,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 gen_model_options gen_model_options_default(void)
@@ -26,7 +28,8 @@ gen_model_options gen_model_options_default(void)
                            .kernel_variant = -1,
                            .log = NULL,
                            .device = GEN_DEVICE_CPU,
-                           .pack = true};
+                           .pack = true,
+                           .pack_cache = NULL};
     return o;
 }
 
@@ -421,7 +424,8 @@ typedef struct pack_mat {
 
 typedef struct packer {
     const kern_ops *ops;
-    char *dst;      /* the packed mapping */
+    char *dst;      /* the packed mapping (of the cache file, when cached) */
+    bool cached;    /* dst maps a cache file that holds every packed matrix already */
     pack_mat *mats; /* (n_mats), owned */
     size_t n_mats;
     size_t n_tasks;    /* over all matrices */
@@ -525,10 +529,195 @@ static void *map_aligned(size_t len)
     return p + head;
 }
 
-/* Plans the packing of every matrix that m's kernels pack into pk and maps the packed copy;
- * pack_run does the work, pack_end finishes. With nothing to pack, pk->n_tasks is 0.
+/*
+ * The pack cache. Packing costs little CPU but every packed byte is a fresh anonymous page the
+ * kernel must zero first, which doubles the start-up of a short run; a copy kept in a file is
+ * mapped from the page cache like the model itself. The file is a PACK_HEAD_BYTES head (what
+ * the copy was made from and by) and the packed mapping's bytes. It is written to a temporary
+ * name and renamed, so a reader sees a whole file or none; a file whose head, size or first
+ * matrix (packed again and compared) does not match is ignored and replaced.
+ */
+#define PACK_HEAD_BYTES  4096u
+#define PACK_CACHE_MAGIC "kilnpk1"
+
+typedef struct pack_head {
+    char magic[8];
+    uint64_t size; /* the model file's size, modification time, device and inode */
+    uint64_t mtime_s;
+    uint64_t mtime_ns;
+    uint64_t dev;
+    uint64_t ino;
+    uint64_t len;    /* packed bytes after the head */
+    uint64_t n_mats; /* packed matrices */
+    char variant[32];
+} pack_head;
+
+typedef struct pack_cache {
+    const char *dir; /* borrowed; NULL: no cache */
+    char path[4096]; /* the cache file */
+    pack_head head;  /* len and n_mats still 0 */
+    const core_log *log;
+} pack_cache;
+
+/* The cache file for the model at model_path in dir, or c->dir NULL when there is none. */
+static void pack_cache_init(pack_cache *c, const char *dir, const char *model_path,
+                            const gen_model *m, const core_log *log)
+{
+    memset(c, 0, sizeof(*c));
+    c->log = log;
+    struct stat st;
+    if (!dir || dir[0] == '\0' || !m->backend || stat(model_path, &st) != 0) {
+        return;
+    }
+    memcpy(c->head.magic, PACK_CACHE_MAGIC, sizeof(PACK_CACHE_MAGIC));
+    c->head.size = (uint64_t)st.st_size;
+    c->head.mtime_s = (uint64_t)st.st_mtim.tv_sec;
+    c->head.mtime_ns = (uint64_t)st.st_mtim.tv_nsec;
+    c->head.dev = (uint64_t)st.st_dev;
+    c->head.ino = (uint64_t)st.st_ino;
+    snprintf(c->head.variant, sizeof(c->head.variant), "%s", kern_backend_name(m->backend));
+    /* FNV-1a of the head: a new file name when the model file or the variant changes. */
+    uint64_t h = 1469598103934665603u;
+    const unsigned char *b = (const unsigned char *)&c->head;
+    for (size_t i = 0; i < sizeof(c->head); i++) {
+        h = (h ^ b[i]) * 1099511628211u;
+    }
+    const char *base = strrchr(model_path, '/');
+    base = base ? base + 1 : model_path;
+    const int n = snprintf(c->path, sizeof(c->path), "%s/%s.%016llx.kilnpack", dir, base,
+                           (unsigned long long)h);
+    if (n > 0 && (size_t)n < sizeof(c->path)) {
+        c->dir = dir;
+    }
+}
+
+/* True when p holds pk's first matrix as the kernels pack it now (a changed layout or a
+ * damaged file fails this). */
+static bool pack_cache_matches(const packer *pk, const char *p)
+{
+    const pack_mat *pm = &pk->mats[0];
+    const gen_weight *w = pm->w;
+    const size_t n = pk->ops->pack_size(w->type, w->n_rows, w->n_cols);
+    void *tmp = core_malloc_aligned((n + 63) / 64 * 64, 64);
+    if (!tmp) {
+        return false;
+    }
+    pk->ops->pack(tmp, w->type, w->data, w->row_bytes, w->n_rows, w->n_cols, 0,
+                  (w->n_rows + KERN_PACK_ROWS - 1) / KERN_PACK_ROWS);
+    const bool same = memcmp(tmp, p + pm->offset, n) == 0;
+    core_free_aligned(tmp);
+    return same;
+}
+
+/* The cache file's packed bytes mapped read-only, when it holds pk's plan of len bytes; else
+ * NULL (no cache, no file, or one made from something else). */
+static char *pack_cache_open(const packer *pk, size_t len, const pack_cache *c)
+{
+    if (!c->dir) {
+        return NULL;
+    }
+    const int fd = open(c->path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        return NULL;
+    }
+    pack_head want = c->head;
+    want.len = len;
+    want.n_mats = pk->n_mats;
+    pack_head got;
+    struct stat st;
+    char *p = NULL;
+    if (fstat(fd, &st) == 0 && (uint64_t)st.st_size == PACK_HEAD_BYTES + (uint64_t)len &&
+        pread(fd, &got, sizeof(got), 0) == (ssize_t)sizeof(got) &&
+        memcmp(&got, &want, sizeof(got)) == 0) {
+        void *q = mmap(NULL, len, PROT_READ, MAP_SHARED, fd, PACK_HEAD_BYTES);
+        p = q == MAP_FAILED ? NULL : q;
+    }
+    close(fd);
+    if (p && !pack_cache_matches(pk, p)) {
+        core_log_write(c->log, CORE_LOG_LEVEL_WARN,
+                       "model: packed copy %s does not match this build's packing; replacing it",
+                       c->path);
+        munmap(p, len);
+        p = NULL;
+    }
+    return p;
+}
+
+/* Creates dir and its missing parents (mode 0700). */
+static int make_dirs(const char *dir)
+{
+    char buf[4096];
+    const int n = snprintf(buf, sizeof(buf), "%s", dir);
+    if (n <= 0 || (size_t)n >= sizeof(buf)) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    for (char *s = buf + 1; *s; s++) {
+        if (*s == '/') {
+            *s = '\0';
+            if (mkdir(buf, 0700) != 0 && errno != EEXIST) {
+                return -1;
+            }
+            *s = '/';
+        }
+    }
+    return mkdir(buf, 0700) != 0 && errno != EEXIST ? -1 : 0;
+}
+
+static bool write_all(int fd, const void *p, size_t n)
+{
+    const char *b = p;
+    while (n > 0) {
+        const ssize_t k = write(fd, b, n);
+        if (k < 0 && errno == EINTR) {
+            continue;
+        }
+        if (k <= 0) {
+            return false;
+        }
+        b += k;
+        n -= (size_t)k;
+    }
+    return true;
+}
+
+/* Keeps the packed copy that pk just made (len bytes at pk->dst) in the cache file. */
+static void pack_cache_write(const pack_cache *c, const packer *pk, size_t len)
+{
+    if (!c->dir || pk->cached || pk->n_tasks == 0) {
+        return;
+    }
+    char tmp[4096 + 32];
+    snprintf(tmp, sizeof(tmp), "%s.%ld.tmp", c->path, (long)getpid());
+    char *head = core_calloc(1, PACK_HEAD_BYTES);
+    pack_head h = c->head;
+    h.len = len;
+    h.n_mats = pk->n_mats;
+    int fd = -1;
+    bool ok = head != NULL && make_dirs(c->dir) == 0;
+    if (ok) {
+        memcpy(head, &h, sizeof(h));
+        fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+        ok = fd >= 0 && write_all(fd, head, PACK_HEAD_BYTES) && write_all(fd, pk->dst, len);
+    }
+    const int saved = errno;
+    if (fd >= 0 && close(fd) != 0) {
+        ok = false;
+    }
+    ok = ok && rename(tmp, c->path) == 0;
+    if (!ok) {
+        core_log_write(c->log, CORE_LOG_LEVEL_WARN, "model: packed weights not kept in %s: %s",
+                       c->path, strerror(errno != 0 ? errno : saved));
+        (void)unlink(tmp);
+    }
+    core_free(head);
+}
+
+/* Plans the packing of every matrix that m's kernels pack into pk and maps the packed copy
+ * (cache's file when it holds it: pk->cached); pack_run does the work, pack_end finishes. With
+ * nothing to pack (or all of it cached), pk->n_tasks is 0.
  * CORE_ENOMEM. */
-static int pack_begin(gen_model *m, packer *pk, core_err *err)
+static int pack_begin(gen_model *m, packer *pk, const pack_cache *cache, core_err *err)
 {
     const kern_ops *ops = m->ops;
     memset(pk, 0, sizeof(*pk));
@@ -567,7 +756,11 @@ static int pack_begin(gen_model *m, packer *pk, core_err *err)
         goto done;
     }
     len = (len + PACK_ALIGN - 1) / PACK_ALIGN * PACK_ALIGN;
-    pk->dst = map_aligned(len);
+    pk->dst = pack_cache_open(pk, len, cache);
+    pk->cached = pk->dst != NULL;
+    if (!pk->cached) {
+        pk->dst = map_aligned(len);
+    }
     if (!pk->dst) {
         rc = core_err_set(err, CORE_ENOMEM, "model: packing: mmap %zu bytes: %s", len,
                           strerror(errno));
@@ -575,7 +768,7 @@ static int pack_begin(gen_model *m, packer *pk, core_err *err)
     }
     m->packed = pk->dst;
     m->packed_len = len;
-    for (size_t i = 0; i < pk->n_mats; i++) {
+    for (size_t i = 0; i < pk->n_mats && !pk->cached; i++) {
         pk->n_tasks += pk->mats[i].n_tasks;
     }
 done:
@@ -587,23 +780,26 @@ done:
  * plan; safe after a failed pack_begin. */
 static void pack_end(gen_model *m, packer *pk)
 {
-    for (size_t i = 0; i < pk->n_mats && pk->n_tasks > 0; i++) {
+    for (size_t i = 0; i < pk->n_mats && (pk->n_tasks > 0 || pk->cached); i++) {
         /* What the other thread's faults mapped back after a task dropped it. */
         gen_weight *w = pk->mats[i].w;
-        pack_drop(pk, (uintptr_t)w->data, (uintptr_t)w->data + w->n_rows * w->row_bytes);
+        if (!pk->cached) {
+            pack_drop(pk, (uintptr_t)w->data, (uintptr_t)w->data + w->n_rows * w->row_bytes);
+        }
         w->data = pk->dst + pk->mats[i].offset;
         w->packed = true;
     }
     m->pack_ms = (double)(core_time_ns() - pk->t0) * 1e-6;
+    m->pack_cached = pk->cached;
     core_free(pk->mats);
     pk->mats = NULL;
 }
 
 /* Packs every matrix that m's kernels pack, on this thread and a helper. CORE_ENOMEM. */
-static int pack_weights(gen_model *m, core_err *err)
+static int pack_weights(gen_model *m, const pack_cache *cache, core_err *err)
 {
     packer pk;
-    int rc = pack_begin(m, &pk, err);
+    int rc = pack_begin(m, &pk, cache, err);
     if (rc == 0 && pk.n_tasks > 0) {
         pthread_t helper;
         const bool helping = pthread_create(&helper, NULL, pack_main, &pk) == 0;
@@ -613,6 +809,9 @@ static int pack_weights(gen_model *m, core_err *err)
         }
     }
     pack_end(m, &pk);
+    if (rc == 0) {
+        pack_cache_write(cache, &pk, m->packed_len);
+    }
     return rc;
 }
 
@@ -663,6 +862,8 @@ int gen_model_load(gen_model **out, const char *path, const gen_model_options *o
     const bool early = may_pack && on_cpu && vocab_size(m->gguf, &m->hp.n_vocab);
     prefault pf;
     packer pk;
+    pack_cache cache;
+    pack_cache_init(&cache, may_pack ? o.pack_cache : NULL, path, m, o.log);
     pthread_t helper;
     bool prefaulting = false;
     bool packing = false;
@@ -673,11 +874,17 @@ int gen_model_load(gen_model **out, const char *path, const gen_model_options *o
             rc = load_tensors(&ld);
         }
         if (rc == 0) {
-            rc = pack_begin(m, &pk, err);
+            rc = pack_begin(m, &pk, &cache, err);
             packed_early = true;
         }
         if (rc == 0 && pk.n_tasks > 0) {
             packing = pthread_create(&helper, NULL, pack_main, &pk) == 0;
+        } else if (rc == 0 && pk.cached) {
+            /* The cached copy's pages, faulted in while the tokenizer is built. */
+            pf.lo = (const unsigned char *)pk.dst;
+            pf.hi = pf.lo + m->packed_len;
+            atomic_init(&pf.next, 0);
+            prefaulting = pthread_create(&helper, NULL, prefault_main, &pf) == 0;
         }
     } else if (rc == 0 && !o.vocab_only && !may_pack) {
         prefault_init(&pf, m->gguf);
@@ -702,8 +909,9 @@ int gen_model_load(gen_model **out, const char *path, const gen_model_options *o
         if (packing) {
             pthread_join(helper, NULL);
         }
-        if (rc == 0 && pk.n_tasks > 0) {
+        if (rc == 0 && (pk.n_tasks > 0 || pk.cached)) {
             pack_end(m, &pk);
+            pack_cache_write(&cache, &pk, m->packed_len);
         } else {
             core_free(pk.mats);
         }
@@ -738,7 +946,7 @@ int gen_model_load(gen_model **out, const char *path, const gen_model_options *o
         }
     }
     if (!early && may_pack && !m->gpu) {
-        rc = pack_weights(m, err);
+        rc = pack_weights(m, &cache, err);
         if (rc < 0) {
             core_err_wrap(err, rc, "%s", path);
             gen_model_free(m);
@@ -755,7 +963,10 @@ int gen_model_load(gen_model **out, const char *path, const gen_model_options *o
                           : "none",
              m->packed ? ", packed" : "");
     core_log_write(o.log, CORE_LOG_LEVEL_INFO, "loaded %s", m->desc);
-    if (m->packed) {
+    if (m->packed && m->pack_cached) {
+        core_log_write(o.log, CORE_LOG_LEVEL_INFO, "mapped %.1f MiB of packed weights from %s",
+                       (double)m->packed_len / (1024.0 * 1024.0), cache.path);
+    } else if (m->packed) {
         core_log_write(o.log, CORE_LOG_LEVEL_INFO, "packed %.1f MiB of weights in %.1f ms",
                        (double)m->packed_len / (1024.0 * 1024.0), m->pack_ms);
     }

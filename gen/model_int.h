@@ -81,8 +81,9 @@ struct gen_model {
     size_t n_bytes;           /* tensor bytes */
     void *packed;             /* owned mapping of packed_len bytes: the packed matrices, or NULL */
     size_t packed_len;
-    double pack_ms;          /* wall time of the packing at load */
-    kern_cuda_module *cuda;  /* owned; the loaded CUDA engine, NULL when running on the CPU */
+    double pack_ms;         /* wall time of the packing at load */
+    bool pack_cached;       /* packed is a mapping of a cache file (gen_model_options.pack_cache) */
+    kern_cuda_module *cuda; /* owned; the loaded CUDA engine, NULL when running on the CPU */
     const kern_cuda_api *cu; /* borrowed from cuda; NULL with it */
     kern_cuda_model *gpu;    /* owned; the weights on the GPU, NULL when running on the CPU */
 };

@@ -14,6 +14,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "core/core.h"
@@ -465,12 +467,13 @@ static const forward_case pack_cases[] = {
 
 /* Logits of the prompt (one pass of 12 tokens, the > 8 token kernels), then of single decode
  * steps and of a step of 3 sequences (the few-token kernels), on 2 threads; as bit patterns. */
-static void pack_logits(const tiny_env *env, bool pack, uint32_t *out)
+static void pack_logits(const tiny_env *env, bool pack, const char *cache, uint32_t *out)
 {
     core_err err = {0};
     gen_model *gm = NULL;
     gen_model_options mo = gen_model_options_default();
     mo.pack = pack;
+    mo.pack_cache = cache;
     expect_ok(gen_model_load(&gm, env->path, &mo, &err), &err, env->path);
     if (!pack || strstr(gen_model_desc(gm), "avx512") != NULL) {
         /* avx512 packs these types; nothing else does, and nothing packs when told not to. */
@@ -510,14 +513,101 @@ START_TEST(forward__packed_weights_match_unpacked)
     uint32_t *plain = malloc(n * sizeof(uint32_t));
     ck_assert_ptr_nonnull(packed);
     ck_assert_ptr_nonnull(plain);
-    pack_logits(&env, true, packed);
-    pack_logits(&env, false, plain);
+    pack_logits(&env, true, NULL, packed);
+    pack_logits(&env, false, NULL, plain);
     if (memcmp(packed, plain, n * sizeof(uint32_t)) != 0) {
         fprintf(stderr, "forward: %s %s: packed weights change the logits\n",
                 tiny_arch_name(c->arch), kern_type_name(c->type));
     }
     ck_assert_int_eq(memcmp(packed, plain, n * sizeof(uint32_t)), 0);
     free(packed);
+    free(plain);
+    env_close(&env);
+}
+END_TEST
+
+/* The one file in dir (its path in out): true when there is exactly one. */
+static bool only_file(const char *dir, char *out, size_t cap)
+{
+    DIR *d = opendir(dir);
+    if (!d) {
+        return false;
+    }
+    int n = 0;
+    for (const struct dirent *e = readdir(d); e; e = readdir(d)) {
+        if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0) {
+            snprintf(out, cap, "%s/%s", dir, e->d_name);
+            n++;
+        }
+    }
+    closedir(d);
+    return n == 1;
+}
+
+static ino_t inode_of(const char *path)
+{
+    struct stat st;
+    ck_assert_int_eq(stat(path, &st), 0);
+    return st.st_ino;
+}
+
+/* A pack cache folder: the first load writes the packed copy there, the next maps it (the file
+ * is not written again), and a damaged or truncated copy is replaced; the logits are those of
+ * the weights read as stored every time. Where the kernels pack nothing, nothing is written. */
+START_TEST(forward__pack_cache_reused_and_replaced)
+{
+    const forward_case c = {TINY_ARCH_LLAMA, KERN_TYPE_Q4_1};
+    const size_t n = (N_TOTAL + 3) * TINY_MODEL_N_VOCAB;
+    tiny_env env;
+    env_open(&env, &c, KERN_BACKEND_KIND_BEST, "cache");
+    char dir[256];
+    snprintf(dir, sizeof(dir), "%s/pack-cache-%ld/kiln", KILN_TEST_TMP, (long)getpid());
+    uint32_t *got = malloc(n * sizeof(uint32_t));
+    uint32_t *plain = malloc(n * sizeof(uint32_t));
+    ck_assert_ptr_nonnull(got);
+    ck_assert_ptr_nonnull(plain);
+    pack_logits(&env, false, dir, plain);
+    char file[600];
+    ck_assert(!only_file(dir, file, sizeof(file)));
+    pack_logits(&env, true, dir, got);
+    ck_assert_int_eq(memcmp(got, plain, n * sizeof(uint32_t)), 0);
+    if (strstr(gen_model_desc(env.gm), "avx512") != NULL) {
+        ck_assert(only_file(dir, file, sizeof(file)));
+        const ino_t first = inode_of(file);
+        memset(got, 0, n * sizeof(uint32_t));
+        pack_logits(&env, true, dir, got);
+        ck_assert_int_eq(memcmp(got, plain, n * sizeof(uint32_t)), 0);
+        ck_assert(only_file(dir, file, sizeof(file)));
+        ck_assert_uint_eq(inode_of(file), first);
+        /* One packed byte of the first matrix changed: found, and the copy written again. */
+        FILE *f = fopen(file, "r+b");
+        ck_assert_ptr_nonnull(f);
+        ck_assert_int_eq(fseek(f, 4096 + 100, SEEK_SET), 0);
+        const int b = fgetc(f);
+        ck_assert_int_eq(fseek(f, 4096 + 100, SEEK_SET), 0);
+        ck_assert_int_ne(fputc(b ^ 0x5a, f), EOF);
+        ck_assert_int_eq(fclose(f), 0);
+        memset(got, 0, n * sizeof(uint32_t));
+        pack_logits(&env, true, dir, got);
+        ck_assert_int_eq(memcmp(got, plain, n * sizeof(uint32_t)), 0);
+        ck_assert(only_file(dir, file, sizeof(file)));
+        const ino_t second = inode_of(file);
+        ck_assert_uint_ne(second, first);
+        /* Truncated: ignored and written again. */
+        ck_assert_int_eq(truncate(file, 4096 + 64), 0);
+        memset(got, 0, n * sizeof(uint32_t));
+        pack_logits(&env, true, dir, got);
+        ck_assert_int_eq(memcmp(got, plain, n * sizeof(uint32_t)), 0);
+        ck_assert(only_file(dir, file, sizeof(file)));
+        ck_assert_uint_ne(inode_of(file), second);
+        unlink(file);
+    } else {
+        ck_assert(!only_file(dir, file, sizeof(file)));
+    }
+    rmdir(dir);
+    *strrchr(dir, '/') = '\0';
+    rmdir(dir);
+    free(got);
     free(plain);
     env_close(&env);
 }
@@ -535,5 +625,6 @@ TCase *tcase_forward(void)
     tcase_add_test(tc, forward__reference_greedy_matches_golden);
     tcase_add_test(tc, forward__greedy_matches_golden);
     tcase_add_loop_test(tc, forward__packed_weights_match_unpacked, 0, N_PACK_CASES);
+    tcase_add_test(tc, forward__pack_cache_reused_and_replaced);
     return tc;
 }
