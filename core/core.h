@@ -200,6 +200,14 @@ void core_log_write(const core_log *log, core_log_level level, const char *fmt, 
     __attribute__((format(printf, 3, 4)));
 
 /* ------------------------------------------------------------------------------------------ */
+/* Files                                                                                      */
+/* ------------------------------------------------------------------------------------------ */
+
+/** Writes all len bytes of data to fd through short writes and EINTR. 0, or -1 with errno set
+ * (EIO for a write that wrote nothing). Async-signal-safe. */
+int core_write_full(int fd, const void *data, size_t len);
+
+/* ------------------------------------------------------------------------------------------ */
 /* Clock                                                                                      */
 /* ------------------------------------------------------------------------------------------ */
 

@@ -664,23 +664,6 @@ static int make_dirs(const char *dir)
     return mkdir(buf, 0700) != 0 && errno != EEXIST ? -1 : 0;
 }
 
-static bool write_all(int fd, const void *p, size_t n)
-{
-    const char *b = p;
-    while (n > 0) {
-        const ssize_t k = write(fd, b, n);
-        if (k < 0 && errno == EINTR) {
-            continue;
-        }
-        if (k <= 0) {
-            return false;
-        }
-        b += k;
-        n -= (size_t)k;
-    }
-    return true;
-}
-
 /* Keeps the packed copy that pk just made (len bytes at pk->dst) in the cache file. */
 static void pack_cache_write(const pack_cache *c, const packer *pk, size_t len)
 {
@@ -698,7 +681,8 @@ static void pack_cache_write(const pack_cache *c, const packer *pk, size_t len)
     if (ok) {
         memcpy(head, &h, sizeof(h));
         fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-        ok = fd >= 0 && write_all(fd, head, PACK_HEAD_BYTES) && write_all(fd, pk->dst, len);
+        ok = fd >= 0 && core_write_full(fd, head, PACK_HEAD_BYTES) == 0 &&
+             core_write_full(fd, pk->dst, len) == 0;
     }
     const int saved = errno;
     if (fd >= 0 && close(fd) != 0) {

@@ -83,22 +83,6 @@ void lsp_server_free(lsp_server *server)
 /* Output                                                                                     */
 /* ------------------------------------------------------------------------------------------ */
 
-static bool write_all(int fd, const char *p, size_t n)
-{
-    while (n > 0) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0 && errno == EINTR) {
-            continue;
-        }
-        if (w <= 0) {
-            return false;
-        }
-        p += w;
-        n -= (size_t)w;
-    }
-    return true;
-}
-
 void lsp__send(lsp_server *s, cJSON *msg)
 {
     char *text = msg ? cJSON_PrintUnformatted(msg) : NULL;
@@ -113,7 +97,7 @@ void lsp__send(lsp_server *s, cJSON *msg)
     cJSON_free(text);
     pthread_mutex_lock(&s->write_lock);
     bool ok = !atomic_load_explicit(&s->out_broken, memory_order_relaxed) &&
-              write_all(s->fd_out, frame.ptr, frame.len);
+              core_write_full(s->fd_out, frame.ptr, frame.len) == 0;
     pthread_mutex_unlock(&s->write_lock);
     if (!ok) {
         atomic_store_explicit(&s->out_broken, true, memory_order_relaxed);

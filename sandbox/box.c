@@ -126,29 +126,13 @@ _Noreturn static void fail(int sync_fd, int stage)
     _exit(127);
 }
 
-static int write_all_fd(int fd, const char *data, size_t len)
-{
-    while (len > 0) {
-        ssize_t n = write(fd, data, len);
-        if (n < 0) {
-            if (errno == EINTR) {
-                continue;
-            }
-            return -1;
-        }
-        data += n;
-        len -= (size_t)n;
-    }
-    return 0;
-}
-
 static int put_file(int root_fd, const char *path, const char *data, size_t len, unsigned mode)
 {
     int fd = openat(root_fd, path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode);
     if (fd < 0) {
         return -1;
     }
-    int rc = write_all_fd(fd, data, len);
+    int rc = core_write_full(fd, data, len);
     if (rc == 0 && fchmod(fd, mode) < 0) {
         rc = -1;
     }

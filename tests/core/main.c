@@ -11,6 +11,7 @@ int main(void)
     suite_add_tcase(s, tcase_arena());
     suite_add_tcase(s, tcase_str());
     suite_add_tcase(s, tcase_json());
+    suite_add_tcase(s, tcase_io());
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
     int n_failed = srunner_ntests_failed(sr);

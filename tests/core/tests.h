@@ -9,5 +9,6 @@ TCase *tcase_alloc(void);
 TCase *tcase_arena(void);
 TCase *tcase_str(void);
 TCase *tcase_json(void);
+TCase *tcase_io(void);
 
 #endif
