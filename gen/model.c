@@ -350,27 +350,36 @@ static int detect_arch(loader *ld)
 #define PREFAULT_CHUNK (1u << 20) /* bytes each thread claims at a time */
 
 typedef struct prefault {
-    const unsigned char *lo; /* the tensor data, [lo, hi) of the mapping */
+    const unsigned char *lo; /* what it touches: [lo, hi) of a mapping */
     const unsigned char *hi;
     /* The next chunk to touch; only hands out chunks, orders nothing else. */
     atomic_size_t next;
 } prefault;
 
+/* pf over [lo, hi) (both NULL: nothing), from its first chunk. */
+static void prefault_range(prefault *pf, const void *lo, const void *hi)
+{
+    pf->lo = lo;
+    pf->hi = hi;
+    atomic_init(&pf->next, 0);
+}
+
+/* pf over the file's tensor data. */
 static void prefault_init(prefault *pf, const gen_gguf *g)
 {
-    pf->lo = NULL;
-    pf->hi = NULL;
+    const unsigned char *lo = NULL;
+    const unsigned char *hi = NULL;
     for (size_t i = 0; i < gen__gguf_n_tensors(g); i++) {
         const gen_gguf_tensor *t = gen__gguf_tensor(g, i);
         const unsigned char *p = t->data;
-        if (t->n_bytes > 0 && (!pf->lo || p < pf->lo)) {
-            pf->lo = p;
+        if (t->n_bytes > 0 && (!lo || p < lo)) {
+            lo = p;
         }
-        if (t->n_bytes > 0 && (!pf->hi || p + t->n_bytes > pf->hi)) {
-            pf->hi = p + t->n_bytes;
+        if (t->n_bytes > 0 && (!hi || p + t->n_bytes > hi)) {
+            hi = p + t->n_bytes;
         }
     }
-    atomic_init(&pf->next, 0);
+    prefault_range(pf, lo, hi);
 }
 
 /* Touches chunks until none is left. */
@@ -865,9 +874,7 @@ int gen_model_load(gen_model **out, const char *path, const gen_model_options *o
             packing = pthread_create(&helper, NULL, pack_main, &pk) == 0;
         } else if (rc == 0 && pk.cached) {
             /* The cached copy's pages, faulted in while the tokenizer is built. */
-            pf.lo = (const unsigned char *)pk.dst;
-            pf.hi = pf.lo + m->packed_len;
-            atomic_init(&pf.next, 0);
+            prefault_range(&pf, pk.dst, pk.dst + m->packed_len);
             prefaulting = pthread_create(&helper, NULL, prefault_main, &pf) == 0;
         }
     } else if (rc == 0 && !o.vocab_only && !may_pack) {

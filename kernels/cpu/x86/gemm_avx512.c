@@ -226,7 +226,7 @@ static void tokinfo_fill(const kern_matmul *m, bool has_min, int32_t offset, siz
             if (has_min) {
                 ti->e[i][b].s = load_f16(x + 2);
             } else {
-                ti->e[i][b].c = offset != 0 ? -offset * sum_i8x32(x + 2) : 0;
+                ti->e[i][b].c = act_start(offset, x);
             }
         }
     }
@@ -425,7 +425,7 @@ gemv_x_fill(const kern_type t, const kern_matmul *m, size_t kc0, size_t nb, gemv
         const char *x = (const char *)m->xq + (kc0 + b) * xb;
         gx->lo[b] = _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)(x + qs)));
         gx->hi[b] = _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)(x + qs + 16)));
-        gx->start[b] = offset != 0 ? -offset * sum_i8x32(x + 2) : 0;
+        gx->start[b] = act_start(offset, x);
         gx->d[b] = load_f16(x);
         gx->s[b] = has_min ? load_f16(x + 2) : 0.0f;
     }
@@ -1318,43 +1318,21 @@ fewk_rows(const kern_type t, const int nt, const kern_matmul *m, size_t lo, size
     }
 }
 
-#define FEW_CASE(fn, tt, n)                                                                        \
-    case n:                                                                                        \
-        fn(tt, n, m, lo, hi);                                                                      \
-        return
-
-/* Calls fn(tt, n_batch, m, lo, hi) with n_batch as a constant, so its token loops unroll. */
-#define FEW_BATCH(fn, tt)                                                                          \
-    do {                                                                                           \
-        switch (m->n_batch) {                                                                      \
-            FEW_CASE(fn, tt, 1);                                                                   \
-            FEW_CASE(fn, tt, 2);                                                                   \
-            FEW_CASE(fn, tt, 3);                                                                   \
-            FEW_CASE(fn, tt, 4);                                                                   \
-            FEW_CASE(fn, tt, 5);                                                                   \
-            FEW_CASE(fn, tt, 6);                                                                   \
-            FEW_CASE(fn, tt, 7);                                                                   \
-        default:                                                                                   \
-            fn(tt, FEW_MAX, m, lo, hi);                                                            \
-            return;                                                                                \
-        }                                                                                          \
-    } while (0)
-
 /* Rows [lo, hi) of m, a batch of 1 to FEW_MAX tokens, 32-value weights. */
 static void gemm32_few(const kern_matmul *m, size_t lo, size_t hi)
 {
     CORE_ASSERT(m->n_batch >= 1 && m->n_batch <= FEW_MAX);
     switch (m->w_type) {
     case KERN_TYPE_Q4_0:
-        FEW_BATCH(few_rows, KERN_TYPE_Q4_0);
+        STAGE_FEW_BATCH(few_rows, KERN_TYPE_Q4_0, FEW_MAX);
     case KERN_TYPE_Q4_1:
-        FEW_BATCH(few_rows, KERN_TYPE_Q4_1);
+        STAGE_FEW_BATCH(few_rows, KERN_TYPE_Q4_1, FEW_MAX);
     case KERN_TYPE_Q5_0:
-        FEW_BATCH(few_rows, KERN_TYPE_Q5_0);
+        STAGE_FEW_BATCH(few_rows, KERN_TYPE_Q5_0, FEW_MAX);
     case KERN_TYPE_Q5_1:
-        FEW_BATCH(few_rows, KERN_TYPE_Q5_1);
+        STAGE_FEW_BATCH(few_rows, KERN_TYPE_Q5_1, FEW_MAX);
     default:
-        FEW_BATCH(few_rows, KERN_TYPE_Q8_0);
+        STAGE_FEW_BATCH(few_rows, KERN_TYPE_Q8_0, FEW_MAX);
     }
 }
 
@@ -1363,9 +1341,9 @@ static void gemmk_few(const kern_matmul *m, size_t lo, size_t hi)
 {
     CORE_ASSERT(m->n_batch >= 1 && m->n_batch <= FEW_MAX);
     if (m->w_type == KERN_TYPE_Q4_K) {
-        FEW_BATCH(fewk_rows, KERN_TYPE_Q4_K);
+        STAGE_FEW_BATCH(fewk_rows, KERN_TYPE_Q4_K, FEW_MAX);
     } else {
-        FEW_BATCH(fewk_rows, KERN_TYPE_Q6_K);
+        STAGE_FEW_BATCH(fewk_rows, KERN_TYPE_Q6_K, FEW_MAX);
     }
 }
 

@@ -161,13 +161,8 @@ static inline __attribute__((always_inline)) void tok_fill(const kern_type t, co
         const char *x = (const char *)m->xq + (size_t)i * m->xq_row_bytes + k0 * xb;
         for (size_t b = 0; b < n; b++, x += xb) {
             ti->d[i][b] = load_f16(x);
-            if (has_min) {
-                ti->s[i][b] = load_f16(x + 2);
-                ti->c[i][b] = 0;
-            } else {
-                ti->c[i][b] = -offset * sum_i8x32(x + 2);
-                ti->s[i][b] = 0.0f;
-            }
+            ti->s[i][b] = has_min ? load_f16(x + 2) : 0.0f;
+            ti->c[i][b] = act_start(offset, x);
         }
     }
 }
@@ -293,36 +288,15 @@ few_type(const kern_type t, const int nt, const kern_matmul *m, size_t lo, size_
     }
 }
 
-#define FEW_CASE(tt, n)                                                                            \
-    case n:                                                                                        \
-        few_type(tt, n, m, lo, hi);                                                                \
-        return
-
-#define FEW_BATCH(tt)                                                                              \
-    do {                                                                                           \
-        switch (m->n_batch) {                                                                      \
-            FEW_CASE(tt, 1);                                                                       \
-            FEW_CASE(tt, 2);                                                                       \
-            FEW_CASE(tt, 3);                                                                       \
-            FEW_CASE(tt, 4);                                                                       \
-            FEW_CASE(tt, 5);                                                                       \
-            FEW_CASE(tt, 6);                                                                       \
-            FEW_CASE(tt, 7);                                                                       \
-        default:                                                                                   \
-            few_type(tt, NT, m, lo, hi);                                                           \
-            return;                                                                                \
-        }                                                                                          \
-    } while (0)
-
 void kern__packed_few_avx512(const kern_matmul *m, size_t lo, size_t hi)
 {
     CORE_ASSERT(m->w_packed && lo % GR == 0 && m->n_batch >= 1 && m->n_batch <= NT);
     switch (m->w_type) {
     case KERN_TYPE_Q4_0:
-        FEW_BATCH(KERN_TYPE_Q4_0);
+        STAGE_FEW_BATCH(few_type, KERN_TYPE_Q4_0, NT);
     case KERN_TYPE_Q4_1:
-        FEW_BATCH(KERN_TYPE_Q4_1);
+        STAGE_FEW_BATCH(few_type, KERN_TYPE_Q4_1, NT);
     default:
-        FEW_BATCH(KERN_TYPE_Q8_0);
+        STAGE_FEW_BATCH(few_type, KERN_TYPE_Q8_0, NT);
     }
 }

@@ -104,6 +104,14 @@ static inline int32_t sum_i8x32(const void *p)
     return (int32_t)(_mm_cvtsi128_si64(t) + _mm_extract_epi64(t, 1)) - 32 * 128;
 }
 
+/* The start value of a weight block's integer sum against activation block x (Q8_0 or Q8_1,
+ * quants from byte 2 on Q8_0's layout): -offset * the sum of its quants, 0 without an offset
+ * (Q4_1, Q5_1). Every kernel starts from it, so the integers agree bit for bit. */
+static inline int32_t act_start(int32_t offset, const void *x)
+{
+    return offset != 0 ? -offset * sum_i8x32((const char *)x + 2) : 0;
+}
+
 /* Four rows' 16 bytes at a, b, c, d, one per 128-bit lane. */
 static inline __attribute__((always_inline)) __m512i load4p(const char *a, const char *b,
                                                             const char *c, const char *d)
@@ -165,5 +173,29 @@ dot_tokens(const int nt, __m512i *ai, const __m512i w[8], const char *const *x, 
         }
     }
 }
+
+/* In a function of (m, lo, hi): calls fn(tt, n_batch, m, lo, hi) with m->n_batch (1 to nmax,
+ * nmax = 8) as a constant, so fn's token loops unroll, and returns. */
+#define STAGE_FEW_CASE(fn, tt, n)                                                                  \
+    case n:                                                                                        \
+        fn(tt, n, m, lo, hi);                                                                      \
+        return
+
+#define STAGE_FEW_BATCH(fn, tt, nmax)                                                              \
+    do {                                                                                           \
+        _Static_assert((nmax) == 8, "cases 1 to 7, then nmax");                                    \
+        switch (m->n_batch) {                                                                      \
+            STAGE_FEW_CASE(fn, tt, 1);                                                             \
+            STAGE_FEW_CASE(fn, tt, 2);                                                             \
+            STAGE_FEW_CASE(fn, tt, 3);                                                             \
+            STAGE_FEW_CASE(fn, tt, 4);                                                             \
+            STAGE_FEW_CASE(fn, tt, 5);                                                             \
+            STAGE_FEW_CASE(fn, tt, 6);                                                             \
+            STAGE_FEW_CASE(fn, tt, 7);                                                             \
+        default:                                                                                   \
+            fn(tt, nmax, m, lo, hi);                                                               \
+            return;                                                                                \
+        }                                                                                          \
+    } while (0)
 
 #endif /* KILN_KERNELS_X86_STAGE_H */
