@@ -525,8 +525,9 @@ static int start_remote(http_stream *st, http_choice *c, core_str text, size_t n
     r->c = c;
     r->prompt = prompt;
     r->req = (solve_backend_request){
-        {prompt, text.len}, p->n_tokens_max, so->temp, so->top_p,  so->top_k, so->min_p,
-        so->repeat_penalty, so->seed,        p->stops, p->n_stops, NULL,      0};
+        {prompt, text.len}, p->n_tokens_max, so->temp,     so->top_p,  so->top_k, so->min_p,
+        so->repeat_penalty, so->seed,        p->stops,     p->n_stops, NULL,      0,
+        p->logit_bias,      p->n_logit_bias, p->ignore_eos};
     r->n_prompt = n_tokens;
     r->t0 = core_time_ns();
     pthread_t thread;
@@ -635,6 +636,13 @@ int http__generate_start(http_stream *st, core_str body, int *status, core_err *
                                 "'logit_bias': token %d is not in the vocabulary (%zu tokens)",
                                 p->logit_bias[i].token, n_vocab);
         }
+    }
+    if (srv->opts.backend && p->logprobs) {
+        /* The backend's tokens are its own: their log-probabilities are not passed on. */
+        p->bad_param = "logprobs";
+        return core_err_set(err, CORE_EUNSUPPORTED,
+                            "'logprobs': not available through the remote backend %s",
+                            solve_backend_url(srv->opts.backend));
     }
     snprintf(st->id, sizeof(st->id), "%s-%llu", st->route == HTTP_ROUTE_CHAT ? "chatcmpl" : "cmpl",
              (unsigned long long)atomic_fetch_add(&srv->n_requests, 1));

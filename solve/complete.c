@@ -1134,7 +1134,8 @@ static int generate_remote(const solve_session *s, cand *cands, size_t n,
                                            remote_text,  remote_left, &r};
         const solve__remote_req req = {
             sc->backend, sc->model, sc->is_eog,           sc->n_vocab, cand_sampling(o, i),
-            NULL,        0,         {text.ptr, text.len}, NULL};
+            NULL,        0,         {text.ptr, text.len}, NULL,        NULL,
+            0,           false};
         size_t n_requests = 0;
         rc = solve__remote_write(&n_requests, &req, &rules, cancel, err);
         *n_generated += cands[i].n_tokens;

@@ -278,6 +278,17 @@ const char *solve_backend_url(const solve_backend *backend)
     return backend->base;
 }
 
+/* Whether token is one of req->bias_tokens (the bans). */
+static bool in_bias_tokens(const solve_backend_request *req, int32_t token)
+{
+    for (size_t i = 0; i < req->n_bias; i++) {
+        if (req->bias_tokens[i] == token) {
+            return true;
+        }
+    }
+    return false;
+}
+
 /*
  * The request's JSON body. Every sampling field that changes the choice is sent, with kiln's
  * meaning, rather than left to the server's defaults: llama.cpp's servers penalize repeats
@@ -312,14 +323,28 @@ static int request_body(core_buf *out, const solve_backend *b, const solve_backe
         }
         rc = rc < 0 ? rc : core_buf_appendf(out, "]");
     }
-    if (req->n_bias > 0) {
+    if (req->n_bias + req->n_logit_bias > 0) {
         rc = rc < 0 ? rc : core_buf_appendf(out, ",\"logit_bias\":{");
+        size_t n_sent = 0;
+        for (size_t i = 0; i < req->n_logit_bias; i++) {
+            const gen_logit_bias *lb = &req->logit_bias[i];
+            if (in_bias_tokens(req, lb->token)) {
+                continue; /* the ban below wins */
+            }
+            const double v = lb->bias < -100.0f ? -100.0 : (double)lb->bias;
+            rc = rc < 0 ? rc
+                        : core_buf_appendf(out, "%s\"%d\":%.9g", n_sent++ ? "," : "",
+                                           (int)lb->token, v);
+        }
         for (size_t i = 0; i < req->n_bias; i++) {
             rc = rc < 0 ? rc
-                        : core_buf_appendf(out, "%s\"%d\":-100", i ? "," : "",
+                        : core_buf_appendf(out, "%s\"%d\":-100", n_sent++ ? "," : "",
                                            (int)req->bias_tokens[i]);
         }
         rc = rc < 0 ? rc : core_buf_appendf(out, "}");
+    }
+    if (req->ignore_eos) {
+        rc = rc < 0 ? rc : core_buf_appendf(out, ",\"ignore_eos\":true");
     }
     rc = rc < 0 ? rc : core_buf_appendf(out, "}");
     return rc;

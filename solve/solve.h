@@ -619,6 +619,11 @@ typedef struct solve_backend_request {
     size_t n_stop;
     const int32_t *bias_tokens; /* (n_bias) token ids sent with "logit_bias" -100 */
     size_t n_bias;
+    /* The client's own "logit_bias" (kiln serve --backend), sent as given beside bias_tokens
+     * (which win for a token in both; -INFINITY is sent as -100). (n_logit_bias) */
+    const gen_logit_bias *logit_bias;
+    size_t n_logit_bias;
+    bool ignore_eos; /* sent as "ignore_eos": true (llama.cpp's and vLLM's field) */
 } solve_backend_request;
 
 /** Why a completion ended. */

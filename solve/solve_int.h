@@ -333,8 +333,11 @@ typedef struct solve__remote_req {
     gen_sampler_options sampling; /* the seed grows by one each request */
     const char *const *stop;      /* (n_stop) "stop" strings */
     size_t n_stop;
-    core_str prompt;     /* the text before the candidate's */
-    const core_log *log; /* the refusals, at debug level; may be NULL */
+    core_str prompt;                  /* the text before the candidate's */
+    const core_log *log;              /* the refusals, at debug level; may be NULL */
+    const gen_logit_bias *logit_bias; /* (n_logit_bias) the client's, sent with each request */
+    size_t n_logit_bias;
+    bool ignore_eos; /* sent with each request */
 } solve__remote_req;
 
 /**

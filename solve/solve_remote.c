@@ -136,7 +136,10 @@ int solve__remote_write(size_t *n_requests, const solve__remote_req *r,
                                      r->stop,
                                      r->n_stop,
                                      bias,
-                                     n_bias};
+                                     n_bias,
+                                     r->logit_bias,
+                                     r->n_logit_bias,
+                                     r->ignore_eos};
         solve_backend_finish finish = SOLVE_BACKEND_FINISH_STOP;
         st.refused = false;
         st.done = false;
@@ -282,7 +285,10 @@ static int write_one(solve_engine *e, solve__cand *c, const solve__cand_options 
                                    stop,
                                    c->stop == SOLVE_STOP_END ? 1u : 0u,
                                    prompt,
-                                   &e->log};
+                                   &e->log,
+                                   NULL,
+                                   0,
+                                   false};
     return solve__remote_write(&c->n_requests, &req, &rules, cancel, err);
 }
 
@@ -376,9 +382,10 @@ int solve_backend_complete_checked(solve_backend_finish *finish, size_t *n_reque
     so.repeat_penalty = req->repeat_penalty;
     so.seed = req->seed;
     const solve__remote_rules rules = {pass_piece, pass_stop, pass_cut, pass_text, pass_left, &ps};
-    const solve__remote_req r = {backend, model,     is_stop,     gen_model_n_vocab(model),
-                                 so,      req->stop, req->n_stop, req->prompt,
-                                 NULL};
+    const solve__remote_req r = {
+        backend, model,           is_stop,           gen_model_n_vocab(model),
+        so,      req->stop,       req->n_stop,       req->prompt,
+        NULL,    req->logit_bias, req->n_logit_bias, req->ignore_eos};
     int rc = solve__remote_write(n_requests, &r, &rules, cancel, err);
     *finish = ps.finish;
     core_buf_dispose(&ps.text);

@@ -5,7 +5,7 @@ The first path segment picks the behaviour (kiln posts to BASE/v1/completions, s
 http://HOST:PORT/MODE reaches MODE):
   ok        a good stream: one sum_of_squares body, piece by piece, then finish_reason "stop"
   reject    the first request's first piece breaks the grammar; later ones are good
-  cut       as reject, but for every request without a logit_bias (stateless)
+  cut       as reject, but for every request whose logit_bias bans nothing (-100; stateless)
   garbage   200 text/event-stream whose data is not JSON
   noevents  200 with a body that has no server-sent events
   midstream two good pieces, then the connection closes without a finish_reason or [DONE]
@@ -87,7 +87,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
         elif mode == "reject":
             self.good_stream([" return )("] if seen == 0 else BODY)
         elif mode == "cut":
-            self.good_stream(BODY if json.loads(body).get("logit_bias") else [" return )("])
+            bans = [v for v in (json.loads(body).get("logit_bias") or {}).values() if v == -100]
+            self.good_stream(BODY if bans else [" return )("])
         elif mode == "garbage":
             self.stream_start()
             self.wfile.write(b"data: this is not json\n\n")

@@ -239,6 +239,28 @@ def check_pass_through(kiln, model, fake, log, procs):
     check(len(sent) == 2 and "logit_bias" not in sent[0] and sent[1].get("logit_bias") and
           "grammar" not in sent[0], "the continuation excludes the refused token (%d requests)" %
           len(sent))
+    # The client's logit_bias and ignore_eos go on to the backend, with the continuation's ban
+    # beside them (the ban wins for a token in both).
+    status, res = post(front + "/v1/completions",
+                       {"prompt": "def sum_of_squares(nums):\n   ", "grammar": "python",
+                        "max_tokens": 32, "temperature": 0, "ignore_eos": True,
+                        "logit_bias": {"42": 5, "7": -50}})
+    sent = [e["body"] for e in fake_log(fake) if e["mode"] == "cut"][2:]
+    mine = {"42": 5, "7": -50}
+    second = sent[1].get("logit_bias", {}) if len(sent) == 2 else {}
+    bans = {k: v for k, v in second.items() if k not in mine}
+    check(status == 200 and res.get("choices", [{}])[0].get("text") == " return sum(x * x for x in nums)\n" and
+          len(sent) == 2 and sent[0].get("logit_bias") == mine and
+          all(b.get("ignore_eos") is True for b in sent) and
+          all(second.get(k) in (v, -100) for k, v in mine.items()) and
+          len(bans) >= 1 and all(v == -100 for v in bans.values()),
+          "the client's logit_bias and ignore_eos are passed on (%d, sent %s)" %
+          (status, [(b.get("logit_bias"), b.get("ignore_eos")) for b in sent]))
+    status, res = post(front + "/v1/completions",
+                       {"prompt": "def f():", "max_tokens": 4, "logprobs": 1})
+    err = res.get("error", {})
+    check(status == 400 and err.get("param") == "logprobs" and "backend" in err.get("message", ""),
+          "logprobs through the backend: a 400 naming the field (%d %s)" % (status, err))
     bench.stop(proc)
     procs.remove(proc)
 
