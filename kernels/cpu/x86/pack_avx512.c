@@ -27,11 +27,12 @@
 #include <immintrin.h>
 #include <stddef.h>
 
-#define GR      KERN_PACK_ROWS
-#define KB      KERN_STAGE_KB
-#define NT      KERN_PACK_FEW_MAX
-#define SK      8     /* K chunks whose token data is filled at once (8192 values) */
-#define PF_DIST 24576 /* bytes ahead of the stream that each block prefetches into L2 */
+#define GR       KERN_PACK_ROWS
+#define KB       KERN_STAGE_KB
+#define NT       KERN_PACK_FEW_MAX
+#define SK       8     /* K chunks whose token data is filled at once (8192 values) */
+#define PF_DIST  24576 /* bytes ahead of the stream that each block prefetches into L2 */
+#define PF_L1_NT 4     /* tokens from which one line in each block's prefetch goes to L1 */
 
 _Static_assert(GR == 16, "one vector of 16 lanes per group");
 
@@ -200,11 +201,20 @@ static inline __attribute__((always_inline)) void chunk_dot(const kern_type t, c
          * twice. Into L1 (T0) it ran 10% slower than ggml's layout with gemv32's prefetches
          * (the core's few L1 miss buffers); into L2, 8 KiB on, 1.1-1.2x faster (kiln-bench-matmul,
          * shared machine). 24 KiB on: one thread's decoding +8-12% against 8 KiB, batch 8 on one
-         * thread -5-7% time (Zen 4; the hardware prefetchers alone follow this layout poorly: 16
-         * or 32 KiB on, or one prefetch per 128 or 512 bytes, all ran slower). */
+         * thread -5-7% time (Zen 4; 16 KiB on within noise of 24, 32 KiB on slower; the hardware
+         * prefetchers alone follow this layout poorly: one prefetch per 128 or 512 bytes, or none,
+         * ran far slower). From PF_L1_NT
+         * tokens on, the first line of each block's share goes to L1 (T0) instead: batches of 4
+         * to 8 took 10-23% less time (kiln-bench-matmul, one thread); two or three of the five
+         * lines of a Q4_1 block, or all, ran slower, and so did 2 tokens, and none (no prefetch
+         * of that line) slower still. */
 #pragma GCC unroll 9
         for (size_t o = 0; o < bg; o += 64) {
-            _mm_prefetch(q + b * bg + PF_DIST + o, _MM_HINT_T1);
+            if (nt >= PF_L1_NT && o == 0) {
+                _mm_prefetch(q + b * bg + PF_DIST + o, _MM_HINT_T0);
+            } else {
+                _mm_prefetch(q + b * bg + PF_DIST + o, _MM_HINT_T1);
+            }
         }
 
         __m512i w[8];
