@@ -292,7 +292,7 @@ int main(int argc, char **argv)
             if (n_batch == 1) {
                 one = med;
             }
-            printf("  batch %zu  step %7.2f ms  [min %7.2f]  %6.2fx the tokens/s of batch 1\n",
+            printf("  batch %zu  step %8.3f ms  [min %8.3f]  %6.2fx the tokens/s of batch 1\n",
                    n_batch, med * 1e3, tb[0] * 1e3, (double)n_batch * one / med);
         }
     }

@@ -27,13 +27,20 @@
 #include <immintrin.h>
 #include <stddef.h>
 
-#define GR      KERN_PACK_ROWS
-#define KB      KERN_STAGE_KB
-#define NT      KERN_PACK_FEW_MAX
-#define SK      8    /* K chunks whose token data is filled at once (8192 values) */
-#define PF_DIST 8192 /* bytes ahead of the stream that each block prefetches into L2 */
+#define GR       KERN_PACK_ROWS
+#define KB       KERN_STAGE_KB
+#define NT       KERN_PACK_FEW_MAX
+#define SK       8     /* K chunks whose token data is filled at once (8192 values) */
+#define PF_DIST  24576 /* bytes ahead of the stream that each block prefetches into L2 */
+#define PF_L1_NT 4     /* tokens from which one line in each block's prefetch goes to L1 */
 
 _Static_assert(GR == 16, "one vector of 16 lanes per group");
+
+/* Bytes of one row's block (kern_type_block_bytes, as a constant for the inlined kernels). */
+static inline size_t block_bytes(kern_type t)
+{
+    return t == KERN_TYPE_Q8_0 ? 34 : (t == KERN_TYPE_Q4_1 ? 20 : 18);
+}
 
 /* 64-byte quant vectors per block. */
 static inline size_t quant_vecs(kern_type t)
@@ -141,12 +148,13 @@ void kern_pack_avx512(void *restrict dst, kern_type t, const void *restrict w, s
 /* 1 to NT tokens                                                                             */
 /* ------------------------------------------------------------------------------------------ */
 
-/* Per token, per block of SK chunks: the activation scale d and the start of the integer sum
- * (-offset * sum of the block's quants) or, Q4_1, the Q8_1 block's s. */
+/* Per block of SK chunks, per token: the activation scale d and the start of the integer sum
+ * (-offset * sum of the block's quants) or, Q4_1, the Q8_1 block's s. A block's tokens sit side
+ * by side (one line for d, c or s), where token-major rows 1 KiB apart fell in the same L1 sets. */
 typedef struct tok {
-    float d[NT][SK * KB];
-    int32_t c[NT][SK * KB];
-    float s[NT][SK * KB];
+    float d[SK * KB][NT];
+    int32_t c[SK * KB][NT];
+    float s[SK * KB][NT];
 } tok;
 
 /* Blocks [k0, k0 + n) of the nt tokens. */
@@ -160,9 +168,9 @@ static inline __attribute__((always_inline)) void tok_fill(const kern_type t, co
     for (int i = 0; i < nt; i++) {
         const char *x = (const char *)m->xq + (size_t)i * m->xq_row_bytes + k0 * xb;
         for (size_t b = 0; b < n; b++, x += xb) {
-            ti->d[i][b] = load_f16(x);
-            ti->s[i][b] = has_min ? load_f16(x + 2) : 0.0f;
-            ti->c[i][b] = act_start(offset, x);
+            ti->d[b][i] = load_f16(x);
+            ti->s[b][i] = has_min ? load_f16(x + 2) : 0.0f;
+            ti->c[b][i] = act_start(offset, x);
         }
     }
 }
@@ -185,18 +193,30 @@ static inline __attribute__((always_inline)) void chunk_dot(const kern_type t, c
     for (int i = 0; i < nt; i++) {
         acc[i] = _mm512_setzero_ps();
     }
-    const size_t bg = GR * kern_type_block_bytes(t);
+    const size_t bg = GR * block_bytes(t);
     for (size_t b = 0; b < nb; b++) {
         const char *qb = q + b * qv;
         /* The stream PF_DIST on, into L2: a chunk is nb blocks of bg bytes (quants, then
          * scales), and chunks and groups follow each other, so this covers every line once or
          * twice. Into L1 (T0) it ran 10% slower than ggml's layout with gemv32's prefetches
          * (the core's few L1 miss buffers); into L2, 8 KiB on, 1.1-1.2x faster (kiln-bench-matmul,
-         * shared machine). */
+         * shared machine). 24 KiB on: one thread's decoding +8-12% against 8 KiB, batch 8 on one
+         * thread -5-7% time (Zen 4; 16 KiB on within noise of 24, 32 KiB on slower; the hardware
+         * prefetchers alone follow this layout poorly: one prefetch per 128 or 512 bytes, or none,
+         * ran far slower). From PF_L1_NT
+         * tokens on, the first line of each block's share goes to L1 (T0) instead: batches of 4
+         * to 8 took 10-23% less time (kiln-bench-matmul, one thread); two or three of the five
+         * lines of a Q4_1 block, or all, ran slower, and so did 2 tokens, and none (no prefetch
+         * of that line) slower still. */
 #pragma GCC unroll 9
         for (size_t o = 0; o < bg; o += 64) {
-            _mm_prefetch(q + b * bg + PF_DIST + o, _MM_HINT_T1);
+            if (nt >= PF_L1_NT && o == 0) {
+                _mm_prefetch(q + b * bg + PF_DIST + o, _MM_HINT_T0);
+            } else {
+                _mm_prefetch(q + b * bg + PF_DIST + o, _MM_HINT_T1);
+            }
         }
+
         __m512i w[8];
         if (t == KERN_TYPE_Q8_0) {
 #pragma GCC unroll 8
@@ -216,7 +236,7 @@ static inline __attribute__((always_inline)) void chunk_dot(const kern_type t, c
         if (nt == 1) {
             /* One token: two chains of four products, so that the block's latency is half. */
             const char *xb0 = x[0] + b * xb + xq;
-            __m512i a0 = _mm512_set1_epi32(ti->c[0][tb + b]);
+            __m512i a0 = _mm512_set1_epi32(ti->c[tb + b][0]);
             __m512i a1 = _mm512_setzero_si512();
 #pragma GCC unroll 4
             for (int g = 0; g < 4; g++) {
@@ -227,20 +247,20 @@ static inline __attribute__((always_inline)) void chunk_dot(const kern_type t, c
         } else {
 #pragma GCC unroll 8
             for (int i = 0; i < nt; i++) {
-                ai[i] = _mm512_set1_epi32(ti->c[i][tb + b]);
+                ai[i] = _mm512_set1_epi32(ti->c[tb + b][i]);
             }
             dot_tokens(nt, ai, w, x, b * xb + xq);
         }
 #pragma GCC unroll 8
         for (int i = 0; i < nt; i++) {
             acc[i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(ai[i]),
-                                     _mm512_mul_ps(dw, _mm512_set1_ps(ti->d[i][tb + b])), acc[i]);
+                                     _mm512_mul_ps(dw, _mm512_set1_ps(ti->d[tb + b][i])), acc[i]);
         }
         if (has_min) {
             const __m512 mw = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(mq + 32 * b)));
 #pragma GCC unroll 8
             for (int i = 0; i < nt; i++) {
-                acc[i] = _mm512_fmadd_ps(mw, _mm512_set1_ps(ti->s[i][tb + b]), acc[i]);
+                acc[i] = _mm512_fmadd_ps(mw, _mm512_set1_ps(ti->s[tb + b][i]), acc[i]);
             }
         }
     }
@@ -254,7 +274,7 @@ few_type(const kern_type t, const int nt, const kern_matmul *m, size_t lo, size_
 {
     const bool has_min = t == KERN_TYPE_Q4_1;
     const size_t xb = has_min ? sizeof(kern_block_q8_1) : sizeof(kern_block_q8_0);
-    const size_t bb = kern_type_block_bytes(t);
+    const size_t bb = block_bytes(t);
     const size_t n_blocks = m->n_cols / KERN_QK;
     const size_t gs = GR * m->w_row_bytes;
     tok ti;
