@@ -323,14 +323,17 @@ static inline __m512 round_f16_ps(__m512 x)
     return _mm512_cvtph_ps(_mm512_cvtps_ph(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
 }
 
-/* The 16 lanes of q . k before the final sum, k already in floats. */
-static inline __attribute__((always_inline)) __m512 key_dot(const __m512 q[16], size_t nv,
-                                                            const float *k)
+/* The 16 lanes of q . k before the final sum: k in f16 at kh (direct), else in floats at kf. */
+static inline __attribute__((always_inline)) __m512
+key_dot(const __m512 q[16], size_t nv, const bool direct, const uint16_t *kh, const float *kf)
 {
     __m512 acc = _mm512_setzero_ps();
 #pragma GCC unroll 16
     for (size_t v = 0; v < nv; v++) {
-        acc = _mm512_fmadd_ps(q[v], _mm512_load_ps(k + 16 * v), acc);
+        const __m512 kk = direct
+                              ? _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(kh + 16 * v)))
+                              : _mm512_load_ps(kf + 16 * v);
+        acc = _mm512_fmadd_ps(q[v], kk, acc);
     }
     return acc;
 }
@@ -371,18 +374,19 @@ static inline __mmask16 tail_mask(size_t n, size_t j)
 
 /*
  * Scores of every head of the group: each block of 16 keys is converted from f16 once and kept
- * in kf, and each head's f16-rounded query is dotted with it in registers (the products in the
- * order of one head alone); a full block's 16 sums come from one shuffle tree.
+ * in kf (a lone head, direct, reads them as f16), and each head's f16-rounded query is dotted
+ * with it in registers (the products in the order of one head alone); a full block's 16 sums
+ * come from one shuffle tree.
  */
 static inline __attribute__((always_inline)) void attn_scores(const kern_attn *a, size_t nq,
-                                                              const size_t nv)
+                                                              const size_t nv, const bool direct)
 {
     const size_t n = a->n_kv;
     const size_t hd = 16 * nv;
     float kf[ATTN_KEYS * ATTN_HD_MAX] __attribute__((aligned(64)));
     for (size_t j = 0; j < n; j += ATTN_KEYS) {
         const size_t m = n - j < ATTN_KEYS ? n - j : ATTN_KEYS;
-        for (size_t i = 0; i < m; i++) {
+        for (size_t i = 0; i < m && !direct; i++) {
             const uint16_t *k = a->k + (j + i) * a->kv_stride;
 #pragma GCC unroll 16
             for (size_t v = 0; v < nv; v++) {
@@ -400,13 +404,16 @@ static inline __attribute__((always_inline)) void attn_scores(const kern_attn *a
             }
             if (m == ATTN_KEYS) {
                 __m512 acc[16];
+#pragma GCC unroll 16
                 for (int i = 0; i < 16; i++) {
-                    acc[i] = key_dot(q, nv, kf + (size_t)i * hd);
+                    acc[i] = key_dot(q, nv, direct, a->k + (j + (size_t)i) * a->kv_stride,
+                                     kf + (size_t)i * hd);
                 }
                 _mm512_storeu_ps(s + j, reduce16(acc));
             } else {
                 for (size_t i = 0; i < m; i++) {
-                    s[j + i] = _mm512_reduce_add_ps(key_dot(q, nv, kf + i * hd));
+                    s[j + i] = _mm512_reduce_add_ps(
+                        key_dot(q, nv, direct, a->k + (j + i) * a->kv_stride, kf + i * hd));
                 }
             }
         }
@@ -414,7 +421,7 @@ static inline __attribute__((always_inline)) void attn_scores(const kern_attn *a
 }
 
 /* Softmax of scale * s, as kern_softmax_ref, then the probabilities rounded to f16. */
-static void attn_softmax(float *s, size_t n, float scale_f)
+static inline __attribute__((always_inline)) void attn_softmax(float *s, size_t n, float scale_f)
 {
     const __m512 scale = _mm512_set1_ps(scale_f);
     __m512 mx = _mm512_set1_ps(-INFINITY);
@@ -496,7 +503,11 @@ static inline __attribute__((always_inline)) void attn_body(const kern_attn *a, 
                                                             const size_t chunk)
 {
     const size_t nq = a->n_q > 1 ? a->n_q : 1;
-    attn_scores(a, nq, nv);
+    if (nq == 1) {
+        attn_scores(a, 1, nv, true);
+    } else {
+        attn_scores(a, nq, nv, false);
+    }
     for (size_t h = 0; h < nq; h++) {
         attn_softmax(a->scores + h * a->n_kv, a->n_kv, a->scale);
     }
