@@ -351,9 +351,11 @@ static void add_bias(float *y, const float *b, size_t n)
 /*
  * Attention of query heads [lo, hi) of the pass (head h of token t is t * n_head + h). Runs of
  * heads that share a token and a KV head go to the kernel as one group, which converts their
- * keys and values once; a split that cuts a group gives each thread its part of it.
+ * keys and values once; a split that cuts a group gives each thread its part of it. With wo
+ * (not NULL: a vec-dot type whose blocks do not straddle heads), each group's output is also
+ * converted for wo's product here, into the rows of c->xq that prepare() would write.
  */
-static void attention(gen_ctx *c, size_t il, size_t lo, size_t hi, size_t ith)
+static void attention(gen_ctx *c, size_t il, size_t lo, size_t hi, size_t ith, const prepared *wo)
 {
     const gen_hparams *hp = &c->model->hp;
     const gen_layer *l = &c->model->layers[il];
@@ -383,8 +385,36 @@ static void attention(gen_ctx *c, size_t il, size_t lo, size_t hi, size_t ith)
                        .n_q = n_q,
                        .q_stride = hp->head_dim};
         c->ops->attn(&a);
+        if (wo) {
+            const size_t off = h * hp->head_dim;
+            const size_t be = kern_type_block_elems(wo->type);
+            c->ops->quantize_row(wo->type, a.out,
+                                 (char *)c->xq + t * wo->row_bytes +
+                                     off / be * kern_type_block_bytes(wo->type),
+                                 n_q * hp->head_dim);
+        }
         i += n_q;
     }
+}
+
+/* The conversion of the attention output for wo that attention() can do head by head: set
+ * when wo's vec-dot type is F32 (none needed) or its blocks tile a head. */
+static bool wo_by_heads(const gen_ctx *c, const gen_layer *l, prepared *p)
+{
+    const size_t hd = c->model->hp.head_dim;
+    p->type = kern_type_vec_dot(l->wo.type);
+    if (p->type == KERN_TYPE_F32) {
+        p->xq = c->att;
+        p->row_bytes = c->q_dim * sizeof(float);
+        return true;
+    }
+    if (hd % kern_type_block_elems(p->type) != 0) {
+        p->xq = NULL;
+        return false;
+    }
+    p->xq = c->xq;
+    p->row_bytes = kern_type_row_bytes(p->type, c->q_dim);
+    return true;
 }
 
 /* Rotates token t's n_heads heads at x by the layer's RoPE, from the pass's table if any. */
@@ -451,14 +481,19 @@ static void forward_layer(gen_ctx *c, size_t il, size_t ith, size_t nth)
     if (c->token_split) {
         /* Each token's sequence is its own in this pass and this thread stored its keys and
          * values just now; its attention rows are the ones wo's conversion reads here. */
-        attention(c, il, lo * hp->n_head, hi * hp->n_head, ith);
+        attention(c, il, lo * hp->n_head, hi * hp->n_head, ith, NULL);
+        matmul(c, &l->wo, c->att, c->q_dim, T, c->tmp, E, NULL, ith, nth);
     } else {
+        /* The threads' heads are not their tokens: attention converts its heads' output for
+         * wo itself when it can, so that one barrier ends both. */
+        prepared pw = {0};
+        const bool by_heads = wo_by_heads(c, l, &pw);
         gen__pool_barrier(c->pool);
         attention(c, il, split_lo(T * hp->n_head, ith, nth), split_hi(T * hp->n_head, ith, nth),
-                  ith);
+                  ith, by_heads && pw.type != KERN_TYPE_F32 ? &pw : NULL);
         gen__pool_barrier(c->pool);
+        matmul(c, &l->wo, c->att, c->q_dim, T, c->tmp, E, by_heads ? &pw : NULL, ith, nth);
     }
-    matmul(c, &l->wo, c->att, c->q_dim, T, c->tmp, E, NULL, ith, nth);
     gen__pool_barrier(c->pool);
     for (size_t t = lo; t < hi; t++) {
         float *y = c->tmp + t * E;
