@@ -574,18 +574,21 @@ static void forward(void *payload, size_t ith, size_t nth)
     for (size_t il = 0; il < hp->n_layer; il++) {
         forward_layer(c, il, ith, nth);
     }
-    /* The outputs' rows may be other threads' tokens. */
-    gen__pool_barrier(c->pool);
+    /* The outputs' rows may be other threads' tokens, unless every token is an output (a
+     * decoding step): then output j is token j, and the split of the outputs is the tokens'. */
     const size_t n_out = c->n_out_pass;
+    if (n_out != T) {
+        gen__pool_barrier(c->pool);
+    }
     if (n_out == 0) {
         after_pass(c, 0, ith, nth);
         return;
     }
+    /* Each thread normalizes the rows that the product's conversion then reads on it. */
     float *xo = c->xo + c->n_out_total * E;
     for (size_t j = split_lo(n_out, ith, nth); j < split_hi(n_out, ith, nth); j++) {
         c->ops->rmsnorm(xo + j * E, c->x + (size_t)c->out_rows[j] * E, m->output_norm, E, hp->eps);
     }
-    gen__pool_barrier(c->pool);
     matmul(c, &m->output, xo, E, n_out, c->logits + c->n_out_total * hp->n_vocab, hp->n_vocab, NULL,
            ith, nth);
     after_pass(c, n_out, ith, nth);
