@@ -42,22 +42,26 @@ struct gen_ctx {
     size_t *seq_len;   /* (n_seq_max) positions held per sequence, owned */
 
     /* Per pass, (n_batch_max, ...) each, owned: */
-    float *x;          /* (B, n_embd) residual stream */
-    float *xn;         /* (B, max(n_embd, q_dim)) normalized input of a product */
-    float *q;          /* (B, q_dim) */
-    float *k;          /* (B, kv_dim) */
-    float *v;          /* (B, kv_dim) */
-    float *att;        /* (B, q_dim) attention output */
-    float *tmp;        /* (B, n_embd) product output before the residual add */
-    float *gate;       /* (B, n_ff) */
-    float *up;         /* (B, n_ff) */
-    void *xq;          /* (B, xq_row_max) activations in a vec-dot type */
-    size_t xq_row_max; /* bytes per row of xq */
-    float *scores;     /* (n_threads, n_ctx) attention scratch */
-    int32_t *tokens;   /* (B) this pass */
-    int32_t *seq;      /* (B) */
-    int32_t *pos;      /* (B) */
-    size_t n_tokens;   /* tokens in this pass */
+    float *x;            /* (B, n_embd) residual stream */
+    float *xn;           /* (B, max(n_embd, q_dim)) normalized input of a product */
+    float *q;            /* (B, q_dim) */
+    float *k;            /* (B, kv_dim) */
+    float *v;            /* (B, kv_dim) */
+    float *att;          /* (B, q_dim) attention output */
+    float *tmp;          /* (B, n_embd) product output before the residual add */
+    float *gate;         /* (B, n_ff) */
+    float *up;           /* (B, n_ff) */
+    void *xq;            /* (B, xq_row_max) activations in a vec-dot type */
+    size_t xq_row_max;   /* bytes per row of xq */
+    float *scores;       /* (n_threads, group, n_ctx) attention scratch */
+    float *rope_cs;      /* (B, n_rope_bases, n_rot) each token's RoPE angles (kern_rope_table) */
+    size_t n_rope_bases; /* distinct layer RoPE bases; 0: rope computes its own angles */
+    uint8_t *rope_slot;  /* (n_layer) the layer's base among them, owned */
+    bool token_split;    /* this pass's attention goes by the token-wise phases' split */
+    int32_t *tokens;     /* (B) this pass */
+    int32_t *seq;        /* (B) */
+    int32_t *pos;        /* (B) */
+    size_t n_tokens;     /* tokens in this pass */
 
     /* Outputs: */
     int32_t *out_rows;  /* (n_outputs_max) pass-local token index of each output */
@@ -82,6 +86,36 @@ gen_ctx_options gen_ctx_options_default(void)
 /* ------------------------------------------------------------------------------------------ */
 /* Creation                                                                                   */
 /* ------------------------------------------------------------------------------------------ */
+
+/* Layers whose RoPE bases a pass tabulates at most; beyond, rope computes its own angles. */
+#define ROPE_BASES_MAX 4
+
+/* The number of distinct RoPE bases of the model's layers (0 beyond ROPE_BASES_MAX or without
+ * rotation), and with slot each layer's index among them. */
+static size_t rope_bases(const gen_model *m, uint8_t *slot)
+{
+    float bases[ROPE_BASES_MAX];
+    size_t n = 0;
+    if (m->hp.n_rot == 0) {
+        return 0;
+    }
+    for (size_t il = 0; il < m->hp.n_layer; il++) {
+        size_t b = 0;
+        while (b < n && bases[b] != m->layers[il].rope_base) {
+            b++;
+        }
+        if (b == n) {
+            if (n == ROPE_BASES_MAX) {
+                return 0;
+            }
+            bases[n++] = m->layers[il].rope_base;
+        }
+        if (slot) {
+            slot[il] = (uint8_t)b;
+        }
+    }
+    return n;
+}
 
 static void *alloc_floats(size_t n, int *rc)
 {
@@ -149,7 +183,10 @@ int gen_ctx_new(gen_ctx **out, const gen_model *model, const gen_ctx_options *op
     c->gate = alloc_floats(Bc * hp->n_ff, &rc);
     c->up = alloc_floats(Bc * hp->n_ff, &rc);
     c->xq = alloc_floats(Bc * widest, &rc);
-    c->scores = alloc_floats(cpu ? o.n_threads * o.n_ctx : 1, &rc);
+    const size_t group = hp->n_head_kv > 0 ? hp->n_head / hp->n_head_kv : 1;
+    c->scores = alloc_floats(cpu ? o.n_threads * group * o.n_ctx : 1, &rc);
+    c->n_rope_bases = cpu ? rope_bases(model, NULL) : 0;
+    c->rope_cs = alloc_floats(c->n_rope_bases > 0 ? Bc * c->n_rope_bases * hp->n_rot : 1, &rc);
     c->logits = alloc_floats(o.n_outputs_max * hp->n_vocab, &rc);
     c->xo = alloc_floats(cpu ? o.n_outputs_max * hp->n_embd : 1, &rc);
     if (rc == 0) {
@@ -160,9 +197,12 @@ int gen_ctx_new(gen_ctx **out, const gen_model *model, const gen_ctx_options *op
         c->seq_len = core_calloc(o.n_seq_max, sizeof(size_t));
         c->argmax = core_calloc(o.n_outputs_max, sizeof(int32_t));
         c->have_logits = core_calloc(o.n_outputs_max, sizeof(bool));
+        c->rope_slot = core_calloc(hp->n_layer + 1, sizeof(uint8_t));
         if (!c->tokens || !c->seq || !c->pos || !c->out_rows || !c->seq_len || !c->argmax ||
-            !c->have_logits) {
+            !c->have_logits || !c->rope_slot) {
             rc = CORE_ENOMEM;
+        } else {
+            rope_bases(model, c->rope_slot);
         }
     }
     if (rc < 0) {
@@ -203,7 +243,7 @@ void gen_ctx_free(gen_ctx *ctx)
     core_free_aligned(ctx->k_cache);
     core_free_aligned(ctx->v_cache);
     float *bufs[] = {ctx->x,    ctx->xn, ctx->q,  ctx->k,      ctx->v,      ctx->att, ctx->tmp,
-                     ctx->gate, ctx->up, ctx->xq, ctx->scores, ctx->logits, ctx->xo};
+                     ctx->gate, ctx->up, ctx->xq, ctx->scores, ctx->logits, ctx->xo,  ctx->rope_cs};
     for (size_t i = 0; i < sizeof(bufs) / sizeof(bufs[0]); i++) {
         core_free_aligned(bufs[i]);
     }
@@ -212,6 +252,7 @@ void gen_ctx_free(gen_ctx *ctx)
     core_free(ctx->pos);
     core_free(ctx->out_rows);
     core_free(ctx->seq_len);
+    core_free(ctx->rope_slot);
     core_free(ctx);
 }
 
@@ -307,34 +348,85 @@ static void add_bias(float *y, const float *b, size_t n)
     }
 }
 
-static void attention(gen_ctx *c, size_t il, size_t ith, size_t nth)
+/*
+ * Attention of query heads [lo, hi) of the pass (head h of token t is t * n_head + h). Runs of
+ * heads that share a token and a KV head go to the kernel as one group, which converts their
+ * keys and values once; a split that cuts a group gives each thread its part of it. With wo
+ * (not NULL: a vec-dot type whose blocks do not straddle heads), each group's output is also
+ * converted for wo's product here, into the rows of c->xq that prepare() would write.
+ */
+static void attention(gen_ctx *c, size_t il, size_t lo, size_t hi, size_t ith, const prepared *wo)
 {
     const gen_hparams *hp = &c->model->hp;
     const gen_layer *l = &c->model->layers[il];
-    const size_t T = c->n_tokens;
     CORE_ASSERT(hp->n_head > 0 && hp->n_head_kv > 0); /* the loader checked; for analyzers */
     const size_t group = hp->n_head / hp->n_head_kv;
-    float *scores = c->scores + ith * c->opts.n_ctx;
-    for (size_t i = split_lo(T * hp->n_head, ith, nth); i < split_hi(T * hp->n_head, ith, nth);
-         i++) {
-        size_t t = i / hp->n_head;
-        size_t h = i % hp->n_head;
-        size_t pos = (size_t)c->pos[t];
+    float *scores = c->scores + ith * group * c->opts.n_ctx;
+    for (size_t i = lo; i < hi;) {
+        const size_t t = i / hp->n_head;
+        const size_t h = i % hp->n_head;
+        const size_t g_end = t * hp->n_head + (h / group + 1) * group;
+        const size_t n_q = (g_end < hi ? g_end : hi) - i;
+        const size_t pos = (size_t)c->pos[t];
         size_t start = 0;
         if (l->is_swa && pos + 1 > hp->n_swa) {
             start = pos + 1 - hp->n_swa;
         }
-        size_t base = cache_at(c, il, (size_t)c->seq[t], start) + (h / group) * hp->head_dim;
-        kern_attn a = {c->q + t * c->q_dim + h * hp->head_dim,
-                       c->k_cache + base,
-                       c->v_cache + base,
-                       c->kv_dim,
-                       pos + 1 - start,
-                       hp->head_dim,
-                       hp->attn_scale,
-                       scores,
-                       c->att + t * c->q_dim + h * hp->head_dim};
+        const size_t base = cache_at(c, il, (size_t)c->seq[t], start) + (h / group) * hp->head_dim;
+        kern_attn a = {.q = c->q + t * c->q_dim + h * hp->head_dim,
+                       .k = c->k_cache + base,
+                       .v = c->v_cache + base,
+                       .kv_stride = c->kv_dim,
+                       .n_kv = pos + 1 - start,
+                       .head_dim = hp->head_dim,
+                       .scale = hp->attn_scale,
+                       .scores = scores,
+                       .out = c->att + t * c->q_dim + h * hp->head_dim,
+                       .n_q = n_q,
+                       .q_stride = hp->head_dim};
         c->ops->attn(&a);
+        if (wo) {
+            const size_t off = h * hp->head_dim;
+            const size_t be = kern_type_block_elems(wo->type);
+            c->ops->quantize_row(wo->type, a.out,
+                                 (char *)c->xq + t * wo->row_bytes +
+                                     off / be * kern_type_block_bytes(wo->type),
+                                 n_q * hp->head_dim);
+        }
+        i += n_q;
+    }
+}
+
+/* The conversion of the attention output for wo that attention() can do head by head: set
+ * when wo's vec-dot type is F32 (none needed) or its blocks tile a head. */
+static bool wo_by_heads(const gen_ctx *c, const gen_layer *l, prepared *p)
+{
+    const size_t hd = c->model->hp.head_dim;
+    p->type = kern_type_vec_dot(l->wo.type);
+    if (p->type == KERN_TYPE_F32) {
+        p->xq = c->att;
+        p->row_bytes = c->q_dim * sizeof(float);
+        return true;
+    }
+    if (hd % kern_type_block_elems(p->type) != 0) {
+        p->xq = NULL;
+        return false;
+    }
+    p->xq = c->xq;
+    p->row_bytes = kern_type_row_bytes(p->type, c->q_dim);
+    return true;
+}
+
+/* Rotates token t's n_heads heads at x by the layer's RoPE, from the pass's table if any. */
+static void rope(const gen_ctx *c, const gen_layer *l, size_t il, float *x, size_t n_heads,
+                 size_t t)
+{
+    const gen_hparams *hp = &c->model->hp;
+    if (c->n_rope_bases > 0) {
+        const float *cs = c->rope_cs + (t * c->n_rope_bases + c->rope_slot[il]) * hp->n_rot;
+        c->ops->rope_cs(x, n_heads, hp->head_dim, hp->n_rot, cs, hp->rope_mode);
+    } else {
+        c->ops->rope(x, n_heads, hp->head_dim, hp->n_rot, c->pos[t], l->rope_base, hp->rope_mode);
     }
 }
 
@@ -380,16 +472,28 @@ static void forward_layer(gen_ctx *c, size_t il, size_t ith, size_t nth)
                 ops->rmsnorm(k + h * hd, k + h * hd, l->k_norm, hd, hp->eps);
             }
         }
-        ops->rope(q, hp->n_head, hd, hp->n_rot, c->pos[t], l->rope_base, hp->rope_mode);
-        ops->rope(k, hp->n_head_kv, hd, hp->n_rot, c->pos[t], l->rope_base, hp->rope_mode);
+        rope(c, l, il, q, hp->n_head, t);
+        rope(c, l, il, k, hp->n_head_kv, t);
         size_t at = cache_at(c, il, (size_t)c->seq[t], (size_t)c->pos[t]);
         ops->quantize_row(KERN_TYPE_F16, k, c->k_cache + at, c->kv_dim);
         ops->quantize_row(KERN_TYPE_F16, v, c->v_cache + at, c->kv_dim);
     }
-    gen__pool_barrier(c->pool);
-    attention(c, il, ith, nth);
-    gen__pool_barrier(c->pool);
-    matmul(c, &l->wo, c->att, c->q_dim, T, c->tmp, E, NULL, ith, nth);
+    if (c->token_split) {
+        /* Each token's sequence is its own in this pass and this thread stored its keys and
+         * values just now; its attention rows are the ones wo's conversion reads here. */
+        attention(c, il, lo * hp->n_head, hi * hp->n_head, ith, NULL);
+        matmul(c, &l->wo, c->att, c->q_dim, T, c->tmp, E, NULL, ith, nth);
+    } else {
+        /* The threads' heads are not their tokens: attention converts its heads' output for
+         * wo itself when it can, so that one barrier ends both. */
+        prepared pw = {0};
+        const bool by_heads = wo_by_heads(c, l, &pw);
+        gen__pool_barrier(c->pool);
+        attention(c, il, split_lo(T * hp->n_head, ith, nth), split_hi(T * hp->n_head, ith, nth),
+                  ith, by_heads && pw.type != KERN_TYPE_F32 ? &pw : NULL);
+        gen__pool_barrier(c->pool);
+        matmul(c, &l->wo, c->att, c->q_dim, T, c->tmp, E, by_heads ? &pw : NULL, ith, nth);
+    }
     gen__pool_barrier(c->pool);
     for (size_t t = lo; t < hi; t++) {
         float *y = c->tmp + t * E;
@@ -446,6 +550,8 @@ static void forward(void *payload, size_t ith, size_t nth)
     const gen_hparams *hp = &m->hp;
     const size_t E = hp->n_embd;
     const size_t T = c->n_tokens;
+    /* Token-wise, with the layers' token split: the first norm reads only this thread's rows,
+     * and its layers' rope only this thread's angles. */
     for (size_t t = split_lo(T, ith, nth); t < split_hi(T, ith, nth); t++) {
         float *x = c->x + t * E;
         const char *row =
@@ -456,23 +562,33 @@ static void forward(void *payload, size_t ith, size_t nth)
                 x[i] *= hp->embd_scale;
             }
         }
+        size_t filled = 0; /* slots are numbered by their first layer */
+        for (size_t il = 0; il < hp->n_layer && filled < c->n_rope_bases; il++) {
+            if (c->rope_slot[il] == filled) {
+                kern_rope_table(c->rope_cs + (t * c->n_rope_bases + filled) * hp->n_rot, hp->n_rot,
+                                c->pos[t], m->layers[il].rope_base);
+                filled++;
+            }
+        }
     }
-    gen__pool_barrier(c->pool);
     for (size_t il = 0; il < hp->n_layer; il++) {
         forward_layer(c, il, ith, nth);
     }
-    /* The outputs' rows may be other threads' tokens. */
-    gen__pool_barrier(c->pool);
+    /* The outputs' rows may be other threads' tokens, unless every token is an output (a
+     * decoding step): then output j is token j, and the split of the outputs is the tokens'. */
     const size_t n_out = c->n_out_pass;
+    if (n_out != T) {
+        gen__pool_barrier(c->pool);
+    }
     if (n_out == 0) {
         after_pass(c, 0, ith, nth);
         return;
     }
+    /* Each thread normalizes the rows that the product's conversion then reads on it. */
     float *xo = c->xo + c->n_out_total * E;
     for (size_t j = split_lo(n_out, ith, nth); j < split_hi(n_out, ith, nth); j++) {
         c->ops->rmsnorm(xo + j * E, c->x + (size_t)c->out_rows[j] * E, m->output_norm, E, hp->eps);
     }
-    gen__pool_barrier(c->pool);
     matmul(c, &m->output, xo, E, n_out, c->logits + c->n_out_total * hp->n_vocab, hp->n_vocab, NULL,
            ith, nth);
     after_pass(c, n_out, ith, nth);
@@ -520,6 +636,30 @@ static int gpu_pass(gen_ctx *ctx, bool last, core_err *err)
         }
     }
     return 0;
+}
+
+/*
+ * Whether the prepared pass's attention can go by tokens, with the token-wise phases' split, and
+ * so without the two barriers around it: when no two of its tokens share a sequence (a token's
+ * attention then reads only keys and values that earlier passes or its own thread stored) and
+ * the tokens divide among the threads evenly enough. Otherwise (one token on two threads, a
+ * prompt) the threads split the query heads.
+ */
+static bool token_split(const gen_ctx *ctx)
+{
+    const size_t T = ctx->n_tokens;
+    const size_t nth = gen__pool_n_threads(ctx->pool);
+    if (T % nth != 0 && T < 4 * nth) {
+        return false;
+    }
+    for (size_t i = 0; i < T; i++) {
+        for (size_t j = i + 1; j < T; j++) {
+            if (ctx->seq[i] == ctx->seq[j]) {
+                return false;
+            }
+        }
+    }
+    return true;
 }
 
 int gen_ctx_decode(gen_ctx *ctx, const gen_batch *batch, core_err *err)
@@ -578,6 +718,7 @@ int gen_ctx_decode(gen_ctx *ctx, const gen_batch *batch, core_err *err)
                 ctx->out_rows[ctx->n_out_pass++] = (int32_t)t;
             }
         }
+        ctx->token_split = token_split(ctx);
         if (ctx->gpu) {
             int rc = gpu_pass(ctx, done + n == batch->n_tokens, err);
             if (rc < 0) {

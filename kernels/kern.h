@@ -110,6 +110,12 @@ typedef enum kern_rope_mode {
  *   s[j] = scale * dot(f16(q), k_j);  p = softmax(s);  out[d] = sum_j f16(p[j]) * v_j[d].
  * Rounding q and p to F16 before the products is what ggml does with an F16 cache.
  * The caller selects the visible range (causal, sliding window) by offsetting k and v.
+ *
+ * Grouped-query attention: with n_q > 1, the n_q query heads at q + i * q_stride (i < n_q)
+ * attend over the same keys and values, head i writing out + i * q_stride and using scores
+ * + i * n_kv as scratch. Each head's result is the bits that a call for it alone gives; a
+ * variant may load and convert the keys and values once for the group. n_q 0 means 1 (so an
+ * initializer that leaves both fields out describes one head).
  */
 typedef struct kern_attn {
     const float *q;    /* (head_dim), borrowed */
@@ -119,9 +125,19 @@ typedef struct kern_attn {
     size_t n_kv;       /* visible positions, >= 1 */
     size_t head_dim;
     float scale;
-    float *scores; /* n_kv floats of scratch, owned by the caller */
-    float *out;    /* (head_dim) */
+    float *scores;   /* (n_q, n_kv) floats of scratch, owned by the caller */
+    float *out;      /* (head_dim), or n_q heads q_stride apart */
+    size_t n_q;      /* query heads sharing these keys and values; 0 or 1: one */
+    size_t q_stride; /* floats between the heads of q and of out, >= head_dim when n_q > 1 */
 } kern_attn;
+
+/**
+ * The cosines and sines that RoPE turns by at position pos: cs[2i] = cos(theta_i) and
+ * cs[2i + 1] = sin(theta_i) for i < n_rot / 2, with theta_i = pos * theta_base^(-2i/n_rot)
+ * built by repeated multiplication as kern_ops.rope does, so they are its values bit for bit.
+ * A pass computes them once per (token, base) and every layer's rope_cs reads them.
+ */
+void kern_rope_table(float *cs, size_t n_rot, int32_t pos, float theta_base);
 
 /**
  * The dispatch table. Members marked required are never NULL in a table from
@@ -146,11 +162,19 @@ typedef struct kern_ops {
      */
     void (*rope)(float *x, size_t n_heads, size_t head_dim, size_t n_rot, int32_t pos,
                  float theta_base, kern_rope_mode mode);
+    /**
+     * Required. rope with the angles given: cs is kern_rope_table(cs, n_rot, pos, theta_base)'s
+     * output, and the result is rope(x, n_heads, head_dim, n_rot, pos, theta_base, mode) bit
+     * for bit.
+     */
+    void (*rope_cs)(float *x, size_t n_heads, size_t head_dim, size_t n_rot, const float *cs,
+                    kern_rope_mode mode);
     /** Required. y[i] = silu(g[i]) * u[i] (SwiGLU). y may equal g. */
     void (*swiglu)(float *y, const float *g, const float *u, size_t n);
     /** Required. y[i] = gelu_tanh(g[i]) * u[i] (GeGLU, Gemma). y may equal g. */
     void (*geglu)(float *y, const float *g, const float *u, size_t n);
-    /** Required. Attention of one query head over an F16 key/value cache; see kern_attn. */
+    /** Required. Attention of one query head, or of a group that shares its keys and values,
+     * over an F16 key/value cache; see kern_attn. */
     void (*attn)(const kern_attn *a);
     /**
      * Optional (NULL: this variant reads weights only as stored; then pack is NULL too). The

@@ -134,9 +134,23 @@ void kern_rmsnorm_ref(float *y, const float *x, const float *w, size_t n, float 
 void kern_softmax_ref(float *x, size_t n, float scale);
 void kern_rope_ref(float *x, size_t n_heads, size_t head_dim, size_t n_rot, int32_t pos,
                    float theta_base, kern_rope_mode mode);
+void kern_rope_cs_ref(float *x, size_t n_heads, size_t head_dim, size_t n_rot, const float *cs,
+                      kern_rope_mode mode);
 void kern_swiglu_ref(float *y, const float *g, const float *u, size_t n);
 void kern_geglu_ref(float *y, const float *g, const float *u, size_t n);
 void kern_attn_ref(const kern_attn *a);
+
+/* Head i of a's group (see kern_attn.n_q) as a call of its own, for variants that run the heads
+ * of a group one by one. */
+static inline kern_attn kern__attn_head(const kern_attn *a, size_t i)
+{
+    kern_attn h = *a;
+    h.q = a->q + i * a->q_stride;
+    h.out = a->out + i * a->q_stride;
+    h.scores = a->scores + i * a->n_kv;
+    h.n_q = 1;
+    return h;
+}
 
 /*
  * One weight row against one activation row: the dot product of n values of w_type at w with

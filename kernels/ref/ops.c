@@ -42,38 +42,68 @@ void kern_softmax_ref(float *x, size_t n, float scale)
     }
 }
 
-/* Pairs whose angles are computed once per call and shared by every head. */
+/* Pairs whose angles one table on the stack holds. */
 #define ROPE_PAIRS_MAX 256
+
+/* The angles of pairs [i0, i0 + n) into cs, from theta (pair i0's angle), which it advances. */
+static void rope_angles(float *cs, size_t n, float *theta, float theta_scale)
+{
+    for (size_t i = 0; i < n; i++) {
+        cs[2 * i] = cosf(*theta);
+        cs[2 * i + 1] = sinf(*theta);
+        *theta *= theta_scale;
+    }
+}
+
+/* Rotates pairs [i0, i0 + n) of one head v by the angles cs (pair i0's first). */
+static void rope_pairs(float *v, const float *cs, size_t i0, size_t n, size_t n_pairs,
+                       kern_rope_mode mode)
+{
+    for (size_t i = i0; i < i0 + n; i++) {
+        const float c = cs[2 * (i - i0)];
+        const float s = cs[2 * (i - i0) + 1];
+        const size_t a = mode == KERN_ROPE_MODE_NEOX ? i : 2 * i;
+        const size_t b = mode == KERN_ROPE_MODE_NEOX ? i + n_pairs : 2 * i + 1;
+        const float x0 = v[a];
+        const float x1 = v[b];
+        v[a] = x0 * c - x1 * s;
+        v[b] = x0 * s + x1 * c;
+    }
+}
+
+void kern_rope_table(float *cs, size_t n_rot, int32_t pos, float theta_base)
+{
+    float theta = (float)pos;
+    rope_angles(cs, n_rot / 2, &theta, powf(theta_base, -2.0f / (float)n_rot));
+}
+
+void kern_rope_cs_ref(float *x, size_t n_heads, size_t head_dim, size_t n_rot, const float *cs,
+                      kern_rope_mode mode)
+{
+    for (size_t h = 0; h < n_heads; h++) {
+        rope_pairs(x + h * head_dim, cs, 0, n_rot / 2, n_rot / 2, mode);
+    }
+}
 
 void kern_rope_ref(float *x, size_t n_heads, size_t head_dim, size_t n_rot, int32_t pos,
                    float theta_base, kern_rope_mode mode)
 {
-    const float theta_scale = powf(theta_base, -2.0f / (float)n_rot);
-    const size_t n_pairs = n_rot / 2;
     /* Every head sees the same angles: take their cosines and sines once (the same values). */
-    float cs[ROPE_PAIRS_MAX][2];
-    const bool cached = n_pairs <= ROPE_PAIRS_MAX;
-    if (cached) {
-        float theta = (float)pos;
-        for (size_t i = 0; i < n_pairs; i++) {
-            cs[i][0] = cosf(theta);
-            cs[i][1] = sinf(theta);
-            theta *= theta_scale;
-        }
+    float cs[2 * ROPE_PAIRS_MAX];
+    const size_t n_pairs = n_rot / 2;
+    if (n_pairs <= ROPE_PAIRS_MAX) {
+        kern_rope_table(cs, n_rot, pos, theta_base);
+        kern_rope_cs_ref(x, n_heads, head_dim, n_rot, cs, mode);
+        return;
     }
+    /* Longer rotations: each head's angles a table at a time, the same values. */
+    const float theta_scale = powf(theta_base, -2.0f / (float)n_rot);
     for (size_t h = 0; h < n_heads; h++) {
-        float *v = x + h * head_dim;
         float theta = (float)pos;
-        for (size_t i = 0; i < n_pairs; i++) {
-            const float c = cached ? cs[i][0] : cosf(theta);
-            const float s = cached ? cs[i][1] : sinf(theta);
-            const size_t i0 = mode == KERN_ROPE_MODE_NEOX ? i : 2 * i;
-            const size_t i1 = mode == KERN_ROPE_MODE_NEOX ? i + n_pairs : 2 * i + 1;
-            const float x0 = v[i0];
-            const float x1 = v[i1];
-            v[i0] = x0 * c - x1 * s;
-            v[i1] = x0 * s + x1 * c;
-            theta *= theta_scale;
+        for (size_t i0 = 0; i0 < n_pairs; i0 += ROPE_PAIRS_MAX) {
+            const size_t n = n_pairs - i0 < ROPE_PAIRS_MAX ? n_pairs - i0 : ROPE_PAIRS_MAX;
+            rope_angles(cs, n, &theta, theta_scale);
+            rope_pairs(x + h * head_dim, cs, i0, n, n_pairs, mode);
         }
     }
 }
@@ -109,6 +139,13 @@ void kern_geglu_ref(float *y, const float *g, const float *u, size_t n)
 
 void kern_attn_ref(const kern_attn *a)
 {
+    if (a->n_q > 1) {
+        for (size_t i = 0; i < a->n_q; i++) {
+            const kern_attn h = kern__attn_head(a, i);
+            kern_attn_ref(&h);
+        }
+        return;
+    }
     for (size_t j = 0; j < a->n_kv; j++) {
         const uint16_t *k = a->k + j * a->kv_stride;
         double dot = 0.0;

@@ -106,6 +106,21 @@ static double nmse(const float *got, const float *want, size_t n)
     return ref > 0.0 ? err / ref : err;
 }
 
+/* Whether n floats have the same bits (NaNs and signed zeros included). */
+static bool same_bits(const float *a, const float *b, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        uint32_t x;
+        uint32_t y;
+        memcpy(&x, &a[i], sizeof(x));
+        memcpy(&y, &b[i], sizeof(y));
+        if (x != y) {
+            return false;
+        }
+    }
+    return true;
+}
+
 /* A tiny model written to KILN_TEST_TMP and loaded by kiln, with the reference's copy. */
 typedef struct tiny_env {
     tiny_model *tm;
@@ -114,14 +129,14 @@ typedef struct tiny_env {
     int32_t tokens[N_TOTAL]; /* prompt (BOS first), then the steps */
 } tiny_env;
 
-static void env_open(tiny_env *env, const forward_case *c, kern_backend_kind kind, const char *tag)
+static void env_open_spec(tiny_env *env, const tiny_model_spec *spec, kern_backend_kind kind,
+                          const char *tag)
 {
     core_err err = {0};
     memset(env, 0, sizeof(*env));
-    const tiny_model_spec spec = tiny_model_spec_default(c->arch, c->type);
-    expect_ok(tiny_model_new(&env->tm, &spec, &err), &err, "tiny model");
+    expect_ok(tiny_model_new(&env->tm, spec, &err), &err, "tiny model");
     snprintf(env->path, sizeof(env->path), "%s/tiny-%s-%s-%s-%ld.gguf", KILN_TEST_TMP,
-             tiny_arch_name(c->arch), kern_type_name(c->type), tag, (long)getpid());
+             tiny_arch_name(spec->arch), kern_type_name(spec->type), tag, (long)getpid());
     expect_ok(tiny_model_save(env->tm, env->path, &err), &err, "save");
     gen_model_options mo = gen_model_options_default();
     mo.kernels = kind;
@@ -130,6 +145,12 @@ static void env_open(tiny_env *env, const forward_case *c, kern_backend_kind kin
     env->tokens[0] = env->tm->token_bos;
     memcpy(env->tokens + 1, prompt_body, sizeof(prompt_body));
     memcpy(env->tokens + N_PROMPT, step_tokens, sizeof(step_tokens));
+}
+
+static void env_open(tiny_env *env, const forward_case *c, kern_backend_kind kind, const char *tag)
+{
+    const tiny_model_spec spec = tiny_model_spec_default(c->arch, c->type);
+    env_open_spec(env, &spec, kind, tag);
 }
 
 static void env_close(tiny_env *env)
@@ -315,6 +336,72 @@ START_TEST(forward__batched_sequences_match_single)
         ck_assert_double_lt(nmse(logits_at(ctx, j), alone + (3 + k) * n_vocab, n_vocab), SAME_NMSE);
     }
     gen_ctx_free(ctx);
+    free(alone);
+    env_close(&env);
+}
+END_TEST
+
+/*
+ * A decoding step's logits are the bits of each sequence's step alone on one thread, whatever
+ * the threads (1 to 3) and the step's sequences (1, 3 or 4): the step's attention then goes by
+ * tokens (4 on 2 threads, 3 on 3) or by query heads (1 on 2 threads, 4 on 3), in groups that
+ * share a KV head or split between threads, with wo's input converted head by head (Q8_0 on
+ * heads of 64) or (F32, Gemma's sliding window) as a whole.
+ */
+START_TEST(forward__step_same_bits_any_threads_and_batch)
+{
+    const forward_case *c = &batch_cases[_i];
+    tiny_model_spec spec = tiny_model_spec_default(c->arch, c->type);
+    if (c->arch == TINY_ARCH_LLAMA) {
+        spec.n_head = 6; /* groups of 3 on 2 KV heads, Q8_0 blocks within a head */
+        spec.head_dim = 64;
+        spec.n_embd = 6 * 64;
+    }
+    const size_t n_vocab = TINY_MODEL_N_VOCAB;
+    static const size_t lens[4] = {N_PROMPT, 7, 10, 5};
+    tiny_env env;
+    env_open_spec(&env, &spec, KERN_BACKEND_KIND_BEST, "steps");
+    int32_t seqs[4][N_PROMPT + 1];
+    for (size_t k = 0; k < 4; k++) {
+        for (size_t i = 0; i <= N_PROMPT; i++) {
+            seqs[k][i] = env.tokens[(i + 3 * k) % N_TOTAL];
+        }
+    }
+    float *alone = malloc(4 * n_vocab * sizeof(float));
+    ck_assert_ptr_nonnull(alone);
+    for (size_t k = 0; k < 4; k++) {
+        gen_ctx *ctx = ctx_open(env.gm, 1, 16, 1);
+        decode_seq(ctx, seqs[k], lens[k], 0, false);
+        decode_seq(ctx, &seqs[k][lens[k]], 1, 0, false);
+        memcpy(alone + k * n_vocab, logits_at(ctx, 0), n_vocab * sizeof(float));
+        gen_ctx_free(ctx);
+    }
+    static const size_t widths[3] = {1, 3, 4};
+    for (size_t nth = 1; nth <= 3; nth++) {
+        for (size_t wi = 0; wi < 3; wi++) {
+            const size_t w = widths[wi];
+            gen_ctx *ctx = ctx_open(env.gm, 4, 16, nth);
+            int32_t next[4];
+            int32_t next_seq[4];
+            for (size_t k = 0; k < w; k++) {
+                decode_seq(ctx, seqs[k], lens[k], (int32_t)k, false);
+                next[k] = seqs[k][lens[k]];
+                next_seq[k] = (int32_t)k;
+            }
+            const gen_batch step = {next, next_seq, NULL, w};
+            core_err err = {0};
+            expect_ok(gen_ctx_decode(ctx, &step, &err), &err, "step");
+            for (size_t k = 0; k < w; k++) {
+                const bool same = same_bits(logits_at(ctx, k), alone + k * n_vocab, n_vocab);
+                if (!same) {
+                    fprintf(stderr, "forward: %s: %zu threads, step of %zu: sequence %zu differs\n",
+                            tiny_arch_name(c->arch), nth, w, k);
+                }
+                ck_assert(same);
+            }
+            gen_ctx_free(ctx);
+        }
+    }
     free(alone);
     env_close(&env);
 }
@@ -622,6 +709,7 @@ TCase *tcase_forward(void)
     tcase_add_test(tc, forward__long_batch_splits_into_passes);
     tcase_add_loop_test(tc, forward__batched_sequences_match_single, 0, N_BATCH_CASES);
     tcase_add_loop_test(tc, forward__seq_copy_matches_recompute, 0, N_BATCH_CASES);
+    tcase_add_loop_test(tc, forward__step_same_bits_any_threads_and_batch, 0, N_BATCH_CASES);
     tcase_add_test(tc, forward__reference_greedy_matches_golden);
     tcase_add_test(tc, forward__greedy_matches_golden);
     tcase_add_loop_test(tc, forward__packed_weights_match_unpacked, 0, N_PACK_CASES);

@@ -14,6 +14,7 @@ static void check_complete(const kern_ops *ops)
     ck_assert_msg(ops->rmsnorm != NULL, "rmsnorm is NULL");
     ck_assert_msg(ops->softmax != NULL, "softmax is NULL");
     ck_assert_msg(ops->rope != NULL, "rope is NULL");
+    ck_assert_msg(ops->rope_cs != NULL, "rope_cs is NULL");
     ck_assert_msg(ops->swiglu != NULL, "swiglu is NULL");
     ck_assert_msg(ops->geglu != NULL, "geglu is NULL");
     ck_assert_msg(ops->attn != NULL, "attn is NULL");

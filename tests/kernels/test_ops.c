@@ -159,7 +159,7 @@ START_TEST(ops__attn_known_values)
             v[j * STRIDE + d] = kern_f32_to_f16((float)(j + d));
         }
     }
-    kern_attn a = {q, k, v, STRIDE, NKV, HD, 0.5f, scores, out};
+    kern_attn a = {q, k, v, STRIDE, NKV, HD, 0.5f, scores, out, 1, HD};
     ref_ops()->attn(&a);
     /* s = (0, 0, 0.5 * 8 * 0.25 = 1): p = (1, 1, e) / (2 + e), each rounded to f16. */
     const float e = expf(1.0f);
@@ -269,7 +269,7 @@ START_TEST(ops__every_variant_attn_matches_ref)
                 const size_t hd = head_dims[hi];
                 test_fill(&r, q, hd);
                 kern_attn a = {q,     k + 8, v + 8, stride, n_kvs[ni], hd, 1.0f / sqrtf((float)hd),
-                               s_ref, want};
+                               s_ref, want,  1,     hd};
                 ref_ops()->attn(&a);
                 a.scores = s_got;
                 a.out = got;
@@ -280,6 +280,125 @@ START_TEST(ops__every_variant_attn_matches_ref)
     }
     test_free(k);
     test_free(v);
+}
+END_TEST
+
+/* Bits of n floats equal. */
+static void check_same(const char *what, const char *variant, const float *got, const float *want,
+                       size_t n)
+{
+    const int diff = memcmp(got, want, n * sizeof(float));
+    if (diff != 0) {
+        fprintf(stderr, "%s %s: not the same bits\n", variant, what);
+    }
+    ck_assert_int_eq(diff, 0);
+}
+
+START_TEST(ops__grouped_attn_equals_each_head_alone)
+{
+    /* Groups of 1, 3 and 4 query heads on one KV head (interleaved in a cache row with others,
+     * as the context lays them out), key counts on both sides of 16's multiples: every
+     * variant's grouped call gives each head the bits of its call alone. */
+    static const size_t head_dims[] = {64, 128, 256, 48, 12};
+    static const size_t groups[] = {1, 3, 4};
+    static const size_t n_kvs[] = {1, 15, 16, 17, 31, 33, 100};
+    const size_t hd_max = 256;
+    const size_t n_kv_max = 100;
+    const size_t stride = 3 * hd_max;
+    uint16_t *k = test_alloc(n_kv_max * stride * sizeof(uint16_t));
+    uint16_t *v = test_alloc(n_kv_max * stride * sizeof(uint16_t));
+    const size_t span = 4 * (hd_max + 16); /* 4 heads q_stride apart */
+    float *q = test_alloc(span * sizeof(float));
+    float *s_one = test_alloc(n_kv_max * sizeof(float));
+    float *s_grp = test_alloc(4 * n_kv_max * sizeof(float));
+    float *want = test_alloc(span * sizeof(float));
+    float *got = test_alloc(span * sizeof(float));
+    test_rng r = {11};
+    for (size_t i = 0; i < n_kv_max * stride; i++) {
+        k[i] = kern_f32_to_f16(test_rng_activation(&r));
+        v[i] = kern_f32_to_f16(test_rng_activation(&r));
+    }
+    for (size_t vi = 0; vi < kern_backend_n_variants(); vi++) {
+        const char *name = NULL;
+        const kern_ops *ops = kern_backend_variant(vi, &name);
+        for (size_t hi = 0; hi < sizeof(head_dims) / sizeof(head_dims[0]); hi++) {
+            const size_t hd = head_dims[hi];
+            const size_t qs = hd + 16; /* heads of q and out a little apart */
+            for (size_t gi = 0; gi < 3; gi++) {
+                for (size_t ni = 0; ni < sizeof(n_kvs) / sizeof(n_kvs[0]); ni++) {
+                    const size_t g = groups[gi];
+                    test_fill(&r, q, 4 * qs);
+                    memset(want, 0, span * sizeof(float));
+                    memset(got, 0, span * sizeof(float));
+                    for (size_t h = 0; h < g; h++) {
+                        kern_attn a = {.q = q + h * qs,
+                                       .k = k + hd_max,
+                                       .v = v + hd_max,
+                                       .kv_stride = stride,
+                                       .n_kv = n_kvs[ni],
+                                       .head_dim = hd,
+                                       .scale = 0.125f,
+                                       .scores = s_one,
+                                       .out = want + h * qs}; /* n_q 0: one head */
+                        ops->attn(&a);
+                    }
+                    kern_attn a = {q,      k + hd_max, v + hd_max, stride, n_kvs[ni], hd,
+                                   0.125f, s_grp,      got,        g,      qs};
+                    ops->attn(&a);
+                    check_same("grouped attn", name, got, want, span);
+                }
+            }
+        }
+    }
+    test_free(k);
+    test_free(v);
+    test_free(q);
+    test_free(s_one);
+    test_free(s_grp);
+    test_free(want);
+    test_free(got);
+}
+END_TEST
+
+START_TEST(ops__rope_from_table_equals_rope)
+{
+    /* The pass's table (kern_rope_table) and rope_cs give rope's bits: every variant, both
+     * modes, partial rotation, a few positions and bases. */
+    float x[3 * 128];
+    float want[3 * 128];
+    float got[3 * 128];
+    float cs[128];
+    test_rng r = {21};
+    static const float bases[] = {10000.0f, 1000000.0f};
+    for (size_t vi = 0; vi < kern_backend_n_variants(); vi++) {
+        const char *name = NULL;
+        const kern_ops *ops = kern_backend_variant(vi, &name);
+        for (int mode = 0; mode < 2; mode++) {
+            const kern_rope_mode rm = mode ? KERN_ROPE_MODE_NEOX : KERN_ROPE_MODE_NORM;
+            for (size_t n_rot = 32; n_rot <= 128; n_rot += 32) {
+                for (int32_t pos = 0; pos < 5000; pos += 1237) {
+                    for (size_t b = 0; b < 2; b++) {
+                        test_fill(&r, x, 3 * 128);
+                        memcpy(want, x, sizeof(x));
+                        memcpy(got, x, sizeof(x));
+                        ops->rope(want, 3, 128, n_rot, pos, bases[b], rm);
+                        kern_rope_table(cs, n_rot, pos, bases[b]);
+                        ops->rope_cs(got, 3, 128, n_rot, cs, rm);
+                        check_same("rope_cs", name, got, want, 3 * 128);
+                    }
+                }
+            }
+        }
+    }
+    /* The table's values: cos and sin of pos * base^(-2i/n_rot), built by products. */
+    kern_rope_table(cs, 64, 7, 10000.0f);
+    const float scale = powf(10000.0f, -2.0f / 64.0f);
+    float theta = 7.0f;
+    for (size_t i = 0; i < 32; i++) {
+        KT_EQ(cs[2 * i], cosf(theta));
+        KT_EQ(cs[2 * i + 1], sinf(theta));
+        theta *= scale;
+    }
 }
 END_TEST
 
@@ -295,5 +414,7 @@ TCase *tcase_ops(void)
     tcase_add_test(tc, ops__attn_known_values);
     tcase_add_test(tc, ops__every_variant_matches_ref);
     tcase_add_test(tc, ops__every_variant_attn_matches_ref);
+    tcase_add_test(tc, ops__grouped_attn_equals_each_head_alone);
+    tcase_add_test(tc, ops__rope_from_table_equals_rope);
     return tc;
 }

@@ -568,6 +568,13 @@ void kern_rmsnorm_avx2(float *y, const float *x, const float *w, size_t n, float
  */
 void kern_attn_avx2(const kern_attn *a)
 {
+    if (a->n_q > 1) {
+        for (size_t i = 0; i < a->n_q; i++) {
+            const kern_attn h = kern__attn_head(a, i);
+            kern_attn_avx2(&h);
+        }
+        return;
+    }
     const size_t hd = a->head_dim;
     if (hd % 8 != 0) {
         kern_attn_ref(a);

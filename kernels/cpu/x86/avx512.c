@@ -6,9 +6,11 @@
  * per-lane scale vectors. As in the AVX2 file, each weight block is decoded once and dotted with
  * up to four activation rows; Q4_0/Q4_1/Q5_0/Q5_1/Q8_0/Q4_K/Q6_K now go to the tiled kernels of
  * gemm_avx512.c for every batch size, and these per-row loops serve Q5_K. The Q8_0/Q8_1/Q8_K
- * and F16 quantizers equal the reference bit for bit. Attention keeps the query and output in
- * registers, sums 16 keys' products with one shuffle tree and vectorizes softmax's exp; SwiGLU
- * uses the same exp. Types not handled here go to the AVX2 versions.
+ * and F16 quantizers equal the reference bit for bit. Attention converts each block of keys and
+ * each value row once for all the query heads that share them (grouped-query attention), keeps
+ * the queries and outputs in registers, sums 16 keys' products with one shuffle tree and
+ * vectorizes softmax's exp; SwiGLU uses the same exp. Types not handled here go to the AVX2
+ * versions.
  */
 #include "kernels/kern_impl.h"
 #include "kernels/cpu/x86/decode_k.h"
@@ -321,14 +323,16 @@ static inline __m512 round_f16_ps(__m512 x)
     return _mm512_cvtph_ps(_mm512_cvtps_ph(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
 }
 
-/* The 16 lanes of q . k before the final sum. */
-static inline __attribute__((always_inline)) __m512 key_dot(const __m512 q[16], size_t nv,
-                                                            const uint16_t *k)
+/* The 16 lanes of q . k before the final sum: k in f16 at kh (direct), else in floats at kf. */
+static inline __attribute__((always_inline)) __m512
+key_dot(const __m512 q[16], size_t nv, const bool direct, const uint16_t *kh, const float *kf)
 {
     __m512 acc = _mm512_setzero_ps();
 #pragma GCC unroll 16
     for (size_t v = 0; v < nv; v++) {
-        const __m512 kk = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(k + 16 * v)));
+        const __m512 kk = direct
+                              ? _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(kh + 16 * v)))
+                              : _mm512_load_ps(kf + 16 * v);
         acc = _mm512_fmadd_ps(q[v], kk, acc);
     }
     return acc;
@@ -359,36 +363,70 @@ static inline __attribute__((always_inline)) __m512 reduce16(__m512 p[16])
     return _mm512_permutexvar_ps(idx, d);
 }
 
+#define ATTN_KEYS   16 /* keys converted to floats at a time */
+#define ATTN_HD_MAX 256
+
+/* The mask of the first n - j of 16 lanes. */
+static inline __mmask16 tail_mask(size_t n, size_t j)
+{
+    return n - j >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (n - j)) - 1);
+}
+
 /*
- * As the reference: scores of the f16-rounded query against each key, softmax (sum in double),
- * and the f16-rounded probabilities times the values; the query and the output stay in
- * registers (head_dim a multiple of 16, at most 256; else the AVX2 version).
+ * Scores of every head of the group: each block of 16 keys is converted from f16 once and kept
+ * in kf (a lone head, direct, reads them as f16), and each head's f16-rounded query is dotted
+ * with it in registers (the products in the order of one head alone); a full block's 16 sums
+ * come from one shuffle tree.
  */
-static inline __attribute__((always_inline)) void attn_body(const kern_attn *a, const size_t nv)
+static inline __attribute__((always_inline)) void attn_scores(const kern_attn *a, size_t nq,
+                                                              const size_t nv, const bool direct)
 {
     const size_t n = a->n_kv;
-    float *s = a->scores;
-    __m512 q[16];
+    const size_t hd = 16 * nv;
+    float kf[ATTN_KEYS * ATTN_HD_MAX] __attribute__((aligned(64)));
+    for (size_t j = 0; j < n; j += ATTN_KEYS) {
+        const size_t m = n - j < ATTN_KEYS ? n - j : ATTN_KEYS;
+        for (size_t i = 0; i < m && !direct; i++) {
+            const uint16_t *k = a->k + (j + i) * a->kv_stride;
 #pragma GCC unroll 16
-    for (size_t v = 0; v < 16; v++) {
-        q[v] = v < nv ? round_f16_ps(_mm512_loadu_ps(a->q + 16 * v)) : _mm512_setzero_ps();
-    }
-    const size_t n16 = n / 16 * 16;
-    for (size_t j = 0; j < n16; j += 16) {
-        __m512 acc[16];
-        for (int i = 0; i < 16; i++) {
-            acc[i] = key_dot(q, nv, a->k + (j + (size_t)i) * a->kv_stride);
+            for (size_t v = 0; v < nv; v++) {
+                _mm512_store_ps(kf + i * hd + 16 * v,
+                                _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(k + 16 * v))));
+            }
         }
-        _mm512_storeu_ps(s + j, reduce16(acc));
+        for (size_t h = 0; h < nq; h++) {
+            const float *qh = a->q + h * a->q_stride;
+            float *s = a->scores + h * n;
+            __m512 q[16];
+#pragma GCC unroll 16
+            for (size_t v = 0; v < 16; v++) {
+                q[v] = v < nv ? round_f16_ps(_mm512_loadu_ps(qh + 16 * v)) : _mm512_setzero_ps();
+            }
+            if (m == ATTN_KEYS) {
+                __m512 acc[16];
+#pragma GCC unroll 16
+                for (int i = 0; i < 16; i++) {
+                    acc[i] = key_dot(q, nv, direct, a->k + (j + (size_t)i) * a->kv_stride,
+                                     kf + (size_t)i * hd);
+                }
+                _mm512_storeu_ps(s + j, reduce16(acc));
+            } else {
+                for (size_t i = 0; i < m; i++) {
+                    s[j + i] = _mm512_reduce_add_ps(
+                        key_dot(q, nv, direct, a->k + (j + i) * a->kv_stride, kf + i * hd));
+                }
+            }
+        }
     }
-    for (size_t j = n16; j < n; j++) {
-        s[j] = _mm512_reduce_add_ps(key_dot(q, nv, a->k + j * a->kv_stride));
-    }
-    /* Softmax of scale * s, as kern_softmax_ref. */
-    const __m512 scale = _mm512_set1_ps(a->scale);
+}
+
+/* Softmax of scale * s, as kern_softmax_ref, then the probabilities rounded to f16. */
+static inline __attribute__((always_inline)) void attn_softmax(float *s, size_t n, float scale_f)
+{
+    const __m512 scale = _mm512_set1_ps(scale_f);
     __m512 mx = _mm512_set1_ps(-INFINITY);
     for (size_t j = 0; j < n; j += 16) {
-        const __mmask16 km = n - j >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (n - j)) - 1);
+        const __mmask16 km = tail_mask(n, j);
         const __m512 x = _mm512_mul_ps(_mm512_maskz_loadu_ps(km, s + j), scale);
         _mm512_mask_storeu_ps(s + j, km, x);
         mx = _mm512_mask_max_ps(mx, km, mx, x);
@@ -397,7 +435,7 @@ static inline __attribute__((always_inline)) void attn_body(const kern_attn *a, 
     __m512d sum0 = _mm512_setzero_pd();
     __m512d sum1 = _mm512_setzero_pd();
     for (size_t j = 0; j < n; j += 16) {
-        const __mmask16 km = n - j >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (n - j)) - 1);
+        const __mmask16 km = tail_mask(n, j);
         const __m512 e =
             _mm512_maskz_mov_ps(km, exp_ps(_mm512_sub_ps(_mm512_maskz_loadu_ps(km, s + j), vmax)));
         _mm512_mask_storeu_ps(s + j, km, e);
@@ -408,50 +446,105 @@ static inline __attribute__((always_inline)) void attn_body(const kern_attn *a, 
     const __m512 inv =
         _mm512_set1_ps((float)(1.0 / _mm512_reduce_add_pd(_mm512_add_pd(sum0, sum1))));
     for (size_t j = 0; j < n; j += 16) {
-        const __mmask16 km = n - j >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (n - j)) - 1);
+        const __mmask16 km = tail_mask(n, j);
         const __m512 p = round_f16_ps(_mm512_mul_ps(_mm512_maskz_loadu_ps(km, s + j), inv));
         _mm512_mask_storeu_ps(s + j, km, p);
     }
-    __m512 out[16];
+}
+
+/* Outputs of heads [h0, h0 + nh) of the group: each value row is converted once and weighted
+ * by each head's probability, accumulated in registers in the order of one head alone. */
+static inline __attribute__((always_inline)) void attn_values(const kern_attn *a, size_t h0,
+                                                              const size_t nh, const size_t nv)
+{
+    __m512 out[4][16];
+#pragma GCC unroll 4
+    for (size_t h = 0; h < 4; h++) {
 #pragma GCC unroll 16
-    for (size_t v = 0; v < nv; v++) {
-        out[v] = _mm512_setzero_ps();
-    }
-    for (size_t j = 0; j < n; j++) {
-        const uint16_t *vr = a->v + j * a->kv_stride;
-        const __m512 p = _mm512_set1_ps(s[j]);
-#pragma GCC unroll 16
-        for (size_t v = 0; v < nv; v++) {
-            const __m512 vv = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(vr + 16 * v)));
-            out[v] = _mm512_fmadd_ps(p, vv, out[v]);
+        for (size_t v = 0; v < 16; v++) {
+            out[h][v] = _mm512_setzero_ps();
         }
     }
+    const float *s = a->scores + h0 * a->n_kv;
+    for (size_t j = 0; j < a->n_kv; j++) {
+        const uint16_t *vr = a->v + j * a->kv_stride;
+        __m512 vv[16];
 #pragma GCC unroll 16
-    for (size_t v = 0; v < nv; v++) {
-        _mm512_storeu_ps(a->out + 16 * v, out[v]);
+        for (size_t v = 0; v < 16; v++) {
+            vv[v] = v < nv ? _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(vr + 16 * v)))
+                           : _mm512_setzero_ps();
+        }
+#pragma GCC unroll 4
+        for (size_t h = 0; h < nh; h++) {
+            const __m512 p = _mm512_set1_ps(s[h * a->n_kv + j]);
+#pragma GCC unroll 16
+            for (size_t v = 0; v < nv; v++) {
+                out[h][v] = _mm512_fmadd_ps(p, vv[v], out[h][v]);
+            }
+        }
+    }
+#pragma GCC unroll 4
+    for (size_t h = 0; h < nh; h++) {
+        float *o = a->out + (h0 + h) * a->q_stride;
+#pragma GCC unroll 16
+        for (size_t v = 0; v < nv; v++) {
+            _mm512_storeu_ps(o + 16 * v, out[h][v]);
+        }
+    }
+}
+
+/*
+ * As the reference: scores of the f16-rounded query against each key, softmax (sum in double),
+ * and the f16-rounded probabilities times the values, for every head of the group with its
+ * keys and values converted once (head_dim a multiple of 16, at most 256; else the AVX2
+ * version). Heads share the value pass up to chunk (1..4) at a time, as registers allow.
+ */
+static inline __attribute__((always_inline)) void attn_body(const kern_attn *a, const size_t nv,
+                                                            const size_t chunk)
+{
+    const size_t nq = a->n_q > 1 ? a->n_q : 1;
+    if (nq == 1) {
+        attn_scores(a, 1, nv, true);
+    } else {
+        attn_scores(a, nq, nv, false);
+    }
+    for (size_t h = 0; h < nq; h++) {
+        attn_softmax(a->scores + h * a->n_kv, a->n_kv, a->scale);
+    }
+    for (size_t h0 = 0; h0 < nq; h0 += chunk) {
+        const size_t nh = nq - h0 < chunk ? nq - h0 : chunk;
+        if (chunk >= 4 && nh == 4) {
+            attn_values(a, h0, 4, nv);
+        } else if (chunk >= 3 && nh == 3) {
+            attn_values(a, h0, 3, nv);
+        } else if (chunk >= 2 && nh == 2) {
+            attn_values(a, h0, 2, nv);
+        } else {
+            attn_values(a, h0, 1, nv);
+        }
     }
 }
 
 void kern_attn_avx512(const kern_attn *a)
 {
     const size_t hd = a->head_dim;
-    if (hd % 16 != 0 || hd > 256) {
+    if (hd % 16 != 0 || hd > ATTN_HD_MAX) {
         kern_attn_avx2(a);
         return;
     }
     /* Constant head sizes keep the query and the output in registers. */
     switch (hd) {
     case 64:
-        attn_body(a, 4);
+        attn_body(a, 4, 4);
         return;
     case 128:
-        attn_body(a, 8);
+        attn_body(a, 8, 2);
         return;
     case 256:
-        attn_body(a, 16);
+        attn_body(a, 16, 1);
         return;
     default:
-        attn_body(a, hd / 16);
+        attn_body(a, hd / 16, 1);
         return;
     }
 }
@@ -461,7 +554,7 @@ void kern_swiglu_avx512(float *y, const float *g, const float *u, size_t n)
 {
     const __m512 one = _mm512_set1_ps(1.0f);
     for (size_t i = 0; i < n; i += 16) {
-        const __mmask16 k = n - i >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (n - i)) - 1);
+        const __mmask16 k = tail_mask(n, i);
         const __m512 gv = _mm512_maskz_loadu_ps(k, g + i);
         const __m512 e =
             exp_ps(_mm512_min_ps(_mm512_sub_ps(_mm512_setzero_ps(), gv), _mm512_set1_ps(104.0f)));
