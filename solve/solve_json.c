@@ -76,11 +76,12 @@ int solve_result_to_json(core_buf *out, const solve_result *r, core_err *err)
     rc = rc < 0 ? rc
                 : core_buf_appendf(
                       out,
-                      "],\"chosen\":%ld,\"n_samples\":%zu,\"rounds_run\":%zu,\"timings_ms\":{"
+                      "],\"chosen\":%ld,\"n_samples\":%zu,\"rounds_run\":%zu,"
+                      "\"fresh_rounds_run\":%zu,\"timings_ms\":{"
                       "\"plan\":%.1f,\"write\":%.1f,\"test\":%.1f,\"repair\":%.1f,"
                       "\"rank\":%.1f,\"total\":%.1f},\"tokens\":%zu,\"tokens_prompt\":%zu,"
                       "\"tokens_generated\":%zu,\"resampled\":%zu",
-                      r->chosen, r->n_round0, r->n_rounds_run,
+                      r->chosen, r->n_round0, r->n_rounds_run, r->n_fresh_rounds_run,
                       (double)r->ns_stage[SOLVE_STAGE_PLAN] / 1e6,
                       (double)r->ns_stage[SOLVE_STAGE_WRITE] / 1e6,
                       (double)r->ns_stage[SOLVE_STAGE_TEST] / 1e6,
