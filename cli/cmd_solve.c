@@ -163,7 +163,7 @@ void cli_pipe_usage(FILE *f)
             "      --fresh-rounds R  up to R more rounds of N fresh samples, drawn while no\n"
             "                     candidate passes the visible tests or, without them, while\n"
             "                     the candidates agree weakly; all are ranked (default 1, at\n"
-            "                     most 8; 0: off)\n"
+            "                     most 8; 0: off; none at --temp 0)\n"
             "      --fresh-agree X   without visible tests, the share of the candidates (0..1)\n"
             "                     returning the same values that stops the fresh rounds\n"
             "                     (default 0.5)\n",

@@ -540,6 +540,9 @@ static int add_candidates(run *r, solve__cand *cands, size_t n, size_t round, co
     return 0;
 }
 
+/* Fresh round f's seeds (cand_options), apart from round 0's and the repair rounds'. */
+#define SOLVE_FRESH_SEED_ROUND 0x10000u
+
 /* How candidate i of round writes: the pipeline's sampling (its own seed), the task's code. */
 static solve__cand_options cand_options(const run *r, size_t seed_round, size_t i)
 {
@@ -547,7 +550,9 @@ static solve__cand_options cand_options(const run *r, size_t seed_round, size_t 
     solve__cand_options co;
     memset(&co, 0, sizeof(co));
     co.sampling = gen_sampler_options_default();
-    co.sampling.temp = o->greedy_first && i == 0 ? 0.0f : o->temp;
+    /* a fresh round's candidate 0 samples: the greedy one is round 0's again */
+    bool greedy = o->greedy_first && i == 0 && seed_round < SOLVE_FRESH_SEED_ROUND;
+    co.sampling.temp = greedy ? 0.0f : o->temp;
     co.sampling.top_p = o->top_p;
     co.sampling.seed = o->seed * 1000003u + (uint64_t)seed_round * SOLVE_N_MAX + i + 1;
     co.lang = r->task->lang;
@@ -1002,9 +1007,6 @@ static int repair_round(run *r, size_t round, core_err *err)
 /* Stage 4c: fresh rounds                                                                     */
 /* ------------------------------------------------------------------------------------------ */
 
-/* Fresh round f's seeds (cand_options), apart from round 0's and the repair rounds'. */
-#define SOLVE_FRESH_SEED_ROUND 0x10000u
-
 /* The lines of a behavior that report a value: not '!' (raised, a limit, constant) and not the
    code observation (add_code_observation). Appended to out, one a line. */
 static int values_of(core_buf *out, core_str behavior)
@@ -1095,7 +1097,9 @@ static int stage_fresh(run *r, core_err *err)
         use[i] = r->suffix;
         n_use[i] = r->n_suffix;
     }
-    for (size_t f = 1; f <= r->opts->n_fresh_rounds; f++) {
+    /* greedy decoding writes round 0's candidates again, whatever the seed */
+    size_t n_rounds = r->opts->temp > 0.0f ? r->opts->n_fresh_rounds : 0;
+    for (size_t f = 1; f <= n_rounds; f++) {
         bool more = false;
         if (want_fresh(r, &more) < 0) {
             return core_err_set(err, CORE_ENOMEM, "solve: out of memory for agreement");

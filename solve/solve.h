@@ -124,8 +124,8 @@ typedef struct solve_options {
                                  n_candidates fresh samples from the task's prompt, each drawn
                                  only while no candidate passes the visible tests, or, with no
                                  visible tests, while the candidates agree weakly (below
-                                 fresh_agree); every candidate of the pool is ranked (default
-                                 1, see README; 0: off) */
+                                 fresh_agree); every candidate of the pool is ranked. None at
+                                 temp 0 (default 1, see README; 0: off) */
     double fresh_agree;       /* without visible tests: the share of the pool in its largest
                                  group of candidates that return the same values on the same
                                  inputs (the probes' and generated tests'; identical code where

@@ -581,6 +581,13 @@ START_TEST(solve__fresh_rounds_stop_at_a_pass)
     }
     solve_result_free(r);
 
+    o.temp = 0.0f; /* greedy: another round would write the same code */
+    ck_assert_msg(solve_run(&r, e, &t, &o, NULL, NULL, &err) == 0, "%s", err.msg);
+    ck_assert_uint_eq(r->n_fresh_rounds_run, 0);
+    ck_assert_uint_eq(r->n_candidates, 2);
+    solve_result_free(r);
+
+    o.temp = 0.8f;
     t.visible_tests = core_str_c("assert callable(add)\n"); /* any candidate that loads passes */
     ck_assert_msg(solve_run(&r, e, &t, &o, NULL, NULL, &err) == 0, "%s", err.msg);
     ck_assert_uint_eq(r->n_fresh_rounds_run, 0);
