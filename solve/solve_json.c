@@ -37,11 +37,17 @@ static int candidate_json(core_buf *out, const solve_candidate *c)
                                    "},\"card\":{\"cyclomatic\":%u,\"nesting_max\":%u,"
                                    "\"n_lines\":%u,\"n_comment_lines\":%u,\"n_names_bad\":%u,"
                                    "\"n_names_short\":%u,\"limit_hit\":%s,\"n_gen_run\":%zu,"
-                                   "\"n_gen_passed\":%zu},",
+                                   "\"n_gen_passed\":%zu",
                                    q->cyclomatic, q->nesting_max, q->n_lines, q->n_comment_lines,
                                    q->n_names_bad, q->n_names_short,
                                    c->card.limit_hit ? "true" : "false", c->card.n_gen_run,
                                    c->card.n_gen_passed);
+    if (c->card.n_gen_run > 0 && c->behavior) {
+        /* what it returned on the probes and generated tests, as the ranking compared them */
+        rc = rc < 0 ? rc : core_buf_append(out, ",\"behavior\":", 12);
+        rc = rc < 0 ? rc : core_buf_append_json(out, core_str_c(c->behavior));
+    }
+    rc = rc < 0 ? rc : core_buf_append(out, "},", 2);
     if (c->n_requests > 0) {
         /* Written by a remote backend: its requests (local records stay as they were). */
         rc = rc < 0 ? rc : core_buf_appendf(out, "\"requests\":%zu,", c->n_requests);
