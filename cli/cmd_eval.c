@@ -195,6 +195,11 @@ static cJSON *config_json(const cli_pipe *p)
     cJSON_AddNumberToObject(c, "seed", (double)p->opts.seed);
     cJSON_AddNumberToObject(c, "gen_tests", (double)p->opts.n_gen_tests);
     cJSON_AddNumberToObject(c, "probes", (double)p->opts.n_probes);
+    if (p->opts.n_fresh_rounds > 0) {
+        /* absent when off, so that records from before fresh rounds match a run without them */
+        cJSON_AddNumberToObject(c, "fresh_rounds", (double)p->opts.n_fresh_rounds);
+        cJSON_AddNumberToObject(c, "fresh_agree", p->opts.fresh_agree);
+    }
     cJSON_AddStringToObject(c, "model", model_name(cli_model_path(p->model_opts.path)));
     if (p->model_opts.backend) {
         /* Remote writing is another configuration: a rerun does not mix it with local records. */
@@ -264,7 +269,7 @@ static char *record_build(const eval_task *task, size_t index, const cli_pipe *p
     cJSON_AddNumberToObject(rec, "n_samples_passed", (double)n_samples_passed);
     cJSON_AddBoolToObject(rec, "ranked_pass", ranked);
     cJSON_AddBoolToObject(rec, "oracle_pass", oracle);
-    static const char *const tail[] = {"rounds_run",    "timings_ms",       "tokens",
+    static const char *const tail[] = {"rounds_run",    "fresh_rounds_run", "timings_ms", "tokens",
                                        "tokens_prompt", "tokens_generated", "resampled"};
     for (size_t i = 0; i < sizeof(tail) / sizeof(tail[0]); i++) {
         cJSON_AddItemToObject(rec, tail[i], cJSON_DetachItemFromObject(sol, tail[i]));

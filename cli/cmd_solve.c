@@ -29,6 +29,7 @@ void cli_pipe_init(cli_pipe *p)
 int cli_pipe_option(cli_pipe *p, int c, const char *arg)
 {
     size_t v = 0;
+    float share = 0.0f;
     int h = cli_model_option(&p->model_opts, c, arg);
     if (h != 0) {
         return h;
@@ -91,6 +92,20 @@ int cli_pipe_option(cli_pipe *p, int c, const char *arg)
     case CLI_PIPE_OPT_PROBES:
         return cli_parse_size("--probes", arg, &p->opts.n_probes) && p->opts.n_probes <= 10 ? 1
                                                                                             : -1;
+    case CLI_PIPE_OPT_FRESH_ROUNDS:
+        if (!cli_parse_size("--fresh-rounds", arg, &p->opts.n_fresh_rounds) ||
+            p->opts.n_fresh_rounds > 8) {
+            fprintf(stderr, "kiln: --fresh-rounds must be in 0..8\n");
+            return -1;
+        }
+        return 1;
+    case CLI_PIPE_OPT_FRESH_AGREE:
+        if (!cli_parse_float("--fresh-agree", arg, &share) || !(share >= 0.0f && share <= 1.0f)) {
+            fprintf(stderr, "kiln: --fresh-agree must be in 0..1\n");
+            return -1;
+        }
+        p->opts.fresh_agree = share;
+        return 1;
     default:
         return 0;
     }
@@ -144,7 +159,14 @@ void cli_pipe_usage(FILE *f)
             "                     rank the candidates by dual agreement (default 0: off)\n"
             "      --probes N     with no visible tests, N calls built from the signature's\n"
             "                     types whose outputs the ranking compares (default 10, at most\n"
-            "                     10; 0: off)\n",
+            "                     10; 0: off)\n"
+            "      --fresh-rounds R  up to R more rounds of N fresh samples, drawn while no\n"
+            "                     candidate passes the visible tests or, without them, while\n"
+            "                     the candidates agree weakly; all are ranked (default 1, at\n"
+            "                     most 8; 0: off; none at --temp 0)\n"
+            "      --fresh-agree X   without visible tests, the share of the candidates (0..1)\n"
+            "                     returning the same values that stops the fresh rounds\n"
+            "                     (default 0.5)\n",
             SOLVE_N_MAX);
     cli_model_usage(f, 2);
     cli_backend_usage(f);
@@ -303,7 +325,7 @@ static void on_progress(void *payload, const solve_event *ev)
     }
     fprintf(stderr, "\r\033[K%s", solve_stage_name(ev->stage));
     if (ev->round > 0) {
-        fprintf(stderr, " (repair round %zu)", ev->round);
+        fprintf(stderr, " (round %zu)", ev->round);
     }
     fprintf(stderr, ": %zu/%zu candidates, %zu passing", ev->i_done, ev->n_total, ev->n_passed);
     fflush(stderr);

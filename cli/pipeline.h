@@ -28,6 +28,8 @@ enum {
     CLI_PIPE_OPT_PLAN,
     CLI_PIPE_OPT_NO_END_GATE,
     CLI_PIPE_OPT_REPAIR,
+    CLI_PIPE_OPT_FRESH_ROUNDS,
+    CLI_PIPE_OPT_FRESH_AGREE,
     CLI_PIPE_OPT_END,
 };
 
@@ -51,7 +53,9 @@ enum {
     {"probes", required_argument, NULL, CLI_PIPE_OPT_PROBES},                                      \
     {"plan", no_argument, NULL, CLI_PIPE_OPT_PLAN},                                                \
     {"no-end-gate", no_argument, NULL, CLI_PIPE_OPT_NO_END_GATE},                                  \
-    {"repair", no_argument, NULL, CLI_PIPE_OPT_REPAIR}
+    {"repair", no_argument, NULL, CLI_PIPE_OPT_REPAIR},                                            \
+    {"fresh-rounds", required_argument, NULL, CLI_PIPE_OPT_FRESH_ROUNDS},                          \
+    {"fresh-agree", required_argument, NULL, CLI_PIPE_OPT_FRESH_AGREE}
 /* clang-format on */
 
 typedef struct cli_pipe {

@@ -197,15 +197,16 @@ typedef struct eval_card {
  *                value = (1 + agree / n_obs) x (1 + n_gen_passed) when any candidate ran
  *                generated tests, else 1 + agree / n_obs; agree = over the candidate's
  *                behavior lines that do not start with '!', the number of other candidates
- *                whose behavior holds the same line, summed; n_obs = the most lines any
- *                candidate's behavior has (at least 1). So value is CodeT's dual agreement
- *                (Chen et al. 2022) with MBR-exec's per-input agreement (Shi et al. 2022): a
- *                candidate agreeing with more others on more inputs ranks higher, one that
- *                crashes where others return a value loses that input, and an input every
- *                candidate crashes on changes nothing; plus one so that where no candidate
- *                passes a generated test, which a small model's tests often are, the outputs
- *                still count. With one line per candidate (its code, when nothing ran) value is
- *                the size of its group of identical candidates (AlphaCode-style clustering).
+ *                whose behavior holds the same line, summed (when any candidate ran generated
+ *                tests, each other candidate counts the share of its own lines that do not
+ *                start with '!': one that raised on half the inputs is half a vote); n_obs =
+ *                the most lines any candidate's behavior has (at least 1). So value is CodeT's
+ *                dual agreement (Chen et al. 2022) with MBR-exec's per-input agreement (Shi et
+ *                al. 2022): a candidate agreeing with more others on more inputs ranks higher, one
+ * that crashes where others return a value loses that input, and an input every candidate crashes
+ * on changes nothing; plus one so that where no candidate passes a generated test, which a small
+ * model's tests often are, the outputs still count. With one line per candidate (its code, when
+ * nothing ran) value is the size of its group of identical candidates (AlphaCode-style clustering).
  *                group and group_size (eval_score) are the candidates with identical behavior.
  *                agreement 1
  *  quality     = -(cyclomatic * max(0, cyclomatic - cyclomatic_free)

@@ -171,11 +171,27 @@ static size_t count_lines(core_str text)
     return n;
 }
 
-/* How many of the other candidates' behaviors hold each of card i's observations (its lines
-   that are not empty and do not start with '!'), summed over its observations. */
-static size_t agreeing(const eval_card *cards, size_t n_cards, size_t i)
+/* The share of card i's observations that are values (lines not starting with '!'), 0 when it
+   has none: how much its vote counts where generated inputs ran. */
+static double coverage(const eval_card *card)
 {
-    size_t sum = 0;
+    size_t n = 0;
+    size_t n_values = 0;
+    size_t at = 0;
+    core_str l;
+    while (next_line(card->behavior, &at, &l)) {
+        n += l.len > 0;
+        n_values += l.len > 0 && l.ptr[0] != '!';
+    }
+    return n ? (double)n_values / (double)n : 0.0;
+}
+
+/* How many of the other candidates' behaviors hold each of card i's observations (its lines
+   that are not empty and do not start with '!'), summed over its observations; each other
+   candidate j counts weight[j] (1 when weight is NULL). */
+static double agreeing(const eval_card *cards, size_t n_cards, size_t i, const double *weight)
+{
+    double sum = 0.0;
     size_t at = 0;
     core_str l;
     while (next_line(cards[i].behavior, &at, &l)) {
@@ -183,7 +199,9 @@ static size_t agreeing(const eval_card *cards, size_t n_cards, size_t i)
             continue;
         }
         for (size_t j = 0; j < n_cards; j++) {
-            sum += j != i && has_line(cards[j].behavior, l);
+            if (j != i && has_line(cards[j].behavior, l)) {
+                sum += weight ? weight[j] : 1.0;
+            }
         }
     }
     return sum;
@@ -244,6 +262,7 @@ int eval_rank(size_t *order, eval_score *scores, const eval_card *cards, size_t 
     eval_score *own = NULL;
     behavior_ref *groups = NULL;
     score_ref *refs = NULL;
+    double *weight = NULL;
     const eval_rank_options defaults = eval_rank_options_default();
     const eval_rank_options *o = opts ? opts : &defaults;
 
@@ -303,8 +322,21 @@ int eval_rank(size_t *order, eval_score *scores, const eval_card *cards, size_t 
         size_t n = count_lines(cards[i].behavior);
         n_obs = n > n_obs ? n : n_obs;
     }
+    /* Where generated inputs ran, a candidate that raised on some of them votes with the share
+       of its observations that are values: a crowd that fails on half the inputs cannot carry
+       a wrong output against candidates that return a value on every one. */
+    if (any_gen) {
+        weight = core_malloc(sizeof(*weight) * n_cards);
+        if (!weight) {
+            rc = core_err_set(err, CORE_ENOMEM, "rank: out of memory for %zu candidates", n_cards);
+            goto done;
+        }
+        for (size_t i = 0; i < n_cards; i++) {
+            weight[i] = coverage(&cards[i]);
+        }
+    }
     for (size_t i = 0; i < n_cards; i++) {
-        double obs = (double)agreeing(cards, n_cards, i) / (double)n_obs;
+        double obs = agreeing(cards, n_cards, i, weight) / (double)n_obs;
         double value = 1.0 + obs;
         if (any_gen) {
             value *= (double)(cards[i].n_gen_passed + 1);
@@ -338,5 +370,6 @@ done:
     core_free(own);
     core_free(groups);
     core_free(refs);
+    core_free(weight);
     return rc;
 }

@@ -17,15 +17,18 @@
 #   humaneval-noex  HumanEval with the docstrings' examples withheld (>>> blocks and lines
 #                   that call the function removed): generated tests only
 # Configurations (--configs):
-#   plain       --no-plan --no-grammar --no-repair --gen-tests 0 --probes 0 (raw sampling)
+#   plain       --no-plan --no-grammar --no-repair --gen-tests 0 --probes 0 --fresh-rounds 0
+#               (raw sampling)
 #   kiln        the defaults (plan, repair and generated tests off: measured not to pay, see
-#               README)
+#               README; one fresh round of n samples where nothing passes or agreement is weak)
 #   plan        kiln with the plan (--plan)
 #   repair      kiln with repair rounds (--repair)
 #   gentests    kiln with 8 generated tests where a task has no visible ones (--gen-tests 8)
 #   no-grammar, no-repair, no-gentests   kiln without that stage (no-plan: --no-plan)
 #   no-probes   kiln without the signature's probe calls where a task has no visible tests
 #   no-end-gate kiln accepting a finished candidate's end without asking cc / CPython
+#   no-fresh    kiln without fresh rounds (--fresh-rounds 0)
+#   fresh2      kiln with up to two fresh rounds (--fresh-rounds 2)
 # Models (--models): default (SmolLM2-135M), gemma (models/gemma-3-270m-q4_k_m.gguf), or paths.
 # Each run is `kiln eval FILE --json --out DIR/<model>.<set>.<config>.results.jsonl`; kiln eval
 # skips the tasks already in its --out, so an interrupted bench resumes where it stopped. The
@@ -59,7 +62,7 @@ out=""
 sets="kiln-python,kiln-c"
 configs="plain,kiln,plan,repair,no-grammar"
 table_only=0
-usage() { sed -n '2,46p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,52p' "$0" | sed 's/^# \{0,1\}//'; }
 while [ $# -gt 0 ]; do
     case "$1" in
     --limit) limit="$2"; shift 2 ;;
@@ -87,7 +90,7 @@ mkdir -p "$out/data"
 
 flags_of() {
     case "$1" in
-    plain) echo "--no-plan --no-grammar --no-repair --gen-tests 0 --probes 0" ;;
+    plain) echo "--no-plan --no-grammar --no-repair --gen-tests 0 --probes 0 --fresh-rounds 0" ;;
     kiln) echo "" ;;
     plan) echo "--plan" ;;
     repair) echo "--repair" ;;
@@ -98,6 +101,8 @@ flags_of() {
     no-gentests) echo "--gen-tests 0" ;;
     no-probes) echo "--probes 0" ;;
     no-end-gate) echo "--no-end-gate" ;;
+    no-fresh) echo "--fresh-rounds 0" ;;
+    fresh2) echo "--fresh-rounds 2" ;;
     *) return 1 ;;
     esac
 }

@@ -8,10 +8,13 @@
  * score cards follow eval_card: visible tests, parse check, limits, gram_metrics quality and
  * the mean log-probability; behavior (for CodeT-style agreement) is the candidate's test
  * outcomes, or its whitespace-free code when nothing ran (AlphaCode-style clustering).
+ * Fresh rounds (n_fresh_rounds) add samples of the same prompt, with seeds of their own, while
+ * nothing passes the visible tests or, without them, while the candidates agree weakly.
  */
 #include "solve/solve_int.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 solve_options solve_options_default(void)
@@ -44,6 +47,9 @@ solve_options solve_options_default(void)
     o.n_gen_tests = 0;
     /* On: see README (HumanEval with the examples withheld). */
     o.n_probes = 10;
+    /* One: see README (HumanEval with and without the examples, first 48 tasks). */
+    o.n_fresh_rounds = 1;
+    o.fresh_agree = 0.5;
     o.limits = sbx_limits_default();
     o.rank = eval_rank_options_default();
     return o;
@@ -534,16 +540,21 @@ static int add_candidates(run *r, solve__cand *cands, size_t n, size_t round, co
     return 0;
 }
 
+/* Fresh round f's seeds (cand_options), apart from round 0's and the repair rounds'. */
+#define SOLVE_FRESH_SEED_ROUND 0x10000u
+
 /* How candidate i of round writes: the pipeline's sampling (its own seed), the task's code. */
-static solve__cand_options cand_options(const run *r, size_t round, size_t i)
+static solve__cand_options cand_options(const run *r, size_t seed_round, size_t i)
 {
     const solve_options *o = r->opts;
     solve__cand_options co;
     memset(&co, 0, sizeof(co));
     co.sampling = gen_sampler_options_default();
-    co.sampling.temp = o->greedy_first && i == 0 ? 0.0f : o->temp;
+    /* a fresh round's candidate 0 samples: the greedy one is round 0's again */
+    bool greedy = o->greedy_first && i == 0 && seed_round < SOLVE_FRESH_SEED_ROUND;
+    co.sampling.temp = greedy ? 0.0f : o->temp;
     co.sampling.top_p = o->top_p;
-    co.sampling.seed = o->seed * 1000003u + (uint64_t)round * SOLVE_N_MAX + i + 1;
+    co.sampling.seed = o->seed * 1000003u + (uint64_t)seed_round * SOLVE_N_MAX + i + 1;
     co.lang = r->task->lang;
     co.code_prefix = (core_str){r->prefix.ptr, r->prefix.len};
     co.suffix = core_str_c("");
@@ -629,16 +640,17 @@ static int resample_refused(run *r, solve__cand *cands, solve__cand_options *opt
     return 0;
 }
 
-/* Stages 2 and 4: writes n candidates from suffixes and adds them to the result. */
+/* Stages 2 and 4: writes n candidates from suffixes and adds them to the result; seed_round
+   picks their seeds (cand_options). */
 static int write_round(run *r, int32_t *const *suffixes, const size_t *n_suffixes, size_t n,
-                       size_t round, core_err *err)
+                       size_t round, size_t seed_round, core_err *err)
 {
     solve__cand cands[SOLVE_N_MAX];
     solve__cand_options opts[SOLVE_N_MAX];
     memset(cands, 0, sizeof(cands));
     memset(opts, 0, sizeof(opts));
     for (size_t i = 0; i < n; i++) {
-        opts[i] = cand_options(r, round, i);
+        opts[i] = cand_options(r, seed_round, i);
     }
     int rc = solve__write(r->e, cands, opts, suffixes, n_suffixes, n, r->cancel,
                           &r->res->n_tokens_prompt, err);
@@ -822,6 +834,42 @@ static int stage_test(run *r, size_t first, core_err *err)
 }
 
 /*
+ * Runs the generated tests (r->tests) on candidates first.. and moves their counts from the
+ * correctness fields of the cards to the generated-test fields; tests that do not load turn the
+ * whole pool to ranking without execution.
+ */
+static int test_generated(run *r, size_t first, core_err *err)
+{
+    int rc = stage_test(r, first, err);
+    bool unusable = rc == CORE_EPARSE;
+    if (unusable) {
+        core_log_write(&r->e->log, CORE_LOG_LEVEL_WARN,
+                       "solve: generated tests unusable (%s); ranking without execution",
+                       err ? err->msg : "");
+        core_err_clear(err);
+        rc = 0;
+        r->tests = "";
+        r->res->tests_source = SOLVE_TESTS_NONE;
+    }
+    for (size_t i = unusable ? 0 : first; i < r->res->n_candidates; i++) {
+        solve_candidate *c = &r->res->candidates[i];
+        c->card.n_gen_run = c->tested && !unusable ? c->card.n_tests_run : 0;
+        c->card.n_gen_passed = c->tested && !unusable ? c->card.n_tests_passed : 0;
+        c->card.n_tests_run = 0;
+        c->card.n_tests_passed = 0;
+        if (unusable) {
+            c->tested = false;
+            c->card.limit_hit = false;
+            set_untested(c);
+        } else if (c->tested && add_code_observation(c) < 0) {
+            return core_err_set(err, CORE_ENOMEM, "solve: out of memory for behaviors");
+        }
+    }
+    r->n_passed = 0;
+    return rc;
+}
+
+/*
  * CodeT for a task without visible tests: the model's tests (n_gen_tests) and the signature's
  * probes (n_probes) run on every candidate, and their counts move from the correctness fields
  * to the generated-test fields of the cards, so that eval_rank scores them by agreement only.
@@ -857,33 +905,7 @@ static int stage_gentests(run *r, core_arena *arena, core_err *err)
     r->res->visible_tests = visible;
     r->res->tests_source = SOLVE_TESTS_GENERATED;
     r->tests = tests;
-    rc = stage_test(r, 0, err);
-    bool unusable = rc == CORE_EPARSE;
-    if (unusable) {
-        core_log_write(&r->e->log, CORE_LOG_LEVEL_WARN,
-                       "solve: generated tests unusable (%s); ranking without execution",
-                       err ? err->msg : "");
-        core_err_clear(err);
-        rc = 0;
-        r->tests = "";
-        r->res->tests_source = SOLVE_TESTS_NONE;
-    }
-    for (size_t i = 0; i < r->res->n_candidates; i++) {
-        solve_candidate *c = &r->res->candidates[i];
-        c->card.n_gen_run = c->tested && !unusable ? c->card.n_tests_run : 0;
-        c->card.n_gen_passed = c->tested && !unusable ? c->card.n_tests_passed : 0;
-        c->card.n_tests_run = 0;
-        c->card.n_tests_passed = 0;
-        if (unusable) {
-            c->tested = false;
-            c->card.limit_hit = false;
-            set_untested(c);
-        } else if (c->tested && add_code_observation(c) < 0) {
-            return core_err_set(err, CORE_ENOMEM, "solve: out of memory for behaviors");
-        }
-    }
-    r->n_passed = 0;
-    return rc;
+    return test_generated(r, 0, err);
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -973,12 +995,140 @@ static int repair_round(run *r, size_t round, core_err *err)
         n_use[i] = i < n_repair ? n_suffixes[i % k] : r->n_suffix;
     }
     if (rc == 0) {
-        rc = write_round(r, use, n_use, n, round, err);
+        rc = write_round(r, use, n_use, n, round, round, err);
     }
     for (size_t i = 0; i < k; i++) {
         core_free(suffixes[i]);
     }
     return rc;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Stage 4c: fresh rounds                                                                     */
+/* ------------------------------------------------------------------------------------------ */
+
+/* The lines of a behavior that report a value: not '!' (raised, a limit, constant) and not the
+   code observation (add_code_observation). Appended to out, one a line. */
+static int values_of(core_buf *out, core_str behavior)
+{
+    for (size_t at = 0; at < behavior.len;) {
+        const char *nl = memchr(behavior.ptr + at, '\n', behavior.len - at);
+        size_t end = nl ? (size_t)(nl - behavior.ptr) : behavior.len;
+        core_str line = {behavior.ptr + at, end - at};
+        bool code = line.len >= 5 && memcmp(line.ptr, "code ", 5) == 0;
+        if (line.len > 0 && line.ptr[0] != '!' && !code &&
+            core_buf_appendf(out, "%.*s\n", (int)line.len, line.ptr) < 0) {
+            return CORE_ENOMEM;
+        }
+        at = end + 1;
+    }
+    return 0;
+}
+
+static int compare_keys(const void *pa, const void *pb)
+{
+    const char *a = *(const char *const *)pa;
+    const char *b = *(const char *const *)pb;
+    return strcmp(a ? a : "", b ? b : "");
+}
+
+int solve__agreement_share(double *share, const solve_candidate *cands, size_t n)
+{
+    *share = 0.0;
+    if (n == 0) {
+        return 0;
+    }
+    char **keys = core_calloc(n, sizeof(*keys));
+    if (!keys) {
+        return CORE_ENOMEM;
+    }
+    int rc = 0;
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        core_buf k = {0};
+        const char *b = cands[i].behavior ? cands[i].behavior : "";
+        rc = values_of(&k, core_str_c(b));
+        if (rc == 0 && k.len > 0) {
+            keys[i] = core_strndup(k.ptr, k.len);
+            rc = keys[i] ? 0 : CORE_ENOMEM;
+        }
+        core_buf_dispose(&k);
+    }
+    if (rc == 0) {
+        qsort(keys, n, sizeof(*keys), compare_keys);
+        size_t best = 0;
+        for (size_t i = 0; i < n;) {
+            size_t j = i + 1;
+            while (j < n && keys[i] && keys[j] && strcmp(keys[i], keys[j]) == 0) {
+                j++;
+            }
+            best = keys[i] && j - i > best ? j - i : best;
+            i = j;
+        }
+        *share = (double)best / (double)n;
+    }
+    for (size_t i = 0; i < n; i++) {
+        core_free(keys[i]);
+    }
+    core_free(keys);
+    return rc;
+}
+
+/* Whether another fresh round is worth drawing: with visible tests, while none passes; else
+   while the pool's largest group of candidates agreeing on every value is under fresh_agree. */
+static int want_fresh(const run *r, bool *out)
+{
+    solve_tests_source src = r->res->tests_source;
+    if (r->tests[0] != '\0' && (src == SOLVE_TESTS_FIELD || src == SOLVE_TESTS_DOCSTRING)) {
+        *out = r->n_passed == 0;
+        return 0;
+    }
+    double share = 0.0;
+    int rc = solve__agreement_share(&share, r->res->candidates, r->res->n_candidates);
+    *out = rc == 0 && share < r->opts->fresh_agree;
+    return rc;
+}
+
+static int stage_fresh(run *r, core_err *err)
+{
+    size_t n = r->opts->n_candidates;
+    int32_t *use[SOLVE_N_MAX];
+    size_t n_use[SOLVE_N_MAX];
+    for (size_t i = 0; i < n; i++) {
+        use[i] = r->suffix;
+        n_use[i] = r->n_suffix;
+    }
+    /* greedy decoding writes round 0's candidates again, whatever the seed */
+    size_t n_rounds = r->opts->temp > 0.0f ? r->opts->n_fresh_rounds : 0;
+    for (size_t f = 1; f <= n_rounds; f++) {
+        bool more = false;
+        if (want_fresh(r, &more) < 0) {
+            return core_err_set(err, CORE_ENOMEM, "solve: out of memory for agreement");
+        }
+        if (!more) {
+            break;
+        }
+        size_t round = r->res->n_rounds_run + f;
+        size_t first = r->res->n_candidates;
+        uint64_t t0 = core_time_ns();
+        report(r, SOLVE_STAGE_WRITE, round, 0, n);
+        int rc = write_round(r, use, n_use, n, round, SOLVE_FRESH_SEED_ROUND + f, err);
+        r->res->ns_stage[SOLVE_STAGE_WRITE] += core_time_ns() - t0;
+        if (rc < 0) {
+            return rc;
+        }
+        report(r, SOLVE_STAGE_WRITE, round, n, n);
+        r->res->n_fresh_rounds_run = f;
+        t0 = core_time_ns();
+        report(r, SOLVE_STAGE_TEST, round, 0, n);
+        rc = r->res->tests_source == SOLVE_TESTS_GENERATED ? test_generated(r, first, err)
+                                                           : stage_test(r, first, err);
+        r->res->ns_stage[SOLVE_STAGE_TEST] += core_time_ns() - t0;
+        if (rc < 0) {
+            return rc;
+        }
+        report(r, SOLVE_STAGE_TEST, round, n, n);
+    }
+    return 0;
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -1040,6 +1190,9 @@ static int check_args(const solve_engine *e, const solve_task *task, const solve
     if (o->n_code_tokens_max == 0) {
         return core_err_set(err, CORE_EINVAL, "solve: n_code_tokens_max is 0");
     }
+    if (!(o->fresh_agree >= 0.0 && o->fresh_agree <= 1.0)) {
+        return core_err_set(err, CORE_EINVAL, "solve: fresh_agree %g not in 0..1", o->fresh_agree);
+    }
     if (e->backend && (o->plan || o->n_gen_tests > 0)) {
         return core_err_set(err, CORE_EUNSUPPORTED,
                             "solve: a plan and generated tests need the local model, "
@@ -1077,7 +1230,7 @@ static int stage_write(run *r, core_err *err)
             use[i] = r->suffix;
             n_use[i] = r->n_suffix;
         }
-        rc = write_round(r, use, n_use, r->opts->n_candidates, 0, err);
+        rc = write_round(r, use, n_use, r->opts->n_candidates, 0, 0, err);
     }
     core_buf_dispose(&prompt);
     return rc;
@@ -1214,9 +1367,16 @@ int solve_run(solve_result **out, solve_engine *engine, const solve_task *task,
         }
     }
 
+    /* 4c. fresh samples while nothing passes or the candidates agree weakly */
+    rc = stage_fresh(&r, err);
+    if (rc < 0) {
+        goto done;
+    }
+
     /* 5. score and rank */
     t0 = core_time_ns();
-    report(&r, SOLVE_STAGE_RANK, r.res->n_rounds_run, 0, r.res->n_candidates);
+    report(&r, SOLVE_STAGE_RANK, r.res->n_rounds_run + r.res->n_fresh_rounds_run, 0,
+           r.res->n_candidates);
     rc = rank_all(&r, err);
     r.res->ns_stage[SOLVE_STAGE_RANK] += core_time_ns() - t0;
     if (rc < 0) {

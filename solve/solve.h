@@ -120,6 +120,16 @@ typedef struct solve_options {
     size_t n_probes;          /* Python tasks with no visible tests: calls built from the
                                  signature's types (solve_probes.c) whose outputs the ranking
                                  compares between candidates (default 10, at most 10; 0: off) */
+    size_t n_fresh_rounds;    /* after the first write (and any repair), rounds of
+                                 n_candidates fresh samples from the task's prompt, each drawn
+                                 only while no candidate passes the visible tests, or, with no
+                                 visible tests, while the candidates agree weakly (below
+                                 fresh_agree); every candidate of the pool is ranked. None at
+                                 temp 0 (default 1, see README; 0: off) */
+    double fresh_agree;       /* without visible tests: the share of the pool in its largest
+                                 group of candidates that return the same values on the same
+                                 inputs (the probes' and generated tests'; identical code where
+                                 nothing ran) at which no further round is drawn (default 0.5) */
     sbx_limits limits;        /* per sandbox run (default sbx_limits_default) */
     eval_rank_options rank;   /* ranking weights (default eval_rank_options_default) */
     solve_candidate_sink on_candidate; /* candidate events (default none) */
@@ -149,7 +159,7 @@ const char *solve_stage_name(solve_stage stage);
 /** One candidate. Strings are owned by the result. */
 typedef struct solve_candidate {
     char *code;          /* the whole function (Python: with the prompt's imports) */
-    size_t round;        /* 0: first write; r: repair round r */
+    size_t round;        /* 0: first write; 1..n_rounds_run: repair rounds; then fresh rounds */
     size_t n_tokens;     /* tokens generated */
     double logprob_mean; /* mean log-probability of the generated tokens (unconstrained model) */
     bool ended;          /* the function ended by itself (else the token cap cut it, or the
@@ -176,9 +186,10 @@ typedef struct solve_result {
     solve_tests_source tests_source;
     solve_candidate *candidates; /* (n_candidates), all rounds, in the order written */
     size_t n_candidates;
-    size_t n_round0;     /* candidates of round 0 (the raw samples) */
-    size_t n_rounds_run; /* repair rounds that ran */
-    long chosen;         /* index of the ranked top-1 candidate, -1 when none */
+    size_t n_round0;           /* candidates of round 0 (the raw samples) */
+    size_t n_rounds_run;       /* repair rounds that ran */
+    size_t n_fresh_rounds_run; /* fresh rounds that ran (solve_options.n_fresh_rounds) */
+    long chosen;               /* index of the ranked top-1 candidate, -1 when none */
     uint64_t ns_stage[SOLVE_N_STAGES];
     uint64_t ns_total;
     size_t n_tokens_prompt;    /* prompt tokens decoded (cached prefixes count once) */
@@ -205,7 +216,7 @@ int solve_result_to_json(core_buf *out, const solve_result *result, core_err *er
 /** Progress reports: a stage starting or a step inside it. Plain value, valid for the call. */
 typedef struct solve_event {
     solve_stage stage;
-    size_t round;    /* 0: first write; r: repair round */
+    size_t round;    /* 0: first write; then repair rounds, then fresh rounds */
     size_t i_done;   /* candidates finished in this stage (write: ended; test: tested) */
     size_t n_total;  /* candidates in this stage */
     size_t n_passed; /* candidates passing the visible tests so far (all rounds) */

@@ -146,6 +146,13 @@ int solve__probes(core_buf *out, core_str prompt, core_str entry, size_t n_max);
  */
 int solve__probes_mark_constant(core_buf *out, core_str behavior);
 
+/**
+ * The share of cands (0..1) in their largest group whose behaviors report the same values: the
+ * lines that are neither '!' (no value) nor the code observation, compared as a whole; a
+ * candidate with no such line is in no group. 0 when n is 0. CORE_ENOMEM.
+ */
+int solve__agreement_share(double *share, const solve_candidate *cands, size_t n);
+
 /** Frees what cand owns and zeroes it. */
 void solve__cand_dispose(solve__cand *cand);
 

@@ -37,11 +37,17 @@ static int candidate_json(core_buf *out, const solve_candidate *c)
                                    "},\"card\":{\"cyclomatic\":%u,\"nesting_max\":%u,"
                                    "\"n_lines\":%u,\"n_comment_lines\":%u,\"n_names_bad\":%u,"
                                    "\"n_names_short\":%u,\"limit_hit\":%s,\"n_gen_run\":%zu,"
-                                   "\"n_gen_passed\":%zu},",
+                                   "\"n_gen_passed\":%zu",
                                    q->cyclomatic, q->nesting_max, q->n_lines, q->n_comment_lines,
                                    q->n_names_bad, q->n_names_short,
                                    c->card.limit_hit ? "true" : "false", c->card.n_gen_run,
                                    c->card.n_gen_passed);
+    if (c->card.n_gen_run > 0 && c->behavior) {
+        /* what it returned on the probes and generated tests, as the ranking compared them */
+        rc = rc < 0 ? rc : core_buf_append(out, ",\"behavior\":", 12);
+        rc = rc < 0 ? rc : core_buf_append_json(out, core_str_c(c->behavior));
+    }
+    rc = rc < 0 ? rc : core_buf_append(out, "},", 2);
     if (c->n_requests > 0) {
         /* Written by a remote backend: its requests (local records stay as they were). */
         rc = rc < 0 ? rc : core_buf_appendf(out, "\"requests\":%zu,", c->n_requests);
@@ -76,11 +82,12 @@ int solve_result_to_json(core_buf *out, const solve_result *r, core_err *err)
     rc = rc < 0 ? rc
                 : core_buf_appendf(
                       out,
-                      "],\"chosen\":%ld,\"n_samples\":%zu,\"rounds_run\":%zu,\"timings_ms\":{"
+                      "],\"chosen\":%ld,\"n_samples\":%zu,\"rounds_run\":%zu,"
+                      "\"fresh_rounds_run\":%zu,\"timings_ms\":{"
                       "\"plan\":%.1f,\"write\":%.1f,\"test\":%.1f,\"repair\":%.1f,"
                       "\"rank\":%.1f,\"total\":%.1f},\"tokens\":%zu,\"tokens_prompt\":%zu,"
                       "\"tokens_generated\":%zu,\"resampled\":%zu",
-                      r->chosen, r->n_round0, r->n_rounds_run,
+                      r->chosen, r->n_round0, r->n_rounds_run, r->n_fresh_rounds_run,
                       (double)r->ns_stage[SOLVE_STAGE_PLAN] / 1e6,
                       (double)r->ns_stage[SOLVE_STAGE_WRITE] / 1e6,
                       (double)r->ns_stage[SOLVE_STAGE_TEST] / 1e6,

@@ -4,7 +4,9 @@
 # and every record byte for byte, leaving out only what a clock measures (the summary's seconds,
 # tokens_per_s, wall_seconds and stage_seconds; each record's timings_ms). A cheap configuration
 # (the default model, 2 candidates, no plan, no repair, short candidates, one thread) keeps it
-# short. Prints both wall times. Exits 77 (skipped) without the default model or the sandbox.
+# short; one fresh round (the default, named) where nothing passes, so that the fresh rounds'
+# seeds are checked to depend on the task and round only, not on which tasks a process ran
+# before. Prints both wall times. Exits 77 (skipped) without the default model or the sandbox.
 # Usage: tests/eval/shards.sh KILN TASKS.jsonl MODELS_DIR SCRATCH_DIR [N_TASKS]
 set -euo pipefail
 kiln=$1
@@ -21,7 +23,7 @@ mkdir -p "$tmp"
 cd "$tmp"
 head -n "$n_tasks" "$tasks" >tasks.jsonl
 opts=(-m "$models/SmolLM2-135M-Instruct.Q4_1.gguf" -n 2 -k "1,2" --no-plan --no-repair
-    --max-tokens 32 -t 1 --jobs 1 --json)
+    --fresh-rounds 1 --max-tokens 32 -t 1 --jobs 1 --json)
 
 now() { date +%s.%N; }
 t0=$(now)
@@ -63,6 +65,7 @@ echo "unsharded: $(cat whole.summary)"
 echo "merged:    $(cat merged.summary)"
 grep -q "^{\"problems\":$n_tasks,\"refused\":0,\"n\":2,\"pass_at_k\":{\"1\":" whole.summary
 [ "$(wc -l <merged.records)" -eq "$n_tasks" ]
+grep -q '"fresh_rounds_run":1' whole.records # some task drew a fresh round
 grep -q '<html' merged.html
 if ! cmp whole.summary merged.summary || ! cmp whole.records merged.records; then
     echo "the merged shards differ from the unsharded run" >&2

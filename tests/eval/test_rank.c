@@ -124,6 +124,37 @@ START_TEST(rank__crashes_agree_with_nothing)
 }
 END_TEST
 
+START_TEST(rank__crashing_voters_count_their_share)
+{
+    /* Three candidates raise on inputs x and y and return 1 on z and w; W agrees with them on z
+       and w and with the pair B on x; the pair B agrees with each other everywhere and with the
+       crowd on w only. Counted whole, the crowd's votes make W first (10 agreeing against 9);
+       where generated inputs ran, the crowd votes with half its weight (it returned a value on
+       half its inputs) and the pair comes first (7.5 against 7). */
+    eval_card cards[6] = {card(0), card(0), card(0), card(0), card(0), card(0)};
+    const char *b[6] = {"!x e\n!y e\nz 1\nw 1\n", "!x e\n!y e\nz 1\nw 1\n",
+                        "!x e\n!y e\nz 1\nw 1\n", "x 5\ny 6\nz 1\nw 1\n",
+                        "x 5\ny 7\nz 2\nw 1\n",   "x 5\ny 7\nz 2\nw 1\n"};
+    for (size_t i = 0; i < 6; i++) {
+        cards[i].behavior = core_str_c(b[i]);
+    }
+    size_t order[6];
+    eval_score scores[6];
+    rank(order, scores, cards, 6, NULL);
+    ck_assert_uint_eq(order[0], 3);
+    for (size_t i = 0; i < 6; i++) {
+        cards[i].n_gen_run = 4;
+    }
+    rank(order, scores, cards, 6, NULL);
+    ck_assert_uint_eq(order[0], 4);
+    ck_assert_uint_eq(order[1], 5);
+    ck_assert_uint_eq(order[2], 3);
+    ck_assert_double_eq_tol(scores[4].agreement, 1.0, 1e-12);
+    ck_assert_double_eq_tol(scores[3].agreement, (1.0 + 7.0 / 4.0) / (1.0 + 7.5 / 4.0), 1e-12);
+    ck_assert_double_eq_tol(scores[0].agreement, (1.0 + 6.0 / 4.0) / (1.0 + 7.5 / 4.0), 1e-12);
+}
+END_TEST
+
 START_TEST(rank__codet_score_is_size_times_generated_passes)
 {
     /* Group {0, 1} passes 1 generated test: 2 x (1 + 1); candidate 2 alone passes 4 of 4:
@@ -271,6 +302,7 @@ TCase *tcase_rank(void)
     tcase_add_test(tc, rank__agreement_groups_identical_behavior);
     tcase_add_test(tc, rank__agreement_counts_each_input);
     tcase_add_test(tc, rank__crashes_agree_with_nothing);
+    tcase_add_test(tc, rank__crashing_voters_count_their_share);
     tcase_add_test(tc, rank__codet_score_is_size_times_generated_passes);
     tcase_add_test(tc, rank__quality_then_likelihood_break_ties);
     tcase_add_test(tc, rank__full_ties_keep_input_order);

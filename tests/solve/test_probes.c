@@ -116,6 +116,53 @@ START_TEST(probes__constant_candidates_observe_nothing)
 }
 END_TEST
 
+/* The fresh rounds' measure: the largest group reporting the same values, '!' lines (no value)
+   and the code observation left out, over the whole pool. */
+START_TEST(probes__agreement_share_groups_equal_values)
+{
+    char a[] = "assert@L1 failed line 1: assert False, repr(f(3)): 6\n"
+               "assert@L2 failed line 2: assert False, repr(f(4)): 8\ncode def f(x): return 2*x\n";
+    char b[] = "assert@L1 failed line 1: assert False, repr(f(3)): 6\n"
+               "assert@L2 failed line 2: assert False, repr(f(4)): 8\ncode def f(x): return x+x\n";
+    char c[] = "assert@L1 failed line 1: assert False, repr(f(3)): 6\n"
+               "!assert@L2 error line 2: TypeError: x\ncode def f(x): ...\n";
+    char d[] = "!assert@L1 failed line 1: assert False, repr(f(3)): 0\n"
+               "!assert@L2 failed line 2: assert False, repr(f(4)): 0\ncode def f(x): return 0\n";
+    char e[] = "!assert@L1 failed line 1: assert False, repr(f(3)): 0\n"
+               "!assert@L2 failed line 2: assert False, repr(f(4)): 0\ncode def f(x): return 0\n";
+    solve_candidate cands[5];
+    memset(cands, 0, sizeof(cands));
+    cands[0].behavior = a;
+    cands[1].behavior = c;
+    cands[2].behavior = d;
+    cands[3].behavior = b;
+    cands[4].behavior = e;
+    double share = -1.0;
+    /* a and b agree on both values although their code differs; c's second input raised, so it
+       is a group of its own; d and e (constant, marked) report no value and group with nothing */
+    ck_assert_int_eq(solve__agreement_share(&share, cands, 5), 0);
+    ck_assert_double_eq_tol(share, 2.0 / 5.0, 1e-12);
+    ck_assert_int_eq(solve__agreement_share(&share, cands + 2, 1), 0);
+    ck_assert_double_eq_tol(share, 0.0, 1e-12);
+    ck_assert_int_eq(solve__agreement_share(&share, cands, 0), 0);
+    ck_assert_double_eq_tol(share, 0.0, 1e-12);
+    /* ranked without execution, the behavior is the code: identical code is one group */
+    char k1[] = "defdouble(x):returnx*2";
+    char k2[] = "defdouble(x):returnx+x";
+    solve_candidate same[3];
+    memset(same, 0, sizeof(same));
+    same[0].behavior = k1;
+    same[1].behavior = k2;
+    same[2].behavior = k1;
+    ck_assert_int_eq(solve__agreement_share(&share, same, 3), 0);
+    ck_assert_double_eq_tol(share, 2.0 / 3.0, 1e-12);
+    same[1].behavior = NULL; /* untested and unknown */
+    same[2].behavior = k2;
+    ck_assert_int_eq(solve__agreement_share(&share, same, 3), 0);
+    ck_assert_double_eq_tol(share, 1.0 / 3.0, 1e-12);
+}
+END_TEST
+
 TCase *tcase_probes(void)
 {
     TCase *tc = tcase_create("probes");
@@ -123,5 +170,6 @@ TCase *tcase_probes(void)
     tcase_add_test(tc, probes__guess_from_names_and_skip_defaults);
     tcase_add_test(tc, probes__nothing_without_a_readable_signature);
     tcase_add_test(tc, probes__constant_candidates_observe_nothing);
+    tcase_add_test(tc, probes__agreement_share_groups_equal_values);
     return tc;
 }

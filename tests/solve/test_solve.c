@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "solve/solve.h"
+#include "solve/solve_int.h"
 
 #define MODEL_PATH KILN_MODELS "/SmolLM2-135M-Instruct.Q4_1.gguf"
 
@@ -195,6 +196,7 @@ START_TEST(solve__without_tests_ranks_without_execution)
     o.plan = false;
     o.grammar = false;
     o.n_code_tokens_max = 48;
+    o.n_fresh_rounds = 0; /* counted below */
     solve_result *r = NULL;
     core_err err = {0};
     ck_assert_msg(solve_run(&r, e, &t, &o, NULL, NULL, &err) == 0, "%s", err.msg);
@@ -232,7 +234,8 @@ START_TEST(solve__without_tests_ranks_by_generated_tests)
     o.n_candidates = 4;
     o.plan = false;
     o.n_code_tokens_max = 48;
-    o.n_gen_tests = 8; /* off by default */
+    o.n_gen_tests = 8;    /* off by default */
+    o.n_fresh_rounds = 0; /* counted below */
     solve_result *r = NULL;
     core_err err = {0};
     ck_assert_msg(solve_run(&r, e, &t, &o, NULL, NULL, &err) == 0, "%s", err.msg);
@@ -286,6 +289,7 @@ START_TEST(solve__cut_candidates_never_parse)
     o.n_candidates = 2;
     o.plan = false;
     o.n_code_tokens_max = 2; /* `return x` alone takes more */
+    o.n_fresh_rounds = 0;
     solve_result *r = NULL;
     core_err err = {0};
     ck_assert_msg(solve_run(&r, e, &t, &o, NULL, NULL, &err) == 0, "%s", err.msg);
@@ -332,6 +336,7 @@ START_TEST(solve__cancel_stops_with_ecanceled)
     solve_options o = solve_options_default();
     o.n_candidates = 2;
     o.plan = true; /* cancels land in the plan and in the write stage */
+    o.n_fresh_rounds = 0;
     long live = core_alloc_live();
     for (int stop = 0; stop <= 40; stop += 20) {
         counter c = {0, stop};
@@ -407,6 +412,7 @@ START_TEST(solve__candidate_events_carry_index_code_and_verdict)
     o.repair = true;
     o.n_rounds = 1;
     o.n_code_tokens_max = 32;
+    o.n_fresh_rounds = 0; /* counted below */
     cand_events ce;
     memset(&ce, 0, sizeof(ce));
     events ev = {0, 0};
@@ -463,6 +469,137 @@ START_TEST(solve__bad_arguments)
 }
 END_TEST
 
+/* The share of the pool's first n candidates in their largest agreeing group. */
+static double share_of(const solve_result *r, size_t n)
+{
+    double share = -1.0;
+    ck_assert_int_eq(solve__agreement_share(&share, r->candidates, n), 0);
+    return share;
+}
+
+/*
+ * Fresh rounds without visible tests: a round is drawn exactly while the pool's largest group
+ * of agreeing candidates is under fresh_agree, each of n fresh samples with seeds of its own
+ * (different code from round 0's, the same code in a second run), and none at fresh_agree 0.
+ */
+START_TEST(solve__fresh_rounds_follow_agreement)
+{
+    gen_model *m = model_load(false);
+    sbx_pool *pool = pool_new();
+    solve_engine *e = engine_new(m, pool, 3);
+    solve_task t = {SOLVE_LANG_PYTHON,
+                    core_str_c("def double(x: int) -> int:\n    \"\"\"Return x times two.\"\"\"\n"),
+                    core_str_c("double"), core_str_c("")};
+    solve_options o = solve_options_default();
+    o.n_candidates = 3;
+    o.temp = 1.5f; /* samples that rarely agree */
+    o.n_code_tokens_max = 24;
+    o.n_fresh_rounds = 2;
+    o.fresh_agree = 1.0; /* weak unless every candidate agrees */
+    solve_result *r = NULL;
+    core_err err = {0};
+    ck_assert_msg(solve_run(&r, e, &t, &o, NULL, NULL, &err) == 0, "%s", err.msg);
+    ck_assert_int_eq(r->tests_source, pool ? SOLVE_TESTS_GENERATED : SOLVE_TESTS_NONE);
+    ck_assert_uint_eq(r->n_round0, 3);
+    ck_assert_uint_eq(r->n_rounds_run, 0);
+    ck_assert_uint_eq(r->n_candidates, 3 * (1 + r->n_fresh_rounds_run));
+    for (size_t f = 0; f < r->n_fresh_rounds_run; f++) {
+        ck_assert_double_lt(share_of(r, 3 * (f + 1)), 1.0); /* drawn because it was weak */
+    }
+    if (r->n_fresh_rounds_run < 2) {
+        ck_assert_double_ge(share_of(r, r->n_candidates), 1.0); /* stopped because strong */
+    }
+    ck_assert_uint_eq(r->n_fresh_rounds_run, 2); /* at temperature 1.5 they disagree */
+    size_t n_same = 0;
+    for (size_t i = 0; i < r->n_candidates; i++) {
+        const solve_candidate *c = &r->candidates[i];
+        ck_assert_uint_eq(c->round, i / 3);
+        n_same += i >= 3 && strcmp(c->code, r->candidates[i % 3].code) == 0;
+        if (pool) { /* fresh candidates run the probes too */
+            ck_assert(c->tested);
+            ck_assert_uint_gt(c->card.n_gen_run, 0);
+            ck_assert_ptr_nonnull(strstr(c->behavior, "\ncode def"));
+        }
+    }
+    ck_assert_uint_lt(n_same, 6); /* new seeds: not round 0 again */
+    ck_assert_int_ge(r->chosen, 0);
+    core_buf js = {0};
+    ck_assert_int_eq(solve_result_to_json(&js, r, NULL), 0);
+    ck_assert_ptr_nonnull(
+        strstr(js.ptr, "\"n_samples\":3,\"rounds_run\":0,\"fresh_rounds_run\":2,"));
+    core_buf_dispose(&js);
+
+    solve_result *again = NULL; /* reproducible: the same seeds give the same pool */
+    ck_assert_msg(solve_run(&again, e, &t, &o, NULL, NULL, &err) == 0, "%s", err.msg);
+    ck_assert_uint_eq(again->n_candidates, r->n_candidates);
+    for (size_t i = 0; i < r->n_candidates; i++) {
+        ck_assert_str_eq(again->candidates[i].code, r->candidates[i].code);
+    }
+    ck_assert_int_eq(again->chosen, r->chosen);
+    solve_result_free(again);
+    solve_result_free(r);
+
+    o.fresh_agree = 0.0; /* never weak: round 0 alone */
+    ck_assert_msg(solve_run(&r, e, &t, &o, NULL, NULL, &err) == 0, "%s", err.msg);
+    ck_assert_uint_eq(r->n_candidates, 3);
+    ck_assert_uint_eq(r->n_fresh_rounds_run, 0);
+    solve_result_free(r);
+    o.fresh_agree = 1.5;
+    ck_assert_int_eq(solve_run(&r, e, &t, &o, NULL, NULL, &err), CORE_EINVAL);
+    ck_assert_ptr_nonnull(strstr(err.msg, "fresh_agree"));
+    solve_engine_free(e);
+    sbx_pool_free(pool);
+    gen_model_free(m);
+}
+END_TEST
+
+/* With visible tests, fresh rounds run while none passes and a pass stops them. */
+START_TEST(solve__fresh_rounds_stop_at_a_pass)
+{
+    gen_model *m = model_load(false);
+    sbx_pool *pool = pool_new();
+    if (!pool) {
+        gen_model_free(m);
+        return;
+    }
+    solve_engine *e = engine_new(m, pool, 2);
+    solve_task t = {SOLVE_LANG_PYTHON, core_str_c(add_prompt), core_str_c("add"),
+                    core_str_c("assert add(2, 3) == 6\n")}; /* nothing passes */
+    solve_options o = solve_options_default();
+    o.n_candidates = 2;
+    o.n_code_tokens_max = 32;
+    o.n_fresh_rounds = 2;
+    solve_result *r = NULL;
+    core_err err = {0};
+    ck_assert_msg(solve_run(&r, e, &t, &o, NULL, NULL, &err) == 0, "%s", err.msg);
+    ck_assert_int_eq(r->tests_source, SOLVE_TESTS_FIELD);
+    ck_assert_uint_eq(r->n_fresh_rounds_run, 2);
+    ck_assert_uint_eq(r->n_candidates, 6);
+    for (size_t i = 0; i < r->n_candidates; i++) {
+        ck_assert(r->candidates[i].tested);
+        ck_assert_int_ne(r->candidates[i].verdict, SBX_VERDICT_PASSED);
+    }
+    solve_result_free(r);
+
+    o.temp = 0.0f; /* greedy: another round would write the same code */
+    ck_assert_msg(solve_run(&r, e, &t, &o, NULL, NULL, &err) == 0, "%s", err.msg);
+    ck_assert_uint_eq(r->n_fresh_rounds_run, 0);
+    ck_assert_uint_eq(r->n_candidates, 2);
+    solve_result_free(r);
+
+    o.temp = 0.8f;
+    t.visible_tests = core_str_c("assert callable(add)\n"); /* any candidate that loads passes */
+    ck_assert_msg(solve_run(&r, e, &t, &o, NULL, NULL, &err) == 0, "%s", err.msg);
+    ck_assert_uint_eq(r->n_fresh_rounds_run, 0);
+    ck_assert_uint_eq(r->n_candidates, 2);
+    ck_assert_int_eq(r->candidates[r->chosen].verdict, SBX_VERDICT_PASSED);
+    solve_result_free(r);
+    solve_engine_free(e);
+    sbx_pool_free(pool);
+    gen_model_free(m);
+}
+END_TEST
+
 TCase *tcase_solve(void)
 {
     TCase *tc = tcase_create("solve");
@@ -477,5 +614,7 @@ TCase *tcase_solve(void)
     tcase_add_test(tc, solve__cancel_stops_with_ecanceled);
     tcase_add_test(tc, solve__bad_arguments);
     tcase_add_test(tc, solve__candidate_events_carry_index_code_and_verdict);
+    tcase_add_test(tc, solve__fresh_rounds_follow_agreement);
+    tcase_add_test(tc, solve__fresh_rounds_stop_at_a_pass);
     return tc;
 }
