@@ -94,8 +94,8 @@ int cli_pipe_option(cli_pipe *p, int c, const char *arg)
                                                                                             : -1;
     case CLI_PIPE_OPT_FRESH_ROUNDS:
         if (!cli_parse_size("--fresh-rounds", arg, &p->opts.n_fresh_rounds) ||
-            p->opts.n_fresh_rounds > 8) {
-            fprintf(stderr, "kiln: --fresh-rounds must be in 0..8\n");
+            p->opts.n_fresh_rounds > SOLVE_FRESH_ROUNDS_MAX) {
+            fprintf(stderr, "kiln: --fresh-rounds must be in 0..%d\n", SOLVE_FRESH_ROUNDS_MAX);
             return -1;
         }
         return 1;

@@ -202,11 +202,13 @@ typedef struct eval_card {
  *                start with '!': one that raised on half the inputs is half a vote); n_obs =
  *                the most lines any candidate's behavior has (at least 1). So value is CodeT's
  *                dual agreement (Chen et al. 2022) with MBR-exec's per-input agreement (Shi et
- *                al. 2022): a candidate agreeing with more others on more inputs ranks higher, one
- * that crashes where others return a value loses that input, and an input every candidate crashes
- * on changes nothing; plus one so that where no candidate passes a generated test, which a small
- * model's tests often are, the outputs still count. With one line per candidate (its code, when
- * nothing ran) value is the size of its group of identical candidates (AlphaCode-style clustering).
+ *                al. 2022): a candidate agreeing with more others on more inputs ranks
+ *                higher, one that crashes where others return a value loses that input, and
+ *                an input every candidate crashes on changes nothing; plus one so that where
+ *                no candidate passes a generated test, which a small model's tests often are,
+ *                the outputs still count. With one line per candidate (its code, when nothing
+ *                ran) value is the size of its group of identical candidates (AlphaCode-style
+ *                clustering).
  *                group and group_size (eval_score) are the candidates with identical behavior.
  *                agreement 1
  *  quality     = -(cyclomatic * max(0, cyclomatic - cyclomatic_free)

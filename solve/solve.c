@@ -757,6 +757,9 @@ static void set_untested(solve_candidate *c)
     }
 }
 
+/* The prefix of the code observation's line in a behavior. */
+#define CODE_OBS "code "
+
 /* Adds the candidate's whitespace-free code to its behavior as one more observation, so that
    identical samples (the model's own consistency) agree on it as they did without execution;
    a constant candidate's probe outputs become no observation (solve__probes_mark_constant). */
@@ -765,7 +768,7 @@ static int add_code_observation(solve_candidate *c)
     char *k = code_key(c->code);
     core_buf beh = {0};
     if (!k || solve__probes_mark_constant(&beh, core_str_c(c->behavior ? c->behavior : "")) < 0 ||
-        core_buf_appendf(&beh, "code %s\n", k) < 0) {
+        core_buf_appendf(&beh, CODE_OBS "%s\n", k) < 0) {
         core_free(k);
         core_buf_dispose(&beh);
         return CORE_ENOMEM;
@@ -1015,7 +1018,8 @@ static int values_of(core_buf *out, core_str behavior)
         const char *nl = memchr(behavior.ptr + at, '\n', behavior.len - at);
         size_t end = nl ? (size_t)(nl - behavior.ptr) : behavior.len;
         core_str line = {behavior.ptr + at, end - at};
-        bool code = line.len >= 5 && memcmp(line.ptr, "code ", 5) == 0;
+        bool code =
+            line.len >= strlen(CODE_OBS) && memcmp(line.ptr, CODE_OBS, strlen(CODE_OBS)) == 0;
         if (line.len > 0 && line.ptr[0] != '!' && !code &&
             core_buf_appendf(out, "%.*s\n", (int)line.len, line.ptr) < 0) {
             return CORE_ENOMEM;
@@ -1189,6 +1193,10 @@ static int check_args(const solve_engine *e, const solve_task *task, const solve
     }
     if (o->n_code_tokens_max == 0) {
         return core_err_set(err, CORE_EINVAL, "solve: n_code_tokens_max is 0");
+    }
+    if (o->n_fresh_rounds > SOLVE_FRESH_ROUNDS_MAX) {
+        return core_err_set(err, CORE_EINVAL, "solve: n_fresh_rounds %zu over %d",
+                            o->n_fresh_rounds, SOLVE_FRESH_ROUNDS_MAX);
     }
     if (!(o->fresh_agree >= 0.0 && o->fresh_agree <= 1.0)) {
         return core_err_set(err, CORE_EINVAL, "solve: fresh_agree %g not in 0..1", o->fresh_agree);

@@ -125,7 +125,8 @@ typedef struct solve_options {
                                  only while no candidate passes the visible tests, or, with no
                                  visible tests, while the candidates agree weakly (below
                                  fresh_agree); every candidate of the pool is ranked. None at
-                                 temp 0 (default 1, see README; 0: off) */
+                                 temp 0 (default 1, see README; 0: off; at most
+                                 SOLVE_FRESH_ROUNDS_MAX) */
     double fresh_agree;       /* without visible tests: the share of the pool in its largest
                                  group of candidates that return the same values on the same
                                  inputs (the probes' and generated tests'; identical code where
@@ -136,6 +137,8 @@ typedef struct solve_options {
 } solve_options;
 
 #define SOLVE_N_MAX 64
+/** The most fresh rounds a run draws (solve_options.n_fresh_rounds). */
+#define SOLVE_FRESH_ROUNDS_MAX 8
 
 solve_options solve_options_default(void);
 

@@ -311,6 +311,7 @@ few_type(const kern_type t, const int nt, const kern_matmul *m, size_t lo, size_
 void kern__packed_few_avx512(const kern_matmul *m, size_t lo, size_t hi)
 {
     CORE_ASSERT(m->w_packed && lo % GR == 0 && m->n_batch >= 1 && m->n_batch <= NT);
+    CORE_ASSERT(block_bytes(m->w_type) == kern_type_block_bytes(m->w_type));
     switch (m->w_type) {
     case KERN_TYPE_Q4_0:
         STAGE_FEW_BATCH(few_type, KERN_TYPE_Q4_0, NT);
