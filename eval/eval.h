@@ -181,7 +181,8 @@ typedef struct eval_card {
     bool has_quality;      /* quality was measured */
     eval_quality quality;
     double logprob_mean; /* mean log-probability per generated token (<= 0) */
-    bool has_logprob;    /* logprob_mean is known */
+    double logprob_sum;  /* log-probability of all its generated tokens (<= 0) */
+    bool has_logprob;    /* logprob_mean and logprob_sum are known */
 } eval_card;
 
 /**
@@ -209,6 +210,14 @@ typedef struct eval_card {
  *                the outputs still count. With one line per candidate (its code, when nothing
  *                ran) value is the size of its group of identical candidates (AlphaCode-style
  *                clustering).
+ *                Where generated inputs ran and every card has its log-probability, the tier
+ *                is instead agreement * ln(value / max value) + coder * logprob_sum (<= 0):
+ *                the votes times the model's probability of writing the code (the coder half
+ *                of Coder-Reviewer reranking, Zhang et al. 2022, arXiv 2211.16490). Without
+ *                visible tests the votes are often few and split, and then the candidate the
+ *                model was surest of, as a whole, is the better guess than a tie broken on
+ *                quality; with the weights 1 and 0.25, doubling the votes is worth 2.8 nats
+ *                of the code's log-probability. coder 0.25
  *                group and group_size (eval_score) are the candidates with identical behavior.
  *                agreement 1
  *  quality     = -(cyclomatic * max(0, cyclomatic - cyclomatic_free)
@@ -226,6 +235,7 @@ typedef struct eval_rank_options {
     double parse_fail;
     double limit;
     double agreement;
+    double coder;
     double cyclomatic;
     double cyclomatic_free;
     double nesting;

@@ -6,7 +6,8 @@
  * worth one plus the mean number of other candidates that produced the same output on each input,
  * times one plus the generated tests it passes; an input it crashed on agrees with nothing;
  * without generated inputs the behavior is the code, and this is the size of its group of
- * identical candidates, as in AlphaCode's behavioural clustering), quality (a
+ * identical candidates, as in AlphaCode's behavioural clustering; where generated inputs ran, in
+ * log scale plus the code's log-probability, Coder-Reviewer's coder score), quality (a
  * weighted penalty over the syntax-tree measures) and likelihood (mean token log-probability).
  * The formulas and default weights are documented with eval_rank_options in eval/eval.h.
  * Grouping sorts the behaviors once; agreement compares every pair of candidates line by line.
@@ -26,6 +27,7 @@ eval_rank_options eval_rank_options_default(void)
         .parse_fail = 1.0,
         .limit = 0.5,
         .agreement = 1.0,
+        .coder = 0.25,
         .cyclomatic = 1.0,
         .cyclomatic_free = 5.0,
         .nesting = 1.0,
@@ -51,6 +53,7 @@ static const option_field option_fields[] = {
     {"parse_fail", offsetof(eval_rank_options, parse_fail)},
     {"limit", offsetof(eval_rank_options, limit)},
     {"agreement", offsetof(eval_rank_options, agreement)},
+    {"coder", offsetof(eval_rank_options, coder)},
     {"cyclomatic", offsetof(eval_rank_options, cyclomatic)},
     {"cyclomatic_free", offsetof(eval_rank_options, cyclomatic_free)},
     {"nesting", offsetof(eval_rank_options, nesting)},
@@ -345,6 +348,12 @@ int eval_rank(size_t *order, eval_score *scores, const eval_card *cards, size_t 
         group_max = value > group_max ? value : group_max;
     }
 
+    /* Where generated inputs ran, the votes are weighed with the model's probability of the
+       whole code (Coder-Reviewer's coder score), when every candidate has one. */
+    bool coder = any_gen && o->coder > 0.0;
+    for (size_t i = 0; i < n_cards && coder; i++) {
+        coder = cards[i].has_logprob && isfinite(cards[i].logprob_sum);
+    }
     for (size_t i = 0; i < n_cards; i++) {
         const eval_card *card = &cards[i];
         eval_score *s = &scores[i];
@@ -352,7 +361,12 @@ int eval_rank(size_t *order, eval_score *scores, const eval_card *cards, size_t 
             card->n_tests_run ? (double)card->n_tests_passed / (double)card->n_tests_run : 0.0;
         s->correctness = ordered(o->pass * pass - o->parse_fail * (card->parses ? 0.0 : 1.0) -
                                  o->limit * (card->limit_hit ? 1.0 : 0.0));
-        s->agreement = ordered(group_max > 0.0 ? o->agreement * s->agreement / group_max : 0.0);
+        if (coder) {
+            s->agreement = ordered(o->agreement * log(s->agreement / group_max) +
+                                   o->coder * card->logprob_sum);
+        } else {
+            s->agreement = ordered(group_max > 0.0 ? o->agreement * s->agreement / group_max : 0.0);
+        }
         s->quality = ordered(quality_score(card, o));
         s->likelihood =
             ordered(card->has_logprob && !isnan(card->logprob_mean) && o->likelihood != 0.0

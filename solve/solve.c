@@ -516,6 +516,7 @@ static int add_candidates(run *r, solve__cand *cands, size_t n, size_t round, co
         c->card.has_logprob = w->n_tokens > 0 && w->n_requests == 0; /* remote: none */
         c->n_requests = w->n_requests;
         c->card.logprob_mean = c->logprob_mean;
+        c->card.logprob_sum = w->logprob_sum;
         if (gl) {
             gram_metrics m;
             int rc = gram_metrics_compute(&m, gl, core_str_c(c->code), err);
