@@ -113,6 +113,11 @@ START_TEST(solve__end_to_end_python_passes_and_ranks)
         ck_assert(strncmp(c->code, add_prompt, strlen(add_prompt)) == 0);
         ck_assert_uint_gt(c->n_tokens, 0);
         ck_assert(c->logprob_mean <= 0.0);
+        /* the whole code's log-probability, which the ranking weighs without visible tests */
+        ck_assert(c->card.has_logprob);
+        ck_assert(c->card.logprob_sum <= 0.0);
+        ck_assert_double_eq_tol(c->card.logprob_sum, c->logprob_mean * (double)c->n_tokens,
+                                1e-9 * (double)c->n_tokens);
     }
     ck_assert_uint_eq(seen, ((size_t)1 << r->n_candidates) - 1);
     const solve_candidate *best = &r->candidates[r->chosen];
