@@ -210,14 +210,14 @@ typedef struct eval_card {
  *                the outputs still count. With one line per candidate (its code, when nothing
  *                ran) value is the size of its group of identical candidates (AlphaCode-style
  *                clustering).
- *                Where generated inputs ran and every card has its log-probability, the tier
- *                is instead agreement * ln(value / max value) + coder * logprob_sum (<= 0):
- *                the votes times the model's probability of writing the code (the coder half
- *                of Coder-Reviewer reranking, Zhang et al. 2022, arXiv 2211.16490). Without
- *                visible tests the votes are often few and split, and then the candidate the
- *                model was surest of, as a whole, is the better guess than a tie broken on
- *                quality; with the weights 1 and 0.25, doubling the votes is worth 2.8 nats
- *                of the code's log-probability. coder 0.25
+ *                Where generated inputs ran and every card has its log-probability, a
+ *                candidate whose value is at least band x the max value is in the band: the
+ *                band ranks first, ordered by coder * logprob_sum (the model's probability of
+ *                writing the whole code, the coder score of Coder-Reviewer reranking, Zhang et
+ *                al. 2022, arXiv 2211.16490), then the rest by agreement. Without visible tests
+ *                the votes come from few inputs and small crowds, so near-equal agreements are
+ *                a tie, and the code the model was surest of breaks it better than quality
+ *                does. band 0.85, coder 1 (0 for either: the votes alone)
  *                group and group_size (eval_score) are the candidates with identical behavior.
  *                agreement 1
  *  quality     = -(cyclomatic * max(0, cyclomatic - cyclomatic_free)
@@ -235,6 +235,7 @@ typedef struct eval_rank_options {
     double parse_fail;
     double limit;
     double agreement;
+    double band;
     double coder;
     double cyclomatic;
     double cyclomatic_free;

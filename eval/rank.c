@@ -6,8 +6,9 @@
  * worth one plus the mean number of other candidates that produced the same output on each input,
  * times one plus the generated tests it passes; an input it crashed on agrees with nothing;
  * without generated inputs the behavior is the code, and this is the size of its group of
- * identical candidates, as in AlphaCode's behavioural clustering; where generated inputs ran, in
- * log scale plus the code's log-probability, Coder-Reviewer's coder score), quality (a
+ * identical candidates, as in AlphaCode's behavioural clustering; where generated inputs ran,
+ * agreements within a band of the best tie and the code's log-probability, Coder-Reviewer's
+ * coder score, breaks the tie), quality (a
  * weighted penalty over the syntax-tree measures) and likelihood (mean token log-probability).
  * The formulas and default weights are documented with eval_rank_options in eval/eval.h.
  * Grouping sorts the behaviors once; agreement compares every pair of candidates line by line.
@@ -27,7 +28,8 @@ eval_rank_options eval_rank_options_default(void)
         .parse_fail = 1.0,
         .limit = 0.5,
         .agreement = 1.0,
-        .coder = 0.25,
+        .band = 0.85,
+        .coder = 1.0,
         .cyclomatic = 1.0,
         .cyclomatic_free = 5.0,
         .nesting = 1.0,
@@ -53,6 +55,7 @@ static const option_field option_fields[] = {
     {"parse_fail", offsetof(eval_rank_options, parse_fail)},
     {"limit", offsetof(eval_rank_options, limit)},
     {"agreement", offsetof(eval_rank_options, agreement)},
+    {"band", offsetof(eval_rank_options, band)},
     {"coder", offsetof(eval_rank_options, coder)},
     {"cyclomatic", offsetof(eval_rank_options, cyclomatic)},
     {"cyclomatic_free", offsetof(eval_rank_options, cyclomatic_free)},
@@ -215,6 +218,8 @@ static double agreeing(const eval_card *cards, size_t n_cards, size_t i, const d
 typedef struct score_ref {
     const eval_score *score;
     size_t i;
+    bool in_band; /* its agreement is within the band of the best (coder tie-break) */
+    double coder; /* coder * logprob_sum, compared within the band */
 } score_ref;
 
 static int compare_desc(double a, double b)
@@ -227,6 +232,10 @@ static int compare_score(const void *pa, const void *pb)
     const score_ref *a = pa;
     const score_ref *b = pb;
     int c = compare_desc(a->score->correctness, b->score->correctness);
+    if (c == 0 && a->in_band != b->in_band) {
+        c = a->in_band ? -1 : 1;
+    }
+    c = c ? c : (a->in_band ? compare_desc(a->coder, b->coder) : 0);
     c = c ? c : compare_desc(a->score->agreement, b->score->agreement);
     c = c ? c : compare_desc(a->score->quality, b->score->quality);
     c = c ? c : compare_desc(a->score->likelihood, b->score->likelihood);
@@ -348,9 +357,11 @@ int eval_rank(size_t *order, eval_score *scores, const eval_card *cards, size_t 
         group_max = value > group_max ? value : group_max;
     }
 
-    /* Where generated inputs ran, the votes are weighed with the model's probability of the
-       whole code (Coder-Reviewer's coder score), when every candidate has one. */
-    bool coder = any_gen && o->coder > 0.0;
+    /* Where generated inputs ran, the votes are noisy (few inputs, small crowds): candidates
+       whose agreement is within the band of the best count as tied, and among them the model's
+       probability of the whole code decides (Coder-Reviewer's coder score), when every
+       candidate has one. */
+    bool coder = any_gen && o->coder > 0.0 && o->band > 0.0;
     for (size_t i = 0; i < n_cards && coder; i++) {
         coder = cards[i].has_logprob && isfinite(cards[i].logprob_sum);
     }
@@ -361,18 +372,14 @@ int eval_rank(size_t *order, eval_score *scores, const eval_card *cards, size_t 
             card->n_tests_run ? (double)card->n_tests_passed / (double)card->n_tests_run : 0.0;
         s->correctness = ordered(o->pass * pass - o->parse_fail * (card->parses ? 0.0 : 1.0) -
                                  o->limit * (card->limit_hit ? 1.0 : 0.0));
-        if (coder) {
-            s->agreement = ordered(o->agreement * log(s->agreement / group_max) +
-                                   o->coder * card->logprob_sum);
-        } else {
-            s->agreement = ordered(group_max > 0.0 ? o->agreement * s->agreement / group_max : 0.0);
-        }
+        bool in_band = coder && s->agreement >= o->band * group_max;
+        s->agreement = ordered(group_max > 0.0 ? o->agreement * s->agreement / group_max : 0.0);
         s->quality = ordered(quality_score(card, o));
         s->likelihood =
             ordered(card->has_logprob && !isnan(card->logprob_mean) && o->likelihood != 0.0
                         ? o->likelihood * card->logprob_mean
                         : 0.0);
-        refs[i] = (score_ref){s, i};
+        refs[i] = (score_ref){s, i, in_band, in_band ? o->coder * card->logprob_sum : 0.0};
     }
     qsort(refs, n_cards, sizeof(*refs), compare_score);
     for (size_t r = 0; r < n_cards; r++) {

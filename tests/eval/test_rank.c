@@ -187,52 +187,59 @@ START_TEST(rank__codet_score_is_size_times_generated_passes)
 }
 END_TEST
 
-START_TEST(rank__coder_weighs_votes_where_inputs_ran)
+START_TEST(rank__coder_breaks_near_ties_where_inputs_ran)
 {
-    /* 0 and 1 return the same values on the generated inputs; 2 agrees with nobody, but the
-       model wrote it with far more confidence: -5 nats against -30 for each of the pair. */
-    eval_card cards[3] = {card(0), card(0), card(0)};
-    const char *b[3] = {"x 1\ny 2\n", "x 1\ny 2\n", "x 3\ny 4\n"};
-    const double sum[3] = {-30.0, -30.0, -5.0};
-    for (size_t i = 0; i < 3; i++) {
+    /* 0 and 1 return the same values on the four generated inputs, 2 differs from them on the
+       last, 3 agrees with nobody: values 1 + 7 / 4, the same, 1 + 6 / 4 and 1. 2 is within the
+       band (2.5 >= 0.85 x 2.75) and the model was surer of it than of the pair; 3 is surer
+       still but out of the band. */
+    eval_card cards[4] = {card(0), card(0), card(0), card(0)};
+    const char *b[4] = {"x 1\ny 2\nz 3\nw 4\n", "x 1\ny 2\nz 3\nw 4\n", "x 1\ny 2\nz 3\nw 5\n",
+                        "x 9\ny 9\nz 9\nw 9\n"};
+    const double sum[4] = {-20.0, -20.0, -8.0, -1.0};
+    for (size_t i = 0; i < 4; i++) {
         cards[i].behavior = core_str_c(b[i]);
         cards[i].has_logprob = true;
         cards[i].logprob_sum = sum[i];
-        cards[i].logprob_mean = sum[i] / 10.0;
-        cards[i].n_gen_run = 2;
+        cards[i].logprob_mean = -1.0;
+        cards[i].n_gen_run = 4;
     }
-    size_t order[3];
-    eval_score scores[3];
-    /* ln(1 / 2) + 0.25 x -5 against ln(2 / 2) + 0.25 x -30 */
-    rank(order, scores, cards, 3, NULL);
+    size_t order[4];
+    eval_score scores[4];
+    rank(order, scores, cards, 4, NULL);
     ck_assert_uint_eq(order[0], 2);
-    ck_assert_double_eq_tol(scores[2].agreement, log(0.5) - 1.25, 1e-12);
-    ck_assert_double_eq_tol(scores[0].agreement, -7.5, 1e-12);
-    /* The model as sure of the pair (-0.5 nats each): the votes and the probability agree. */
-    cards[0].logprob_sum = cards[1].logprob_sum = -0.5;
-    rank(order, scores, cards, 3, NULL);
-    ck_assert_uint_eq(order[0], 0);
-    cards[0].logprob_sum = cards[1].logprob_sum = -30.0;
-    /* Without the coder weight the votes alone decide, as they do when one candidate's
-       probability is unknown (a remote backend) or where no generated input ran. */
+    ck_assert_uint_eq(order[1], 0);
+    ck_assert_uint_eq(order[2], 1);
+    ck_assert_uint_eq(order[3], 3);
+    ck_assert_double_eq_tol(scores[2].agreement, 2.5 / 2.75, 1e-12); /* shown as before */
+    /* A narrower band leaves 2 out; the votes alone (coder 0) put the pair first too, as
+       they do when one candidate's probability is unknown (a remote backend), or where no
+       generated input ran. */
     eval_rank_options o = eval_rank_options_default();
+    ck_assert_double_eq(o.band, 0.85);
+    ck_assert_int_eq(eval_rank_options_parse(&o, core_str_c("{\"band\": 0.95}"), NULL), 0);
+    rank(order, scores, cards, 4, &o);
+    ck_assert_uint_eq(order[0], 0);
+    ck_assert_uint_eq(order[2], 2);
+    o = eval_rank_options_default();
     ck_assert_int_eq(eval_rank_options_parse(&o, core_str_c("{\"coder\": 0}"), NULL), 0);
-    rank(order, scores, cards, 3, &o);
-    ck_assert_uint_eq(order[2], 2); /* the pair first */
-    ck_assert_double_eq_tol(scores[2].agreement, 0.5, 1e-12);
+    rank(order, scores, cards, 4, &o);
+    ck_assert_uint_eq(order[0], 0);
+    ck_assert_uint_eq(order[2], 2);
     cards[1].has_logprob = false;
-    rank(order, scores, cards, 3, NULL);
-    ck_assert_uint_eq(order[2], 2); /* the pair first */
+    rank(order, scores, cards, 4, NULL);
+    ck_assert_uint_eq(order[2], 2);
     cards[1].has_logprob = true;
     cards[1].logprob_sum = NAN;
-    rank(order, scores, cards, 3, NULL);
-    ck_assert_uint_eq(order[2], 2); /* the pair first */
-    cards[1].logprob_sum = -30.0;
-    for (size_t i = 0; i < 3; i++) {
+    rank(order, scores, cards, 4, NULL);
+    ck_assert_uint_eq(order[2], 2);
+    cards[1].logprob_sum = -20.0;
+    for (size_t i = 0; i < 4; i++) {
         cards[i].n_gen_run = 0;
     }
-    rank(order, scores, cards, 3, NULL);
-    ck_assert_uint_eq(order[2], 2); /* the pair first */
+    rank(order, scores, cards, 4, NULL);
+    ck_assert_uint_eq(order[0], 0);
+    ck_assert_uint_eq(order[2], 2);
 }
 END_TEST
 
@@ -354,7 +361,7 @@ TCase *tcase_rank(void)
     tcase_add_test(tc, rank__crashes_agree_with_nothing);
     tcase_add_test(tc, rank__crashing_voters_count_their_share);
     tcase_add_test(tc, rank__codet_score_is_size_times_generated_passes);
-    tcase_add_test(tc, rank__coder_weighs_votes_where_inputs_ran);
+    tcase_add_test(tc, rank__coder_breaks_near_ties_where_inputs_ran);
     tcase_add_test(tc, rank__quality_then_likelihood_break_ties);
     tcase_add_test(tc, rank__full_ties_keep_input_order);
     tcase_add_test(tc, rank__rejects_impossible_cards);
