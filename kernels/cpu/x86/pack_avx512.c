@@ -19,7 +19,7 @@
  *
  * A thread's share of a matrix is then one stream read strictly forwards, line after line,
  * which the hardware prefetchers follow at the speed of a plain read: no gathers, shuffles or
- * horizontal sums are left in the loop, and (below PF_L1_NT tokens) no software prefetches.
+ * horizontal sums are left in the loop, and for one token no software prefetches.
  * Per block: QV aligned loads, the nibble split, 8 vpdpbusd per token with the activation
  * dword broadcast from memory, one or two vcvtph2ps. Every (row, token) gets the integer sum
  * and the two FMAs per block, K chunks and store-or-add of gemm_avx512.c's tile32, so the
@@ -35,8 +35,9 @@
 #define KB       KERN_STAGE_KB
 #define NT       KERN_PACK_FEW_MAX
 #define SK       8     /* K chunks whose token data is filled at once (8192 values) */
-#define PF_DIST  24576 /* bytes ahead of the stream of the L1 prefetch from PF_L1_NT tokens on */
-#define PF_L1_NT 4     /* tokens from which each block prefetches one line into L1 */
+#define PF_DIST  24576 /* bytes ahead of the stream that each block prefetches, from PF_L2_NT */
+#define PF_L2_NT 2     /* tokens from which each block prefetches its share of the stream */
+#define PF_L1_NT 4     /* tokens from which one line in each block's prefetch goes to L1 */
 
 _Static_assert(GR == 16, "one vector of 16 lanes per group");
 
@@ -190,17 +191,24 @@ static inline __attribute__((always_inline)) void chunk_dot(const kern_type t, c
     for (size_t b = 0; b < nb; b++) {
         const char *qb = q + packed_quants_at(t, b);
         const char *dq = q + packed_scales_at(t, nb, b);
-        /* No software prefetch for 1 to 3 tokens: the stream runs forwards, and the hardware
-         * prefetchers alone pull it at a plain read's speed once its pages are 2 MiB ones. With
-         * the old layout (all quants of a chunk, then all its scales and mins) they did not,
-         * and each block prefetched its 5 lines 24 KiB on into L2; on this layout those
-         * prefetches make one thread's decoding slower (a stripped copy of the loop over
-         * SmolLM2's matrices, 2 MiB pages, Zen 4: 30 GB/s without, 18-22 with; 4 KiB pages: 18
-         * either way). From PF_L1_NT tokens on, the block's first line PF_DIST on goes to L1
-         * (T0): the products are then the limit (stop 22: batches 4 to 8 took 10-23% less time
-         * with it). */
-        if (nt >= PF_L1_NT) {
-            _mm_prefetch(q + b * bg + PF_DIST, _MM_HINT_T0);
+        /* One token: no software prefetch. The stream runs forwards, and the hardware
+         * prefetchers alone pull it at a plain read's speed once its pages are 2 MiB ones; with
+         * the old layout (all quants of a chunk, then all its scales and mins) they did not.
+         * A stripped copy of this loop over SmolLM2's matrices (2 MiB pages, Zen 4) read 30
+         * GB/s without prefetch and 18-22 with the one below; 4 KiB pages: 18 either way.
+         * From PF_L2_NT tokens on the products are the limit, and the stream PF_DIST on goes
+         * into L2 again, every line (without it batch 8 on one thread ran 30% slower; 2 tokens
+         * about 15%; shared machine), and from PF_L1_NT tokens on, the block's first line into
+         * L1 (T0) instead: batches of 4 to 8 took 10-23% less time (stop 22). */
+        if (nt >= PF_L2_NT) {
+#pragma GCC unroll 17
+            for (size_t o = 0; o < bg; o += 64) {
+                if (nt >= PF_L1_NT && o == 0) {
+                    _mm_prefetch(q + b * bg + PF_DIST + o, _MM_HINT_T0);
+                } else {
+                    _mm_prefetch(q + b * bg + PF_DIST + o, _MM_HINT_T1);
+                }
+            }
         }
 
         __m512i w[8];
