@@ -479,12 +479,14 @@ END_TEST
 
 /* Shapes for packed weights: rows in whole and partial groups of 16 (fewer than one, one
  * exactly, 47 = 2 + 15/16, 300 like the tiny vocabulary), one to three K chunks (1088 and
- * 2112 columns end in partial ones), batches of 1 to 8 (the few-token kernel) and past 8 (the
- * panels: 9, one tile of 4 and a partial one; 130, past one token chunk). */
+ * 2112 columns end in partial ones; 96 and 1120 in an odd number of blocks, whose last Q4_0 or
+ * Q8_0 block is packed without a pair), batches of 1 to 8 (the few-token kernel) and past 8
+ * (the panels: 9, one tile of 4 and a partial one; 130, past one token chunk). */
 static const shape PACK_SHAPES[] = {
-    {5, 64, 1},    {16, 96, 2},   {47, 1088, 1}, {47, 1088, 2},   {47, 1088, 3},
-    {47, 1088, 4}, {47, 1088, 5}, {47, 1088, 6}, {47, 1088, 7},   {47, 1088, 8},
-    {47, 1088, 9}, {33, 2112, 3}, {33, 2112, 1}, {40, 2112, 130}, {300, 64, 12},
+    {5, 64, 1},    {16, 96, 2},   {16, 96, 1},   {47, 1088, 1}, {47, 1088, 2},
+    {47, 1088, 3}, {47, 1088, 4}, {47, 1088, 5}, {47, 1088, 6}, {47, 1088, 7},
+    {47, 1088, 8}, {47, 1088, 9}, {33, 2112, 3}, {33, 2112, 1}, {40, 2112, 130},
+    {300, 64, 12}, {33, 1120, 1}, {33, 1120, 8}, {33, 1120, 9},
 };
 #define N_PACK_SHAPES (sizeof(PACK_SHAPES) / sizeof(PACK_SHAPES[0]))
 

@@ -178,7 +178,6 @@ static void pack32_packed(kern_type t, const kern_matmul *m, size_t r0, size_t n
                           size_t nb, panel32 *restrict p)
 {
     const size_t bb = kern_type_block_bytes(t);
-    const size_t qv = t == KERN_TYPE_Q8_0 ? 8 * 64 : 4 * 64;
     const __m512i m4 = _mm512_set1_epi8(0x0F);
     for (size_t h = 0; h < 2; h++) {
         if (16 * h >= nr) {
@@ -191,10 +190,10 @@ static void pack32_packed(kern_type t, const kern_matmul *m, size_t r0, size_t n
             }
             continue;
         }
-        const char *q = (const char *)m->w + (r0 + 16 * h) * m->w_row_bytes + kc0 * 16 * bb;
-        const char *dq = q + nb * qv;
-        const char *mq = dq + nb * 32;
-        for (size_t b = 0; b < nb; b++, q += qv) {
+        const char *c = (const char *)m->w + (r0 + 16 * h) * m->w_row_bytes + kc0 * 16 * bb;
+        for (size_t b = 0; b < nb; b++) {
+            const char *q = c + packed_quants_at(t, b);
+            const char *dq = c + packed_scales_at(t, nb, b);
             if (t == KERN_TYPE_Q8_0) {
                 for (int g = 0; g < 8; g++) {
                     p->q[b][g][h] = _mm512_loadu_si512((const void *)(q + 64 * g));
@@ -206,9 +205,9 @@ static void pack32_packed(kern_type t, const kern_matmul *m, size_t r0, size_t n
                     p->q[b][g + 4][h] = _mm512_and_si512(_mm512_srli_epi16(v, 4), m4);
                 }
             }
-            p->d[b][h] = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(dq + 32 * b)));
+            p->d[b][h] = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)dq));
             p->m[b][h] = t == KERN_TYPE_Q4_1
-                             ? _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(mq + 32 * b)))
+                             ? _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(dq + 32)))
                              : _mm512_setzero_ps();
         }
     }

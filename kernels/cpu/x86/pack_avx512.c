@@ -7,19 +7,23 @@
  * Layout: groups of KERN_PACK_ROWS = 16 rows (the last padded with zero rows), group g at
  * g * 16 * row_bytes, so a packed matrix is the size of its rows rounded up to a whole group.
  * Inside a group, each K chunk of KERN_STAGE_KB blocks (starting at block kc0, nb blocks, at
- * kc0 * 16 * block_bytes) holds first the nb blocks' quants, QV 64-byte vectors per block, then
- * the nb blocks' 16 f16 scales d (32 bytes each), then (Q4_1) their 16 mins m. Vector k of a
- * block holds quant bytes 4k..4k+3 of each of the 16 rows, lane r = row r, which is the order
- * vpdpbusd multiplies in: Q4_0/Q4_1 have QV = 4 vectors of raw bytes (low nibbles: values
- * 4k..4k+3, high: 16 + 4k..), Q8_0 has QV = 8 of q + 128 (unsigned, as gemm_avx512.c's panels
- * hold them). 16 x 18, 16 x 20 and 16 x 34 bytes: QV * 64 + 32 (+ 32).
+ * kc0 * 16 * block_bytes) holds its blocks front to back (stage_avx512.h's packed_quants_at
+ * and packed_scales_at): a Q4_1 block is its QV 64-byte quant vectors, then its 16 f16 scales d
+ * (32 bytes), then its 16 mins m; Q4_0 and Q8_0 blocks go in pairs, the two blocks' quant
+ * vectors then their two sets of 16 scales (an odd chunk's last block alone), so that every
+ * unit is whole lines: 320, 576 and 1088 bytes. Vector k of a block holds quant bytes
+ * 4k..4k+3 of each of the 16 rows, lane r = row r, which is the order vpdpbusd multiplies in:
+ * Q4_0/Q4_1 have QV = 4 vectors of raw bytes (low nibbles: values 4k..4k+3, high: 16 + 4k..),
+ * Q8_0 has QV = 8 of q + 128 (unsigned, as gemm_avx512.c's panels hold them). 16 x 18, 16 x 20
+ * and 16 x 34 bytes: QV * 64 + 32 (+ 32).
  *
- * A group's K strip is then one sequential stream, and a whole matrix one stream per thread's
- * share, which the hardware prefetchers follow: no gathers, shuffles or horizontal sums are
- * left in the loop. Per block: QV aligned loads, the nibble split, 8 vpdpbusd per token with the
- * activation dword broadcast from memory, one or two vcvtph2ps. Every (row, token) gets the
- * integer sum and the two FMAs per block, K chunks and store-or-add of gemm_avx512.c's tile32,
- * so the results equal those from ggml's layout bit for bit, whatever the batch.
+ * A thread's share of a matrix is then one stream read strictly forwards, line after line,
+ * which the hardware prefetchers follow at the speed of a plain read: no gathers, shuffles or
+ * horizontal sums are left in the loop, and for one token no software prefetches.
+ * Per block: QV aligned loads, the nibble split, 8 vpdpbusd per token with the activation
+ * dword broadcast from memory, one or two vcvtph2ps. Every (row, token) gets the integer sum
+ * and the two FMAs per block, K chunks and store-or-add of gemm_avx512.c's tile32, so the
+ * results equal those from ggml's layout bit for bit, whatever the batch.
  */
 #include "kernels/kern_impl.h"
 #include "kernels/cpu/x86/stage_avx512.h"
@@ -31,7 +35,8 @@
 #define KB       KERN_STAGE_KB
 #define NT       KERN_PACK_FEW_MAX
 #define SK       8     /* K chunks whose token data is filled at once (8192 values) */
-#define PF_DIST  24576 /* bytes ahead of the stream that each block prefetches into L2 */
+#define PF_DIST  24576 /* bytes ahead of the stream that each block prefetches, from PF_L2_NT */
+#define PF_L2_NT 2     /* tokens from which each block prefetches its share of the stream */
 #define PF_L1_NT 4     /* tokens from which one line in each block's prefetch goes to L1 */
 
 _Static_assert(GR == 16, "one vector of 16 lanes per group");
@@ -40,12 +45,6 @@ _Static_assert(GR == 16, "one vector of 16 lanes per group");
 static inline size_t block_bytes(kern_type t)
 {
     return t == KERN_TYPE_Q8_0 ? 34 : (t == KERN_TYPE_Q4_1 ? 20 : 18);
-}
-
-/* 64-byte quant vectors per block. */
-static inline size_t quant_vecs(kern_type t)
-{
-    return t == KERN_TYPE_Q8_0 ? 8 : 4;
 }
 
 size_t kern_pack_size_avx512(kern_type t, size_t n_rows, size_t n_cols)
@@ -105,22 +104,20 @@ static inline __attribute__((always_inline)) void pack_type(const kern_type t, c
 {
     const size_t bb = kern_type_block_bytes(t);
     const size_t n_blocks = n_cols / KERN_QK;
-    const size_t qv = quant_vecs(t) * 64;
     for (size_t g = g_lo; g < g_hi; g++) {
         const size_t r0 = g * GR;
         const size_t nr = n_rows - r0 < GR ? n_rows - r0 : GR;
         char *out = dst + r0 * rb;
         for (size_t kc0 = 0; kc0 < n_blocks; kc0 += KB) {
             const size_t nb = n_blocks - kc0 < KB ? n_blocks - kc0 : KB;
-            char *q = out + kc0 * GR * bb;
-            char *dq = q + nb * qv;
-            char *mq = dq + nb * 32;
+            char *c = out + kc0 * GR * bb;
             for (size_t b = 0; b < nb; b++) {
                 const char *p[GR];
                 for (size_t r = 0; r < GR; r++) {
                     p[r] = r < nr ? w + (r0 + r) * rb + (kc0 + b) * bb : ZERO_BLOCK;
                 }
-                pack_block(t, p, q + b * qv, dq + b * 32, mq + b * 32);
+                char *dq = c + packed_scales_at(t, nb, b);
+                pack_block(t, p, c + packed_quants_at(t, b), dq, dq + 32);
             }
         }
     }
@@ -185,9 +182,6 @@ static inline __attribute__((always_inline)) void chunk_dot(const kern_type t, c
     const bool has_min = t == KERN_TYPE_Q4_1;
     const size_t xb = has_min ? sizeof(kern_block_q8_1) : sizeof(kern_block_q8_0);
     const size_t xq = has_min ? 4 : 2;
-    const size_t qv = quant_vecs(t) * 64;
-    const char *dq = q + nb * qv;
-    const char *mq = dq + nb * 32;
     const __m512i m4 = _mm512_set1_epi8(0x0F);
 #pragma GCC unroll 8
     for (int i = 0; i < nt; i++) {
@@ -195,25 +189,25 @@ static inline __attribute__((always_inline)) void chunk_dot(const kern_type t, c
     }
     const size_t bg = GR * block_bytes(t);
     for (size_t b = 0; b < nb; b++) {
-        const char *qb = q + b * qv;
-        /* The stream PF_DIST on, into L2: a chunk is nb blocks of bg bytes (quants, then
-         * scales), and chunks and groups follow each other, so this covers every line once or
-         * twice. Into L1 (T0) it ran 10% slower than ggml's layout with gemv32's prefetches
-         * (the core's few L1 miss buffers); into L2, 8 KiB on, 1.1-1.2x faster (kiln-bench-matmul,
-         * shared machine). 24 KiB on: one thread's decoding +8-12% against 8 KiB, batch 8 on one
-         * thread -5-7% time (Zen 4; 16 KiB on within noise of 24, 32 KiB on slower; the hardware
-         * prefetchers alone follow this layout poorly: one prefetch per 128 or 512 bytes, or none,
-         * ran far slower). From PF_L1_NT
-         * tokens on, the first line of each block's share goes to L1 (T0) instead: batches of 4
-         * to 8 took 10-23% less time (kiln-bench-matmul, one thread); two or three of the five
-         * lines of a Q4_1 block, or all, ran slower, and so did 2 tokens, and none (no prefetch
-         * of that line) slower still. */
-#pragma GCC unroll 9
-        for (size_t o = 0; o < bg; o += 64) {
-            if (nt >= PF_L1_NT && o == 0) {
-                _mm_prefetch(q + b * bg + PF_DIST + o, _MM_HINT_T0);
-            } else {
-                _mm_prefetch(q + b * bg + PF_DIST + o, _MM_HINT_T1);
+        const char *qb = q + packed_quants_at(t, b);
+        const char *dq = q + packed_scales_at(t, nb, b);
+        /* One token: no software prefetch. The stream runs forwards, and the hardware
+         * prefetchers alone pull it at a plain read's speed once its pages are 2 MiB ones; with
+         * the old layout (all quants of a chunk, then all its scales and mins) they did not.
+         * A stripped copy of this loop over SmolLM2's matrices (2 MiB pages, Zen 4) read 30
+         * GB/s without prefetch and 18-22 with the one below; 4 KiB pages: 18 either way.
+         * From PF_L2_NT tokens on the products are the limit, and the stream PF_DIST on goes
+         * into L2 again, every line (without it batch 8 on one thread ran 30% slower; 2 tokens
+         * about 15%; shared machine), and from PF_L1_NT tokens on, the block's first line into
+         * L1 (T0) instead: batches of 4 to 8 took 10-23% less time (stop 22). */
+        if (nt >= PF_L2_NT) {
+#pragma GCC unroll 17
+            for (size_t o = 0; o < bg; o += 64) {
+                if (nt >= PF_L1_NT && o == 0) {
+                    _mm_prefetch(q + b * bg + PF_DIST + o, _MM_HINT_T0);
+                } else {
+                    _mm_prefetch(q + b * bg + PF_DIST + o, _MM_HINT_T1);
+                }
             }
         }
 
@@ -231,7 +225,7 @@ static inline __attribute__((always_inline)) void chunk_dot(const kern_type t, c
                 w[k + 4] = _mm512_and_si512(_mm512_srli_epi16(v, 4), m4);
             }
         }
-        const __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(dq + 32 * b)));
+        const __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)dq));
         __m512i ai[NT];
         if (nt == 1) {
             /* One token: two chains of four products, so that the block's latency is half. */
@@ -257,7 +251,7 @@ static inline __attribute__((always_inline)) void chunk_dot(const kern_type t, c
                                      _mm512_mul_ps(dw, _mm512_set1_ps(ti->d[tb + b][i])), acc[i]);
         }
         if (has_min) {
-            const __m512 mw = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(mq + 32 * b)));
+            const __m512 mw = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(dq + 32)));
 #pragma GCC unroll 8
             for (int i = 0; i < nt; i++) {
                 acc[i] = _mm512_fmadd_ps(mw, _mm512_set1_ps(ti->s[tb + b][i]), acc[i]);

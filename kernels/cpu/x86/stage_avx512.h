@@ -174,6 +174,41 @@ dot_tokens(const int nt, __m512i *ai, const __m512i w[8], const char *const *x, 
     }
 }
 
+/*
+ * Where pack_avx512.c's layout keeps block b of a group's K chunk of nb blocks (offsets from the
+ * chunk's start): Q4_1 blocks run one after another as their 4 quant vectors, 16 f16 scales d
+ * and 16 f16 mins m (320 bytes, 5 lines); Q4_0 and Q8_0 blocks run in pairs, both blocks' quant
+ * vectors then both blocks' 16 scales (576 and 1088 bytes, whole lines), a last odd block alone.
+ * So the chunk is read front to back and the hardware prefetchers follow it.
+ */
+static inline size_t packed_quant_bytes(kern_type t)
+{
+    return t == KERN_TYPE_Q8_0 ? 8 * 64 : 4 * 64;
+}
+
+/* Bytes of one block's scales (and mins) in the packed layout. */
+static inline size_t packed_scale_bytes(kern_type t)
+{
+    return t == KERN_TYPE_Q4_1 ? 64 : 32;
+}
+
+static inline size_t packed_quants_at(kern_type t, size_t b)
+{
+    const size_t run = t == KERN_TYPE_Q4_1 ? 1 : 2;
+    const size_t bg = packed_quant_bytes(t) + packed_scale_bytes(t);
+    return (b - b % run) * bg + b % run * packed_quant_bytes(t);
+}
+
+/* The block's 16 scales d, and (Q4_1) its 16 mins 32 bytes on. */
+static inline size_t packed_scales_at(kern_type t, size_t nb, size_t b)
+{
+    const size_t run = t == KERN_TYPE_Q4_1 ? 1 : 2;
+    const size_t b0 = b - b % run;
+    const size_t n_run = nb - b0 < run ? nb - b0 : run;
+    const size_t bg = packed_quant_bytes(t) + packed_scale_bytes(t);
+    return b0 * bg + n_run * packed_quant_bytes(t) + b % run * packed_scale_bytes(t);
+}
+
 /* In a function of (m, lo, hi): calls fn(tt, n_batch, m, lo, hi) with m->n_batch (1 to nmax,
  * nmax = 8) as a constant, so fn's token loops unroll, and returns. */
 #define STAGE_FEW_CASE(fn, tt, n)                                                                  \
