@@ -544,10 +544,12 @@ static void *map_aligned(size_t len)
  * mapped from the page cache like the model itself. The file is a PACK_HEAD_BYTES head (what
  * the copy was made from and by) and the packed mapping's bytes. It is written to a temporary
  * name and renamed, so a reader sees a whole file or none; a file whose head, size or first
- * matrix (packed again and compared) does not match is ignored and replaced.
+ * matrix (packed again and compared) does not match is ignored and replaced. The magic is part
+ * of the hashed head, so a new packed layout (kilnpk2: blocks front to back) gets a file of its
+ * own instead of replacing an older binary's on every alternate run.
  */
 #define PACK_HEAD_BYTES  4096u
-#define PACK_CACHE_MAGIC "kilnpk1"
+#define PACK_CACHE_MAGIC "kilnpk2"
 
 typedef struct pack_head {
     char magic[8];
