@@ -348,6 +348,41 @@ static void add_bias(float *y, const float *b, size_t n)
     }
 }
 
+/* The first position that a token at pos attends to in layer l (its sliding window's). */
+static size_t kv_start(const gen_ctx *c, const gen_layer *l, size_t pos)
+{
+    const size_t n_swa = c->model->hp.n_swa;
+    return l->is_swa && pos + 1 > n_swa ? pos + 1 - n_swa : 0;
+}
+
+/*
+ * Prefetches the keys and values that attention of token t's query heads [h_lo, h_hi) reads in
+ * layer il, up to its own position (stored during the pass, so already cached). A decoding
+ * step's keys and values were stored steps ago, and the weights that every step streams
+ * through the caches have evicted them since: the kernel, reading them row by row, waited for
+ * memory (attention was 11% of an 8-token step at 2 threads; one token ahead, a fifth less).
+ */
+static void prefetch_kv(const gen_ctx *c, size_t il, size_t t, size_t h_lo, size_t h_hi)
+{
+    const gen_hparams *hp = &c->model->hp;
+    const size_t group = hp->n_head / hp->n_head_kv;
+    const size_t row = c->kv_dim * sizeof(uint16_t);
+    const size_t pos = (size_t)c->pos[t];
+    const size_t start = kv_start(c, &c->model->layers[il], pos);
+    const size_t at = cache_at(c, il, (size_t)c->seq[t], start);
+    const char *k = (const char *)(c->k_cache + at);
+    const char *v = (const char *)(c->v_cache + at);
+    /* The bytes of each row that the heads' KV heads hold. */
+    const size_t off = h_lo / group * hp->head_dim * sizeof(uint16_t);
+    const size_t end = ((h_hi - 1) / group + 1) * hp->head_dim * sizeof(uint16_t);
+    for (size_t p = 0; p < pos - start; p++) {
+        for (size_t b = off; b < end; b += 64) {
+            __builtin_prefetch(k + p * row + b, 0, 2);
+            __builtin_prefetch(v + p * row + b, 0, 2);
+        }
+    }
+}
+
 /*
  * Attention of query heads [lo, hi) of the pass (head h of token t is t * n_head + h). Runs of
  * heads that share a token and a KV head go to the kernel as one group, which converts their
@@ -368,9 +403,12 @@ static void attention(gen_ctx *c, size_t il, size_t lo, size_t hi, size_t ith, c
         const size_t g_end = t * hp->n_head + (h / group + 1) * group;
         const size_t n_q = (g_end < hi ? g_end : hi) - i;
         const size_t pos = (size_t)c->pos[t];
-        size_t start = 0;
-        if (l->is_swa && pos + 1 > hp->n_swa) {
-            start = pos + 1 - hp->n_swa;
+        const size_t start = kv_start(c, l, pos);
+        /* Entering token t: the next token's keys and values load while t's heads compute, if
+         * they are another sequence's (a prompt's tokens share theirs, cached by now). */
+        const size_t next = (t + 1) * hp->n_head;
+        if ((i == lo || h == 0) && next < hi && c->seq[t + 1] != c->seq[t]) {
+            prefetch_kv(c, il, t + 1, 0, hi - next < hp->n_head ? hi - next : hp->n_head);
         }
         const size_t base = cache_at(c, il, (size_t)c->seq[t], start) + (h / group) * hp->head_dim;
         kern_attn a = {.q = c->q + t * c->q_dim + h * hp->head_dim,
