@@ -355,12 +355,15 @@ static size_t kv_start(const gen_ctx *c, const gen_layer *l, size_t pos)
     return l->is_swa && pos + 1 > n_swa ? pos + 1 - n_swa : 0;
 }
 
+#define KV_PREFETCH_ROWS 256 /* positions of keys and values prefetch_kv loads ahead, at most */
+
 /*
  * Prefetches the keys and values that attention of token t's query heads [h_lo, h_hi) reads in
- * layer il, up to its own position (stored during the pass, so already cached). A decoding
- * step's keys and values were stored steps ago, and the weights that every step streams
- * through the caches have evicted them since: the kernel, reading them row by row, waited for
- * memory (attention was 11% of an 8-token step at 2 threads; one token ahead, a fifth less).
+ * layer il, up to its own position (stored during the pass, so already cached), or the first
+ * KV_PREFETCH_ROWS of them. A decoding step's keys and values were stored steps ago, and the
+ * weights that every step streams through the caches have evicted them since: the kernel,
+ * reading them row by row, waited for memory (attention was 11% of an 8-token step at 2
+ * threads; one token ahead, a fifth less).
  */
 static void prefetch_kv(const gen_ctx *c, size_t il, size_t t, size_t h_lo, size_t h_hi)
 {
@@ -375,7 +378,11 @@ static void prefetch_kv(const gen_ctx *c, size_t il, size_t t, size_t h_lo, size
     /* The bytes of each row that the heads' KV heads hold. */
     const size_t off = h_lo / group * hp->head_dim * sizeof(uint16_t);
     const size_t end = ((h_hi - 1) / group + 1) * hp->head_dim * sizeof(uint16_t);
-    for (size_t p = 0; p < pos - start; p++) {
+    /* At most KV_PREFETCH_ROWS positions: the kernel reads the rows in order, so the hardware
+     * prefetchers carry a long context on, and a long one prefetched whole would push the
+     * current token's rows and the weights out of L2. */
+    const size_t n = pos - start < KV_PREFETCH_ROWS ? pos - start : KV_PREFETCH_ROWS;
+    for (size_t p = 0; p < n; p++) {
         for (size_t b = off; b < end; b += 64) {
             __builtin_prefetch(k + p * row + b, 0, 2);
             __builtin_prefetch(v + p * row + b, 0, 2);
